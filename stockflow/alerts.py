@@ -1,0 +1,70 @@
+"""Alerts raised by the stock stream: low stock, near expiry, negative stock, cold-chain excursions.
+
+Each alert has a deterministic id derived from what triggered it, so re-processing the same
+event raises the same alert id (consumers can deduplicate)."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict
+
+
+class AlertType(StrEnum):
+    LOW_STOCK = "low_stock"
+    NEAR_EXPIRY = "near_expiry"
+    NEGATIVE_STOCK = "negative_stock"
+    TEMPERATURE_EXCURSION = "temperature_excursion"
+
+
+class Severity(StrEnum):
+    INFO = "info"
+    WARNING = "warning"
+    CRITICAL = "critical"
+
+
+class Alert(BaseModel):
+    model_config = ConfigDict(frozen=True)
+
+    alert_id: str
+    alert_type: AlertType
+    severity: Severity
+    occurred_at: AwareDatetime
+    location: str
+    sku: str = ""
+    batch: str = ""
+    message: str
+    details: dict[str, Any] = {}
+
+    @staticmethod
+    def make_id(alert_type: AlertType, *parts: object) -> str:
+        digest = hashlib.sha256("|".join([alert_type.value, *map(str, parts)]).encode()).hexdigest()
+        return f"{alert_type.value}:{digest[:24]}"
+
+
+def alert(
+    alert_type: AlertType,
+    severity: Severity,
+    occurred_at: datetime,
+    location: str,
+    message: str,
+    *,
+    id_parts: tuple[object, ...],
+    sku: str = "",
+    batch: str = "",
+    **details: Any,
+) -> Alert:
+    return Alert(
+        alert_id=Alert.make_id(alert_type, *id_parts),
+        alert_type=alert_type,
+        severity=severity,
+        occurred_at=occurred_at,
+        location=location,
+        sku=sku,
+        batch=batch,
+        message=message,
+        details=details,
+    )

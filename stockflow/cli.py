@@ -1,0 +1,47 @@
+"""The `stockflow` command: `up | broker | worker | simulate | schemas | bench ...`.
+
+Commands start the adapters as separate processes or import them lazily, so the core
+stays free of any framework import."""
+
+from __future__ import annotations
+
+import json
+import logging
+from pathlib import Path
+
+import typer
+from rich.console import Console
+
+from stockflow.config import get_settings
+from stockflow.events import event_json_schemas
+
+app = typer.Typer(no_args_is_help=True, add_completion=False, help="stockflow: real-time stock for SMEs.")
+schemas_app = typer.Typer(no_args_is_help=True, help="Event JSON Schemas (the producers' contract).")
+app.add_typer(schemas_app, name="schemas")
+console = Console(stderr=True)
+
+
+@schemas_app.command("export")
+def schemas_export(
+    out: Path = typer.Option(Path("schemas"), help="Folder to write <event_type>.json into."),
+) -> None:
+    """Write the JSON Schema of every event type."""
+    out.mkdir(parents=True, exist_ok=True)
+    schemas = event_json_schemas()
+    for stale in out.glob("*.json"):
+        if stale.stem not in schemas:
+            stale.unlink()
+    for name, schema in schemas.items():
+        (out / f"{name}.json").write_text(
+            json.dumps(schema, indent=2, ensure_ascii=False, sort_keys=True) + "\n"
+        )
+    console.print(f"wrote {len(schemas)} schemas to {out}/")
+
+
+def _logging(level: str) -> None:
+    logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+
+
+def main() -> None:  # pragma: no cover
+    _ = get_settings
+    app()

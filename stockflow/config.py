@@ -1,0 +1,70 @@
+"""One settings object for the whole project (environment prefix ``STOCKFLOW_``)."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from pathlib import Path
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="STOCKFLOW_", env_file=".env", extra="ignore")
+
+    # Broker: unset → the embedded Tansu broker on 127.0.0.1:broker_port.
+    kafka_url: str | None = Field(default=None, description="e.g. kafka://broker1:9092,broker2:9092")
+    broker_host: str = "127.0.0.1"
+    broker_port: int = 9092
+    topic_partitions: int = Field(default=4, ge=1)
+
+    # Files
+    var_dir: Path = Path("var")
+
+    # Workers
+    app_id: str = "stockflow"
+    web_host: str = "127.0.0.1"
+    web_port: int = 6066
+    batch_max_events: int = Field(default=1000, ge=1)
+    batch_window_seconds: float = Field(default=0.01, gt=0)
+    lake_flush_seconds: float = Field(default=1.0, gt=0)
+    session_timeout_seconds: float = Field(default=6.0, gt=0)
+
+    # Rules
+    near_expiry_days: int = Field(default=3, ge=0)
+    excursion_minutes: float = Field(default=15.0, ge=0)
+
+    # Simulator
+    seed: int = 7
+    history_days: int = Field(default=60, ge=0)
+    live_rate: float = Field(default=20.0, ge=0, description="events per second in live mode")
+
+    @property
+    def embedded_broker(self) -> bool:
+        return not self.kafka_url
+
+    @property
+    def broker_url(self) -> str:
+        return self.kafka_url or f"kafka://{self.broker_host}:{self.broker_port}"
+
+    @property
+    def bootstrap_servers(self) -> str:
+        """host:port list for plain Kafka clients."""
+        return ",".join(part.split("://", 1)[-1] for part in self.broker_url.split(","))
+
+    @property
+    def lake_dir(self) -> Path:
+        return self.var_dir / "lake"
+
+    @property
+    def masterdata_path(self) -> Path:
+        return self.var_dir / "masterdata.json"
+
+    @property
+    def web_url(self) -> str:
+        return f"http://{self.web_host}:{self.web_port}"
+
+
+@lru_cache
+def get_settings() -> Settings:
+    return Settings()

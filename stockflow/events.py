@@ -1,0 +1,448 @@
+"""Event schemas: one pydantic model per business event, the contract for every producer.
+
+Every event carries ``event_id`` (idempotency key), ``occurred_at`` (timezone-aware),
+``source`` (the device or store that produced it), ``source_seq`` (the device's own running
+number, used to find gaps) and ``schema_version``. Quantities are given in any unit the SKU
+knows (``each``, ``case`` ...); the ledger converts them into base units.
+
+Events travel as JSON on three topics, keyed by location so that every event about one
+location lands in one partition:
+
+* ``scans``: warehouse barcode scans (receipts, transfers, picks, counts, adjustments,
+  reservations, quality holds),
+* ``pos_transactions``: store till sales and returns,
+* ``temperature_readings``: cold-chain sensors.
+"""
+
+from __future__ import annotations
+
+import json
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated, Any, Literal
+
+from pydantic import (
+    AwareDatetime,
+    BaseModel,
+    ConfigDict,
+    Field,
+    TypeAdapter,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
+
+SCHEMA_VERSION = 1
+
+Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+PositiveQty = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=3)]
+Money = Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=4)]
+
+
+class Topic(StrEnum):
+    """Kafka topics that carry events (snake_case plural nouns, as the lake and dbt sources)."""
+
+    SCANS = "scans"
+    POS_TRANSACTIONS = "pos_transactions"
+    TEMPERATURE_READINGS = "temperature_readings"
+    STOCK_TRANSITS = "stock_transits"
+
+
+class SalesChannel(StrEnum):
+    DINE_IN = "dine_in"
+    TAKEOUT = "takeout"
+    DELIVERY = "delivery"
+    RETAIL = "retail"
+
+
+class AdjustmentReason(StrEnum):
+    DAMAGE = "damage"
+    SHRINKAGE = "shrinkage"
+    EXPIRED = "expired"
+    FOUND = "found"
+    CORRECTION = "correction"
+
+
+class HoldAction(StrEnum):
+    HOLD = "hold"
+    RELEASE = "release"
+    SCRAP = "scrap"
+
+
+class ReservationAction(StrEnum):
+    RESERVE = "reserve"
+    RELEASE = "release"
+
+
+class _Event(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+    event_id: Identifier
+    occurred_at: AwareDatetime
+    source: Identifier = Field(description="Device, till or system that produced the event.")
+    source_seq: int | None = Field(default=None, ge=0, description="The source's running number.")
+    schema_version: Literal[1] = SCHEMA_VERSION
+
+    @property
+    def location_id(self) -> str:
+        """The location whose partition owns this event."""
+        raise NotImplementedError
+
+    @property
+    def topic(self) -> Topic:
+        return Topic.SCANS
+
+
+class _ItemLine(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+    sku: Identifier
+    gtin: str | None = Field(default=None, description="Scanned GTIN; checked against the SKU's.")
+    qty: PositiveQty
+    unit: Identifier = "each"
+
+
+class GoodsReceipt(_Event):
+    """Inbound goods scanned against a purchase order."""
+
+    event_type: Literal["goods_receipt"] = "goods_receipt"
+    location: Identifier
+    purchase_order: Identifier
+    supplier: Identifier
+    sku: Identifier
+    gtin: str | None = None
+    batch: Identifier | None = None
+    expiry_date: date | None = None
+    qty: PositiveQty
+    unit: Identifier = "each"
+    unit_cost: Money = Field(description="Cost per `unit` as invoiced, excluding VAT.")
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "CNY"
+
+    @property
+    def location_id(self) -> str:
+        return self.location
+
+
+class TransferOut(_Event):
+    """Goods leave `from_location` for `to_location`; they are in transit until received."""
+
+    event_type: Literal["transfer_out"] = "transfer_out"
+    transfer_id: Identifier
+    from_location: Identifier
+    to_location: Identifier
+    sku: Identifier
+    gtin: str | None = None
+    batch: Identifier | None = None
+    qty: PositiveQty
+    unit: Identifier = "each"
+
+    @model_validator(mode="after")
+    def _different_locations(self) -> TransferOut:
+        if self.from_location == self.to_location:
+            raise ValueError("from_location and to_location must differ")
+        return self
+
+    @property
+    def location_id(self) -> str:
+        return self.from_location
+
+
+class TransferIn(_Event):
+    """Goods of a transfer arrive at `to_location`."""
+
+    event_type: Literal["transfer_in"] = "transfer_in"
+    transfer_id: Identifier
+    from_location: Identifier
+    to_location: Identifier
+    sku: Identifier
+    gtin: str | None = None
+    batch: Identifier | None = None
+    qty: PositiveQty
+    unit: Identifier = "each"
+
+    @property
+    def location_id(self) -> str:
+        return self.to_location
+
+
+class TransitDispatched(_Event):
+    """Derived by the stream: the in-transit leg of a transfer, booked at the destination.
+
+    Producers never send it; the worker that applies a `TransferOut` at the source location
+    forwards it to the destination's partition (``stock_transits`` topic).
+    """
+
+    event_type: Literal["transit_dispatched"] = "transit_dispatched"
+    transfer_id: Identifier
+    from_location: Identifier
+    to_location: Identifier
+    sku: Identifier
+    batch: str = ""
+    expiry_date: date | None = None
+    qty_base: int = Field(gt=0)
+
+    @property
+    def location_id(self) -> str:
+        return self.to_location
+
+    @property
+    def topic(self) -> Topic:
+        return Topic.STOCK_TRANSITS
+
+
+class SalesIssue(_Event):
+    """Goods picked and issued for a sales order (consumes that order's reservation)."""
+
+    event_type: Literal["sales_issue"] = "sales_issue"
+    location: Identifier
+    sales_order: Identifier
+    customer: Identifier
+    sku: Identifier
+    gtin: str | None = None
+    batch: Identifier | None = None
+    qty: PositiveQty
+    unit: Identifier = "each"
+
+    @property
+    def location_id(self) -> str:
+        return self.location
+
+
+class StockReservation(_Event):
+    """Reserve (or release) stock for a sales order."""
+
+    event_type: Literal["stock_reservation"] = "stock_reservation"
+    location: Identifier
+    sales_order: Identifier
+    action: ReservationAction = ReservationAction.RESERVE
+    sku: Identifier
+    qty: PositiveQty
+    unit: Identifier = "each"
+
+    @property
+    def location_id(self) -> str:
+        return self.location
+
+
+class PosLine(_ItemLine):
+    unit_price: Money
+    batch: Identifier | None = None
+
+
+class PosSale(_Event):
+    """A till ticket at a store."""
+
+    event_type: Literal["pos_sale"] = "pos_sale"
+    store: Identifier
+    ticket: Identifier
+    channel: SalesChannel
+    customer: Identifier | None = None
+    lines: list[PosLine] = Field(min_length=1, max_length=200)
+
+    @property
+    def location_id(self) -> str:
+        return self.store
+
+    @property
+    def topic(self) -> Topic:
+        return Topic.POS_TRANSACTIONS
+
+
+class PosReturn(_Event):
+    """Goods brought back to a store's till."""
+
+    event_type: Literal["pos_return"] = "pos_return"
+    store: Identifier
+    ticket: Identifier
+    original_ticket: Identifier | None = None
+    channel: SalesChannel
+    lines: list[PosLine] = Field(min_length=1, max_length=200)
+
+    @property
+    def location_id(self) -> str:
+        return self.store
+
+    @property
+    def topic(self) -> Topic:
+        return Topic.POS_TRANSACTIONS
+
+
+class CycleCount(_Event):
+    """A physical count of one location × SKU × batch."""
+
+    event_type: Literal["cycle_count"] = "cycle_count"
+    location: Identifier
+    count_id: Identifier
+    sku: Identifier
+    gtin: str | None = None
+    batch: Identifier | None = None
+    counted_qty: Annotated[Decimal, Field(ge=0, max_digits=14, decimal_places=3)]
+    unit: Identifier = "each"
+
+    @property
+    def location_id(self) -> str:
+        return self.location
+
+
+class StockAdjustment(_Event):
+    """A booked change of on-hand stock with a reason (positive or negative)."""
+
+    event_type: Literal["stock_adjustment"] = "stock_adjustment"
+    location: Identifier
+    sku: Identifier
+    gtin: str | None = None
+    batch: Identifier | None = None
+    qty: Annotated[Decimal, Field(max_digits=14, decimal_places=3)]
+    unit: Identifier = "each"
+    reason: AdjustmentReason
+    note: str | None = Field(default=None, max_length=500)
+
+    @field_validator("qty")
+    @classmethod
+    def _not_zero(cls, value: Decimal) -> Decimal:
+        if value == 0:
+            raise ValueError("an adjustment of zero changes nothing")
+        return value
+
+    @property
+    def location_id(self) -> str:
+        return self.location
+
+
+class QualityHold(_Event):
+    """Put stock into quarantine, release it, or scrap it from quarantine."""
+
+    event_type: Literal["quality_hold"] = "quality_hold"
+    location: Identifier
+    sku: Identifier
+    batch: Identifier | None = None
+    action: HoldAction
+    qty: PositiveQty | None = Field(default=None, description="None: the whole batch.")
+    unit: Identifier = "each"
+    reason: str = Field(default="", max_length=500)
+
+    @property
+    def location_id(self) -> str:
+        return self.location
+
+
+class TemperatureReading(_Event):
+    """A cold-chain sensor reading."""
+
+    event_type: Literal["temperature_reading"] = "temperature_reading"
+    sensor: Identifier
+    location: Identifier
+    celsius: Annotated[float, Field(ge=-80, le=80)]
+
+    @property
+    def location_id(self) -> str:
+        return self.location
+
+    @property
+    def topic(self) -> Topic:
+        return Topic.TEMPERATURE_READINGS
+
+
+StockEvent = (
+    GoodsReceipt
+    | TransferOut
+    | TransferIn
+    | TransitDispatched
+    | SalesIssue
+    | StockReservation
+    | PosSale
+    | PosReturn
+    | CycleCount
+    | StockAdjustment
+    | QualityHold
+)
+Event = Annotated[StockEvent | TemperatureReading, Field(discriminator="event_type")]
+
+#: Every event model by its ``event_type``.
+EVENT_MODELS: dict[str, type[_Event]] = {
+    model.model_fields["event_type"].default: model
+    for model in (
+        GoodsReceipt,
+        TransferOut,
+        TransferIn,
+        TransitDispatched,
+        SalesIssue,
+        StockReservation,
+        PosSale,
+        PosReturn,
+        CycleCount,
+        StockAdjustment,
+        QualityHold,
+        TemperatureReading,
+    )
+}
+
+#: Event types a producer may send on each topic.
+TOPIC_EVENT_TYPES: dict[Topic, frozenset[str]] = {
+    Topic.SCANS: frozenset(
+        {
+            "goods_receipt",
+            "transfer_out",
+            "transfer_in",
+            "sales_issue",
+            "stock_reservation",
+            "cycle_count",
+            "stock_adjustment",
+            "quality_hold",
+        }
+    ),
+    Topic.POS_TRANSACTIONS: frozenset({"pos_sale", "pos_return"}),
+    Topic.TEMPERATURE_READINGS: frozenset({"temperature_reading"}),
+    Topic.STOCK_TRANSITS: frozenset({"transit_dispatched"}),
+}
+
+_EVENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(Event)
+
+
+class EventRejected(ValueError):
+    """An incoming message that cannot be accepted; `reason` is a stable code for dead letters."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+def parse_event(raw: bytes | str | dict[str, Any], topic: Topic | str | None = None) -> Any:
+    """Decode and validate one message into its event model, or raise `EventRejected`."""
+    if isinstance(raw, bytes | str):
+        try:
+            data = json.loads(raw)
+        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+            raise EventRejected("malformed_json", str(exc)) from exc
+    else:
+        data = raw
+    if not isinstance(data, dict):
+        raise EventRejected("malformed_json", "the message is not a JSON object")
+    if topic is not None:
+        event_type = data.get("event_type")
+        allowed = TOPIC_EVENT_TYPES[Topic(topic)]
+        if event_type not in allowed:
+            raise EventRejected(
+                "wrong_topic",
+                f"event_type {event_type!r} is not accepted on topic {Topic(topic).value!r}; "
+                f"expected one of {sorted(allowed)}",
+            )
+    try:
+        return _EVENT_ADAPTER.validate_python(data)
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(str(p) for p in err['loc']) or '<event>'}: {err['msg']}" for err in exc.errors()
+        )
+        raise EventRejected("schema_violation", problems) from exc
+
+
+def encode_event(event: _Event) -> bytes:
+    """Canonical JSON bytes for an event (the wire format)."""
+    return event.model_dump_json(exclude_none=True).encode()
+
+
+def event_json_schemas() -> dict[str, dict[str, Any]]:
+    """JSON Schema per event type, as published in ``schemas/``."""
+    return {name: model.model_json_schema(mode="validation") for name, model in sorted(EVENT_MODELS.items())}

@@ -1,0 +1,643 @@
+"""The stock ledger: events → movements → positions per location × SKU × batch.
+
+Rules, all pure and deterministic (replaying the same accepted events in the same order
+always yields the same positions):
+
+* Idempotent by ``event_id``: an event already applied (or already refused) is reported as a
+  duplicate and changes nothing; a corrected event needs a new id.
+* Atomic per event: either every line of an event applies or none does.
+* Quantities are converted into whole base units with the SKU's pack sizes.
+* Outflows that name no batch take stock first-expired-first-out (FEFO) from unrestricted
+  stock (on hand − quarantined − reserved), then from stock reserved for other orders.
+* Negative stock is a per-SKU policy: ``reject`` refuses the whole event,
+  ``allow_and_flag`` books it and flags the movement.
+* A transfer-out at the source books the in-transit leg at the destination through a
+  derived `TransitDispatched` event, so that each event touches one location only.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from decimal import Decimal
+
+from stockflow.events import (
+    CycleCount,
+    EventRejected,
+    GoodsReceipt,
+    HoldAction,
+    PosReturn,
+    PosSale,
+    QualityHold,
+    ReservationAction,
+    SalesIssue,
+    StockAdjustment,
+    StockReservation,
+    TemperatureReading,
+    TransferIn,
+    TransferOut,
+    TransitDispatched,
+)
+from stockflow.masterdata import (
+    Catalog,
+    InvalidGtin,
+    LocationKind,
+    NegativeStockPolicy,
+    Sku,
+    UnitConversionError,
+    validate_gtin,
+)
+
+NO_BATCH = ""
+_FAR_FUTURE = date.max
+
+
+@dataclass(frozen=True, slots=True, order=True)
+class PositionKey:
+    location: str
+    sku: str
+    batch: str = NO_BATCH
+
+
+@dataclass(slots=True)
+class Position:
+    """Stock of one location × SKU × batch, in base units."""
+
+    on_hand: int = 0
+    reserved: int = 0
+    quarantined: int = 0
+    in_transit: int = 0
+
+    @property
+    def unrestricted(self) -> int:
+        """On hand that is neither quarantined nor reserved."""
+        return self.on_hand - self.quarantined - self.reserved
+
+    def is_empty(self) -> bool:
+        return not (self.on_hand or self.reserved or self.quarantined or self.in_transit)
+
+    def as_dict(self) -> dict[str, int]:
+        return {
+            "on_hand": self.on_hand,
+            "reserved": self.reserved,
+            "quarantined": self.quarantined,
+            "in_transit": self.in_transit,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Movement:
+    """What one event did to one position (deltas and the position after)."""
+
+    event_id: str
+    event_type: str
+    occurred_at: datetime
+    location: str
+    sku: str
+    batch: str
+    on_hand_delta: int
+    reserved_delta: int
+    quarantined_delta: int
+    in_transit_delta: int
+    after: Position
+    reference: str = ""
+    counterparty: str = ""
+    unit_cost: Decimal | None = None
+    unit_price: Decimal | None = None
+    negative_stock: bool = False
+
+    @property
+    def key(self) -> PositionKey:
+        return PositionKey(self.location, self.sku, self.batch)
+
+
+@dataclass(frozen=True, slots=True)
+class LedgerResult:
+    event_id: str
+    duplicate: bool
+    movements: tuple[Movement, ...] = ()
+    follow_ups: tuple[TransitDispatched, ...] = ()
+
+    @property
+    def negative_stock(self) -> bool:
+        return any(m.negative_stock for m in self.movements)
+
+
+class StockRejected(EventRejected):
+    """The event is well-formed but the ledger refuses it (master data or stock rules)."""
+
+
+@dataclass(slots=True)
+class _Line:
+    """One stock-affecting line of an event, resolved against master data."""
+
+    sku: Sku
+    qty: int
+    batch: str | None
+    reference: str = ""
+    counterparty: str = ""
+    unit_cost: Decimal | None = None
+    unit_price: Decimal | None = None
+
+
+@dataclass(slots=True)
+class _Change:
+    key: PositionKey
+    before: Position
+    after: Position
+    negative_stock: bool = False
+    line: _Line | None = None
+
+
+@dataclass
+class _Txn:
+    """Working copy of the positions one event touches; committed only if the event is valid."""
+
+    ledger: Ledger
+    touched: dict[PositionKey, Position] = field(default_factory=dict)
+    order: list[_Change] = field(default_factory=list)
+    on_commit: list[Callable[[], None]] = field(default_factory=list)
+
+    def get(self, key: PositionKey) -> Position:
+        pos = self.touched.get(key)
+        if pos is None:
+            pos = replace(self.ledger.position(key))
+            self.touched[key] = pos
+        return pos
+
+    def change(self, key: PositionKey, line: _Line | None, negative: bool = False, **deltas: int) -> None:
+        pos = self.get(key)
+        before = replace(pos)
+        for name, delta in deltas.items():
+            setattr(pos, name, getattr(pos, name) + delta)
+        self.order.append(_Change(key, before, replace(pos), negative, line))
+
+    def batches(self, location: str, sku: str) -> list[str]:
+        known = set(self.ledger.batches_at(location, sku))
+        known.update(k.batch for k in self.touched if k.location == location and k.sku == sku)
+        return sorted(known, key=lambda b: (self.ledger.batch_expiry(sku, b) or _FAR_FUTURE, b))
+
+
+class Ledger:
+    """Positions plus the memory needed to apply the next event (applied ids, batch expiries,
+    open reservations)."""
+
+    def __init__(self, catalog: Catalog) -> None:
+        self.catalog = catalog
+        self._stock: dict[str, dict[str, dict[str, Position]]] = {}
+        self._applied: set[str] = set()
+        self._expiry: dict[tuple[str, str], date] = {}
+        self._reservations: dict[tuple[str, str, str], dict[str, int]] = {}
+        self._last_issued_batch: dict[tuple[str, str], str] = {}
+
+    # ---------------------------------------------------------------- reading
+    def position(self, key: PositionKey) -> Position:
+        return self._stock.get(key.location, {}).get(key.sku, {}).get(key.batch) or Position()
+
+    def batches_at(self, location: str, sku: str) -> dict[str, Position]:
+        return self._stock.get(location, {}).get(sku, {})
+
+    def skus_at(self, location: str) -> dict[str, dict[str, Position]]:
+        return self._stock.get(location, {})
+
+    def locations(self) -> list[str]:
+        return sorted(self._stock)
+
+    def positions(self) -> Iterator[tuple[PositionKey, Position]]:
+        for location, skus in self._stock.items():
+            for sku, batches in skus.items():
+                for batch, pos in batches.items():
+                    yield PositionKey(location, sku, batch), pos
+
+    def batch_expiry(self, sku: str, batch: str) -> date | None:
+        return self._expiry.get((sku, batch))
+
+    def has_applied(self, event_id: str) -> bool:
+        """Whether this event id has been decided (applied or refused)."""
+        return event_id in self._applied
+
+    def mark_refused(self, event_id: str) -> None:
+        """Remember a refusal decided earlier (when rebuilding from the record)."""
+        self._applied.add(event_id)
+
+    @property
+    def applied_count(self) -> int:
+        return len(self._applied)
+
+    # ---------------------------------------------------------------- writing
+    def apply(self, event: object) -> LedgerResult:
+        """Apply one validated event; raise `StockRejected` and change nothing if it is refused."""
+        event_id: str = event.event_id  # type: ignore[attr-defined]
+        if event_id in self._applied:
+            return LedgerResult(event_id, duplicate=True)
+        if isinstance(event, TemperatureReading):
+            self._check_location(event.location)
+            self._applied.add(event_id)
+            return LedgerResult(event_id, duplicate=False)
+        handler = _HANDLERS.get(type(event))
+        if handler is None:
+            raise StockRejected("unsupported_event", f"the ledger does not book {type(event).__name__}")
+        txn = _Txn(self)
+        try:
+            follow_ups = handler(self, txn, event) or ()
+        except StockRejected:
+            self._applied.add(event_id)  # a redelivery of a refused event stays refused
+            raise
+        movements = self._commit(event, txn)
+        for effect in txn.on_commit:
+            effect()
+        self._applied.add(event_id)
+        return LedgerResult(event_id, duplicate=False, movements=movements, follow_ups=tuple(follow_ups))
+
+    def _commit(self, event: object, txn: _Txn) -> tuple[Movement, ...]:
+        # Net the changes per position (an event may touch one position several times).
+        first: dict[PositionKey, _Change] = {}
+        last: dict[PositionKey, _Change] = {}
+        negative: dict[PositionKey, bool] = {}
+        for ch in txn.order:
+            first.setdefault(ch.key, ch)
+            last[ch.key] = ch
+            negative[ch.key] = negative.get(ch.key, False) or ch.negative_stock
+        movements = []
+        for key, ch in last.items():
+            before, after = first[key].before, ch.after
+            batches = self._stock.setdefault(key.location, {}).setdefault(key.sku, {})
+            if after.is_empty():
+                batches.pop(key.batch, None)
+                if not batches:
+                    del self._stock[key.location][key.sku]
+            else:
+                batches[key.batch] = after
+            line = ch.line
+            movements.append(
+                Movement(
+                    event_id=event.event_id,  # type: ignore[attr-defined]
+                    event_type=event.event_type,  # type: ignore[attr-defined]
+                    occurred_at=event.occurred_at,  # type: ignore[attr-defined]
+                    location=key.location,
+                    sku=key.sku,
+                    batch=key.batch,
+                    on_hand_delta=after.on_hand - before.on_hand,
+                    reserved_delta=after.reserved - before.reserved,
+                    quarantined_delta=after.quarantined - before.quarantined,
+                    in_transit_delta=after.in_transit - before.in_transit,
+                    after=replace(after),
+                    reference=line.reference if line else "",
+                    counterparty=line.counterparty if line else "",
+                    unit_cost=line.unit_cost if line else None,
+                    unit_price=line.unit_price if line else None,
+                    negative_stock=negative[key],
+                )
+            )
+        return tuple(movements)
+
+    # ---------------------------------------------------------------- checks
+    def _check_location(self, location: str, kind: LocationKind | None = None) -> None:
+        loc = self.catalog.locations.get(location)
+        if loc is None:
+            raise StockRejected("unknown_location", f"location {location!r} is not in master data")
+        if kind is not None and loc.kind != kind:
+            raise StockRejected("wrong_location_kind", f"location {location!r} is a {loc.kind}, not a {kind}")
+
+    def _resolve(
+        self,
+        sku_code: str,
+        qty: Decimal,
+        unit: str,
+        gtin: str | None = None,
+        batch: str | None = None,
+        **extra: object,
+    ) -> _Line:
+        sku = self.catalog.skus.get(sku_code)
+        if sku is None:
+            raise StockRejected("unknown_sku", f"SKU {sku_code!r} is not in master data")
+        if gtin is not None:
+            try:
+                scanned = validate_gtin(gtin)
+            except InvalidGtin as exc:
+                raise StockRejected("invalid_gtin", f"scanned GTIN {gtin!r}: {exc}") from exc
+            if scanned != sku.gtin:
+                raise StockRejected(
+                    "gtin_mismatch", f"scanned GTIN {scanned} belongs to no {sku_code!r} (expects {sku.gtin})"
+                )
+        try:
+            base = self.catalog.to_base_units(sku, qty, unit)
+        except UnitConversionError as exc:
+            raise StockRejected("unit_conversion", str(exc)) from exc
+        if not sku.batch_managed:
+            batch = NO_BATCH
+        return _Line(sku=sku, qty=base, batch=batch, **extra)  # type: ignore[arg-type]
+
+    # ---------------------------------------------------------------- movements
+    def _inflow(self, txn: _Txn, location: str, line: _Line, batch: str) -> None:
+        txn.change(PositionKey(location, line.sku.sku, batch), line, on_hand=line.qty)
+
+    def _outflow(
+        self,
+        txn: _Txn,
+        location: str,
+        line: _Line,
+        what: str,
+        own_reservation: tuple[str, str] | None = None,
+    ) -> list[tuple[str, int]]:
+        """Take `line.qty` off on-hand stock; return the (batch, qty) allocation."""
+        sku = line.sku
+        remaining = line.qty
+        allocation: list[tuple[str, int]] = []
+
+        def take(batch: str, limit: int) -> None:
+            nonlocal remaining
+            qty = min(remaining, limit)
+            if qty > 0:
+                txn.change(PositionKey(location, sku.sku, batch), line, on_hand=-qty)
+                allocation.append((batch, qty))
+                remaining -= qty
+
+        if line.batch is not None:
+            pos = txn.get(PositionKey(location, sku.sku, line.batch))
+            take(line.batch, pos.on_hand - pos.quarantined)
+            shortfall_batch = line.batch
+        else:
+            candidates = txn.batches(location, sku.sku)
+            if own_reservation is not None:
+                for batch, qty in list(self._reservations.get((location, *own_reservation), {}).items()):
+                    pos = txn.get(PositionKey(location, sku.sku, batch))
+                    take(batch, min(qty, pos.on_hand - pos.quarantined))
+            for batch in candidates:  # unrestricted stock first
+                take(batch, txn.get(PositionKey(location, sku.sku, batch)).unrestricted)
+            for batch in candidates:  # then stock reserved for other orders
+                pos = txn.get(PositionKey(location, sku.sku, batch))
+                take(batch, pos.on_hand - pos.quarantined)
+            shortfall_batch = candidates[-1] if candidates else NO_BATCH
+        if remaining > 0:
+            if sku.negative_stock is NegativeStockPolicy.REJECT:
+                raise StockRejected(
+                    "negative_stock",
+                    f"{what} of {line.qty} {sku.base_unit} of {sku.sku} at {location} exceeds the "
+                    f"{line.qty - remaining} {sku.base_unit} of unrestricted stock"
+                    + (f" in batch {line.batch!r}" if line.batch else ""),
+                )
+            txn.change(
+                PositionKey(location, sku.sku, shortfall_batch), line, negative=True, on_hand=-remaining
+            )
+            allocation.append((shortfall_batch, remaining))
+        if allocation:
+            last_batch = allocation[-1][0]
+            txn.on_commit.append(lambda: self._last_issued_batch.__setitem__((location, sku.sku), last_batch))
+        return allocation
+
+    def _require_batch(self, line: _Line, what: str) -> str:
+        if line.batch is None:
+            raise StockRejected(
+                "missing_batch", f"{line.sku.sku} is batch-managed: a {what} must name the batch"
+            )
+        return line.batch
+
+    def _release_reservation(self, txn: _Txn, location: str, order: str, sku: str, qty: int) -> None:
+        held = dict(self._reservations.get((location, order, sku), {}))
+        if not held:
+            return
+        for batch in sorted(held):
+            take = min(qty, held[batch], txn.get(PositionKey(location, sku, batch)).reserved)
+            if take > 0:
+                txn.change(PositionKey(location, sku, batch), None, reserved=-take)
+                held[batch] -= take
+                qty -= take
+        remaining = {b: q for b, q in held.items() if q > 0}
+
+        def store() -> None:
+            if remaining:
+                self._reservations[(location, order, sku)] = remaining
+            else:
+                self._reservations.pop((location, order, sku), None)
+
+        txn.on_commit.append(store)
+
+    # ---------------------------------------------------------------- handlers
+    def _goods_receipt(self, txn: _Txn, ev: GoodsReceipt) -> None:
+        self._check_location(ev.location)
+        if ev.supplier not in self.catalog.suppliers:
+            raise StockRejected("unknown_supplier", f"supplier {ev.supplier!r} is not in master data")
+        sku = self.catalog.skus.get(ev.sku)
+        unit_factor = sku.units().get(ev.unit) if sku else None
+        line = self._resolve(
+            ev.sku,
+            ev.qty,
+            ev.unit,
+            ev.gtin,
+            ev.batch,
+            reference=ev.purchase_order,
+            counterparty=ev.supplier,
+            unit_cost=(ev.unit_cost / unit_factor) if unit_factor else None,
+        )
+        batch = self._require_batch(line, "goods receipt") if line.sku.batch_managed else NO_BATCH
+        if line.sku.is_perishable and line.sku.batch_managed:
+            if ev.expiry_date is None:
+                raise StockRejected(
+                    "missing_expiry", f"{line.sku.sku} is perishable: a receipt needs expiry_date"
+                )
+            known = self._expiry.get((line.sku.sku, batch))
+            if known is not None and known != ev.expiry_date:
+                raise StockRejected(
+                    "expiry_conflict", f"batch {batch!r} of {line.sku.sku} already expires on {known}"
+                )
+            expiry = ev.expiry_date
+            txn.on_commit.append(lambda: self._expiry.__setitem__((line.sku.sku, batch), expiry))
+        self._inflow(txn, ev.location, line, batch)
+
+    def _transfer_out(self, txn: _Txn, ev: TransferOut) -> list[TransitDispatched]:
+        self._check_location(ev.from_location)
+        self._check_location(ev.to_location)
+        line = self._resolve(
+            ev.sku, ev.qty, ev.unit, ev.gtin, ev.batch, reference=ev.transfer_id, counterparty=ev.to_location
+        )
+        allocation = self._outflow(txn, ev.from_location, line, "transfer")
+        return [
+            TransitDispatched(
+                event_id=f"{ev.event_id}:transit:{i}",
+                occurred_at=ev.occurred_at,
+                source=ev.source,
+                transfer_id=ev.transfer_id,
+                from_location=ev.from_location,
+                to_location=ev.to_location,
+                sku=ev.sku,
+                batch=batch,
+                qty_base=qty,
+                expiry_date=self._expiry.get((ev.sku, batch)),
+            )
+            for i, (batch, qty) in enumerate(allocation)
+        ]
+
+    def _transit_dispatched(self, txn: _Txn, ev: TransitDispatched) -> None:
+        self._check_location(ev.to_location)
+        sku = self.catalog.skus.get(ev.sku)
+        if sku is None:
+            raise StockRejected("unknown_sku", f"SKU {ev.sku!r} is not in master data")
+        if ev.expiry_date is not None:
+            expiry = ev.expiry_date
+            txn.on_commit.append(lambda: self._expiry.setdefault((ev.sku, ev.batch), expiry))
+        line = _Line(
+            sku=sku, qty=ev.qty_base, batch=ev.batch, reference=ev.transfer_id, counterparty=ev.from_location
+        )
+        txn.change(PositionKey(ev.to_location, ev.sku, ev.batch), line, in_transit=ev.qty_base)
+
+    def _transfer_in(self, txn: _Txn, ev: TransferIn) -> None:
+        self._check_location(ev.to_location)
+        self._check_location(ev.from_location)
+        line = self._resolve(
+            ev.sku,
+            ev.qty,
+            ev.unit,
+            ev.gtin,
+            ev.batch,
+            reference=ev.transfer_id,
+            counterparty=ev.from_location,
+        )
+        remaining = line.qty
+        if line.batch is not None:
+            plan = [(line.batch, remaining)]
+        else:  # receive against what is in transit, first-expiring first
+            plan = []
+            for batch in txn.batches(ev.to_location, ev.sku):
+                transit = txn.get(PositionKey(ev.to_location, ev.sku, batch)).in_transit
+                if transit > 0 and remaining > 0:
+                    qty = min(transit, remaining)
+                    plan.append((batch, qty))
+                    remaining -= qty
+            if remaining > 0:
+                plan.append((plan[-1][0] if plan else NO_BATCH, remaining))
+        for batch, qty in plan:
+            txn.change(PositionKey(ev.to_location, ev.sku, batch), line, on_hand=qty, in_transit=-qty)
+
+    def _sales_issue(self, txn: _Txn, ev: SalesIssue) -> None:
+        self._check_location(ev.location)
+        line = self._resolve(
+            ev.sku, ev.qty, ev.unit, ev.gtin, ev.batch, reference=ev.sales_order, counterparty=ev.customer
+        )
+        self._outflow(txn, ev.location, line, "issue", own_reservation=(ev.sales_order, ev.sku))
+        self._release_reservation(txn, ev.location, ev.sales_order, ev.sku, line.qty)
+
+    def _stock_reservation(self, txn: _Txn, ev: StockReservation) -> None:
+        self._check_location(ev.location)
+        line = self._resolve(ev.sku, ev.qty, ev.unit, reference=ev.sales_order)
+        if ev.action is ReservationAction.RELEASE:
+            self._release_reservation(txn, ev.location, ev.sales_order, ev.sku, line.qty)
+            return
+        remaining = line.qty
+        plan: list[tuple[str, int]] = []
+        for batch in txn.batches(ev.location, ev.sku):
+            free = txn.get(PositionKey(ev.location, ev.sku, batch)).unrestricted
+            qty = min(free, remaining)
+            if qty > 0:
+                plan.append((batch, qty))
+                remaining -= qty
+        if remaining > 0:
+            raise StockRejected(
+                "insufficient_stock",
+                f"cannot reserve {line.qty} {line.sku.base_unit} of {ev.sku} at {ev.location}: "
+                f"only {line.qty - remaining} unrestricted",
+            )
+        for batch, qty in plan:
+            txn.change(PositionKey(ev.location, ev.sku, batch), line, reserved=qty)
+
+        def store() -> None:
+            held = self._reservations.setdefault((ev.location, ev.sales_order, ev.sku), {})
+            for batch, qty in plan:
+                held[batch] = held.get(batch, 0) + qty
+
+        txn.on_commit.append(store)
+
+    def _pos_sale(self, txn: _Txn, ev: PosSale) -> None:
+        self._check_location(ev.store, LocationKind.STORE)
+        for line_in in ev.lines:
+            line = self._resolve(
+                line_in.sku,
+                line_in.qty,
+                line_in.unit,
+                line_in.gtin,
+                line_in.batch,
+                reference=ev.ticket,
+                counterparty=ev.customer or ev.channel.value,
+                unit_price=line_in.unit_price,
+            )
+            self._outflow(txn, ev.store, line, "sale")
+
+    def _pos_return(self, txn: _Txn, ev: PosReturn) -> None:
+        self._check_location(ev.store, LocationKind.STORE)
+        for line_in in ev.lines:
+            line = self._resolve(
+                line_in.sku,
+                line_in.qty,
+                line_in.unit,
+                line_in.gtin,
+                line_in.batch,
+                reference=ev.original_ticket or ev.ticket,
+                counterparty=ev.channel.value,
+                unit_price=line_in.unit_price,
+            )
+            batch = line.batch
+            if batch is None:
+                batch = self._last_issued_batch.get((ev.store, line.sku.sku), NO_BATCH)
+            self._inflow(txn, ev.store, line, batch)
+
+    def _cycle_count(self, txn: _Txn, ev: CycleCount) -> None:
+        self._check_location(ev.location)
+        line = self._resolve(ev.sku, ev.counted_qty, ev.unit, ev.gtin, ev.batch, reference=ev.count_id)
+        batch = self._require_batch(line, "cycle count") if line.sku.batch_managed else NO_BATCH
+        key = PositionKey(ev.location, ev.sku, batch)
+        pos = txn.get(key)
+        quarantined_delta = min(0, line.qty - pos.quarantined)
+        txn.change(key, line, on_hand=line.qty - pos.on_hand, quarantined=quarantined_delta)
+
+    def _stock_adjustment(self, txn: _Txn, ev: StockAdjustment) -> None:
+        self._check_location(ev.location)
+        line = self._resolve(ev.sku, abs(ev.qty), ev.unit, ev.gtin, ev.batch, reference=ev.reason.value)
+        if ev.qty < 0:
+            self._outflow(txn, ev.location, line, f"{ev.reason.value} adjustment")
+        else:
+            batch = self._require_batch(line, "positive adjustment") if line.sku.batch_managed else NO_BATCH
+            self._inflow(txn, ev.location, line, batch)
+
+    def _quality_hold(self, txn: _Txn, ev: QualityHold) -> None:
+        self._check_location(ev.location)
+        line = self._resolve(ev.sku, ev.qty or Decimal(1), ev.unit, None, ev.batch, reference=ev.action.value)
+        wanted = None if ev.qty is None else line.qty
+        batches = [line.batch] if line.batch is not None else txn.batches(ev.location, ev.sku)
+        remaining = wanted
+        for batch in batches:
+            key = PositionKey(ev.location, ev.sku, batch)
+            pos = txn.get(key)
+            room = pos.on_hand - pos.quarantined if ev.action is HoldAction.HOLD else pos.quarantined
+            qty = room if remaining is None else min(room, remaining)
+            if qty <= 0:
+                continue
+            if ev.action is HoldAction.HOLD:
+                txn.change(key, line, quarantined=qty)
+            elif ev.action is HoldAction.RELEASE:
+                txn.change(key, line, quarantined=-qty)
+            else:
+                txn.change(key, line, quarantined=-qty, on_hand=-qty)
+            if remaining is not None:
+                remaining -= qty
+        if remaining:
+            state = "on hand and not yet quarantined" if ev.action is HoldAction.HOLD else "in quarantine"
+            raise StockRejected(
+                "insufficient_stock",
+                f"cannot {ev.action.value} {wanted} of {ev.sku} at {ev.location}: only {wanted - remaining} {state}",
+            )
+
+
+_HANDLERS = {
+    GoodsReceipt: Ledger._goods_receipt,
+    TransferOut: Ledger._transfer_out,
+    TransitDispatched: Ledger._transit_dispatched,
+    TransferIn: Ledger._transfer_in,
+    SalesIssue: Ledger._sales_issue,
+    StockReservation: Ledger._stock_reservation,
+    PosSale: Ledger._pos_sale,
+    PosReturn: Ledger._pos_return,
+    CycleCount: Ledger._cycle_count,
+    StockAdjustment: Ledger._stock_adjustment,
+    QualityHold: Ledger._quality_hold,
+}

@@ -1,0 +1,207 @@
+"""Master data: SKUs (GS1 GTIN via biip, units of measure, shelf life, cold chain), locations,
+suppliers and customers, and the catalogue the stream checks every event against."""
+
+from __future__ import annotations
+
+import json
+import math
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+from biip import ParseError
+from biip.gtin import Gtin
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+Code = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
+
+
+class InvalidGtin(ValueError):
+    """A GTIN that is not a valid GS1 number (length, digits or check digit)."""
+
+
+def validate_gtin(value: str) -> str:
+    """Return the GTIN as its canonical 14 digits, or raise `InvalidGtin` with biip's reason."""
+    try:
+        gtin = Gtin.parse(value.strip())
+    except ParseError as exc:
+        raise InvalidGtin(str(exc)) from exc
+    return gtin.as_gtin_14()
+
+
+class NegativeStockPolicy(StrEnum):
+    REJECT = "reject"
+    ALLOW_AND_FLAG = "allow_and_flag"
+
+
+class Category(StrEnum):
+    CHILLED_FOOD = "chilled_food"
+    DRY_GOODS = "dry_goods"
+    ELECTRONICS = "electronics"
+
+
+class Sku(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sku: Code
+    gtin: str
+    name: str = Field(min_length=1, max_length=200)
+    category: Category
+    base_unit: Code = "each"
+    packs: dict[str, int] = Field(
+        default_factory=dict, description="Other units and how many base units each holds."
+    )
+    shelf_life_days: int | None = Field(default=None, gt=0)
+    batch_managed: bool = False
+    cold_chain_min_c: float | None = None
+    cold_chain_max_c: float | None = None
+    reorder_point: int = Field(default=0, ge=0, description="In base units, per location.")
+    negative_stock: NegativeStockPolicy = NegativeStockPolicy.REJECT
+    standard_cost: Decimal = Field(default=Decimal("0"), ge=0)
+
+    @field_validator("gtin")
+    @classmethod
+    def _gtin(cls, value: str) -> str:
+        try:
+            return validate_gtin(value)
+        except InvalidGtin as exc:
+            raise ValueError(f"invalid GTIN {value!r}: {exc}") from exc
+
+    @field_validator("packs")
+    @classmethod
+    def _packs(cls, value: dict[str, int]) -> dict[str, int]:
+        for unit, factor in value.items():
+            if factor < 1:
+                raise ValueError(f"pack {unit!r} must hold at least one base unit, not {factor}")
+        return value
+
+    @model_validator(mode="after")
+    def _cold_chain_range(self) -> Sku:
+        low, high = self.cold_chain_min_c, self.cold_chain_max_c
+        if (low is None) != (high is None):
+            raise ValueError("a cold-chain range needs both a minimum and a maximum")
+        if low is not None and high is not None and low >= high:
+            raise ValueError(f"cold-chain minimum {low} must be below maximum {high}")
+        if self.base_unit in self.packs and self.packs[self.base_unit] != 1:
+            raise ValueError("the base unit holds exactly one base unit")
+        return self
+
+    @property
+    def is_cold_chain(self) -> bool:
+        return self.cold_chain_min_c is not None
+
+    @property
+    def is_perishable(self) -> bool:
+        return self.shelf_life_days is not None
+
+    def units(self) -> dict[str, int]:
+        return {self.base_unit: 1, **self.packs}
+
+
+class LocationKind(StrEnum):
+    WAREHOUSE = "warehouse"
+    STORE = "store"
+
+
+class Location(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    location: Code
+    name: str
+    kind: LocationKind
+    latitude: float = Field(ge=-90, le=90)
+    longitude: float = Field(ge=-180, le=180)
+    city: str = ""
+
+    def distance_km(self, other: Location) -> float:
+        """Great-circle distance (haversine)."""
+        lat1, lon1, lat2, lon2 = map(
+            math.radians, (self.latitude, self.longitude, other.latitude, other.longitude)
+        )
+        h = (
+            math.sin((lat2 - lat1) / 2) ** 2
+            + math.cos(lat1) * math.cos(lat2) * math.sin((lon2 - lon1) / 2) ** 2
+        )
+        return 2 * 6371.0088 * math.asin(math.sqrt(h))
+
+
+class Supplier(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    supplier: Code
+    name: str
+    lead_time_days: int = Field(default=3, ge=0)
+    phone: str = ""
+
+
+class Customer(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    customer: Code
+    name: str
+    phone: str = ""
+    id_number: str = ""
+
+
+class UnitConversionError(ValueError):
+    pass
+
+
+class Catalog(BaseModel):
+    """All master data, indexed for lookups by code and by GTIN."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    skus: dict[str, Sku] = Field(default_factory=dict)
+    locations: dict[str, Location] = Field(default_factory=dict)
+    suppliers: dict[str, Supplier] = Field(default_factory=dict)
+    customers: dict[str, Customer] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _unique_gtins(self) -> Catalog:
+        seen: dict[str, str] = {}
+        for sku in self.skus.values():
+            if sku.gtin in seen:
+                raise ValueError(f"GTIN {sku.gtin} is used by both {seen[sku.gtin]} and {sku.sku}")
+            seen[sku.gtin] = sku.sku
+        return self
+
+    @classmethod
+    def build(
+        cls,
+        skus: list[Sku],
+        locations: list[Location],
+        suppliers: list[Supplier] = (),  # type: ignore[assignment]
+        customers: list[Customer] = (),  # type: ignore[assignment]
+    ) -> Catalog:
+        return cls(
+            skus={s.sku: s for s in skus},
+            locations={loc.location: loc for loc in locations},
+            suppliers={s.supplier: s for s in suppliers},
+            customers={c.customer: c for c in customers},
+        )
+
+    def to_base_units(self, sku: Sku, qty: Decimal, unit: str) -> int:
+        """Convert a quantity in any unit the SKU knows into whole base units."""
+        factor = sku.units().get(unit)
+        if factor is None:
+            raise UnitConversionError(
+                f"SKU {sku.sku} has no unit {unit!r}; known units: {sorted(sku.units())}"
+            )
+        base = qty * factor
+        if base != base.to_integral_value():
+            raise UnitConversionError(
+                f"{qty} {unit} of {sku.sku} is {base} {sku.base_unit}, not a whole number of base units"
+            )
+        return int(base)
+
+    def save(self, path: Path) -> None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(path.suffix + ".tmp")
+        tmp.write_text(self.model_dump_json(indent=1))
+        tmp.replace(path)
+
+    @classmethod
+    def load(cls, path: Path) -> Catalog:
+        return cls.model_validate(json.loads(path.read_text()))

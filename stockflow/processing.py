@@ -1,0 +1,153 @@
+"""The stock processor: one partition's state and the single entry point the stream calls.
+
+``process(event)`` applies the ledger, then the alert rules, and returns what the stream must
+publish. Replaying accepted events through a fresh processor in the order they were applied
+rebuilds exactly the same state (the lake is the record, the stream's tables its fast view).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+
+from stockflow.alerts import Alert, AlertType, Severity, alert
+from stockflow.coldchain import ColdChainMonitor
+from stockflow.events import TemperatureReading, TransitDispatched
+from stockflow.ledger import Ledger, LedgerResult, Movement, PositionKey
+from stockflow.masterdata import Catalog, Sku
+
+
+@dataclass(frozen=True, slots=True)
+class ProcessResult:
+    event_id: str
+    duplicate: bool
+    movements: tuple[Movement, ...] = ()
+    follow_ups: tuple[TransitDispatched, ...] = ()
+    alerts: tuple[Alert, ...] = ()
+
+
+@dataclass
+class StockProcessor:
+    catalog: Catalog
+    near_expiry_days: int = 3
+    excursion_minutes: float = 15.0
+    ledger: Ledger = field(init=False)
+    coldchain: ColdChainMonitor = field(init=False)
+    _below_reorder: set[tuple[str, str]] = field(default_factory=set, init=False)
+    _expiry_alerted: set[PositionKey] = field(default_factory=set, init=False)
+
+    def __post_init__(self) -> None:
+        self.ledger = Ledger(self.catalog)
+        self.coldchain = ColdChainMonitor(timedelta(minutes=self.excursion_minutes))
+
+    def process(self, event: object) -> ProcessResult:
+        """Apply one parsed event; raises `StockRejected` (nothing changes) when refused."""
+        result: LedgerResult = self.ledger.apply(event)
+        if result.duplicate:
+            return ProcessResult(result.event_id, duplicate=True)
+        alerts: list[Alert] = []
+        if isinstance(event, TemperatureReading):
+            alerts += self.coldchain.observe(event, self._cold_chain_stock(event.location))
+        for mv in result.movements:
+            alerts += self._movement_alerts(mv)
+        return ProcessResult(result.event_id, False, result.movements, result.follow_ups, tuple(alerts))
+
+    # ------------------------------------------------------------------ rules
+    def _cold_chain_stock(self, location: str) -> dict[Sku, tuple[str, ...]]:
+        stocked = {}
+        for sku_code, batches in self.ledger.skus_at(location).items():
+            sku = self.catalog.skus.get(sku_code)
+            if sku is not None and sku.is_cold_chain:
+                held = tuple(sorted(b for b, p in batches.items() if p.on_hand > 0))
+                if held:
+                    stocked[sku] = held
+        return stocked
+
+    def available(self, location: str, sku: str) -> int:
+        return sum(p.unrestricted for p in self.ledger.batches_at(location, sku).values())
+
+    def _movement_alerts(self, mv: Movement) -> list[Alert]:
+        out: list[Alert] = []
+        sku = self.catalog.skus[mv.sku]
+        if mv.negative_stock:
+            out.append(
+                alert(
+                    AlertType.NEGATIVE_STOCK,
+                    Severity.WARNING,
+                    mv.occurred_at,
+                    mv.location,
+                    f"{mv.sku} batch {mv.batch or '-'} at {mv.location} went to {mv.after.on_hand} "
+                    f"on hand ({mv.event_type} {mv.event_id}); allowed by policy, needs a count",
+                    id_parts=(mv.event_id, mv.location, mv.sku, mv.batch),
+                    sku=mv.sku,
+                    batch=mv.batch,
+                    on_hand=mv.after.on_hand,
+                    event_id=mv.event_id,
+                )
+            )
+        item = (mv.location, mv.sku)
+        if sku.reorder_point > 0:
+            available = self.available(*item)
+            if available < sku.reorder_point and item not in self._below_reorder:
+                self._below_reorder.add(item)
+                out.append(
+                    alert(
+                        AlertType.LOW_STOCK,
+                        Severity.WARNING,
+                        mv.occurred_at,
+                        mv.location,
+                        f"{mv.sku} at {mv.location}: {available} {sku.base_unit} available, "
+                        f"below the reorder point {sku.reorder_point}",
+                        id_parts=(mv.event_id, mv.location, mv.sku),
+                        sku=mv.sku,
+                        available=available,
+                        reorder_point=sku.reorder_point,
+                        event_id=mv.event_id,
+                    )
+                )
+            elif available >= sku.reorder_point:
+                self._below_reorder.discard(item)
+        if mv.on_hand_delta > 0 or mv.in_transit_delta > 0:
+            near = self._near_expiry_alert(mv.key, mv.occurred_at)
+            if near is not None:
+                out.append(near)
+        return out
+
+    def _near_expiry_alert(self, key: PositionKey, now: datetime) -> Alert | None:
+        expiry = self.ledger.batch_expiry(key.sku, key.batch)
+        pos = self.ledger.position(key)
+        if expiry is None or pos.on_hand <= 0 or key in self._expiry_alerted:
+            return None
+        days_left = (expiry - now.date()).days
+        if days_left > self.near_expiry_days:
+            return None
+        self._expiry_alerted.add(key)
+        expired = days_left < 0
+        return alert(
+            AlertType.NEAR_EXPIRY,
+            Severity.CRITICAL if expired else Severity.WARNING,
+            now,
+            key.location,
+            f"batch {key.batch} of {key.sku} at {key.location} "
+            + (f"expired on {expiry}" if expired else f"expires on {expiry} ({days_left} days)")
+            + f" with {pos.on_hand} on hand",
+            id_parts=(key.location, key.sku, key.batch),
+            sku=key.sku,
+            batch=key.batch,
+            expiry_date=expiry.isoformat(),
+            days_left=days_left,
+            on_hand=pos.on_hand,
+        )
+
+    def sweep_expiry(self, now: datetime) -> list[Alert]:
+        """Check every batch on hand against its expiry date (run periodically by the stream)."""
+        out = []
+        for key, pos in list(self.ledger.positions()):
+            if pos.on_hand > 0:
+                found = self._near_expiry_alert(key, now)
+                if found is not None:
+                    out.append(found)
+        return out
+
+    def expiry_of(self, sku: str, batch: str) -> date | None:
+        return self.ledger.batch_expiry(sku, batch)
