@@ -47,10 +47,10 @@ class ColdChainMonitor:
     min_duration: timedelta
     open: dict[tuple[str, str], Excursion] = field(default_factory=dict)
 
-    def observe(self, reading: TemperatureReading, stocked: dict[Sku, tuple[str, ...]]) -> list[Alert]:
-        """Feed one reading with the cold-chain SKUs (and batches) stocked at its location."""
+    def observe(self, reading: TemperatureReading, stocked: list[tuple[Sku, tuple[str, ...]]]) -> list[Alert]:
+        """Feed one reading with the cold-chain SKUs (and their batches) stocked at its location."""
         alerts = []
-        for sku, batches in stocked.items():
+        for sku, batches in stocked:
             key = (reading.sensor, sku.sku)
             off = deviation(sku, reading.celsius)
             exc = self.open.get(key)

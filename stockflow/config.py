@@ -29,6 +29,7 @@ class Settings(BaseSettings):
     batch_window_seconds: float = Field(default=0.01, gt=0)
     lake_flush_seconds: float = Field(default=1.0, gt=0)
     session_timeout_seconds: float = Field(default=6.0, gt=0)
+    embedded_fetch_wait_ms: int = Field(default=100, ge=1, description="Tansu holds fetches up to this long")
 
     # Rules
     near_expiry_days: int = Field(default=3, ge=0)

@@ -10,7 +10,9 @@ always yields the same positions):
 * Outflows that name no batch take stock first-expired-first-out (FEFO) from unrestricted
   stock (on hand − quarantined − reserved), then from stock reserved for other orders.
 * Negative stock is a per-SKU policy: ``reject`` refuses the whole event,
-  ``allow_and_flag`` books it and flags the movement.
+  ``allow_and_flag`` books it and flags the movement. A POS sale is never refused: the goods
+  have left the store, and the till's topic is not ordered with the warehouse scans, so a
+  sale may arrive before the receipt that covers it. It is booked and flagged instead.
 * A transfer-out at the source books the in-transit leg at the destination through a
   derived `TransitDispatched` event, so that each event touches one location only.
 """
@@ -50,6 +52,8 @@ from stockflow.masterdata import (
 )
 
 NO_BATCH = ""
+#: Precision of a cost per base unit (a case cost divided by its pack size).
+UNIT_COST_QUANTUM = Decimal("0.000001")
 _FAR_FUTURE = date.max
 
 
@@ -340,6 +344,7 @@ class Ledger:
         line: _Line,
         what: str,
         own_reservation: tuple[str, str] | None = None,
+        refusable: bool = True,
     ) -> list[tuple[str, int]]:
         """Take `line.qty` off on-hand stock; return the (batch, qty) allocation."""
         sku = line.sku
@@ -371,7 +376,7 @@ class Ledger:
                 take(batch, pos.on_hand - pos.quarantined)
             shortfall_batch = candidates[-1] if candidates else NO_BATCH
         if remaining > 0:
-            if sku.negative_stock is NegativeStockPolicy.REJECT:
+            if refusable and sku.negative_stock is NegativeStockPolicy.REJECT:
                 raise StockRejected(
                     "negative_stock",
                     f"{what} of {line.qty} {sku.base_unit} of {sku.sku} at {location} exceeds the "
@@ -429,7 +434,7 @@ class Ledger:
             ev.batch,
             reference=ev.purchase_order,
             counterparty=ev.supplier,
-            unit_cost=(ev.unit_cost / unit_factor) if unit_factor else None,
+            unit_cost=(ev.unit_cost / unit_factor).quantize(UNIT_COST_QUANTUM) if unit_factor else None,
         )
         batch = self._require_batch(line, "goods receipt") if line.sku.batch_managed else NO_BATCH
         if line.sku.is_perishable and line.sku.batch_managed:
@@ -561,7 +566,7 @@ class Ledger:
                 counterparty=ev.customer or ev.channel.value,
                 unit_price=line_in.unit_price,
             )
-            self._outflow(txn, ev.store, line, "sale")
+            self._outflow(txn, ev.store, line, "sale", refusable=False)
 
     def _pos_return(self, txn: _Txn, ev: PosReturn) -> None:
         self._check_location(ev.store, LocationKind.STORE)

@@ -7,6 +7,7 @@ rebuilds exactly the same state (the lake is the record, the stream's tables its
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 
@@ -15,6 +16,8 @@ from stockflow.coldchain import ColdChainMonitor
 from stockflow.events import TemperatureReading, TransitDispatched
 from stockflow.ledger import Ledger, LedgerResult, Movement, PositionKey
 from stockflow.masterdata import Catalog, Sku
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,21 +49,24 @@ class StockProcessor:
         if result.duplicate:
             return ProcessResult(result.event_id, duplicate=True)
         alerts: list[Alert] = []
-        if isinstance(event, TemperatureReading):
-            alerts += self.coldchain.observe(event, self._cold_chain_stock(event.location))
-        for mv in result.movements:
-            alerts += self._movement_alerts(mv)
+        try:  # the event is booked: a fault in an alert rule must not undo or lose it
+            if isinstance(event, TemperatureReading):
+                alerts += self.coldchain.observe(event, self._cold_chain_stock(event.location))
+            for mv in result.movements:
+                alerts += self._movement_alerts(mv)
+        except Exception:
+            log.exception("alert rules failed for event %s; the event itself is booked", result.event_id)
         return ProcessResult(result.event_id, False, result.movements, result.follow_ups, tuple(alerts))
 
     # ------------------------------------------------------------------ rules
-    def _cold_chain_stock(self, location: str) -> dict[Sku, tuple[str, ...]]:
-        stocked = {}
+    def _cold_chain_stock(self, location: str) -> list[tuple[Sku, tuple[str, ...]]]:
+        stocked = []
         for sku_code, batches in self.ledger.skus_at(location).items():
             sku = self.catalog.skus.get(sku_code)
             if sku is not None and sku.is_cold_chain:
                 held = tuple(sorted(b for b, p in batches.items() if p.on_hand > 0))
                 if held:
-                    stocked[sku] = held
+                    stocked.append((sku, held))
         return stocked
 
     def available(self, location: str, sku: str) -> int:

@@ -114,11 +114,18 @@ def test_pos_sale_takes_first_expiring_batch(catalog):
 
 def test_negative_stock_rejected_by_policy_changes_nothing(catalog):
     ledger = Ledger(catalog)
-    ledger.apply(receipt(location="S1", qty="1"))
+    ledger.apply(receipt(qty="1"))
     with pytest.raises(StockRejected) as err:
-        ledger.apply(sale("s1", qty="13"))
+        ledger.apply(transfer("t1", qty="13"))
     assert err.value.reason == "negative_stock"
-    assert pos(ledger, "S1", "MILK-1L", "B1").on_hand == 12
+    assert pos(ledger, "WH1", "MILK-1L", "B1").on_hand == 12
+
+
+def test_pos_sale_is_never_refused_but_flagged(catalog):
+    ledger = Ledger(catalog)
+    ledger.apply(receipt(location="S1", qty="1"))
+    (mv,) = ledger.apply(sale("s1", qty="13")).movements
+    assert mv.negative_stock and mv.after.on_hand == -1
 
 
 def test_negative_stock_allowed_and_flagged(catalog):
@@ -140,11 +147,12 @@ def test_multi_line_ticket_is_atomic(catalog):
         channel="takeout",
         lines=[
             PosLine(sku="MILK-1L", qty=Decimal(5), unit_price=Decimal(6)),
-            PosLine(sku="MILK-1L", qty=Decimal(8), unit_price=Decimal(6)),
+            PosLine(sku="MILK-1L", qty=Decimal(1), unit_price=Decimal(6), gtin="09506000134353"),
         ],
     )
-    with pytest.raises(StockRejected):
+    with pytest.raises(StockRejected) as err:
         ledger.apply(ticket)
+    assert err.value.reason == "invalid_gtin"
     assert pos(ledger, "S1", "MILK-1L", "B1").on_hand == 12
 
 
@@ -223,7 +231,7 @@ def test_quarantine_hold_release_scrap(catalog):
     ledger.apply(hold("h1", "hold"))
     assert pos(ledger, "WH1", "MILK-1L", "B1").quarantined == 24
     with pytest.raises(StockRejected) as err:
-        ledger.apply(sale("s1", store="S1"))  # nothing at the store
+        ledger.apply(transfer("t1", qty="1"))  # everything is quarantined
     ledger.apply(hold("h2", "release", Decimal(4)))
     ledger.apply(hold("h3", "scrap", Decimal(20)))
     p = pos(ledger, "WH1", "MILK-1L", "B1")
@@ -246,8 +254,9 @@ def test_quarantined_stock_is_not_sold(catalog):
             qty=Decimal(10),
         )
     )
-    with pytest.raises(StockRejected, match="exceeds the 2"):
-        ledger.apply(sale("s1", qty="3"))
+    result = ledger.apply(sale("s1", qty="3"))
+    assert [(m.batch, m.on_hand_delta, m.negative_stock) for m in result.movements] == [("B1", -3, True)]
+    assert pos(ledger, "S1", "MILK-1L", "B1").on_hand == 9
 
 
 def test_return_goes_back_to_last_sold_batch(catalog):

@@ -1,0 +1,331 @@
+"""The stock agent: events in, positions, inventory changes, alerts, dead letters and lake out.
+
+Delivery is at-least-once; the effect is exactly-once because
+
+1. every partition's state is a core `StockProcessor`, idempotent by event id;
+2. accepted events land in the lake *before* their offsets are acknowledged (the agent
+   takes events without acking them and acks them after each lake flush);
+3. when a worker (re)gains a partition it rebuilds that partition's processor by replaying
+   the lake in apply order, so anything redelivered after a crash is recognised.
+
+Every input topic is keyed by location and co-partitioned, so one partition owns every event
+of a location; an event that arrives on the wrong partition (a producer with another
+partitioner) is forwarded to the right one.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+from collections import Counter
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from aiokafka.partitioner import DefaultPartitioner
+
+from stockflow.config import get_settings
+from stockflow.events import EventRejected, Topic, encode_event, parse_event
+from stockflow.ledger import Movement
+from stockflow.masterdata import Catalog
+from stockflow.processing import StockProcessor
+from streams import topics
+from streams.app import app
+from streams.lake import LakeWriter, alert_row, event_row, iter_rows, movement_row, now_utc
+
+log = logging.getLogger(__name__)
+settings = get_settings()
+
+#: location|sku → {batch: {on_hand, reserved, quarantined, in_transit, expiry_date}}
+positions = app.Table(
+    "positions",
+    key_type=str,
+    value_type=dict,
+    partitions=settings.topic_partitions,
+    help="Stock positions per location × SKU, by batch (a view of the partition's ledger).",
+)
+# Raw keys: a location routes (and hashes) exactly as producers key their events.
+positions.key_serializer = "raw"
+
+_partitioner = DefaultPartitioner()
+STOCK_TOPICS = (Topic.SCANS.value, Topic.POS_TRANSACTIONS.value, Topic.STOCK_TRANSITS.value)
+EVENT_TOPICS = (*STOCK_TOPICS, Topic.TEMPERATURE_READINGS.value)
+
+
+def partition_for(location: str, partitions: int | None = None) -> int:
+    """The partition that owns a location (murmur2, as the Java client and aiokafka)."""
+    n = partitions or settings.topic_partitions
+    return _partitioner(location.encode(), list(range(n)), list(range(n)))
+
+
+def position_key(location: str, sku: str) -> str:
+    return f"{location}|{sku}"
+
+
+class StockState:
+    """This worker's partitions: their processors, the lake buffer and the events to ack."""
+
+    def __init__(self) -> None:
+        self.catalog: Catalog | None = None
+        self.processors: dict[int, StockProcessor] = {}
+        self.lake = LakeWriter(settings.lake_dir, f"{settings.app_id}-{settings.web_port}")
+        self.pending_acks: list[Any] = []
+        self.stream: Any = None
+        self.counters: Counter[str] = Counter()
+        self.started_at = now_utc()
+        self.last_event_at: datetime | None = None
+        self.rebuild_seconds: dict[int, float] = {}
+
+    def load_catalog(self) -> Catalog:
+        if self.catalog is None:
+            path = Path(settings.masterdata_path)
+            if not path.exists():
+                raise SystemExit(
+                    f"master data not found at {path}: run `stockflow simulate --days 0` or `stockflow up` first"
+                )
+            self.catalog = Catalog.load(path)
+        return self.catalog
+
+    def new_processor(self) -> StockProcessor:
+        return StockProcessor(
+            self.load_catalog(),
+            near_expiry_days=settings.near_expiry_days,
+            excursion_minutes=settings.excursion_minutes,
+        )
+
+    def processor_for(self, partition: int) -> StockProcessor:
+        proc = self.processors.get(partition)
+        if proc is None:
+            self.rebuild({partition})
+            proc = self.processors[partition]
+        return proc
+
+    def rebuild(self, partitions: set[int]) -> None:
+        """Rebuild these partitions' processors by replaying the lake (the ledger is the record)."""
+        started = time.perf_counter()
+        n = settings.topic_partitions
+        procs = {p: self.new_processor() for p in partitions}
+        owner = {loc: partition_for(loc, n) for loc in self.load_catalog().locations}
+        replayed = 0
+        for row in iter_rows(settings.lake_dir, EVENT_TOPICS, ["location", "payload", "apply_seq"]):
+            proc = procs.get(owner.get(row["location"], -1))
+            if proc is not None:
+                proc.process(parse_event(row["payload"]))
+                replayed += 1
+        for row in iter_rows(
+            settings.lake_dir, ["dead_letters"], ["event_id", "partition", "reason", "apply_seq"]
+        ):
+            proc = procs.get(row["partition"])
+            if proc is not None and row["event_id"] and row["reason"] not in _PARSE_REASONS:
+                proc.ledger.mark_refused(row["event_id"])
+        for proc in procs.values():
+            for (location, sku), value in _snapshot_all(proc).items():
+                positions.data[position_key(location, sku)] = value
+        self.processors.update(procs)
+        elapsed = time.perf_counter() - started
+        for p in partitions:
+            self.rebuild_seconds[p] = elapsed
+        log.info(
+            "partitions %s rebuilt from the lake: %d events in %.2fs", sorted(partitions), replayed, elapsed
+        )
+
+    def drop(self, partition: int) -> None:
+        proc = self.processors.pop(partition, None)
+        if proc is not None:
+            for location in proc.ledger.locations():
+                for sku in proc.ledger.skus_at(location):
+                    positions.data.pop(position_key(location, sku), None)
+
+
+_PARSE_REASONS = frozenset({"malformed_json", "schema_violation", "wrong_topic"})
+state = StockState()
+
+
+def _snapshot(proc: StockProcessor, location: str, sku: str) -> dict[str, Any]:
+    out = {}
+    for batch, pos in proc.ledger.batches_at(location, sku).items():
+        expiry = proc.expiry_of(sku, batch)
+        out[batch] = {**pos.as_dict(), "expiry_date": expiry.isoformat() if expiry else None}
+    return out
+
+
+def _snapshot_all(proc: StockProcessor) -> dict[tuple[str, str], dict[str, Any]]:
+    return {
+        (location, sku): _snapshot(proc, location, sku)
+        for location in proc.ledger.locations()
+        for sku in proc.ledger.skus_at(location)
+    }
+
+
+def inventory_changed_message(mv: Movement, processed_at: datetime) -> bytes:
+    return json.dumps(
+        {
+            "event_id": mv.event_id,
+            "event_type": mv.event_type,
+            "occurred_at": mv.occurred_at.isoformat(),
+            "processed_at": processed_at.isoformat(),
+            "location": mv.location,
+            "sku": mv.sku,
+            "batch": mv.batch,
+            "delta": {
+                "on_hand": mv.on_hand_delta,
+                "reserved": mv.reserved_delta,
+                "quarantined": mv.quarantined_delta,
+                "in_transit": mv.in_transit_delta,
+            },
+            "position": mv.after.as_dict(),
+            "negative_stock": mv.negative_stock,
+        },
+        ensure_ascii=False,
+    ).encode()
+
+
+async def dead_letter(
+    topic: str,
+    partition: int,
+    offset: int,
+    key: str,
+    raw: bytes,
+    reason: str,
+    detail: str,
+    event_id: str = "",
+) -> None:
+    rejected_at = now_utc()
+    record = {
+        "topic": topic,
+        "partition": partition,
+        "offset": offset,
+        "key": key,
+        "event_id": event_id,
+        "reason": reason,
+        "detail": detail,
+        "payload": raw.decode("utf-8", errors="replace"),
+        "rejected_at": rejected_at.isoformat(),
+    }
+    await topics.dead_letters.send(key=key or "", value=json.dumps(record, ensure_ascii=False).encode())
+    state.lake.append(
+        "dead_letters",
+        {**record, "payload": raw, "rejected_at": rejected_at, "apply_seq": state.lake.next_seq()},
+    )
+    state.counters["dead_lettered"] += 1
+    state.counters[f"dead_lettered.{reason}"] += 1
+    log.warning("dead letter %s/%d@%d: %s: %s", topic, partition, offset, reason, detail[:200])
+
+
+def _event_id_of(raw: bytes) -> str:
+    try:
+        data = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        return ""
+    value = data.get("event_id") if isinstance(data, dict) else None
+    return value if isinstance(value, str) and len(value) <= 64 else ""
+
+
+async def process_message(topic: str, partition: int, offset: int, key: Any, raw: bytes) -> None:
+    """Decode, apply and publish one message (never raises on bad input)."""
+    state.counters["in"] += 1
+    key_text = key.decode(errors="replace") if isinstance(key, bytes) else (key or "")
+    raw = raw if isinstance(raw, bytes) else (raw or b"")
+    try:
+        event = parse_event(raw, topic)
+    except EventRejected as err:
+        await dead_letter(topic, partition, offset, key_text, raw, err.reason, err.detail, _event_id_of(raw))
+        return
+    owner = partition_for(event.location_id)
+    if owner != partition:  # sent by a producer with another partitioner: forward
+        await topics.BY_NAME[topic].send(key=event.location_id, value=raw, partition=owner)
+        state.counters["rerouted"] += 1
+        return
+    proc = state.processor_for(partition)
+    try:
+        result = proc.process(event)
+    except EventRejected as err:
+        await dead_letter(topic, partition, offset, key_text, raw, err.reason, err.detail, event.event_id)
+        return
+    except Exception as exc:  # a bug must not stop the stream; the message is kept with the reason
+        log.exception("processing failed for %s", event.event_id)
+        await dead_letter(
+            topic, partition, offset, key_text, raw, "internal_error", repr(exc), event.event_id
+        )
+        return
+    if result.duplicate:
+        state.counters["duplicates"] += 1
+        return
+    state.counters["applied"] += 1
+    processed_at = now_utc()
+    state.last_event_at = processed_at
+    lake = state.lake
+    lake.append(topic, event_row(event, raw, topic, partition, offset, lake.next_seq()))
+    touched = set()
+    for mv in result.movements:
+        lake.append("inventory_changed", movement_row(mv, partition, lake.next_seq(), processed_at))
+        await topics.inventory_changed.send(
+            key=mv.location, value=inventory_changed_message(mv, processed_at)
+        )
+        touched.add((mv.location, mv.sku))
+    for follow_up in result.follow_ups:
+        await topics.stock_transits.send(key=follow_up.location_id, value=encode_event(follow_up))
+    for alert in result.alerts:
+        await publish_alert(alert, processed_at)
+    for location, sku in touched:
+        value = _snapshot(proc, location, sku)
+        k = position_key(location, sku)
+        positions.data[k] = value
+        positions.send_changelog(partition, k, value)
+
+
+async def publish_alert(alert: Any, raised_at: datetime) -> None:
+    state.lake.append("alerts", alert_row(alert, raised_at))
+    await topics.alerts.send(key=alert.location, value=alert.model_dump_json().encode())
+    state.counters["alerts"] += 1
+
+
+@app.agent(topics.stock_inputs, name="apply_stock_events")
+async def apply_stock_events(stream: Any) -> None:
+    """Apply every scan, POS and sensor event to the owning partition's ledger."""
+    state.stream = stream
+    async for batch in stream.noack_take(settings.batch_max_events, within=settings.batch_window_seconds):
+        for event in batch:
+            msg = event.message
+            await process_message(msg.topic, msg.partition, msg.offset, event.key, event.value)
+        state.pending_acks.extend(batch)
+
+
+async def flush_lake() -> None:
+    """Land buffered rows, make sure produced messages are on the broker, then ack."""
+    if not state.lake.pending and not state.pending_acks:
+        return
+    acks, state.pending_acks = state.pending_acks, []
+    state.lake.flush()
+    await app.producer.flush()
+    for event in acks:
+        await state.stream.ack(event)
+
+
+@app.timer(interval=settings.lake_flush_seconds, name="flush_lake")
+async def flush_lake_timer() -> None:
+    await flush_lake()
+
+
+@app.timer(interval=3600.0, name="sweep_expiry")
+async def sweep_expiry() -> None:
+    """Raise near-expiry alerts for batches nobody touched."""
+    now = datetime.now(UTC)
+    for proc in list(state.processors.values()):
+        for alert in proc.sweep_expiry(now):
+            await publish_alert(alert, now)
+
+
+@app.on_partitions_revoked.connect
+async def on_partitions_revoked(app: Any, revoked: set[Any], **kwargs: Any) -> None:
+    await flush_lake()
+    for partition in {tp.partition for tp in revoked if tp.topic in EVENT_TOPICS}:
+        state.drop(partition)
+
+
+@app.on_partitions_assigned.connect
+async def on_partitions_assigned(app: Any, assigned: set[Any], **kwargs: Any) -> None:
+    missing = {tp.partition for tp in assigned if tp.topic in EVENT_TOPICS} - set(state.processors)
+    if missing:
+        state.rebuild(missing)

