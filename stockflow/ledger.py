@@ -180,7 +180,7 @@ class _Txn:
     def batches(self, location: str, sku: str) -> list[str]:
         known = set(self.ledger.batches_at(location, sku))
         known.update(k.batch for k in self.touched if k.location == location and k.sku == sku)
-        return sorted(known, key=lambda b: (self.ledger.batch_expiry(sku, b) or _FAR_FUTURE, b))
+        return sorted(known, key=lambda b: (self.ledger.batch_expiry(location, sku, b) or _FAR_FUTURE, b))
 
 
 class Ledger:
@@ -191,7 +191,7 @@ class Ledger:
         self.catalog = catalog
         self._stock: dict[str, dict[str, dict[str, Position]]] = {}
         self._applied: set[str] = set()
-        self._expiry: dict[tuple[str, str], date] = {}
+        self._expiry: dict[PositionKey, date] = {}
         self._reservations: dict[tuple[str, str, str], dict[str, int]] = {}
         self._last_issued_batch: dict[tuple[str, str], str] = {}
 
@@ -214,8 +214,9 @@ class Ledger:
                 for batch, pos in batches.items():
                     yield PositionKey(location, sku, batch), pos
 
-    def batch_expiry(self, sku: str, batch: str) -> date | None:
-        return self._expiry.get((sku, batch))
+    def batch_expiry(self, location: str, sku: str, batch: str) -> date | None:
+        """Expiry of a batch as this location knows it (from its receipt or its transfer)."""
+        return self._expiry.get(PositionKey(location, sku, batch))
 
     def has_applied(self, event_id: str) -> bool:
         """Whether this event id has been decided (applied or refused)."""
@@ -442,13 +443,14 @@ class Ledger:
                 raise StockRejected(
                     "missing_expiry", f"{line.sku.sku} is perishable: a receipt needs expiry_date"
                 )
-            known = self._expiry.get((line.sku.sku, batch))
+            where = PositionKey(ev.location, line.sku.sku, batch)
+            known = self._expiry.get(where)
             if known is not None and known != ev.expiry_date:
                 raise StockRejected(
                     "expiry_conflict", f"batch {batch!r} of {line.sku.sku} already expires on {known}"
                 )
             expiry = ev.expiry_date
-            txn.on_commit.append(lambda: self._expiry.__setitem__((line.sku.sku, batch), expiry))
+            txn.on_commit.append(lambda: self._expiry.__setitem__(where, expiry))
         self._inflow(txn, ev.location, line, batch)
 
     def _transfer_out(self, txn: _Txn, ev: TransferOut) -> list[TransitDispatched]:
@@ -469,7 +471,7 @@ class Ledger:
                 sku=ev.sku,
                 batch=batch,
                 qty_base=qty,
-                expiry_date=self._expiry.get((ev.sku, batch)),
+                expiry_date=self._expiry.get(PositionKey(ev.from_location, ev.sku, batch)),
             )
             for i, (batch, qty) in enumerate(allocation)
         ]
@@ -481,7 +483,8 @@ class Ledger:
             raise StockRejected("unknown_sku", f"SKU {ev.sku!r} is not in master data")
         if ev.expiry_date is not None:
             expiry = ev.expiry_date
-            txn.on_commit.append(lambda: self._expiry.setdefault((ev.sku, ev.batch), expiry))
+            where = PositionKey(ev.to_location, ev.sku, ev.batch)
+            txn.on_commit.append(lambda: self._expiry.setdefault(where, expiry))
         line = _Line(
             sku=sku, qty=ev.qty_base, batch=ev.batch, reference=ev.transfer_id, counterparty=ev.from_location
         )

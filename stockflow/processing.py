@@ -120,7 +120,7 @@ class StockProcessor:
         return out
 
     def _near_expiry_alert(self, key: PositionKey, now: datetime) -> Alert | None:
-        expiry = self.ledger.batch_expiry(key.sku, key.batch)
+        expiry = self.ledger.batch_expiry(key.location, key.sku, key.batch)
         pos = self.ledger.position(key)
         if expiry is None or pos.on_hand <= 0 or key in self._expiry_alerted:
             return None
@@ -155,5 +155,5 @@ class StockProcessor:
                     out.append(found)
         return out
 
-    def expiry_of(self, sku: str, batch: str) -> date | None:
-        return self.ledger.batch_expiry(sku, batch)
+    def expiry_of(self, location: str, sku: str, batch: str) -> date | None:
+        return self.ledger.batch_expiry(location, sku, batch)

@@ -469,7 +469,7 @@ class Simulation:
         remaining = qty
         for batch in sorted(
             self.ledger.batches_at(wh, code),
-            key=lambda b: (self.ledger.batch_expiry(code, b) or date.max, b),
+            key=lambda b: (self.ledger.batch_expiry(wh, code, b) or date.max, b),
         ):
             pos = self.ledger.position(PositionKey(wh, code, batch))
             take = min(remaining, pos.on_hand - pos.quarantined - pos.reserved)
@@ -644,7 +644,7 @@ class Simulation:
 
     def _expire(self, when: datetime, out: list) -> None:
         for key, pos in sorted(self.ledger.positions()):
-            expiry = self.ledger.batch_expiry(key.sku, key.batch)
+            expiry = self.ledger.batch_expiry(key.location, key.sku, key.batch)
             free = pos.on_hand - pos.quarantined - pos.reserved
             if expiry is not None and expiry <= when.date() and free > 0:
                 self._apply(

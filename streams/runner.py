@@ -105,7 +105,10 @@ def run_simulation(
     return sent
 
 
-def wait_for_http(url: str, timeout: float = 60.0, process: subprocess.Popen | None = None) -> dict:
+def wait_for_http(
+    url: str, timeout: float = 60.0, process: subprocess.Popen | None = None, ready_key: str | None = None
+) -> dict:
+    """GET `url` until it answers JSON (and, with `ready_key`, until that field is true)."""
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
@@ -113,7 +116,11 @@ def wait_for_http(url: str, timeout: float = 60.0, process: subprocess.Popen | N
             raise RuntimeError(f"process exited with {process.returncode} before {url} answered")
         try:
             with urllib.request.urlopen(url, timeout=2) as resp:
-                return json.loads(resp.read())
+                body = json.loads(resp.read())
+            if ready_key is None or body.get(ready_key):
+                return body
+            last = RuntimeError(f"{ready_key} is {body.get(ready_key)!r}")
+            time.sleep(0.3)
         except (urllib.error.URLError, OSError, ValueError) as exc:
             last = exc
             time.sleep(0.3)
@@ -149,7 +156,7 @@ class Stack:
         for i in range(self.workers):
             self.worker_procs.append(start_worker(s, s.web_port + i, self.logs / f"worker-{i + 1}.log"))
         for i, proc in enumerate(self.worker_procs):
-            wait_for_http(self.worker_url(i) + "/health", timeout=120, process=proc)
+            wait_for_http(self.worker_url(i) + "/health", timeout=120, process=proc, ready_key="ready")
 
     def stop(self) -> None:
         for proc in self.worker_procs:

@@ -76,6 +76,7 @@ class StockState:
         self.started_at = now_utc()
         self.last_event_at: datetime | None = None
         self.rebuild_seconds: dict[int, float] = {}
+        self.ready = False
 
     def load_catalog(self) -> Catalog:
         if self.catalog is None:
@@ -145,7 +146,7 @@ state = StockState()
 def _snapshot(proc: StockProcessor, location: str, sku: str) -> dict[str, Any]:
     out = {}
     for batch, pos in proc.ledger.batches_at(location, sku).items():
-        expiry = proc.expiry_of(sku, batch)
+        expiry = proc.expiry_of(location, sku, batch)
         out[batch] = {**pos.as_dict(), "expiry_date": expiry.isoformat() if expiry else None}
     return out
 
@@ -319,6 +320,7 @@ async def sweep_expiry() -> None:
 
 @app.on_partitions_revoked.connect
 async def on_partitions_revoked(app: Any, revoked: set[Any], **kwargs: Any) -> None:
+    state.ready = False
     await flush_lake()
     for partition in {tp.partition for tp in revoked if tp.topic in EVENT_TOPICS}:
         state.drop(partition)
@@ -329,3 +331,4 @@ async def on_partitions_assigned(app: Any, assigned: set[Any], **kwargs: Any) ->
     missing = {tp.partition for tp in assigned if tp.topic in EVENT_TOPICS} - set(state.processors)
     if missing:
         state.rebuild(missing)
+    state.ready = True

@@ -6,8 +6,13 @@ none of this is loaded and Faust/aiokafka behave as shipped.
 Quirks handled here:
 
 * ListOffsets(latest) answers the last *batch's* base offset + 1 instead of the high-water
-  mark. Faust's changelog recovery trusts that number and rebuilds tables short. We ask for
-  the reported offset, then read from the last batch onwards to find the true end.
+  mark. We ask for the reported offset, then read from the last batch onwards to find the
+  true end.
+* Changelog recovery does not work against Tansu even with true end offsets: after a worker
+  restart the recovery consumer receives nothing from the changelog partitions and waits
+  forever. On the embedded broker the tables are rebuilt from the lake instead (the broker is
+  memory-only, so the changelog would be gone after a broker restart anyway): we report
+  changelog partitions as having nothing to recover.
 * Tansu answers a fetch only when its max wait is up, and Faust hard-codes 1.5 s: we shorten
   the consumer's fetch wait.
 * A group join waits session_timeout / 2: we use a short session timeout.
@@ -93,12 +98,19 @@ def apply(bootstrap: str, fetch_wait_ms: int) -> None:
     original_highwaters = thread_cls._highwaters
 
     async def _highwaters(self: Any, partitions: Any) -> Mapping[Any, int]:
-        reported = await original_highwaters(self, partitions)
-        corrected = await true_end_offsets(_bootstrap, reported)
-        fixed = {tp: (reported[tp], off) for tp, off in corrected.items() if off != reported[tp]}
-        if fixed:
-            log.info("tansu: corrected end offsets %s", fixed)
-        return corrected
+        changelogs = [tp for tp in partitions if tp.topic.endswith("-changelog")]
+        others = [tp for tp in partitions if not tp.topic.endswith("-changelog")]
+        result: dict[Any, int] = {}
+        if changelogs:  # nothing to recover: the stock state is rebuilt from the lake
+            result.update(await self._ensure_consumer().beginning_offsets(changelogs))
+        if others:
+            reported = await original_highwaters(self, others)
+            corrected = await true_end_offsets(_bootstrap, reported)
+            fixed = {tp: (reported[tp], off) for tp, off in corrected.items() if off != reported[tp]}
+            if fixed:
+                log.info("tansu: corrected end offsets %s", fixed)
+            result.update(corrected)
+        return result
 
     thread_cls._create_worker_consumer = _create_worker_consumer
     thread_cls._highwaters = _highwaters

@@ -11,9 +11,11 @@ routing forwards them there)."""
 
 from __future__ import annotations
 
+from functools import wraps
 from typing import Any
 
 from faust import web
+from faust.exceptions import SameNode
 
 from stockflow.events import EventRejected, TransitDispatched, encode_event, parse_event
 from streams import topics
@@ -37,8 +39,28 @@ def _unknown(location: str, sku: str | None = None) -> str | None:
     return None
 
 
+def routed_by_location(handler: Any) -> Any:
+    """Answer on the worker that owns the location's partition (Faust table routing), and
+    answer 503 until this worker has its partitions (during start-up or a rebalance)."""
+
+    @wraps(handler)
+    async def route(view: web.View, request: web.Request, **kwargs: Any) -> web.Response:
+        if not state.ready:
+            return view.json(
+                {"error": "not_ready", "detail": "partitions are being assigned; retry shortly"},
+                status=503,
+                headers={"Retry-After": "1"},
+            )
+        try:
+            return await app.router.route_req(positions.name, kwargs["location"], view.web, request)
+        except SameNode:
+            return await handler(view, request, **kwargs)
+
+    return route
+
+
 @app.page("/stock/{location}/{sku}")
-@app.table_route(table=positions, match_info="location")
+@routed_by_location
 async def stock_item(view: web.View, request: web.Request, location: str, sku: str) -> web.Response:
     problem = _unknown(location, sku)
     if problem:
@@ -48,7 +70,7 @@ async def stock_item(view: web.View, request: web.Request, location: str, sku: s
 
 
 @app.page("/stock/{location}")
-@app.table_route(table=positions, match_info="location")
+@routed_by_location
 async def stock_location(view: web.View, request: web.Request, location: str) -> web.Response:
     problem = _unknown(location)
     if problem:
@@ -67,6 +89,7 @@ async def health(view: web.View, request: web.Request) -> web.Response:
     return view.json(
         {
             "status": "ok",
+            "ready": state.ready,
             "broker": "embedded" if settings.embedded_broker else "external",
             "partitions": sorted(state.processors),
             "counters": dict(state.counters),

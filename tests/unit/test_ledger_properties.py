@@ -184,3 +184,37 @@ def test_reject_policy_goes_negative_only_through_the_till(catalog, seq):
     for key, p in run(catalog, without_sales).items():
         if key.sku == "MILK-1L":
             assert p["on_hand"] >= 0, key
+
+
+def run_partitioned(catalog, seq):
+    """As the stream runs it: one ledger per location, transit legs forwarded to the destination's."""
+    ledgers: dict[str, Ledger] = {}
+    pending = list(seq)
+    while pending:
+        ev = pending.pop(0)
+        ledger = ledgers.setdefault(ev.location_id, Ledger(catalog))
+        try:
+            result = ledger.apply(ev)
+        except StockRejected:
+            continue
+        pending.extend(result.follow_ups)
+    return {k: p.as_dict() for ledger in ledgers.values() for k, p in ledger.positions()}
+
+
+def run_single(catalog, seq):
+    ledger = Ledger(catalog)
+    pending = list(seq)
+    while pending:
+        ev = pending.pop(0)
+        try:
+            result = ledger.apply(ev)
+        except StockRejected:
+            continue
+        pending.extend(result.follow_ups)
+    return {k: p.as_dict() for k, p in ledger.positions()}
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(seq=sequences())
+def test_state_does_not_depend_on_partitioning(catalog, seq):
+    assert run_partitioned(catalog, seq) == run_single(catalog, seq)

@@ -1,0 +1,153 @@
+"""Helpers for tests that run the real pipeline: embedded broker, worker processes, lake."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+from confluent_kafka import Producer
+
+from stockflow.config import Settings
+from stockflow.events import parse_event
+from stockflow.processing import StockProcessor
+from stockflow.simulation import SimMessage
+from streams.lake import iter_rows, read_table
+from streams.runner import start_worker, stop_process, wait_for_http
+
+EVENT_TABLES = ("scans", "pos_transactions", "stock_transits", "temperature_readings")
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def settings_for(var_dir: Path, broker_port: int, web_port: int, partitions: int = 4) -> Settings:
+    return Settings(
+        var_dir=var_dir,
+        broker_port=broker_port,
+        web_port=web_port,
+        topic_partitions=partitions,
+        kafka_url=None,
+    )
+
+
+def produce_with_confluent(bootstrap: str, messages: Iterable[SimMessage]) -> int:
+    """Produce with confluent-kafka (librdkafka), keyed by location, Java-compatible partitioner."""
+    producer = Producer(
+        {"bootstrap.servers": bootstrap, "partitioner": "murmur2_random", "linger.ms": 5, "acks": 1}
+    )
+    n = 0
+    for msg in messages:
+        while True:
+            try:
+                producer.produce(msg.topic, key=msg.key.encode(), value=msg.value)
+                break
+            except BufferError:
+                producer.poll(0.05)
+        n += 1
+        if n % 1000 == 0:
+            producer.poll(0)
+    remaining = producer.flush(30)
+    assert remaining == 0, f"{remaining} messages not delivered"
+    return n
+
+
+def get_json(url: str, timeout: float = 5.0) -> Any:
+    with urllib.request.urlopen(url, timeout=timeout) as resp:
+        return json.loads(resp.read())
+
+
+def post_json(url: str, body: Any) -> tuple[int, Any]:
+    req = urllib.request.Request(
+        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=10) as resp:
+            return resp.status, json.loads(resp.read())
+    except urllib.error.HTTPError as err:
+        return err.code, json.loads(err.read())
+
+
+def wait_until(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.5) -> Any:
+    deadline = time.monotonic() + timeout
+    last = None
+    while time.monotonic() < deadline:
+        last = check()
+        if last:
+            return last
+        time.sleep(interval)
+    raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what} (last: {last!r})")
+
+
+def lake_event_ids(lake: Path) -> list[str]:
+    ids: list[str] = []
+    for table in EVENT_TABLES:
+        ids += read_table(lake, table, ["event_id"]).column("event_id").to_pylist()
+    return ids
+
+
+def lake_dead_letters(lake: Path) -> list[dict[str, Any]]:
+    return read_table(lake, "dead_letters").to_pylist()
+
+
+def replay_lake(lake: Path, catalog) -> dict[tuple[str, str, str], dict[str, int]]:
+    """Positions from replaying the lake's accepted events through a fresh core processor."""
+    proc = StockProcessor(catalog)
+    for row in iter_rows(lake, EVENT_TABLES, ["payload", "apply_seq"]):
+        proc.process(parse_event(row["payload"]))
+    return {(k.location, k.sku, k.batch): p.as_dict() for k, p in proc.ledger.positions()}
+
+
+def served_positions(web_url: str, locations: Iterable[str]) -> dict[tuple[str, str, str], dict[str, int]]:
+    out = {}
+    for location in locations:
+        for item in get_json(f"{web_url}/stock/{location}")["items"]:
+            for b in item["batches"]:
+                out[(location, item["sku"], b["batch"])] = {
+                    f: b[f] for f in ("on_hand", "reserved", "quarantined", "in_transit")
+                }
+    return out
+
+
+class Worker:
+    """A real Faust worker process (`python -m streams worker`)."""
+
+    def __init__(self, settings: Settings, web_port: int, log_dir: Path) -> None:
+        self.settings = settings
+        self.web_port = web_port
+        self.url = f"http://127.0.0.1:{web_port}"
+        self.log_path = log_dir / f"worker-{web_port}.log"
+        self.proc: subprocess.Popen | None = None
+
+    def start(self, timeout: float = 90) -> Worker:
+        self.proc = start_worker(self.settings, self.web_port, self.log_path)
+        wait_for_http(self.url + "/health", timeout=timeout, process=self.proc, ready_key="ready")
+        return self
+
+    def health(self) -> dict[str, Any]:
+        return get_json(self.url + "/health")
+
+    def kill9(self) -> None:
+        assert self.proc is not None
+        os.killpg(self.proc.pid, 9)
+        self.proc.wait()
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            stop_process(self.proc)
+
+    def log_tail(self, n: int = 60) -> str:
+        try:
+            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
+        except FileNotFoundError:
+            return ""
