@@ -176,3 +176,7 @@ def up(
 
 def main() -> None:  # pragma: no cover
     app()
+
+
+if __name__ == "__main__":  # python -m stockflow.cli
+    main()

@@ -16,6 +16,7 @@ Pure: no I/O, no clock; the caller decides where messages go.
 
 from __future__ import annotations
 
+import heapq
 import json
 import math
 import random
@@ -234,6 +235,8 @@ class Simulation:
     _open_orders: list[tuple[date, StockReservation]] = field(default_factory=list, init=False)
     _on_order: dict[tuple[str, str], int] = field(default_factory=dict, init=False)
     _recent_sales: list[PosSale] = field(default_factory=list, init=False)
+    _planned: int = field(default=0, init=False)
+    _today_queue: tuple[date, list] = field(default=(date.min, []), init=False)
 
     def __post_init__(self) -> None:
         self.ledger = Ledger(self.catalog)
@@ -353,12 +356,10 @@ class Simulation:
         sig = self.signals(day)
         rng = self.rng
         planned: list[tuple[datetime, int, object]] = []
-        n = 0
 
         def plan(when: datetime, make) -> None:
-            nonlocal n
-            n += 1
-            planned.append((when, n, make))
+            self._planned += 1
+            planned.append((when, self._planned, make))
 
         # Deliveries due today (POs and transfers placed earlier).
         for due, ev in [p for p in self._pending_receipts if p[0].date() <= day]:
@@ -427,9 +428,11 @@ class Simulation:
                 hot = excursion is not None and excursion[0] <= slot < excursion[1]
                 plan(when, ("temp", loc.location, hot))
 
-        planned.sort(key=lambda p: (p[0], p[1]))
+        heapq.heapify(planned)
         out: list = []
-        for when, _, what in planned:
+        self._today_queue = (day, planned)
+        while planned:
+            when, _, what = heapq.heappop(planned)
             if not isinstance(what, tuple):
                 self._apply(what, out)
                 continue
@@ -484,18 +487,19 @@ class Simulation:
             )
             if self._apply(out_ev, out):
                 arrive = when + timedelta(hours=self.rng.uniform(2, 5))
-                self._pending_transfers.append(
-                    (
-                        arrive,
-                        TransferIn(
-                            **self._common("TI", arrive, f"RF-{store}"),
-                            **common,
-                            gtin=sku.gtin,
-                            batch=batch or None,
-                            qty=Decimal(take),
-                        ),
-                    )
+                arrival = TransferIn(
+                    **self._common("TI", arrive, f"RF-{store}"),
+                    **common,
+                    gtin=sku.gtin,
+                    batch=batch or None,
+                    qty=Decimal(take),
                 )
+                today, queue = self._today_queue
+                if arrive.date() == today:
+                    self._planned += 1
+                    heapq.heappush(queue, (arrive, self._planned, arrival))
+                else:
+                    self._pending_transfers.append((arrive, arrival))
                 remaining -= take
             if remaining <= 0:
                 break

@@ -1,0 +1,69 @@
+"""`stockflow up` as a user runs it: start, watch live events change stock, Ctrl-C."""
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.support import free_port, get_json, wait_until
+
+pytestmark = pytest.mark.e2e
+
+
+def port_open(port: int) -> bool:
+    with socket.socket() as s:
+        s.settimeout(0.5)
+        return s.connect_ex(("127.0.0.1", port)) == 0
+
+
+def test_up_runs_a_live_company_and_stops_cleanly(tmp_path: Path):
+    broker_port, web_port = free_port(), free_port()
+    env = {
+        **os.environ,
+        "STOCKFLOW_VAR_DIR": str(tmp_path / "var"),
+        "STOCKFLOW_BROKER_PORT": str(broker_port),
+        "STOCKFLOW_WEB_PORT": str(web_port),
+        "STOCKFLOW_HISTORY_DAYS": "1",
+        "STOCKFLOW_LIVE_RATE": "40",
+    }
+    log = open(tmp_path / "up.log", "wb")
+    up = subprocess.Popen(
+        [sys.executable, "-m", "stockflow.cli", "up", "--fresh"],
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+    url = f"http://127.0.0.1:{web_port}"
+    try:
+        wait_until(lambda: "stockflow is up" in (tmp_path / "up.log").read_text(), 120, "the banner")
+        output = (tmp_path / "up.log").read_text()
+        assert f"{url}/stock/ST01" in output and f"127.0.0.1:{broker_port}" in output
+
+        def applied():
+            return get_json(f"{url}/health")["counters"].get("applied", 0)
+
+        history = wait_until(lambda: applied() > 1500 and applied(), 120, "the history to be applied")
+        first = get_json(f"{url}/stock/ST01")
+        wait_until(lambda: applied() > history + 100, 60, "live events")
+        second = get_json(f"{url}/stock/ST01")
+        assert first["items"] != second["items"], "live events did not change the store's stock"
+        assert (tmp_path / "var" / "lake" / "pos_transactions").exists()
+    finally:
+        up.send_signal(signal.SIGINT)
+        try:
+            code = up.wait(timeout=60)
+        finally:
+            if up.poll() is None:
+                up.kill()
+        log.close()
+    print((tmp_path / "up.log").read_text()[-3000:])
+    assert code == 0
+    assert "stopped" in (tmp_path / "up.log").read_text()
+    time.sleep(0.5)
+    assert not port_open(web_port), "the worker is still listening"
+    assert not port_open(broker_port), "the broker is still listening"

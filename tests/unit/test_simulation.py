@@ -1,0 +1,83 @@
+import json
+from collections import Counter
+from datetime import date
+
+from stockflow.events import Topic, parse_event
+from stockflow.masterdata import Category, validate_gtin
+from stockflow.simulation import MessageKind, Simulation, build_catalog
+
+START = date(2026, 6, 1)
+
+
+def test_catalog_is_deterministic_and_valid():
+    a, b = build_catalog(3), build_catalog(3)
+    assert a == b and a != build_catalog(4)
+    assert len(a.skus) == 300
+    assert {s.category for s in a.skus.values()} == set(Category)
+    for sku in a.skus.values():
+        assert validate_gtin(sku.gtin) == sku.gtin
+        if sku.category is Category.CHILLED_FOOD:
+            assert sku.batch_managed and sku.is_cold_chain and sku.shelf_life_days
+    kinds = Counter(loc.kind for loc in a.locations.values())
+    assert kinds["warehouse"] == 2 and kinds["store"] == 6
+
+
+def test_history_is_deterministic_and_every_event_is_valid():
+    catalog = build_catalog(5)
+    first = [
+        m.value for m in Simulation(catalog, seed=5).messages(Simulation(catalog, seed=5).history(START, 2))
+    ]
+    sim = Simulation(catalog, seed=5)
+    msgs = list(sim.messages(sim.history(START, 2)))
+    assert [m.value for m in msgs] == first
+    types = Counter()
+    for m in msgs:
+        ev = parse_event(m.value, m.topic)
+        types[ev.event_type] += 1
+        assert m.key == ev.location_id
+    for needed in (
+        "goods_receipt",
+        "pos_sale",
+        "transfer_out",
+        "transfer_in",
+        "temperature_reading",
+        "cycle_count",
+    ):
+        assert types[needed] > 0, needed
+
+
+def test_weekends_sell_more_than_weekdays():
+    catalog = build_catalog(7)
+    sim = Simulation(catalog, seed=7)
+    sim.opening_stock(START)
+    tickets = {}
+    for offset in range(7):
+        day = date.fromordinal(START.toordinal() + offset)
+        tickets[day.weekday()] = sum(1 for e in sim.day(day) if e.event_type == "pos_sale")
+    assert tickets[5] > tickets[1] * 1.3  # Saturday vs Tuesday
+
+
+def test_bad_messages_in_the_chosen_proportion():
+    catalog = build_catalog(7)
+    sim = Simulation(catalog, seed=7)
+    events = list(sim.history(START, 2))
+    msgs = list(sim.messages(events, bad_ratio=0.1))
+    kinds = Counter(m.kind for m in msgs)
+    bad_share = sum(kinds[k] for k in MessageKind if k is not MessageKind.OK) / len(events)
+    assert 0.07 < bad_share < 0.13
+    for m in msgs:
+        if m.kind is MessageKind.MALFORMED_JSON:
+            try:
+                json.loads(m.value)
+            except ValueError:
+                continue
+            raise AssertionError("malformed message parsed")
+        if m.kind is MessageKind.INVALID_GTIN:
+            data = json.loads(m.value)
+            gtin = (data["lines"][0] if "lines" in data else data)["gtin"]
+            try:
+                validate_gtin(gtin)
+            except ValueError:
+                continue
+            raise AssertionError(f"{gtin} should be invalid")
+    assert {m.topic for m in msgs} <= {t.value for t in Topic}
