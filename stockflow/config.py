@@ -28,8 +28,9 @@ class Settings(BaseSettings):
     batch_max_events: int = Field(default=1000, ge=1)
     batch_window_seconds: float = Field(default=0.01, gt=0)
     lake_flush_seconds: float = Field(default=1.0, gt=0)
+    producer_linger_seconds: float = Field(default=0.005, ge=0, description="batch produced messages")
     session_timeout_seconds: float = Field(default=6.0, gt=0)
-    embedded_fetch_wait_ms: int = Field(default=100, ge=1, description="Tansu holds fetches up to this long")
+    embedded_fetch_wait_ms: int = Field(default=10, ge=1, description="Tansu holds a fetch this long")
 
     # Rules
     near_expiry_days: int = Field(default=3, ge=0)

@@ -20,7 +20,7 @@ always yields the same positions):
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -80,6 +80,9 @@ class Position:
 
     def is_empty(self) -> bool:
         return not (self.on_hand or self.reserved or self.quarantined or self.in_transit)
+
+    def copy(self) -> Position:
+        return Position(self.on_hand, self.reserved, self.quarantined, self.in_transit)
 
     def as_dict(self) -> dict[str, int]:
         return {
@@ -166,16 +169,16 @@ class _Txn:
     def get(self, key: PositionKey) -> Position:
         pos = self.touched.get(key)
         if pos is None:
-            pos = replace(self.ledger.position(key))
+            pos = self.ledger.position(key).copy()
             self.touched[key] = pos
         return pos
 
     def change(self, key: PositionKey, line: _Line | None, negative: bool = False, **deltas: int) -> None:
         pos = self.get(key)
-        before = replace(pos)
+        before = pos.copy()
         for name, delta in deltas.items():
             setattr(pos, name, getattr(pos, name) + delta)
-        self.order.append(_Change(key, before, replace(pos), negative, line))
+        self.order.append(_Change(key, before, pos.copy(), negative, line))
 
     def batches(self, location: str, sku: str) -> list[str]:
         known = set(self.ledger.batches_at(location, sku))
@@ -287,7 +290,7 @@ class Ledger:
                     reserved_delta=after.reserved - before.reserved,
                     quarantined_delta=after.quarantined - before.quarantined,
                     in_transit_delta=after.in_transit - before.in_transit,
-                    after=replace(after),
+                    after=after.copy(),
                     reference=line.reference if line else "",
                     counterparty=line.counterparty if line else "",
                     unit_cost=line.unit_cost if line else None,

@@ -7,6 +7,7 @@ import json
 import math
 from decimal import Decimal
 from enum import StrEnum
+from functools import lru_cache
 from pathlib import Path
 from typing import Annotated
 
@@ -21,8 +22,11 @@ class InvalidGtin(ValueError):
     """A GTIN that is not a valid GS1 number (length, digits or check digit)."""
 
 
+@lru_cache(maxsize=65536)
 def validate_gtin(value: str) -> str:
-    """Return the GTIN as its canonical 14 digits, or raise `InvalidGtin` with biip's reason."""
+    """Return the GTIN as its canonical 14 digits, or raise `InvalidGtin` with biip's reason.
+
+    Cached: a store scans the same few thousand GTINs all day (failures are not cached)."""
     try:
         gtin = Gtin.parse(value.strip())
     except ParseError as exc:

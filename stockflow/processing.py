@@ -38,9 +38,13 @@ class StockProcessor:
     coldchain: ColdChainMonitor = field(init=False)
     _below_reorder: set[tuple[str, str]] = field(default_factory=set, init=False)
     _expiry_alerted: set[PositionKey] = field(default_factory=set, init=False)
+    _cold_chain_skus: frozenset[str] = field(default=frozenset(), init=False)
 
     def __post_init__(self) -> None:
         self.ledger = Ledger(self.catalog)
+        self._cold_chain_skus = frozenset(
+            code for code, sku in self.catalog.skus.items() if sku.is_cold_chain
+        )
         self.coldchain = ColdChainMonitor(timedelta(minutes=self.excursion_minutes))
 
     def process(self, event: object) -> ProcessResult:
@@ -61,12 +65,11 @@ class StockProcessor:
     # ------------------------------------------------------------------ rules
     def _cold_chain_stock(self, location: str) -> list[tuple[Sku, tuple[str, ...]]]:
         stocked = []
-        for sku_code, batches in self.ledger.skus_at(location).items():
-            sku = self.catalog.skus.get(sku_code)
-            if sku is not None and sku.is_cold_chain:
-                held = tuple(sorted(b for b, p in batches.items() if p.on_hand > 0))
-                if held:
-                    stocked.append((sku, held))
+        at_location = self.ledger.skus_at(location)
+        for sku_code in sorted(at_location.keys() & self._cold_chain_skus):
+            held = tuple(sorted(b for b, p in at_location[sku_code].items() if p.on_hand > 0))
+            if held:
+                stocked.append((self.catalog.skus[sku_code], held))
         return stocked
 
     def available(self, location: str, sku: str) -> int:

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import logging
 import socket
+from typing import Any
 
 import faust
+from faust.sensors import Monitor
 
 from stockflow.config import get_settings
 
@@ -16,6 +19,38 @@ if settings.embedded_broker:
 
     tansu_compat.apply(settings.bootstrap_servers, settings.embedded_fetch_wait_ms)
     _extra = tansu_compat.faust_settings(settings.session_timeout_seconds)
+
+
+class Worker(faust.Worker):
+    """The Faust worker without its terminal spinner: the spinner sets the root logger to DEBUG,
+    which makes every debug call in aiokafka and Faust build a log record on the hot path."""
+
+    def on_setup_root_logger(self, logger: logging.Logger, level: int) -> None:
+        self.spinner = None
+
+
+class QuietMonitor(Monitor):
+    """Faust's monitor without per-message timing (it costs more than our processing per event);
+    rebalances, commits, assignment and web requests are still recorded."""
+
+    def on_message_in(self, tp: Any, offset: int, message: Any) -> None:
+        self.messages_received_total += 1
+
+    def on_stream_event_in(self, tp: Any, offset: int, stream: Any, event: Any) -> None:
+        return None
+
+    def on_stream_event_out(self, tp: Any, offset: int, stream: Any, event: Any, state: Any = None) -> None:
+        return None
+
+    def on_message_out(self, tp: Any, offset: int, message: Any) -> None:
+        return None
+
+    def on_send_initiated(self, producer: Any, topic: str, message: Any, keysize: int, valsize: int) -> Any:
+        return None
+
+    def on_send_completed(self, producer: Any, state: Any, metadata: Any) -> None:
+        return None
+
 
 app = faust.App(
     settings.app_id,
@@ -33,9 +68,12 @@ app = faust.App(
     canonical_url=f"http://{settings.web_host}:{settings.web_port}",
     stream_wait_empty=False,
     broker_commit_interval=1.0,
+    producer_linger=settings.producer_linger_seconds,
+    producer_max_batch_size=256 * 1024,
     table_standby_replicas=0,
     worker_redirect_stdouts=False,
-    id_format="{id}-v{self.version}",
+    Worker=Worker,
+    Monitor=QuietMonitor,
     broker_client_id=f"stockflow-{socket.gethostname()}",
     **_extra,
 )

@@ -208,7 +208,15 @@ class LakeWriter:
 
     def flush(self) -> int:
         """Write everything buffered; returns the number of rows written."""
+        return self.write(self.take())
+
+    def take(self) -> dict[str, list[dict[str, Any]]]:
+        """Hand over the buffered rows (so they can be written off the event loop)."""
         buffered, self._rows = self._rows, defaultdict(list)
+        return buffered
+
+    def write(self, buffered: dict[str, list[dict[str, Any]]]) -> int:
+        """Write rows taken with `take()`; safe to run in a worker thread."""
         landed_at = now_utc()
         written = 0
         for table, rows in buffered.items():

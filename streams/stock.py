@@ -15,6 +15,7 @@ partitioner) is forwarded to the right one.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
@@ -77,6 +78,8 @@ class StockState:
         self.last_event_at: datetime | None = None
         self.rebuild_seconds: dict[int, float] = {}
         self.ready = False
+        self.dirty: dict[tuple[str, str], int] = {}
+        self.flush_lock = asyncio.Lock()
 
     def load_catalog(self) -> Catalog:
         if self.catalog is None:
@@ -159,24 +162,30 @@ def _snapshot_all(proc: StockProcessor) -> dict[tuple[str, str], dict[str, Any]]
     }
 
 
-def inventory_changed_message(mv: Movement, processed_at: datetime) -> bytes:
+def inventory_changed_message(event: Any, movements: tuple[Movement, ...], processed_at: datetime) -> bytes:
+    """One message per applied event: every position it changed, with deltas and the result."""
     return json.dumps(
         {
-            "event_id": mv.event_id,
-            "event_type": mv.event_type,
-            "occurred_at": mv.occurred_at.isoformat(),
+            "event_id": event.event_id,
+            "event_type": event.event_type,
+            "occurred_at": event.occurred_at.isoformat(),
             "processed_at": processed_at.isoformat(),
-            "location": mv.location,
-            "sku": mv.sku,
-            "batch": mv.batch,
-            "delta": {
-                "on_hand": mv.on_hand_delta,
-                "reserved": mv.reserved_delta,
-                "quarantined": mv.quarantined_delta,
-                "in_transit": mv.in_transit_delta,
-            },
-            "position": mv.after.as_dict(),
-            "negative_stock": mv.negative_stock,
+            "location": event.location_id,
+            "changes": [
+                {
+                    "sku": mv.sku,
+                    "batch": mv.batch,
+                    "delta": {
+                        "on_hand": mv.on_hand_delta,
+                        "reserved": mv.reserved_delta,
+                        "quarantined": mv.quarantined_delta,
+                        "in_transit": mv.in_transit_delta,
+                    },
+                    "position": mv.after.as_dict(),
+                    "negative_stock": mv.negative_stock,
+                }
+                for mv in movements
+            ],
         },
         ensure_ascii=False,
     ).encode()
@@ -204,7 +213,7 @@ async def dead_letter(
         "payload": raw.decode("utf-8", errors="replace"),
         "rejected_at": rejected_at.isoformat(),
     }
-    await topics.dead_letters.send(key=key or "", value=json.dumps(record, ensure_ascii=False).encode())
+    await send("dead_letters", key or "", json.dumps(record, ensure_ascii=False).encode())
     state.lake.append(
         "dead_letters",
         {**record, "payload": raw, "rejected_at": rejected_at, "apply_seq": state.lake.next_seq()},
@@ -235,7 +244,7 @@ async def process_message(topic: str, partition: int, offset: int, key: Any, raw
         return
     owner = partition_for(event.location_id)
     if owner != partition:  # sent by a producer with another partitioner: forward
-        await topics.BY_NAME[topic].send(key=event.location_id, value=raw, partition=owner)
+        await send(topic, event.location_id, raw, partition=owner)
         state.counters["rerouted"] += 1
         return
     proc = state.processor_for(partition)
@@ -258,18 +267,33 @@ async def process_message(topic: str, partition: int, offset: int, key: Any, raw
     state.last_event_at = processed_at
     lake = state.lake
     lake.append(topic, event_row(event, raw, topic, partition, offset, lake.next_seq()))
-    touched = set()
     for mv in result.movements:
         lake.append("inventory_changed", movement_row(mv, partition, lake.next_seq(), processed_at))
-        await topics.inventory_changed.send(
-            key=mv.location, value=inventory_changed_message(mv, processed_at)
+        state.dirty[(mv.location, mv.sku)] = partition
+    if result.movements:
+        await send(
+            "inventory_changed",
+            event.location_id,
+            inventory_changed_message(event, result.movements, processed_at),
         )
-        touched.add((mv.location, mv.sku))
     for follow_up in result.follow_ups:
-        await topics.stock_transits.send(key=follow_up.location_id, value=encode_event(follow_up))
+        await send(topics.stock_transits.get_topic_name(), follow_up.location_id, encode_event(follow_up))
     for alert in result.alerts:
         await publish_alert(alert, processed_at)
-    for location, sku in touched:
+
+
+async def send(topic: str, key: str, value: bytes, partition: int | None = None) -> None:
+    """Produce through the transport directly (Faust's Topic.send costs far more per message)."""
+    await app.producer.send(topic, key.encode(), value, partition, None, None)
+
+
+def write_positions() -> None:
+    """Update the positions table once per touched key (one changelog message per key per batch)."""
+    dirty, state.dirty = state.dirty, {}
+    for (location, sku), partition in dirty.items():
+        proc = state.processors.get(partition)
+        if proc is None:
+            continue
         value = _snapshot(proc, location, sku)
         k = position_key(location, sku)
         positions.data[k] = value
@@ -278,7 +302,7 @@ async def process_message(topic: str, partition: int, offset: int, key: Any, raw
 
 async def publish_alert(alert: Any, raised_at: datetime) -> None:
     state.lake.append("alerts", alert_row(alert, raised_at))
-    await topics.alerts.send(key=alert.location, value=alert.model_dump_json().encode())
+    await send("alerts", alert.location, alert.model_dump_json().encode())
     state.counters["alerts"] += 1
 
 
@@ -290,18 +314,24 @@ async def apply_stock_events(stream: Any) -> None:
         for event in batch:
             msg = event.message
             await process_message(msg.topic, msg.partition, msg.offset, event.key, event.value)
+        write_positions()
         state.pending_acks.extend(batch)
 
 
 async def flush_lake() -> None:
-    """Land buffered rows, make sure produced messages are on the broker, then ack."""
-    if not state.lake.pending and not state.pending_acks:
-        return
-    acks, state.pending_acks = state.pending_acks, []
-    state.lake.flush()
-    await app.producer.flush()
-    for event in acks:
-        await state.stream.ack(event)
+    """Land buffered rows, make sure produced messages are on the broker, then ack.
+
+    The Parquet write runs in a thread so the agent keeps processing meanwhile; the events
+    acked are exactly those whose rows were taken for this write."""
+    async with state.flush_lock:
+        if not state.lake.pending and not state.pending_acks:
+            return
+        acks, state.pending_acks = state.pending_acks, []
+        rows = state.lake.take()
+        await asyncio.to_thread(state.lake.write, rows)
+        await app.producer.flush()
+        for event in acks:
+            await state.stream.ack(event)
 
 
 @app.timer(interval=settings.lake_flush_seconds, name="flush_lake")

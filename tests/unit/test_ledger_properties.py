@@ -143,17 +143,21 @@ def sequences(draw):
     return [draw(events(i)) for i in range(n)]
 
 
-def run(catalog, seq):
-    ledger = Ledger(catalog)
+def run(catalog, seq, partitioned=False):
+    """Apply a sequence as the stream does; the transit leg of a transfer is forwarded next.
+
+    partitioned: one ledger per location (as partitions own locations) instead of one for all."""
+    ledgers: dict[str, Ledger] = {}
     pending = list(seq)
     while pending:
         ev = pending.pop(0)
+        ledger = ledgers.setdefault(ev.location_id if partitioned else "", Ledger(catalog))
         try:
             result = ledger.apply(ev)
         except StockRejected:
             continue
-        pending[:0] = list(result.follow_ups)  # the in-transit leg, as the stream forwards it
-    return {k: p.as_dict() for k, p in ledger.positions()}
+        pending[:0] = list(result.follow_ups)
+    return {k: p.as_dict() for ledger in ledgers.values() for k, p in ledger.positions()}
 
 
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -186,35 +190,7 @@ def test_reject_policy_goes_negative_only_through_the_till(catalog, seq):
             assert p["on_hand"] >= 0, key
 
 
-def run_partitioned(catalog, seq):
-    """As the stream runs it: one ledger per location, transit legs forwarded to the destination's."""
-    ledgers: dict[str, Ledger] = {}
-    pending = list(seq)
-    while pending:
-        ev = pending.pop(0)
-        ledger = ledgers.setdefault(ev.location_id, Ledger(catalog))
-        try:
-            result = ledger.apply(ev)
-        except StockRejected:
-            continue
-        pending.extend(result.follow_ups)
-    return {k: p.as_dict() for ledger in ledgers.values() for k, p in ledger.positions()}
-
-
-def run_single(catalog, seq):
-    ledger = Ledger(catalog)
-    pending = list(seq)
-    while pending:
-        ev = pending.pop(0)
-        try:
-            result = ledger.apply(ev)
-        except StockRejected:
-            continue
-        pending.extend(result.follow_ups)
-    return {k: p.as_dict() for k, p in ledger.positions()}
-
-
 @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(seq=sequences())
 def test_state_does_not_depend_on_partitioning(catalog, seq):
-    assert run_partitioned(catalog, seq) == run_single(catalog, seq)
+    assert run(catalog, seq, partitioned=True) == run(catalog, seq)

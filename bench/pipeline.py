@@ -1,0 +1,400 @@
+"""Stream benchmark: the Faust stock pipeline against a raw aiokafka relay on the same broker.
+
+Figures (all measured in this run, on an embedded Tansu broker):
+
+* throughput: 50,000 messages already on the broker, consumed and fully processed.
+  Baseline: an aiokafka consume → produce relay (no parsing, no state).
+* latency: event produced → its `inventory_changed` received, at 500 events/s.
+  Baseline: message produced → relayed copy received, at 500 messages/s.
+* query: GET /stock/{location}/{sku} on the worker (keep-alive client).
+  Baseline: the same client against a bare aiohttp server returning a fixed JSON body.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import http.client
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+from typing import Any
+
+from aiokafka import AIOKafkaConsumer, AIOKafkaProducer
+from aiokafka.admin import AIOKafkaAdminClient, NewTopic
+from rich.console import Console
+from rich.table import Table
+
+from stockflow.config import Settings
+from stockflow.simulation import SimMessage, Simulation, build_catalog
+from streams.broker import EmbeddedBroker, ensure_topics
+from streams.runner import start_worker, stop_process, wait_for_http
+
+console = Console()
+START = date(2026, 1, 5)
+FETCH_WAIT_MS = Settings().embedded_fetch_wait_ms  # the baseline consumers wait as long as the workers
+
+
+@dataclass
+class Figure:
+    name: str
+    value: float
+    unit: str
+    baseline: float | None = None
+    target: str = ""
+    ok: bool | None = None
+
+    @property
+    def ratio(self) -> float | None:
+        return None if not self.baseline else self.value / self.baseline
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(round(q / 100 * (len(ordered) - 1))))]
+
+
+# ---------------------------------------------------------------- baseline relay
+async def _create(bootstrap: str, names: list[str], partitions: int) -> None:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    await admin.start()
+    try:
+        await admin.create_topics([NewTopic(n, partitions, 1) for n in names])
+    finally:
+        await admin.close()
+
+
+async def produce_all(bootstrap: str, messages: list[tuple[str, bytes, bytes]]) -> float:
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=256 * 1024)
+    await producer.start()
+    t0 = time.perf_counter()
+    for topic, key, value in messages:
+        await producer.send(topic, key=key, value=value)
+    await producer.flush()
+    await producer.stop()
+    return time.perf_counter() - t0
+
+
+async def relay(bootstrap: str, src: str, dst: str, stop_after: int | None, group: str) -> tuple[int, float]:
+    """Consume src, produce every message to dst; return (count, seconds from first message)."""
+    consumer = AIOKafkaConsumer(
+        src,
+        bootstrap_servers=bootstrap,
+        group_id=group,
+        auto_offset_reset="earliest",
+        enable_auto_commit=False,
+        fetch_max_wait_ms=FETCH_WAIT_MS,
+        max_poll_records=1000,
+    )
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=1)
+    await consumer.start()
+    await producer.start()
+    count, first = 0, None
+    try:
+        while stop_after is None or count < stop_after:
+            batch = await consumer.getmany(timeout_ms=200, max_records=1000)
+            for records in batch.values():
+                for record in records:
+                    if first is None:
+                        first = time.perf_counter()
+                    await producer.send(dst, key=record.key, value=record.value)
+                    count += 1
+            if batch:
+                await consumer.commit()
+        await producer.flush()
+    finally:
+        await producer.stop()
+        await consumer.stop()
+    return count, time.perf_counter() - (first or time.perf_counter())
+
+
+async def relay_throughput(bootstrap: str, n: int) -> float:
+    await _create(bootstrap, ["bench_in", "bench_out"], 4)
+    payload = json.dumps({"event_id": "x" * 24, "qty": "1", "sku": "DRY-0001"}).encode() * 2
+    await produce_all(bootstrap, [("bench_in", f"ST{i % 8:02d}".encode(), payload) for i in range(n)])
+    count, seconds = await relay(bootstrap, "bench_in", "bench_out", n, "bench-relay")
+    return count / seconds
+
+
+async def paced_latency(
+    bootstrap: str,
+    messages: list[tuple[str, bytes, bytes, str]],
+    rate: float,
+    listen_topic: str,
+    id_of: Any,
+) -> list[float]:
+    """Send at `rate`/s, listen on `listen_topic`; return ms from send to first echo per id."""
+    sent: dict[str, float] = {}
+    latencies: dict[str, float] = {}
+    consumer = AIOKafkaConsumer(
+        listen_topic,
+        bootstrap_servers=bootstrap,
+        group_id=None,
+        auto_offset_reset="latest",
+        fetch_max_wait_ms=FETCH_WAIT_MS,
+    )
+    await consumer.start()
+    await consumer.seek_to_end()
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=0)
+    await producer.start()
+    done = asyncio.Event()
+
+    async def listen() -> None:
+        while not done.is_set() or len(latencies) < len(sent):
+            batch = await consumer.getmany(timeout_ms=200)
+            now = time.perf_counter()
+            for records in batch.values():
+                for record in records:
+                    key = id_of(record.value)
+                    if key in sent and key not in latencies:
+                        latencies[key] = (now - sent[key]) * 1000
+            if done.is_set() and time.perf_counter() - last_send > 10:
+                break
+
+    last_send = time.perf_counter()
+    task = asyncio.create_task(listen())
+    t0 = time.perf_counter()
+    for i, (topic, key, value, ident) in enumerate(messages):
+        delay = t0 + i / rate - time.perf_counter()
+        if delay > 0:
+            await asyncio.sleep(delay)
+        sent[ident] = time.perf_counter()
+        await producer.send(topic, key=key, value=value)
+        last_send = time.perf_counter()
+    await producer.flush()
+    done.set()
+    await task
+    await producer.stop()
+    await consumer.stop()
+    missing = len(sent) - len(latencies)
+    if missing:
+        console.print(f"[yellow]{missing} of {len(sent)} messages got no echo[/]")
+    return list(latencies.values())
+
+
+# ---------------------------------------------------------------- the pipeline
+def health(url: str) -> dict[str, Any]:
+    conn = http.client.HTTPConnection("127.0.0.1", int(url.rsplit(":", 1)[1]), timeout=5)
+    conn.request("GET", "/health")
+    body = json.loads(conn.getresponse().read())
+    conn.close()
+    return body
+
+
+def query_latencies(port: int, paths: list[str], rounds: int) -> list[float]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    out = []
+    for i in range(rounds):
+        t0 = time.perf_counter()
+        conn.request("GET", paths[i % len(paths)])
+        resp = conn.getresponse()
+        resp.read()
+        out.append((time.perf_counter() - t0) * 1000)
+        assert resp.status == 200, resp.status
+    conn.close()
+    return out
+
+
+BARE_SERVER = """
+import json, sys
+from aiohttp import web
+body = json.dumps({"location": "ST01", "sku": "DRY-0001", "on_hand": 12, "batches": [{"batch": "", "on_hand": 12}]})
+async def handle(request):
+    return web.Response(text=body, content_type="application/json")
+app = web.Application()
+app.router.add_get("/stock/{location}/{sku}", handle)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None)
+"""
+
+
+def messages_for(sim: Simulation, days: int, first_day: date) -> list[SimMessage]:
+    events = []
+    for offset in range(days):
+        events += sim.day(first_day + timedelta(days=offset))
+    return list(sim.messages(events))
+
+
+def run(n_events: int = 50_000, rate: float = 500.0, latency_seconds: float = 30.0) -> list[Figure]:
+    from tests.support import free_port  # the same helper the tests use
+
+    tmp = Path(tempfile.mkdtemp(prefix="stockflow-bench-"))
+    broker_port, web_port = free_port(), free_port()
+    settings = Settings(var_dir=tmp / "var", broker_port=broker_port, web_port=web_port, kafka_url=None)
+    broker = EmbeddedBroker("127.0.0.1", broker_port, tmp / "broker.log")
+    broker.start()
+    bootstrap = broker.bootstrap
+    figures: list[Figure] = []
+    worker = bare = None
+    try:
+        ensure_topics(bootstrap, settings.topic_partitions)
+        console.print("baseline: aiokafka relay …")
+        relay_rate = asyncio.run(relay_throughput(bootstrap, n_events))
+        relay_msgs = [
+            ("bench_lat_in", b"ST01", json.dumps({"id": f"r{i}"}).encode(), f"r{i}")
+            for i in range(int(rate * latency_seconds))
+        ]
+
+        async def relay_latency() -> list[float]:
+            await _create(bootstrap, ["bench_lat_in", "bench_lat_out"], 4)
+            relay_task = asyncio.create_task(
+                relay(bootstrap, "bench_lat_in", "bench_lat_out", len(relay_msgs), "lat")
+            )
+            await asyncio.sleep(3)
+            lat = await paced_latency(
+                bootstrap, relay_msgs, rate, "bench_lat_out", lambda v: json.loads(v)["id"]
+            )
+            await relay_task
+            return lat
+
+        relay_lat = asyncio.run(relay_latency())
+
+        console.print("simulating the company …")
+        catalog = build_catalog(settings.seed)
+        catalog.save(settings.masterdata_path)
+        sim = Simulation(catalog, seed=settings.seed)
+        history = list(sim.messages(sim.history(START, 0)))
+        day = START
+        while len(history) < n_events:
+            history += messages_for(sim, 1, day)
+            day += timedelta(days=1)
+        history = history[:n_events]
+        live = [m for m in messages_for(sim, 8, day) if m.topic != "temperature_readings"]
+        live = live[: int(rate * latency_seconds)]
+
+        console.print(f"pipeline: {len(history)} events already on the broker …")
+        asyncio.run(produce_all(bootstrap, [(m.topic, m.key.encode(), m.value) for m in history]))
+        worker = start_worker(settings, web_port, tmp / "worker.log", loglevel="warn")
+        url = f"http://127.0.0.1:{web_port}"
+        wait_for_http(url + "/health", timeout=120, process=worker, ready_key="ready")
+        t0 = time.perf_counter()
+        while True:
+            h = health(url)
+            c = h["counters"]
+            handled = c.get("in", 0) - c.get("rerouted", 0)
+            if handled >= len(history):
+                break
+            if time.perf_counter() - t0 > 600:
+                raise TimeoutError(f"pipeline did not finish: {c}")
+            time.sleep(0.05)
+        pipeline_rate = len(history) / (time.perf_counter() - t0)
+
+        console.print(f"pipeline: latency at {rate:.0f} events/s for {latency_seconds:.0f}s …")
+        pipe_lat = asyncio.run(
+            paced_latency(
+                bootstrap,
+                [(m.topic, m.key.encode(), m.value, m.event_id) for m in live],
+                rate,
+                "inventory_changed",
+                lambda v: json.loads(v)["event_id"],
+            )
+        )
+
+        console.print("query latency …")
+        items = [(k.split("|")[0], k.split("|")[1]) for k in _some_keys(url)]
+        paths = [f"/stock/{loc}/{sku}" for loc, sku in items]
+        query_latencies(web_port, paths, 200)  # warm up
+        q = query_latencies(web_port, paths, 3000)
+        bare_port = free_port()
+        bare = subprocess.Popen([sys.executable, "-c", BARE_SERVER, str(bare_port)])
+        wait_for_port(bare_port)
+        query_latencies(bare_port, ["/stock/ST01/DRY-0001"], 200)
+        bq = query_latencies(bare_port, ["/stock/ST01/DRY-0001"], 3000)
+
+        figures = [
+            Figure(
+                "throughput, events/s (50k)",
+                pipeline_rate,
+                "ev/s",
+                relay_rate,
+                "≥ 50% of relay",
+                pipeline_rate >= 0.5 * relay_rate,
+            ),
+            Figure("event→inventory_changed p50", percentile(pipe_lat, 50), "ms", percentile(relay_lat, 50)),
+            Figure(
+                f"event→inventory_changed p99 @{rate:.0f}/s",
+                percentile(pipe_lat, 99),
+                "ms",
+                percentile(relay_lat, 99),
+                "< 100 ms",
+                percentile(pipe_lat, 99) < 100,
+            ),
+            Figure("stock query p50", percentile(q, 50), "ms", percentile(bq, 50)),
+            Figure(
+                "stock query p99",
+                percentile(q, 99),
+                "ms",
+                percentile(bq, 99),
+                "< 5 ms",
+                percentile(q, 99) < 5,
+            ),
+        ]
+    finally:
+        if bare is not None:
+            bare.terminate()
+        if worker is not None:
+            stop_process(worker)
+        broker.stop()
+    return figures
+
+
+def _some_keys(url: str) -> list[str]:
+    port = int(url.rsplit(":", 1)[1])
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+    keys = []
+    for location in ("ST01", "ST02", "WH1"):
+        conn.request("GET", f"/stock/{location}")
+        body = json.loads(conn.getresponse().read())
+        keys += [f"{location}|{item['sku']}" for item in body["items"][:50]]
+    conn.close()
+    return keys
+
+
+def wait_for_port(port: int, timeout: float = 20) -> None:
+    import socket
+
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise TimeoutError(f"port {port} did not open")
+
+
+def report(figures: list[Figure]) -> None:
+    table = Table(title="stockflow stream benchmark (same broker, same run)")
+    for col in ("figure", "stockflow", "baseline", "ratio", "target", ""):
+        table.add_column(col)
+    for f in figures:
+        table.add_row(
+            f.name,
+            f"{f.value:,.1f} {f.unit}" if f.unit == "ev/s" else f"{f.value:.2f} {f.unit}",
+            "" if f.baseline is None else (f"{f.baseline:,.1f}" if f.unit == "ev/s" else f"{f.baseline:.2f}"),
+            "" if f.ratio is None else f"{f.ratio:.2f}×",
+            f.target,
+            "" if f.ok is None else ("[green]met[/]" if f.ok else "[red]missed[/]"),
+        )
+    console.print(table)
+
+
+def main() -> None:
+    figures = run(
+        n_events=int(os.environ.get("BENCH_EVENTS", 50_000)),
+        rate=float(os.environ.get("BENCH_RATE", 500)),
+        latency_seconds=float(os.environ.get("BENCH_SECONDS", 30)),
+    )
+    report(figures)
+    out = Path("var/bench")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "stream.json").write_text(
+        json.dumps([{**f.__dict__, "ratio": f.ratio} for f in figures], indent=2, default=str)
+    )
+
+
+if __name__ == "__main__":
+    main()
