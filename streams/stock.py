@@ -235,6 +235,7 @@ def _event_id_of(raw: bytes) -> str:
 async def process_message(topic: str, partition: int, offset: int, key: Any, raw: bytes) -> None:
     """Decode, apply and publish one message (never raises on bad input)."""
     state.counters["in"] += 1
+    state.counters[f"in.{topic}"] += 1
     key_text = key.decode(errors="replace") if isinstance(key, bytes) else (key or "")
     raw = raw if isinstance(raw, bytes) else (raw or b"")
     try:
