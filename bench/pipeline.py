@@ -16,6 +16,7 @@ import asyncio
 import http.client
 import json
 import os
+import socket
 import subprocess
 import sys
 import tempfile
@@ -52,6 +53,12 @@ class Figure:
     @property
     def ratio(self) -> float | None:
         return None if not self.baseline else self.value / self.baseline
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
 
 
 def percentile(values: list[float], q: float) -> float:
@@ -232,8 +239,6 @@ def messages_for(sim: Simulation, days: int, first_day: date) -> list[SimMessage
 
 
 def run(n_events: int = 50_000, rate: float = 500.0, latency_seconds: float = 30.0) -> list[Figure]:
-    from tests.support import free_port  # the same helper the tests use
-
     tmp = Path(tempfile.mkdtemp(prefix="stockflow-bench-"))
     broker_port, web_port = free_port(), free_port()
     settings = Settings(var_dir=tmp / "var", broker_port=broker_port, web_port=web_port, kafka_url=None)
@@ -284,16 +289,7 @@ def run(n_events: int = 50_000, rate: float = 500.0, latency_seconds: float = 30
         url = f"http://127.0.0.1:{web_port}"
         wait_for_http(url + "/health", timeout=120, process=worker, ready_key="ready")
         inputs = {m.topic for m in history}
-        t0 = time.perf_counter()
-        while True:
-            c = health(url)["counters"]
-            handled = sum(c.get(f"in.{topic}", 0) for topic in inputs) - c.get("rerouted", 0)
-            if handled >= len(history):
-                break
-            if time.perf_counter() - t0 > 600:
-                raise TimeoutError(f"pipeline did not finish: {c}")
-            time.sleep(0.05)
-        pipeline_rate = len(history) / (time.perf_counter() - t0)
+        pipeline_rate = len(history) / seconds_to_handle([url], inputs, len(history))
         while True:  # let the transit legs the worker forwarded to itself drain before pacing
             before = health(url)["counters"].get("in", 0)
             time.sleep(1.0)
@@ -322,6 +318,11 @@ def run(n_events: int = 50_000, rate: float = 500.0, latency_seconds: float = 30
         query_latencies(bare_port, ["/stock/ST01/DRY-0001"], 200)
         bq = query_latencies(bare_port, ["/stock/ST01/DRY-0001"], 3000)
 
+        stop_process(worker)
+        worker = None
+        console.print("pipeline: the same events with two workers (fresh broker and lake) …")
+        two_rate = two_worker_throughput(broker, settings, history, tmp)
+
         figures = [
             Figure(
                 "throughput, events/s (50k)",
@@ -331,6 +332,7 @@ def run(n_events: int = 50_000, rate: float = 500.0, latency_seconds: float = 30
                 "≥ 50% of relay",
                 pipeline_rate >= 0.5 * relay_rate,
             ),
+            Figure("throughput, 2 workers", two_rate, "ev/s", relay_rate),
             Figure("event→inventory_changed p50", percentile(pipe_lat, 50), "ms", percentile(relay_lat, 50)),
             Figure(
                 f"event→inventory_changed p99 @{rate:.0f}/s",
@@ -359,6 +361,51 @@ def run(n_events: int = 50_000, rate: float = 500.0, latency_seconds: float = 30
     return figures
 
 
+def seconds_to_handle(urls: list[str], inputs: set[str], n: int) -> float:
+    """Seconds until the workers together have handled `n` messages from the input topics."""
+    t0 = time.perf_counter()
+    while True:
+        handled = 0
+        for url in urls:
+            c = health(url)["counters"]
+            handled += sum(c.get(f"in.{topic}", 0) for topic in inputs) - c.get("rerouted", 0)
+        if handled >= n:
+            return time.perf_counter() - t0
+        if time.perf_counter() - t0 > 600:
+            raise TimeoutError(f"pipeline did not finish: {handled} of {n}")
+        time.sleep(0.05)
+
+
+def two_worker_throughput(
+    broker: EmbeddedBroker, settings: Settings, history: list[SimMessage], tmp: Path
+) -> float:
+    """Scale-out: the same events on an empty broker, two worker processes sharing the partitions."""
+    broker.stop()
+    broker.start()
+    ensure_topics(broker.bootstrap, settings.topic_partitions)
+    var = tmp / "var2"
+    two = Settings(var_dir=var, broker_port=settings.broker_port, web_port=free_port(), kafka_url=None)
+    build_catalog(two.seed).save(two.masterdata_path)
+    asyncio.run(produce_all(broker.bootstrap, [(m.topic, m.key.encode(), m.value) for m in history]))
+    ports = [two.web_port, free_port()]
+    procs = [start_worker(two, port, tmp / f"worker2-{port}.log", loglevel="warn") for port in ports]
+    urls = [f"http://127.0.0.1:{port}" for port in ports]
+    try:
+        for url, proc in zip(urls, procs, strict=True):
+            wait_for_http(url + "/health", timeout=120, process=proc, ready_key="ready")
+        deadline = time.monotonic() + 60
+        while sum(len(health(u)["partitions"]) for u in urls) != settings.topic_partitions or any(
+            not health(u)["partitions"] for u in urls
+        ):
+            if time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        return len(history) / seconds_to_handle(urls, {m.topic for m in history}, len(history))
+    finally:
+        for proc in procs:
+            stop_process(proc)
+
+
 def _some_keys(url: str) -> list[str]:
     port = int(url.rsplit(":", 1)[1])
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
@@ -372,8 +419,6 @@ def _some_keys(url: str) -> list[str]:
 
 
 def wait_for_port(port: int, timeout: float = 20) -> None:
-    import socket
-
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         with socket.socket() as s:

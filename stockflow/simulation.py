@@ -109,31 +109,25 @@ def build_catalog(seed: int = 7, n_skus: int = 300, n_stores: int = 6, n_warehou
         Customer(customer=f"CUS{i:03d}", name=f"客户 {i:03d}", phone=_phone(rng), id_number=_id_number(rng))
         for i in range(1, 31)
     ]
-    locations = []
-    for i in range(n_warehouses):
+
+    def place(i: int, kind: LocationKind, code: str, name: str, spread: float) -> Location:
         city, lat, lon = _CITIES[i % len(_CITIES)]
-        locations.append(
-            Location(
-                location=f"WH{i + 1}",
-                name=f"{city} DC",
-                kind=LocationKind.WAREHOUSE,
-                latitude=round(lat + rng.uniform(-0.05, 0.05), 5),
-                longitude=round(lon + rng.uniform(-0.05, 0.05), 5),
-                city=city,
-            )
+        return Location(
+            location=code,
+            name=name.format(city=city),
+            kind=kind,
+            latitude=round(lat + rng.uniform(-spread, spread), 5),
+            longitude=round(lon + rng.uniform(-spread, spread), 5),
+            city=city,
         )
-    for i in range(n_stores):
-        city, lat, lon = _CITIES[i % len(_CITIES)]
-        locations.append(
-            Location(
-                location=f"ST{i + 1:02d}",
-                name=f"{city} store {i + 1}",
-                kind=LocationKind.STORE,
-                latitude=round(lat + rng.uniform(-0.08, 0.08), 5),
-                longitude=round(lon + rng.uniform(-0.08, 0.08), 5),
-                city=city,
-            )
-        )
+
+    locations = [
+        place(i, LocationKind.WAREHOUSE, f"WH{i + 1}", "{city} DC", 0.05) for i in range(n_warehouses)
+    ]
+    locations += [
+        place(i, LocationKind.STORE, f"ST{i + 1:02d}", f"{{city}} store {i + 1}", 0.08)
+        for i in range(n_stores)
+    ]
     skus = []
     weights = [(Category.CHILLED_FOOD, 0.3), (Category.DRY_GOODS, 0.5), (Category.ELECTRONICS, 0.2)]
     for i in range(n_skus):

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import logging
 import socket
+import time
 from typing import Any
 
 import faust
@@ -12,6 +14,7 @@ from faust.sensors import Monitor
 from stockflow.config import get_settings
 
 settings = get_settings()
+log = logging.getLogger(__name__)
 
 _extra: dict = {}
 if settings.embedded_broker:
@@ -79,5 +82,22 @@ app = faust.App(
 )
 
 
+_gc_started: dict[int, float] = {}
+
+
+def _log_slow_collections(phase: str, info: dict) -> None:
+    """Garbage-collector passes long enough to show up as stream latency are logged."""
+    generation = info["generation"]
+    if phase == "start":
+        _gc_started[generation] = time.perf_counter()
+        return
+    elapsed = time.perf_counter() - _gc_started.pop(generation, time.perf_counter())
+    if elapsed > 0.05:
+        log.warning(
+            "gc generation %d took %.0f ms (%d collected)", generation, elapsed * 1000, info["collected"]
+        )
+
+
 def main() -> None:
+    gc.callbacks.append(_log_slow_collections)
     app.main()

@@ -16,6 +16,7 @@ partitioner) is forwarded to the right one.
 from __future__ import annotations
 
 import asyncio
+import gc
 import json
 import logging
 import time
@@ -333,6 +334,23 @@ async def flush_lake() -> None:
         await app.producer.flush()
         for event in acks:
             await state.stream.ack(event)
+        keep_collector_pauses_short()
+
+
+def keep_collector_pauses_short() -> None:
+    """Move what survived the last second out of the collector's sight.
+
+    The ledger grows into millions of long-lived objects; every full collection walked all of
+    them (60–80 ms each, every few seconds, reclaiming next to nothing), which showed up as
+    event latency. Young garbage is collected first; `full_collection()` reclaims anything
+    frozen by mistake once an hour."""
+    gc.collect(1)
+    gc.freeze()
+
+
+def full_collection() -> None:
+    gc.unfreeze()
+    gc.collect()
 
 
 @app.timer(interval=settings.lake_flush_seconds, name="flush_lake")
@@ -342,11 +360,12 @@ async def flush_lake_timer() -> None:
 
 @app.timer(interval=3600.0, name="sweep_expiry")
 async def sweep_expiry() -> None:
-    """Raise near-expiry alerts for batches nobody touched."""
+    """Raise near-expiry alerts for batches nobody touched (and collect all garbage, hourly)."""
     now = datetime.now(UTC)
     for proc in list(state.processors.values()):
         for alert in proc.sweep_expiry(now):
             await publish_alert(alert, now)
+    full_collection()
 
 
 @app.on_partitions_revoked.connect
