@@ -86,8 +86,9 @@ class _Event(BaseModel):
 
     @property
     def location_id(self) -> str:
-        """The location whose partition owns this event."""
-        raise NotImplementedError
+        """The location whose partition owns this event (events without a `location` field
+        name theirs: the store for tills, the source or destination for transfers)."""
+        return self.location  # type: ignore[attr-defined]
 
     @property
     def topic(self) -> Topic:

@@ -19,7 +19,7 @@ always yields the same positions):
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from decimal import Decimal
@@ -80,6 +80,21 @@ class Position:
 
     def is_empty(self) -> bool:
         return not (self.on_hand or self.reserved or self.quarantined or self.in_transit)
+
+    @classmethod
+    def total(cls, positions: Iterable[Position]) -> Position:
+        """The sum of several positions (e.g. every batch of a SKU at a location)."""
+        out = cls()
+        for p in positions:
+            out.on_hand += p.on_hand
+            out.reserved += p.reserved
+            out.quarantined += p.quarantined
+            out.in_transit += p.in_transit
+        return out
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, int]) -> Position:
+        return cls(data["on_hand"], data["reserved"], data["quarantined"], data["in_transit"])
 
     def copy(self) -> Position:
         return Position(self.on_hand, self.reserved, self.quarantined, self.in_transit)

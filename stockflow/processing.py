@@ -14,7 +14,7 @@ from datetime import date, datetime, timedelta
 from stockflow.alerts import Alert, AlertType, Severity, alert
 from stockflow.coldchain import ColdChainMonitor
 from stockflow.events import TemperatureReading, TransitDispatched
-from stockflow.ledger import Ledger, LedgerResult, Movement, PositionKey
+from stockflow.ledger import Ledger, LedgerResult, Movement, Position, PositionKey
 from stockflow.masterdata import Catalog, Sku
 
 log = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ class StockProcessor:
         return stocked
 
     def available(self, location: str, sku: str) -> int:
-        return sum(p.unrestricted for p in self.ledger.batches_at(location, sku).values())
+        return Position.total(self.ledger.batches_at(location, sku).values()).unrestricted
 
     def _movement_alerts(self, mv: Movement) -> list[Alert]:
         out: list[Alert] = []

@@ -18,6 +18,7 @@ from faust import web
 from faust.exceptions import SameNode
 
 from stockflow.events import EventRejected, TransitDispatched, encode_event, parse_event
+from stockflow.ledger import Position
 from streams import topics
 from streams.app import app
 from streams.stock import partition_for, position_key, positions, settings, state
@@ -25,9 +26,14 @@ from streams.stock import partition_for, position_key, positions, settings, stat
 
 def _item(location: str, sku: str, batches: dict[str, Any]) -> dict[str, Any]:
     rows = [{"batch": batch, **pos} for batch, pos in sorted(batches.items())]
-    totals = {f: sum(r[f] for r in rows) for f in ("on_hand", "reserved", "quarantined", "in_transit")}
-    totals["available"] = totals["on_hand"] - totals["reserved"] - totals["quarantined"]
-    return {"location": location, "sku": sku, **totals, "batches": rows}
+    total = Position.total(Position.from_dict(pos) for pos in batches.values())
+    return {
+        "location": location,
+        "sku": sku,
+        **total.as_dict(),
+        "available": total.unrestricted,
+        "batches": rows,
+    }
 
 
 def _unknown(location: str, sku: str | None = None) -> str | None:

@@ -294,3 +294,11 @@ def test_negative_adjustment_respects_policy(catalog):
         ledger.apply(adj)
     ledger.apply(adj.model_copy(update={"event_id": "a2", "qty": Decimal(-2)}))
     assert pos(ledger, "WH1", "MILK-1L", "B1").on_hand == 10
+
+
+def test_totals_and_available_over_batches():
+    from stockflow.ledger import Position
+
+    total = Position.total([Position(10, 2, 1, 0), Position(5, 0, 0, 7)])
+    assert total.as_dict() == {"on_hand": 15, "reserved": 2, "quarantined": 1, "in_transit": 7}
+    assert total.unrestricted == 12
