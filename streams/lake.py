@@ -99,6 +99,7 @@ DEAD_LETTER_SCHEMA = pa.schema(
         ("detail", pa.string()),
         ("payload", pa.binary()),
         ("rejected_at", TS),
+        ("refused_by_ledger", pa.bool_()),
         ("apply_seq", pa.int64()),
         ("landed_at", TS),
     ]

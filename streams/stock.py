@@ -25,16 +25,16 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from aiokafka.partitioner import DefaultPartitioner
-
 from stockflow.config import get_settings
-from stockflow.events import EventRejected, Topic, encode_event, parse_event
-from stockflow.ledger import Movement
+from stockflow.events import EventRejected, encode_event, parse_event
+from stockflow.ledger import Movement, StockRejected
 from stockflow.masterdata import Catalog
 from stockflow.processing import StockProcessor
 from streams import topics
 from streams.app import app
-from streams.lake import LakeWriter, alert_row, event_row, iter_rows, movement_row, now_utc
+from streams.lake import LakeWriter, alert_row, event_row, movement_row, now_utc
+from streams.partitions import partition_for
+from streams.recovery import EVENT_TABLES, replay_lake
 
 log = logging.getLogger(__name__)
 settings = get_settings()
@@ -50,15 +50,7 @@ positions = app.Table(
 # Raw keys: a location routes (and hashes) exactly as producers key their events.
 positions.key_serializer = "raw"
 
-_partitioner = DefaultPartitioner()
-STOCK_TOPICS = (Topic.SCANS.value, Topic.POS_TRANSACTIONS.value, Topic.STOCK_TRANSITS.value)
-EVENT_TOPICS = (*STOCK_TOPICS, Topic.TEMPERATURE_READINGS.value)
-
-
-def partition_for(location: str, partitions: int | None = None) -> int:
-    """The partition that owns a location (murmur2, as the Java client and aiokafka)."""
-    n = partitions or settings.topic_partitions
-    return _partitioner(location.encode(), list(range(n)), list(range(n)))
+EVENT_TOPICS = EVENT_TABLES  # every input topic lands in the lake table of the same name
 
 
 def position_key(location: str, sku: str) -> str:
@@ -109,21 +101,9 @@ class StockState:
     def rebuild(self, partitions: set[int]) -> None:
         """Rebuild these partitions' processors by replaying the lake (the ledger is the record)."""
         started = time.perf_counter()
-        n = settings.topic_partitions
-        procs = {p: self.new_processor() for p in partitions}
-        owner = {loc: partition_for(loc, n) for loc in self.load_catalog().locations}
-        replayed = 0
-        for row in iter_rows(settings.lake_dir, EVENT_TOPICS, ["location", "payload", "apply_seq"]):
-            proc = procs.get(owner.get(row["location"], -1))
-            if proc is not None:
-                proc.process(parse_event(row["payload"]))
-                replayed += 1
-        for row in iter_rows(
-            settings.lake_dir, ["dead_letters"], ["event_id", "partition", "reason", "apply_seq"]
-        ):
-            proc = procs.get(row["partition"])
-            if proc is not None and row["event_id"] and row["reason"] not in _PARSE_REASONS:
-                proc.ledger.mark_refused(row["event_id"])
+        procs, replayed = replay_lake(
+            settings.lake_dir, self.load_catalog(), partitions, settings.topic_partitions, self.new_processor
+        )
         for proc in procs.values():
             for (location, sku), value in _snapshot_all(proc).items():
                 positions.data[position_key(location, sku)] = value
@@ -143,7 +123,6 @@ class StockState:
                     positions.data.pop(position_key(location, sku), None)
 
 
-_PARSE_REASONS = frozenset({"malformed_json", "schema_violation", "wrong_topic"})
 state = StockState()
 
 
@@ -201,7 +180,10 @@ async def dead_letter(
     reason: str,
     detail: str,
     event_id: str = "",
+    refused_by_ledger: bool = False,
 ) -> None:
+    """Publish and land a rejected message. `refused_by_ledger`: the ledger decided this event
+    id (a redelivery must stay refused), as opposed to input it never understood or a fault."""
     rejected_at = now_utc()
     record = {
         "topic": topic,
@@ -213,6 +195,7 @@ async def dead_letter(
         "detail": detail,
         "payload": raw.decode("utf-8", errors="replace"),
         "rejected_at": rejected_at.isoformat(),
+        "refused_by_ledger": refused_by_ledger,
     }
     await send("dead_letters", key or "", json.dumps(record, ensure_ascii=False).encode())
     state.lake.append(
@@ -244,7 +227,7 @@ async def process_message(topic: str, partition: int, offset: int, key: Any, raw
     except EventRejected as err:
         await dead_letter(topic, partition, offset, key_text, raw, err.reason, err.detail, _event_id_of(raw))
         return
-    owner = partition_for(event.location_id)
+    owner = partition_for(event.location_id, settings.topic_partitions)
     if owner != partition:  # sent by a producer with another partitioner: forward
         await send(topic, event.location_id, raw, partition=owner)
         state.counters["rerouted"] += 1
@@ -252,8 +235,18 @@ async def process_message(topic: str, partition: int, offset: int, key: Any, raw
     proc = state.processor_for(partition)
     try:
         result = proc.process(event)
-    except EventRejected as err:
-        await dead_letter(topic, partition, offset, key_text, raw, err.reason, err.detail, event.event_id)
+    except StockRejected as err:
+        await dead_letter(
+            topic,
+            partition,
+            offset,
+            key_text,
+            raw,
+            err.reason,
+            err.detail,
+            event.event_id,
+            refused_by_ledger=True,
+        )
         return
     except Exception as exc:  # a bug must not stop the stream; the message is kept with the reason
         log.exception("processing failed for %s", event.event_id)

@@ -21,7 +21,8 @@ from stockflow.events import EventRejected, TransitDispatched, encode_event, par
 from stockflow.ledger import Position
 from streams import topics
 from streams.app import app
-from streams.stock import partition_for, position_key, positions, settings, state
+from streams.partitions import partition_for
+from streams.stock import position_key, positions, settings, state
 
 
 def _item(location: str, sku: str, batches: dict[str, Any]) -> dict[str, Any]:
@@ -71,7 +72,6 @@ async def stock_item(view: web.View, request: web.Request, location: str, sku: s
     problem = _unknown(location, sku)
     if problem:
         return view.error(404, problem)
-    state.processor_for(partition_for(location))
     return view.json(_item(location, sku, positions.data.get(position_key(location, sku)) or {}))
 
 
@@ -81,7 +81,7 @@ async def stock_location(view: web.View, request: web.Request, location: str) ->
     problem = _unknown(location)
     if problem:
         return view.error(404, problem)
-    proc = state.processor_for(partition_for(location))
+    proc = state.processor_for(partition_for(location, settings.topic_partitions))
     items = [
         _item(location, sku, positions.data.get(position_key(location, sku)) or {})
         for sku in sorted(proc.ledger.skus_at(location))

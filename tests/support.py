@@ -16,13 +16,13 @@ from typing import Any
 from confluent_kafka import Producer
 
 from stockflow.config import Settings
-from stockflow.events import parse_event
 from stockflow.processing import StockProcessor
 from stockflow.simulation import SimMessage
-from streams.lake import iter_rows, read_table
+from streams import recovery
+from streams.lake import read_table
 from streams.runner import start_worker, stop_process, wait_for_http
 
-EVENT_TABLES = ("scans", "pos_transactions", "stock_transits", "temperature_readings")
+EVENT_TABLES = recovery.EVENT_TABLES
 
 
 def free_port() -> int:
@@ -101,11 +101,9 @@ def lake_dead_letters(lake: Path) -> list[dict[str, Any]]:
 
 
 def replay_lake(lake: Path, catalog) -> dict[tuple[str, str, str], dict[str, int]]:
-    """Positions from replaying the lake's accepted events through a fresh core processor."""
-    proc = StockProcessor(catalog)
-    for row in iter_rows(lake, EVENT_TABLES, ["payload", "apply_seq"]):
-        proc.process(parse_event(row["payload"]))
-    return {(k.location, k.sku, k.batch): p.as_dict() for k, p in proc.ledger.positions()}
+    """Positions from replaying the lake's accepted events through one fresh core processor."""
+    procs, _ = recovery.replay_lake(lake, catalog, [0], 1, lambda: StockProcessor(catalog))
+    return {(k.location, k.sku, k.batch): p.as_dict() for k, p in procs[0].ledger.positions()}
 
 
 def served_positions(web_url: str, locations: Iterable[str]) -> dict[tuple[str, str, str], dict[str, int]]:
