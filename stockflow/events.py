@@ -20,7 +20,7 @@ import json
 from datetime import date
 from decimal import Decimal
 from enum import StrEnum
-from typing import Annotated, Any, Literal
+from typing import Annotated, Any, ClassVar, Literal, get_args
 
 from pydantic import (
     AwareDatetime,
@@ -47,6 +47,14 @@ class Topic(StrEnum):
     POS_TRANSACTIONS = "pos_transactions"
     TEMPERATURE_READINGS = "temperature_readings"
     STOCK_TRANSITS = "stock_transits"
+
+
+class OutputTopic(StrEnum):
+    """Kafka topics the stream writes (and lake tables of the same name)."""
+
+    INVENTORY_CHANGED = "inventory_changed"
+    ALERTS = "alerts"
+    DEAD_LETTERS = "dead_letters"
 
 
 class SalesChannel(StrEnum):
@@ -84,15 +92,14 @@ class _Event(BaseModel):
     source_seq: int | None = Field(default=None, ge=0, description="The source's running number.")
     schema_version: Literal[1] = SCHEMA_VERSION
 
+    #: The topic producers send this event on.
+    topic: ClassVar[Topic] = Topic.SCANS
+
     @property
     def location_id(self) -> str:
         """The location whose partition owns this event (events without a `location` field
         name theirs: the store for tills, the source or destination for transfers)."""
         return self.location  # type: ignore[attr-defined]
-
-    @property
-    def topic(self) -> Topic:
-        return Topic.SCANS
 
 
 class _ItemLine(BaseModel):
@@ -175,6 +182,7 @@ class TransitDispatched(_Event):
     """
 
     event_type: Literal["transit_dispatched"] = "transit_dispatched"
+    topic: ClassVar[Topic] = Topic.STOCK_TRANSITS
     transfer_id: Identifier
     from_location: Identifier
     to_location: Identifier
@@ -186,10 +194,6 @@ class TransitDispatched(_Event):
     @property
     def location_id(self) -> str:
         return self.to_location
-
-    @property
-    def topic(self) -> Topic:
-        return Topic.STOCK_TRANSITS
 
 
 class SalesIssue(_Event):
@@ -235,6 +239,7 @@ class PosSale(_Event):
     """A till ticket at a store."""
 
     event_type: Literal["pos_sale"] = "pos_sale"
+    topic: ClassVar[Topic] = Topic.POS_TRANSACTIONS
     store: Identifier
     ticket: Identifier
     channel: SalesChannel
@@ -245,15 +250,12 @@ class PosSale(_Event):
     def location_id(self) -> str:
         return self.store
 
-    @property
-    def topic(self) -> Topic:
-        return Topic.POS_TRANSACTIONS
-
 
 class PosReturn(_Event):
     """Goods brought back to a store's till."""
 
     event_type: Literal["pos_return"] = "pos_return"
+    topic: ClassVar[Topic] = Topic.POS_TRANSACTIONS
     store: Identifier
     ticket: Identifier
     original_ticket: Identifier | None = None
@@ -263,10 +265,6 @@ class PosReturn(_Event):
     @property
     def location_id(self) -> str:
         return self.store
-
-    @property
-    def topic(self) -> Topic:
-        return Topic.POS_TRANSACTIONS
 
 
 class CycleCount(_Event):
@@ -332,6 +330,7 @@ class TemperatureReading(_Event):
     """A cold-chain sensor reading."""
 
     event_type: Literal["temperature_reading"] = "temperature_reading"
+    topic: ClassVar[Topic] = Topic.TEMPERATURE_READINGS
     sensor: Identifier
     location: Identifier
     celsius: Annotated[float, Field(ge=-80, le=80)]
@@ -339,10 +338,6 @@ class TemperatureReading(_Event):
     @property
     def location_id(self) -> str:
         return self.location
-
-    @property
-    def topic(self) -> Topic:
-        return Topic.TEMPERATURE_READINGS
 
 
 StockEvent = (
@@ -362,40 +357,12 @@ Event = Annotated[StockEvent | TemperatureReading, Field(discriminator="event_ty
 
 #: Every event model by its ``event_type``.
 EVENT_MODELS: dict[str, type[_Event]] = {
-    model.model_fields["event_type"].default: model
-    for model in (
-        GoodsReceipt,
-        TransferOut,
-        TransferIn,
-        TransitDispatched,
-        SalesIssue,
-        StockReservation,
-        PosSale,
-        PosReturn,
-        CycleCount,
-        StockAdjustment,
-        QualityHold,
-        TemperatureReading,
-    )
+    model.model_fields["event_type"].default: model for model in (*get_args(StockEvent), TemperatureReading)
 }
 
 #: Event types a producer may send on each topic.
 TOPIC_EVENT_TYPES: dict[Topic, frozenset[str]] = {
-    Topic.SCANS: frozenset(
-        {
-            "goods_receipt",
-            "transfer_out",
-            "transfer_in",
-            "sales_issue",
-            "stock_reservation",
-            "cycle_count",
-            "stock_adjustment",
-            "quality_hold",
-        }
-    ),
-    Topic.POS_TRANSACTIONS: frozenset({"pos_sale", "pos_return"}),
-    Topic.TEMPERATURE_READINGS: frozenset({"temperature_reading"}),
-    Topic.STOCK_TRANSITS: frozenset({"transit_dispatched"}),
+    topic: frozenset(name for name, model in EVENT_MODELS.items() if model.topic is topic) for topic in Topic
 }
 
 _EVENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(Event)

@@ -20,7 +20,7 @@ import heapq
 import json
 import math
 import random
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
@@ -228,7 +228,6 @@ class Simulation:
     _pending_transfers: list[tuple[datetime, TransferIn]] = field(default_factory=list, init=False)
     _open_orders: list[tuple[date, StockReservation]] = field(default_factory=list, init=False)
     _on_order: dict[tuple[str, str], int] = field(default_factory=dict, init=False)
-    _recent_sales: list[PosSale] = field(default_factory=list, init=False)
     _planned: int = field(default=0, init=False)
     _today_queue: tuple[date, list] = field(default=(date.min, []), init=False)
 
@@ -534,20 +533,17 @@ class Simulation:
             customer=rng.choice(list(self.catalog.customers)) if rng.random() < 0.1 else None,
             lines=sale_lines,
         )
-        if self._apply(ticket, out):
-            self._recent_sales.append(ticket)
-            del self._recent_sales[:-200]
-            if rng.random() < 0.01:
-                line = ticket.lines[0]
-                back = PosReturn(
-                    **self._common("RET", when + timedelta(minutes=rng.randint(5, 90)), f"POS-{store}-1"),
-                    store=store,
-                    ticket=self._next_id("T"),
-                    original_ticket=ticket.ticket,
-                    channel=ticket.channel,
-                    lines=[PosLine(sku=line.sku, gtin=line.gtin, qty=Decimal(1), unit_price=line.unit_price)],
-                )
-                self._apply(back, out)
+        if self._apply(ticket, out) and rng.random() < 0.01:
+            line = ticket.lines[0]
+            back = PosReturn(
+                **self._common("RET", when + timedelta(minutes=rng.randint(5, 90)), f"POS-{store}-1"),
+                store=store,
+                ticket=self._next_id("T"),
+                original_ticket=ticket.ticket,
+                channel=ticket.channel,
+                lines=[PosLine(sku=line.sku, gtin=line.gtin, qty=Decimal(1), unit_price=line.unit_price)],
+            )
+            self._apply(back, out)
 
     def _b2b(self, when: datetime, wh: str, day: date, out: list) -> None:
         code = self.rng.choice([s.sku for s in self.skus if s.category is not Category.CHILLED_FOOD])
@@ -675,6 +671,16 @@ class Simulation:
         yield from self.opening_stock(start)
         for offset in range(days):
             yield from self.day(start + timedelta(days=offset))
+
+    def live(self, first_day: date, now: Callable[[], datetime]) -> Iterator:
+        """The days after the history, played now: each event re-stamped with `now()` and given
+        an id unique to this run (the simulated clock runs faster than the wall clock)."""
+        run = now().strftime("%y%m%d%H%M%S")
+        day = first_day
+        while True:
+            for event in self.day(day):
+                yield event.model_copy(update={"event_id": f"{event.event_id}-{run}", "occurred_at": now()})
+            day += timedelta(days=1)
 
     def messages(self, events, bad_ratio: float = 0.0) -> Iterator[SimMessage]:
         """Wire messages for events, mixing in bad ones (and duplicates / late ones) at `bad_ratio`."""

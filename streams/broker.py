@@ -16,12 +16,11 @@ from pathlib import Path
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
-from stockflow.events import Topic
+from stockflow.events import OutputTopic, Topic
 
 log = logging.getLogger(__name__)
 
-OUTPUT_TOPICS = ("inventory_changed", "alerts", "dead_letters")
-ALL_TOPICS = (*(t.value for t in Topic), *OUTPUT_TOPICS)
+ALL_TOPICS = (*(t.value for t in Topic), *(t.value for t in OutputTopic))
 
 
 class BrokerError(RuntimeError):

@@ -23,7 +23,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from stockflow.alerts import Alert
-from stockflow.events import Topic
+from stockflow.events import OutputTopic, Topic
 from stockflow.ledger import Movement
 
 log = logging.getLogger(__name__)
@@ -108,16 +108,16 @@ DEAD_LETTER_SCHEMA = pa.schema(
 EVENT_TABLES = tuple(t.value for t in Topic)
 SCHEMAS: dict[str, pa.Schema] = {
     **{t: EVENT_SCHEMA for t in EVENT_TABLES},
-    "inventory_changed": INVENTORY_CHANGED_SCHEMA,
-    "alerts": ALERT_SCHEMA,
-    "dead_letters": DEAD_LETTER_SCHEMA,
+    OutputTopic.INVENTORY_CHANGED.value: INVENTORY_CHANGED_SCHEMA,
+    OutputTopic.ALERTS.value: ALERT_SCHEMA,
+    OutputTopic.DEAD_LETTERS.value: DEAD_LETTER_SCHEMA,
 }
 #: The column whose date partitions each table.
 DATE_COLUMN = {
     **{t: "occurred_at" for t in EVENT_TABLES},
-    "inventory_changed": "occurred_at",
-    "alerts": "occurred_at",
-    "dead_letters": "rejected_at",
+    OutputTopic.INVENTORY_CHANGED.value: "occurred_at",
+    OutputTopic.ALERTS.value: "occurred_at",
+    OutputTopic.DEAD_LETTERS.value: "rejected_at",
 }
 
 

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from pathlib import Path
 
-from stockflow.events import Topic, parse_event
+from stockflow.events import OutputTopic, Topic, parse_event
 from stockflow.masterdata import Catalog
 from stockflow.processing import StockProcessor
 from streams.lake import iter_rows
@@ -36,7 +36,7 @@ def replay_lake(
             proc.process(parse_event(row["payload"]))
             replayed += 1
     columns = ["event_id", "partition", "refused_by_ledger", "apply_seq"]
-    for row in iter_rows(lake, ["dead_letters"], columns):
+    for row in iter_rows(lake, [OutputTopic.DEAD_LETTERS.value], columns):
         proc = procs.get(row["partition"])
         if proc is not None and row["refused_by_ledger"]:
             proc.ledger.mark_refused(row["event_id"])

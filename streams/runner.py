@@ -13,14 +13,13 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
 from stockflow.config import Settings
 from stockflow.masterdata import Catalog
-from stockflow.simulation import TZ, SimMessage, Simulation, build_catalog
+from stockflow.simulation import TZ, Simulation, build_catalog
 from streams.broker import EmbeddedBroker, ensure_topics, wait_for_broker
 from streams.lake import lake_files
 from streams.producer import produce
@@ -55,23 +54,6 @@ def lake_has_events(settings: Settings) -> bool:
     return any(lake_files(settings.lake_dir, t) for t in ("scans", "pos_transactions"))
 
 
-def live_messages(sim: Simulation, first_day: date, bad_ratio: float) -> Iterator[SimMessage]:
-    """Simulated days after the history, replayed now: new ids, stamped with the wall clock."""
-    token = datetime.now(TZ).strftime("%y%m%d%H%M%S")
-    day = first_day
-
-    def events() -> Iterator[object]:
-        nonlocal day
-        while True:
-            for event in sim.day(day):
-                yield event.model_copy(
-                    update={"event_id": f"{event.event_id}-{token}", "occurred_at": datetime.now(TZ)}
-                )
-            day += timedelta(days=1)
-
-    return sim.messages(events(), bad_ratio)
-
-
 def run_simulation(
     settings: Settings,
     days: int,
@@ -98,7 +80,7 @@ def run_simulation(
         sent += asyncio.run(
             produce(
                 settings.bootstrap_servers,
-                live_messages(sim, start + timedelta(days=days), bad_ratio),
+                sim.messages(sim.live(start + timedelta(days=days), lambda: datetime.now(TZ)), bad_ratio),
                 rate=rate,
             )
         )

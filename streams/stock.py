@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from stockflow.config import get_settings
-from stockflow.events import EventRejected, encode_event, parse_event
+from stockflow.events import EventRejected, OutputTopic, Topic, encode_event, parse_event
 from stockflow.ledger import Movement, StockRejected
 from stockflow.masterdata import Catalog
 from stockflow.processing import StockProcessor
@@ -197,9 +197,9 @@ async def dead_letter(
         "rejected_at": rejected_at.isoformat(),
         "refused_by_ledger": refused_by_ledger,
     }
-    await send("dead_letters", key or "", json.dumps(record, ensure_ascii=False).encode())
+    await send(OutputTopic.DEAD_LETTERS, key or "", json.dumps(record, ensure_ascii=False).encode())
     state.lake.append(
-        "dead_letters",
+        OutputTopic.DEAD_LETTERS,
         {**record, "payload": raw, "rejected_at": rejected_at, "apply_seq": state.lake.next_seq()},
     )
     state.counters["dead_lettered"] += 1
@@ -263,23 +263,23 @@ async def process_message(topic: str, partition: int, offset: int, key: Any, raw
     lake = state.lake
     lake.append(topic, event_row(event, raw, topic, partition, offset, lake.next_seq()))
     for mv in result.movements:
-        lake.append("inventory_changed", movement_row(mv, partition, lake.next_seq(), processed_at))
+        lake.append(OutputTopic.INVENTORY_CHANGED, movement_row(mv, partition, lake.next_seq(), processed_at))
         state.dirty[(mv.location, mv.sku)] = partition
     if result.movements:
         await send(
-            "inventory_changed",
+            OutputTopic.INVENTORY_CHANGED,
             event.location_id,
             inventory_changed_message(event, result.movements, processed_at),
         )
     for follow_up in result.follow_ups:
-        await send(topics.stock_transits.get_topic_name(), follow_up.location_id, encode_event(follow_up))
+        await send(Topic.STOCK_TRANSITS, follow_up.location_id, encode_event(follow_up))
     for alert in result.alerts:
         await publish_alert(alert, processed_at)
 
 
 async def send(topic: str, key: str, value: bytes, partition: int | None = None) -> None:
     """Produce through the transport directly (Faust's Topic.send costs far more per message)."""
-    await app.producer.send(topic, key.encode(), value, partition, None, None)
+    await app.producer.send(str(topic), key.encode(), value, partition, None, None)
 
 
 def write_positions() -> None:
@@ -296,8 +296,8 @@ def write_positions() -> None:
 
 
 async def publish_alert(alert: Any, raised_at: datetime) -> None:
-    state.lake.append("alerts", alert_row(alert, raised_at))
-    await send("alerts", alert.location, alert.model_dump_json().encode())
+    state.lake.append(OutputTopic.ALERTS, alert_row(alert, raised_at))
+    await send(OutputTopic.ALERTS, alert.location, alert.model_dump_json().encode())
     state.counters["alerts"] += 1
 
 

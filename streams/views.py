@@ -19,10 +19,9 @@ from faust.exceptions import SameNode
 
 from stockflow.events import EventRejected, TransitDispatched, encode_event, parse_event
 from stockflow.ledger import Position
-from streams import topics
 from streams.app import app
 from streams.partitions import partition_for
-from streams.stock import position_key, positions, settings, state
+from streams.stock import position_key, positions, send, settings, state
 
 
 def _item(location: str, sku: str, batches: dict[str, Any]) -> dict[str, Any]:
@@ -138,5 +137,5 @@ class Events(web.View):
         if errors:
             return self.json({"accepted": [], "errors": errors}, status=400)
         for event in parsed:
-            await topics.BY_NAME[event.topic.value].send(key=event.location_id, value=encode_event(event))
+            await send(event.topic, event.location_id, encode_event(event))
         return self.json({"accepted": [e.event_id for e in parsed]}, status=202)

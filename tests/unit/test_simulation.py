@@ -81,3 +81,19 @@ def test_bad_messages_in_the_chosen_proportion():
                 continue
             raise AssertionError(f"{gtin} should be invalid")
     assert {m.topic for m in msgs} <= {t.value for t in Topic}
+
+
+def test_live_days_are_stamped_now_with_ids_unique_to_the_run():
+    from datetime import UTC, datetime, timedelta
+    from itertools import islice
+
+    catalog = build_catalog(7)
+    sim = Simulation(catalog, seed=7)
+    history_ids = {e.event_id for e in sim.history(START, 1)}
+    clock = iter(datetime(2026, 11, 22, 9, tzinfo=UTC) + timedelta(seconds=i) for i in range(10**6))
+    live = list(islice(sim.live(START + timedelta(days=1), lambda: next(clock)), 500))
+    assert all(e.occurred_at.year == 2026 and e.occurred_at.month == 11 for e in live)
+    assert [e.occurred_at for e in live] == sorted(e.occurred_at for e in live)
+    ids = [e.event_id for e in live]
+    assert len(set(ids)) == len(ids) and not set(ids) & history_ids
+    assert all(i.endswith("-261122090000") for i in ids)
