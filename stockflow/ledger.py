@@ -627,8 +627,9 @@ class Ledger:
 
     def _quality_hold(self, txn: _Txn, ev: QualityHold) -> None:
         self._check_location(ev.location)
-        line = self._resolve(ev.sku, ev.qty or Decimal(1), ev.unit, None, ev.batch, reference=ev.action.value)
-        wanted = None if ev.qty is None else line.qty
+        whole_batch = ev.qty is None
+        line = self._resolve(ev.sku, ev.qty or Decimal(0), ev.unit, None, ev.batch, reference=ev.action.value)
+        wanted = None if whole_batch else line.qty
         batches = [line.batch] if line.batch is not None else txn.batches(ev.location, ev.sku)
         remaining = wanted
         for batch in batches:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import logging
 from dataclasses import dataclass, field
-from datetime import date, datetime, timedelta
+from datetime import datetime, timedelta
 
 from stockflow.alerts import Alert, AlertType, Severity, alert
 from stockflow.coldchain import ColdChainMonitor
@@ -157,6 +157,3 @@ class StockProcessor:
                 if found is not None:
                     out.append(found)
         return out
-
-    def expiry_of(self, location: str, sku: str, batch: str) -> date | None:
-        return self.ledger.batch_expiry(location, sku, batch)

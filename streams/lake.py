@@ -15,7 +15,6 @@ import time
 from collections import defaultdict
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -265,7 +264,3 @@ def iter_rows(root: Path, tables: Iterable[str], columns: list[str]) -> Iterator
         return iter(())
     merged = merged.sort_by("apply_seq")
     return iter(merged.to_pylist())
-
-
-def decimal_or_none(value: Decimal | None) -> str | None:
-    return None if value is None else str(value)

@@ -67,7 +67,6 @@ class StockState:
         self.pending_acks: list[Any] = []
         self.stream: Any = None
         self.counters: Counter[str] = Counter()
-        self.started_at = now_utc()
         self.last_event_at: datetime | None = None
         self.rebuild_seconds: dict[int, float] = {}
         self.ready = False
@@ -129,7 +128,7 @@ state = StockState()
 def _snapshot(proc: StockProcessor, location: str, sku: str) -> dict[str, Any]:
     out = {}
     for batch, pos in proc.ledger.batches_at(location, sku).items():
-        expiry = proc.expiry_of(location, sku, batch)
+        expiry = proc.ledger.batch_expiry(location, sku, batch)
         out[batch] = {**pos.as_dict(), "expiry_date": expiry.isoformat() if expiry else None}
     return out
 
