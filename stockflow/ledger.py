@@ -125,6 +125,7 @@ class Movement:
     after: Position
     reference: str = ""
     counterparty: str = ""
+    #: Cost (receipts) or VAT-inclusive price (till lines) per base unit.
     unit_cost: Decimal | None = None
     unit_price: Decimal | None = None
     negative_stock: bool = False
@@ -585,8 +586,8 @@ class Ledger:
                 line_in.batch,
                 reference=ev.ticket,
                 counterparty=ev.customer or ev.channel.value,
-                unit_price=line_in.unit_price,
             )
+            line.unit_price = _per_base_unit(line_in.unit_price, line_in.qty, line.qty)
             self._outflow(txn, ev.store, line, "sale", refusable=False)
 
     def _pos_return(self, txn: _Txn, ev: PosReturn) -> None:
@@ -600,8 +601,8 @@ class Ledger:
                 line_in.batch,
                 reference=ev.original_ticket or ev.ticket,
                 counterparty=ev.channel.value,
-                unit_price=line_in.unit_price,
             )
+            line.unit_price = _per_base_unit(line_in.unit_price, line_in.qty, line.qty)
             batch = line.batch
             if batch is None:
                 batch = self._last_issued_batch.get((ev.store, line.sku.sku), NO_BATCH)
@@ -653,6 +654,11 @@ class Ledger:
                 "insufficient_stock",
                 f"cannot {ev.action.value} {wanted} of {ev.sku} at {ev.location}: only {wanted - remaining} {state}",
             )
+
+
+def _per_base_unit(price: Decimal, qty: Decimal, base_qty: int) -> Decimal:
+    """A price per sold unit as a price per base unit (a case price over its pack size)."""
+    return (price * qty / base_qty).quantize(UNIT_COST_QUANTUM)
 
 
 _HANDLERS = {

@@ -39,6 +39,18 @@ class NegativeStockPolicy(StrEnum):
     ALLOW_AND_FLAG = "allow_and_flag"
 
 
+class ValuationMethod(StrEnum):
+    """How a SKU's stock is valued (see `stockflow.valuation`)."""
+
+    FIFO = "fifo"
+    MOVING_AVERAGE = "moving_average"
+
+
+#: VAT rates of the Chinese general VAT taxpayer: 13% goods, 9% farm produce and basic food,
+#: 6% services, 0% exports and exempt goods.
+VAT_RATES = (Decimal("0.13"), Decimal("0.09"), Decimal("0.06"), Decimal("0"))
+
+
 class Category(StrEnum):
     CHILLED_FOOD = "chilled_food"
     DRY_GOODS = "dry_goods"
@@ -63,6 +75,20 @@ class Sku(BaseModel):
     reorder_point: int = Field(default=0, ge=0, description="In base units, per location.")
     negative_stock: NegativeStockPolicy = NegativeStockPolicy.REJECT
     standard_cost: Decimal = Field(default=Decimal("0"), ge=0)
+    vat_rate: Decimal = Field(default=Decimal("0.13"), description="Output VAT rate: 0.13, 0.09, 0.06 or 0.")
+    wholesale_price: Decimal | None = Field(
+        default=None, ge=0, description="B2B price per base unit excluding VAT (None: invoiced elsewhere)."
+    )
+    valuation_method: ValuationMethod | None = Field(
+        default=None, description="None: the category's method from the accounting policy."
+    )
+
+    @field_validator("vat_rate")
+    @classmethod
+    def _vat_rate(cls, value: Decimal) -> Decimal:
+        if value not in VAT_RATES:
+            raise ValueError(f"VAT rate {value} is not one of {', '.join(str(r) for r in VAT_RATES)}")
+        return value
 
     @field_validator("gtin")
     @classmethod
@@ -117,6 +143,9 @@ class Location(BaseModel):
     latitude: float = Field(ge=-90, le=90)
     longitude: float = Field(ge=-180, le=180)
     city: str = ""
+    accounting_unit: Code = Field(
+        default="main", description="The books (账套) this location's stock is accounted in."
+    )
 
     def distance_km(self, other: Location) -> float:
         """Great-circle distance (haversine)."""

@@ -119,6 +119,8 @@ def build_catalog(seed: int = 7, n_skus: int = 300, n_stores: int = 6, n_warehou
             latitude=round(lat + rng.uniform(-spread, spread), 5),
             longitude=round(lon + rng.uniform(-spread, spread), 5),
             city=city,
+            # The distribution centres and the stores keep separate books (独立核算).
+            accounting_unit="DIST" if kind is LocationKind.WAREHOUSE else "RETAIL",
         )
 
     locations = [
@@ -165,9 +167,14 @@ def build_catalog(seed: int = 7, n_skus: int = 300, n_stores: int = 6, n_warehou
                 name=f"{product} {i + 1}",
                 category=category,
                 reorder_point=rng.randint(4, 16),
+                vat_rate=Decimal("0.09") if category is Category.CHILLED_FOOD else Decimal("0.13"),
                 **extra,
             )
         )
+    skus = [
+        s.model_copy(update={"wholesale_price": (s.standard_cost * Decimal("1.25")).quantize(_CENT)})
+        for s in skus
+    ]
     return Catalog.build(skus, locations, suppliers, customers)
 
 

@@ -64,7 +64,7 @@ INVENTORY_CHANGED_SCHEMA = pa.schema(
         ("reference", pa.string()),
         ("counterparty", pa.string()),
         ("unit_cost", pa.decimal128(18, 6)),
-        ("unit_price", pa.decimal128(18, 4)),
+        ("unit_price", pa.decimal128(18, 6)),
         ("negative_stock", pa.bool_()),
         ("partition", pa.int32()),
         ("apply_seq", pa.int64()),

@@ -1,0 +1,684 @@
+"""Vouchers (记账凭证): business events → balanced double-entry lines on a chart of accounts.
+
+The default chart is the Chinese small-enterprise one (小企业会计准则) with the sub-accounts
+stock needs. Rules, per accounting unit (账套) of the location an event touches:
+
+==================  ===========================================================================
+purchase receipt    Dr 库存商品 / Cr 应付账款-暂估应付款 (at the receipt cost, excl. VAT; input
+                    VAT is booked when the supplier's invoice is matched, not at receipt)
+till sale           Dr 其他货币资金 (or 应收账款 for delivery platforms) / Cr 主营业务收入 and
+                    应交税费-应交增值税(销项税额) (till prices include VAT); and
+                    Dr 主营业务成本 / Cr 库存商品 at the valuation cost
+till return         the reverse, at the price refunded and the cost the goods left with
+sales issue (B2B)   Dr 应收账款 / Cr 主营业务收入 + 销项税额 (SKU wholesale price excl. VAT), and
+                    Dr 主营业务成本 / Cr 库存商品
+transfer out        same books: Dr 库存商品-调拨在途 / Cr 库存商品; separate books: the source's
+                    Dr 其他应收款-内部往来 / Cr 库存商品, and the destination's
+                    Dr 库存商品-调拨在途 / Cr 其他应付款-内部往来
+transfer in         Dr 库存商品 / Cr 库存商品-调拨在途
+count gain / loss,  Dr 库存商品 / Cr 待处理财产损溢 (gain), Dr 待处理财产损溢 / Cr 库存商品 (loss),
+adjustments, scrap  pending approval
+cost variance       Dr 主营业务成本-成本差异 / Cr 库存商品 (see `stockflow.valuation`)
+==================  ===========================================================================
+
+A voucher's id derives from its source event (and the books it is in), so posting the same
+event again never posts twice. A posted voucher is never edited: a correction is a red-letter
+reversal (红字冲销: the same lines with negative amounts) plus a new voucher. A voucher dated in
+a closed period is booked on the first day of the first open period after it, with a note.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from datetime import date, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from stockflow.events import SalesChannel
+from stockflow.masterdata import Catalog, Category, ValuationMethod
+from stockflow.money import ZERO, split_vat, to_money
+from stockflow.valuation import DEFAULT_METHODS, ValuedMovement
+
+
+class AccountKind(StrEnum):
+    ASSET = "asset"
+    LIABILITY = "liability"
+    EQUITY = "equity"
+    COST = "cost"
+    PROFIT_AND_LOSS = "profit_and_loss"
+
+
+class Account(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    code: str = Field(pattern=r"^\d{4,12}$")
+    name: str
+    kind: AccountKind
+
+
+class Role(StrEnum):
+    """What an account is used for by the voucher rules."""
+
+    GOODS_IN_TRANSFER = "goods_in_transfer"
+    ACCRUED_PAYABLE = "accrued_payable"
+    INPUT_VAT = "input_vat"
+    OUTPUT_VAT = "output_vat"
+    RECEIVABLE = "receivable"
+    REVENUE = "revenue"
+    COST_OF_SALES = "cost_of_sales"
+    COST_VARIANCE = "cost_variance"
+    PENDING_LOSSES = "pending_losses"
+    INTERUNIT_RECEIVABLE = "interunit_receivable"
+    INTERUNIT_PAYABLE = "interunit_payable"
+
+
+def _account(code: str, name: str, kind: AccountKind) -> Account:
+    return Account(code=code, name=name, kind=kind)
+
+
+A, L, P = AccountKind.ASSET, AccountKind.LIABILITY, AccountKind.PROFIT_AND_LOSS
+#: 小企业会计准则 accounts the stock rules use, with their sub-accounts.
+CN_SMALL_ENTERPRISE_ACCOUNTS: tuple[Account, ...] = (
+    _account("1001", "库存现金", A),
+    _account("1002", "银行存款", A),
+    _account("1012", "其他货币资金", A),
+    _account("1122", "应收账款", A),
+    _account("1221", "其他应收款", A),
+    _account("122101", "其他应收款-内部往来", A),
+    _account("1402", "在途物资", A),
+    _account("1403", "原材料", A),
+    _account("1405", "库存商品", A),
+    _account("140501", "库存商品-在库", A),
+    _account("140502", "库存商品-调拨在途", A),
+    _account("1901", "待处理财产损溢", A),
+    _account("190101", "待处理财产损溢-待处理流动资产损溢", A),
+    _account("2202", "应付账款", L),
+    _account("220201", "应付账款-暂估应付款", L),
+    _account("220202", "应付账款-应付货款", L),
+    _account("2221", "应交税费", L),
+    _account("222101", "应交税费-应交增值税", L),
+    _account("22210101", "应交税费-应交增值税(进项税额)", L),
+    _account("22210102", "应交税费-应交增值税(销项税额)", L),
+    _account("2241", "其他应付款", L),
+    _account("224101", "其他应付款-内部往来", L),
+    _account("3001", "实收资本", AccountKind.EQUITY),
+    _account("5001", "主营业务收入", P),
+    _account("5301", "营业外收入", P),
+    _account("5401", "主营业务成本", P),
+    _account("540101", "主营业务成本-商品销售成本", P),
+    _account("540102", "主营业务成本-成本差异", P),
+    _account("5602", "管理费用", P),
+    _account("5711", "营业外支出", P),
+)
+
+
+class AccountingPolicy(BaseModel):
+    """The chart of accounts and the choices the voucher rules and the valuation follow."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    accounts: dict[str, Account]
+    roles: dict[Role, str]
+    #: Inventory account per SKU category (库存商品 for goods for resale, 原材料 for materials).
+    inventory_accounts: dict[Category, str] = Field(default_factory=dict)
+    default_inventory_account: str = "140501"
+    #: What a till sale is paid into, per sales channel.
+    till_accounts: dict[SalesChannel, str] = Field(default_factory=dict)
+    default_till_account: str = "1012"
+    valuation_methods: dict[Category, ValuationMethod] = Field(default_factory=lambda: dict(DEFAULT_METHODS))
+    #: The books' time zone: a voucher's date is its event's local date.
+    timezone: str = "Asia/Shanghai"
+
+    @model_validator(mode="after")
+    def _known_leaf_accounts(self) -> AccountingPolicy:
+        used = [
+            *self.roles.values(),
+            *self.inventory_accounts.values(),
+            self.default_inventory_account,
+            *self.till_accounts.values(),
+            self.default_till_account,
+        ]
+        for code in used:
+            if code not in self.accounts:
+                raise ValueError(f"account {code} is used by the rules but not in the chart")
+            if any(other != code and other.startswith(code) for other in self.accounts):
+                raise ValueError(f"account {code} has sub-accounts: post to one of them")
+        for role in Role:
+            if role not in self.roles:
+                raise ValueError(f"no account for {role.value}")
+        ZoneInfo(self.timezone)
+        return self
+
+    @classmethod
+    def cn_small_enterprise(cls) -> AccountingPolicy:
+        return cls(
+            accounts={a.code: a for a in CN_SMALL_ENTERPRISE_ACCOUNTS},
+            roles={
+                Role.GOODS_IN_TRANSFER: "140502",
+                Role.ACCRUED_PAYABLE: "220201",
+                Role.INPUT_VAT: "22210101",
+                Role.OUTPUT_VAT: "22210102",
+                Role.RECEIVABLE: "1122",
+                Role.REVENUE: "5001",
+                Role.COST_OF_SALES: "540101",
+                Role.COST_VARIANCE: "540102",
+                Role.PENDING_LOSSES: "190101",
+                Role.INTERUNIT_RECEIVABLE: "122101",
+                Role.INTERUNIT_PAYABLE: "224101",
+            },
+            till_accounts={SalesChannel.DELIVERY: "1122"},
+        )
+
+    def account(self, role: Role) -> Account:
+        return self.accounts[self.roles[role]]
+
+    def inventory_account(self, category: Category) -> Account:
+        return self.accounts[self.inventory_accounts.get(category, self.default_inventory_account)]
+
+    def is_inventory_account(self, code: str) -> bool:
+        """Accounts whose balance is stock value (on hand or in transfer)."""
+        inventory = {
+            self.default_inventory_account,
+            *self.inventory_accounts.values(),
+            self.roles[Role.GOODS_IN_TRANSFER],
+        }
+        return code in inventory
+
+    def local_date(self, moment: datetime) -> date:
+        return moment.astimezone(ZoneInfo(self.timezone)).date()
+
+
+# ---------------------------------------------------------------------------- vouchers
+class UnbalancedVoucher(ValueError):
+    """Debits and credits of a voucher differ (a bug in a rule: never posted)."""
+
+
+class PostingRejected(ValueError):
+    """A posting the books refuse, with the reason."""
+
+    def __init__(self, reason: str, detail: str) -> None:
+        super().__init__(f"{reason}: {detail}")
+        self.reason = reason
+        self.detail = detail
+
+
+class VoucherKind(StrEnum):
+    NORMAL = "normal"
+    REVERSAL = "reversal"  # 红字冲销
+    CORRECTION = "correction"
+
+
+@dataclass(frozen=True, slots=True)
+class VoucherLine:
+    account_code: str
+    account_name: str
+    debit: Decimal
+    credit: Decimal
+    summary: str
+    location: str = ""
+    sku: str = ""
+    batch: str = ""
+    supplier: str = ""
+    customer: str = ""
+    counterpart_unit: str = ""
+
+    def negated(self) -> VoucherLine:
+        return replace(self, debit=-self.debit, credit=-self.credit)
+
+
+@dataclass(frozen=True, slots=True)
+class Voucher:
+    voucher_id: str
+    accounting_unit: str
+    voucher_date: date
+    summary: str
+    source_event_id: str
+    source_event_type: str
+    occurred_at: datetime
+    lines: tuple[VoucherLine, ...]
+    kind: VoucherKind = VoucherKind.NORMAL
+    reverses: str = ""
+    note: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.lines:
+            raise UnbalancedVoucher(f"voucher {self.voucher_id} has no lines")
+        for line in self.lines:
+            if line.debit and line.credit:
+                raise UnbalancedVoucher(f"voucher {self.voucher_id}: a line has both a debit and a credit")
+            if self.kind is not VoucherKind.REVERSAL and (line.debit < 0 or line.credit < 0):
+                raise UnbalancedVoucher(f"voucher {self.voucher_id}: negative amounts are for reversals")
+            if line.debit != to_money(line.debit) or line.credit != to_money(line.credit):
+                raise UnbalancedVoucher(f"voucher {self.voucher_id}: amounts must be whole fen")
+        if self.total_debit != self.total_credit:
+            raise UnbalancedVoucher(
+                f"voucher {self.voucher_id}: debits {self.total_debit} ≠ credits {self.total_credit}"
+            )
+
+    @property
+    def total_debit(self) -> Decimal:
+        return sum((line.debit for line in self.lines), ZERO)
+
+    @property
+    def total_credit(self) -> Decimal:
+        return sum((line.credit for line in self.lines), ZERO)
+
+    @property
+    def period(self) -> str:
+        return period_of(self.voucher_date)
+
+
+def period_of(day: date) -> str:
+    """Accounting periods are calendar months: ``YYYY-MM``."""
+    return f"{day.year:04d}-{day.month:02d}"
+
+
+def next_period(period: str) -> str:
+    year, month = map(int, period.split("-"))
+    return f"{year + month // 12:04d}-{month % 12 + 1:02d}"
+
+
+def first_day(period: str) -> date:
+    year, month = map(int, period.split("-"))
+    return date(year, month, 1)
+
+
+@dataclass(slots=True)
+class _Draft:
+    """Lines of one voucher being built; zero amounts are dropped, signs pick the side."""
+
+    summary: str
+    lines: list[VoucherLine] = field(default_factory=list)
+
+    def post(self, debit: Account, credit: Account, amount: Decimal, summary: str, **aux: str) -> None:
+        """Dr `debit` / Cr `credit` `amount` (a negative amount swaps the sides)."""
+        if amount < 0:
+            debit, credit, amount = credit, debit, -amount
+        if amount == 0:
+            return
+        self.debit(debit, amount, summary, **aux)
+        self.credit(credit, amount, summary, **aux)
+
+    def debit(self, account: Account, amount: Decimal, summary: str, **aux: str) -> None:
+        if amount:
+            self.lines.append(VoucherLine(account.code, account.name, amount, ZERO, summary, **aux))
+
+    def credit(self, account: Account, amount: Decimal, summary: str, **aux: str) -> None:
+        if amount:
+            self.lines.append(VoucherLine(account.code, account.name, ZERO, amount, summary, **aux))
+
+
+def voucher_id_for(event_id: str, unit: str) -> str:
+    return f"V:{unit}:{event_id}"
+
+
+class VoucherRules:
+    """Builds the vouchers of one event from its valued movements."""
+
+    def __init__(self, catalog: Catalog, policy: AccountingPolicy) -> None:
+        self.catalog = catalog
+        self.policy = policy
+
+    def unit_of(self, location: str) -> str:
+        loc = self.catalog.locations.get(location)
+        return loc.accounting_unit if loc else "main"
+
+    def vouchers_for(self, movements: Sequence[ValuedMovement]) -> list[Voucher]:
+        """The vouchers of one event (all `movements` share its event id)."""
+        if not movements:
+            return []
+        first = movements[0]
+        drafts: dict[str, _Draft] = {}
+
+        def draft(unit: str, summary: str) -> _Draft:
+            if unit not in drafts:
+                drafts[unit] = _Draft(summary)
+            return drafts[unit]
+
+        handler = getattr(self, f"_{first.event_type}", None)
+        if handler is None:
+            return []
+        for mv in movements:
+            handler(mv, draft)
+        vouchers = []
+        when = self.policy.local_date(first.occurred_at)
+        for unit, d in drafts.items():  # the source books first
+            if not d.lines:
+                continue
+            vouchers.append(
+                Voucher(
+                    voucher_id=voucher_id_for(first.event_id, unit),
+                    accounting_unit=unit,
+                    voucher_date=when,
+                    summary=d.summary,
+                    source_event_id=first.event_id,
+                    source_event_type=first.event_type,
+                    occurred_at=first.occurred_at,
+                    lines=tuple(_merge_lines(d.lines)),
+                )
+            )
+        return vouchers
+
+    # ------------------------------------------------------------------ helpers
+    def _inventory(self, sku: str) -> Account:
+        return self.policy.inventory_account(self.catalog.skus[sku].category)
+
+    def _variance(self, d: _Draft, mv: ValuedMovement, inventory: Account, summary: str) -> None:
+        d.post(
+            self.policy.account(Role.COST_VARIANCE),
+            inventory,
+            mv.cost_variance,
+            f"{summary} 成本差异",
+            location=mv.location,
+            sku=mv.sku,
+            batch=mv.batch,
+        )
+
+    def _stock_aux(self, mv: ValuedMovement) -> dict[str, str]:
+        return {"location": mv.location, "sku": mv.sku, "batch": mv.batch}
+
+    # ------------------------------------------------------------------ rules
+    def _goods_receipt(self, mv: ValuedMovement, draft: Any) -> None:
+        summary = f"采购入库 {mv.reference}"
+        d = draft(self.unit_of(mv.location), summary)
+        inventory = self._inventory(mv.sku)
+        d.debit(inventory, mv.amount, summary, supplier=mv.counterparty, **self._stock_aux(mv))
+        d.credit(self.policy.account(Role.ACCRUED_PAYABLE), mv.amount, summary, supplier=mv.counterparty)
+        self._variance(d, mv, inventory, summary)
+
+    def _sale(
+        self,
+        mv: ValuedMovement,
+        d: _Draft,
+        summary: str,
+        debit_account: Account,
+        gross: Decimal,
+        customer: str,
+    ) -> None:
+        sku = self.catalog.skus[mv.sku]
+        net, vat = split_vat(gross, sku.vat_rate)
+        sign = 1 if mv.qty_change < 0 else -1  # a return books the same lines the other way
+        d.post(
+            debit_account,
+            self.policy.account(Role.REVENUE),
+            sign * net,
+            summary,
+            location=mv.location,
+            customer=customer,
+            sku=mv.sku,
+        )
+        d.post(
+            debit_account,
+            self.policy.account(Role.OUTPUT_VAT),
+            sign * vat,
+            summary,
+            location=mv.location,
+            customer=customer,
+            sku=mv.sku,
+        )
+        inventory = self._inventory(mv.sku)
+        d.post(
+            self.policy.account(Role.COST_OF_SALES),
+            inventory,
+            sign * mv.amount,
+            summary,
+            **self._stock_aux(mv),
+        )
+        self._variance(d, mv, inventory, summary)
+
+    def _till_account(self, counterparty: str) -> tuple[Account, str]:
+        """The account a till line is paid into, and the customer (if the ticket names one)."""
+        try:
+            channel = SalesChannel(counterparty)
+        except ValueError:
+            return self.policy.accounts[self.policy.default_till_account], counterparty
+        code = self.policy.till_accounts.get(channel, self.policy.default_till_account)
+        return self.policy.accounts[code], channel.value if code == self.policy.roles[Role.RECEIVABLE] else ""
+
+    def _pos_sale(self, mv: ValuedMovement, draft: Any) -> None:
+        summary = f"门店销售 {mv.reference}"
+        account, customer = self._till_account(mv.counterparty)
+        gross = to_money(-mv.qty_change * (mv.unit_price or ZERO))
+        self._sale(mv, draft(self.unit_of(mv.location), summary), summary, account, gross, customer)
+
+    def _pos_return(self, mv: ValuedMovement, draft: Any) -> None:
+        summary = f"门店退货 原单 {mv.reference}"
+        account, customer = self._till_account(mv.counterparty)
+        gross = to_money(mv.qty_change * (mv.unit_price or ZERO))
+        self._sale(mv, draft(self.unit_of(mv.location), summary), summary, account, gross, customer)
+
+    def _sales_issue(self, mv: ValuedMovement, draft: Any) -> None:
+        summary = f"销售出库 {mv.reference}"
+        d = draft(self.unit_of(mv.location), summary)
+        sku = self.catalog.skus[mv.sku]
+        receivable = self.policy.account(Role.RECEIVABLE)
+        if sku.wholesale_price:
+            net = to_money(-mv.qty_change * sku.wholesale_price)
+            vat = to_money(net * sku.vat_rate)
+            d.debit(receivable, net + vat, summary, customer=mv.counterparty, location=mv.location)
+            d.credit(
+                self.policy.account(Role.REVENUE),
+                net,
+                summary,
+                customer=mv.counterparty,
+                location=mv.location,
+                sku=mv.sku,
+            )
+            d.credit(
+                self.policy.account(Role.OUTPUT_VAT),
+                vat,
+                summary,
+                customer=mv.counterparty,
+                location=mv.location,
+                sku=mv.sku,
+            )
+        d.post(
+            self.policy.account(Role.COST_OF_SALES),
+            self._inventory(mv.sku),
+            mv.amount,
+            summary,
+            customer=mv.counterparty,
+            **self._stock_aux(mv),
+        )
+
+    def _transfer_out(self, mv: ValuedMovement, draft: Any) -> None:
+        destination = mv.transit_location
+        summary = f"调拨出库 {mv.reference} {mv.location}→{destination}"
+        source_unit, destination_unit = self.unit_of(mv.location), self.unit_of(destination)
+        inventory = self._inventory(mv.sku)
+        transit = self.policy.account(Role.GOODS_IN_TRANSFER)
+        cost = mv.amount
+        transit_aux = {"location": destination, "sku": mv.sku, "batch": mv.batch}
+        if source_unit == destination_unit:
+            d = dest = draft(source_unit, summary)
+            d.debit(transit, cost, summary, **transit_aux)
+            d.credit(inventory, cost, summary, **self._stock_aux(mv))
+        else:
+            d = draft(source_unit, summary)
+            d.post(
+                self.policy.account(Role.INTERUNIT_RECEIVABLE),
+                inventory,
+                cost,
+                summary,
+                counterpart_unit=destination_unit,
+                **self._stock_aux(mv),
+            )
+            dest = draft(destination_unit, summary)
+            dest.post(
+                transit,
+                self.policy.account(Role.INTERUNIT_PAYABLE),
+                cost,
+                summary,
+                counterpart_unit=source_unit,
+                **transit_aux,
+            )
+        dest.post(
+            self.policy.account(Role.COST_VARIANCE),
+            transit,
+            mv.cost_variance,
+            f"{summary} 成本差异",
+            **transit_aux,
+        )
+
+    def _transfer_in(self, mv: ValuedMovement, draft: Any) -> None:
+        summary = f"调拨入库 {mv.reference} {mv.counterparty}→{mv.location}"
+        d = draft(self.unit_of(mv.location), summary)
+        inventory = self._inventory(mv.sku)
+        d.post(
+            inventory, self.policy.account(Role.GOODS_IN_TRANSFER), mv.amount, summary, **self._stock_aux(mv)
+        )
+        self._variance(d, mv, inventory, summary)
+
+    def _stock_difference(self, mv: ValuedMovement, draft: Any, summary: str) -> None:
+        d = draft(self.unit_of(mv.location), summary)
+        inventory = self._inventory(mv.sku)
+        pending = self.policy.account(Role.PENDING_LOSSES)
+        if mv.qty_change > 0:
+            d.post(inventory, pending, mv.amount, summary, **self._stock_aux(mv))
+            self._variance(d, mv, inventory, summary)
+        else:
+            d.post(pending, inventory, mv.amount, summary, **self._stock_aux(mv))
+
+    def _cycle_count(self, mv: ValuedMovement, draft: Any) -> None:
+        kind = "盘盈" if mv.qty_change > 0 else "盘亏"
+        self._stock_difference(mv, draft, f"{kind} {mv.reference}")
+
+    _ADJUSTMENT_NAMES: Mapping[str, str] = {
+        "damage": "报损",
+        "shrinkage": "损耗",
+        "expired": "过期报废",
+        "found": "盘盈",
+        "correction": "库存调整",
+    }
+
+    def _stock_adjustment(self, mv: ValuedMovement, draft: Any) -> None:
+        self._stock_difference(mv, draft, f"{self._ADJUSTMENT_NAMES.get(mv.reference, '库存调整')} 调整单")
+
+    def _quality_hold(self, mv: ValuedMovement, draft: Any) -> None:
+        self._stock_difference(mv, draft, "质检拒收报废")
+
+
+def _merge_lines(lines: Iterable[VoucherLine]) -> list[VoucherLine]:
+    """Add up lines that differ in nothing but their amounts (one debit and one credit line
+    per account and dimensions), keeping first-seen order."""
+    merged: dict[tuple[Any, ...], list[Decimal]] = {}
+    order: list[tuple[Any, ...]] = []
+    template: dict[tuple[Any, ...], VoucherLine] = {}
+    for line in lines:
+        side = "D" if line.debit else "C"
+        key = (
+            side,
+            line.account_code,
+            line.summary,
+            line.location,
+            line.sku,
+            line.batch,
+            line.supplier,
+            line.customer,
+            line.counterpart_unit,
+        )
+        if key not in merged:
+            merged[key] = [ZERO, ZERO]
+            order.append(key)
+            template[key] = line
+        merged[key][0] += line.debit
+        merged[key][1] += line.credit
+    return [replace(template[k], debit=merged[k][0], credit=merged[k][1]) for k in order]
+
+
+# ---------------------------------------------------------------------------- corrections
+def reverse_voucher(original: Voucher, on: date, reason: str, revision: int = 1) -> Voucher:
+    """The red-letter reversal (红字冲销) of a posted voucher: same lines, negative amounts."""
+    if original.kind is VoucherKind.REVERSAL:
+        raise PostingRejected("reverse_reversal", f"{original.voucher_id} is itself a reversal")
+    if not reason.strip():
+        raise PostingRejected("missing_reason", "a reversal needs a reason")
+    return Voucher(
+        voucher_id=f"{original.voucher_id}~R{revision}",
+        accounting_unit=original.accounting_unit,
+        voucher_date=on,
+        summary=f"冲销 {original.summary}: {reason}",
+        source_event_id=original.source_event_id,
+        source_event_type=original.source_event_type,
+        occurred_at=original.occurred_at,
+        lines=tuple(line.negated() for line in original.lines),
+        kind=VoucherKind.REVERSAL,
+        reverses=original.voucher_id,
+        note=reason,
+    )
+
+
+def correct_voucher(
+    original: Voucher, lines: Sequence[VoucherLine], on: date, reason: str, revision: int = 1
+) -> tuple[Voucher, Voucher]:
+    """A correction: the reversal of `original` and a new voucher with the right `lines`."""
+    reversal = reverse_voucher(original, on, reason, revision)
+    corrected = Voucher(
+        voucher_id=f"{original.voucher_id}~C{revision}",
+        accounting_unit=original.accounting_unit,
+        voucher_date=on,
+        summary=f"更正 {original.summary}: {reason}",
+        source_event_id=original.source_event_id,
+        source_event_type=original.source_event_type,
+        occurred_at=original.occurred_at,
+        lines=tuple(lines),
+        kind=VoucherKind.CORRECTION,
+        reverses=original.voucher_id,
+        note=reason,
+    )
+    return reversal, corrected
+
+
+def book_into_open_period(voucher: Voucher, closed: set[str] | frozenset[str]) -> Voucher:
+    """Move a voucher dated in a closed period to the first day of the first open one, noting why."""
+    period = voucher.period
+    if period not in closed:
+        return voucher
+    target = next_period(period)
+    while target in closed:
+        target = next_period(target)
+    note = f"原属期间 {period} 已结账，记入 {target}"
+    return replace(
+        voucher, voucher_date=first_day(target), note="; ".join(filter(None, [voucher.note, note]))
+    )
+
+
+# ---------------------------------------------------------------------------- balances
+@dataclass(frozen=True, slots=True)
+class TrialBalanceRow:
+    accounting_unit: str
+    account_code: str
+    account_name: str
+    debit: Decimal
+    credit: Decimal
+
+    @property
+    def balance(self) -> Decimal:
+        """Debit balance (negative: a credit balance)."""
+        return self.debit - self.credit
+
+
+def trial_balance(vouchers: Iterable[Voucher]) -> list[TrialBalanceRow]:
+    totals: dict[tuple[str, str, str], list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
+    for v in vouchers:
+        for line in v.lines:
+            row = totals[(v.accounting_unit, line.account_code, line.account_name)]
+            row[0] += line.debit
+            row[1] += line.credit
+    return [TrialBalanceRow(u, c, n, d, k) for (u, c, n), (d, k) in sorted(totals.items())]
+
+
+def inventory_by_location(vouchers: Iterable[Voucher], policy: AccountingPolicy) -> dict[str, Decimal]:
+    """Balance of the inventory accounts per location dimension (= stock value per location)."""
+    out: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    for v in vouchers:
+        for line in v.lines:
+            if policy.is_inventory_account(line.account_code):
+                out[line.location] += line.debit - line.credit
+    return dict(out)
