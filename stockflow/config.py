@@ -32,6 +32,15 @@ class Settings(BaseSettings):
     session_timeout_seconds: float = Field(default=6.0, gt=0)
     embedded_fetch_wait_ms: int = Field(default=10, ge=1, description="Tansu holds a fetch this long")
 
+    # Flows: the local Prefect server, and the voucher posting flow
+    prefect_host: str = "127.0.0.1"
+    prefect_port: int = 4200
+    voucher_interval_seconds: int = Field(default=60, ge=1, description="post_vouchers schedule")
+    accounting_policy_file: Path | None = Field(
+        default=None, description="JSON chart of accounts and rules; unset: 小企业会计准则 defaults"
+    )
+    voucher_poll_seconds: float = Field(default=5.0, gt=0, description="passes within one run")
+
     # Rules
     near_expiry_days: int = Field(default=3, ge=0)
     excursion_minutes: float = Field(default=15.0, ge=0)
@@ -61,6 +70,10 @@ class Settings(BaseSettings):
     @property
     def masterdata_path(self) -> Path:
         return self.var_dir / "masterdata.json"
+
+    @property
+    def prefect_api_url(self) -> str:
+        return f"http://{self.prefect_host}:{self.prefect_port}/api"
 
     @property
     def web_url(self) -> str:

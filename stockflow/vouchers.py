@@ -35,6 +35,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
+from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -174,6 +175,13 @@ class AccountingPolicy(BaseModel):
             },
             till_accounts={SalesChannel.DELIVERY: "1122"},
         )
+
+    @classmethod
+    def load(cls, path: Path | None) -> AccountingPolicy:
+        """The policy in a JSON file (same fields as this model), or the default chart."""
+        if path is None:
+            return cls.cn_small_enterprise()
+        return cls.model_validate_json(path.read_text(encoding="utf-8"))
 
     def account(self, role: Role) -> Account:
         return self.accounts[self.roles[role]]

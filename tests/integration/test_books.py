@@ -1,0 +1,199 @@
+"""The books on DuckDB: posting lake movements, restarts, closed periods, reversals, exports."""
+
+from datetime import UTC, date, datetime
+from decimal import Decimal
+
+import pyarrow.parquet as pq
+import pytest
+
+from flows.books import Books
+from stockflow.ledger import Ledger
+from stockflow.simulation import Simulation, build_catalog
+from stockflow.vouchers import PostingRejected
+from streams.lake import LakeWriter, movement_row
+
+pytestmark = pytest.mark.integration
+START = date(2026, 9, 1)
+
+
+class Lake:
+    """A lake written by the stream's own writer from a simulated ledger."""
+
+    def __init__(self, root, days=4):
+        self.root = root
+        self.catalog = build_catalog(7)
+        self.catalog.save(root / "masterdata.json")
+        self.writer = LakeWriter(root / "lake", "test")
+        self.events = iter(Simulation(self.catalog, 7).history(START, days))
+        self.ledger = Ledger(self.catalog)
+        self.movements = 0
+
+    def write(self, n_events: int | None = None, files: int = 3) -> int:
+        """Apply the next events and land their movements in `files` lake files."""
+        taken = 0
+        per_file = None if n_events is None else max(1, n_events // files)
+        for ev in self.events:
+            result = self.ledger.apply(ev)
+            for r in [result] + [self.ledger.apply(f) for f in result.follow_ups]:
+                for mv in r.movements:
+                    self.writer.append(
+                        "inventory_changed", movement_row(mv, 0, self.writer.next_seq(), datetime.now(UTC))
+                    )
+                    self.movements += 1
+            taken += 1
+            if per_file and taken % per_file == 0:
+                self.writer.flush()
+            if n_events is not None and taken >= n_events:
+                break
+        self.writer.flush()
+        return taken
+
+
+def balanced_and_matching(books):
+    totals = {}
+    for row in books.trial_balance():
+        d, c = totals.get(row.accounting_unit, (0, 0))
+        totals[row.accounting_unit] = (d + row.debit, c + row.credit)
+    assert totals and all(d == c for d, c in totals.values()), totals
+    assert books.unbalanced_vouchers() == []
+    assert books.inventory_balance_by_location() == books.stock_value_by_location()
+    assert sum(books.stock_value_by_location().values()) > 0
+
+
+def test_posts_every_movement_once_and_balances(tmp_path):
+    lake = Lake(tmp_path)
+    lake.write()
+    books = Books(tmp_path, lake.catalog)
+    first = books.post_new_movements()
+    assert first.movements > 5000 and first.vouchers > 1000
+    balanced_and_matching(books)
+    counts = books.counts()
+    again = books.post_new_movements()
+    assert (again.files, again.movements, again.vouchers) == (0, 0, 0)
+    assert books.counts() == counts
+    # the lake holds the same rows as DuckDB, for the warehouse
+    for table in ("stock_ledger", "vouchers", "voucher_lines"):
+        exported = sum(
+            pq.read_metadata(f).num_rows for f in (tmp_path / "lake" / table).glob("part-*.parquet")
+        )
+        assert exported == counts[table], table
+
+
+def test_passes_over_growing_lake_equal_one_pass(tmp_path):
+    one, many = tmp_path / "one", tmp_path / "many"
+    for root in (one, many):
+        root.mkdir()
+    lake_one = Lake(one)
+    lake_one.write()
+    Books(one, lake_one.catalog).post_new_movements()
+
+    lake_many = Lake(many)
+    books = Books(many, lake_many.catalog)
+    while lake_many.write(700, files=2):
+        books.post_new_movements()
+    assert books.counts()["processed_files"] > 5
+    assert books.trial_balance() == Books(one, lake_one.catalog).trial_balance()
+    assert books.stock_value_by_location() == Books(one, lake_one.catalog).stock_value_by_location()
+
+
+class FailingBooks(Books):
+    def _insert_vouchers(self, *args, **kwargs):
+        raise OSError("disk full")
+
+
+def test_a_pass_that_fails_midway_leaves_nothing_and_the_next_posts_all(tmp_path):
+    lake = Lake(tmp_path, days=2)
+    lake.write()
+    with pytest.raises(OSError, match="disk full"):
+        FailingBooks(tmp_path, lake.catalog).post_new_movements()
+    books = Books(tmp_path, lake.catalog)
+    assert books.counts() == {k: 0 for k in books.counts()}
+    assert books.post_new_movements().movements > 0
+    balanced_and_matching(books)
+
+
+def test_the_same_movements_landing_twice_are_valued_once(tmp_path):
+    lake = Lake(tmp_path, days=1)
+    lake.write(300)
+    rows = [
+        movement_row(mv, 0, 1, datetime.now(UTC))
+        for mv in Ledger(lake.catalog)
+        .apply(next(iter(Simulation(lake.catalog, 7).history(START, 1))))
+        .movements
+    ]
+    books = Books(tmp_path, lake.catalog)
+    first = books.post_new_movements()
+    for row in rows:  # the first receipt again, in a new file (a redelivery written twice)
+        lake.writer.append("inventory_changed", row)
+    lake.writer.flush()
+    second = books.post_new_movements()
+    assert (second.files, second.duplicates, second.movements, second.vouchers) == (1, len(rows), 0, 0)
+    assert books.counts()["stock_ledger"] == first.movements
+
+
+def test_closed_period_postings_go_to_the_first_open_period(tmp_path):
+    lake = Lake(tmp_path, days=2)
+    books = Books(tmp_path, lake.catalog)
+    books.close_period("2026-09")
+    with pytest.raises(PostingRejected, match="already closed"):
+        books.close_period("2026-09")
+    lake.write()
+    books.post_new_movements()
+    rows = books.export_rows("2026-10")
+    assert rows and not books.export_rows("2026-09")
+    assert {r["date"] for r in rows} == {date(2026, 10, 1)}
+    assert all("2026-09 已结账" in r["note"] for r in rows)
+    balanced_and_matching(books)
+
+
+def test_reversal_is_red_letter_and_only_once(tmp_path):
+    lake = Lake(tmp_path, days=1)
+    lake.write()
+    books = Books(tmp_path, lake.catalog)
+    books.post_new_movements()
+    target = next(r for r in books.export_rows("2026-09") if r["account_code"] == "220201")
+    before = {(r.accounting_unit, r.account_code): r.balance for r in books.trial_balance()}
+    reversal = books.reverse(target["voucher_id"], "duplicate receipt keyed twice", on=date(2026, 9, 2))
+    assert all(line.debit <= 0 and line.credit <= 0 for line in reversal.lines)
+    after = {(r.accounting_unit, r.account_code): r.balance for r in books.trial_balance()}
+    assert (
+        after[(target["accounting_unit"], "220201")]
+        == before[(target["accounting_unit"], "220201")] + target["credit"]
+    )
+    with pytest.raises(PostingRejected, match="already reversed"):
+        books.reverse(target["voucher_id"], "again")
+    with pytest.raises(PostingRejected, match="no voucher"):
+        books.reverse("V:nope", "x")
+    exported = books.export_rows("2026-09")
+    assert any(r["kind"] == "reversal" and r["reverses"] == target["voucher_id"] for r in exported)
+
+
+def test_exports_carry_the_fields_accountants_import(tmp_path):
+    lake = Lake(tmp_path, days=1)
+    lake.write()
+    books = Books(tmp_path, lake.catalog)
+    books.post_new_movements()
+    csv_text = books.export("2026-09", "csv", accounting_unit="RETAIL")
+    header = csv_text.splitlines()[0].split(",")
+    assert header[:9] == [
+        "date",
+        "voucher_no",
+        "accounting_unit",
+        "line_no",
+        "summary",
+        "account_code",
+        "account_name",
+        "debit",
+        "credit",
+    ]
+    assert "门店销售" in csv_text and "DIST" not in {line.split(",")[2] for line in csv_text.splitlines()[1:]}
+    import json
+
+    doc = json.loads(books.export("2026-09", "json"))
+    for v in doc["vouchers"]:
+        assert sum(Decimal(line["debit"]) for line in v["lines"]) == sum(
+            Decimal(line["credit"]) for line in v["lines"]
+        )
+    assert any("supplier" in line["auxiliary"] for v in doc["vouchers"] for line in v["lines"])
+    with pytest.raises(ValueError, match="csv or json"):
+        books.export("2026-09", "xlsx")
