@@ -46,7 +46,7 @@ class PrefectServer:
     def health_url(self) -> str:
         return self.settings.prefect_api_url + "/health"
 
-    def start(self, timeout: float = 120.0) -> None:
+    def start(self, timeout: float = 120.0, wait: bool = True) -> None:
         env = {**os.environ, **prefect_env(self.settings)}
         Path(env["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
         self.log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -68,6 +68,11 @@ class PrefectServer:
                 env=env,
                 start_new_session=True,
             )
+        if wait:
+            self.wait(timeout)
+
+    def wait(self, timeout: float = 120.0) -> None:
+        assert self.process is not None, "start() first"
         _wait_healthy(self.health_url, timeout, self.process)
 
     def stop(self) -> None:
@@ -76,6 +81,25 @@ class PrefectServer:
         if self.process is not None:
             stop_process(self.process)
             self.process = None
+
+
+def start_flow_serving(settings: Settings, log_path: Path) -> subprocess.Popen:
+    """`python -m flows serve`: the process that runs the flows' schedules."""
+    env = {
+        **os.environ,
+        **prefect_env(settings),
+        "STOCKFLOW_VAR_DIR": str(settings.var_dir.resolve()),
+        "PYTHONUNBUFFERED": "1",
+    }
+    with open(log_path, "ab") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "flows", "serve"],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+            start_new_session=True,
+            cwd=Path(__file__).resolve().parents[1],
+        )
 
 
 def _wait_healthy(url: str, timeout: float, process: subprocess.Popen) -> None:

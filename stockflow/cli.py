@@ -38,6 +38,131 @@ def schemas_export(
     console.print(f"wrote {len(schemas)} schemas to {out}/")
 
 
+vouchers_app = typer.Typer(no_args_is_help=True, help="The books: post, export, close periods, reverse.")
+app.add_typer(vouchers_app, name="vouchers")
+flows_app = typer.Typer(no_args_is_help=True, help="Prefect flows on the local Prefect server.")
+app.add_typer(flows_app, name="flows")
+
+
+def _books():  # noqa: ANN202
+    from flows.post_vouchers import open_books
+
+    return open_books()
+
+
+@vouchers_app.command("post")
+def vouchers_post() -> None:
+    """Post vouchers for every stock movement in the lake not posted yet (one pass, no server)."""
+    result = _books().post_new_movements()
+    console.print(
+        f"posted {result.vouchers} vouchers for {result.movements} movements from {result.files} lake files"
+        + (f" ({result.duplicates} already posted)" if result.duplicates else "")
+    )
+
+
+@vouchers_app.command("export")
+def vouchers_export(
+    period: str = typer.Argument(..., help="YYYY-MM"),
+    fmt: str = typer.Option("csv", "--format", help="csv or json"),
+    unit: str = typer.Option(None, help="Only this set of books (accounting unit)."),
+    out: Path = typer.Option(None, help="File to write (default: standard output)."),
+) -> None:
+    """Export a period's vouchers, one row per line (CSV in UTF-8 with BOM, for spreadsheets)."""
+    from stockflow.vouchers import PostingRejected
+
+    try:
+        text = _books().export(period, fmt, unit)
+    except (ValueError, PostingRejected) as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    if out is None:
+        typer.echo(text, nl=False)
+    else:
+        out.write_text(text, encoding="utf-8-sig" if fmt == "csv" else "utf-8")
+        console.print(f"wrote {out}")
+
+
+@vouchers_app.command("close")
+def vouchers_close(
+    period: str = typer.Argument(..., help="YYYY-MM"), by: str = typer.Option("", help="Who closes it.")
+) -> None:
+    """Close a period: later postings dated in it are booked into the first open period."""
+    from stockflow.vouchers import PostingRejected
+
+    try:
+        _books().close_period(period, by)
+    except PostingRejected as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    console.print(f"period {period} closed")
+
+
+@vouchers_app.command("reverse")
+def vouchers_reverse(
+    voucher_id: str, reason: str = typer.Option(..., help="Why (kept on the reversal).")
+) -> None:
+    """Post the red-letter reversal (红字冲销) of a voucher; posted vouchers are never edited."""
+    from stockflow.vouchers import PostingRejected
+
+    try:
+        reversal = _books().reverse(voucher_id, reason)
+    except PostingRejected as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
+    console.print(f"posted {reversal.voucher_id} on {reversal.voucher_date}")
+
+
+@vouchers_app.command("trial-balance")
+def vouchers_trial_balance(period: str = typer.Option(None, help="Up to the end of YYYY-MM.")) -> None:
+    """Totals per set of books and account, and the check against the stock ledger's value."""
+    from rich.table import Table
+
+    books = _books()
+    table = Table("books", "account", "name", "debit", "credit", "balance")
+    for row in books.trial_balance(period):
+        table.add_row(
+            row.accounting_unit,
+            row.account_code,
+            row.account_name,
+            f"{row.debit:,}",
+            f"{row.credit:,}",
+            f"{row.balance:,}",
+        )
+    Console().print(table)
+    if period is None:
+        inventory, stock = books.inventory_balance_by_location(), books.stock_value_by_location()
+        status = "[green]equal[/]" if inventory == stock else "[red]DIFFERENT[/]"
+        console.print(f"inventory accounts vs stock ledger value: {status} ({sum(stock.values()):,})")
+
+
+@flows_app.command("serve")
+def flows_serve() -> None:
+    """Serve the flows' deployments (schedules) against the local Prefect server."""
+    import sys
+
+    from flows.server import apply_prefect_env
+
+    apply_prefect_env(get_settings())
+    os_args = [sys.executable, "-m", "flows", "serve"]
+    import os
+
+    os.execv(sys.executable, os_args)
+
+
+@flows_app.command("run")
+def flows_run(name: str = typer.Argument(..., help="post-vouchers")) -> None:
+    """Run one flow now, recorded on the local Prefect server."""
+    from flows.server import apply_prefect_env
+
+    apply_prefect_env(get_settings())
+    if name != "post-vouchers":
+        console.print(f"[red]unknown flow {name!r}[/]: post-vouchers")
+        raise typer.Exit(2)
+    from flows.post_vouchers import post_vouchers
+
+    console.print(post_vouchers())
+
+
 def _logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -122,16 +247,20 @@ def up(
     bad_ratio: float = typer.Option(0.01, min=0.0, max=1.0, help="Share of bad messages in the live stream."),
     loglevel: str = "info",
 ) -> None:
-    """Start everything: broker, workers, simulated history and a live company. Ctrl-C stops it."""
+    """Start everything: broker, workers, Prefect server and flows, simulated history and a live
+    company. Ctrl-C stops it."""
     import signal
 
-    from streams.runner import Stack, lake_has_events, run_simulation, wipe
+    from flows.server import PrefectServer, start_flow_serving
+    from streams.runner import Stack, lake_has_events, run_simulation, stop_process, wipe
 
     _logging(loglevel)
     settings = get_settings()
     if fresh:
         wipe(settings)
     stack = Stack(settings, workers=workers)
+    prefect = PrefectServer(settings, settings.var_dir / "logs" / "prefect-server.log")
+    serving = None
 
     def _terminate(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
@@ -143,7 +272,10 @@ def up(
             + ("the embedded broker, " if settings.embedded_broker else "")
             + f"{workers} worker(s)…"
         )
+        prefect.start(wait=False)
         stack.start()
+        prefect.wait()
+        serving = start_flow_serving(settings, settings.var_dir / "logs" / "flows.log")
         resume = lake_has_events(settings)
         console.print("[bold green]stockflow is up[/]")
         console.print(
@@ -153,7 +285,12 @@ def up(
         for i in range(workers):
             url = stack.worker_url(i)
             console.print(f"  stock API       {url}/stock/ST01   {url}/stock/ST01/<sku>   {url}/health")
+        console.print(
+            f"  flows           http://{settings.prefect_host}:{settings.prefect_port}   "
+            f"(Prefect UI; post_vouchers every {settings.voucher_interval_seconds}s)"
+        )
         console.print(f"  lake            {settings.lake_dir.resolve()}")
+        console.print(f"  books           {(settings.var_dir / 'books.duckdb').resolve()}")
         console.print(f"  logs            {(settings.var_dir / 'logs').resolve()}")
         console.print(
             "  " + ("resuming: history is already in the lake" if resume else "writing simulated history…")
@@ -170,7 +307,10 @@ def up(
     except KeyboardInterrupt:
         console.print("stopping…")
     finally:
+        if serving is not None:
+            stop_process(serving)
         stack.stop()
+        prefect.stop()
         console.print("stopped")
 
 

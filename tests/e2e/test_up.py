@@ -22,7 +22,7 @@ def port_open(port: int) -> bool:
 
 
 def test_up_runs_a_live_company_and_stops_cleanly(tmp_path: Path):
-    broker_port, web_port = free_port(), free_port()
+    broker_port, web_port, prefect_port = free_port(), free_port(), free_port()
     env = {
         **os.environ,
         "STOCKFLOW_VAR_DIR": str(tmp_path / "var"),
@@ -30,6 +30,8 @@ def test_up_runs_a_live_company_and_stops_cleanly(tmp_path: Path):
         "STOCKFLOW_WEB_PORT": str(web_port),
         "STOCKFLOW_HISTORY_DAYS": "1",
         "STOCKFLOW_LIVE_RATE": "40",
+        "STOCKFLOW_PREFECT_PORT": str(prefect_port),
+        "STOCKFLOW_VOUCHER_INTERVAL_SECONDS": "15",
     }
     log = open(tmp_path / "up.log", "wb")
     up = subprocess.Popen(
@@ -43,6 +45,7 @@ def test_up_runs_a_live_company_and_stops_cleanly(tmp_path: Path):
         wait_until(lambda: "stockflow is up" in (tmp_path / "up.log").read_text(), 120, "the banner")
         output = (tmp_path / "up.log").read_text()
         assert f"{url}/stock/ST01" in output and f"127.0.0.1:{broker_port}" in output
+        assert f"http://127.0.0.1:{prefect_port}" in output
 
         def applied():
             return get_json(f"{url}/health")["counters"].get("applied", 0)
@@ -58,6 +61,12 @@ def test_up_runs_a_live_company_and_stops_cleanly(tmp_path: Path):
         wait_until(
             lambda: (tmp_path / "var" / "lake" / "pos_transactions").exists(), 120, "POS sales in the lake"
         )
+        # the served post_vouchers deployment posts them: vouchers land in the lake for the warehouse
+        wait_until(
+            lambda: list((tmp_path / "var" / "lake" / "voucher_lines").glob("part-*.parquet")),
+            180,
+            "vouchers posted by the scheduled flow",
+        )
     finally:
         up.send_signal(signal.SIGINT)
         try:
@@ -72,3 +81,14 @@ def test_up_runs_a_live_company_and_stops_cleanly(tmp_path: Path):
     time.sleep(0.5)
     assert not port_open(web_port), "the worker is still listening"
     assert not port_open(broker_port), "the broker is still listening"
+    assert not port_open(prefect_port), "the Prefect server is still listening"
+    # the books balance and match the stock ledger (checked by the CLI a user would run)
+    check = subprocess.run(
+        [sys.executable, "-m", "stockflow.cli", "vouchers", "trial-balance"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert check.returncode == 0, check.stderr
+    assert "主营业务收入" in check.stdout and "equal" in check.stderr, check.stderr

@@ -1,0 +1,70 @@
+"""`post_vouchers` on a real local Prefect server, over a lake the real spine wrote."""
+
+from decimal import Decimal
+
+import pyarrow.compute as pc
+import pytest
+
+from flows.books import Books
+from flows.server import PrefectServer
+from streams.lake import read_table
+from tests.integration.test_pipeline import simulated, wait_processed
+from tests.support import free_port, produce_with_confluent
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def prefect_server(stack):
+    settings = stack.settings.model_copy(update={"prefect_port": free_port()})
+    server = PrefectServer(settings, stack.tmp / "prefect.log")
+    server.start(timeout=180)
+    yield settings
+    from prefect.logging.handlers import APILogHandler
+
+    APILogHandler.flush()  # the flow runs' logs, before the server goes
+    server.stop()
+
+
+def test_flow_posts_the_spines_movements_once_and_the_books_balance(stack, prefect_server):
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.post_vouchers import post_vouchers
+
+    worker = stack.worker()
+    messages = simulated(stack, days=3, bad_ratio=0.02)
+    produce_with_confluent(stack.broker.bootstrap, messages)
+    wait_processed(stack, worker, messages)
+
+    var = str(stack.settings.var_dir)
+    with temporary_settings(updates={PREFECT_API_URL: prefect_server.prefect_api_url}):
+        first = post_vouchers(var_dir=var)
+        again = post_vouchers(var_dir=var)
+        with get_client(sync_client=True) as client:
+            runs = client.read_flow_runs()
+    assert sorted(r.state.type.value for r in runs) == ["COMPLETED", "COMPLETED"]
+    assert {r.name for r in runs} and all(r.flow_id == runs[0].flow_id for r in runs)
+
+    movements = read_table(stack.lake, "inventory_changed")
+    stock_moves = pc.sum(
+        pc.or_(
+            pc.not_equal(movements["on_hand_delta"], 0),
+            pc.equal(movements["event_type"], "transit_dispatched"),
+        )
+    ).as_py()
+    assert first["movements"] == stock_moves > 5000
+    assert first["vouchers"] > 1000
+    assert (again["movements"], again["vouchers"]) == (0, 0)
+
+    books = Books(stack.settings.var_dir, stack.catalog)
+    totals: dict[str, list[Decimal]] = {}
+    for row in books.trial_balance():
+        t = totals.setdefault(row.accounting_unit, [Decimal(0), Decimal(0)])
+        t[0] += row.debit
+        t[1] += row.credit
+    assert set(totals) == {"DIST", "RETAIL"} and all(d == c for d, c in totals.values())
+    assert books.unbalanced_vouchers() == []
+    inventory = books.inventory_balance_by_location()
+    assert inventory == books.stock_value_by_location() and set(inventory) >= {"WH1", "ST01"}
+    assert books.counts()["vouchers"] == first["vouchers"]
