@@ -1,5 +1,13 @@
-"""`make bench`: every benchmark, each against a baseline measured in the same run."""
+"""`make bench`: every benchmark, each against a baseline measured in the same run.
 
-from bench import pipeline
+`BENCH_ONLY=stream` or `BENCH_ONLY=books` runs one of them."""
 
-pipeline.main()
+import os
+
+from bench import pipeline, vouchers
+
+only = os.environ.get("BENCH_ONLY", "")
+if only in ("", "stream"):
+    pipeline.main()
+if only in ("", "books"):
+    vouchers.main()

@@ -428,15 +428,17 @@ def wait_for_port(port: int, timeout: float = 20) -> None:
     raise TimeoutError(f"port {port} did not open")
 
 
-def report(figures: list[Figure]) -> None:
-    table = Table(title="stockflow stream benchmark (same broker, same run)")
+def report(figures: list[Figure], title: str = "stockflow stream benchmark (same broker, same run)") -> None:
+    table = Table(title=title)
     for col in ("figure", "stockflow", "baseline", "ratio", "target", ""):
         table.add_column(col)
     for f in figures:
         table.add_row(
             f.name,
-            f"{f.value:,.1f} {f.unit}" if f.unit == "ev/s" else f"{f.value:.2f} {f.unit}",
-            "" if f.baseline is None else (f"{f.baseline:,.1f}" if f.unit == "ev/s" else f"{f.baseline:.2f}"),
+            f"{f.value:,.1f} {f.unit}" if f.unit.endswith("/s") else f"{f.value:.2f} {f.unit}",
+            ""
+            if f.baseline is None
+            else (f"{f.baseline:,.1f}" if f.unit.endswith("/s") else f"{f.baseline:.2f}"),
             "" if f.ratio is None else f"{f.ratio:.2f}×",
             f.target,
             "" if f.ok is None else ("[green]met[/]" if f.ok else "[red]missed[/]"),

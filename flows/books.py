@@ -44,6 +44,7 @@ from stockflow.vouchers import (
     VoucherLine,
     VoucherRules,
     book_into_open_period,
+    correct_voucher,
     reverse_voucher,
 )
 from streams.lake import SCHEMAS, lake_files
@@ -451,28 +452,49 @@ class Books:
     def reverse(self, voucher_id: str, reason: str, on: date | None = None) -> Voucher:
         """Post the red-letter reversal of a posted voucher (never edit it)."""
         with self.connect() as con:
-            original = self._load_voucher(con, voucher_id)
-            if original is None:
-                raise PostingRejected("unknown_voucher", f"no voucher {voucher_id!r}")
-            if con.execute(
-                "SELECT 1 FROM vouchers WHERE reverses = ? AND kind = 'reversal'", [voucher_id]
-            ).fetchone():
-                raise PostingRejected("already_reversed", f"voucher {voucher_id} is already reversed")
+            original = self._reversible(con, voucher_id)
             when = on or self.policy.local_date(now_utc())
-            reversal = book_into_open_period(
-                reverse_voucher(original, when, reason), self._closed_periods(con)
-            )
-            run_id = f"manual-{time.time_ns()}"
-            posted_at = now_utc()
-            con.execute("BEGIN TRANSACTION")
-            self._insert_vouchers(con, self._number(con, [(reversal, None)]), posted_at, run_id)
+            (reversal,) = self._post_manual(con, [reverse_voucher(original, when, reason)])
+        return reversal
+
+    def correct(
+        self, voucher_id: str, lines: Sequence[VoucherLine], reason: str, on: date | None = None
+    ) -> tuple[Voucher, Voucher]:
+        """Correct a posted voucher: its red-letter reversal plus a new voucher, posted together."""
+        with self.connect() as con:
+            original = self._reversible(con, voucher_id)
+            when = on or self.policy.local_date(now_utc())
+            reversal, corrected = self._post_manual(con, list(correct_voucher(original, lines, when, reason)))
+        return reversal, corrected
+
+    def _reversible(self, con: duckdb.DuckDBPyConnection, voucher_id: str) -> Voucher:
+        original = self._load_voucher(con, voucher_id)
+        if original is None:
+            raise PostingRejected("unknown_voucher", f"no voucher {voucher_id!r}")
+        if con.execute(
+            "SELECT 1 FROM vouchers WHERE reverses = ? AND kind = 'reversal'", [voucher_id]
+        ).fetchone():
+            raise PostingRejected("already_reversed", f"voucher {voucher_id} is already reversed")
+        return original
+
+    def _post_manual(self, con: duckdb.DuckDBPyConnection, vouchers: list[Voucher]) -> list[Voucher]:
+        closed = self._closed_periods(con)
+        booked = [book_into_open_period(v, closed) for v in vouchers]
+        run_id = f"manual-{time.time_ns()}"
+        posted_at = now_utc()
+        con.execute("BEGIN TRANSACTION")
+        try:
+            self._insert_vouchers(con, self._number(con, [(v, None) for v in booked]), posted_at, run_id)
             con.execute(
-                "INSERT INTO posting_runs VALUES (?, ?, ?, 0, 0, 0, 1, NULL, NULL, NULL, false)",
-                [run_id, posted_at, posted_at],
+                "INSERT INTO posting_runs VALUES (?, ?, ?, 0, 0, 0, ?, NULL, NULL, NULL, false)",
+                [run_id, posted_at, posted_at, len(booked)],
             )
             con.execute("COMMIT")
-            self._export_runs(con)
-        return reversal
+        except BaseException:
+            con.execute("ROLLBACK")
+            raise
+        self._export_runs(con)
+        return booked
 
     def _load_voucher(self, con: duckdb.DuckDBPyConnection, voucher_id: str) -> Voucher | None:
         head = con.execute(

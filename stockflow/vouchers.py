@@ -575,29 +575,19 @@ class VoucherRules:
 def _merge_lines(lines: Iterable[VoucherLine]) -> list[VoucherLine]:
     """Add up lines that differ in nothing but their amounts (one debit and one credit line
     per account and dimensions), keeping first-seen order."""
-    merged: dict[tuple[Any, ...], list[Decimal]] = {}
-    order: list[tuple[Any, ...]] = []
-    template: dict[tuple[Any, ...], VoucherLine] = {}
+    merged: dict[tuple[Any, ...], VoucherLine] = {}
     for line in lines:
-        side = "D" if line.debit else "C"
         key = (
-            side,
-            line.account_code,
-            line.summary,
-            line.location,
-            line.sku,
-            line.batch,
-            line.supplier,
-            line.customer,
-            line.counterpart_unit,
+            bool(line.debit), line.account_code, line.summary, line.location, line.sku, line.batch,
+            line.supplier, line.customer, line.counterpart_unit,
+        )  # fmt: skip
+        seen = merged.get(key)
+        merged[key] = (
+            line
+            if seen is None
+            else replace(seen, debit=seen.debit + line.debit, credit=seen.credit + line.credit)
         )
-        if key not in merged:
-            merged[key] = [ZERO, ZERO]
-            order.append(key)
-            template[key] = line
-        merged[key][0] += line.debit
-        merged[key][1] += line.credit
-    return [replace(template[k], debit=merged[k][0], credit=merged[k][1]) for k in order]
+    return list(merged.values())
 
 
 # ---------------------------------------------------------------------------- corrections

@@ -9,7 +9,7 @@ import pytest
 from flows.books import Books
 from stockflow.ledger import Ledger
 from stockflow.simulation import Simulation, build_catalog
-from stockflow.vouchers import PostingRejected
+from stockflow.vouchers import PostingRejected, VoucherLine
 from streams.lake import LakeWriter, movement_row
 
 pytestmark = pytest.mark.integration
@@ -197,3 +197,56 @@ def test_exports_carry_the_fields_accountants_import(tmp_path):
     assert any("supplier" in line["auxiliary"] for v in doc["vouchers"] for line in v["lines"])
     with pytest.raises(ValueError, match="csv or json"):
         books.export("2026-09", "xlsx")
+
+
+def test_a_correction_is_a_reversal_plus_a_new_voucher(tmp_path):
+    lake = Lake(tmp_path, days=1)
+    lake.write()
+    books = Books(tmp_path, lake.catalog)
+    books.post_new_movements()
+    line = next(
+        r for r in books.export_rows("2026-09") if r["account_code"] == "5001" and r["location"] != "ST02"
+    )
+    moved = sum(
+        r["credit"] - r["debit"]
+        for r in books.export_rows("2026-09")
+        if r["voucher_id"] == line["voucher_id"] and r["account_code"] == "5001"
+    )
+    # the same voucher with its revenue booked to another store
+    fixed = [
+        VoucherLine(
+            r["account_code"],
+            r["account_name"],
+            r["debit"],
+            r["credit"],
+            r["summary"],
+            "ST02" if r["account_code"] == "5001" else r["location"],
+            r["sku"],
+            r["batch"],
+            r["supplier"],
+            r["customer"],
+            r["counterpart_unit"],
+        )  # fmt: skip
+        for r in books.export_rows("2026-09")
+        if r["voucher_id"] == line["voucher_id"]
+    ]
+    original_tb = books.trial_balance()
+
+    def revenue_at(location):
+        rows = books.export_rows("2026-09")
+        return sum(
+            r["credit"] - r["debit"]
+            for r in rows
+            if r["account_code"] == "5001" and r["location"] == location
+        )
+
+    before = revenue_at("ST02")
+    reversal, corrected = books.correct(line["voucher_id"], fixed, "wrong store", on=date(2026, 9, 3))
+    assert reversal.reverses == corrected.reverses == line["voucher_id"]
+    assert books.unbalanced_vouchers() == []
+    exported = {r["voucher_id"] for r in books.export_rows("2026-09")}
+    assert {reversal.voucher_id, corrected.voucher_id} <= exported
+    assert books.trial_balance() == original_tb  # same accounts and amounts
+    assert revenue_at("ST02") == before + moved  # now at the right store
+    with pytest.raises(PostingRejected, match="already reversed"):
+        books.correct(line["voucher_id"], fixed, "again")
