@@ -20,9 +20,9 @@ def prefect_server(stack):
     server = PrefectServer(settings, stack.tmp / "prefect.log")
     server.start(timeout=180)
     yield settings
-    from prefect.logging.handlers import APILogHandler
+    from prefect.logging.handlers import APILogWorker
 
-    APILogHandler.flush()  # the flow runs' logs, before the server goes
+    APILogWorker.drain_all(timeout=5)  # the flow runs' logs, before the server goes
     server.stop()
 
 
