@@ -25,7 +25,7 @@ import duckdb
 from rich.console import Console
 
 from bench.pipeline import Figure, free_port
-from flows.books import Books
+from flows.books import Books, first_row
 from flows.server import PrefectServer
 from stockflow.config import Settings
 from stockflow.ledger import Ledger
@@ -146,17 +146,21 @@ def voucher_lag(tmp: Path, rate: float = 500.0, seconds: float = 75.0) -> list[F
             post_vouchers(var_dir=str(settings.var_dir), run_seconds=seconds + 10, poll_seconds=5.0)
         producer.join()
         with duckdb.connect(str(settings.var_dir / "books.duckdb"), read_only=True) as con:
-            lag = con.execute(
-                "SELECT count(*), quantile_cont(lag_seconds, 0.5), quantile_cont(lag_seconds, 0.99)"
-                " FROM vouchers WHERE occurred_at >= $t",
-                {"t": live_start},
-            ).fetchone()
-            landed = con.execute(
-                "SELECT quantile_cont(epoch(landed_at) - epoch(occurred_at), 0.5),"
-                " quantile_cont(epoch(landed_at) - epoch(occurred_at), 0.99)"
-                " FROM vouchers WHERE occurred_at >= $t",
-                {"t": live_start},
-            ).fetchone()
+            lag = first_row(
+                con.execute(
+                    "SELECT count(*), quantile_cont(lag_seconds, 0.5), quantile_cont(lag_seconds, 0.99)"
+                    " FROM vouchers WHERE occurred_at >= $t",
+                    {"t": live_start},
+                )
+            )
+            landed = first_row(
+                con.execute(
+                    "SELECT quantile_cont(epoch(landed_at) - epoch(occurred_at), 0.5),"
+                    " quantile_cont(epoch(landed_at) - epoch(occurred_at), 0.99)"
+                    " FROM vouchers WHERE occurred_at >= $t",
+                    {"t": live_start},
+                )
+            )
         console.print(f"  {lag[0]:,} vouchers for live events")
         return [
             Figure("voucher lag p50", lag[1], "s", landed[0]),

@@ -47,11 +47,13 @@ from stockflow.vouchers import (
     correct_voucher,
     reverse_voucher,
 )
-from streams.lake import SCHEMAS, lake_files
+from streams.lake import SCHEMAS
 
 log = logging.getLogger(__name__)
 
 MOVEMENTS_TABLE = "inventory_changed"
+#: A folder whose modification time is this much older than the last listing is not re-read.
+LISTING_MARGIN_SECONDS = 60.0
 MONEY = pa.decimal128(18, 2)
 RATE = pa.decimal128(18, 6)
 TS = pa.timestamp("us", tz="UTC")
@@ -157,7 +159,8 @@ CREATE TABLE IF NOT EXISTS voucher_lines (
     PRIMARY KEY (voucher_id, line_no)
 );
 CREATE TABLE IF NOT EXISTS posting_state (
-    id INTEGER PRIMARY KEY, valuation JSON NOT NULL, updated_at TIMESTAMPTZ NOT NULL
+    id INTEGER PRIMARY KEY, valuation JSON NOT NULL, updated_at TIMESTAMPTZ NOT NULL,
+    listed_at DOUBLE
 );
 CREATE TABLE IF NOT EXISTS processed_files (path VARCHAR PRIMARY KEY, run_id VARCHAR NOT NULL);
 CREATE TABLE IF NOT EXISTS periods (
@@ -241,8 +244,7 @@ class Books:
         run_id = run_id or f"run-{time.time_ns()}"
         started = now_utc()
         with self.connect() as con:
-            done = {row[0] for row in con.execute("SELECT path FROM processed_files").fetchall()}
-            files = [f for f in lake_files(self.lake_dir, MOVEMENTS_TABLE) if self._rel(f) not in done]
+            files, listed_at = self._new_files(con)
             if not files:
                 return PassResult(run_id, 0, 0, 0, 0, None, None, None)
             rows = _read_movement_rows(files)
@@ -251,7 +253,7 @@ class Books:
             valuation = Valuation(
                 self.catalog, self.policy.valuation_methods, lambda *k: self._sold_cost(con, *k)
             )
-            state = con.execute("SELECT valuation FROM posting_state WHERE id = 1").fetchone()
+            state = first_row(con.execute("SELECT valuation FROM posting_state WHERE id = 1"))
             if state is not None:
                 valuation.restore(json.loads(state[0]))
             valued_at = now_utc()
@@ -277,8 +279,8 @@ class Books:
                 _insert(con, "stock_ledger", STOCK_LEDGER_SCHEMA, ledger_rows)
                 self._insert_vouchers(con, numbered, posted_at, run_id)
                 con.execute(
-                    "INSERT OR REPLACE INTO posting_state VALUES (1, ?, ?)",
-                    [json.dumps(valuation.state()), posted_at],
+                    "INSERT OR REPLACE INTO posting_state VALUES (1, ?, ?, ?)",
+                    [json.dumps(valuation.state()), posted_at, listed_at],
                 )
                 _insert(
                     con,
@@ -319,6 +321,42 @@ class Books:
             self._export_runs(con)
         return result
 
+    def _new_files(self, con: duckdb.DuckDBPyConnection) -> tuple[list[Path], float]:
+        """Lake files of movements not consumed yet, in write order, and when they were listed.
+
+        Only date folders changed since the last listing are read (landing a file changes its
+        folder's modification time), and the check against the files already consumed is an
+        anti-join in DuckDB, so a pass costs what is new, not what the lake has gathered."""
+        listed_at = time.time()
+        row = first_row(con.execute("SELECT listed_at FROM posting_state WHERE id = 1"))
+        since = None if row is None or row[0] is None else row[0] - LISTING_MARGIN_SECONDS
+        root = self.lake_dir / MOVEMENTS_TABLE
+        candidates: list[str] = []
+        if root.is_dir():
+            for folder in os.scandir(root):
+                if not folder.name.startswith("date=") or (
+                    since is not None and folder.stat().st_mtime < since
+                ):
+                    continue
+                candidates += [
+                    f"{MOVEMENTS_TABLE}/{folder.name}/{entry.name}"
+                    for entry in os.scandir(folder.path)
+                    if entry.name.startswith("part-") and entry.name.endswith(".parquet")
+                ]
+        if not candidates:
+            return [], listed_at
+        con.register("candidates", pa.table({"path": candidates}))
+        try:
+            new = [
+                r[0]
+                for r in con.execute(
+                    "SELECT path FROM candidates ANTI JOIN processed_files USING (path)"
+                ).fetchall()
+            ]
+        finally:
+            con.unregister("candidates")
+        return sorted((self.lake_dir / p for p in new), key=lambda p: p.name), listed_at
+
     def _rel(self, path: Path) -> str:
         return str(path.relative_to(self.lake_dir))
 
@@ -336,11 +374,13 @@ class Books:
 
     @staticmethod
     def _sold_cost(con: duckdb.DuckDBPyConnection, location: str, ticket: str, sku: str) -> Decimal | None:
-        row = con.execute(
-            "SELECT sum(value_change), sum(qty_change) FROM stock_ledger"
-            " WHERE location = ? AND reference = ? AND sku = ? AND event_type = 'pos_sale'",
-            [location, ticket, sku],
-        ).fetchone()
+        row = first_row(
+            con.execute(
+                "SELECT sum(value_change), sum(qty_change) FROM stock_ledger"
+                " WHERE location = ? AND reference = ? AND sku = ? AND event_type = 'pos_sale'",
+                [location, ticket, sku],
+            )
+        )
         if row is None or not row[1]:
             return None
         return Decimal(row[0]) / Decimal(row[1])
@@ -441,7 +481,7 @@ class Books:
         if len(period) != 7 or period[4] != "-":
             raise PostingRejected("bad_period", f"period {period!r} is not YYYY-MM")
         with self.connect() as con:
-            if con.execute("SELECT 1 FROM periods WHERE period = ?", [period]).fetchone():
+            if first_row(con.execute("SELECT 1 FROM periods WHERE period = ?", [period])):
                 raise PostingRejected("period_closed", f"period {period} is already closed")
             con.execute("INSERT INTO periods VALUES (?, ?, ?)", [period, now_utc(), closed_by])
 
@@ -471,9 +511,9 @@ class Books:
         original = self._load_voucher(con, voucher_id)
         if original is None:
             raise PostingRejected("unknown_voucher", f"no voucher {voucher_id!r}")
-        if con.execute(
-            "SELECT 1 FROM vouchers WHERE reverses = ? AND kind = 'reversal'", [voucher_id]
-        ).fetchone():
+        if first_row(
+            con.execute("SELECT 1 FROM vouchers WHERE reverses = ? AND kind = 'reversal'", [voucher_id])
+        ):
             raise PostingRejected("already_reversed", f"voucher {voucher_id} is already reversed")
         return original
 
@@ -497,11 +537,13 @@ class Books:
         return booked
 
     def _load_voucher(self, con: duckdb.DuckDBPyConnection, voucher_id: str) -> Voucher | None:
-        head = con.execute(
-            "SELECT voucher_id, accounting_unit, voucher_date, summary, source_event_id, source_event_type,"
-            " occurred_at, kind, reverses, note FROM vouchers WHERE voucher_id = ?",
-            [voucher_id],
-        ).fetchone()
+        head = first_row(
+            con.execute(
+                "SELECT voucher_id, accounting_unit, voucher_date, summary, source_event_id, source_event_type,"
+                " occurred_at, kind, reverses, note FROM vouchers WHERE voucher_id = ?",
+                [voucher_id],
+            )
+        )
         if head is None:
             return None
         lines = con.execute(
@@ -560,7 +602,7 @@ class Books:
     def counts(self) -> dict[str, int]:
         with self.connect(read_only=True) as con:
             return {
-                t: con.execute(f"SELECT count(*) FROM {t}").fetchone()[0]  # noqa: S608
+                t: first_row(con.execute(f"SELECT count(*) FROM {t}"))[0]  # noqa: S608
                 for t in ("stock_ledger", "vouchers", "voucher_lines", "processed_files", "posting_runs")
             }
 
@@ -576,11 +618,13 @@ class Books:
     def lag_percentiles(self, since: datetime | None = None) -> dict[str, float | None]:
         """Voucher lag (event time → posted) over vouchers posted since `since`."""
         with self.connect(read_only=True) as con:
-            row = con.execute(
-                "SELECT count(*), quantile_cont(lag_seconds, 0.5), quantile_cont(lag_seconds, 0.99),"
-                " max(lag_seconds) FROM vouchers WHERE kind = 'normal' AND posted_at >= ?",
-                [since or datetime(1970, 1, 1, tzinfo=UTC)],
-            ).fetchone()
+            row = first_row(
+                con.execute(
+                    "SELECT count(*), quantile_cont(lag_seconds, 0.5), quantile_cont(lag_seconds, 0.99),"
+                    " max(lag_seconds) FROM vouchers WHERE kind = 'normal' AND posted_at >= ?",
+                    [since or datetime(1970, 1, 1, tzinfo=UTC)],
+                )
+            )
         return {"vouchers": row[0], "p50": row[1], "p99": row[2], "max": row[3]}
 
     # ------------------------------------------------------------------ export
@@ -716,6 +760,12 @@ def _insert(
         con.execute(f"INSERT INTO {table} ({columns}) SELECT {columns} FROM incoming")  # noqa: S608
     finally:
         con.unregister("incoming")
+
+
+def first_row(cursor: duckdb.DuckDBPyConnection) -> tuple[Any, ...] | None:
+    """The first row of a result, reading it to the end (DuckDB wants results finished)."""
+    rows = cursor.fetchall()
+    return rows[0] if rows else None
 
 
 def _percentile(sorted_values: Sequence[float], q: float) -> float | None:

@@ -250,3 +250,35 @@ def test_a_correction_is_a_reversal_plus_a_new_voucher(tmp_path):
     assert revenue_at("ST02") == before + moved  # now at the right store
     with pytest.raises(PostingRejected, match="already reversed"):
         books.correct(line["voucher_id"], fixed, "again")
+
+
+def test_a_pass_reads_only_folders_that_changed_and_still_finds_late_files(tmp_path):
+    import os
+    import time
+
+    lake = Lake(tmp_path, days=3)
+    lake.write(6000)
+    books = Books(tmp_path, lake.catalog)
+    books.post_new_movements()
+    hour_ago = time.time() - 3600
+    folders = sorted((tmp_path / "lake" / "inventory_changed").glob("date=*"))
+    assert len(folders) >= 2
+    with books.connect() as con:  # as if the last listing was long ago
+        con.execute("UPDATE posting_state SET listed_at = ?", [hour_ago + 1])
+    for folder in folders:
+        os.utime(folder, (hour_ago - 120, hour_ago - 120))
+    before = books.counts()["stock_ledger"]
+    lake.write(1500)  # lands in the newest folders only; the old ones stay untouched
+    result = books.post_new_movements()
+    assert result.files >= 1 and books.counts()["stock_ledger"] == before + result.movements
+    assert books.post_new_movements().files == 0
+    balanced_and_matching(books)
+    # the skipping is real: a folder whose time says "unchanged since the last listing" is not read
+    with books.connect() as con:
+        con.execute("UPDATE posting_state SET listed_at = ?", [hour_ago + 1])
+    import shutil
+
+    oldest = folders[0]
+    shutil.copy(next(oldest.glob("part-*.parquet")), oldest / "part-99999999999999999999-copy.parquet")
+    os.utime(oldest, (hour_ago - 120, hour_ago - 120))
+    assert books.post_new_movements().files == 0
