@@ -1,0 +1,21 @@
+select
+    sku_id,
+    gtin,
+    sku_name,
+    category,
+    base_unit,
+    packs,
+    min_pack_units,
+    shelf_life_days,
+    shelf_life_days is not null as is_perishable,
+    batch_managed,
+    cold_chain_min_c,
+    cold_chain_max_c,
+    cold_chain_min_c is not null as is_cold_chain,
+    reorder_point,
+    negative_stock_policy,
+    standard_cost,
+    vat_rate,
+    wholesale_price,
+    valuation_method
+from {{ ref('stg_masterdata__skus') }}

@@ -1,0 +1,23 @@
+-- The inventory accounts' balance per location equals the stock value built from movements.
+with accounts as (
+    select location_id, sum(debit) - sum(credit) as balance
+    from {{ ref('fct_voucher_lines') }}
+    where account_code in ('140501', '140502', '1403')
+    group by all
+),
+
+stock as (
+    select location_id, sum(v) as value
+    from (
+        select location_id, value_change as v from {{ ref('fct_stock_movements') }} where value_change is not null
+        union all
+        select transit_location_id, transit_value_change from {{ ref('fct_stock_movements') }}
+        where transit_location_id is not null
+    )
+    group by all
+)
+
+select *
+from accounts
+full outer join stock using (location_id)
+where coalesce(balance, 0) <> coalesce(value, 0)

@@ -1,0 +1,188 @@
+"""The warehouse: dbt builds over the lake into a DuckDB file that readers never see half-built.
+
+Every build writes a *new* file (`var/warehouse/build-<time>.duckdb`: a fresh one for a full
+build, a copy of the current warehouse for an incremental one), runs `dbt build` on it (models
+and data tests), and only if everything passed renames it over `var/warehouse/warehouse.duckdb`.
+A rename is atomic: a reader that opened the old file keeps reading it, the next reader opens
+the new one, and no reader ever waits for a build or sees one half done. A failed build leaves
+the last good warehouse in place.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from stockflow.masterdata import Catalog
+
+log = logging.getLogger(__name__)
+
+PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
+WAREHOUSE_FILE = "warehouse.duckdb"
+
+
+def warehouse_dir(var_dir: Path) -> Path:
+    return var_dir / "warehouse"
+
+
+def warehouse_path(var_dir: Path) -> Path:
+    """The current warehouse (open it read-only)."""
+    return warehouse_dir(var_dir) / WAREHOUSE_FILE
+
+
+def export_masterdata(catalog: Catalog, lake_dir: Path) -> None:
+    """Master data as Parquet for the dbt sources (written atomically, replaced each build)."""
+    folder = lake_dir / "masterdata"
+    folder.mkdir(parents=True, exist_ok=True)
+    skus = [
+        {
+            "sku": s.sku,
+            "gtin": s.gtin,
+            "name": s.name,
+            "category": s.category.value,
+            "base_unit": s.base_unit,
+            "packs": json.dumps(s.packs, sort_keys=True),
+            "min_pack_units": min((n for n in s.packs.values() if n > 1), default=None),
+            "shelf_life_days": s.shelf_life_days,
+            "batch_managed": s.batch_managed,
+            "cold_chain_min_c": s.cold_chain_min_c,
+            "cold_chain_max_c": s.cold_chain_max_c,
+            "reorder_point": s.reorder_point,
+            "negative_stock": s.negative_stock.value,
+            "standard_cost": s.standard_cost,
+            "vat_rate": s.vat_rate,
+            "wholesale_price": s.wholesale_price,
+            "valuation_method": s.valuation_method.value if s.valuation_method else None,
+        }
+        for s in catalog.skus.values()
+    ]
+    tables = {
+        "skus": pa.Table.from_pylist(
+            skus,
+            schema=pa.schema(
+                [
+                    ("sku", pa.string()),
+                    ("gtin", pa.string()),
+                    ("name", pa.string()),
+                    ("category", pa.string()),
+                    ("base_unit", pa.string()),
+                    ("packs", pa.string()),
+                    ("min_pack_units", pa.int32()),
+                    ("shelf_life_days", pa.int32()),
+                    ("batch_managed", pa.bool_()),
+                    ("cold_chain_min_c", pa.float64()),
+                    ("cold_chain_max_c", pa.float64()),
+                    ("reorder_point", pa.int32()),
+                    ("negative_stock", pa.string()),
+                    ("standard_cost", pa.decimal128(18, 6)),
+                    ("vat_rate", pa.decimal128(4, 2)),
+                    ("wholesale_price", pa.decimal128(18, 6)),
+                    ("valuation_method", pa.string()),
+                ]
+            ),
+        ),
+        "locations": pa.Table.from_pylist(
+            [{**loc.model_dump(mode="json")} for loc in catalog.locations.values()]
+        ),
+        "suppliers": pa.Table.from_pylist(
+            [
+                s.model_dump(mode="json", include={"supplier", "name", "lead_time_days"})
+                for s in catalog.suppliers.values()
+            ]
+        ),
+    }
+    for name, table in tables.items():
+        tmp = folder / f".{name}.parquet.tmp"
+        pq.write_table(table, tmp)
+        os.replace(tmp, folder / f"{name}.parquet")
+
+
+@dataclass
+class BuildResult:
+    success: bool
+    full: bool
+    seconds: float
+    path: Path
+    statuses: dict[str, int] = field(default_factory=dict)
+    failures: list[str] = field(default_factory=list)
+
+
+def build(
+    var_dir: Path, catalog: Catalog, full: bool = False, select: list[str] | None = None
+) -> BuildResult:
+    """`dbt build` into a new file and swap it in if every model and test passed."""
+    from dbt.cli.main import dbtRunner
+
+    var_dir = var_dir.resolve()
+    lake_dir = var_dir / "lake"
+    export_masterdata(catalog, lake_dir)
+    folder = warehouse_dir(var_dir)
+    folder.mkdir(parents=True, exist_ok=True)
+    current = folder / WAREHOUSE_FILE
+    target = folder / f"build-{time.time_ns()}.duckdb"
+    full = full or not current.exists()
+    if not full:
+        shutil.copyfile(current, target)
+    os.environ.update(
+        {
+            "STOCKFLOW_LAKE_DIR": str(lake_dir),
+            "STOCKFLOW_WAREHOUSE_PATH": str(target),
+            "DO_NOT_TRACK": "1",
+            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+        }
+    )
+    args = [
+        "build",
+        "--project-dir", str(PROJECT_DIR),
+        "--profiles-dir", str(PROJECT_DIR),
+        "--target-path", str(folder / "dbt-target"),
+        "--log-path", str(var_dir / "logs"),
+        "--quiet",
+    ]  # fmt: skip
+    if full:
+        args.append("--full-refresh")
+    if select:
+        args += ["--select", *select]
+    started = time.perf_counter()
+    result = dbtRunner().invoke(args)
+    seconds = time.perf_counter() - started
+    statuses: dict[str, int] = {}
+    failures: list[str] = []
+    for r in getattr(result.result, "results", None) or []:
+        status = str(r.status)
+        statuses[status] = statuses.get(status, 0) + 1
+        if status not in ("success", "pass"):
+            failures.append(f"{r.node.unique_id}: {status} {r.message or ''}".strip())
+    ok = bool(result.success) and not failures
+    if result.exception is not None:
+        failures.append(f"dbt: {result.exception}")
+    if ok:
+        os.replace(target, current)
+        _remove_stale_builds(folder)
+    else:
+        target.unlink(missing_ok=True)
+    return BuildResult(ok, full, seconds, current if ok else target, statuses, failures)
+
+
+def _remove_stale_builds(folder: Path) -> None:
+    for stale in folder.glob("build-*.duckdb*"):
+        stale.unlink(missing_ok=True)
+
+
+def summary(result: BuildResult) -> dict[str, Any]:
+    return {
+        "success": result.success,
+        "full": result.full,
+        "seconds": round(result.seconds, 2),
+        "statuses": result.statuses,
+        "failures": result.failures[:20],
+    }
