@@ -70,6 +70,11 @@ def post_vouchers(
 
 def deployments() -> list:
     """The deployments `stockflow up` serves (code-reviewed configuration)."""
+    from prefect.schedules import Cron
+
+    from flows.build_warehouse import build_warehouse
+    from flows.check_quality import check_quality
+
     settings = get_settings()
     interval = settings.voucher_interval_seconds
     return [
@@ -83,5 +88,25 @@ def deployments() -> list:
             },
             concurrency_limit=1,
             description="Value new stock movements and post their vouchers; lag is seconds, not minutes.",
-        )
+        ),
+        build_warehouse.to_deployment(
+            name="incremental",
+            interval=timedelta(seconds=settings.warehouse_interval_seconds),
+            parameters={"full": False},
+            concurrency_limit=1,
+            description="Incremental dbt build of the marts, swapped in atomically, then the quality checks.",
+        ),
+        build_warehouse.to_deployment(
+            name="nightly-full",
+            schedules=[Cron("0 2 * * *", timezone="Asia/Shanghai")],
+            parameters={"full": True},
+            concurrency_limit=1,
+            description="Full rebuild of the warehouse every night at 02:00.",
+        ),
+        check_quality.to_deployment(
+            name="hourly",
+            interval=timedelta(hours=1),
+            concurrency_limit=1,
+            description="The expectation suites on the current warehouse.",
+        ),
     ]

@@ -12,9 +12,11 @@ from __future__ import annotations
 
 import json
 import logging
+import multiprocessing
 import os
 import shutil
 import time
+from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -120,8 +122,6 @@ def build(
     var_dir: Path, catalog: Catalog, full: bool = False, select: list[str] | None = None
 ) -> BuildResult:
     """`dbt build` into a new file and swap it in if every model and test passed."""
-    from dbt.cli.main import dbtRunner
-
     var_dir = var_dir.resolve()
     lake_dir = var_dir / "lake"
     export_masterdata(catalog, lake_dir)
@@ -132,14 +132,12 @@ def build(
     full = full or not current.exists()
     if not full:
         shutil.copyfile(current, target)
-    os.environ.update(
-        {
-            "STOCKFLOW_LAKE_DIR": str(lake_dir),
-            "STOCKFLOW_WAREHOUSE_PATH": str(target),
-            "DO_NOT_TRACK": "1",
-            "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-        }
-    )
+    env = {
+        "STOCKFLOW_LAKE_DIR": str(lake_dir),
+        "STOCKFLOW_WAREHOUSE_PATH": str(target),
+        "DO_NOT_TRACK": "1",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
     args = [
         "build",
         "--project-dir", str(PROJECT_DIR),
@@ -153,8 +151,25 @@ def build(
     if select:
         args += ["--select", *select]
     started = time.perf_counter()
-    result = dbtRunner().invoke(args)
+    # dbt runs in a child process: the DuckDB file is closed (and checkpointed) when it ends,
+    # before it is renamed, and dbt's process-wide state never leaks into a long-lived flow.
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        success, statuses, failures = pool.submit(_invoke_dbt, args, env).result()
     seconds = time.perf_counter() - started
+    if success:
+        os.replace(target, current)
+        _remove_stale_builds(folder)
+    else:
+        for leftover in folder.glob(f"{target.name}*"):
+            leftover.unlink(missing_ok=True)
+    return BuildResult(success, full, seconds, current if success else target, statuses, failures)
+
+
+def _invoke_dbt(args: list[str], env: dict[str, str]) -> tuple[bool, dict[str, int], list[str]]:
+    os.environ.update(env)
+    from dbt.cli.main import dbtRunner
+
+    result = dbtRunner().invoke(args)
     statuses: dict[str, int] = {}
     failures: list[str] = []
     for r in getattr(result.result, "results", None) or []:
@@ -162,15 +177,9 @@ def build(
         statuses[status] = statuses.get(status, 0) + 1
         if status not in ("success", "pass"):
             failures.append(f"{r.node.unique_id}: {status} {r.message or ''}".strip())
-    ok = bool(result.success) and not failures
     if result.exception is not None:
         failures.append(f"dbt: {result.exception}")
-    if ok:
-        os.replace(target, current)
-        _remove_stale_builds(folder)
-    else:
-        target.unlink(missing_ok=True)
-    return BuildResult(ok, full, seconds, current if ok else target, statuses, failures)
+    return bool(result.success) and not failures, statuses, failures
 
 
 def _remove_stale_builds(folder: Path) -> None:

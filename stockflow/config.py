@@ -39,6 +39,7 @@ class Settings(BaseSettings):
     accounting_policy_file: Path | None = Field(
         default=None, description="JSON chart of accounts and rules; unset: 小企业会计准则 defaults"
     )
+    warehouse_interval_seconds: int = Field(default=300, ge=10, description="incremental dbt builds")
     voucher_poll_seconds: float = Field(default=5.0, gt=0, description="passes within one run")
 
     # Rules

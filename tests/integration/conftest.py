@@ -2,6 +2,7 @@ from pathlib import Path
 
 import pytest
 
+from flows.server import PrefectServer
 from stockflow.simulation import build_catalog
 from streams.broker import EmbeddedBroker, ensure_topics
 from tests.support import Worker, free_port, settings_for
@@ -37,3 +38,15 @@ def stack(tmp_path: Path):
     for w in workers:
         w.stop()
     broker.stop()
+
+
+@pytest.fixture
+def prefect_server(stack):
+    settings = stack.settings.model_copy(update={"prefect_port": free_port()})
+    server = PrefectServer(settings, stack.tmp / "prefect.log")
+    server.start(timeout=180)
+    yield settings
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=5)  # the flow runs' logs, before the server goes
+    server.stop()

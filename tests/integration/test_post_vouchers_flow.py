@@ -6,24 +6,11 @@ import pyarrow.compute as pc
 import pytest
 
 from flows.books import Books
-from flows.server import PrefectServer
 from streams.lake import read_table
 from tests.integration.test_pipeline import simulated, wait_processed
-from tests.support import free_port, produce_with_confluent
+from tests.support import produce_with_confluent
 
 pytestmark = pytest.mark.integration
-
-
-@pytest.fixture
-def prefect_server(stack):
-    settings = stack.settings.model_copy(update={"prefect_port": free_port()})
-    server = PrefectServer(settings, stack.tmp / "prefect.log")
-    server.start(timeout=180)
-    yield settings
-    from prefect.logging.handlers import APILogWorker
-
-    APILogWorker.drain_all(timeout=5)  # the flow runs' logs, before the server goes
-    server.stop()
 
 
 def test_flow_posts_the_spines_movements_once_and_the_books_balance(stack, prefect_server):

@@ -1,0 +1,106 @@
+"""Great Expectations suites as code: one `build_*_suite()` per dataset.
+
+An expectation whose `meta.critical` is true fails the quality flow (and raises an alert);
+the others are recorded and shown. Thresholds come from `stockflow.quality`.
+"""
+
+from __future__ import annotations
+
+import great_expectations as gx
+import great_expectations.expectations as gxe
+from great_expectations.expectations.row_conditions import Column
+
+from stockflow.quality import DEVICE_GAP_RATE_LIMIT
+
+CRITICAL = {"critical": True}
+WARNING = {"critical": False}
+
+
+def build_masterdata_suite() -> gx.ExpectationSuite:
+    """数据健康度审计: one row per SKU (dim_skus plus the core's GTIN check and score)."""
+    suite = gx.ExpectationSuite(name="masterdata_health")
+    suite.add_expectation(gxe.ExpectColumnValuesToBeUnique(column="sku_id", meta=CRITICAL))
+    suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column="min_pack_units", meta=CRITICAL))
+    suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column="batch_managed", meta=CRITICAL))
+    suite.add_expectation(
+        gxe.ExpectColumnValuesToBeInSet(column="gtin_valid", value_set=[True], meta=CRITICAL)
+    )
+    suite.add_expectation(
+        gxe.ExpectColumnValuesToNotBeNull(
+            column="shelf_life_days",
+            row_condition=Column("category").is_in(["chilled_food", "dry_goods"]),
+            meta=CRITICAL,
+        )
+    )
+    suite.add_expectation(
+        gxe.ExpectColumnValuesToBeBetween(column="completeness", min_value=0.8, max_value=1.0, meta=WARNING)
+    )
+    return suite
+
+
+def build_events_suite() -> gx.ExpectationSuite:
+    """Accepted events: one row per event (stg_lake__events with checked columns)."""
+    suite = gx.ExpectationSuite(name="event_quality")
+    suite.add_expectation(gxe.ExpectColumnValuesToBeUnique(column="event_id", meta=CRITICAL))
+    suite.add_expectation(
+        gxe.ExpectColumnValuesToBeInSet(column="in_future", value_set=[False], meta=CRITICAL)
+    )
+    suite.add_expectation(
+        gxe.ExpectColumnValuesToBeBetween(
+            column="landed_lag_seconds", min_value=0, max_value=None, meta=WARNING
+        )
+    )
+    suite.add_expectation(
+        gxe.ExpectColumnValuesToBeBetween(
+            column="celsius",
+            min_value=-40,
+            max_value=60,
+            row_condition=Column("topic") == "temperature_readings",
+            meta=CRITICAL,
+        )
+    )
+    return suite
+
+
+def build_devices_suite() -> gx.ExpectationSuite:
+    """Devices: one row per source device with the gap rate of its running numbers."""
+    suite = gx.ExpectationSuite(name="device_sequences")
+    suite.add_expectation(
+        gxe.ExpectColumnValuesToBeBetween(
+            column="gap_rate", min_value=0, max_value=DEVICE_GAP_RATE_LIMIT, meta=CRITICAL
+        )
+    )
+    return suite
+
+
+def build_balances_suite() -> gx.ExpectationSuite:
+    """Daily balances the dashboards read: one row per location × SKU × batch × day."""
+    suite = gx.ExpectationSuite(name="mart_invariants")
+    suite.add_expectation(
+        gxe.ExpectColumnValuesToBeBetween(column="balance_error", min_value=0, max_value=0, meta=CRITICAL)
+    )
+    suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column="closing_value", meta=CRITICAL))
+    return suite
+
+
+def build_kpis_suite() -> gx.ExpectationSuite:
+    """KPI ratios the dashboards show: one row per KPI × location × day."""
+    suite = gx.ExpectationSuite(name="kpi_ranges")
+    suite.add_expectation(
+        gxe.ExpectColumnValuesToBeBetween(column="ratio", min_value=0, max_value=1, meta=CRITICAL)
+    )
+    suite.add_expectation(
+        gxe.ExpectColumnValuesToBeInSet(
+            column="kpi", value_set=["stockout_rate", "fill_rate", "dead_stock_ratio"], meta=CRITICAL
+        )
+    )
+    return suite
+
+
+SUITES = {
+    "masterdata_health": build_masterdata_suite,
+    "event_quality": build_events_suite,
+    "device_sequences": build_devices_suite,
+    "mart_invariants": build_balances_suite,
+    "kpi_ranges": build_kpis_suite,
+}

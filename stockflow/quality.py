@@ -1,0 +1,57 @@
+"""Data-quality rules the expectation suites check (thresholds and scores live here, not in
+the suites)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from stockflow.masterdata import InvalidGtin, validate_gtin
+
+#: A device whose running numbers skip more than this share is flagged (lost documents).
+DEVICE_GAP_RATE_LIMIT = 0.03
+#: Events may not claim to happen later than this after they are checked (clock skew).
+FUTURE_TOLERANCE_SECONDS = 300
+
+#: What a complete SKU record has (数据健康度审计): field → applies to the SKU?
+_REQUIRED: dict[str, Any] = {
+    "gtin_valid": lambda sku: True,
+    "min_pack_units": lambda sku: True,
+    "batch_managed": lambda sku: True,
+    "shelf_life_days": lambda sku: sku.get("category") in ("chilled_food", "dry_goods"),
+    "standard_cost": lambda sku: True,
+    "cold_chain_min_c": lambda sku: sku.get("category") == "chilled_food",
+}
+
+
+def gtin_is_valid(value: object) -> bool:
+    if not isinstance(value, str) or not value:
+        return False
+    try:
+        validate_gtin(value)
+    except InvalidGtin:
+        return False
+    return True
+
+
+def sku_completeness(sku: Mapping[str, Any]) -> float:
+    """Share of the fields a SKU of its kind must have that are present and valid (0–1)."""
+    applicable = [name for name, applies in _REQUIRED.items() if applies(sku)]
+    present = 0
+    for name in applicable:
+        if name == "gtin_valid":
+            present += gtin_is_valid(sku.get("gtin"))
+        elif name == "standard_cost":
+            present += (sku.get(name) or 0) > 0
+        else:
+            present += sku.get(name) is not None
+    return round(present / len(applicable), 4) if applicable else 1.0
+
+
+def gap_rate(sequence_numbers: Iterable[int]) -> float:
+    """Share of the running numbers between a device's first and last that never arrived."""
+    seen = {n for n in sequence_numbers if n is not None}
+    if len(seen) < 2:
+        return 0.0
+    span = max(seen) - min(seen) + 1
+    return round((span - len(seen)) / span, 6)

@@ -1,0 +1,175 @@
+"""The warehouse: dbt builds over a lake the real spine wrote and the books, quality suites."""
+
+from datetime import UTC, datetime
+from pathlib import Path
+
+import duckdb
+import pytest
+
+from expectations.checks import frames_from_warehouse, prepare_frames, validate
+from flows import warehouse
+from flows.books import Books
+from tests.integration.test_pipeline import simulated, wait_processed
+from tests.support import produce_with_confluent
+
+pytestmark = pytest.mark.integration
+
+
+@pytest.fixture
+def built(stack, tmp_path):
+    """3 simulated days through the broker and a worker, the books posted, a full build."""
+    worker = stack.worker()
+    messages = simulated(stack, days=3, bad_ratio=0.01)
+    produce_with_confluent(stack.broker.bootstrap, messages)
+    wait_processed(stack, worker, messages)
+    worker.stop()
+    Books(stack.settings.var_dir, stack.catalog).post_new_movements()
+    result = warehouse.build(stack.settings.var_dir, stack.catalog, full=True)
+    assert result.success, result.failures
+    assert result.statuses.get("success", 0) > 20 and result.statuses.get("pass", 0) > 50, result.statuses
+    return stack
+
+
+def query(var: Path, sql: str):
+    with duckdb.connect(str(warehouse.warehouse_path(var)), read_only=True) as con:
+        return con.execute(sql).fetchall()
+
+
+def test_build_passes_every_data_test_and_matches_the_books(built):
+    var = built.settings.var_dir
+    # the mart's last closing balances are the stream's positions, its value the books' stock value
+    books = Books(var, built.catalog)
+    by_location = dict(
+        query(
+            var,
+            "SELECT location_id, sum(closing_value) FROM (SELECT location_id, arg_max(closing_value,"
+            " business_date) AS closing_value FROM fct_daily_stock_balances GROUP BY location_id, sku_id, batch_id)"
+            " GROUP BY 1",
+        )
+    )
+    on_hand_value = {loc: v for loc, v in books.stock_value_by_location().items()}
+    transit = dict(
+        query(
+            var,
+            "SELECT transit_location_id, sum(transit_value_change) FROM fct_stock_movements"
+            " WHERE transit_location_id IS NOT NULL GROUP BY 1",
+        )
+    )
+    for location, value in on_hand_value.items():
+        assert by_location.get(location, 0) + transit.get(location, 0) == value, location
+    kpis = {
+        r[0]
+        for r in query(var, "SELECT table_name FROM information_schema.tables WHERE table_name LIKE 'kpi_%'")
+    }
+    assert kpis == {
+        "kpi_inventory_turnover",
+        "kpi_stockout_rate",
+        "kpi_dead_stock",
+        "kpi_near_expiry_value",
+        "kpi_fill_rate",
+        "kpi_voucher_lag",
+    }
+    assert query(var, "SELECT count(*) FROM kpi_stockout_rate")[0][0] > 0
+
+
+def test_incremental_build_equals_a_full_one(built, tmp_path):
+    var = built.settings.var_dir
+    before = query(var, "SELECT count(*), sum(closing_qty), sum(closing_value) FROM fct_daily_stock_balances")
+    result = warehouse.build(var, built.catalog, full=False)
+    assert result.success and not result.full, result.failures
+    assert (
+        query(var, "SELECT count(*), sum(closing_qty), sum(closing_value) FROM fct_daily_stock_balances")
+        == before
+    )
+
+
+def test_readers_never_see_a_build_and_a_failed_build_changes_nothing(built):
+    var = built.settings.var_dir
+    reader = duckdb.connect(str(warehouse.warehouse_path(var)), read_only=True)
+    try:
+        before = reader.execute("SELECT count(*) FROM fct_stock_movements").fetchall()
+        assert warehouse.build(var, built.catalog, full=True).success
+        assert reader.execute("SELECT count(*) FROM fct_stock_movements").fetchall() == before
+    finally:
+        reader.close()
+    assert not list(warehouse.warehouse_dir(var).glob("build-*"))
+    good = warehouse.warehouse_path(var).stat().st_ino
+    broken = built.catalog.model_copy(update={"locations": {}})  # movements now point at unknown locations
+    result = warehouse.build(var, broken, full=True)
+    assert not result.success and any("relationships" in f for f in result.failures)
+    assert warehouse.warehouse_path(var).stat().st_ino == good
+    assert not list(warehouse.warehouse_dir(var).glob("build-*"))
+
+
+CORRUPTIONS = {
+    "missing_pack_unit": ("masterdata_health", "expect_column_values_to_not_be_null", "min_pack_units"),
+    "missing_shelf_life": ("masterdata_health", "expect_column_values_to_not_be_null", "shelf_life_days"),
+    "invalid_gtin": ("masterdata_health", "expect_column_values_to_be_in_set", "gtin_valid"),
+    "sequence_gap": ("device_sequences", "expect_column_values_to_be_between", "gap_rate"),
+    "future_event": ("event_quality", "expect_column_values_to_be_in_set", "in_future"),
+}
+
+
+def corrupted(frames, corrupt):
+    skus = frames["masterdata_health"].drop(columns=["gtin_valid", "completeness"]).copy()
+    events = frames["event_quality"].drop(columns=["in_future"]).copy()
+    if corrupt == "missing_pack_unit":
+        skus.loc[0, "min_pack_units"] = None
+    elif corrupt == "missing_shelf_life":
+        chilled = skus.index[skus["category"] == "chilled_food"][0]
+        skus.loc[chilled, "shelf_life_days"] = None
+    elif corrupt == "invalid_gtin":
+        skus.loc[0, "gtin"] = skus.loc[0, "gtin"][:-1] + str((int(skus.loc[0, "gtin"][-1]) + 1) % 10)
+    elif corrupt == "sequence_gap":
+        device = events["source_id"].value_counts().index[0]
+        rows = events.index[events["source_id"] == device]
+        events = events.drop(rows[len(rows) // 3 : len(rows) // 3 + max(2, len(rows) // 10)])
+    elif corrupt == "future_event":
+        events.loc[events.index[0], "occurred_at"] = datetime(2099, 1, 1, tzinfo=UTC)
+    return prepare_frames(skus, events, frames["mart_invariants"], frames["kpi_ranges"], datetime.now(UTC))
+
+
+def test_clean_data_passes_and_each_corruption_fails_its_expectation(built):
+    frames = frames_from_warehouse(warehouse.warehouse_path(built.settings.var_dir))
+    clean = validate(frames, built.tmp / "gx")
+    assert clean.success, clean.critical_failures
+    assert clean.docs_path.exists()
+    for corrupt, expected in CORRUPTIONS.items():
+        report = validate(corrupted(frames, corrupt), built.tmp / "gx")
+        failed = {
+            (r["suite"], r["expectation"], r["column"])
+            for r in report.results
+            if not r["success"] and r["critical"]
+        }
+        assert not report.success and failed == {expected}, corrupt
+
+
+def test_flows_build_check_and_alert_on_the_prefect_server(built, prefect_server):
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.build_warehouse import build_warehouse
+    from streams.lake import read_table
+
+    var = built.settings.var_dir
+    with temporary_settings(updates={PREFECT_API_URL: prefect_server.prefect_api_url}):
+        good = build_warehouse(var_dir=str(var))
+        assert good["success"] and good["quality"]["success"]
+        # a SKU loses its pack unit in master data: the build passes, the quality check must not
+        code = next(iter(built.catalog.skus))
+        sku = built.catalog.skus[code].model_copy(update={"packs": {}})
+        built.catalog.model_copy(update={"skus": {**built.catalog.skus, code: sku}}).save(
+            var / "masterdata.json"
+        )
+        state = build_warehouse(var_dir=str(var), return_state=True)
+        with get_client(sync_client=True) as client:
+            runs = {r.name: r.state.type.value for r in client.read_flow_runs()}
+    assert state.is_failed()
+    assert sorted(runs.values()).count("FAILED") == 2  # check_quality and the build that ran it
+    alerts = read_table(var / "lake", "alerts").to_pylist()
+    quality = [a for a in alerts if a["alert_type"] == "data_quality"]
+    assert len(quality) == 1 and "min_pack_units" in quality[0]["message"]
+    with duckdb.connect(str(var / "quality" / "quality.duckdb"), read_only=True) as con:
+        assert con.execute(
+            "SELECT count(*), count(*) FILTER (WHERE NOT success) FROM quality_runs"
+        ).fetchall() == [(2, 1)]
