@@ -12,11 +12,11 @@ from __future__ import annotations
 
 import json
 import logging
-import multiprocessing
 import os
 import shutil
+import subprocess
+import sys
 import time
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -108,6 +108,28 @@ def export_masterdata(catalog: Catalog, lake_dir: Path) -> None:
         os.replace(tmp, folder / f"{name}.parquet")
 
 
+def ensure_sources(lake_dir: Path) -> None:
+    """Give every table dbt reads at least one (empty) file with its schema, so a build on a
+    young lake (no transfers or vouchers yet) works instead of failing on an empty glob."""
+    from flows.books import EXPORTED_TABLES
+    from streams.lake import SCHEMAS
+
+    wanted = {
+        **{(t, "date=1970-01-01"): schema for t, schema in SCHEMAS.items()},
+        **{(t, ""): schema for t, schema in EXPORTED_TABLES.items()},
+    }
+    for (table, sub), schema in wanted.items():
+        root = lake_dir / table
+        pattern = "date=*/part-*.parquet" if sub else "part-*.parquet"
+        if root.is_dir() and any(root.glob(pattern)):
+            continue
+        folder = root / sub if sub else root
+        folder.mkdir(parents=True, exist_ok=True)
+        tmp = folder / ".part-00000000000000000000-empty.parquet.tmp"
+        pq.write_table(schema.empty_table(), tmp)
+        os.replace(tmp, folder / "part-00000000000000000000-empty.parquet")
+
+
 @dataclass
 class BuildResult:
     success: bool
@@ -125,6 +147,7 @@ def build(
     var_dir = var_dir.resolve()
     lake_dir = var_dir / "lake"
     export_masterdata(catalog, lake_dir)
+    ensure_sources(lake_dir)
     folder = warehouse_dir(var_dir)
     folder.mkdir(parents=True, exist_ok=True)
     current = folder / WAREHOUSE_FILE
@@ -153,8 +176,23 @@ def build(
     started = time.perf_counter()
     # dbt runs in a child process: the DuckDB file is closed (and checkpointed) when it ends,
     # before it is renamed, and dbt's process-wide state never leaks into a long-lived flow.
-    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
-        success, statuses, failures = pool.submit(_invoke_dbt, args, env).result()
+    outcome = folder / f"{target.name}.result.json"
+    child = subprocess.run(
+        [sys.executable, "-m", "flows.warehouse", json.dumps(args), str(outcome)],
+        env={**os.environ, **env},
+        capture_output=True,
+        text=True,
+        cwd=PROJECT_DIR.parent,
+    )
+    if outcome.exists():
+        success, statuses, failures = json.loads(outcome.read_text())
+        outcome.unlink()
+    else:
+        success, statuses, failures = (
+            False,
+            {},
+            [f"dbt process exited with {child.returncode}: {child.stderr[-2000:]}"],
+        )
     seconds = time.perf_counter() - started
     if success:
         os.replace(target, current)
@@ -165,8 +203,7 @@ def build(
     return BuildResult(success, full, seconds, current if success else target, statuses, failures)
 
 
-def _invoke_dbt(args: list[str], env: dict[str, str]) -> tuple[bool, dict[str, int], list[str]]:
-    os.environ.update(env)
+def _invoke_dbt(args: list[str]) -> tuple[bool, dict[str, int], list[str]]:
     from dbt.cli.main import dbtRunner
 
     result = dbtRunner().invoke(args)
@@ -195,3 +232,8 @@ def summary(result: BuildResult) -> dict[str, Any]:
         "statuses": result.statuses,
         "failures": result.failures[:20],
     }
+
+
+if __name__ == "__main__":  # the dbt child process of `build`
+    outcome_path = Path(sys.argv[2])
+    outcome_path.write_text(json.dumps(_invoke_dbt(json.loads(sys.argv[1]))))

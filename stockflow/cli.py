@@ -291,6 +291,13 @@ def up(
         )
         console.print(f"  lake            {settings.lake_dir.resolve()}")
         console.print(f"  books           {(settings.var_dir / 'books.duckdb').resolve()}")
+        console.print(
+            f"  warehouse       {(settings.var_dir / 'warehouse' / 'warehouse.duckdb').resolve()}"
+            f"   (dbt every {settings.warehouse_interval_seconds}s, full nightly)"
+        )
+        console.print(
+            f"  data quality    {(settings.var_dir / 'quality' / 'gx' / 'uncommitted' / 'data_docs' / 'local_site' / 'index.html').resolve()}"
+        )
         console.print(f"  logs            {(settings.var_dir / 'logs').resolve()}")
         console.print(
             "  " + ("resuming: history is already in the lake" if resume else "writing simulated history…")

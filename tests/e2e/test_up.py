@@ -32,6 +32,7 @@ def test_up_runs_a_live_company_and_stops_cleanly(tmp_path: Path):
         "STOCKFLOW_LIVE_RATE": "40",
         "STOCKFLOW_PREFECT_PORT": str(prefect_port),
         "STOCKFLOW_VOUCHER_INTERVAL_SECONDS": "15",
+        "STOCKFLOW_WAREHOUSE_INTERVAL_SECONDS": "20",
     }
     log = open(tmp_path / "up.log", "wb")
     up = subprocess.Popen(
@@ -67,6 +68,13 @@ def test_up_runs_a_live_company_and_stops_cleanly(tmp_path: Path):
             180,
             "vouchers posted by the scheduled flow",
         )
+        # the served build_warehouse deployment builds the marts and checks their quality
+        quality_runs = tmp_path / "var" / "quality" / "quality.duckdb"
+        wait_until(
+            lambda: (tmp_path / "var" / "warehouse" / "warehouse.duckdb").exists() and quality_runs.exists(),
+            240,
+            "a warehouse build and its quality check",
+        )
     finally:
         up.send_signal(signal.SIGINT)
         try:
@@ -92,3 +100,9 @@ def test_up_runs_a_live_company_and_stops_cleanly(tmp_path: Path):
     )
     assert check.returncode == 0, check.stderr
     assert "主营业务收入" in check.stdout and "equal" in check.stderr, check.stderr
+    import duckdb
+
+    with duckdb.connect(str(tmp_path / "var" / "warehouse" / "warehouse.duckdb"), read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM fct_stock_movements").fetchall()[0][0] > 0
+    with duckdb.connect(str(quality_runs), read_only=True) as con:
+        assert con.execute("SELECT bool_and(success) FROM quality_runs").fetchall() == [(True,)]
