@@ -276,7 +276,6 @@ class Simulation:
             "event_id": self._next_id(prefix),
             "occurred_at": when,
             "source": source,
-            "source_seq": self._seq_of(source),
         }
 
     def signals(self, day: date) -> DaySignals:
@@ -299,10 +298,11 @@ class Simulation:
         try:
             result = self.ledger.apply(event)
         except StockRejected:
-            return False
+            return False  # never sent: no running number used up
         for follow in result.follow_ups:
             self.ledger.apply(follow)
-        out.append(event)
+        # a device numbers the documents it sends, in the order it sends them
+        out.append(event.model_copy(update={"source_seq": self._seq_of(event.source)}))
         return True
 
     # ----------------------------------------------------------------- the day

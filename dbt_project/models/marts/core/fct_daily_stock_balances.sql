@@ -6,16 +6,17 @@
     )
 }}
 
-{% if is_incremental() %}
+{% if is_incremental() and execute %}
 {#- Days from the earliest one touched since the last build are recomputed, starting from the
     closing balances already built before them: history is not rescanned. -#}
-{% set cutoff %}
-coalesce((
+{% set cutoff_query %}
+select coalesce((
     select min(business_date) from {{ ref('fct_stock_movements') }}
     where landed_at > (select max(last_landed_at) from {{ this }}) - interval ({{ var('lookback_minutes') }}) minute
        or valued_at > (select coalesce(max(last_valued_at), timestamptz '1970-01-01') from {{ this }})
-), date '9999-12-31')
+), date '9999-12-31')::varchar
 {% endset %}
+{% set cutoff = "date '" ~ run_query(cutoff_query).columns[0].values()[0] ~ "'" %}
 {% endif %}
 
 with daily as (

@@ -6,18 +6,20 @@
     )
 }}
 
-{% if is_incremental() %}
+{% if is_incremental() and execute %}
 {#- Movements that landed since the last build, and older ones valued since then (the books
-    post a little after the lake): both bounded by landing time, so Parquet statistics prune. -#}
-{% set cutoff %}
-least(
+    post a little after the lake): both bounded by landing time. The bound is computed first
+    and inlined as a constant, so Parquet statistics prune the files before it. -#}
+{% set cutoff_query %}
+select strftime(least(
     (select max(landed_at) from {{ this }}),
     coalesce((
         select min(landed_at) from {{ ref('stg_books__stock_ledger_entries') }}
         where valued_at > (select coalesce(max(valued_at), timestamptz '1970-01-01') from {{ this }})
     ), timestamptz '9999-12-31')
-) - interval ({{ var('lookback_minutes') }}) minute
+) - interval ({{ var('lookback_minutes') }}) minute, '%Y-%m-%d %H:%M:%S.%f+00')
 {% endset %}
+{% set cutoff = "timestamptz '" ~ run_query(cutoff_query).columns[0].values()[0] ~ "'" %}
 {% endif %}
 
 with movements as (

@@ -1,11 +1,11 @@
-{{
-    config(materialized='incremental', unique_key='voucher_line_key', incremental_strategy='delete+insert')
-}}
+{{ config(materialized='incremental', incremental_strategy='append') }}
 
-with vouchers as (
-    select * from {{ ref('stg_books__vouchers') }}
+-- Posted lines never change (corrections are new vouchers) and each posting run exports its
+-- lines as one file, so an incremental build appends the lines of runs it has not seen yet.
+with lines as (
+    select * from {{ ref('stg_books__voucher_lines') }}
     {% if is_incremental() %}
-    where posted_at > (select max(posted_at) from {{ this }}) - interval ({{ var('lookback_minutes') }}) minute
+    where run_id not in (select distinct run_id from {{ this }})
     {% endif %}
 )
 
@@ -31,6 +31,7 @@ select
     l.batch_id,
     l.supplier_id,
     l.customer_id,
-    l.counterpart_unit
-from vouchers as v
-inner join {{ ref('stg_books__voucher_lines') }} as l using (voucher_id)
+    l.counterpart_unit,
+    l.run_id
+from lines as l
+inner join {{ ref('stg_books__vouchers') }} as v using (voucher_id)

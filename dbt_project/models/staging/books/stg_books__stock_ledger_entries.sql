@@ -20,5 +20,6 @@ select
     stock_value_after,
     valuation_rate,
     landed_at,
-    valued_at
+    valued_at,
+    run_id
 from {{ source('books', 'stock_ledger') }}

@@ -12,5 +12,6 @@ select
     nullif(batch, '') as batch_id,
     nullif(supplier, '') as supplier_id,
     nullif(customer, '') as customer_id,
-    nullif(counterpart_unit, '') as counterpart_unit
+    nullif(counterpart_unit, '') as counterpart_unit,
+    run_id
 from {{ source('books', 'voucher_lines') }}

@@ -1,0 +1,247 @@
+"""Warehouse benchmark: dbt builds (full and incremental) and the quality suites on ~5M movements.
+
+The lake: a simulated company (its stream landed by the lake writer, its books posted by the
+posting flow's code) copied under new location codes until it holds about 5M stock movements,
+with the books, events and master data to match, so every model and test has real work.
+
+Figures (all measured in this run):
+
+* full build: `dbt build --full-refresh` (all models, data tests and unit tests) into a new file,
+  swapped in. Baseline: DuckDB reading the same Parquet files once (movements aggregated per
+  location × SKU × day, voucher lines per account) — the scan floor of any build.
+* incremental build: one more day of movements lands; `dbt build` on a copy of the warehouse.
+* quality: the expectation suites on DataFrames read from the warehouse, Data Docs included.
+"""
+
+from __future__ import annotations
+
+import math
+import tempfile
+import time
+from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
+
+import duckdb
+from rich.console import Console
+
+from bench.pipeline import Figure
+from flows import warehouse
+from flows.books import Books
+from stockflow.ledger import Ledger, StockRejected
+from stockflow.masterdata import Catalog
+from stockflow.simulation import TZ, Simulation, build_catalog
+from streams.lake import LakeWriter, event_row, movement_row
+
+console = Console()
+START = date(2026, 1, 5)
+EVENT_TABLES = ("scans", "pos_transactions", "stock_transits", "temperature_readings")
+
+
+def simulate(root: Path, days: int) -> Catalog:
+    catalog = build_catalog(7)
+    catalog.save(root / "masterdata.json")
+    ledger = Ledger(catalog)
+    writer = LakeWriter(root / "lake", "bench")
+    for i, ev in enumerate(Simulation(catalog, 7).history(START, days)):
+        pending = [ev]
+        while pending:
+            e = pending.pop(0)
+            try:
+                result = ledger.apply(e)
+            except StockRejected:
+                continue
+            raw = e.model_dump_json(exclude_none=True).encode()
+            writer.append(e.topic.value, event_row(e, raw, e.topic.value, 0, i, writer.next_seq()))
+            for mv in result.movements:
+                writer.append("inventory_changed", movement_row(mv, 0, writer.next_seq(), datetime.now(UTC)))
+            pending += list(result.follow_ups)
+        if writer.pending > 20_000:
+            writer.flush()
+    writer.flush()
+    Books(root, catalog).post_new_movements()
+    return catalog
+
+
+def replicate(
+    base: Path,
+    big: Path,
+    copies: int,
+    before: datetime | None = None,
+    since: datetime | None = None,
+    batch: str = "r",
+) -> None:
+    """Copy every lake table `copies` times under new location codes (and ids), keeping the
+    rows of events before `before` (or, for a later batch, since `since`, landed now)."""
+    con = duckdb.connect()
+    con.execute("SET preserve_insertion_order = false")
+    part = f"{batch}_copy"  # a partition folder name per batch, never overwritten
+    suffix = f"'-R' || {part}"
+    if before is not None:
+        when = f"occurred_at < TIMESTAMPTZ '{before.isoformat()}'"
+    else:
+        when = f"occurred_at >= TIMESTAMPTZ '{since.isoformat()}'"
+    fresh = since is not None
+
+    def copy(table: str, replace: str, flat: bool, where: str) -> None:
+        source = (
+            f"read_parquet('{base / 'lake' / table}/{'*' if flat else '*/*'}.parquet', union_by_name = true)"
+        )
+        out = big / "lake" / table
+        out.mkdir(parents=True, exist_ok=True)
+        target = out / f"part-{batch}.parquet" if flat else out
+        options = "FORMAT parquet" if flat else f"FORMAT parquet, PARTITION_BY ({part}), OVERWRITE_OR_IGNORE"
+        con.execute(
+            f"COPY (SELECT * {'EXCLUDE (' + part + ') ' if flat else ''}REPLACE ({replace})"
+            f" FROM {source}, range({copies}) t({part}) WHERE {where})"
+            f" TO '{target}' ({options})"
+        )
+
+    # history landed a day ago (as in a running system); the new batch lands now
+    landed = ", now() AS landed_at" if fresh else ", landed_at - INTERVAL 1 DAY AS landed_at"
+    copy(
+        "inventory_changed",
+        f"event_id || {suffix} AS event_id, location || {suffix} AS location{landed}",
+        False,
+        when,
+    )
+    for table in EVENT_TABLES:
+        copy(
+            table, f"event_id || {suffix} AS event_id, location || {suffix} AS location{landed}", False, when
+        )
+    copy(
+        "stock_ledger",
+        f"event_id || {suffix} AS event_id, location || {suffix} AS location,"
+        f" CASE WHEN transit_location = '' THEN '' ELSE transit_location || {suffix} END AS transit_location,"
+        f" run_id || '-{batch}' AS run_id" + (", now() AS landed_at, now() AS valued_at" if fresh else ""),
+        True,
+        when,
+    )
+    copy(
+        "vouchers",
+        f"voucher_id || {suffix} AS voucher_id, source_event_id || {suffix} AS source_event_id,"
+        f" accounting_unit || {suffix} AS accounting_unit, run_id || '-{batch}' AS run_id"
+        + (", now() AS posted_at" if fresh else ", posted_at - INTERVAL 1 DAY AS posted_at"),
+        True,
+        when,
+    )
+    heads = f"read_parquet('{base / 'lake'}/vouchers/*.parquet')"
+    copy(
+        "voucher_lines",
+        f"voucher_id || {suffix} AS voucher_id,"
+        f" CASE WHEN location = '' THEN '' ELSE location || {suffix} END AS location, run_id || '-{batch}' AS run_id",
+        True,
+        f"voucher_id IN (SELECT voucher_id FROM {heads} WHERE {when})",
+    )
+    con.close()
+
+
+def flat_exists(root: Path, table: str) -> bool:
+    return any((root / "lake" / table).glob("*/*.parquet"))
+
+
+def replicated_catalog(catalog: Catalog, copies: int) -> Catalog:
+    locations = {
+        f"{code}-R{r}": loc.model_copy(update={"location": f"{code}-R{r}"})
+        for r in range(copies)
+        for code, loc in catalog.locations.items()
+    }
+    return catalog.model_copy(update={"locations": locations})
+
+
+def scan_baseline(lake: Path) -> float:
+    started = time.perf_counter()
+    con = duckdb.connect()
+    con.execute(
+        f"SELECT location, sku, cast(occurred_at AS date), sum(on_hand_delta) FROM"
+        f" read_parquet('{lake}/inventory_changed/*/*.parquet') GROUP BY ALL"
+    ).fetchall()
+    con.execute(
+        f"SELECT account_code, sum(debit), sum(credit) FROM read_parquet('{lake}/voucher_lines/*.parquet') GROUP BY ALL"
+    ).fetchall()
+    con.close()
+    return time.perf_counter() - started
+
+
+def run(target_movements: int = 5_000_000, base_days: int = 10) -> list[Figure]:
+    tmp = Path(tempfile.mkdtemp(prefix="stockflow-bench-warehouse-"))
+    base, big = tmp / "base", tmp / "big"
+    base.mkdir()
+    big.mkdir()
+    console.print(f"warehouse: simulating {base_days} + 1 days …")
+    catalog = simulate(base, base_days + 1)
+    cutoff = datetime.combine(START + timedelta(days=base_days), datetime.min.time(), tzinfo=TZ)
+    with duckdb.connect() as con:
+        per_copy = con.execute(
+            f"SELECT count(*) FROM read_parquet('{base / 'lake'}/inventory_changed/*/*.parquet')"
+            f" WHERE occurred_at < TIMESTAMPTZ '{cutoff.isoformat()}'"
+        ).fetchall()[0][0]
+    copies = math.ceil(target_movements / per_copy)
+    console.print(f"warehouse: {per_copy:,} movements × {copies} location sets …")
+    replicate(base, big, copies, before=cutoff)
+    big_catalog = replicated_catalog(catalog, copies)
+    big_catalog.save(big / "masterdata.json")
+    movements = per_copy * copies
+
+    baseline = scan_baseline(big / "lake")
+    console.print(f"warehouse: full build on {movements:,} movements …")
+    full = warehouse.build(big, big_catalog, full=True)
+    if not full.success:
+        raise RuntimeError(full.failures)
+    nodes = sum(full.statuses.values())
+    size_mb = warehouse.warehouse_path(big).stat().st_size / 1e6
+
+    # the next day lands for every location set: a nightly build's worth of new movements
+    console.print("warehouse: the next day lands; incremental build …")
+    replicate(base, big, copies, since=cutoff, batch="n")
+    with duckdb.connect() as con:
+        day_movements = con.execute(
+            f"SELECT count(*) FROM read_parquet('{big / 'lake'}/inventory_changed/n_copy=*/*.parquet')"
+        ).fetchall()[0][0]
+    incremental = warehouse.build(big, big_catalog, full=False)
+    if not incremental.success:
+        raise RuntimeError(incremental.failures)
+
+    console.print("warehouse: quality suites …")
+    from expectations.checks import check
+
+    started = time.perf_counter()
+    report = check(big)
+    quality_seconds = time.perf_counter() - started
+    console.print(
+        f"  {movements:,} movements, {nodes} dbt nodes, warehouse {size_mb:,.0f} MB;"
+        f" the next day added {day_movements:,} movements; quality {'passed' if report.success else 'FAILED'}"
+    )
+    return [
+        Figure(
+            f"dbt full build ({movements / 1e6:.1f}M movements)",
+            full.seconds,
+            "s",
+            baseline,
+            "< 60 s",
+            full.seconds < 60,
+        ),
+        Figure(
+            f"dbt incremental build (+{day_movements:,})",
+            incremental.seconds,
+            "s",
+            baseline,
+            "< 10 s",
+            incremental.seconds < 10,
+        ),
+        Figure("quality suites + Data Docs", quality_seconds, "s"),
+    ]
+
+
+def main() -> None:
+    import json
+    import os
+
+    from bench.pipeline import report
+
+    figures = run(target_movements=int(os.environ.get("BENCH_WAREHOUSE_MOVEMENTS", 5_000_000)))
+    report(figures, "stockflow warehouse benchmark (same machine, same run)")
+    out = Path("var/bench")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / "warehouse.json").write_text(
+        json.dumps([{**f.__dict__, "ratio": f.ratio} for f in figures], indent=2, default=str)
+    )
