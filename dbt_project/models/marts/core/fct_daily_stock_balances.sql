@@ -1,10 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        unique_key=['location_id', 'sku_id', 'batch_id', 'business_date'],
-        incremental_strategy='delete+insert',
-    )
-}}
+{{ config(materialized='incremental', incremental_strategy='append') }}
 
 {% if is_incremental() and execute %}
 {#- Days from the earliest one touched since the last build are recomputed, starting from the
@@ -17,6 +11,9 @@ select coalesce((
 ), date '9999-12-31')::varchar
 {% endset %}
 {% set cutoff = "date '" ~ run_query(cutoff_query).columns[0].values()[0] ~ "'" %}
+{#- the days from the bound on are rebuilt below (on a copy of the warehouse, see
+    fct_stock_movements) -#}
+{% do run_query("delete from " ~ this ~ " where business_date >= " ~ cutoff) %}
 {% endif %}
 
 with daily as (

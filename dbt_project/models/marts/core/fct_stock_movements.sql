@@ -1,10 +1,4 @@
-{{
-    config(
-        materialized='incremental',
-        unique_key='movement_key',
-        incremental_strategy='delete+insert',
-    )
-}}
+{{ config(materialized='incremental', incremental_strategy='append') }}
 
 {% if is_incremental() and execute %}
 {#- Movements that landed since the last build, and older ones valued since then (the books
@@ -20,6 +14,10 @@ select strftime(least(
 ) - interval ({{ var('lookback_minutes') }}) minute, '%Y-%m-%d %H:%M:%S.%f+00')
 {% endset %}
 {% set cutoff = "timestamptz '" ~ run_query(cutoff_query).columns[0].values()[0] ~ "'" %}
+{#- Every row at or after the bound is read again below, so it is removed first: a range delete
+    instead of a key-by-key one. Builds run on a copy of the warehouse that only replaces the
+    current one if the whole build succeeds, so this never leaves a reader with a gap. -#}
+{% do run_query("delete from " ~ this ~ " where landed_at >= " ~ cutoff) %}
 {% endif %}
 
 with movements as (
