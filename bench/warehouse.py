@@ -96,8 +96,9 @@ def replicate(
             f" TO '{target}' ({options})"
         )
 
-    # history landed a day ago (as in a running system); the new batch lands now
-    landed = ", now() AS landed_at" if fresh else ", landed_at - INTERVAL 1 DAY AS landed_at"
+    # history landed as a live stream would have landed it (seconds after each event, the books
+    # half a minute later); the new batch lands now
+    landed = ", now() AS landed_at" if fresh else ", occurred_at + INTERVAL 2 SECOND AS landed_at"
     copy(
         "inventory_changed",
         f"event_id || {suffix} AS event_id, location || {suffix} AS location{landed}",
@@ -120,7 +121,11 @@ def replicate(
         "vouchers",
         f"voucher_id || {suffix} AS voucher_id, source_event_id || {suffix} AS source_event_id,"
         f" accounting_unit || {suffix} AS accounting_unit, run_id || '-{batch}' AS run_id"
-        + (", now() AS posted_at" if fresh else ", posted_at - INTERVAL 1 DAY AS posted_at"),
+        + (
+            ", now() AS posted_at"
+            if fresh
+            else ", occurred_at + INTERVAL 2 SECOND AS landed_at, occurred_at + INTERVAL 30 SECOND AS posted_at"
+        ),
         True,
         when,
     )

@@ -18,6 +18,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -30,6 +31,8 @@ log = logging.getLogger(__name__)
 
 PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 WAREHOUSE_FILE = "warehouse.duckdb"
+#: As `lookback_minutes` in dbt_project.yml: late files this old are looked at again.
+LOOKBACK_MINUTES = 10
 
 
 def warehouse_dir(var_dir: Path) -> Path:
@@ -141,7 +144,11 @@ class BuildResult:
 
 
 def build(
-    var_dir: Path, catalog: Catalog, full: bool = False, select: list[str] | None = None
+    var_dir: Path,
+    catalog: Catalog,
+    full: bool = False,
+    select: list[str] | None = None,
+    dbt_vars: dict[str, Any] | None = None,
 ) -> BuildResult:
     """`dbt build` into a new file and swap it in if every model and test passed."""
     var_dir = var_dir.resolve()
@@ -173,11 +180,17 @@ def build(
         args.append("--full-refresh")
     else:
         # staging views re-read the whole lake; their tests run in full builds (nightly), while
-        # incremental builds test the marts they change
+        # incremental builds test the marts they change, the largest facts from the last build on
         args += ["--exclude", "path:models/staging,resource_type:test"]
+        since = _last_build_started(folder)
+        if since is not None:
+            dbt_vars = {"check_since": since, **(dbt_vars or {})}
+    if dbt_vars:
+        args += ["--vars", json.dumps(dbt_vars)]
     if select:
         args += ["--select", *select]
     started = time.perf_counter()
+    started_at = datetime.now(UTC).isoformat()
     # dbt runs in a child process: the DuckDB file is closed (and checkpointed) when it ends,
     # before it is renamed, and dbt's process-wide state never leaks into a long-lived flow.
     outcome = folder / f"{target.name}.result.json"
@@ -200,11 +213,21 @@ def build(
     seconds = time.perf_counter() - started
     if success:
         os.replace(target, current)
+        (folder / "last_build.json").write_text(json.dumps({"started_at": started_at, "full": full}))
         _remove_stale_builds(folder)
     else:
         for leftover in folder.glob(f"{target.name}*"):
             leftover.unlink(missing_ok=True)
     return BuildResult(success, full, seconds, current if success else target, statuses, failures)
+
+
+def _last_build_started(folder: Path) -> str | None:
+    """When the last successful build began, minus the lookback: rows from then on are new."""
+    path = folder / "last_build.json"
+    if not path.exists():
+        return None
+    started = datetime.fromisoformat(json.loads(path.read_text())["started_at"])
+    return (started - timedelta(minutes=LOOKBACK_MINUTES)).isoformat()
 
 
 def _invoke_dbt(args: list[str]) -> tuple[bool, dict[str, int], list[str]]:

@@ -14,5 +14,6 @@ select
     landed_at,
     posted_at,
     lag_seconds,
-    total
+    total,
+    run_id
 from {{ source('books', 'vouchers') }}
