@@ -446,18 +446,23 @@ def report(figures: list[Figure], title: str = "stockflow stream benchmark (same
     console.print(table)
 
 
+def report_and_save(figures: list[Figure], title: str, name: str) -> None:
+    """Print the figures and write them to var/bench/<name>.json."""
+    report(figures, title)
+    out = Path("var/bench")
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{name}.json").write_text(
+        json.dumps([{**f.__dict__, "ratio": f.ratio} for f in figures], indent=2, default=str)
+    )
+
+
 def main() -> None:
     figures = run(
         n_events=int(os.environ.get("BENCH_EVENTS", 50_000)),
         rate=float(os.environ.get("BENCH_RATE", 500)),
         latency_seconds=float(os.environ.get("BENCH_SECONDS", 30)),
     )
-    report(figures)
-    out = Path("var/bench")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "stream.json").write_text(
-        json.dumps([{**f.__dict__, "ratio": f.ratio} for f in figures], indent=2, default=str)
-    )
+    report_and_save(figures, "stockflow stream benchmark (same broker, same run)", "stream")
 
 
 if __name__ == "__main__":

@@ -179,15 +179,9 @@ def run(movements: int = 200_000) -> list[Figure]:
 
 
 def main() -> None:
-    import json
     import os
 
-    from bench.pipeline import report
+    from bench.pipeline import report_and_save
 
     figures = run(movements=int(os.environ.get("BENCH_MOVEMENTS", 200_000)))
-    report(figures, "stockflow books benchmark (same machine, same run)")
-    out = Path("var/bench")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "books.json").write_text(
-        json.dumps([{**f.__dict__, "ratio": f.ratio} for f in figures], indent=2, default=str)
-    )
+    report_and_save(figures, "stockflow books benchmark (same machine, same run)", "books")

@@ -238,15 +238,9 @@ def run(target_movements: int = 5_000_000, base_days: int = 10) -> list[Figure]:
 
 
 def main() -> None:
-    import json
     import os
 
-    from bench.pipeline import report
+    from bench.pipeline import report_and_save
 
     figures = run(target_movements=int(os.environ.get("BENCH_WAREHOUSE_MOVEMENTS", 5_000_000)))
-    report(figures, "stockflow warehouse benchmark (same machine, same run)")
-    out = Path("var/bench")
-    out.mkdir(parents=True, exist_ok=True)
-    (out / "warehouse.json").write_text(
-        json.dumps([{**f.__dict__, "ratio": f.ratio} for f in figures], indent=2, default=str)
-    )
+    report_and_save(figures, "stockflow warehouse benchmark (same machine, same run)", "warehouse")

@@ -17,10 +17,8 @@ from tests.unit.test_ledger_properties import sequences
 POLICY = AccountingPolicy.cn_small_enterprise()
 
 
-def book(catalog, seq):
-    ledger, valuation = Ledger(catalog), Valuation(catalog)
-    rules = VoucherRules(catalog, POLICY)
-    vouchers = []
+def movements_of(ledger, seq):
+    """Each accepted event's movements, applied as the stream does (transit legs next)."""
     pending = list(seq)
     while pending:
         ev = pending.pop(0)
@@ -28,8 +26,14 @@ def book(catalog, seq):
             result = ledger.apply(ev)
         except StockRejected:
             continue
-        vouchers += rules.vouchers_for(valuation.value_all(result.movements))
+        yield result.movements
         pending[:0] = list(result.follow_ups)
+
+
+def book(catalog, seq):
+    ledger, valuation = Ledger(catalog), Valuation(catalog)
+    rules = VoucherRules(catalog, POLICY)
+    vouchers = [v for mvs in movements_of(ledger, seq) for v in rules.vouchers_for(valuation.value_all(mvs))]
     return ledger, valuation, vouchers
 
 
@@ -87,17 +91,8 @@ def test_books_always_balance_and_match_the_stock(variant, seq):
 def test_saving_and_restoring_midway_changes_nothing(catalog, seq):
     _, straight, straight_vouchers = book(catalog, seq)
     # value the same movements, but save the state halfway and go on from a restored copy
-    ledger, rules = Ledger(catalog), VoucherRules(catalog, POLICY)
-    movements = []
-    pending = list(seq)
-    while pending:
-        ev = pending.pop(0)
-        try:
-            result = ledger.apply(ev)
-        except StockRejected:
-            continue
-        movements.append(result.movements)
-        pending[:0] = list(result.follow_ups)
+    rules = VoucherRules(catalog, POLICY)
+    movements = list(movements_of(Ledger(catalog), seq))
     half = len(movements) // 2
     first = Valuation(catalog)
     vouchers = [v for mvs in movements[:half] for v in rules.vouchers_for(first.value_all(mvs))]
