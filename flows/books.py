@@ -250,9 +250,7 @@ class Books:
             rows = _read_movement_rows(files)
             known = self._already_valued(con, rows)
             fresh = [r for r in rows if (r["event_id"], r["location"], r["sku"], r["batch"]) not in known]
-            valuation = Valuation(
-                self.catalog, self.policy.valuation_methods, lambda *k: self._sold_cost(con, *k)
-            )
+            valuation = Valuation(self.catalog, self.policy.valuation_methods, lambda *k: self._sold(con, *k))
             state = first_row(con.execute("SELECT valuation FROM posting_state WHERE id = 1"))
             if state is not None:
                 valuation.restore(json.loads(state[0]))
@@ -373,17 +371,18 @@ class Books:
         return {tuple(r) for r in found}
 
     @staticmethod
-    def _sold_cost(con: duckdb.DuckDBPyConnection, location: str, ticket: str, sku: str) -> Decimal | None:
+    def _sold(
+        con: duckdb.DuckDBPyConnection, location: str, ticket: str, sku: str
+    ) -> tuple[int, Decimal] | None:
+        """Units of a SKU a till ticket sold and the value they left with (stock ledger)."""
         row = first_row(
             con.execute(
-                "SELECT sum(value_change), sum(qty_change) FROM stock_ledger"
+                "SELECT -sum(qty_change), -sum(value_change) FROM stock_ledger"
                 " WHERE location = ? AND reference = ? AND sku = ? AND event_type = 'pos_sale'",
                 [location, ticket, sku],
             )
         )
-        if row is None or not row[1]:
-            return None
-        return Decimal(row[0]) / Decimal(row[1])
+        return None if row is None or row[0] is None else (int(row[0]), Decimal(row[1]))
 
     @staticmethod
     def _closed_periods(con: duckdb.DuckDBPyConnection) -> frozenset[str]:

@@ -56,7 +56,7 @@ def export_masterdata(catalog: Catalog, lake_dir: Path) -> None:
             "category": s.category.value,
             "base_unit": s.base_unit,
             "packs": json.dumps(s.packs, sort_keys=True),
-            "min_pack_units": min((n for n in s.packs.values() if n > 1), default=None),
+            "min_pack_units": s.min_pack_units,
             "shelf_life_days": s.shelf_life_days,
             "batch_managed": s.batch_managed,
             "cold_chain_min_c": s.cold_chain_min_c,

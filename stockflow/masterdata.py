@@ -128,6 +128,11 @@ class Sku(BaseModel):
     def units(self) -> dict[str, int]:
         return {self.base_unit: 1, **self.packs}
 
+    @property
+    def min_pack_units(self) -> int | None:
+        """Base units in the smallest pack the SKU is ordered in (最小包装), None if it has none."""
+        return min((n for n in self.packs.values() if n > 1), default=None)
+
 
 class LocationKind(StrEnum):
     WAREHOUSE = "warehouse"

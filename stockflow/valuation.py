@@ -63,8 +63,9 @@ DEFAULT_METHODS: dict[Category, ValuationMethod] = {
     Category.ELECTRONICS: ValuationMethod.FIFO,
 }
 
-#: Looks up what one unit of a SKU cost when it left a location on a document (a till ticket).
-IssueCostLookup = Callable[[str, str, str], Decimal | None]
+#: Looks up how many units of a SKU left a location on a document (a till ticket), and the
+#: value they left with: (location, ticket, SKU) → (qty, value), or None if never seen.
+IssueCostLookup = Callable[[str, str, str], tuple[int, Decimal] | None]
 
 
 class ValuationError(ValueError):
@@ -218,11 +219,6 @@ class Valuation:
         for key, batches in self._transit.items():
             out[self._transit_to[key]] += sum((s.value for s in batches.values()), ZERO)
         return dict(out)
-
-    def transit_value(self, location: str) -> Decimal:
-        return self.stock_values().get(location, ZERO) - sum(
-            (s.value for (loc, _, _), s in self._stock.items() if loc == location), ZERO
-        )
 
     def positions(self) -> Iterator[tuple[tuple[str, str, str], int, Decimal]]:
         """Every valuation key with its quantity and value."""
@@ -382,12 +378,10 @@ class Valuation:
     def _returned_cost(self, mv: Movement) -> Decimal:
         """Cost per unit of returned goods: what they left with, else the current rate."""
         known = self._issued.get((mv.location, mv.reference, mv.sku))
+        if known is None and self.issue_cost_lookup is not None:
+            known = self.issue_cost_lookup(mv.location, mv.reference, mv.sku)
         if known is not None and known[0] > 0:
             return known[1] / known[0]
-        if self.issue_cost_lookup is not None:
-            cost = self.issue_cost_lookup(mv.location, mv.reference, mv.sku)
-            if cost is not None:
-                return cost
         return self.current_rate(mv.location, mv.sku, mv.batch)
 
     # ------------------------------------------------------------------ the two methods

@@ -400,36 +400,34 @@ class VoucherRules:
         d.credit(self.policy.account(Role.ACCRUED_PAYABLE), mv.amount, summary, supplier=mv.counterparty)
         self._variance(d, mv, inventory, summary)
 
-    def _sale(
-        self,
-        mv: ValuedMovement,
-        d: _Draft,
-        summary: str,
-        debit_account: Account,
-        gross: Decimal,
-        customer: str,
-    ) -> None:
-        sku = self.catalog.skus[mv.sku]
-        net, vat = split_vat(gross, sku.vat_rate)
-        sign = 1 if mv.qty_change < 0 else -1  # a return books the same lines the other way
-        d.post(
-            debit_account,
-            self.policy.account(Role.REVENUE),
-            sign * net,
-            summary,
-            location=mv.location,
-            customer=customer,
-            sku=mv.sku,
+    def _till_account(self, counterparty: str) -> tuple[Account, str]:
+        """The account a till line is paid into, and the customer (if the ticket names one)."""
+        try:
+            channel = SalesChannel(counterparty)
+        except ValueError:
+            return self.policy.accounts[self.policy.default_till_account], counterparty
+        code = self.policy.till_accounts.get(channel, self.policy.default_till_account)
+        return self.policy.accounts[code], channel.value if code == self.policy.roles[Role.RECEIVABLE] else ""
+
+    def _till_line(self, mv: ValuedMovement, draft: Any, summary: str) -> None:
+        """A till sale line, or a return line booked the same way with the sides swapped: the
+        VAT-inclusive amount against revenue and output VAT, and cost of sales at its cost."""
+        d = draft(self.unit_of(mv.location), summary)
+        paid_into, customer = self._till_account(mv.counterparty)
+        sign = 1 if mv.qty_change < 0 else -1
+        net, vat = split_vat(
+            to_money(abs(mv.qty_change) * (mv.unit_price or ZERO)), self.catalog.skus[mv.sku].vat_rate
         )
-        d.post(
-            debit_account,
-            self.policy.account(Role.OUTPUT_VAT),
-            sign * vat,
-            summary,
-            location=mv.location,
-            customer=customer,
-            sku=mv.sku,
-        )
+        for role, amount in ((Role.REVENUE, net), (Role.OUTPUT_VAT, vat)):
+            d.post(
+                paid_into,
+                self.policy.account(role),
+                sign * amount,
+                summary,
+                location=mv.location,
+                customer=customer,
+                sku=mv.sku,
+            )
         inventory = self._inventory(mv.sku)
         d.post(
             self.policy.account(Role.COST_OF_SALES),
@@ -440,26 +438,11 @@ class VoucherRules:
         )
         self._variance(d, mv, inventory, summary)
 
-    def _till_account(self, counterparty: str) -> tuple[Account, str]:
-        """The account a till line is paid into, and the customer (if the ticket names one)."""
-        try:
-            channel = SalesChannel(counterparty)
-        except ValueError:
-            return self.policy.accounts[self.policy.default_till_account], counterparty
-        code = self.policy.till_accounts.get(channel, self.policy.default_till_account)
-        return self.policy.accounts[code], channel.value if code == self.policy.roles[Role.RECEIVABLE] else ""
-
     def _pos_sale(self, mv: ValuedMovement, draft: Any) -> None:
-        summary = f"门店销售 {mv.reference}"
-        account, customer = self._till_account(mv.counterparty)
-        gross = to_money(-mv.qty_change * (mv.unit_price or ZERO))
-        self._sale(mv, draft(self.unit_of(mv.location), summary), summary, account, gross, customer)
+        self._till_line(mv, draft, f"门店销售 {mv.reference}")
 
     def _pos_return(self, mv: ValuedMovement, draft: Any) -> None:
-        summary = f"门店退货 原单 {mv.reference}"
-        account, customer = self._till_account(mv.counterparty)
-        gross = to_money(mv.qty_change * (mv.unit_price or ZERO))
-        self._sale(mv, draft(self.unit_of(mv.location), summary), summary, account, gross, customer)
+        self._till_line(mv, draft, f"门店退货 原单 {mv.reference}")
 
     def _sales_issue(self, mv: ValuedMovement, draft: Any) -> None:
         summary = f"销售出库 {mv.reference}"

@@ -196,7 +196,7 @@ def test_till_returns_come_back_at_the_cost_they_left_with(avg_catalog):
 
 def test_a_return_of_a_ticket_from_an_earlier_run_uses_the_lookup(avg_catalog):
     v = Valuation(
-        avg_catalog, issue_cost_lookup=lambda loc, ticket, sku: D("0.80") if ticket == "OLD" else None
+        avg_catalog, issue_cost_lookup=lambda loc, ticket, sku: (5, D("4.00")) if ticket == "OLD" else None
     )
     receive(v, 10, "1.00", location="S1")
     assert v.value(mv("pos_return", 2, location="S1", reference="OLD", counterparty="retail")).amount == D(
