@@ -292,8 +292,8 @@ class Books:
                     len(ledger_rows),
                     len(rows) - len(fresh),
                     len(numbered),
-                    _percentile(lags, 0.5),
-                    _percentile(lags, 0.99),
+                    percentile(lags, 0.5),
+                    percentile(lags, 0.99),
                     lags[-1] if lags else None,
                     tuple(lags),
                 )
@@ -767,7 +767,7 @@ def first_row(cursor: duckdb.DuckDBPyConnection) -> tuple[Any, ...] | None:
     return rows[0] if rows else None
 
 
-def _percentile(sorted_values: Sequence[float], q: float) -> float | None:
+def percentile(sorted_values: Sequence[float], q: float) -> float | None:
     if not sorted_values:
         return None
     index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))

@@ -10,7 +10,7 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.books import Books, PassResult
+from flows.books import Books, PassResult, percentile
 from stockflow.config import get_settings
 from stockflow.masterdata import Catalog
 from stockflow.vouchers import AccountingPolicy
@@ -62,9 +62,7 @@ def post_vouchers(
         if time.monotonic() + poll_seconds >= deadline:
             break
         time.sleep(poll_seconds)
-    if lags:
-        lags.sort()
-        totals["lag_p99_seconds"] = lags[min(len(lags) - 1, round(0.99 * (len(lags) - 1)))]
+    totals["lag_p99_seconds"] = percentile(sorted(lags), 0.99)
     return totals
 
 

@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from dataclasses import dataclass
 from pathlib import Path
 
 from stockflow.config import Settings
+from streams.runner import start_process, stop_process, wait_for_http
 
 
 def prefect_env(settings: Settings) -> dict[str, str]:
@@ -31,11 +27,6 @@ def prefect_env(settings: Settings) -> dict[str, str]:
     }
 
 
-def apply_prefect_env(settings: Settings) -> None:
-    """Point this process's Prefect client at the local server (call before importing prefect)."""
-    os.environ.update(prefect_env(settings))
-
-
 @dataclass
 class PrefectServer:
     settings: Settings
@@ -49,35 +40,20 @@ class PrefectServer:
     def start(self, timeout: float = 120.0, wait: bool = True) -> None:
         env = {**os.environ, **prefect_env(self.settings)}
         Path(env["PREFECT_HOME"]).mkdir(parents=True, exist_ok=True)
-        self.log_path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.log_path, "ab") as out:
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "prefect",
-                    "server",
-                    "start",
-                    "--host",
-                    self.settings.prefect_host,
-                    "--port",
-                    str(self.settings.prefect_port),
-                ],  # fmt: skip
-                stdout=out,
-                stderr=subprocess.STDOUT,
-                env=env,
-                start_new_session=True,
-            )
+        self.process = start_process(
+            ["-m", "prefect", "server", "start", "--host", self.settings.prefect_host,
+             "--port", str(self.settings.prefect_port)],
+            env,
+            self.log_path,
+        )  # fmt: skip
         if wait:
             self.wait(timeout)
 
     def wait(self, timeout: float = 120.0) -> None:
         assert self.process is not None, "start() first"
-        _wait_healthy(self.health_url, timeout, self.process)
+        wait_for_http(self.health_url, timeout, self.process, ready=lambda body: body is True)
 
     def stop(self) -> None:
-        from streams.runner import stop_process
-
         if self.process is not None:
             stop_process(self.process)
             self.process = None
@@ -91,28 +67,4 @@ def start_flow_serving(settings: Settings, log_path: Path) -> subprocess.Popen:
         "STOCKFLOW_VAR_DIR": str(settings.var_dir.resolve()),
         "PYTHONUNBUFFERED": "1",
     }
-    with open(log_path, "ab") as out:
-        return subprocess.Popen(
-            [sys.executable, "-m", "flows", "serve"],
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            env=env,
-            start_new_session=True,
-            cwd=Path(__file__).resolve().parents[1],
-        )
-
-
-def _wait_healthy(url: str, timeout: float, process: subprocess.Popen) -> None:
-    """Prefect's /health answers a bare JSON `true` once the server is up."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise RuntimeError(f"the Prefect server exited with {process.returncode}")
-        try:
-            with urllib.request.urlopen(url, timeout=2) as resp:
-                if json.loads(resp.read()) is True:
-                    return
-        except (urllib.error.URLError, OSError, ValueError):
-            pass
-        time.sleep(0.5)
-    raise TimeoutError(f"the Prefect server did not answer {url} within {timeout:.0f}s")
+    return start_process(["-m", "flows", "serve"], env, log_path)

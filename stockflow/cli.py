@@ -138,23 +138,23 @@ def vouchers_trial_balance(period: str = typer.Option(None, help="Up to the end 
 @flows_app.command("serve")
 def flows_serve() -> None:
     """Serve the flows' deployments (schedules) against the local Prefect server."""
+    import os
     import sys
 
-    from flows.server import apply_prefect_env
+    from flows.server import prefect_env
 
-    apply_prefect_env(get_settings())
-    os_args = [sys.executable, "-m", "flows", "serve"]
-    import os
-
-    os.execv(sys.executable, os_args)
+    os.environ.update(prefect_env(get_settings()))
+    os.execv(sys.executable, [sys.executable, "-m", "flows", "serve"])
 
 
 @flows_app.command("run")
 def flows_run(name: str = typer.Argument(..., help="post-vouchers")) -> None:
     """Run one flow now, recorded on the local Prefect server."""
-    from flows.server import apply_prefect_env
+    import os
 
-    apply_prefect_env(get_settings())
+    from flows.server import prefect_env
+
+    os.environ.update(prefect_env(get_settings()))
     if name != "post-vouchers":
         console.print(f"[red]unknown flow {name!r}[/]: post-vouchers")
         raise typer.Exit(2)

@@ -13,9 +13,11 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 from stockflow.config import Settings
 from stockflow.masterdata import Catalog
@@ -88,9 +90,16 @@ def run_simulation(
 
 
 def wait_for_http(
-    url: str, timeout: float = 60.0, process: subprocess.Popen | None = None, ready_key: str | None = None
-) -> dict:
-    """GET `url` until it answers JSON (and, with `ready_key`, until that field is true)."""
+    url: str,
+    timeout: float = 60.0,
+    process: subprocess.Popen | None = None,
+    ready_key: str | None = None,
+    ready: Callable[[Any], bool] | None = None,
+) -> Any:
+    """GET `url` until it answers JSON (and, with `ready_key`, until that field is true; with
+    `ready`, until it holds for the answer)."""
+    if ready is None:
+        ready = (lambda body: bool(body.get(ready_key))) if ready_key else (lambda body: True)
     deadline = time.monotonic() + timeout
     last: Exception | None = None
     while time.monotonic() < deadline:
@@ -99,9 +108,9 @@ def wait_for_http(
         try:
             with urllib.request.urlopen(url, timeout=2) as resp:
                 body = json.loads(resp.read())
-            if ready_key is None or body.get(ready_key):
+            if ready(body):
                 return body
-            last = RuntimeError(f"{ready_key} is {body.get(ready_key)!r}")
+            last = RuntimeError(f"not ready yet: {str(body)[:200]}")
             time.sleep(0.3)
         except (urllib.error.URLError, OSError, ValueError) as exc:
             last = exc
@@ -170,13 +179,24 @@ def worker_env(settings: Settings, web_port: int) -> dict[str, str]:
 def start_worker(
     settings: Settings, web_port: int, log_path: Path, loglevel: str = "info"
 ) -> subprocess.Popen:
-    """A Faust worker process (its own session, so Ctrl-C reaches it only through us)."""
+    """A Faust worker process."""
+    return start_process(
+        ["-m", "streams", "worker", "-l", loglevel, "--web-port", str(web_port)],
+        worker_env(settings, web_port),
+        log_path,
+    )
+
+
+def start_process(args: list[str], env: dict[str, str], log_path: Path) -> subprocess.Popen:
+    """`python <args>` from the repository root, logging to `log_path`, in its own session (so
+    Ctrl-C reaches it only through us)."""
+    log_path.parent.mkdir(parents=True, exist_ok=True)
     with open(log_path, "ab") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "streams", "worker", "-l", loglevel, "--web-port", str(web_port)],
+            [sys.executable, *args],
             stdout=out,
             stderr=subprocess.STDOUT,
-            env=worker_env(settings, web_port),
+            env=env,
             start_new_session=True,
             cwd=Path(__file__).resolve().parents[1],
         )

@@ -1,5 +1,5 @@
 select
-    event_id || '|' || location || '|' || sku || '|' || batch as movement_key,
+    {{ movement_key() }} as movement_key,
     event_id,
     event_type,
     occurred_at,
