@@ -30,7 +30,7 @@ from flows.books import Books
 from stockflow.ledger import Ledger, StockRejected
 from stockflow.masterdata import Catalog
 from stockflow.simulation import TZ, Simulation, build_catalog
-from streams.lake import LakeWriter, event_row, movement_row
+from streams.lake import LakeWriter
 
 console = Console()
 START = date(2026, 1, 5)
@@ -51,9 +51,7 @@ def simulate(root: Path, days: int) -> Catalog:
             except StockRejected:
                 continue
             raw = e.model_dump_json(exclude_none=True).encode()
-            writer.append(e.topic.value, event_row(e, raw, e.topic.value, 0, i, writer.next_seq()))
-            for mv in result.movements:
-                writer.append("inventory_changed", movement_row(mv, 0, writer.next_seq(), datetime.now(UTC)))
+            writer.land_applied(e, raw, e.topic.value, 0, i, result.movements, datetime.now(UTC))
             pending += list(result.follow_ups)
         if writer.pending > 20_000:
             writer.flush()

@@ -202,6 +202,23 @@ class LakeWriter:
     def append(self, table: str, row: dict[str, Any]) -> None:
         self._rows[table].append(row)
 
+    def land_applied(
+        self,
+        event: Any,
+        raw: bytes,
+        topic: str,
+        partition: int,
+        offset: int,
+        movements: Iterable[Movement],
+        processed_at: datetime,
+    ) -> None:
+        """Buffer an event the ledger applied and the movements it made, in apply order."""
+        self.append(topic, event_row(event, raw, topic, partition, offset, self.next_seq()))
+        for mv in movements:
+            self.append(
+                OutputTopic.INVENTORY_CHANGED, movement_row(mv, partition, self.next_seq(), processed_at)
+            )
+
     @property
     def pending(self) -> int:
         return sum(len(rows) for rows in self._rows.values())

@@ -32,7 +32,7 @@ from stockflow.masterdata import Catalog
 from stockflow.processing import StockProcessor
 from streams import topics
 from streams.app import app
-from streams.lake import LakeWriter, alert_row, event_row, movement_row, now_utc
+from streams.lake import LakeWriter, alert_row, now_utc
 from streams.partitions import partition_for
 from streams.recovery import EVENT_TABLES, replay_lake
 
@@ -260,9 +260,8 @@ async def process_message(topic: str, partition: int, offset: int, key: Any, raw
     processed_at = now_utc()
     state.last_event_at = processed_at
     lake = state.lake
-    lake.append(topic, event_row(event, raw, topic, partition, offset, lake.next_seq()))
+    lake.land_applied(event, raw, topic, partition, offset, result.movements, processed_at)
     for mv in result.movements:
-        lake.append(OutputTopic.INVENTORY_CHANGED, movement_row(mv, partition, lake.next_seq(), processed_at))
         state.dirty[(mv.location, mv.sku)] = partition
     if result.movements:
         await send(
