@@ -1,5 +1,17 @@
+{{ config(materialized='append', cluster_by='business_date') }}
+
 -- One row per location × SKU × day from its first movement to the last business day,
 -- with the closing on-hand quantity and value (days without movements carried forward).
+{% if is_incremental() %}
+{#- The days from the first one the balances rebuilt (or the day after the last one here) are
+    recomputed, carried forward from the closing of the day before: the calendar is dense, so
+    every series that started earlier has a row on that day. -#}
+{% set cutoff %}
+least({{ rebuilt_from(ref('fct_daily_stock_balances')) }}, {{ constant_date("select max(business_date) + 1 from " ~ this) }})
+{% endset %}
+{% if execute %}{% do run_query("delete from " ~ this ~ " where business_date >= " ~ cutoff) %}{% endif %}
+{% endif %}
+
 with daily as (
     select
         location_id,
@@ -9,19 +21,38 @@ with daily as (
         sum(value_change) as value_change,
         sum(qty_out) as qty_out
     from {{ ref('fct_daily_stock_balances') }}
+    {% if is_incremental() %} where business_date >= {{ cutoff }} {% endif %}
     group by all
 ),
 
+{% if is_incremental() %}
+previous as (
+    select location_id, sku_id, closing_qty, closing_value
+    from {{ this }}
+    where business_date = {{ cutoff }} - 1
+),
+{% endif %}
+
 bounds as (
-    select location_id, sku_id, min(business_date) as first_date
-    from daily
+    select location_id, sku_id, min(first_date) as first_date
+    from (
+        select location_id, sku_id, min(business_date) as first_date from daily group by all
+        {% if is_incremental() %}
+        union all
+        select location_id, sku_id, {{ cutoff }} from previous
+        {% endif %}
+    )
     group by all
 ),
 
 calendar as (
     select b.location_id, b.sku_id, cast(d.day as date) as business_date
     from bounds as b,
-        range(b.first_date, (select max(business_date) from daily) + 1, interval 1 day) as d(day)
+        range(
+            b.first_date,
+            (select max(business_date) from {{ ref('fct_daily_stock_balances') }}) + 1,
+            interval 1 day
+        ) as d(day)
 )
 
 select
@@ -29,8 +60,12 @@ select
     c.sku_id,
     c.business_date,
     coalesce(d.qty_out, 0) as qty_out,
-    sum(coalesce(d.qty_change, 0)) over w as closing_qty,
-    sum(coalesce(d.value_change, 0)) over w as closing_value
+    {% if is_incremental() %} coalesce(p.closing_qty, 0) + {% endif %}
+        sum(coalesce(d.qty_change, 0)) over w as closing_qty,
+    {% if is_incremental() %} coalesce(p.closing_value, 0) + {% endif %}
+        sum(coalesce(d.value_change, 0)) over w as closing_value,
+    {{ build_started_at() }} as built_at
 from calendar as c
 left join daily as d using (location_id, sku_id, business_date)
+{% if is_incremental() %} left join previous as p using (location_id, sku_id) {% endif %}
 window w as (partition by c.location_id, c.sku_id order by c.business_date rows unbounded preceding)

@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', incremental_strategy='append') }}
+{{ config(materialized='append', cluster_by='business_date') }}
 
 {% if is_incremental() and execute %}
 {#- Days from the earliest one touched since the last build are recomputed, starting from the
@@ -75,5 +75,6 @@ select
     ledger_on_hand_after,
     last_apply_seq,
     last_landed_at,
-    last_valued_at
+    last_valued_at,
+    {{ build_started_at() }} as built_at
 from running

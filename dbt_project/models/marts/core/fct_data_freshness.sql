@@ -1,4 +1,12 @@
+{{ config(materialized='append') }}
+
 -- Event time → landed in the lake, per topic and business day.
+{% if is_incremental() %}
+{#- the days of events that landed since the last build are recomputed -#}
+{% set cutoff = constant_date("select min(business_date) from " ~ ref('stg_lake__events') ~ " where landed_at >= " ~ check_since()) %}
+{% if execute %}{% do run_query("delete from " ~ this ~ " where business_date >= " ~ cutoff) %}{% endif %}
+{% endif %}
+
 select
     topic,
     business_date,
@@ -8,4 +16,7 @@ select
     max(epoch(landed_at) - epoch(occurred_at)) as landed_lag_max_seconds,
     max(landed_at) as last_landed_at
 from {{ ref('stg_lake__events') }}
+{% if is_incremental() %}
+where business_date >= {{ cutoff }} and occurred_at >= cast({{ cutoff }} - 1 as timestamptz)
+{% endif %}
 group by all

@@ -1,4 +1,4 @@
-{{ config(materialized='incremental', incremental_strategy='append') }}
+{{ config(materialized='append', cluster_by='landed_at') }}
 
 {% if is_incremental() and execute %}
 {#- Movements that landed since the last build, and older ones valued since then (the books

@@ -1,40 +1,29 @@
-{{ config(materialized='incremental', incremental_strategy='append') }}
+{{ config(materialized='append') }}
 
 -- Posted lines never change (corrections are new vouchers) and each posting run exports its
 -- lines as one file, so an incremental build appends the lines of runs it has not seen yet.
-{% if is_incremental() and execute %}
-{#- the runs exported since the last build, as constants (Parquet statistics prune the rest) -#}
-{% set new_runs_query %}
-select distinct run_id from {{ ref('stg_books__vouchers') }}
-where posted_at > (select coalesce(max(posted_at), timestamptz '1970-01-01') from {{ this }})
-    - interval ({{ var('lookback_minutes') }}) minute
-except
-select distinct run_id from {{ this }}
-where posted_at > (select coalesce(max(posted_at), timestamptz '1970-01-01') from {{ this }})
-    - interval ({{ var('lookback_minutes') }}) minute
-{% endset %}
-{% set new_runs = run_query(new_runs_query).columns[0].values() %}
-{% endif %}
+-- The voucher's own fields are in fct_vouchers; a line keeps what it is filtered and summed by.
+{% set runs = new_posting_runs(this) if is_incremental() else none %}
 
 with lines as (
     select * from {{ ref('stg_books__voucher_lines') }}
-    {% if is_incremental() %}
-    where run_id in ({% for run in new_runs %}'{{ run }}'{% if not loop.last %}, {% endif %}{% else %}null{% endfor %})
-    {% endif %}
+    {% if is_incremental() %} where run_id in {{ runs }} {% endif %}
+),
+
+vouchers as (
+    -- a run exports its vouchers and their lines together
+    select voucher_id, accounting_unit, period, voucher_date, posted_at
+    from {{ ref('stg_books__vouchers') }}
+    {% if is_incremental() %} where run_id in {{ runs }} {% endif %}
 )
 
 select
-    l.voucher_line_key,
     l.voucher_id,
-    v.voucher_no,
+    l.line_no,
     v.accounting_unit,
     v.period,
     v.voucher_date,
-    v.kind,
-    v.reverses_voucher_id,
-    v.source_event_type,
     v.posted_at,
-    l.line_no,
     l.account_code,
     l.account_name,
     l.debit,
@@ -48,4 +37,4 @@ select
     l.counterpart_unit,
     l.run_id
 from lines as l
-inner join {{ ref('stg_books__vouchers') }} as v using (voucher_id)
+left join vouchers as v using (voucher_id)  -- a line without its voucher fails vouchers_are_whole

@@ -1,23 +1,35 @@
+{{ config(materialized='append') }}
+
 -- B2B fill rate per warehouse and day: quantity issued against sales orders / quantity ordered
--- (reserved), capped per order.
+-- (reserved), capped per order, in base units. An order belongs to the day it was first reserved.
+{% if is_incremental() %}
+{#- the days of the orders that moved since the last build are recomputed -#}
+{% set cutoff = constant_date(
+    "select min(business_date) from " ~ ref('fct_stock_movements')
+    ~ " where event_type = 'stock_reservation' and reference in (select reference from "
+    ~ ref('fct_stock_movements') ~ " where event_type in ('stock_reservation', 'sales_issue')"
+    ~ " and landed_at >= " ~ check_since() ~ ")"
+) %}
+{% if execute %}{% do run_query("delete from " ~ this ~ " where business_date >= " ~ cutoff) %}{% endif %}
+{% endif %}
+
 with ordered as (
     select
         location_id,
-        payload ->> '$.sales_order' as sales_order,
+        reference as sales_order,
         min(business_date) as business_date,
-        sum(cast(payload ->> '$.qty' as decimal(14, 3))) as ordered_qty
-    from {{ ref('stg_lake__events') }}
-    where event_type = 'stock_reservation' and coalesce(payload ->> '$.action', 'reserve') = 'reserve'
+        sum(reserved_delta) as ordered_qty
+    from {{ ref('fct_stock_movements') }}
+    where event_type = 'stock_reservation' and reserved_delta > 0  -- a release is not an order
+    {% if is_incremental() %} and business_date >= {{ cutoff }} {% endif %}
     group by all
 ),
 
 issued as (
-    select
-        location_id,
-        payload ->> '$.sales_order' as sales_order,
-        sum(cast(payload ->> '$.qty' as decimal(14, 3))) as issued_qty
-    from {{ ref('stg_lake__events') }}
+    select location_id, reference as sales_order, sum(-on_hand_delta) as issued_qty
+    from {{ ref('fct_stock_movements') }}
     where event_type = 'sales_issue'
+    {% if is_incremental() %} and business_date >= {{ cutoff }} {% endif %}
     group by all
 )
 

@@ -1,11 +1,22 @@
+{{ config(materialized='append') }}
+
 -- Voucher lag (event time → posted) per set of books and day of posting.
+{% set posted_date %} cast(timezone('{{ var("timezone") }}', posted_at) as date) {% endset %}
+
+{% if is_incremental() %}
+{#- the posting days of the vouchers this build added are recomputed -#}
+{% set cutoff = constant_date("select min(" ~ posted_date ~ ") from " ~ ref('fct_vouchers') ~ " where built_at = " ~ build_started_at()) %}
+{% if execute %}{% do run_query("delete from " ~ this ~ " where posted_date >= " ~ cutoff) %}{% endif %}
+{% endif %}
+
 select
     accounting_unit,
-    cast(timezone('{{ var("timezone") }}', posted_at) as date) as posted_date,
+    {{ posted_date }} as posted_date,
     count(*) as vouchers,
     quantile_cont(lag_seconds, 0.5) as lag_p50_seconds,
     quantile_cont(lag_seconds, 0.99) as lag_p99_seconds,
     max(lag_seconds) as lag_max_seconds
-from {{ ref('stg_books__vouchers') }}
+from {{ ref('fct_vouchers') }}
 where kind = 'normal'
+{% if is_incremental() %} and posted_at >= cast({{ cutoff }} - 1 as timestamptz) and {{ posted_date }} >= {{ cutoff }} {% endif %}
 group by all

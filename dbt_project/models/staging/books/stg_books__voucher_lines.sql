@@ -1,5 +1,4 @@
 select
-    voucher_id || '#' || line_no as voucher_line_key,
     voucher_id,
     line_no,
     account_code,
