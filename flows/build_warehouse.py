@@ -18,7 +18,8 @@ from stockflow.masterdata import Catalog
 def dbt_build(var_dir: str, full: bool) -> dict[str, Any]:
     """`dbt build` (models and data tests) into a new file; swapped in only if all passed."""
     root = Path(var_dir)
-    result = warehouse.build(root, Catalog.load(root / "masterdata.json"), full=full)
+    # scheduled builds leave dbt loaded for the next one
+    result = warehouse.build(root, Catalog.load(root / "masterdata.json"), full=full, standby=True)
     return warehouse.summary(result)
 
 

@@ -1,8 +1,8 @@
 """The warehouse: dbt builds over the lake into a DuckDB file that readers never see half-built.
 
-Every build writes a *new* file (`var/warehouse/build-<time>.duckdb`: a fresh one for a full
-build, a copy of the current warehouse for an incremental one), runs `dbt build` on it (models
-and data tests), and only if everything passed renames it over `var/warehouse/warehouse.duckdb`.
+Every build writes a *new* file (`var/warehouse/building.duckdb`: a fresh one for a full build,
+a copy of the current warehouse for an incremental one), runs `dbt build` on it (models and data
+tests), and only if everything passed renames it over `var/warehouse/warehouse.duckdb`.
 A rename is atomic: a reader that opened the old file keeps reading it, the next reader opens
 the new one, and no reader ever waits for a build or sees one half done. A failed build leaves
 the last good warehouse in place.
@@ -10,27 +10,32 @@ the last good warehouse in place.
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import json
 import logging
 import os
 import shutil
-import subprocess
-import sys
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from flows.dbt_process import DbtProcess, start_standby
 from stockflow.masterdata import Catalog
 
 log = logging.getLogger(__name__)
 
 PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 WAREHOUSE_FILE = "warehouse.duckdb"
+BUILD_FILE = "building.duckdb"
 #: As `lookback_minutes` in dbt_project.yml: late files this old are looked at again.
 LOOKBACK_MINUTES = 10
 
@@ -141,6 +146,8 @@ class BuildResult:
     path: Path
     statuses: dict[str, int] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
+    #: dbt came from a standby process (loaded before the build was asked for)
+    warm: bool = False
 
 
 def build(
@@ -149,105 +156,145 @@ def build(
     full: bool = False,
     select: list[str] | None = None,
     dbt_vars: dict[str, Any] | None = None,
+    standby: bool = False,
 ) -> BuildResult:
-    """`dbt build` into a new file and swap it in if every model and test passed."""
+    """`dbt build` into a new file and swap it in if every model and test passed.
+
+    `standby`: take dbt from the standby process if one is waiting, and leave one loaded for
+    the next build (scheduled builds do; see flows.dbt_process)."""
+    started = time.perf_counter()
     var_dir = var_dir.resolve()
-    lake_dir = var_dir / "lake"
-    export_masterdata(catalog, lake_dir)
-    ensure_sources(lake_dir)
     folder = warehouse_dir(var_dir)
     folder.mkdir(parents=True, exist_ok=True)
+    with _build_lock(folder):
+        return _build_locked(var_dir, folder, catalog, full, select, dbt_vars, started, standby)
+
+
+@contextmanager
+def _build_lock(folder: Path) -> Iterator[None]:
+    """One build at a time per warehouse (a scheduled one and one started by hand wait in turn)."""
+    with (folder / "build.lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def _build_locked(
+    var_dir: Path,
+    folder: Path,
+    catalog: Catalog,
+    full: bool,
+    select: list[str] | None,
+    dbt_vars: dict[str, Any] | None,
+    started: float,
+    standby: bool,
+) -> BuildResult:
     current = folder / WAREHOUSE_FILE
-    target = folder / f"build-{time.time_ns()}.duckdb"
-    full = full or not current.exists()
-    if not full:
-        shutil.copyfile(current, target)
-    env = {
-        "STOCKFLOW_LAKE_DIR": str(lake_dir),
-        "STOCKFLOW_WAREHOUSE_PATH": str(target),
-        "DO_NOT_TRACK": "1",
-        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
-    }
-    args = [
-        "build",
+    # The file being built has one fixed name: dbt's profile (its path) stays the same from build
+    # to build, so dbt re-parses only what changed instead of the whole project every time.
+    target = folder / BUILD_FILE
+    _remove_build_files(folder)
+    project = project_fingerprint()
+    # a changed project (new model SQL) rebuilds everything once: incremental models keep what
+    # the old SQL wrote
+    full = full or not current.exists() or _last_build(folder).get("project") != project
+    started_at = datetime.now(UTC)
+    common = [
         "--project-dir", str(PROJECT_DIR),
         "--profiles-dir", str(PROJECT_DIR),
         "--target-path", str(folder / "dbt-target"),
         "--log-path", str(var_dir / "logs"),
         "--quiet",
+        "--no-write-json",  # the outcome comes back from dbtRunner; no artifacts to write
     ]  # fmt: skip
+    if dbt_vars:
+        common += ["--vars", json.dumps(dbt_vars)]
+    args = ["build", *common]
     if full:
         args.append("--full-refresh")
     else:
-        # staging views re-read the whole lake; their tests run in full builds (nightly), while
-        # incremental builds test the marts they change, the largest facts from the last build on
-        args += ["--exclude", "path:models/staging,resource_type:test"]
-        since = _last_build_started(folder)
-        if since is not None:
-            dbt_vars = {"check_since": since, **(dbt_vars or {})}
-    if dbt_vars:
-        args += ["--vars", json.dumps(dbt_vars)]
+        # The project is the one the current warehouse was built with (else the build is full):
+        # its staging views are already there, and the SQL the unit tests check is unchanged.
+        # Staging tests re-read the whole lake; they run in full (nightly) builds, as do unit
+        # tests. Incremental builds test the marts they change.
+        args += ["--exclude", "path:models/staging", "resource_type:unit_test"]
     if select:
         args += ["--select", *select]
-    started = time.perf_counter()
-    started_at = datetime.now(UTC).isoformat()
-    # dbt runs in a child process: the DuckDB file is closed (and checkpointed) when it ends,
-    # before it is renamed, and dbt's process-wide state never leaks into a long-lived flow.
-    outcome = folder / f"{target.name}.result.json"
-    child = subprocess.run(
-        [sys.executable, "-m", "flows.warehouse", json.dumps(args), str(outcome)],
-        env={**os.environ, **env},
-        capture_output=True,
-        text=True,
-        cwd=PROJECT_DIR.parent,
-    )
-    if outcome.exists():
-        success, statuses, failures = json.loads(outcome.read_text())
-        outcome.unlink()
-    else:
-        success, statuses, failures = (
-            False,
-            {},
-            [f"dbt process exited with {child.returncode}: {child.stderr[-2000:]}"],
-        )
-    seconds = time.perf_counter() - started
+    env = {
+        "STOCKFLOW_LAKE_DIR": str(var_dir / "lake"),
+        "STOCKFLOW_WAREHOUSE_PATH": str(target),
+        "DO_NOT_TRACK": "1",
+        "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
+    }
+    # dbt gets its own process (see flows.dbt_process), which loads dbt and parses the project
+    # while the file it builds is prepared here
+    dbt = DbtProcess(["parse", *common], args, folder / f"{BUILD_FILE}.result.json", env, standby)
+    try:
+        lake_dir = var_dir / "lake"
+        export_masterdata(catalog, lake_dir)
+        ensure_sources(lake_dir)
+        if not full:
+            shutil.copyfile(current, target)
+        _write_build_info(target, started_at, full, _check_since(folder) if not full else None)
+    except BaseException:
+        dbt.cancel()
+        _remove_build_files(folder)
+        raise
+    success, statuses, failures = dbt.go()
     if success:
         os.replace(target, current)
-        (folder / "last_build.json").write_text(json.dumps({"started_at": started_at, "full": full}))
-        _remove_stale_builds(folder)
-    else:
-        for leftover in folder.glob(f"{target.name}*"):
-            leftover.unlink(missing_ok=True)
-    return BuildResult(success, full, seconds, current if success else target, statuses, failures)
+        (folder / "last_build.json").write_text(
+            json.dumps({"started_at": started_at.isoformat(), "full": full, "project": project})
+        )
+    _remove_build_files(folder)
+    seconds = time.perf_counter() - started
+    if standby:
+        start_standby(folder)
+    return BuildResult(
+        success, full, seconds, current if success else target, statuses, failures, dbt.from_standby
+    )
 
 
-def _last_build_started(folder: Path) -> str | None:
-    """When the last successful build began, minus the lookback: rows from then on are new."""
+def _write_build_info(path: Path, started_at: datetime, full: bool, check_since: datetime | None) -> None:
+    """The build's own facts, as a table in the warehouse: when it started, whether it was full,
+    and from when on incremental tests look at the largest facts (everything in a full build)."""
+    with duckdb.connect(str(path)) as con:
+        con.execute(
+            "CREATE OR REPLACE TABLE build_info AS SELECT ?::TIMESTAMPTZ AS started_at,"
+            " ?::BOOLEAN AS full_refresh, ?::TIMESTAMPTZ AS check_since",
+            [started_at, full, check_since or datetime(1970, 1, 1, tzinfo=UTC)],
+        )
+
+
+def _last_build(folder: Path) -> dict[str, Any]:
     path = folder / "last_build.json"
-    if not path.exists():
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _check_since(folder: Path) -> datetime | None:
+    """When the last successful build began, minus the lookback: rows from then on are new."""
+    started = _last_build(folder).get("started_at")
+    if started is None:
         return None
-    started = datetime.fromisoformat(json.loads(path.read_text())["started_at"])
-    return (started - timedelta(minutes=LOOKBACK_MINUTES)).isoformat()
+    return datetime.fromisoformat(started) - timedelta(minutes=LOOKBACK_MINUTES)
 
 
-def _invoke_dbt(args: list[str]) -> tuple[bool, dict[str, int], list[str]]:
-    from dbt.cli.main import dbtRunner
-
-    result = dbtRunner().invoke(args)
-    statuses: dict[str, int] = {}
-    failures: list[str] = []
-    for r in getattr(result.result, "results", None) or []:
-        status = str(r.status)
-        statuses[status] = statuses.get(status, 0) + 1
-        if status not in ("success", "pass"):
-            failures.append(f"{r.node.unique_id}: {status} {r.message or ''}".strip())
-    if result.exception is not None:
-        failures.append(f"dbt: {result.exception}")
-    return bool(result.success) and not failures, statuses, failures
+def project_fingerprint() -> str:
+    """A hash of the dbt project's sources (models, macros, tests, settings)."""
+    digest = hashlib.sha256()
+    for path in sorted(PROJECT_DIR.rglob("*")):
+        relative = path.relative_to(PROJECT_DIR)
+        if path.suffix in (".sql", ".yml") and relative.parts[0] not in ("target", "logs"):
+            digest.update(str(relative).encode() + b"\0" + path.read_bytes() + b"\0")
+    return digest.hexdigest()
 
 
-def _remove_stale_builds(folder: Path) -> None:
-    for stale in folder.glob("build-*.duckdb*"):
+def _remove_build_files(folder: Path) -> None:
+    for leftover in folder.glob(f"{BUILD_FILE}*"):
+        leftover.unlink(missing_ok=True)
+    for stale in folder.glob("build-*.duckdb*"):  # named per build by earlier versions
         stale.unlink(missing_ok=True)
 
 
@@ -256,11 +303,7 @@ def summary(result: BuildResult) -> dict[str, Any]:
         "success": result.success,
         "full": result.full,
         "seconds": round(result.seconds, 2),
+        "warm": result.warm,
         "statuses": result.statuses,
         "failures": result.failures[:20],
     }
-
-
-if __name__ == "__main__":  # the dbt child process of `build`
-    outcome_path = Path(sys.argv[2])
-    outcome_path.write_text(json.dumps(_invoke_dbt(json.loads(sys.argv[1]))))

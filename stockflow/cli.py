@@ -251,6 +251,7 @@ def up(
     company. Ctrl-C stops it."""
     import signal
 
+    from flows.dbt_process import stop_standby
     from flows.server import PrefectServer, start_flow_serving
     from streams.runner import Stack, lake_has_events, run_simulation, stop_process, wipe
 
@@ -316,6 +317,7 @@ def up(
     finally:
         if serving is not None:
             stop_process(serving)
+        stop_standby(settings.var_dir / "warehouse")  # the dbt process scheduled builds keep loaded
         stack.stop()
         prefect.stop()
         console.print("stopped")

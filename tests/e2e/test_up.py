@@ -10,6 +10,7 @@ from pathlib import Path
 
 import pytest
 
+from flows.dbt_process import standby_waiting
 from tests.support import free_port, get_json, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -90,6 +91,11 @@ def test_up_runs_a_live_company_and_stops_cleanly(tmp_path: Path):
     assert not port_open(web_port), "the worker is still listening"
     assert not port_open(broker_port), "the broker is still listening"
     assert not port_open(prefect_port), "the Prefect server is still listening"
+    # no dbt process is kept loaded for the next scheduled build
+    deadline = time.monotonic() + 15
+    while standby_waiting(tmp_path / "var" / "warehouse"):
+        assert time.monotonic() < deadline, "the standby dbt process outlived the app"
+        time.sleep(0.5)
     # the books balance and match the stock ledger (checked by the CLI a user would run)
     check = subprocess.run(
         [sys.executable, "-m", "stockflow.cli", "vouchers", "trial-balance"],

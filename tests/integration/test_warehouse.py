@@ -1,5 +1,8 @@
 """The warehouse: dbt builds over a lake the real spine wrote and the books, quality suites."""
 
+import shutil
+import threading
+import time
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -7,7 +10,7 @@ import duckdb
 import pytest
 
 from expectations.checks import frames_from_warehouse, prepare_frames, validate
-from flows import warehouse
+from flows import dbt_process, warehouse
 from flows.books import Books
 from tests.integration.test_pipeline import simulated, wait_processed
 from tests.support import produce_with_confluent
@@ -92,13 +95,13 @@ def test_readers_never_see_a_build_and_a_failed_build_changes_nothing(built):
         assert reader.execute("SELECT count(*) FROM fct_stock_movements").fetchall() == before
     finally:
         reader.close()
-    assert not list(warehouse.warehouse_dir(var).glob("build-*"))
+    assert not list(warehouse.warehouse_dir(var).glob(warehouse.BUILD_FILE + "*"))
     good = warehouse.warehouse_path(var).stat().st_ino
     broken = built.catalog.model_copy(update={"locations": {}})  # movements now point at unknown locations
     result = warehouse.build(var, broken, full=True)
     assert not result.success and any("relationships" in f for f in result.failures)
     assert warehouse.warehouse_path(var).stat().st_ino == good
-    assert not list(warehouse.warehouse_dir(var).glob("build-*"))
+    assert not list(warehouse.warehouse_dir(var).glob(warehouse.BUILD_FILE + "*"))
 
 
 CORRUPTIONS = {
@@ -144,7 +147,7 @@ def test_clean_data_passes_and_each_corruption_fails_its_expectation(built):
         assert not report.success and failed == {expected}, corrupt
 
 
-def test_flows_build_check_and_alert_on_the_prefect_server(built, prefect_server):
+def test_flows_build_check_and_alert_on_the_prefect_server(built, prefect_server, request):
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -152,6 +155,7 @@ def test_flows_build_check_and_alert_on_the_prefect_server(built, prefect_server
     from streams.lake import read_table
 
     var = built.settings.var_dir
+    request.addfinalizer(lambda: dbt_process.stop_standby(warehouse.warehouse_dir(var)))
     with temporary_settings(updates={PREFECT_API_URL: prefect_server.prefect_api_url}):
         good = build_warehouse(var_dir=str(var))
         assert good["success"] and good["quality"]["success"]
@@ -180,10 +184,25 @@ def fingerprint(var: Path) -> dict[str, tuple]:
         "fct_stock_movements": "movement_key, on_hand_delta, value_change",
         "fct_daily_stock_balances": "location_id, sku_id, batch_id, business_date, opening_qty, qty_in, qty_out,"
         " closing_qty, opening_value, closing_value",
-        "fct_voucher_lines": "voucher_line_key, debit, credit",
+        "fct_voucher_lines": "voucher_id, line_no, debit, credit",
+        "fct_vouchers": "voucher_id, voucher_no, total",
+        "int_location_sku_days": "location_id, sku_id, business_date, qty_out, closing_qty, closing_value",
+        "int_batch_expiries": "location_id, sku_id, batch_id, expiry_date",
+        "int_batch_excursion_days": "location_id, sku_id, batch_id, business_date, seconds_out_of_range",
+        "fct_data_freshness": "topic, business_date, events, last_landed_at",
         "kpi_stockout_rate": "location_id, business_date, stockout_rate",
+        "kpi_voucher_lag": "accounting_unit, posted_date, vouchers, lag_p99_seconds",
+        "kpi_fill_rate": "location_id, business_date, orders, ordered_qty, filled_qty",
     }
     return {t: query(var, f"SELECT count(*), sum(hash({cols})) FROM {t}")[0] for t, cols in tables.items()}
+
+
+def wait_for_standby(var: Path) -> None:
+    """A standby loads dbt in about two seconds; a build that comes sooner starts its own."""
+    deadline = time.monotonic() + 30
+    while not dbt_process.standby_waiting(warehouse.warehouse_dir(var)):
+        assert time.monotonic() < deadline, "no standby dbt process"
+        time.sleep(0.2)
 
 
 def test_incremental_builds_over_a_growing_lake_equal_a_full_build(tmp_path):
@@ -193,16 +212,48 @@ def test_incremental_builds_over_a_growing_lake_equal_a_full_build(tmp_path):
     books = Books(tmp_path, lake.catalog)
     lake.write(4000)
     books.post_new_movements()
-    assert warehouse.build(tmp_path, lake.catalog, full=True).success
+    # as scheduled builds run: each leaves a standby dbt process for the next one
+    first = warehouse.build(tmp_path, lake.catalog, full=True, standby=True)
+    assert first.success and not first.warm
     while True:  # more days land and are built; the books post them only after that build
         more = lake.write(3000)
+        wait_for_standby(tmp_path)
         # no lookback: each build must pick up exactly what landed or was valued since the last
-        result = warehouse.build(tmp_path, lake.catalog, dbt_vars={"lookback_minutes": 0})
-        assert result.success and not result.full, result.failures
+        result = warehouse.build(tmp_path, lake.catalog, dbt_vars={"lookback_minutes": 0}, standby=True)
+        assert result.success and not result.full and result.warm, result.failures
         books.post_new_movements()
         if not more:
             break
-    assert warehouse.build(tmp_path, lake.catalog, dbt_vars={"lookback_minutes": 0}).success
+    wait_for_standby(tmp_path)
+    assert warehouse.build(tmp_path, lake.catalog, dbt_vars={"lookback_minutes": 0}, standby=True).warm
     incremental = fingerprint(tmp_path)
-    assert warehouse.build(tmp_path, lake.catalog, full=True).success
+    cold = warehouse.build(tmp_path, lake.catalog, full=True)
+    assert cold.success and not cold.warm
     assert fingerprint(tmp_path) == incremental
+
+    # the standby left by the last scheduled build exits once its warehouse is gone
+    folder = warehouse.warehouse_dir(tmp_path)
+    wait_for_standby(tmp_path)
+    shutil.rmtree(folder)
+    deadline = time.monotonic() + 15
+    while dbt_process.standby_waiting(folder):
+        assert time.monotonic() < deadline, "the standby outlived its warehouse"
+        time.sleep(0.5)
+
+
+def test_a_build_file_left_by_a_crash_is_cleared_and_builds_wait_for_each_other(built):
+    var = built.settings.var_dir
+    folder = warehouse.warehouse_dir(var)
+    (folder / warehouse.BUILD_FILE).write_bytes(b"half a build")  # as if a build died midway
+    results: list[warehouse.BuildResult] = []
+    threads = [
+        threading.Thread(target=lambda: results.append(warehouse.build(var, built.catalog))) for _ in range(2)
+    ]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert [r.success for r in results] == [True, True], [r.failures for r in results]
+    assert not list(folder.glob(warehouse.BUILD_FILE + "*"))
+    with duckdb.connect(str(warehouse.warehouse_path(var)), read_only=True) as con:
+        assert con.execute("SELECT full_refresh FROM build_info").fetchall() == [(False,)]
