@@ -15,7 +15,13 @@ import duckdb
 import pandas as pd
 
 from expectations.suites import SUITES
-from stockflow.quality import FUTURE_TOLERANCE_SECONDS, gap_rate, gtin_is_valid, sku_completeness
+from stockflow.quality import (
+    FUTURE_TOLERANCE_SECONDS,
+    duplicate_rate,
+    gap_rate,
+    gtin_is_valid,
+    sku_completeness,
+)
 
 log = logging.getLogger(__name__)
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "false")
@@ -70,8 +76,10 @@ def prepare_frames(
     devices = (
         events.dropna(subset=["source_seq"])
         .groupby("source_id")["source_seq"]
-        .agg(lambda s: gap_rate(int(v) for v in s))
-        .rename("gap_rate")
+        .agg(
+            gap_rate=lambda s: gap_rate(int(v) for v in s),
+            duplicate_rate=lambda s: duplicate_rate(int(v) for v in s),
+        )
         .reset_index()
     )
     return {

@@ -10,7 +10,7 @@ import great_expectations as gx
 import great_expectations.expectations as gxe
 from great_expectations.expectations.row_conditions import Column
 
-from stockflow.quality import DEVICE_GAP_RATE_LIMIT
+from stockflow.quality import DEVICE_DUPLICATE_RATE_LIMIT, DEVICE_GAP_RATE_LIMIT
 
 CRITICAL = {"critical": True}
 WARNING = {"critical": False}
@@ -63,11 +63,16 @@ def build_events_suite() -> gx.ExpectationSuite:
 
 
 def build_devices_suite() -> gx.ExpectationSuite:
-    """Devices: one row per source device with the gap rate of its running numbers."""
+    """Devices: one row per source device: the gap and duplicate rates of its running numbers."""
     suite = gx.ExpectationSuite(name="device_sequences")
     suite.add_expectation(
         gxe.ExpectColumnValuesToBeBetween(
             column="gap_rate", min_value=0, max_value=DEVICE_GAP_RATE_LIMIT, meta=CRITICAL
+        )
+    )
+    suite.add_expectation(
+        gxe.ExpectColumnValuesToBeBetween(
+            column="duplicate_rate", min_value=0, max_value=DEVICE_DUPLICATE_RATE_LIMIT, meta=CRITICAL
         )
     )
     return suite

@@ -10,6 +10,8 @@ from stockflow.masterdata import InvalidGtin, validate_gtin
 
 #: A device whose running numbers skip more than this share is flagged (lost documents).
 DEVICE_GAP_RATE_LIMIT = 0.03
+#: A device that sends more than this share of its documents again under new ids is flagged.
+DEVICE_DUPLICATE_RATE_LIMIT = 0.01
 #: Events may not claim to happen later than this after they are checked (clock skew).
 FUTURE_TOLERANCE_SECONDS = 300
 
@@ -55,3 +57,13 @@ def gap_rate(sequence_numbers: Iterable[int]) -> float:
         return 0.0
     span = max(seen) - min(seen) + 1
     return round((span - len(seen)) / span, 6)
+
+
+def duplicate_rate(sequence_numbers: Iterable[int]) -> float:
+    """Share of a device's landed documents that repeat a running number already landed: the
+    same document sent again under a new event id. (A re-delivery under the same id changes
+    nothing and never lands twice: the ledger drops it.)"""
+    numbers = [n for n in sequence_numbers if n is not None]
+    if not numbers:
+        return 0.0
+    return round((len(numbers) - len(set(numbers))) / len(numbers), 6)

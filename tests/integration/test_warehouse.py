@@ -7,6 +7,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 import duckdb
+import pandas as pd
 import pytest
 
 from expectations.checks import frames_from_warehouse, prepare_frames, validate
@@ -110,6 +111,7 @@ CORRUPTIONS = {
     "invalid_gtin": ("masterdata_health", "expect_column_values_to_be_in_set", "gtin_valid"),
     "sequence_gap": ("device_sequences", "expect_column_values_to_be_between", "gap_rate"),
     "future_event": ("event_quality", "expect_column_values_to_be_in_set", "in_future"),
+    "resent_documents": ("device_sequences", "expect_column_values_to_be_between", "duplicate_rate"),
 }
 
 
@@ -127,6 +129,11 @@ def corrupted(frames, corrupt):
         device = events["source_id"].value_counts().index[0]
         rows = events.index[events["source_id"] == device]
         events = events.drop(rows[len(rows) // 3 : len(rows) // 3 + max(2, len(rows) // 10)])
+    elif corrupt == "resent_documents":  # a device sends 5% of its documents again, under new ids
+        device = events["source_id"].value_counts().index[0]
+        again = events[events["source_id"] == device].iloc[::20].copy()
+        again["event_id"] = again["event_id"] + "-again"
+        events = pd.concat([events, again], ignore_index=True)
     elif corrupt == "future_event":
         events.loc[events.index[0], "occurred_at"] = datetime(2099, 1, 1, tzinfo=UTC)
     return prepare_frames(skus, events, frames["mart_invariants"], frames["kpi_ranges"], datetime.now(UTC))
