@@ -47,3 +47,12 @@
         (null)
     {%- endif -%}
 {%- endmacro %}
+
+{% macro delete_from(relation, column, bound) -%}
+    {#- Rows from `bound` on are read again by the model: remove them first (a range delete).
+        Builds run on a copy of the warehouse that replaces the current one only when the whole
+        build passed, so a reader never sees the gap. -#}
+    {%- if execute -%}
+        {%- do run_query("delete from " ~ relation ~ " where " ~ column ~ " >= " ~ bound) -%}
+    {%- endif -%}
+{%- endmacro %}

@@ -12,7 +12,7 @@ least(
     {{ constant_date("select min(cast(timezone('" ~ var('timezone') ~ "', occurred_at) as date)) from " ~ ref('stg_lake__temperature_readings') ~ " where landed_at >= " ~ check_since()) }}
 ) - 1
 {% endset %}
-{% if execute %}{% do run_query("delete from " ~ this ~ " where business_date >= " ~ cutoff) %}{% endif %}
+{{ delete_from(this, 'business_date', cutoff) }}
 {% endif %}
 
 with readings as (

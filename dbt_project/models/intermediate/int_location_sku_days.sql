@@ -9,7 +9,7 @@
 {% set cutoff %}
 least({{ rebuilt_from(ref('fct_daily_stock_balances')) }}, {{ constant_date("select max(business_date) + 1 from " ~ this) }})
 {% endset %}
-{% if execute %}{% do run_query("delete from " ~ this ~ " where business_date >= " ~ cutoff) %}{% endif %}
+{{ delete_from(this, 'business_date', cutoff) }}
 {% endif %}
 
 with daily as (

@@ -3,17 +3,13 @@
 {% if is_incremental() and execute %}
 {#- Days from the earliest one touched since the last build are recomputed, starting from the
     closing balances already built before them: history is not rescanned. -#}
-{% set cutoff_query %}
-select coalesce((
-    select min(business_date) from {{ ref('fct_stock_movements') }}
-    where landed_at > (select max(last_landed_at) from {{ this }}) - interval ({{ var('lookback_minutes') }}) minute
-       or valued_at > (select coalesce(max(last_valued_at), timestamptz '1970-01-01') from {{ this }})
-), date '9999-12-31')::varchar
-{% endset %}
-{% set cutoff = "date '" ~ run_query(cutoff_query).columns[0].values()[0] ~ "'" %}
-{#- the days from the bound on are rebuilt below (on a copy of the warehouse, see
-    fct_stock_movements) -#}
-{% do run_query("delete from " ~ this ~ " where business_date >= " ~ cutoff) %}
+{% set cutoff = constant_date(
+    "select min(business_date) from " ~ ref('fct_stock_movements')
+    ~ " where landed_at > (select max(last_landed_at) from " ~ this ~ ") - interval ("
+    ~ var('lookback_minutes') ~ ") minute or valued_at > (select coalesce(max(last_valued_at),"
+    ~ " timestamptz '1970-01-01') from " ~ this ~ ")"
+) %}
+{{ delete_from(this, 'business_date', cutoff) }}
 {% endif %}
 
 with daily as (

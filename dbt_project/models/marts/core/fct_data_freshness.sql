@@ -4,7 +4,7 @@
 {% if is_incremental() %}
 {#- the days of events that landed since the last build are recomputed -#}
 {% set cutoff = constant_date("select min(business_date) from " ~ ref('stg_lake__events') ~ " where landed_at >= " ~ check_since()) %}
-{% if execute %}{% do run_query("delete from " ~ this ~ " where business_date >= " ~ cutoff) %}{% endif %}
+{{ delete_from(this, 'business_date', cutoff) }}
 {% endif %}
 
 select

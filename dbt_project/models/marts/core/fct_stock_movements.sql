@@ -14,10 +14,7 @@ select strftime(least(
 ) - interval ({{ var('lookback_minutes') }}) minute, '%Y-%m-%d %H:%M:%S.%f+00')
 {% endset %}
 {% set cutoff = "timestamptz '" ~ run_query(cutoff_query).columns[0].values()[0] ~ "'" %}
-{#- Every row at or after the bound is read again below, so it is removed first: a range delete
-    instead of a key-by-key one. Builds run on a copy of the warehouse that only replaces the
-    current one if the whole build succeeds, so this never leaves a reader with a gap. -#}
-{% do run_query("delete from " ~ this ~ " where landed_at >= " ~ cutoff) %}
+{{ delete_from(this, 'landed_at', cutoff) }}
 {% endif %}
 
 with movements as (

@@ -10,7 +10,7 @@
     ~ ref('fct_stock_movements') ~ " where event_type in ('stock_reservation', 'sales_issue')"
     ~ " and landed_at >= " ~ check_since() ~ ")"
 ) %}
-{% if execute %}{% do run_query("delete from " ~ this ~ " where business_date >= " ~ cutoff) %}{% endif %}
+{{ delete_from(this, 'business_date', cutoff) }}
 {% endif %}
 
 with ordered as (

@@ -6,7 +6,7 @@
 {#- days from the first one whose stock was rebuilt (a sale is a stock movement, so the days
     after a newly landed sale are among them) -#}
 {% set cutoff = rebuilt_from(ref('int_location_sku_days')) %}
-{% if execute %}{% do run_query("delete from " ~ this ~ " where business_date >= " ~ cutoff) %}{% endif %}
+{{ delete_from(this, 'business_date', cutoff) }}
 {% endif %}
 
 with sold as (

@@ -6,7 +6,7 @@
 {% if is_incremental() %}
 {#- the posting days of the vouchers this build added are recomputed -#}
 {% set cutoff = constant_date("select min(" ~ posted_date ~ ") from " ~ ref('fct_vouchers') ~ " where built_at = " ~ build_started_at()) %}
-{% if execute %}{% do run_query("delete from " ~ this ~ " where posted_date >= " ~ cutoff) %}{% endif %}
+{{ delete_from(this, 'posted_date', cutoff) }}
 {% endif %}
 
 select
