@@ -1,0 +1,324 @@
+"""Replenishment (动态补货): safety stock, reorder point, order and transfer suggestions.
+
+Quantities are in base units; a day is the unit of time. The definitions, per location × SKU:
+
+* daily demand `d`: the forecast's mean where there is one, else the mean of the last
+  `DEMAND_DAYS` days, else a prior (the category's typical demand, for a new SKU), else 0;
+* demand volatility `σd`: the standard deviation of the last `VOLATILITY_DAYS` days of demand
+  (with fewer than two days of history: `σd = d`, a coefficient of variation of 1);
+* lead time `L` and its spread `σL`: from the supplier's observed receipts (days from order to
+  receipt); with fewer than two: the supplier's quoted lead time and `σL = LEAD_TIME_CV · L`;
+* holiday coefficient `h ≥ 1` scales demand and its volatility in a holiday period;
+* safety stock `SS = z(service level) · sqrt(L · (h·σd)² + (h·d)² · σL²)`;
+* reorder point `ROP = h·d · L + SS`, never below the master data's reorder point (a floor that
+  gives a new SKU a sensible policy before it has any history);
+* inventory position `IP = on hand − reserved + in transit + on order`;
+* when `IP ≤ ROP`, order up to `S = ROP + h·d · review_days`: `S − IP`, rounded up to whole
+  supplier packs and to at least the supplier's minimum order quantity (MOQ);
+* order-by date: the day `IP`, falling by `h·d` a day, reaches `ROP` (today if it already has).
+
+Transfers: a location whose position is below its reorder point (it runs short before an order
+placed now could arrive) gets stock from locations within `radius_km` that have stock above their
+own reorder point, nearest first, oldest expiry first (FEFO), never a batch that expires before
+it could be sold at the receiving location.
+"""
+
+from __future__ import annotations
+
+import math
+import statistics
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import date, timedelta
+from enum import StrEnum
+
+from stockflow.masterdata import Location
+
+DEMAND_DAYS = 28
+VOLATILITY_DAYS = 7
+LEAD_TIME_CV = 0.25
+DEFAULT_SERVICE_LEVEL = 0.95
+DEFAULT_REVIEW_DAYS = 7
+DEFAULT_RADIUS_KM = 50.0
+
+
+class DemandSource(StrEnum):
+    FORECAST = "forecast"
+    HISTORY = "history"
+    PRIOR = "prior"
+    NONE = "none"
+
+
+@dataclass(frozen=True)
+class DemandEstimate:
+    """Expected daily demand and its daily standard deviation, in base units."""
+
+    mean: float
+    std: float
+    source: DemandSource
+
+    @classmethod
+    def from_history(
+        cls,
+        daily_demand: Sequence[float],
+        forecast_mean: float | None = None,
+        prior_mean: float | None = None,
+    ) -> DemandEstimate:
+        """`daily_demand`: one value per day, oldest first, days without sales as 0."""
+        recent = [max(0.0, float(v)) for v in daily_demand[-DEMAND_DAYS:]]
+        if forecast_mean is not None:
+            mean, source = max(0.0, float(forecast_mean)), DemandSource.FORECAST
+        elif recent:
+            mean, source = statistics.fmean(recent), DemandSource.HISTORY
+        elif prior_mean is not None:
+            mean, source = max(0.0, float(prior_mean)), DemandSource.PRIOR
+        else:
+            mean, source = 0.0, DemandSource.NONE
+        window = recent[-VOLATILITY_DAYS:]
+        std = statistics.stdev(window) if len(window) >= 2 else mean
+        return cls(mean, std, source)
+
+
+@dataclass(frozen=True)
+class LeadTime:
+    """Days from order to receipt: mean and standard deviation."""
+
+    mean: float
+    std: float
+    observed: int
+
+    @classmethod
+    def from_receipts(cls, observed_days: Sequence[float], quoted_days: float) -> LeadTime:
+        days = [float(d) for d in observed_days if d >= 0]
+        if len(days) >= 2:
+            return cls(statistics.fmean(days), statistics.stdev(days), len(days))
+        mean = days[0] if days else float(quoted_days)
+        return cls(mean, LEAD_TIME_CV * mean, len(days))
+
+
+def service_factor(service_level: float) -> float:
+    """z: the standard normal quantile of the cycle service level (0.5 < level < 1)."""
+    if not 0.5 <= service_level < 1:
+        raise ValueError(f"service level {service_level} must be in [0.5, 1)")
+    return statistics.NormalDist().inv_cdf(service_level)
+
+
+def safety_stock(
+    demand: DemandEstimate,
+    lead_time: LeadTime,
+    service_level: float = DEFAULT_SERVICE_LEVEL,
+    holiday_coefficient: float = 1.0,
+) -> float:
+    """z · sqrt(L·σd² + d²·σL²), with demand and its volatility scaled by the holiday coefficient."""
+    if holiday_coefficient < 1:
+        raise ValueError(f"holiday coefficient {holiday_coefficient} must be at least 1")
+    d = holiday_coefficient * demand.mean
+    sd = holiday_coefficient * demand.std
+    return service_factor(service_level) * math.sqrt(lead_time.mean * sd**2 + d**2 * lead_time.std**2)
+
+
+@dataclass(frozen=True)
+class Policy:
+    """The replenishment policy of one location × SKU."""
+
+    daily_demand: float
+    safety_stock: float
+    reorder_point: int
+    order_up_to: int
+    lead_time_days: float
+
+    @classmethod
+    def compute(
+        cls,
+        demand: DemandEstimate,
+        lead_time: LeadTime,
+        service_level: float = DEFAULT_SERVICE_LEVEL,
+        holiday_coefficient: float = 1.0,
+        review_days: int = DEFAULT_REVIEW_DAYS,
+        minimum_reorder_point: int = 0,
+    ) -> Policy:
+        d = holiday_coefficient * demand.mean
+        ss = safety_stock(demand, lead_time, service_level, holiday_coefficient)
+        rop = max(math.ceil(d * lead_time.mean + ss - 1e-9), minimum_reorder_point)
+        return cls(d, ss, rop, rop + math.ceil(d * review_days - 1e-9), lead_time.mean)
+
+
+@dataclass(frozen=True)
+class Position:
+    """Stock of one SKU at one location, in base units."""
+
+    on_hand: int
+    reserved: int = 0
+    in_transit: int = 0
+    on_order: int = 0
+
+    @property
+    def inventory_position(self) -> int:
+        return self.on_hand - self.reserved + self.in_transit + self.on_order
+
+
+def round_to_packs(quantity: int, pack_size: int = 1, moq: int = 0) -> int:
+    """The smallest whole number of packs that holds `quantity` and at least the MOQ."""
+    if pack_size < 1:
+        raise ValueError(f"pack size {pack_size} must be at least 1")
+    if quantity <= 0:
+        return 0
+    wanted = max(quantity, moq)
+    return math.ceil(wanted / pack_size) * pack_size
+
+
+def order_by_date(position: Position, policy: Policy, today: date) -> date | None:
+    """The day the inventory position, falling by the daily demand, reaches the reorder point
+    (today if it already has; None if demand is zero and it never will)."""
+    ip = position.inventory_position
+    if ip <= policy.reorder_point:
+        return today
+    if policy.daily_demand <= 0:
+        return None
+    return today + timedelta(days=math.floor((ip - policy.reorder_point) / policy.daily_demand))
+
+
+@dataclass(frozen=True)
+class OrderSuggestion:
+    location: str
+    sku: str
+    supplier: str
+    quantity: int
+    order_by: date
+    expected_arrival: date
+    inventory_position: int
+    reorder_point: int
+    safety_stock: float
+
+
+def suggest_order(
+    location: str,
+    sku: str,
+    supplier: str,
+    position: Position,
+    policy: Policy,
+    today: date,
+    pack_size: int = 1,
+    moq: int = 0,
+) -> OrderSuggestion | None:
+    """A purchase order when the position is at or below the reorder point, else None."""
+    ip = position.inventory_position
+    if ip > policy.reorder_point:
+        return None
+    quantity = round_to_packs(policy.order_up_to - ip, pack_size, moq)
+    if quantity <= 0:
+        return None
+    return OrderSuggestion(
+        location,
+        sku,
+        supplier,
+        quantity,
+        today,
+        today + timedelta(days=math.ceil(policy.lead_time_days)),
+        ip,
+        policy.reorder_point,
+        policy.safety_stock,
+    )
+
+
+@dataclass(frozen=True)
+class BatchStock:
+    batch: str
+    quantity: int
+    expiry: date | None = None
+
+
+@dataclass(frozen=True)
+class Site:
+    """One location's stock of one SKU, its policy, and what it holds by batch (for transfers)."""
+
+    location: Location
+    position: Position
+    policy: Policy
+    batches: tuple[BatchStock, ...] = field(default_factory=tuple)
+
+
+@dataclass(frozen=True)
+class TransferSuggestion:
+    sku: str
+    from_location: str
+    to_location: str
+    batch: str
+    quantity: int
+    distance_km: float
+    expiry: date | None
+
+
+def suggest_transfers(
+    sku: str,
+    sites: Sequence[Site],
+    today: date,
+    radius_km: float = DEFAULT_RADIUS_KM,
+    transit_days: int = 1,
+) -> list[TransferSuggestion]:
+    """Move stock from nearby locations with a surplus to locations that run short before an
+    order placed now could arrive (most urgent first: fewest days of cover)."""
+    if radius_km < 0:
+        raise ValueError(f"radius {radius_km} km must not be negative")
+    # what each donor can give: physical, unreserved stock above its own reorder point, by batch
+    surplus = {
+        s.location.location: max(
+            0,
+            min(
+                s.position.on_hand - s.position.reserved,
+                s.position.inventory_position - s.policy.reorder_point,
+            ),
+        )
+        for s in sites
+    }
+    left = {s.location.location: {b.batch: b.quantity for b in s.batches if b.quantity > 0} for s in sites}
+    short = [s for s in sites if s.position.inventory_position < s.policy.reorder_point]
+    short.sort(
+        key=lambda s: (
+            s.position.inventory_position / s.policy.daily_demand if s.policy.daily_demand else math.inf
+        )
+    )
+    suggestions: list[TransferSuggestion] = []
+    for receiver in short:
+        need = receiver.policy.reorder_point - receiver.position.inventory_position
+        arrival = today + timedelta(days=transit_days)
+        # a batch must still be sellable when it arrives and for a day of demand after
+        donors = sorted(
+            (
+                (receiver.location.distance_km(d.location), d)
+                for d in sites
+                if d is not receiver
+                and d.position.inventory_position >= d.policy.reorder_point
+                and surplus[d.location.location] > 0
+            ),
+            key=lambda pair: pair[0],
+        )
+        for distance, donor in donors:
+            if need <= 0 or distance > radius_km:
+                break
+            code = donor.location.location
+            for batch in sorted(
+                donor.batches, key=lambda b: (b.expiry is None, b.expiry or date.max, b.batch)
+            ):
+                if need <= 0 or surplus[code] <= 0:
+                    break
+                if batch.expiry is not None and batch.expiry <= arrival:
+                    continue
+                quantity = min(need, surplus[code], left[code].get(batch.batch, 0))
+                if quantity <= 0:
+                    continue
+                suggestions.append(
+                    TransferSuggestion(
+                        sku,
+                        code,
+                        receiver.location.location,
+                        batch.batch,
+                        quantity,
+                        round(distance, 1),
+                        batch.expiry,
+                    )
+                )
+                need -= quantity
+                surplus[code] -= quantity
+                left[code][batch.batch] -= quantity
+    return suggestions

@@ -1,0 +1,160 @@
+"""Replenishment maths: golden cases and the edges (no demand, one sale, a new SKU)."""
+
+import math
+from datetime import date
+
+import pytest
+
+from stockflow.masterdata import Location, LocationKind
+from stockflow.replenishment import (
+    BatchStock,
+    DemandEstimate,
+    DemandSource,
+    LeadTime,
+    Policy,
+    Position,
+    Site,
+    order_by_date,
+    round_to_packs,
+    safety_stock,
+    service_factor,
+    suggest_order,
+    suggest_transfers,
+)
+
+TODAY = date(2026, 3, 2)
+
+
+def test_safety_stock_golden_case():
+    # z(95%) = 1.6449; L = 4 ± 1 days, d = 10 ± 3 a day: sqrt(4·9 + 100·1) = sqrt(136)
+    demand = DemandEstimate(10, 3, DemandSource.HISTORY)
+    lead = LeadTime(4, 1, 5)
+    assert service_factor(0.95) == pytest.approx(1.644854, abs=1e-6)
+    assert safety_stock(demand, lead) == pytest.approx(19.18212, abs=1e-5)  # 1.644854 × 11.66190
+    policy = Policy.compute(demand, lead)
+    assert policy.reorder_point == math.ceil(40 + 1.644854 * math.sqrt(136))  # 60
+    assert policy.order_up_to == 60 + 70
+
+
+def test_a_holiday_scales_demand_and_its_volatility():
+    demand = DemandEstimate(10, 3, DemandSource.FORECAST)
+    lead = LeadTime(4, 1, 5)
+    assert safety_stock(demand, lead, holiday_coefficient=1.5) == pytest.approx(
+        1.5 * safety_stock(demand, lead)
+    )
+    assert (
+        Policy.compute(demand, lead, holiday_coefficient=1.5).reorder_point
+        > Policy.compute(demand, lead).reorder_point
+    )
+    with pytest.raises(ValueError):
+        safety_stock(demand, lead, holiday_coefficient=0.5)
+    with pytest.raises(ValueError):
+        service_factor(1.0)
+
+
+def test_demand_comes_from_the_forecast_else_history_else_a_prior():
+    history = [0, 4, 6, 5, 5, 4, 6, 0, 5, 5]
+    assert DemandEstimate.from_history(history, forecast_mean=7).mean == 7
+    from_history = DemandEstimate.from_history(history)
+    assert from_history.source is DemandSource.HISTORY and from_history.mean == pytest.approx(4.0)
+    # volatility from the last 7 days only
+    import statistics
+
+    assert from_history.std == pytest.approx(statistics.stdev(history[-7:]))
+    new_sku = DemandEstimate.from_history([], prior_mean=3)
+    assert (new_sku.mean, new_sku.std, new_sku.source) == (3, 3, DemandSource.PRIOR)
+    assert DemandEstimate.from_history([]) == DemandEstimate(0, 0, DemandSource.NONE)
+
+
+def test_lead_time_from_receipts_else_the_quoted_one():
+    assert LeadTime.from_receipts([3, 5, 4], quoted_days=2) == LeadTime(4, 1, 3)
+    assert LeadTime.from_receipts([], quoted_days=4) == LeadTime(4, 1, 0)  # σL = 25% of L
+    assert LeadTime.from_receipts([6], quoted_days=4) == LeadTime(6, 1.5, 1)
+
+
+def test_order_rounds_up_to_packs_and_the_moq():
+    assert round_to_packs(120, pack_size=24) == 120
+    assert round_to_packs(121, pack_size=24) == 144
+    assert round_to_packs(10, pack_size=6, moq=50) == 54
+    assert round_to_packs(0, pack_size=6, moq=50) == 0
+    policy = Policy.compute(DemandEstimate(10, 3, DemandSource.HISTORY), LeadTime(4, 1, 5))
+    order = suggest_order(
+        "ST01", "DRY-1", "SUP1", Position(on_hand=15, reserved=5), policy, TODAY, pack_size=24
+    )
+    assert order is not None
+    assert order.quantity == 120 and order.quantity % 24 == 0 and order.inventory_position == 10
+    assert order.expected_arrival == date(2026, 3, 6)
+    # in transit and on order count: no order while the position is above the reorder point
+    assert (
+        suggest_order("ST01", "DRY-1", "SUP1", Position(15, 5, in_transit=40, on_order=20), policy, TODAY)
+        is None
+    )
+
+
+def test_order_by_date_is_when_the_position_reaches_the_reorder_point():
+    policy = Policy.compute(DemandEstimate(10, 3, DemandSource.HISTORY), LeadTime(4, 1, 5))  # ROP 60
+    assert order_by_date(Position(on_hand=100), policy, TODAY) == date(2026, 3, 6)  # 40 units, 4 days
+    assert order_by_date(Position(on_hand=60), policy, TODAY) == TODAY
+    assert order_by_date(Position(on_hand=5), policy, TODAY) == TODAY
+
+
+def test_zero_demand_orders_nothing_and_never_needs_to():
+    policy = Policy.compute(DemandEstimate.from_history([0] * 30), LeadTime.from_receipts([], 3))
+    assert (policy.reorder_point, policy.order_up_to, policy.safety_stock) == (0, 0, 0)
+    assert suggest_order("ST01", "X", "S", Position(on_hand=0), policy, TODAY) is None
+    assert order_by_date(Position(on_hand=10), policy, TODAY) is None
+
+
+def test_a_single_sale_makes_a_cautious_policy():
+    policy = Policy.compute(DemandEstimate.from_history([0] * 20 + [7]), LeadTime.from_receipts([], 3))
+    assert policy.safety_stock > 0 and policy.reorder_point >= 1
+    order = suggest_order("ST01", "X", "S", Position(on_hand=0), policy, TODAY, pack_size=6)
+    assert order is not None and order.quantity >= 6
+
+
+def test_a_new_sku_gets_a_policy_from_its_prior_and_the_master_data_floor():
+    no_history = DemandEstimate.from_history([], prior_mean=None)
+    policy = Policy.compute(no_history, LeadTime.from_receipts([], 5), minimum_reorder_point=12)
+    assert policy.reorder_point == 12  # the master data's reorder point, not 0
+    order = suggest_order("ST01", "NEW", "S", Position(on_hand=0), policy, TODAY, pack_size=10, moq=20)
+    assert order is not None and order.quantity == 20
+    with_prior = Policy.compute(DemandEstimate.from_history([], prior_mean=4), LeadTime.from_receipts([], 5))
+    assert with_prior.reorder_point > 20  # 4 a day over 5 days, plus safety stock
+
+
+def location(code: str, lat: float, lon: float) -> Location:
+    return Location(location=code, name=code, kind=LocationKind.STORE, latitude=lat, longitude=lon)
+
+
+def test_transfers_come_from_the_nearest_surplus_oldest_batch_first():
+    policy = Policy.compute(DemandEstimate(10, 3, DemandSource.HISTORY), LeadTime(4, 1, 5))  # ROP 60
+    short = Site(location("ST01", 31.23, 121.47), Position(on_hand=20), policy)
+    near = Site(  # 8 km away, 100 above its reorder point
+        location("ST02", 31.30, 121.50),
+        Position(on_hand=160),
+        policy,
+        (
+            BatchStock("B-LATE", 100, date(2026, 6, 1)),
+            BatchStock("B-EARLY", 30, date(2026, 3, 20)),
+            BatchStock("B-EXPIRING", 30, date(2026, 3, 3)),  # expires before it could arrive
+        ),
+    )
+    far = Site(location("ST09", 39.90, 116.40), Position(on_hand=500), policy, (BatchStock("B-FAR", 500),))
+    moves = suggest_transfers("CHL-1", [short, near, far], TODAY, radius_km=50)
+    assert [(m.from_location, m.batch, m.quantity) for m in moves] == [
+        ("ST02", "B-EARLY", 30),
+        ("ST02", "B-LATE", 10),
+    ]
+    assert sum(m.quantity for m in moves) == 40  # up to the reorder point
+    assert all(m.to_location == "ST01" and m.distance_km < 50 for m in moves)
+
+
+def test_a_donor_never_gives_below_its_own_reorder_point():
+    policy = Policy.compute(DemandEstimate(10, 3, DemandSource.HISTORY), LeadTime(4, 1, 5))  # ROP 60
+    short = Site(location("ST01", 31.23, 121.47), Position(on_hand=0), policy)
+    donor = Site(
+        location("ST02", 31.30, 121.50), Position(on_hand=75, reserved=5), policy, (BatchStock("B1", 75),)
+    )
+    moves = suggest_transfers("DRY-1", [short, donor], TODAY)
+    assert [m.quantity for m in moves] == [10]  # 70 available, 60 kept
+    assert suggest_transfers("DRY-1", [short, donor], TODAY, radius_km=1) == []
