@@ -460,7 +460,9 @@ class Valuation:
         return {
             "version": 1,
             "stock": [
-                [*key, *dump(s)] for key, s in sorted(self._stock.items()) if s.qty or s.value or s.last_rate
+                [*key, *dump(s)]
+                for key, s in sorted(self._stock.items())
+                if s.qty or s.value or s.last_rate is not None  # a rate of 0.00 is still a rate
             ],
             "transit": [
                 [transfer, sku, self._transit_to[(transfer, sku)], batch, *dump(s)]

@@ -2,6 +2,7 @@
 commonly go wrong: FIFO drifting to average costs, company-wide instead of per-location FIFO,
 valuation after negative stock, back-dated events, returns and transfers."""
 
+import json
 from decimal import Decimal as D
 
 import pytest
@@ -231,3 +232,15 @@ def test_state_round_trips(fifo_catalog, catalog):
     restored.restore(v.state())
     assert restored.state() == v.state()
     assert issue(restored, 10).amount == issue(v, 10).amount
+
+
+def test_state_keeps_a_last_rate_of_zero(fifo_catalog):
+    # free goods leave a last rate of 0.00: stock that goes negative later is costed at it, before
+    # a restart and after (not at the standard cost of 1.00)
+    v = Valuation(fifo_catalog)
+    receive(v, 1, "0.00")
+    issue(v, 1)
+    restored = Valuation(fifo_catalog)
+    restored.restore(json.loads(json.dumps(v.state())))
+    assert restored.state() == v.state()
+    assert issue(restored, 1).amount == issue(v, 1).amount == D("0.00")
