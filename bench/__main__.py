@@ -1,10 +1,10 @@
 """`make bench`: every benchmark, each against a baseline measured in the same run.
 
-`BENCH_ONLY=stream`, `BENCH_ONLY=books` or `BENCH_ONLY=warehouse` runs one of them."""
+`BENCH_ONLY=stream`, `books`, `warehouse` or `forecasting` runs one of them."""
 
 import os
 
-from bench import pipeline, vouchers, warehouse
+from bench import forecasting, pipeline, vouchers, warehouse
 
 only = os.environ.get("BENCH_ONLY", "")
 if only in ("", "stream"):
@@ -13,3 +13,5 @@ if only in ("", "books"):
     vouchers.main()
 if only in ("", "warehouse"):
     warehouse.main()
+if only in ("", "forecasting"):
+    forecasting.main()

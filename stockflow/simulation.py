@@ -86,6 +86,11 @@ _PRODUCTS = {
 # Public holidays the simulated calendar knows (month, day) → demand factor.
 _HOLIDAYS = {(1, 1): 1.6, (5, 1): 1.5, (5, 2): 1.4, (10, 1): 1.7, (10, 2): 1.6, (10, 3): 1.5, (12, 24): 1.3}
 _WEEKDAY = [0.85, 0.8, 0.85, 0.9, 1.1, 1.45, 1.35]  # Monday..Sunday
+# How many SKU draws a till ticket makes, and how many units each draw adds.
+_TICKET_LINES = (1, 1, 1, 2, 2, 3, 4)
+_LINE_UNITS = (1, 1, 1, 2)
+_LINES_PER_TICKET = sum(_TICKET_LINES) / len(_TICKET_LINES)
+_UNITS_PER_LINE = sum(_LINE_UNITS) / len(_LINE_UNITS)
 
 
 def make_gtin(company: int, item: int) -> str:
@@ -514,8 +519,8 @@ class Simulation:
             for c in codes
         ]
         lines: dict[str, int] = {}
-        for code in rng.choices(codes, weights, k=rng.choice([1, 1, 1, 2, 2, 3, 4])):
-            lines[code] = lines.get(code, 0) + rng.choice([1, 1, 1, 2])
+        for code in rng.choices(codes, weights, k=rng.choice(_TICKET_LINES)):
+            lines[code] = lines.get(code, 0) + rng.choice(_LINE_UNITS)
         sale_lines = []
         for code, qty in lines.items():
             sku = self.catalog.skus[code]
@@ -673,6 +678,42 @@ class Simulation:
         )
 
     # ----------------------------------------------------------------- driving
+    def expected_demand(self, day: date) -> dict[tuple[str, str], float]:
+        """Units each store × SKU of its range is expected to sell on `day` with stock enough:
+        the tills' ticket rate × lines per ticket × the SKU's share × units per line, driven by
+        the same signals as `day()` (weekday, holiday, promotion, temperature)."""
+        sig = self.signals(day)
+        expected: dict[tuple[str, str], float] = {}
+        for st in self.stores:
+            tickets = (
+                180
+                * self.store_size[st.location]
+                * sig.weekday_factor
+                * sig.holiday_factor
+                * self.demand_scale
+            )
+            codes = self.assortment[st.location]
+            weights = [
+                self.popularity[c]
+                * (1.8 if c in sig.promoted_skus else 1.0)
+                * (1.0 + 0.02 * (sig.temperature_c - 18) if self.catalog.skus[c].is_cold_chain else 1.0)
+                for c in codes
+            ]
+            total = sum(weights)
+            for code, weight in zip(codes, weights, strict=True):
+                expected[(st.location, code)] = tickets * _LINES_PER_TICKET * weight / total * _UNITS_PER_LINE
+        return expected
+
+    def demand_history(self, start: date, days: int) -> dict[tuple[str, str], list[int]]:
+        """Daily units sold per store × SKU over `days` days, as the tills would sell them with
+        stock always there (Poisson around `expected_demand`): series to forecast and check."""
+        rng = random.Random(self.seed * 104729 + start.toordinal())
+        series: dict[tuple[str, str], list[int]] = {}
+        for offset in range(days):
+            for key, lam in self.expected_demand(start + timedelta(days=offset)).items():
+                series.setdefault(key, []).append(_poisson(rng, lam))
+        return series
+
     def history(self, start: date, days: int) -> Iterator:
         """Opening stock, then `days` days of events."""
         yield from self.opening_stock(start)

@@ -2,6 +2,8 @@ import json
 from collections import Counter
 from datetime import date
 
+import pytest
+
 from stockflow.events import Topic, parse_event
 from stockflow.masterdata import Category, validate_gtin
 from stockflow.simulation import MessageKind, Simulation, build_catalog
@@ -97,3 +99,19 @@ def test_live_days_are_stamped_now_with_ids_unique_to_the_run():
     ids = [e.event_id for e in live]
     assert len(set(ids)) == len(ids) and not set(ids) & history_ids
     assert all(i.endswith("-261122090000") for i in ids)
+
+
+def test_demand_history_follows_the_tills_drivers():
+    sim = Simulation(build_catalog(3, n_skus=40, n_stores=2, n_warehouses=1), seed=3)
+    saturday, tuesday = date(2026, 3, 7), date(2026, 3, 3)
+    expected = sim.expected_demand(saturday)
+    store = sim.stores[0].location
+    # all of a store's SKUs: its tickets × 2 draws per ticket × 1.25 units per draw
+    tickets = 180 * sim.store_size[store] * 1.45
+    assert sum(v for (s, _), v in expected.items() if s == store) == pytest.approx(tickets * 2 * 1.25)
+    assert sum(expected.values()) > sum(sim.expected_demand(tuesday).values())
+    history = sim.demand_history(date(2026, 3, 2), 28)
+    assert history == Simulation(sim.catalog, seed=3).demand_history(date(2026, 3, 2), 28)  # by seed
+    assert all(len(days) == 28 for days in history.values())
+    weekly = [sum(days[i] for days in history.values()) for i in range(28)]
+    assert sum(weekly[5::7]) > sum(weekly[1::7])  # Saturdays sell more than Tuesdays

@@ -1,0 +1,95 @@
+"""Forecasting maths: accuracy metrics, demand patterns, confidence, and the model choice."""
+
+import math
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from stockflow.forecasting import (
+    REVIEW_BELOW,
+    Pattern,
+    bias,
+    classify,
+    confidence,
+    forecast_demand,
+    horizon_width,
+    mase,
+    wape,
+)
+
+
+def test_metrics_golden_values():
+    actual, forecast = [10, 0, 5, 5], [8, 1, 5, 9]
+    assert wape(actual, forecast) == pytest.approx(7 / 20)
+    assert bias(actual, forecast) == pytest.approx(3 / 20)
+    # in-sample weekly naive errors of 0..13 shifted by 7 are all 7
+    assert mase(actual, forecast, list(range(14))) == pytest.approx((7 / 4) / 7)
+    assert wape([0, 0], [0, 0]) == 0 and math.isinf(wape([0, 0], [1, 0]))
+    assert mase([1], [1], [3, 3, 3]) == 0  # too short for a weekly scale: lag 1, error 0
+
+
+def test_patterns_follow_syntetos_boylan():
+    assert classify([5, 6, 5, 4, 5, 6, 5]) is Pattern.SMOOTH
+    assert classify([1, 20, 2, 30, 1, 25, 3]) is Pattern.ERRATIC
+    assert classify([0, 0, 3, 0, 0, 3, 0, 0, 4]) is Pattern.INTERMITTENT
+    assert classify([0, 0, 1, 0, 0, 30, 0, 0, 2]) is Pattern.LUMPY
+    assert classify([0, 0, 0]) is Pattern.NO_DEMAND
+
+
+def test_confidence_falls_with_interval_width_and_backtest_error():
+    assert confidence(0.05, 0.05) == pytest.approx(0.95)
+    assert confidence(3.0, 0.05) == pytest.approx(0.475)  # interval wider than the forecast
+    assert confidence(0.05, 2.0) == pytest.approx(0.475)  # error larger than the demand
+    assert confidence(0.0, 0.0) == 1.0  # nothing sold, nothing forecast, nothing missed
+    assert confidence(0.1, math.inf) == 0.0 and confidence(math.inf, 0.1) == 0.0
+    assert confidence(0.2, 0.2) < REVIEW_BELOW < confidence(0.05, 0.1)
+
+
+def test_the_interval_of_a_month_is_narrower_than_a_day_s_relative_to_demand():
+    # 5 a day ± 3 (80%): a day's half-width is 60% of it; 30 days': 3·√30 of 150 = 11%
+    assert horizon_width(5, 3, 30) == pytest.approx(3 * math.sqrt(30) / 150)
+    assert horizon_width(0, 0, 30) == 0 and math.isinf(horizon_width(0, 1, 30))
+
+
+@pytest.fixture(scope="module")
+def result():
+    rng = np.random.default_rng(7)
+    days = 120
+    ds = pd.date_range("2026-01-01", periods=days, freq="D")
+    week = np.array([1.0, 0.9, 0.9, 1.0, 1.2, 1.6, 1.5])
+    series = {
+        "weekly": rng.poisson(20 * week[np.arange(days) % 7]),
+        "sparse": (rng.random(days) < 0.15) * rng.poisson(4, days),
+        "never": np.zeros(days, dtype=int),
+    }
+    frames = [pd.DataFrame({"unique_id": k, "ds": ds, "y": v.astype(float)}) for k, v in series.items()]
+    # a new SKU: two weeks of history, one sale
+    frames.append(pd.DataFrame({"unique_id": "new", "ds": ds[-14:], "y": [0.0] * 13 + [6.0]}))
+    return forecast_demand(pd.concat(frames, ignore_index=True), horizon=30)
+
+
+def test_every_series_gets_30_days_with_ordered_intervals(result):
+    f = result.forecasts
+    assert f.groupby("unique_id").size().to_dict() == {"new": 30, "never": 30, "sparse": 30, "weekly": 30}
+    assert (f["lo95"] <= f["lo80"]).all() and (f["lo80"] <= f["forecast"]).all()
+    assert (f["forecast"] <= f["hi80"]).all() and (f["hi80"] <= f["hi95"]).all()
+    assert (f["lo95"] >= 0).all()
+    assert f[f["unique_id"] == "never"]["forecast"].eq(0).all()
+
+
+def test_each_series_gets_a_model_of_its_pattern(result):
+    s = result.series.set_index("unique_id")
+    assert s.loc["weekly", "pattern"] == "smooth"
+    assert s.loc["weekly", "backtest_wape"] <= s.loc["weekly", "naive_wape"]  # chosen: the best one
+    # 20 a day with a weekly season is predictable over a month; 0.6 a day, now and then, is not
+    assert not s.loc["weekly", "needs_review"] and s.loc["weekly", "confidence"] >= REVIEW_BELOW
+    assert s.loc["sparse", "needs_review"]
+    assert s.loc["sparse", "pattern"] in ("intermittent", "lumpy")
+    assert s.loc["sparse", "model"] in ("CrostonOptimized", "TSB", "ADIDA", "SeasonalNaive")
+    # a new SKU cannot be backtested: the mean of its history, sent to review
+    assert s.loc["new", "model"] == "HistoryMean" and s.loc["new", "confidence"] == 0
+    assert bool(s.loc["new", "needs_review"])
+    weekly = result.forecasts[result.forecasts["unique_id"] == "weekly"]["forecast"]
+    assert weekly.mean() == pytest.approx(20 * 8.1 / 7, rel=0.2)
+    assert set(result.backtest.columns) >= {"unique_id", "ds", "cutoff", "actual", "forecast"}
