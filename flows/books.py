@@ -14,14 +14,12 @@ posts (an exclusive lock file serialises passes of concurrent flow runs).
 from __future__ import annotations
 
 import csv
-import fcntl
 import io
 import json
 import logging
 import os
 import time
-from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -32,6 +30,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from flows import duck
 from stockflow.ledger import Movement, Position
 from stockflow.masterdata import Catalog
 from stockflow.valuation import Valuation, ValuedMovement
@@ -205,38 +204,9 @@ class Books:
         self.rules = VoucherRules(catalog, self.policy)
 
     # ------------------------------------------------------------------ connections
-    @contextmanager
-    def connect(self, read_only: bool = False, timeout: float = 60.0) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A connection; writers hold the lock file so that only one posts at a time.
-
-        Readers retry while a writer holds the database (DuckDB allows one writing process)."""
-        self.var_dir.mkdir(parents=True, exist_ok=True)
-        if read_only and not self.path.exists():
-            with self.connect() as con:  # create the schema once
-                pass
-        lock = open(self.var_dir / "books.lock", "a+")  # noqa: SIM115
-        try:
-            if not read_only:
-                fcntl.flock(lock, fcntl.LOCK_EX)
-            deadline = time.monotonic() + timeout
-            while True:
-                try:
-                    con = duckdb.connect(str(self.path), read_only=read_only)
-                    break
-                except duckdb.IOException:
-                    if time.monotonic() > deadline:
-                        raise
-                    time.sleep(0.1)
-            try:
-                if not read_only:
-                    con.execute(_DDL)
-                yield con
-            finally:
-                con.close()
-        finally:
-            if not read_only:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-            lock.close()
+    def connect(self, read_only: bool = False, timeout: float = 60.0):  # noqa: ANN201
+        """A connection; writers hold the lock file so that only one posts at a time."""
+        return duck.connect(self.path, _DDL, read_only, timeout)
 
     # ------------------------------------------------------------------ posting
     def post_new_movements(self, run_id: str | None = None) -> PassResult:
