@@ -2,7 +2,13 @@
 
 from __future__ import annotations
 
+import logging
 import sys
+import threading
+import time
+
+log = logging.getLogger(__name__)
+FORECAST_AT_START = "forecast_demand/nightly"
 
 
 def main() -> None:
@@ -12,7 +18,27 @@ def main() -> None:
 
     from flows.post_vouchers import deployments
 
+    threading.Thread(target=_forecast_once, name="forecast-at-start", daemon=True).start()
     serve(*deployments(), print_starting_message=False)
+
+
+def _forecast_once(wait_seconds: float = 1800.0) -> None:
+    """Forecast once when the app starts, as soon as there is a warehouse to read."""
+    from prefect.deployments import run_deployment
+
+    from flows import warehouse
+    from stockflow.config import get_settings
+
+    deadline = time.monotonic() + wait_seconds
+    while time.monotonic() < deadline:
+        if warehouse.warehouse_path(get_settings().var_dir).exists():
+            try:  # fails until serve() has registered the deployment
+                run_deployment(name=FORECAST_AT_START, timeout=0)
+                return
+            except Exception as e:  # noqa: BLE001
+                log.debug("forecast at start: %s", e)
+        time.sleep(5)
+    log.warning("no warehouse after %.0fs: no forecast at start", wait_seconds)
 
 
 if __name__ == "__main__":

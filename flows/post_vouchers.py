@@ -72,6 +72,7 @@ def deployments() -> list:
 
     from flows.build_warehouse import build_warehouse
     from flows.check_quality import check_quality
+    from flows.forecast_demand import forecast_demand
 
     settings = get_settings()
     interval = settings.voucher_interval_seconds
@@ -100,6 +101,12 @@ def deployments() -> list:
             parameters={"full": True},
             concurrency_limit=1,
             description="Full rebuild of the warehouse every night at 02:00.",
+        ),
+        forecast_demand.to_deployment(
+            name="nightly",
+            schedules=[Cron("0 3 * * *", timezone="Asia/Shanghai")],  # after the full build at 02:00
+            concurrency_limit=1,
+            description="Forecast daily demand 30 days ahead; low-confidence forecasts go to review.",
         ),
         check_quality.to_deployment(
             name="hourly",

@@ -297,6 +297,10 @@ def up(
             f"   (dbt every {settings.warehouse_interval_seconds}s, full nightly)"
         )
         console.print(
+            f"  forecasts       {(settings.var_dir / 'planning.duckdb').resolve()}"
+            "   (nightly at 03:00 and once at start; reviews under 85% confidence)"
+        )
+        console.print(
             f"  data quality    {(settings.var_dir / 'quality' / 'gx' / 'uncommitted' / 'data_docs' / 'local_site' / 'index.html').resolve()}"
         )
         console.print(f"  logs            {(settings.var_dir / 'logs').resolve()}")

@@ -40,6 +40,7 @@ REVIEW_BELOW = 0.85
 ADI_CUTOFF = 1.32
 CV2_CUTOFF = 0.49
 LEVELS = (80, 95)
+FORECAST_COLUMNS = ["unique_id", "ds", "forecast", "lo80", "hi80", "lo95", "hi95"]
 
 
 class Pattern(StrEnum):
@@ -191,7 +192,11 @@ def forecast_demand(history: pd.DataFrame, horizon: int = 30, n_jobs: int = 1) -
             )
             ahead = ahead.rename(columns={model: "forecast"})
             ahead["forecast"] = ahead["forecast"].clip(lower=0)
-            frames.append(ahead.join(q, on="unique_id"))
+            ahead = ahead.join(q, on="unique_id")
+            for level, col in ((80, "q80"), (95, "q95")):
+                ahead[f"lo{level}"] = (ahead["forecast"] - ahead[col]).clip(lower=0)
+                ahead[f"hi{level}"] = ahead["forecast"] + ahead[col]
+            frames.append(ahead[FORECAST_COLUMNS])
         naive = scores[scores["model"] == "SeasonalNaive"].set_index("unique_id")["wape"]
         series_frames.append(
             best.rename(columns={"wape": "backtest_wape", "mase": "backtest_mase", "bias": "backtest_bias"})
@@ -204,12 +209,10 @@ def forecast_demand(history: pd.DataFrame, horizon: int = 30, n_jobs: int = 1) -
             .reset_index()
         )
         backtests.append(cv[["unique_id", "ds", "cutoff", "y", "forecast"]].rename(columns={"y": "actual"}))
-    forecasts = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=["unique_id", "ds"])
-    if len(forecasts):
-        for level, col in ((80, "q80"), (95, "q95")):
-            forecasts[f"lo{level}"] = (forecasts["forecast"] - forecasts[col]).clip(lower=0)
-            forecasts[f"hi{level}"] = forecasts["forecast"] + forecasts[col]
-        forecasts = forecasts[["unique_id", "ds", "forecast", "lo80", "hi80", "lo95", "hi95"]]
+    short = [i for i in lengths.index if i not in long_enough]
+    if short:
+        frames.append(_history_mean(history[history["unique_id"].isin(short)], horizon))
+    forecasts = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame(columns=FORECAST_COLUMNS)
     series = pd.concat(series_frames, ignore_index=True) if series_frames else pd.DataFrame()
     if len(series):
         means = forecasts.groupby("unique_id")["forecast"].mean()
@@ -220,25 +223,16 @@ def forecast_demand(history: pd.DataFrame, horizon: int = 30, n_jobs: int = 1) -
             )
         ]
         series = series.drop(columns=["q80"])
-    short = [i for i in lengths.index if i not in long_enough]
     if short:
-        forecasts = pd.concat(
-            [forecasts, _history_mean(history[history["unique_id"].isin(short)], horizon)], ignore_index=True
+        unbacktested = pd.DataFrame(
+            {
+                "unique_id": short,
+                "model": "HistoryMean",
+                "pattern": [str(patterns[i]) for i in short],
+                "confidence": 0.0,
+            }
         )
-        series = pd.concat(
-            [
-                series,
-                pd.DataFrame(
-                    {
-                        "unique_id": short,
-                        "model": "HistoryMean",
-                        "pattern": [str(patterns[i]) for i in short],
-                        "confidence": 0.0,
-                    }
-                ),
-            ],
-            ignore_index=True,
-        )
+        series = pd.concat([f for f in (series, unbacktested) if len(f)], ignore_index=True)
     series["needs_review"] = series["confidence"] < REVIEW_BELOW
     backtest = pd.concat(backtests, ignore_index=True) if backtests else pd.DataFrame()
     return ForecastResult(forecasts.sort_values(["unique_id", "ds"], ignore_index=True), series, backtest)
@@ -279,5 +273,5 @@ def _history_mean(history: pd.DataFrame, horizon: int) -> pd.DataFrame:
     out["ds"] = out["last"] + np.tile(days, len(stats))
     out["forecast"] = out["mean"].fillna(0.0)
     return out.assign(lo80=0.0, hi80=2 * out["forecast"], lo95=0.0, hi95=3 * out["forecast"])[
-        ["unique_id", "ds", "forecast", "lo80", "hi80", "lo95", "hi95"]
+        FORECAST_COLUMNS
     ]

@@ -1,0 +1,199 @@
+"""The planning store (`var/planning.duckdb`): forecast runs, their forecasts, and the review queue.
+
+A forecast run stores, per location × SKU, the daily forecast with its intervals and the series'
+model, backtest and confidence. Forecasts under the review threshold open a review (置信度<85%
+人工复核). A reviewer accepts the forecast or overrides it with a daily quantity of their own,
+with a reason; `effective_forecasts` is what planning then uses: the override for that run's
+horizon where there is one, else the forecast.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from flows import duck
+from stockflow.forecasting import ForecastResult
+
+SEPARATOR = "|"
+
+_DDL = """
+CREATE TABLE IF NOT EXISTS forecast_runs (
+    run_id VARCHAR PRIMARY KEY, started_at TIMESTAMPTZ NOT NULL, finished_at TIMESTAMPTZ NOT NULL,
+    last_day DATE, horizon INTEGER NOT NULL, series INTEGER NOT NULL, to_review INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS forecasts (
+    run_id VARCHAR NOT NULL, location VARCHAR NOT NULL, sku VARCHAR NOT NULL, day DATE NOT NULL,
+    forecast DOUBLE NOT NULL, lo80 DOUBLE, hi80 DOUBLE, lo95 DOUBLE, hi95 DOUBLE,
+    PRIMARY KEY (run_id, location, sku, day)
+);
+CREATE TABLE IF NOT EXISTS forecast_series (
+    run_id VARCHAR NOT NULL, location VARCHAR NOT NULL, sku VARCHAR NOT NULL, pattern VARCHAR,
+    model VARCHAR NOT NULL, backtest_wape DOUBLE, backtest_mase DOUBLE, backtest_bias DOUBLE,
+    naive_wape DOUBLE, weekly_wape DOUBLE, confidence DOUBLE NOT NULL, needs_review BOOLEAN NOT NULL,
+    PRIMARY KEY (run_id, location, sku)
+);
+CREATE TABLE IF NOT EXISTS reviews (
+    run_id VARCHAR NOT NULL, location VARCHAR NOT NULL, sku VARCHAR NOT NULL,
+    status VARCHAR NOT NULL, confidence DOUBLE NOT NULL, opened_at TIMESTAMPTZ NOT NULL,
+    reviewer VARCHAR, role VARCHAR, reason VARCHAR, decided_at TIMESTAMPTZ, override_daily DOUBLE,
+    PRIMARY KEY (run_id, location, sku)
+);
+CREATE OR REPLACE VIEW effective_forecasts AS
+SELECT f.run_id, f.location, f.sku, f.day,
+       coalesce(r.override_daily, f.forecast) AS forecast,
+       r.override_daily IS NOT NULL AS overridden,
+       f.forecast AS model_forecast, f.lo80, f.hi80, f.lo95, f.hi95
+FROM forecasts AS f
+LEFT JOIN reviews AS r
+  ON r.run_id = f.run_id AND r.location = f.location AND r.sku = f.sku AND r.status = 'overridden';
+"""
+
+
+class Decision(StrEnum):
+    ACCEPTED = "accepted"
+    OVERRIDDEN = "overridden"
+
+
+class ReviewError(ValueError):
+    """A review decision that cannot be taken (unknown, already decided, bad override)."""
+
+
+def series_id(location: str, sku: str) -> str:
+    return f"{location}{SEPARATOR}{sku}"
+
+
+class Planning:
+    def __init__(self, var_dir: Path) -> None:
+        self.path = var_dir / "planning.duckdb"
+
+    def connect(self, read_only: bool = False, timeout: float = 60.0):  # noqa: ANN201
+        return duck.connect(self.path, _DDL, read_only, timeout)
+
+    def store_run(
+        self, run_id: str, started_at: datetime, last_day: Any, horizon: int, result: ForecastResult
+    ) -> dict[str, int]:
+        """One forecast run, its forecasts and series, and a review opened for each forecast under
+        the threshold (one transaction)."""
+        now = datetime.now(UTC)
+        forecasts = _split_ids(result.forecasts).rename(columns={"ds": "day"})
+        forecasts.insert(0, "run_id", run_id)
+        forecasts["day"] = pd.to_datetime(forecasts["day"]).dt.date
+        series = _split_ids(result.series)
+        series.insert(0, "run_id", run_id)
+        columns = [
+            "run_id", "location", "sku", "pattern", "model", "backtest_wape", "backtest_mase",
+            "backtest_bias", "naive_wape", "weekly_wape", "confidence", "needs_review",
+        ]  # fmt: skip
+        series = series.reindex(columns=columns)
+        reviews = series[series["needs_review"]][["run_id", "location", "sku", "confidence"]]
+        with self.connect() as con:
+            con.execute("BEGIN")
+            con.register("new_forecasts", forecasts)
+            con.execute(
+                "INSERT INTO forecasts SELECT run_id, location, sku, day, forecast, lo80, hi80, lo95, hi95"
+                " FROM new_forecasts"
+            )
+            con.register("new_series", series)
+            con.execute(f"INSERT INTO forecast_series SELECT {', '.join(columns)} FROM new_series")
+            con.register("new_reviews", reviews)
+            con.execute(
+                "INSERT INTO reviews (run_id, location, sku, status, confidence, opened_at)"
+                " SELECT run_id, location, sku, 'open', confidence, ? FROM new_reviews",
+                [now],
+            )
+            con.execute(
+                "INSERT INTO forecast_runs VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [run_id, started_at, now, last_day, horizon, len(series), len(reviews)],
+            )
+            con.execute("COMMIT")
+        return {"series": len(series), "forecast_days": len(forecasts), "to_review": len(reviews)}
+
+    def open_reviews(self, run_id: str | None = None) -> list[dict[str, Any]]:
+        """Reviews waiting for a person, lowest confidence first."""
+        with self.connect(read_only=True) as con:
+            run_id = run_id or self.latest_run(con)
+            rows = con.execute(
+                "SELECT location, sku, confidence, opened_at FROM reviews"
+                " WHERE run_id = ? AND status = 'open' ORDER BY confidence, location, sku",
+                [run_id],
+            ).fetchall()
+        return [
+            {"run_id": run_id, "location": r[0], "sku": r[1], "confidence": r[2], "opened_at": r[3]}
+            for r in rows
+        ]
+
+    def decide(
+        self,
+        run_id: str,
+        location: str,
+        sku: str,
+        decision: Decision,
+        reviewer: str,
+        reason: str,
+        role: str = "",
+        override_daily: float | None = None,
+    ) -> None:
+        """Accept the forecast, or override it with a daily quantity for the run's horizon."""
+        if decision is Decision.OVERRIDDEN and (override_daily is None or override_daily < 0):
+            raise ReviewError("an override needs a daily quantity of 0 or more")
+        if decision is Decision.ACCEPTED and override_daily is not None:
+            raise ReviewError("an accepted forecast has no override")
+        if not reason.strip() or not reviewer.strip():
+            raise ReviewError("a decision needs a reviewer and a reason")
+        with self.connect() as con:
+            row = con.execute(
+                "SELECT status FROM reviews WHERE run_id = ? AND location = ? AND sku = ?",
+                [run_id, location, sku],
+            ).fetchall()
+            if not row:
+                raise ReviewError(f"no review of {location} × {sku} in run {run_id}")
+            if row[0][0] != "open":
+                raise ReviewError(f"{location} × {sku} in run {run_id} was already {row[0][0]}")
+            con.execute(
+                "UPDATE reviews SET status = ?, reviewer = ?, role = ?, reason = ?, decided_at = ?,"
+                " override_daily = ? WHERE run_id = ? AND location = ? AND sku = ?",
+                [
+                    decision.value,
+                    reviewer,
+                    role,
+                    reason,
+                    datetime.now(UTC),
+                    override_daily,
+                    run_id,
+                    location,
+                    sku,
+                ],
+            )
+
+    def effective_forecast(
+        self, location: str, sku: str, run_id: str | None = None
+    ) -> list[tuple[Any, float, bool]]:
+        """(day, forecast, overridden) for the series in the run (the latest by default)."""
+        with self.connect(read_only=True) as con:
+            run_id = run_id or self.latest_run(con)
+            return [
+                (r[0], r[1], r[2])
+                for r in con.execute(
+                    "SELECT day, forecast, overridden FROM effective_forecasts"
+                    " WHERE run_id = ? AND location = ? AND sku = ? ORDER BY day",
+                    [run_id, location, sku],
+                ).fetchall()
+            ]
+
+    @staticmethod
+    def latest_run(con: Any) -> str | None:
+        row = con.execute("SELECT run_id FROM forecast_runs ORDER BY started_at DESC LIMIT 1").fetchall()
+        return row[0][0] if row else None
+
+
+def _split_ids(frame: pd.DataFrame) -> pd.DataFrame:
+    frame = frame.copy()
+    parts = frame["unique_id"].str.split(SEPARATOR, n=1, expand=True)
+    frame.insert(0, "location", parts[0])
+    frame.insert(1, "sku", parts[1])
+    return frame.drop(columns=["unique_id"])

@@ -1,0 +1,83 @@
+"""`forecast_demand` on a real local Prefect server over a built warehouse; the review queue."""
+
+import duckdb
+import pytest
+
+from flows import warehouse
+from flows.books import Books
+from flows.planning import Decision, Planning, ReviewError
+from tests.integration.test_books import Lake
+
+pytestmark = pytest.mark.integration
+
+
+def test_forecasts_go_to_review_and_an_override_replaces_the_forecast(prefect_server, tmp_path):
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.forecast_demand import forecast_demand
+
+    lake = Lake(tmp_path, days=4)
+    lake.write()
+    Books(tmp_path, lake.catalog).post_new_movements()
+    assert warehouse.build(tmp_path, lake.catalog, full=True).success
+    with temporary_settings(updates={PREFECT_API_URL: prefect_server.prefect_api_url}):
+        summary = forecast_demand(var_dir=str(tmp_path))
+        with get_client(sync_client=True) as client:
+            runs = client.read_flow_runs()
+    assert [(r.name != "", r.state.type.value) for r in runs] == [(True, "COMPLETED")]
+
+    # every location × SKU with demand gets 30 days ahead of the last business day
+    with duckdb.connect(str(warehouse.warehouse_path(tmp_path)), read_only=True) as con:
+        series, last_day = con.execute(
+            "SELECT count(DISTINCT (location_id, sku_id)), max(business_date) FROM fct_daily_demand"
+        ).fetchall()[0]
+    assert summary["series"] == series > 0 and summary["forecast_days"] == 30 * series
+    planning = Planning(tmp_path)
+    with planning.connect(read_only=True) as con:
+        first, last = con.execute("SELECT min(day), max(day) FROM forecasts").fetchall()[0]
+        assert (first - last_day).days == 1 and (last - last_day).days == 30
+        assert con.execute(
+            "SELECT count(*) FROM forecasts WHERE forecast < 0 OR hi95 < forecast"
+        ).fetchall() == [(0,)]
+
+    # four days of history cannot be backtested: every forecast waits for a person
+    reviews = planning.open_reviews()
+    assert len(reviews) == summary["to_review"] == series
+    assert all(r["confidence"] == 0 for r in reviews)
+    overridden, accepted = reviews[0], reviews[1]
+    model = planning.effective_forecast(overridden["location"], overridden["sku"])
+    planning.decide(
+        overridden["run_id"],
+        overridden["location"],
+        overridden["sku"],
+        Decision.OVERRIDDEN,
+        reviewer="王经理",
+        role="manager",
+        reason="promotion next week",
+        override_daily=12,
+    )
+    effective = planning.effective_forecast(overridden["location"], overridden["sku"])
+    assert [(d, f, o) for d, f, o in effective] == [(d, 12.0, True) for d, _, _ in model]
+    planning.decide(
+        accepted["run_id"], accepted["location"], accepted["sku"], Decision.ACCEPTED, "李会计", "looks right"
+    )
+    assert all(not o for _, _, o in planning.effective_forecast(accepted["location"], accepted["sku"]))
+    assert len(planning.open_reviews()) == series - 2
+    with pytest.raises(ReviewError, match="already overridden"):
+        planning.decide(
+            overridden["run_id"], overridden["location"], overridden["sku"], Decision.ACCEPTED, "x", "again"
+        )
+    with pytest.raises(ReviewError, match="daily quantity"):
+        planning.decide(
+            reviews[2]["run_id"], reviews[2]["location"], reviews[2]["sku"], Decision.OVERRIDDEN, "x", "y"
+        )
+    with pytest.raises(ReviewError, match="reason"):
+        planning.decide(
+            reviews[2]["run_id"], reviews[2]["location"], reviews[2]["sku"], Decision.ACCEPTED, "x", " "
+        )
+    with planning.connect(read_only=True) as con:
+        assert con.execute(
+            "SELECT status, reviewer, role, reason FROM reviews WHERE location = ? AND sku = ?",
+            [overridden["location"], overridden["sku"]],
+        ).fetchall() == [("overridden", "王经理", "manager", "promotion next week")]
