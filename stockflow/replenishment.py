@@ -144,7 +144,7 @@ class Policy:
 
 
 @dataclass(frozen=True)
-class Position:
+class StockPosition:
     """Stock of one SKU at one location, in base units."""
 
     on_hand: int
@@ -167,7 +167,7 @@ def round_to_packs(quantity: int, pack_size: int = 1, moq: int = 0) -> int:
     return math.ceil(wanted / pack_size) * pack_size
 
 
-def order_by_date(position: Position, policy: Policy, today: date) -> date | None:
+def order_by_date(position: StockPosition, policy: Policy, today: date) -> date | None:
     """The day the inventory position, falling by the daily demand, reaches the reorder point
     (today if it already has; None if demand is zero and it never will)."""
     ip = position.inventory_position
@@ -195,7 +195,7 @@ def suggest_order(
     location: str,
     sku: str,
     supplier: str,
-    position: Position,
+    position: StockPosition,
     policy: Policy,
     today: date,
     pack_size: int = 1,
@@ -233,7 +233,7 @@ class Site:
     """One location's stock of one SKU, its policy, and what it holds by batch (for transfers)."""
 
     location: Location
-    position: Position
+    position: StockPosition
     policy: Policy
     batches: tuple[BatchStock, ...] = field(default_factory=tuple)
 

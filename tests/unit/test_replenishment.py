@@ -12,8 +12,8 @@ from stockflow.replenishment import (
     DemandSource,
     LeadTime,
     Policy,
-    Position,
     Site,
+    StockPosition,
     order_by_date,
     round_to_packs,
     safety_stock,
@@ -79,36 +79,38 @@ def test_order_rounds_up_to_packs_and_the_moq():
     assert round_to_packs(0, pack_size=6, moq=50) == 0
     policy = Policy.compute(DemandEstimate(10, 3, DemandSource.HISTORY), LeadTime(4, 1, 5))
     order = suggest_order(
-        "ST01", "DRY-1", "SUP1", Position(on_hand=15, reserved=5), policy, TODAY, pack_size=24
+        "ST01", "DRY-1", "SUP1", StockPosition(on_hand=15, reserved=5), policy, TODAY, pack_size=24
     )
     assert order is not None
     assert order.quantity == 120 and order.quantity % 24 == 0 and order.inventory_position == 10
     assert order.expected_arrival == date(2026, 3, 6)
     # in transit and on order count: no order while the position is above the reorder point
     assert (
-        suggest_order("ST01", "DRY-1", "SUP1", Position(15, 5, in_transit=40, on_order=20), policy, TODAY)
+        suggest_order(
+            "ST01", "DRY-1", "SUP1", StockPosition(15, 5, in_transit=40, on_order=20), policy, TODAY
+        )
         is None
     )
 
 
 def test_order_by_date_is_when_the_position_reaches_the_reorder_point():
     policy = Policy.compute(DemandEstimate(10, 3, DemandSource.HISTORY), LeadTime(4, 1, 5))  # ROP 60
-    assert order_by_date(Position(on_hand=100), policy, TODAY) == date(2026, 3, 6)  # 40 units, 4 days
-    assert order_by_date(Position(on_hand=60), policy, TODAY) == TODAY
-    assert order_by_date(Position(on_hand=5), policy, TODAY) == TODAY
+    assert order_by_date(StockPosition(on_hand=100), policy, TODAY) == date(2026, 3, 6)  # 40 units, 4 days
+    assert order_by_date(StockPosition(on_hand=60), policy, TODAY) == TODAY
+    assert order_by_date(StockPosition(on_hand=5), policy, TODAY) == TODAY
 
 
 def test_zero_demand_orders_nothing_and_never_needs_to():
     policy = Policy.compute(DemandEstimate.from_history([0] * 30), LeadTime.from_receipts([], 3))
     assert (policy.reorder_point, policy.order_up_to, policy.safety_stock) == (0, 0, 0)
-    assert suggest_order("ST01", "X", "S", Position(on_hand=0), policy, TODAY) is None
-    assert order_by_date(Position(on_hand=10), policy, TODAY) is None
+    assert suggest_order("ST01", "X", "S", StockPosition(on_hand=0), policy, TODAY) is None
+    assert order_by_date(StockPosition(on_hand=10), policy, TODAY) is None
 
 
 def test_a_single_sale_makes_a_cautious_policy():
     policy = Policy.compute(DemandEstimate.from_history([0] * 20 + [7]), LeadTime.from_receipts([], 3))
     assert policy.safety_stock > 0 and policy.reorder_point >= 1
-    order = suggest_order("ST01", "X", "S", Position(on_hand=0), policy, TODAY, pack_size=6)
+    order = suggest_order("ST01", "X", "S", StockPosition(on_hand=0), policy, TODAY, pack_size=6)
     assert order is not None and order.quantity >= 6
 
 
@@ -116,7 +118,7 @@ def test_a_new_sku_gets_a_policy_from_its_prior_and_the_master_data_floor():
     no_history = DemandEstimate.from_history([], prior_mean=None)
     policy = Policy.compute(no_history, LeadTime.from_receipts([], 5), minimum_reorder_point=12)
     assert policy.reorder_point == 12  # the master data's reorder point, not 0
-    order = suggest_order("ST01", "NEW", "S", Position(on_hand=0), policy, TODAY, pack_size=10, moq=20)
+    order = suggest_order("ST01", "NEW", "S", StockPosition(on_hand=0), policy, TODAY, pack_size=10, moq=20)
     assert order is not None and order.quantity == 20
     with_prior = Policy.compute(DemandEstimate.from_history([], prior_mean=4), LeadTime.from_receipts([], 5))
     assert with_prior.reorder_point > 20  # 4 a day over 5 days, plus safety stock
@@ -128,10 +130,10 @@ def location(code: str, lat: float, lon: float) -> Location:
 
 def test_transfers_come_from_the_nearest_surplus_oldest_batch_first():
     policy = Policy.compute(DemandEstimate(10, 3, DemandSource.HISTORY), LeadTime(4, 1, 5))  # ROP 60
-    short = Site(location("ST01", 31.23, 121.47), Position(on_hand=20), policy)
+    short = Site(location("ST01", 31.23, 121.47), StockPosition(on_hand=20), policy)
     near = Site(  # 8 km away, 100 above its reorder point
         location("ST02", 31.30, 121.50),
-        Position(on_hand=160),
+        StockPosition(on_hand=160),
         policy,
         (
             BatchStock("B-LATE", 100, date(2026, 6, 1)),
@@ -139,7 +141,9 @@ def test_transfers_come_from_the_nearest_surplus_oldest_batch_first():
             BatchStock("B-EXPIRING", 30, date(2026, 3, 3)),  # expires before it could arrive
         ),
     )
-    far = Site(location("ST09", 39.90, 116.40), Position(on_hand=500), policy, (BatchStock("B-FAR", 500),))
+    far = Site(
+        location("ST09", 39.90, 116.40), StockPosition(on_hand=500), policy, (BatchStock("B-FAR", 500),)
+    )
     moves = suggest_transfers("CHL-1", [short, near, far], TODAY, radius_km=50)
     assert [(m.from_location, m.batch, m.quantity) for m in moves] == [
         ("ST02", "B-EARLY", 30),
@@ -151,9 +155,12 @@ def test_transfers_come_from_the_nearest_surplus_oldest_batch_first():
 
 def test_a_donor_never_gives_below_its_own_reorder_point():
     policy = Policy.compute(DemandEstimate(10, 3, DemandSource.HISTORY), LeadTime(4, 1, 5))  # ROP 60
-    short = Site(location("ST01", 31.23, 121.47), Position(on_hand=0), policy)
+    short = Site(location("ST01", 31.23, 121.47), StockPosition(on_hand=0), policy)
     donor = Site(
-        location("ST02", 31.30, 121.50), Position(on_hand=75, reserved=5), policy, (BatchStock("B1", 75),)
+        location("ST02", 31.30, 121.50),
+        StockPosition(on_hand=75, reserved=5),
+        policy,
+        (BatchStock("B1", 75),),
     )
     moves = suggest_transfers("DRY-1", [short, donor], TODAY)
     assert [m.quantity for m in moves] == [10]  # 70 available, 60 kept
