@@ -10,14 +10,13 @@ horizon where there is one, else the forecast.
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from enum import StrEnum
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
 from flows import duck
-from stockflow.forecasting import ForecastResult
+from stockflow.forecasting import Decision, ForecastResult, ReviewError, check_decision
 
 SEPARATOR = "|"
 
@@ -52,15 +51,6 @@ FROM forecasts AS f
 LEFT JOIN reviews AS r
   ON r.run_id = f.run_id AND r.location = f.location AND r.sku = f.sku AND r.status = 'overridden';
 """
-
-
-class Decision(StrEnum):
-    ACCEPTED = "accepted"
-    OVERRIDDEN = "overridden"
-
-
-class ReviewError(ValueError):
-    """A review decision that cannot be taken (unknown, already decided, bad override)."""
 
 
 def series_id(location: str, sku: str) -> str:
@@ -139,12 +129,7 @@ class Planning:
         override_daily: float | None = None,
     ) -> None:
         """Accept the forecast, or override it with a daily quantity for the run's horizon."""
-        if decision is Decision.OVERRIDDEN and (override_daily is None or override_daily < 0):
-            raise ReviewError("an override needs a daily quantity of 0 or more")
-        if decision is Decision.ACCEPTED and override_daily is not None:
-            raise ReviewError("an accepted forecast has no override")
-        if not reason.strip() or not reviewer.strip():
-            raise ReviewError("a decision needs a reviewer and a reason")
+        check_decision(decision, reviewer, reason, override_daily)
         with self.connect() as con:
             row = con.execute(
                 "SELECT status FROM reviews WHERE run_id = ? AND location = ? AND sku = ?",

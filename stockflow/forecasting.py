@@ -111,6 +111,28 @@ def horizon_width(mean_forecast: float, daily_half_width: float, horizon: int) -
     return half / total
 
 
+class Decision(StrEnum):
+    """A reviewer's decision on a forecast sent to review."""
+
+    ACCEPTED = "accepted"
+    OVERRIDDEN = "overridden"
+
+
+class ReviewError(ValueError):
+    """A review decision that cannot be taken."""
+
+
+def check_decision(decision: Decision, reviewer: str, reason: str, override_daily: float | None) -> None:
+    """An override replaces the forecast with a daily quantity (0 or more) for the run's horizon;
+    an accepted forecast has none; every decision names its reviewer and reason."""
+    if decision is Decision.OVERRIDDEN and (override_daily is None or override_daily < 0):
+        raise ReviewError("an override needs a daily quantity of 0 or more")
+    if decision is Decision.ACCEPTED and override_daily is not None:
+        raise ReviewError("an accepted forecast has no override")
+    if not reason.strip() or not reviewer.strip():
+        raise ReviewError("a decision needs a reviewer and a reason")
+
+
 def _models(intermittent: bool) -> list:
     from statsforecast.models import ADIDA, TSB, AutoETS, AutoTheta, CrostonOptimized, SeasonalNaive
 

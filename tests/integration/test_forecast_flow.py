@@ -5,7 +5,8 @@ import pytest
 
 from flows import warehouse
 from flows.books import Books
-from flows.planning import Decision, Planning, ReviewError
+from flows.planning import Planning
+from stockflow.forecasting import Decision, ReviewError
 from tests.integration.test_books import Lake
 
 pytestmark = pytest.mark.integration

@@ -8,8 +8,11 @@ import pytest
 
 from stockflow.forecasting import (
     REVIEW_BELOW,
+    Decision,
     Pattern,
+    ReviewError,
     bias,
+    check_decision,
     classify,
     confidence,
     forecast_demand,
@@ -93,3 +96,16 @@ def test_each_series_gets_a_model_of_its_pattern(result):
     weekly = result.forecasts[result.forecasts["unique_id"] == "weekly"]["forecast"]
     assert weekly.mean() == pytest.approx(20 * 8.1 / 7, rel=0.2)
     assert set(result.backtest.columns) >= {"unique_id", "ds", "cutoff", "actual", "forecast"}
+
+
+def test_a_review_decision_names_who_and_why_and_an_override_a_quantity():
+    check_decision(Decision.OVERRIDDEN, "王经理", "promotion", 12.0)
+    check_decision(Decision.ACCEPTED, "王经理", "looks right", None)
+    with pytest.raises(ReviewError, match="daily quantity"):
+        check_decision(Decision.OVERRIDDEN, "王经理", "promotion", None)
+    with pytest.raises(ReviewError, match="daily quantity"):
+        check_decision(Decision.OVERRIDDEN, "王经理", "promotion", -1)
+    with pytest.raises(ReviewError, match="no override"):
+        check_decision(Decision.ACCEPTED, "王经理", "fine", 3.0)
+    with pytest.raises(ReviewError, match="reason"):
+        check_decision(Decision.ACCEPTED, "王经理", "  ", None)
