@@ -114,9 +114,13 @@ def replicate(
         False,
         when,
     )
-    for table in EVENT_TABLES:
+    for table in EVENT_TABLES:  # each copy's devices are devices of their own (running numbers)
         copy(
-            table, f"event_id || {suffix} AS event_id, location || {suffix} AS location{landed}", False, when
+            table,
+            f"event_id || {suffix} AS event_id, location || {suffix} AS location,"
+            f" source || {suffix} AS source{landed}",
+            False,
+            when,
         )
     copy(
         "stock_ledger",
@@ -250,7 +254,7 @@ def run(target_movements: int = 5_000_000, base_days: int = 10) -> list[Figure]:
     quality_seconds = perf_counter() - started
     console.print(
         f"  {movements:,} movements, {nodes} dbt nodes, warehouse {size_mb:,.0f} MB;"
-        f" quality {'passed' if report.success else 'FAILED'}"
+        f" quality {'passed' if report.success else 'FAILED: ' + '; '.join(report.critical_failures)}"
     )
     shutil.rmtree(tmp)  # 2 GB; the standby dbt process exits when its folder is gone
     return [
