@@ -33,7 +33,7 @@ from rich.console import Console
 from bench.pipeline import Figure
 from flows import warehouse
 from flows.books import Books
-from stockflow.ledger import Ledger, StockRejected
+from stockflow.ledger import Ledger
 from stockflow.masterdata import Catalog
 from stockflow.simulation import TZ, Simulation, build_catalog
 from streams.lake import LakeWriter
@@ -50,17 +50,9 @@ def simulate(root: Path, days: int) -> Catalog:
     catalog.save(root / "masterdata.json")
     ledger = Ledger(catalog)
     writer = LakeWriter(root / "lake", "bench")
-    for i, ev in enumerate(Simulation(catalog, 7).history(START, days)):
-        pending = [ev]
-        while pending:
-            e = pending.pop(0)
-            try:
-                result = ledger.apply(e)
-            except StockRejected:
-                continue
-            raw = e.model_dump_json(exclude_none=True).encode()
-            writer.land_applied(e, raw, e.topic.value, 0, i, result.movements, datetime.now(UTC))
-            pending += list(result.follow_ups)
+    for i, (e, result) in enumerate(ledger.apply_accepted(Simulation(catalog, 7).history(START, days))):
+        raw = e.model_dump_json(exclude_none=True).encode()
+        writer.land_applied(e, raw, e.topic.value, 0, i, result.movements, datetime.now(UTC))
         if writer.pending > 20_000:
             writer.flush()
     writer.flush()

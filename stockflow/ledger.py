@@ -274,6 +274,21 @@ class Ledger:
         self._applied.add(event_id)
         return LedgerResult(event_id, duplicate=False, movements=movements, follow_ups=tuple(follow_ups))
 
+    def apply_accepted(self, events: Iterable[object]) -> Iterator[tuple[object, LedgerResult]]:
+        """Apply events as the stream does, each transfer's transit leg right after its dispatch,
+        yielding the accepted ones with their results; a refused event changes nothing and is
+        skipped (the stream sends it to the dead letters)."""
+        for event in events:
+            pending = [event]
+            while pending:
+                current = pending.pop(0)
+                try:
+                    result = self.apply(current)
+                except StockRejected:
+                    continue
+                yield current, result
+                pending[:0] = result.follow_ups
+
     def _commit(self, event: object, txn: _Txn) -> tuple[Movement, ...]:
         # Net the changes per position (an event may touch one position several times).
         first: dict[PositionKey, _Change] = {}

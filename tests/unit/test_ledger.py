@@ -102,6 +102,21 @@ def test_transfer_books_in_transit_at_destination_then_receipt(catalog):
     assert (p.on_hand, p.in_transit) == (12, 0)
 
 
+def test_apply_accepted_books_the_transit_leg_next_and_skips_refusals(catalog):
+    ledger = Ledger(catalog)
+    events = [receipt(qty="2"), transfer("t1", qty="999"), transfer("t2"), receipt(event_id="r2")]
+    applied = [(type(e).__name__, e.event_id) for e, _ in ledger.apply_accepted(events)]
+    leg = applied[2]
+    assert [a for a in applied if a != leg] == [
+        ("GoodsReceipt", "r1"),
+        ("TransferOut", "t2"),
+        ("GoodsReceipt", "r2"),
+    ]
+    assert leg[0] == "TransitDispatched" and applied.index(leg) == 2  # right after its dispatch
+    assert pos(ledger, "S1", "MILK-1L", "B1").in_transit == 12
+    assert ledger.has_applied("t1")  # refused: skipped, and a redelivery stays refused
+
+
 def test_pos_sale_takes_first_expiring_batch(catalog):
     ledger = Ledger(catalog)
     ledger.apply(receipt("r1", batch="LATE", expiry=date(2026, 3, 20), location="S1", qty="1"))

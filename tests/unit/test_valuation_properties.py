@@ -8,7 +8,7 @@ from decimal import Decimal
 import pytest
 from hypothesis import HealthCheck, given, settings
 
-from stockflow.ledger import Ledger, StockRejected
+from stockflow.ledger import Ledger
 from stockflow.masterdata import ValuationMethod
 from stockflow.valuation import Valuation
 from stockflow.vouchers import AccountingPolicy, VoucherRules, inventory_by_location, trial_balance
@@ -19,15 +19,8 @@ POLICY = AccountingPolicy.cn_small_enterprise()
 
 def movements_of(ledger, seq):
     """Each accepted event's movements, applied as the stream does (transit legs next)."""
-    pending = list(seq)
-    while pending:
-        ev = pending.pop(0)
-        try:
-            result = ledger.apply(ev)
-        except StockRejected:
-            continue
+    for _, result in ledger.apply_accepted(seq):
         yield result.movements
-        pending[:0] = list(result.follow_ups)
 
 
 def book(catalog, seq):
