@@ -29,6 +29,7 @@ import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -64,21 +65,23 @@ def classify(history: Sequence[float]) -> Pattern:
     return Pattern.INTERMITTENT if cv2 < CV2_CUTOFF else Pattern.LUMPY
 
 
+def ratio(error: Any, scale: Any) -> Any:
+    """error / scale, elementwise. The rule every accuracy measure here follows where the scale is
+    0 (no demand to miss): no error is perfect (0), any error is infinitely bad (±inf)."""
+    e, sc = np.asarray(error, dtype=float), np.asarray(scale, dtype=float)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        out = np.where(sc > 0, e / sc, np.where(e == 0, 0.0, np.copysign(np.inf, e)))
+    return float(out) if out.ndim == 0 else out
+
+
 def wape(actual: Sequence[float], forecast: Sequence[float]) -> float:
     a, f = np.asarray(actual, dtype=float), np.asarray(forecast, dtype=float)
-    total = np.abs(a).sum()
-    error = np.abs(a - f).sum()
-    if total == 0:
-        return 0.0 if error == 0 else math.inf
-    return float(error / total)
+    return ratio(np.abs(a - f).sum(), np.abs(a).sum())
 
 
 def bias(actual: Sequence[float], forecast: Sequence[float]) -> float:
     a, f = np.asarray(actual, dtype=float), np.asarray(forecast, dtype=float)
-    total = np.abs(a).sum()
-    if total == 0:
-        return 0.0 if f.sum() == 0 else math.inf
-    return float((f - a).sum() / total)
+    return ratio((f - a).sum(), np.abs(a).sum())
 
 
 def mase(
@@ -88,11 +91,7 @@ def mase(
     m = season if y.size > season else 1
     if y.size <= m:
         return math.nan
-    scale = np.abs(y[m:] - y[:-m]).mean()
-    error = np.abs(a - f).mean()
-    if scale == 0:
-        return 0.0 if error == 0 else math.inf
-    return float(error / scale)
+    return ratio(np.abs(a - f).mean(), np.abs(y[m:] - y[:-m]).mean())
 
 
 def confidence(relative_width: float, weekly_wape: float) -> float:
@@ -199,13 +198,9 @@ def forecast_demand(history: pd.DataFrame, horizon: int = 30, n_jobs: int = 1) -
         weekly = cv.groupby([cv["unique_id"], cv["cutoff"], week])[["y", "forecast"]].sum()
         weekly_error = (weekly["y"] - weekly["forecast"]).abs().groupby(level=0).sum()
         weekly_total = weekly["y"].groupby(level=0).sum()
-        with np.errstate(divide="ignore", invalid="ignore"):
-            weekly_wape = pd.Series(
-                np.where(
-                    weekly_total > 0, weekly_error / weekly_total, np.where(weekly_error == 0, 0.0, np.inf)
-                ),
-                index=weekly_total.index,
-            )
+        weekly_wape = pd.Series(
+            ratio(weekly_error.to_numpy(), weekly_total.to_numpy()), index=weekly_total.index
+        )
         # then only the chosen model forecasts each series
         for model, chosen in best.groupby("model").groups.items():
             fitted = next(m for m in candidates if str(m) == model)
@@ -267,23 +262,27 @@ def _scores(cv: pd.DataFrame, models: list[str], history: pd.DataFrame) -> pd.Da
     train = history[history["ds"] <= history["unique_id"].map(first_cutoff)]
     lagged = train.groupby("unique_id")["y"].shift(SEASON)
     scale = (train["y"] - lagged).abs().groupby(train["unique_id"]).mean()
-    total = cv.groupby("unique_id")["y"].sum()
-    count = cv.groupby("unique_id")["y"].size()
+    ids = first_cutoff.index
+    series = cv["unique_id"]
+    total = cv.groupby("unique_id")["y"].sum().reindex(ids).to_numpy()
+    count = cv.groupby("unique_id")["y"].size().reindex(ids).to_numpy()
+    scale = scale.reindex(ids).to_numpy()
     frames = []
     for model in models:
-        err = (cv["y"] - cv[model]).groupby(cv["unique_id"])
-        abs_err = err.apply(lambda e: e.abs().sum())
-        signed = -err.sum()  # forecast − actual
-        frame = pd.DataFrame({"unique_id": total.index, "model": model})
-        a = abs_err.reindex(total.index).to_numpy()
-        t = total.to_numpy()
-        sc = scale.reindex(total.index).to_numpy()
-        with np.errstate(divide="ignore", invalid="ignore"):
-            frame["wape"] = np.where(t > 0, a / t, np.where(a == 0, 0.0, np.inf))
-            frame["bias"] = np.where(t > 0, signed.reindex(total.index).to_numpy() / t, 0.0)
-            mean_err = a / count.reindex(total.index).to_numpy()
-            frame["mase"] = np.where(sc > 0, mean_err / sc, np.where(mean_err == 0, 0.0, np.inf))
-        frames.append(frame)
+        error = cv[model] - cv["y"]  # forecast − actual
+        abs_error = error.abs().groupby(series).sum().reindex(ids).to_numpy()
+        signed = error.groupby(series).sum().reindex(ids).to_numpy()
+        frames.append(
+            pd.DataFrame(
+                {
+                    "unique_id": ids,
+                    "model": model,
+                    "wape": ratio(abs_error, total),
+                    "bias": ratio(signed, total),
+                    "mase": ratio(abs_error / count, scale),
+                }
+            )
+        )
     return pd.concat(frames, ignore_index=True)
 
 

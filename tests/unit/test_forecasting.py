@@ -18,6 +18,7 @@ from stockflow.forecasting import (
     forecast_demand,
     horizon_width,
     mase,
+    ratio,
     wape,
 )
 
@@ -30,6 +31,9 @@ def test_metrics_golden_values():
     assert mase(actual, forecast, list(range(14))) == pytest.approx((7 / 4) / 7)
     assert wape([0, 0], [0, 0]) == 0 and math.isinf(wape([0, 0], [1, 0]))
     assert mase([1], [1], [3, 3, 3]) == 0  # too short for a weekly scale: lag 1, error 0
+    # one rule where there is no demand to miss, for every measure and every series at once
+    assert list(ratio([0, 2, -2, 3], [0, 0, 0, 4])) == [0, math.inf, -math.inf, 0.75]
+    assert math.isinf(bias([0, 0], [1, 0])) and mase([0] * 9, [1], [5] * 9) == math.inf
 
 
 def test_patterns_follow_syntetos_boylan():
