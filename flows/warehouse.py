@@ -27,6 +27,7 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
+import yaml
 
 from flows.dbt_process import DbtProcess, start_standby
 from stockflow.masterdata import Catalog
@@ -36,8 +37,6 @@ log = logging.getLogger(__name__)
 PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 WAREHOUSE_FILE = "warehouse.duckdb"
 BUILD_FILE = "building.duckdb"
-#: As `lookback_minutes` in dbt_project.yml: late files this old are looked at again.
-LOOKBACK_MINUTES = 10
 
 
 def warehouse_dir(var_dir: Path) -> Path:
@@ -237,7 +236,8 @@ def _build_locked(
         ensure_sources(lake_dir)
         if not full:
             shutil.copyfile(current, target)
-        _write_build_info(target, started_at, full, _check_since(folder) if not full else None)
+        since = None if full else _check_since(folder, _lookback_minutes(dbt_vars))
+        _write_build_info(target, started_at, full, since)
     except BaseException:
         dbt.cancel()
         _remove_build_files(folder)
@@ -273,12 +273,20 @@ def _last_build(folder: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def _check_since(folder: Path) -> datetime | None:
+def _lookback_minutes(dbt_vars: dict[str, Any] | None) -> float:
+    """The models' `lookback_minutes` (dbt_project.yml, or as this build overrides it)."""
+    if dbt_vars and "lookback_minutes" in dbt_vars:
+        return float(dbt_vars["lookback_minutes"])
+    project = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text())
+    return float(project["vars"]["lookback_minutes"])
+
+
+def _check_since(folder: Path, lookback_minutes: float) -> datetime | None:
     """When the last successful build began, minus the lookback: rows from then on are new."""
     started = _last_build(folder).get("started_at")
     if started is None:
         return None
-    return datetime.fromisoformat(started) - timedelta(minutes=LOOKBACK_MINUTES)
+    return datetime.fromisoformat(started) - timedelta(minutes=lookback_minutes)
 
 
 def project_fingerprint() -> str:
