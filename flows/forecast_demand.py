@@ -36,11 +36,11 @@ def demand_history(var_dir: Path) -> tuple[pd.DataFrame, Any]:
             bounds AS (SELECT unique_id, min(business_date) AS first_day FROM demand GROUP BY 1)
             SELECT b.unique_id, CAST(d.day AS DATE) AS ds, coalesce(m.units, 0)::DOUBLE AS y
             FROM bounds AS b,
-                range(b.first_day, (SELECT max(business_date) FROM fct_daily_stock_balances) + 1,
-                      INTERVAL 1 DAY) AS d(day)
+                range(b.first_day, CAST(? AS DATE) + 1, INTERVAL 1 DAY) AS d(day)
             LEFT JOIN demand AS m ON m.unique_id = b.unique_id AND m.business_date = CAST(d.day AS DATE)
             ORDER BY 1, 2
-            """
+            """,
+            [last_day],
         ).df()
     frame["ds"] = pd.to_datetime(frame["ds"])
     return frame, last_day
