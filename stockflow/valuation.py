@@ -193,9 +193,12 @@ class Valuation:
         stock = self._stock.get(self._key(location, sku, batch))
         if stock is not None and stock.rate is not None:
             return stock.rate
-        qty, value = self.on_hand(location, sku_code)
+        # the rate of what the location holds: batches in stock only (a batch gone negative
+        # carries a provisional value, and would drag the rate down, even below zero)
+        held = [self._stock[(location, sku_code, b)] for b in self._keys_at.get((location, sku_code), ())]
+        qty = sum(h.qty for h in held if h.qty > 0)
         if qty > 0:
-            return to_rate(value / qty)
+            return to_rate(sum(h.value for h in held if h.qty > 0) / qty)
         for other in sorted(self._keys_at.get((location, sku_code), ())):
             rate = self._stock[(location, sku_code, other)].last_rate
             if rate is not None:

@@ -244,3 +244,18 @@ def test_state_keeps_a_last_rate_of_zero(fifo_catalog):
     restored.restore(json.loads(json.dumps(v.state())))
     assert restored.state() == v.state()
     assert issue(restored, 1).amount == issue(v, 1).amount == D("0.00")
+
+
+def test_stock_with_no_cost_of_its_own_is_valued_at_what_is_held_not_at_a_negative_batch(catalog):
+    # batch B2 went negative at 30.00 a unit; B1 then holds 22 units worth 60.00. Stock of a
+    # new batch B3 that goes out without a cost of its own takes B1's rate, never one dragged
+    # below zero by B2 (−420.00 over 6 units across all batches)
+    v = Valuation(catalog)
+    milk = {"sku": "MILK-1L", "location": "WH1"}
+    receive(v, 2, "30.00", batch="B1", **milk)
+    issue(v, 16, batch="B2", **milk)
+    receive(v, 20, "0.00", batch="B1", **milk)
+    out = issue(v, 2, batch="B3", **milk)
+    assert out.amount == D("5.45")  # 2 × 60.00 / 22
+    for key, qty, value in v.positions():
+        assert (qty > 0 and value >= 0) or (qty < 0 and value <= 0) or (qty == 0 and value == 0), key
