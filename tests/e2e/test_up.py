@@ -56,7 +56,9 @@ def test_up_runs_a_live_company_and_stops_cleanly(tmp_path: Path):
     )
     url = f"http://127.0.0.1:{web_port}"
     try:
-        wait_until(lambda: "stockflow is up" in (tmp_path / "up.log").read_text(), 120, "the banner")
+        # the banner is written line by line: wait for its last line before reading it
+        wait_until(lambda: "Ctrl-C stops everything" in (tmp_path / "up.log").read_text(), 120, "the banner")
+        assert "stockflow is up" in (tmp_path / "up.log").read_text()
         output = (tmp_path / "up.log").read_text()
         assert f"{url}/stock/ST01" in output and f"127.0.0.1:{broker_port}" in output
         assert f"http://127.0.0.1:{prefect_port}" in output
