@@ -8,8 +8,8 @@ knows (``each``, ``case`` ...); the ledger converts them into base units.
 Events travel as JSON on three topics, keyed by location so that every event about one
 location lands in one partition:
 
-* ``scans``: warehouse barcode scans (receipts, transfers, picks, counts, adjustments,
-  reservations, quality holds),
+* ``scans``: warehouse documents: barcode scans (receipts, transfers, picks, counts,
+  adjustments, reservations, quality holds) and the purchase orders placed for a location,
 * ``pos_transactions``: store till sales and returns,
 * ``temperature_readings``: cold-chain sensors.
 """
@@ -126,6 +126,28 @@ class GoodsReceipt(_Event):
     unit: Identifier = "each"
     unit_cost: Money = Field(description="Cost per `unit` as invoiced, excluding VAT.")
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "CNY"
+
+    @property
+    def location_id(self) -> str:
+        return self.location
+
+
+class PurchaseOrder(_Event):
+    """A purchase order placed with a supplier for delivery to `location`.
+
+    It moves no stock: the goods are on order until a `GoodsReceipt` names the same
+    `purchase_order`. Planning counts what is ordered and not yet received as on order, and
+    the days from order to receipt as the supplier's observed lead time."""
+
+    event_type: Literal["purchase_order"] = "purchase_order"
+    location: Identifier
+    purchase_order: Identifier
+    supplier: Identifier
+    sku: Identifier
+    qty: PositiveQty
+    unit: Identifier = "each"
+    expected_date: date | None = Field(default=None, description="When the supplier should deliver.")
+    note: str | None = Field(default=None, max_length=500)
 
     @property
     def location_id(self) -> str:
@@ -342,6 +364,7 @@ class TemperatureReading(_Event):
 
 StockEvent = (
     GoodsReceipt
+    | PurchaseOrder
     | TransferOut
     | TransferIn
     | TransitDispatched

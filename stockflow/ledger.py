@@ -13,6 +13,7 @@ always yields the same positions):
   ``allow_and_flag`` books it and flags the movement. A POS sale is never refused: the goods
   have left the store, and the till's topic is not ordered with the warehouse scans, so a
   sale may arrive before the receipt that covers it. It is booked and flagged instead.
+* A purchase order moves no stock; it is checked against master data like a receipt.
 * A transfer-out at the source books the in-transit leg at the destination through a
   derived `TransitDispatched` event, so that each event touches one location only.
 """
@@ -31,6 +32,7 @@ from stockflow.events import (
     HoldAction,
     PosReturn,
     PosSale,
+    PurchaseOrder,
     QualityHold,
     ReservationAction,
     SalesIssue,
@@ -487,6 +489,13 @@ class Ledger:
             txn.on_commit.append(lambda: self._expiry.__setitem__(where, expiry))
         self._inflow(txn, ev.location, line, batch)
 
+    def _purchase_order(self, txn: _Txn, ev: PurchaseOrder) -> None:
+        """Checked like a receipt (location, supplier, SKU, unit); it moves no stock."""
+        self._check_location(ev.location)
+        if ev.supplier not in self.catalog.suppliers:
+            raise StockRejected("unknown_supplier", f"supplier {ev.supplier!r} is not in master data")
+        self._resolve(ev.sku, ev.qty, ev.unit, reference=ev.purchase_order, counterparty=ev.supplier)
+
     def _transfer_out(self, txn: _Txn, ev: TransferOut) -> list[TransitDispatched]:
         self._check_location(ev.from_location)
         self._check_location(ev.to_location)
@@ -678,6 +687,7 @@ def _per_base_unit(price: Decimal, qty: Decimal, base_qty: int) -> Decimal:
 
 _HANDLERS = {
     GoodsReceipt: Ledger._goods_receipt,
+    PurchaseOrder: Ledger._purchase_order,
     TransferOut: Ledger._transfer_out,
     TransitDispatched: Ledger._transit_dispatched,
     TransferIn: Ledger._transfer_in,

@@ -73,6 +73,10 @@ class Sku(BaseModel):
     cold_chain_min_c: float | None = None
     cold_chain_max_c: float | None = None
     reorder_point: int = Field(default=0, ge=0, description="In base units, per location.")
+    supplier: Code | None = Field(
+        default=None, description="The usual supplier: purchase suggestions go to it."
+    )
+    moq: int = Field(default=0, ge=0, description="The supplier's minimum order quantity, in base units.")
     negative_stock: NegativeStockPolicy = NegativeStockPolicy.REJECT
     standard_cost: Decimal = Field(default=Decimal("0"), ge=0)
     vat_rate: Decimal = Field(default=Decimal("0.13"), description="Output VAT rate: 0.13, 0.09, 0.06 or 0.")
@@ -203,6 +207,10 @@ class Catalog(BaseModel):
             if sku.gtin in seen:
                 raise ValueError(f"GTIN {sku.gtin} is used by both {seen[sku.gtin]} and {sku.sku}")
             seen[sku.gtin] = sku.sku
+            if sku.supplier is not None and sku.supplier not in self.suppliers:
+                raise ValueError(
+                    f"SKU {sku.sku} names supplier {sku.supplier!r}, which is not in master data"
+                )
         return self
 
     @classmethod

@@ -8,6 +8,7 @@ from stockflow.events import (
     PosLine,
     PosReturn,
     PosSale,
+    PurchaseOrder,
     QualityHold,
     SalesIssue,
     StockAdjustment,
@@ -85,6 +86,44 @@ def test_receipt_rejections_name_the_reason(catalog, kwargs, reason):
     assert err.value.reason == reason
     assert list(ledger.positions()) == []
     assert ledger.apply(receipt(**kwargs)).duplicate  # a redelivery stays refused
+
+
+def purchase_order(event_id="po1", **kw):
+    base = dict(
+        event_id=event_id,
+        occurred_at=at(0),
+        source="erp",
+        location="WH1",
+        purchase_order="PO1",
+        supplier="SUP1",
+        sku="MILK-1L",
+        qty=Decimal(2),
+        unit="case",
+        expected_date=date(2026, 3, 4),
+    )
+    return PurchaseOrder(**{**base, **kw})
+
+
+def test_a_purchase_order_is_checked_but_moves_no_stock(catalog):
+    ledger = Ledger(catalog)
+    result = ledger.apply(purchase_order())
+    assert not result.duplicate and result.movements == () and list(ledger.positions()) == []
+    assert ledger.apply(purchase_order()).duplicate
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "reason"),
+    [
+        ({"sku": "NOPE"}, "unknown_sku"),
+        ({"unit": "pallet"}, "unit_conversion"),
+        ({"supplier": "SUP9"}, "unknown_supplier"),
+        ({"location": "WH9"}, "unknown_location"),
+    ],
+)
+def test_purchase_order_rejections_name_the_reason(catalog, kwargs, reason):
+    with pytest.raises(StockRejected) as err:
+        Ledger(catalog).apply(purchase_order(**kwargs))
+    assert err.value.reason == reason
 
 
 def test_transfer_books_in_transit_at_destination_then_receipt(catalog):

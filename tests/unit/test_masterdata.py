@@ -45,3 +45,15 @@ def test_cold_chain_range_must_be_ordered():
 def test_distance(catalog):
     wh, store = catalog.locations["WH1"], catalog.locations["S1"]
     assert 6 < wh.distance_km(store) < 9
+
+
+def test_a_sku_names_only_a_known_supplier(catalog):
+    rice = catalog.skus["RICE-5KG"]
+    ok = catalog.model_copy(
+        update={"skus": {**catalog.skus, "RICE-5KG": rice.model_copy(update={"supplier": "SUP1"})}}
+    )
+    assert type(catalog).model_validate(ok.model_dump()).skus["RICE-5KG"].supplier == "SUP1"
+    with pytest.raises(ValidationError, match="supplier 'SUP9'"):
+        type(catalog).model_validate(
+            {**catalog.model_dump(), "skus": {"RICE-5KG": {**rice.model_dump(), "supplier": "SUP9"}}}
+        )
