@@ -35,6 +35,7 @@ from stockflow.events import (
     PosLine,
     PosReturn,
     PosSale,
+    PurchaseOrder,
     SalesChannel,
     SalesIssue,
     StockAdjustment,
@@ -55,6 +56,7 @@ from stockflow.masterdata import (
     Sku,
     Supplier,
 )
+from stockflow.replenishment import HOLIDAY_DEMAND
 
 TZ = ZoneInfo("Asia/Shanghai")
 _CENT = Decimal("0.01")
@@ -84,7 +86,6 @@ _PRODUCTS = {
     Category.ELECTRONICS: ["耳机", "充电器", "数据线", "移动电源", "蓝牙音箱", "鼠标"],
 }
 # Public holidays the simulated calendar knows (month, day) → demand factor.
-_HOLIDAYS = {(1, 1): 1.6, (5, 1): 1.5, (5, 2): 1.4, (10, 1): 1.7, (10, 2): 1.6, (10, 3): 1.5, (12, 24): 1.3}
 _WEEKDAY = [0.85, 0.8, 0.85, 0.9, 1.1, 1.45, 1.35]  # Monday..Sunday
 # How many SKU draws a till ticket makes, and how many units each draw adds.
 _TICKET_LINES = (1, 1, 1, 2, 2, 3, 4)
@@ -176,8 +177,16 @@ def build_catalog(seed: int = 7, n_skus: int = 300, n_stores: int = 6, n_warehou
                 **extra,
             )
         )
+    # Purchasing terms from a generator of their own, so the rest of the catalogue stays as it was.
+    terms = random.Random(seed * 7919 + 1)
     skus = [
-        s.model_copy(update={"wholesale_price": (s.standard_cost * Decimal("1.25")).quantize(_CENT)})
+        s.model_copy(
+            update={
+                "wholesale_price": (s.standard_cost * Decimal("1.25")).quantize(_CENT),
+                "supplier": terms.choice(suppliers).supplier,
+                "moq": (s.min_pack_units or 1) * terms.choice([1, 2, 4]),
+            }
+        )
         for s in skus
     ]
     return Catalog.build(skus, locations, suppliers, customers)
@@ -265,7 +274,8 @@ class Simulation:
         self.home_warehouse = {
             st.location: min(self.warehouses, key=lambda w: w.distance_km(st)).location for st in self.stores
         }
-        self.supplier_of = {s.sku: rng.choice(list(self.catalog.suppliers)) for s in self.skus}
+        first_supplier = min(self.catalog.suppliers, default="")
+        self.supplier_of = {s.sku: s.supplier or first_supplier for s in self.skus}
 
     # ----------------------------------------------------------------- helpers
     def _next_id(self, prefix: str) -> str:
@@ -290,7 +300,7 @@ class Simulation:
         promoted = frozenset(rng.sample([s.sku for s in self.skus], k=max(1, len(self.skus) // 25)))
         return DaySignals(
             day,
-            _HOLIDAYS.get((day.month, day.day), 1.0),
+            HOLIDAY_DEMAND.get((day.month, day.day), 1.0),
             _WEEKDAY[day.weekday()],
             round(temperature, 1),
             promoted,
@@ -638,7 +648,20 @@ class Simulation:
                     qty = math.ceil(qty / case) * case
                     lead = self.catalog.suppliers[self.supplier_of[sku.sku]].lead_time_days
                     arrive = when + timedelta(days=max(1, lead + self.rng.choice([-1, 0, 0, 1])), hours=-12)
-                    ev = self._receipt(wh.location, sku, qty, arrive, self._next_id("PO"))
+                    po = self._next_id("PO")
+                    self._apply(
+                        PurchaseOrder(
+                            **self._common("POE", when, "ERP"),
+                            location=wh.location,
+                            purchase_order=po,
+                            supplier=self.supplier_of[sku.sku],
+                            sku=sku.sku,
+                            qty=Decimal(qty),
+                            expected_date=(when + timedelta(days=lead)).date(),
+                        ),
+                        out,
+                    )
+                    ev = self._receipt(wh.location, sku, qty, arrive, po)
                     self._pending_receipts.append((arrive, ev))
                     self._on_order[(wh.location, sku.sku)] = (
                         self._on_order.get((wh.location, sku.sku), 0) + qty
