@@ -21,18 +21,26 @@ Transfers: a location whose position is below its reorder point (it runs short b
 placed now could arrive) gets stock from locations within `radius_km` that have stock above their
 own reorder point, nearest first, oldest expiry first (FEFO), never a batch that expires before
 it could be sold at the receiving location.
+
+Suggestions are records with a status: ``proposed`` by a planning run, then ``approved`` or
+``rejected`` by a person (who and why are kept), or ``expired`` when a later run replaces them
+or their order-by date has passed. Approving one yields the event that carries it out: a
+`PurchaseOrder` to the SKU's supplier, or a `TransferOut` from the donor (the stream then books
+the goods in transit at the receiver).
 """
 
 from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
+from decimal import Decimal
 from enum import StrEnum
 
-from stockflow.masterdata import Location
+from stockflow.events import PurchaseOrder, TransferOut
+from stockflow.masterdata import Catalog, Location
 
 DEMAND_DAYS = 28
 VOLATILITY_DAYS = 7
@@ -40,6 +48,11 @@ LEAD_TIME_CV = 0.25
 DEFAULT_SERVICE_LEVEL = 0.95
 DEFAULT_REVIEW_DAYS = 7
 DEFAULT_RADIUS_KM = 50.0
+#: Demand on public holidays relative to an ordinary day (元旦, 劳动节, 国庆, 平安夜): the
+#: holiday coefficient of a planning window is the largest of the days it covers.
+HOLIDAY_DEMAND: dict[tuple[int, int], float] = {
+    (1, 1): 1.6, (5, 1): 1.5, (5, 2): 1.4, (10, 1): 1.7, (10, 2): 1.6, (10, 3): 1.5, (12, 24): 1.3,
+}  # fmt: skip
 
 
 class DemandSource(StrEnum):
@@ -322,3 +335,175 @@ def suggest_transfers(
                 surplus[code] -= quantity
                 left[code][batch.batch] -= quantity
     return suggestions
+
+
+def holiday_coefficient(
+    start: date, days: int, calendar: Mapping[tuple[int, int], float] = HOLIDAY_DEMAND
+) -> float:
+    """The largest holiday demand factor among the `days` days from `start` (1.0 without one)."""
+    window = (start + timedelta(days=i) for i in range(max(0, days)))
+    return max((calendar.get((d.month, d.day), 1.0) for d in window), default=1.0)
+
+
+@dataclass(frozen=True)
+class SeriesInput:
+    """What planning knows of one location × SKU (quantities in base units)."""
+
+    location: str
+    sku: str
+    history: Sequence[float]
+    position: StockPosition
+    forecast_mean: float | None = None
+    batches: tuple[BatchStock, ...] = ()
+
+
+@dataclass(frozen=True)
+class PlannedSeries:
+    location: str
+    sku: str
+    demand: DemandEstimate
+    lead_time: LeadTime
+    holiday_coefficient: float
+    policy: Policy
+    position: StockPosition
+
+
+@dataclass(frozen=True)
+class Plan:
+    series: list[PlannedSeries]
+    orders: list[OrderSuggestion]
+    transfers: list[TransferSuggestion]
+
+
+def plan(
+    catalog: Catalog,
+    items: Sequence[SeriesInput],
+    today: date,
+    observed_lead_times: Mapping[str, Sequence[float]] | None = None,
+    service_level: float = DEFAULT_SERVICE_LEVEL,
+    review_days: int = DEFAULT_REVIEW_DAYS,
+    radius_km: float = DEFAULT_RADIUS_KM,
+    calendar: Mapping[tuple[int, int], float] = HOLIDAY_DEMAND,
+) -> Plan:
+    """Policies for every location × SKU; transfers first (stock already near a location that
+    runs short), then purchase orders to each SKU's supplier for what transfers do not cover.
+
+    A SKU without a supplier gets no purchase order; one the catalogue does not know, nothing."""
+    observed_lead_times = observed_lead_times or {}
+    planned: list[PlannedSeries] = []
+    by_sku: dict[str, list[tuple[SeriesInput, PlannedSeries]]] = {}
+    for item in items:
+        sku = catalog.skus.get(item.sku)
+        location = catalog.locations.get(item.location)
+        if sku is None or location is None:
+            continue
+        supplier = catalog.suppliers.get(sku.supplier or "")
+        quoted = supplier.lead_time_days if supplier else DEFAULT_REVIEW_DAYS
+        lead = LeadTime.from_receipts(observed_lead_times.get(sku.supplier or "", ()), quoted)
+        demand = DemandEstimate.from_history(item.history, item.forecast_mean)
+        h = holiday_coefficient(today, math.ceil(lead.mean) + review_days, calendar)
+        policy = Policy.compute(
+            demand, lead, service_level, h, review_days, minimum_reorder_point=sku.reorder_point
+        )
+        series = PlannedSeries(item.location, item.sku, demand, lead, h, policy, item.position)
+        planned.append(series)
+        by_sku.setdefault(item.sku, []).append((item, series))
+
+    transfers: list[TransferSuggestion] = []
+    incoming: dict[tuple[str, str], int] = {}
+    outgoing: dict[tuple[str, str], int] = {}
+    for code, group in sorted(by_sku.items()):
+        sites = [
+            Site(catalog.locations[item.location], series.position, series.policy, item.batches)
+            for item, series in group
+        ]
+        for t in suggest_transfers(code, sites, today, radius_km):
+            transfers.append(t)
+            incoming[(t.to_location, code)] = incoming.get((t.to_location, code), 0) + t.quantity
+            outgoing[(t.from_location, code)] = outgoing.get((t.from_location, code), 0) + t.quantity
+
+    orders: list[OrderSuggestion] = []
+    for series in planned:
+        sku = catalog.skus[series.sku]
+        if sku.supplier is None:
+            continue
+        key = (series.location, series.sku)
+        p = series.position
+        after_transfers = StockPosition(
+            p.on_hand - outgoing.get(key, 0), p.reserved, p.in_transit + incoming.get(key, 0), p.on_order
+        )
+        order = suggest_order(
+            series.location,
+            series.sku,
+            sku.supplier,
+            after_transfers,
+            series.policy,
+            today,
+            pack_size=sku.min_pack_units or 1,
+            moq=sku.moq,
+        )
+        if order is not None:
+            orders.append(order)
+    return Plan(planned, orders, transfers)
+
+
+class SuggestionStatus(StrEnum):
+    PROPOSED = "proposed"
+    APPROVED = "approved"
+    REJECTED = "rejected"
+    EXPIRED = "expired"
+
+
+class SuggestionError(ValueError):
+    """A decision on a suggestion that cannot be taken (and changes nothing)."""
+
+
+def check_suggestion_decision(
+    current: SuggestionStatus | str, decision: SuggestionStatus | str, reviewer: str, reason: str
+) -> SuggestionStatus:
+    """Only a proposed suggestion can be decided: approved (by someone) or rejected (by someone,
+    with a reason)."""
+    current, decision = SuggestionStatus(current), SuggestionStatus(decision)
+    if decision not in (SuggestionStatus.APPROVED, SuggestionStatus.REJECTED):
+        raise SuggestionError(f"a person approves or rejects a suggestion, not {decision.value!r}")
+    if current is not SuggestionStatus.PROPOSED:
+        raise SuggestionError(f"the suggestion is already {current.value}")
+    if not reviewer.strip():
+        raise SuggestionError("a decision names its reviewer")
+    if decision is SuggestionStatus.REJECTED and not reason.strip():
+        raise SuggestionError("a rejection needs a reason")
+    return decision
+
+
+def purchase_order_event(
+    suggestion_id: str, order: OrderSuggestion, approved_at: datetime, approver: str
+) -> PurchaseOrder:
+    """The purchase order an approved suggestion places (its id derives from the suggestion, so
+    sending it again is a duplicate, not a second order)."""
+    return PurchaseOrder(
+        event_id=f"{suggestion_id}:po",
+        occurred_at=approved_at,
+        source="planning",
+        location=order.location,
+        purchase_order=f"PO-{suggestion_id}",
+        supplier=order.supplier,
+        sku=order.sku,
+        qty=Decimal(order.quantity),
+        expected_date=order.expected_arrival,
+        note=f"approved by {approver}"[:500],
+    )
+
+
+def transfer_event(suggestion_id: str, transfer: TransferSuggestion, approved_at: datetime) -> TransferOut:
+    """The dispatch an approved transfer suggestion makes (id derived from the suggestion)."""
+    return TransferOut(
+        event_id=f"{suggestion_id}:transfer",
+        occurred_at=approved_at,
+        source="planning",
+        transfer_id=f"TR-{suggestion_id}",
+        from_location=transfer.from_location,
+        to_location=transfer.to_location,
+        sku=transfer.sku,
+        batch=transfer.batch or None,
+        qty=Decimal(transfer.quantity),
+    )

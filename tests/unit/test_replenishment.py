@@ -1,25 +1,34 @@
 """Replenishment maths: golden cases and the edges (no demand, one sale, a new SKU)."""
 
 import math
-from datetime import date
+from datetime import UTC, date, datetime
 
 import pytest
 
-from stockflow.masterdata import Location, LocationKind
+from stockflow.events import parse_event
+from stockflow.masterdata import Catalog, Location, LocationKind
 from stockflow.replenishment import (
     BatchStock,
     DemandEstimate,
     DemandSource,
     LeadTime,
     Policy,
+    SeriesInput,
     Site,
     StockPosition,
+    SuggestionError,
+    SuggestionStatus,
+    check_suggestion_decision,
+    holiday_coefficient,
     order_by_date,
+    plan,
+    purchase_order_event,
     round_to_packs,
     safety_stock,
     service_factor,
     suggest_order,
     suggest_transfers,
+    transfer_event,
 )
 
 TODAY = date(2026, 3, 2)
@@ -165,3 +174,88 @@ def test_a_donor_never_gives_below_its_own_reorder_point():
     moves = suggest_transfers("DRY-1", [short, donor], TODAY)
     assert [m.quantity for m in moves] == [10]  # 70 available, 60 kept
     assert suggest_transfers("DRY-1", [short, donor], TODAY, radius_km=1) == []
+
+
+def test_the_holiday_coefficient_is_the_largest_in_the_window():
+    assert holiday_coefficient(date(2026, 9, 20), 7) == 1.0
+    assert holiday_coefficient(date(2026, 9, 28), 7) == 1.7  # 国庆 on 1 October
+    assert holiday_coefficient(date(2026, 9, 28), 3) == 1.0
+
+
+def small_company(catalog: Catalog) -> Catalog:
+    """The test catalogue with rice bought from SUP1 in sacks of 4, at least 8 a time."""
+    rice = catalog.skus["RICE-5KG"].model_copy(update={"supplier": "SUP1", "moq": 8, "reorder_point": 0})
+    store2 = location("S2", 31.30, 121.50)
+    return Catalog.build(
+        [catalog.skus["MILK-1L"], rice],
+        [*catalog.locations.values(), store2],
+        list(catalog.suppliers.values()),
+    )
+
+
+def test_plan_transfers_nearby_surplus_first_then_orders_what_is_left(catalog):
+    company = small_company(catalog)
+    steady = [10.0] * 28  # σd = 0: the safety stock is the lead-time spread alone
+    items = [
+        SeriesInput("S1", "RICE-5KG", steady, StockPosition(on_hand=5)),
+        SeriesInput("S2", "RICE-5KG", steady, StockPosition(on_hand=200), batches=(BatchStock("", 200),)),
+        SeriesInput("WH1", "RICE-5KG", [0.0] * 28, StockPosition(on_hand=0)),
+        SeriesInput("S1", "NOT-IN-MASTER-DATA", steady, StockPosition(on_hand=0)),
+    ]
+    result = plan(company, items, TODAY, observed_lead_times={"SUP1": [3, 3, 3]})
+    by_location = {s.location: s for s in result.series}
+    assert sorted(by_location) == ["S1", "S2", "WH1"]  # the unknown SKU is left out
+    s1 = by_location["S1"].policy
+    assert (s1.daily_demand, s1.lead_time_days, s1.reorder_point) == (10, 3, 30)  # σL = 0 observed
+    ((move),) = result.transfers
+    assert (move.from_location, move.to_location, move.quantity) == ("S2", "S1", 25)  # up to ROP 30
+    # S1's transfer brings it to its reorder point, which still orders up to S = 30 + 7 × 10
+    orders = {o.location: o for o in result.orders}
+    assert sorted(orders) == ["S1"]
+    assert orders["S1"].quantity == 72 and orders["S1"].supplier == "SUP1"  # 70 in sacks of 4
+    # milk has no supplier: a policy, but no order
+    milk = plan(company, [SeriesInput("S1", "MILK-1L", steady, StockPosition(on_hand=0))], TODAY)
+    assert milk.series and milk.orders == [] and milk.transfers == []
+
+
+def test_only_a_proposed_suggestion_is_decided_by_someone():
+    assert check_suggestion_decision("proposed", "approved", "王经理", "") is SuggestionStatus.APPROVED
+    assert (
+        check_suggestion_decision("proposed", "rejected", "王经理", "too much") is SuggestionStatus.REJECTED
+    )
+    for current, decision, reviewer, reason, message in [
+        ("approved", "rejected", "a", "b", "already approved"),
+        ("expired", "approved", "a", "b", "already expired"),
+        ("proposed", "expired", "a", "b", "approves or rejects"),
+        ("proposed", "approved", " ", "", "reviewer"),
+        ("proposed", "rejected", "a", " ", "reason"),
+    ]:
+        with pytest.raises(SuggestionError, match=message):
+            check_suggestion_decision(current, decision, reviewer, reason)
+
+
+def test_an_approval_becomes_a_valid_event_with_an_id_from_the_suggestion(catalog):
+    company = small_company(catalog)
+    result = plan(
+        company,
+        [
+            SeriesInput("S1", "RICE-5KG", [10.0] * 28, StockPosition(on_hand=5)),
+            SeriesInput(
+                "S2", "RICE-5KG", [10.0] * 28, StockPosition(on_hand=200), batches=(BatchStock("", 200),)
+            ),
+        ],
+        TODAY,
+    )
+    now = datetime(2026, 3, 2, 9, tzinfo=UTC)
+    po = purchase_order_event("SUG-1-0001", result.orders[0], now, "王经理")
+    assert po.event_id == "SUG-1-0001:po" and po.purchase_order == "PO-SUG-1-0001"
+    assert (po.location, po.supplier, po.qty, po.expected_date) == (
+        "S1",
+        "SUP1",
+        72,
+        date(2026, 3, 5),
+    )  # SUP1 quotes 3 days
+    move = transfer_event("SUG-1-0002", result.transfers[0], now)
+    assert (move.from_location, move.to_location, move.qty, move.batch) == ("S2", "S1", 38, None)
+    for event in (po, move):  # what the stream receives validates as the same event
+        assert parse_event(event.model_dump_json(), event.topic) == event
