@@ -1,6 +1,6 @@
 """State as a service, on the Faust web server.
 
-* ``GET /stock/{location}/{sku}``: one SKU at a location, by batch, with totals;
+* ``GET /stock/{location}/{sku}``: one SKU at a location, by batch (with its expiry), with totals;
 * ``GET /stock/{location}``: every SKU at a location;
 * ``GET /health``: partitions owned, counters, lake progress;
 * ``POST /events``: validate one event (or a list) and produce it, for devices that
@@ -25,7 +25,11 @@ from streams.stock import position_key, positions, send, settings, state
 
 
 def _item(location: str, sku: str, batches: dict[str, Any]) -> dict[str, Any]:
-    rows = [{"batch": batch, **pos} for batch, pos in sorted(batches.items())]
+    ledger = state.processor_for(partition_for(location, settings.topic_partitions)).ledger
+    rows = [
+        {"batch": batch, **pos, "expiry_date": _iso(ledger.batch_expiry(location, sku, batch))}
+        for batch, pos in sorted(batches.items())
+    ]
     total = Position.total(Position.from_dict(pos) for pos in batches.values())
     return {
         "location": location,
@@ -34,6 +38,10 @@ def _item(location: str, sku: str, batches: dict[str, Any]) -> dict[str, Any]:
         "available": total.unrestricted,
         "batches": rows,
     }
+
+
+def _iso(day: Any) -> str | None:
+    return day.isoformat() if day is not None else None
 
 
 def _unknown(location: str, sku: str | None = None) -> str | None:
