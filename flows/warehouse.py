@@ -216,9 +216,10 @@ def _build_locked(
     else:
         # The project is the one the current warehouse was built with (else the build is full):
         # its staging views are already there, and the SQL the unit tests check is unchanged.
-        # Staging tests re-read the whole lake; they run in full (nightly) builds, as do unit
-        # tests. Incremental builds test the marts they change.
-        args += ["--exclude", "path:models/staging", "resource_type:unit_test"]
+        # Staging views and views tagged `reads_whole_lake` are already there, and their tests
+        # re-read the whole lake; they run in full (nightly) builds, as do unit tests.
+        # Incremental builds test the marts they change.
+        args += ["--exclude", "path:models/staging", "tag:reads_whole_lake", "resource_type:unit_test"]
     if select:
         args += ["--select", *select]
     env = {
