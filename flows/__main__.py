@@ -9,6 +9,7 @@ import time
 
 log = logging.getLogger(__name__)
 FORECAST_AT_START = "forecast_demand/nightly"
+REPLENISH_AFTER_FORECAST = "replenish/hourly"
 
 
 def main() -> None:
@@ -23,7 +24,8 @@ def main() -> None:
 
 
 def _forecast_once(wait_seconds: float = 1800.0) -> None:
-    """Forecast once when the app starts, as soon as there is a warehouse to read."""
+    """Forecast once when the app starts, as soon as there is a warehouse to read, then plan
+    replenishment on that forecast."""
     from prefect.deployments import run_deployment
 
     from flows import warehouse
@@ -33,10 +35,16 @@ def _forecast_once(wait_seconds: float = 1800.0) -> None:
     while time.monotonic() < deadline:
         if warehouse.warehouse_path(get_settings().var_dir).exists():
             try:  # fails until serve() has registered the deployment
-                run_deployment(name=FORECAST_AT_START, timeout=0)
-                return
+                run_deployment(name=FORECAST_AT_START, timeout=None)
             except Exception as e:  # noqa: BLE001
                 log.debug("forecast at start: %s", e)
+                time.sleep(5)
+                continue
+            try:
+                run_deployment(name=REPLENISH_AFTER_FORECAST, timeout=0)
+            except Exception as e:  # noqa: BLE001
+                log.warning("replenishment after the start-up forecast: %s", e)
+            return
         time.sleep(5)
     log.warning("no warehouse after %.0fs: no forecast at start", wait_seconds)
 

@@ -1,10 +1,15 @@
-"""The planning store (`var/planning.duckdb`): forecast runs, their forecasts, and the review queue.
+"""The planning store (`var/planning.duckdb`): forecast runs, their forecasts, the review queue,
+and replenishment suggestions.
 
 A forecast run stores, per location × SKU, the daily forecast with its intervals and the series'
 model, backtest and confidence. Forecasts under the review threshold open a review (置信度<85%
 人工复核). A reviewer accepts the forecast or overrides it with a daily quantity of their own,
 with a reason; `effective_forecasts` is what planning then uses: the override for that run's
 horizon where there is one, else the forecast.
+
+A replenishment run stores its suggestions (purchase orders and transfers) as ``proposed`` and
+expires the proposals of earlier runs. A person approves one (the event that carries it out is
+produced, and its id kept) or rejects it with a reason.
 """
 
 from __future__ import annotations
@@ -16,7 +21,18 @@ from typing import Any
 import pandas as pd
 
 from flows import duck
+from stockflow.events import encode_event
 from stockflow.forecasting import Decision, ForecastResult, ReviewError, check_decision
+from stockflow.replenishment import (
+    OrderSuggestion,
+    Plan,
+    SuggestionError,
+    SuggestionStatus,
+    TransferSuggestion,
+    check_suggestion_decision,
+    purchase_order_event,
+    transfer_event,
+)
 
 SEPARATOR = "|"
 
@@ -41,6 +57,19 @@ CREATE TABLE IF NOT EXISTS reviews (
     status VARCHAR NOT NULL, confidence DOUBLE NOT NULL, opened_at TIMESTAMPTZ NOT NULL,
     reviewer VARCHAR, role VARCHAR, reason VARCHAR, decided_at TIMESTAMPTZ, override_daily DOUBLE,
     PRIMARY KEY (run_id, location, sku)
+);
+CREATE TABLE IF NOT EXISTS suggestions (
+    suggestion_id VARCHAR PRIMARY KEY, run_id VARCHAR NOT NULL, kind VARCHAR NOT NULL,
+    location VARCHAR NOT NULL, sku VARCHAR NOT NULL, supplier VARCHAR, from_location VARCHAR,
+    batch VARCHAR, expiry DATE, distance_km DOUBLE, quantity BIGINT NOT NULL, order_by DATE,
+    expected_arrival DATE, inventory_position BIGINT, reorder_point BIGINT, safety_stock DOUBLE,
+    status VARCHAR NOT NULL, created_at TIMESTAMPTZ NOT NULL, decided_at TIMESTAMPTZ,
+    reviewer VARCHAR, role VARCHAR, reason VARCHAR, event_id VARCHAR, reference VARCHAR
+);
+CREATE TABLE IF NOT EXISTS replenishment_runs (
+    run_id VARCHAR PRIMARY KEY, started_at TIMESTAMPTZ NOT NULL, finished_at TIMESTAMPTZ NOT NULL,
+    business_date DATE NOT NULL, series INTEGER NOT NULL, orders INTEGER NOT NULL,
+    transfers INTEGER NOT NULL, expired INTEGER NOT NULL
 );
 CREATE OR REPLACE VIEW effective_forecasts AS
 SELECT f.run_id, f.location, f.sku, f.day,
@@ -170,6 +199,128 @@ class Planning:
                 ).fetchall()
             ]
 
+    # ------------------------------------------------------------ replenishment
+    def forecast_means(self, first_day: Any, days: int) -> dict[tuple[str, str], float]:
+        """Mean daily effective forecast per location × SKU over `days` days from `first_day`,
+        from the latest forecast run (empty without one)."""
+        if not self.path.exists():
+            return {}
+        with self.connect(read_only=True) as con:
+            run_id = self.latest_run(con)
+            rows = con.execute(
+                "SELECT location, sku, avg(forecast) FROM effective_forecasts WHERE run_id = ?"
+                " AND day >= ? AND day < CAST(? AS DATE) + ? GROUP BY 1, 2",
+                [run_id, first_day, first_day, days],
+            ).fetchall()
+        return {(r[0], r[1]): float(r[2]) for r in rows}
+
+    def store_plan(self, run_id: str, started_at: datetime, business_date: Any, plan: Plan) -> dict[str, int]:
+        """A replenishment run's suggestions, proposed; earlier proposals expire (one transaction)."""
+        now = datetime.now(UTC)
+        rows = [
+            _suggestion_row(f"{run_id}-{i:05d}", run_id, s, now)
+            for i, s in enumerate([*plan.transfers, *plan.orders])
+        ]
+        columns = list(_SUGGESTION_COLUMNS)
+        with self.connect() as con:
+            con.execute("BEGIN")
+            expired = con.execute(
+                "UPDATE suggestions SET status = 'expired', decided_at = ?,"
+                " reason = 'replaced by run ' || ? WHERE status = 'proposed'",
+                [now, run_id],
+            ).fetchall()[0][0]
+            if rows:
+                con.register("new_suggestions", pd.DataFrame(rows, columns=columns))
+                con.execute(f"INSERT INTO suggestions ({', '.join(columns)}) SELECT * FROM new_suggestions")
+            con.execute(
+                "INSERT INTO replenishment_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    run_id,
+                    started_at,
+                    now,
+                    business_date,
+                    len(plan.series),
+                    len(plan.orders),
+                    len(plan.transfers),
+                    expired,
+                ],
+            )
+            con.execute("COMMIT")
+        return {
+            "series": len(plan.series),
+            "orders": len(plan.orders),
+            "transfers": len(plan.transfers),
+            "expired": expired,
+        }
+
+    def suggestions(self, status: str | None = SuggestionStatus.PROPOSED.value) -> list[dict[str, Any]]:
+        """Suggestions with this status (all with None), transfers first, then by order-by date."""
+        with self.connect(read_only=True) as con:
+            cursor = con.execute(
+                "SELECT * FROM suggestions WHERE ? IS NULL OR status = ?"
+                " ORDER BY kind DESC, order_by NULLS FIRST, location, sku, suggestion_id",
+                [status, status],
+            )
+            names = [d[0] for d in cursor.description]
+            return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
+    def approved_purchase_orders(self) -> list[tuple[str, str, str, int]]:
+        """(purchase order, location, SKU, units) of every approved purchase suggestion."""
+        if not self.path.exists():
+            return []
+        with self.connect(read_only=True) as con:
+            return con.execute(
+                "SELECT reference, location, sku, quantity FROM suggestions"
+                " WHERE kind = 'purchase' AND status = 'approved'"
+            ).fetchall()
+
+    def decide_suggestion(
+        self,
+        suggestion_id: str,
+        decision: SuggestionStatus | str,
+        reviewer: str,
+        reason: str = "",
+        role: str = "",
+        publish: Any = None,
+    ) -> dict[str, Any]:
+        """Approve or reject a proposed suggestion. Approving builds its event and hands it to
+        `publish` (its JSON bytes; raises on failure) before the status changes: a failed publish leaves
+        it proposed, and a repeated one is a duplicate the stream ignores (the id is derived)."""
+        now = datetime.now(UTC)
+        with self.connect() as con:
+            found = self._rows(con, suggestion_id)
+            if not found:
+                raise SuggestionError(f"no suggestion {suggestion_id!r}")
+            row = found[0]
+            decision = check_suggestion_decision(row["status"], decision, reviewer, reason)
+            event = None
+            if decision is SuggestionStatus.APPROVED:
+                event = _event_for(row, now, reviewer)
+                if publish is None:
+                    raise SuggestionError("approving needs a way to send the event")
+                publish(encode_event(event))
+            con.execute(
+                "UPDATE suggestions SET status = ?, decided_at = ?, reviewer = ?, role = ?, reason = ?,"
+                " event_id = ?, reference = ? WHERE suggestion_id = ? AND status = 'proposed'",
+                [
+                    decision.value,
+                    now,
+                    reviewer,
+                    role,
+                    reason,
+                    event.event_id if event else None,
+                    _reference(event) if event else None,
+                    suggestion_id,
+                ],
+            )
+            return self._rows(con, suggestion_id)[0]
+
+    @staticmethod
+    def _rows(con: Any, suggestion_id: str) -> list[dict[str, Any]]:
+        cursor = con.execute("SELECT * FROM suggestions WHERE suggestion_id = ?", [suggestion_id])
+        names = [d[0] for d in cursor.description]
+        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+
     @staticmethod
     def latest_run(con: Any) -> str | None:
         row = con.execute("SELECT run_id FROM forecast_runs ORDER BY started_at DESC LIMIT 1").fetchall()
@@ -182,3 +333,44 @@ def _split_ids(frame: pd.DataFrame) -> pd.DataFrame:
     frame.insert(0, "location", parts[0])
     frame.insert(1, "sku", parts[1])
     return frame.drop(columns=["unique_id"])
+
+
+_SUGGESTION_COLUMNS = (
+    "suggestion_id", "run_id", "kind", "location", "sku", "supplier", "from_location", "batch",
+    "expiry", "distance_km", "quantity", "order_by", "expected_arrival", "inventory_position",
+    "reorder_point", "safety_stock", "status", "created_at",
+)  # fmt: skip
+
+
+def _suggestion_row(
+    suggestion_id: str, run_id: str, s: OrderSuggestion | TransferSuggestion, now: datetime
+) -> tuple[Any, ...]:
+    if isinstance(s, TransferSuggestion):
+        return (
+            suggestion_id, run_id, "transfer", s.to_location, s.sku, None, s.from_location, s.batch,
+            s.expiry, s.distance_km, s.quantity, None, None, None, None, None, "proposed", now,
+        )  # fmt: skip
+    return (
+        suggestion_id, run_id, "purchase", s.location, s.sku, s.supplier, None, None, None, None,
+        s.quantity, s.order_by, s.expected_arrival, s.inventory_position, s.reorder_point,
+        s.safety_stock, "proposed", now,
+    )  # fmt: skip
+
+
+def _event_for(row: dict[str, Any], now: datetime, approver: str) -> Any:
+    if row["kind"] == "transfer":
+        suggestion = TransferSuggestion(
+            row["sku"], row["from_location"], row["location"], row["batch"] or "", int(row["quantity"]),
+            row["distance_km"], row["expiry"],
+        )  # fmt: skip
+        return transfer_event(row["suggestion_id"], suggestion, now)
+    order = OrderSuggestion(
+        row["location"], row["sku"], row["supplier"], int(row["quantity"]), row["order_by"],
+        row["expected_arrival"], row["inventory_position"], row["reorder_point"], row["safety_stock"],
+    )  # fmt: skip
+    return purchase_order_event(row["suggestion_id"], order, now, approver)
+
+
+def _reference(event: Any) -> str:
+    """The document an approval created: the purchase order or the transfer."""
+    return getattr(event, "purchase_order", None) or event.transfer_id

@@ -73,6 +73,7 @@ def deployments() -> list:
     from flows.build_warehouse import build_warehouse
     from flows.check_quality import check_quality
     from flows.forecast_demand import forecast_demand
+    from flows.replenish import replenish
 
     settings = get_settings()
     interval = settings.voucher_interval_seconds
@@ -107,6 +108,12 @@ def deployments() -> list:
             schedules=[Cron("0 3 * * *", timezone="Asia/Shanghai")],  # after the full build at 02:00
             concurrency_limit=1,
             description="Forecast daily demand 30 days ahead; low-confidence forecasts go to review.",
+        ),
+        replenish.to_deployment(
+            name="hourly",
+            schedules=[Cron("30 * * * *", timezone="Asia/Shanghai")],
+            concurrency_limit=1,
+            description="Propose transfers and purchase orders from live stock and the latest forecast.",
         ),
         check_quality.to_deployment(
             name="hourly",
