@@ -22,15 +22,15 @@ def port_open(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) == 0
 
 
-def forecast_runs(var: Path) -> int:
+def planning_runs(var: Path, table: str) -> int:
     import duckdb
 
     if not (var / "planning.duckdb").exists():
         return 0
     try:
         with duckdb.connect(str(var / "planning.duckdb"), read_only=True) as con:
-            return con.execute("SELECT count(*) FROM forecast_runs").fetchall()[0][0]
-    except duckdb.Error:  # the flow is writing it
+            return con.execute(f"SELECT count(*) FROM {table}").fetchall()[0][0]
+    except duckdb.Error:  # a flow is writing it (or has not made the table yet)
         return 0
 
 
@@ -91,7 +91,11 @@ def test_up_runs_a_live_company_and_stops_cleanly(tmp_path: Path):
             "a warehouse build and its quality check",
         )
         # with a warehouse to read, demand is forecast once at start (then nightly)
-        wait_until(lambda: forecast_runs(tmp_path / "var") > 0, 240, "the forecast at start")
+        wait_until(lambda: planning_runs(tmp_path / "var", "forecast_runs") > 0, 240, "the forecast at start")
+        # then replenishment is planned on it, from the workers' live stock
+        wait_until(
+            lambda: planning_runs(tmp_path / "var", "replenishment_runs") > 0, 120, "replenishment at start"
+        )
     finally:
         up.send_signal(signal.SIGINT)
         try:
@@ -122,6 +126,15 @@ def test_up_runs_a_live_company_and_stops_cleanly(tmp_path: Path):
     )
     assert check.returncode == 0, check.stderr
     assert "主营业务收入" in check.stdout and "equal" in check.stderr, check.stderr
+    # the planner's view of the suggestions, as a user would list them
+    listed = subprocess.run(
+        [sys.executable, "-m", "stockflow.cli", "replenish", "list", "--status", "all"],
+        env={**env, "COLUMNS": "200"},
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert listed.returncode == 0 and "proposed" in listed.stdout, listed.stderr
     import duckdb
 
     with duckdb.connect(str(tmp_path / "var" / "warehouse" / "warehouse.duckdb"), read_only=True) as con:
