@@ -94,6 +94,51 @@ def mase(
     return ratio(np.abs(a - f).mean(), np.abs(y[m:] - y[:-m]).mean())
 
 
+def realised_accuracy(realised: pd.DataFrame, insample: pd.DataFrame, season: int = SEASON) -> pd.DataFrame:
+    """Accuracy of stored forecasts against the demand that has since happened, per series.
+
+    `realised`: one row per series and elapsed day (unique_id, forecast, effective, actual), where
+    `effective` is what planning used (a reviewer's override, else the forecast). `insample`: the
+    series' daily history before the forecast (unique_id, y), for the MASE scale (the in-sample
+    seasonal-naive error). Returns per series the days elapsed, the sums, WAPE, bias and MASE of
+    the forecast, and WAPE of the effective forecast (what the reviews changed)."""
+    r = realised.assign(
+        error=(realised["forecast"] - realised["actual"]).abs(),
+        signed=realised["forecast"] - realised["actual"],
+        effective_error=(realised["effective"] - realised["actual"]).abs(),
+    )
+    out = r.groupby("unique_id", sort=True).agg(
+        days=("actual", "size"),
+        actual=("actual", "sum"),
+        forecast=("forecast", "sum"),
+        abs_error=("error", "sum"),
+        signed_error=("signed", "sum"),
+        effective_error=("effective_error", "sum"),
+    )
+    y = insample.sort_values("unique_id", kind="stable")
+    scale = (y.groupby("unique_id")["y"].diff(season).abs()).groupby(y["unique_id"]).mean()
+    out["wape"] = ratio(out["abs_error"], out["actual"])
+    out["bias"] = ratio(out["signed_error"], out["actual"])
+    scale = scale.reindex(out.index)
+    out["mase"] = np.where(scale.notna(), ratio(out["abs_error"] / out["days"], scale.fillna(0)), math.nan)
+    out["effective_wape"] = ratio(out["effective_error"], out["actual"])
+    return out.reset_index()
+
+
+def rolled_up_accuracy(series: pd.DataFrame) -> dict[str, float]:
+    """WAPE and bias over many series (weighted by their demand) and their median MASE."""
+    actual = float(series["actual"].sum())
+    finite = series["mase"][np.isfinite(series["mase"])]
+    return {
+        "series": len(series),
+        "actual": actual,
+        "wape": ratio(float(series["abs_error"].sum()), actual),
+        "bias": ratio(float(series["signed_error"].sum()), actual),
+        "effective_wape": ratio(float(series["effective_error"].sum()), actual),
+        "median_mase": float(finite.median()) if len(finite) else math.nan,
+    }
+
+
 def confidence(relative_width: float, weekly_wape: float) -> float:
     """See the module's definition; 0 when nothing is known (an infinite or missing error)."""
     if not (math.isfinite(weekly_wape) and math.isfinite(relative_width)):

@@ -113,3 +113,29 @@ def test_a_review_decision_names_who_and_why_and_an_override_a_quantity():
         check_decision(Decision.ACCEPTED, "王经理", "fine", 3.0)
     with pytest.raises(ReviewError, match="reason"):
         check_decision(Decision.ACCEPTED, "王经理", "  ", None)
+
+
+def test_realised_accuracy_golden_case_and_roll_up():
+    from stockflow.forecasting import realised_accuracy, rolled_up_accuracy
+
+    realised = pd.DataFrame(
+        {
+            "unique_id": ["A"] * 3 + ["B"] * 2 + ["C"],
+            "forecast": [10.0, 10.0, 10.0, 2.0, 2.0, 1.0],
+            "effective": [12.0, 12.0, 12.0, 2.0, 2.0, 1.0],  # A was overridden upwards
+            "actual": [12.0, 8.0, 13.0, 0.0, 0.0, 0.0],
+        }
+    )
+    # A's history alternates by the week: |y_t - y_{t-7}| = 4 every day
+    insample = pd.DataFrame({"unique_id": ["A"] * 14, "y": [10.0] * 7 + [14.0] * 7})
+    out = realised_accuracy(realised, insample).set_index("unique_id")
+    a = out.loc["A"]
+    assert (a["days"], a["actual"], a["forecast"]) == (3, 33, 30)
+    assert a["wape"] == pytest.approx(7 / 33) and a["bias"] == pytest.approx(-3 / 33)
+    assert a["mase"] == pytest.approx((7 / 3) / 4)
+    assert a["effective_wape"] == pytest.approx((0 + 4 + 1) / 33)
+    b = out.loc["B"]  # no demand, some forecast: infinitely wrong by the ratio rule; no history: no MASE
+    assert b["wape"] == np.inf and b["bias"] == np.inf and np.isnan(b["mase"])
+    total = rolled_up_accuracy(out.reset_index())
+    assert total["series"] == 3 and total["wape"] == pytest.approx((7 + 4 + 1) / 33)
+    assert total["bias"] == pytest.approx((-3 + 4 + 1) / 33) and total["median_mase"] == pytest.approx(7 / 12)
