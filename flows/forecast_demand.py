@@ -1,5 +1,6 @@
-"""`forecast_demand`: forecast daily demand 30 days ahead for every location × SKU, store it, and
-open reviews for the forecasts under the confidence threshold."""
+"""`forecast_demand`: measure earlier forecasts against the demand since, then forecast daily
+demand 30 days ahead for every location × SKU, store it, and open reviews for the forecasts
+under the confidence threshold."""
 
 from __future__ import annotations
 
@@ -60,11 +61,19 @@ def forecast_and_store(var_dir: str, horizon: int) -> dict[str, Any]:
     return {"run_id": run_id, **stored, "seconds": round(time.perf_counter() - started, 2)}
 
 
+@task(cache_policy=NO_CACHE)
+def track_accuracy(var_dir: str) -> dict[str, Any]:
+    root = Path(var_dir)
+    return Planning(root).track_accuracy(warehouse.warehouse_path(root))
+
+
 @flow(name="forecast_demand")
 def forecast_demand(var_dir: str | None = None, horizon: int = HORIZON) -> dict[str, Any]:
     """Forecast daily demand for every location × SKU; open reviews for low-confidence forecasts."""
     root = str(Path(var_dir) if var_dir else get_settings().var_dir)
+    accuracy = track_accuracy(root)  # earlier runs against the demand since
     summary = forecast_and_store(root, horizon)
+    summary["accuracy_runs"] = accuracy["runs"]
     get_run_logger().info(
         "%s series forecast %d days ahead in %.1fs; %s sent to review",
         summary["series"],

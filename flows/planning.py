@@ -7,6 +7,10 @@ model, backtest and confidence. Forecasts under the review threshold open a revi
 with a reason; `effective_forecasts` is what planning then uses: the override for that run's
 horizon where there is one, else the forecast.
 
+Forecast accuracy is measured again as demand happens: per run and series against the days
+elapsed (`forecast_accuracy`), and rolled up per run (`forecast_accuracy_runs`), what the
+dashboard reads next to the backtest scores.
+
 A replenishment run stores its suggestions (purchase orders and transfers) as ``proposed`` and
 expires the proposals of earlier runs. A person approves one (the event that carries it out is
 produced, and its id kept) or rejects it with a reason.
@@ -22,7 +26,15 @@ import pandas as pd
 
 from flows import duck
 from stockflow.events import encode_event
-from stockflow.forecasting import Decision, ForecastResult, ReviewError, check_decision
+from stockflow.forecasting import (
+    SEASON,
+    Decision,
+    ForecastResult,
+    ReviewError,
+    check_decision,
+    realised_accuracy,
+    rolled_up_accuracy,
+)
 from stockflow.replenishment import (
     OrderSuggestion,
     Plan,
@@ -70,6 +82,16 @@ CREATE TABLE IF NOT EXISTS replenishment_runs (
     run_id VARCHAR PRIMARY KEY, started_at TIMESTAMPTZ NOT NULL, finished_at TIMESTAMPTZ NOT NULL,
     business_date DATE NOT NULL, series INTEGER NOT NULL, orders INTEGER NOT NULL,
     transfers INTEGER NOT NULL, expired INTEGER NOT NULL
+);
+CREATE TABLE IF NOT EXISTS forecast_accuracy (
+    run_id VARCHAR NOT NULL, location VARCHAR NOT NULL, sku VARCHAR NOT NULL, days INTEGER NOT NULL,
+    actual DOUBLE, forecast DOUBLE, abs_error DOUBLE, signed_error DOUBLE, effective_error DOUBLE,
+    wape DOUBLE, bias DOUBLE, mase DOUBLE, effective_wape DOUBLE, measured_at TIMESTAMPTZ NOT NULL,
+    PRIMARY KEY (run_id, location, sku)
+);
+CREATE TABLE IF NOT EXISTS forecast_accuracy_runs (
+    run_id VARCHAR PRIMARY KEY, through_day DATE NOT NULL, series INTEGER NOT NULL, actual DOUBLE,
+    wape DOUBLE, bias DOUBLE, effective_wape DOUBLE, median_mase DOUBLE, measured_at TIMESTAMPTZ NOT NULL
 );
 CREATE OR REPLACE VIEW effective_forecasts AS
 SELECT f.run_id, f.location, f.sku, f.day,
@@ -198,6 +220,71 @@ class Planning:
                     [run_id, location, sku],
                 ).fetchall()
             ]
+
+    def track_accuracy(self, warehouse_file: Path, runs_since_days: int = 60) -> dict[str, Any]:
+        """Measure the forecast runs of the last `runs_since_days` days against the demand that
+        has happened since (complete business days in the warehouse), per series and rolled up."""
+        now = datetime.now(UTC)
+        with self.connect() as con:
+            con.execute(f"ATTACH '{warehouse_file}' AS wh (READ_ONLY)")
+            try:
+                through = con.execute(
+                    "SELECT max(business_date) - 1 FROM wh.fct_daily_stock_balances"
+                ).fetchall()[0][0]
+                runs = con.execute(
+                    "SELECT run_id, last_day FROM forecast_runs WHERE last_day < ? AND last_day >= CAST(? AS DATE) - ?",
+                    [through, through, runs_since_days],
+                ).fetchall()
+                measured = []
+                for run_id, last_day in runs:
+                    realised = con.execute(
+                        f"""
+                        SELECT f.location || '{SEPARATOR}' || f.sku AS unique_id, f.forecast,
+                               e.forecast AS effective, coalesce(d.units, 0)::DOUBLE AS actual
+                        FROM forecasts AS f
+                        JOIN effective_forecasts AS e USING (run_id, location, sku, day)
+                        LEFT JOIN wh.fct_daily_demand AS d
+                          ON d.location_id = f.location AND d.sku_id = f.sku AND d.business_date = f.day
+                        WHERE f.run_id = ? AND f.day <= ?
+                        """,
+                        [run_id, through],
+                    ).df()
+                    insample = con.execute(
+                        f"""
+                        SELECT s.location || '{SEPARATOR}' || s.sku AS unique_id, CAST(g.day AS DATE) AS ds,
+                               coalesce(d.units, 0)::DOUBLE AS y
+                        FROM forecast_series AS s,
+                             range(CAST(? AS DATE) - ?, CAST(? AS DATE) + 1, INTERVAL 1 DAY) AS g(day)
+                        LEFT JOIN wh.fct_daily_demand AS d ON d.location_id = s.location AND d.sku_id = s.sku
+                            AND d.business_date = CAST(g.day AS DATE)
+                        WHERE s.run_id = ? ORDER BY 1, 2
+                        """,
+                        [last_day, 8 * SEASON - 1, last_day, run_id],
+                    ).df()
+                    if realised.empty:
+                        continue
+                    series = _split_ids(realised_accuracy(realised, insample))
+                    series.insert(0, "run_id", run_id)
+                    series["measured_at"] = now
+                    measured.append((run_id, series, rolled_up_accuracy(series)))
+            finally:
+                con.execute("DETACH wh")
+            con.execute("BEGIN")
+            for run_id, series, total in measured:
+                con.execute("DELETE FROM forecast_accuracy WHERE run_id = ?", [run_id])
+                con.register("new_accuracy", series)
+                con.execute(
+                    "INSERT INTO forecast_accuracy SELECT run_id, location, sku, days, actual, forecast,"
+                    " abs_error, signed_error, effective_error, wape, bias, mase, effective_wape, measured_at"
+                    " FROM new_accuracy"
+                )
+                con.execute(
+                    "INSERT OR REPLACE INTO forecast_accuracy_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                    [run_id, through, total["series"], total["actual"], total["wape"], total["bias"],
+                     total["effective_wape"], total["median_mase"], now],
+                )  # fmt: skip
+            con.execute("COMMIT")
+        return {"runs": len(measured), "through_day": through}
 
     # ------------------------------------------------------------ replenishment
     def forecast_means(self, first_day: Any, days: int) -> dict[tuple[str, str], float]:

@@ -7,7 +7,7 @@ from flows import warehouse
 from flows.books import Books
 from flows.planning import Planning
 from stockflow.forecasting import Decision, ReviewError
-from tests.integration.test_books import Lake
+from tests.integration.test_books import START, Lake
 
 pytestmark = pytest.mark.integration
 
@@ -82,3 +82,63 @@ def test_forecasts_go_to_review_and_an_override_replaces_the_forecast(prefect_se
             "SELECT status, reviewer, role, reason FROM reviews WHERE location = ? AND sku = ?",
             [overridden["location"], overridden["sku"]],
         ).fetchall() == [("overridden", "王经理", "manager", "promotion next week")]
+
+
+def test_earlier_forecasts_are_measured_against_the_demand_since(prefect_server, tmp_path):
+    from datetime import timedelta
+
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.forecast_demand import forecast_demand
+    from stockflow.simulation import Simulation
+
+    lake = Lake(tmp_path, days=7)
+    first_days = sum(
+        1
+        for ev in Simulation(lake.catalog, 7).history(START, 7)
+        if ev.occurred_at.date() < START + timedelta(days=5)
+    )
+    lake.write(first_days)
+    books = Books(tmp_path, lake.catalog)
+    books.post_new_movements()
+    assert warehouse.build(tmp_path, lake.catalog, full=True).success
+    with temporary_settings(updates={PREFECT_API_URL: prefect_server.prefect_api_url}):
+        first = forecast_demand(var_dir=str(tmp_path))
+        assert first["accuracy_runs"] == 0  # nothing has happened since
+        lake.write()  # two more days of demand land
+        books.post_new_movements()
+        assert warehouse.build(tmp_path, lake.catalog, full=True).success
+        second = forecast_demand(var_dir=str(tmp_path))
+    assert second["accuracy_runs"] == 1
+    planning = Planning(tmp_path)
+    with planning.connect(read_only=True) as con:
+        days, series = con.execute(
+            "SELECT min(days), count(*) FROM forecast_accuracy WHERE run_id = ?", [first["run_id"]]
+        ).fetchall()[0]
+        assert series == first["series"] and days >= 1
+        location, sku, actual, abs_error, wape = con.execute(
+            "SELECT location, sku, actual, abs_error, wape FROM forecast_accuracy"
+            " WHERE run_id = ? AND actual > 0 ORDER BY actual DESC LIMIT 1",
+            [first["run_id"]],
+        ).fetchall()[0]
+        (rolled,) = con.execute(
+            "SELECT series, wape FROM forecast_accuracy_runs WHERE run_id = ?", [first["run_id"]]
+        ).fetchall()
+        forecast_days = con.execute(
+            "SELECT day, forecast FROM forecasts WHERE run_id = ? AND location = ? AND sku = ? ORDER BY day",
+            [first["run_id"], location, sku],
+        ).fetchall()
+    # the same numbers straight from the warehouse's demand
+    with duckdb.connect(str(warehouse.warehouse_path(tmp_path)), read_only=True) as con:
+        through = con.execute("SELECT max(business_date) - 1 FROM fct_daily_stock_balances").fetchall()[0][0]
+        demand = dict(
+            con.execute(
+                "SELECT business_date, units FROM fct_daily_demand WHERE location_id = ? AND sku_id = ?",
+                [location, sku],
+            ).fetchall()
+        )
+    elapsed = [(d, f) for d, f in forecast_days if d <= through]
+    assert actual == sum(demand.get(d, 0) for d, _ in elapsed) > 0
+    assert abs_error == pytest.approx(sum(abs(f - demand.get(d, 0)) for d, f in elapsed))
+    assert wape == pytest.approx(abs_error / actual)
+    assert rolled[0] == series and 0 <= rolled[1]
