@@ -332,7 +332,7 @@ def up(
 
     from flows.dbt_process import stop_standby
     from flows.server import PrefectServer, start_flow_serving
-    from streams.runner import Stack, lake_has_events, run_simulation, stop_process, wipe
+    from streams.runner import Stack, lake_has_events, run_simulation, stop_processes, wipe
 
     _logging(loglevel)
     settings = get_settings()
@@ -398,8 +398,8 @@ def up(
     except KeyboardInterrupt:
         console.print("stopping…")
     finally:
-        if serving is not None:
-            stop_process(serving)
+        # the flows, the workers and the Prefect server stop together (each within 20 s)
+        stop_processes([p for p in (serving, prefect.process, *stack.worker_procs) if p is not None])
         stop_standby(settings.var_dir / "warehouse")  # the dbt process scheduled builds keep loaded
         stack.stop()
         prefect.stop()

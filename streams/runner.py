@@ -203,14 +203,21 @@ def start_process(args: list[str], env: dict[str, str], log_path: Path) -> subpr
 
 
 def stop_process(proc: subprocess.Popen, timeout: float = 20.0) -> None:
-    if proc.poll() is not None:
-        return
-    proc.send_signal(signal.SIGTERM)
-    try:
-        proc.wait(timeout=timeout)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        proc.wait()
+    stop_processes([proc], timeout)
+
+
+def stop_processes(procs: list[subprocess.Popen], timeout: float = 20.0) -> None:
+    """SIGTERM all at once, wait for them together, kill whatever is left at the deadline."""
+    running = [p for p in procs if p.poll() is None]
+    for proc in running:
+        proc.send_signal(signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for proc in running:
+        try:
+            proc.wait(timeout=max(0.0, deadline - time.monotonic()))
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
 
 
 def wipe(settings: Settings) -> None:
