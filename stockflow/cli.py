@@ -329,6 +329,7 @@ def up(
     """Start everything: broker, workers, Prefect server and flows, simulated history and a live
     company. Ctrl-C stops it."""
     import signal
+    import threading
 
     from flows.dbt_process import stop_standby
     from flows.server import PrefectServer, start_flow_serving
@@ -341,6 +342,7 @@ def up(
     stack = Stack(settings, workers=workers)
     prefect = PrefectServer(settings, settings.var_dir / "logs" / "prefect-server.log")
     serving = None
+    failure: list[BaseException] = []
 
     def _terminate(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
@@ -387,14 +389,38 @@ def up(
             "  " + ("resuming: history is already in the lake" if resume else "writing simulated history…")
         )
         console.print("  Ctrl-C stops everything")
-        run_simulation(
-            settings,
-            settings.history_days if days is None else days,
-            live=True,
-            rate=settings.live_rate if rate is None else rate,
-            bad_ratio=bad_ratio,
-            produce_history=not resume,
-        )
+        # The company plays in a thread; the main thread only waits, so Ctrl-C or SIGTERM is
+        # handled at once, whatever the producer's event loop is waiting for.
+        stop = threading.Event()
+
+        def _stop(signum: int, frame: object) -> None:
+            stop.set()
+
+        def _simulate() -> None:
+            try:
+                run_simulation(
+                    settings,
+                    settings.history_days if days is None else days,
+                    live=True,
+                    rate=settings.live_rate if rate is None else rate,
+                    bad_ratio=bad_ratio,
+                    produce_history=not resume,
+                    stop=stop,
+                )
+            except BaseException as exc:  # noqa: BLE001 — reported by the main thread
+                failure.append(exc)
+
+        signal.signal(signal.SIGINT, _stop)
+        signal.signal(signal.SIGTERM, _stop)
+        simulation = threading.Thread(target=_simulate, name="simulation", daemon=True)
+        simulation.start()
+        while simulation.is_alive() and not stop.wait(0.5):
+            pass
+        console.print("stopping…")
+        stop.set()
+        simulation.join(timeout=15)
+        if failure:
+            console.print(f"[red]the simulated company stopped: {failure[0]!r}[/]")
     except KeyboardInterrupt:
         console.print("stopping…")
     finally:
@@ -404,6 +430,8 @@ def up(
         stack.stop()
         prefect.stop()
         console.print("stopped")
+    if failure:
+        raise typer.Exit(1)
 
 
 def main() -> None:  # pragma: no cover

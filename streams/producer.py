@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import threading
 import time
 from collections.abc import Iterable
 
@@ -16,14 +17,18 @@ async def produce(
     messages: Iterable[SimMessage],
     rate: float | None = None,
     progress: object | None = None,
+    stop: threading.Event | None = None,
 ) -> int:
-    """Send messages keyed by location; `rate` in messages per second (None: as fast as possible)."""
+    """Send messages keyed by location; `rate` in messages per second (None: as fast as possible).
+    Setting `stop` ends it after the message being sent (what was sent is flushed)."""
     producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=256 * 1024, acks=1)
     await producer.start()
     sent = 0
     started = time.monotonic()
     try:
         for msg in messages:
+            if stop is not None and stop.is_set():
+                break
             await producer.send(msg.topic, key=msg.key.encode(), value=msg.value)
             sent += 1
             if progress is not None:

@@ -10,6 +10,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.error
 import urllib.request
@@ -63,7 +64,10 @@ def run_simulation(
     rate: float,
     bad_ratio: float,
     produce_history: bool = True,
+    stop: threading.Event | None = None,
 ) -> int:
+    """Write the simulated history (unless it is already in the lake), then, with `live`, keep
+    producing the company's days until `stop` is set."""
     catalog = prepare_company(settings)
     start = simulation_start(settings, days)
     sim = Simulation(catalog, seed=settings.seed)
@@ -71,19 +75,20 @@ def run_simulation(
     sent = 0
     if produce_history:
         t0 = time.monotonic()
-        sent = asyncio.run(produce(settings.bootstrap_servers, sim.messages(history, bad_ratio)))
+        sent = asyncio.run(produce(settings.bootstrap_servers, sim.messages(history, bad_ratio), stop=stop))
         log.info("history: %d days, %d messages produced in %.1fs", days, sent, time.monotonic() - t0)
     else:
         for _ in history:  # rebuild the simulated world without producing it again
             pass
         log.info("history already in the lake: simulated world rebuilt, not produced again")
-    if live:
+    if live and not (stop is not None and stop.is_set()):
         log.info("live: %.1f events/s", rate)
         sent += asyncio.run(
             produce(
                 settings.bootstrap_servers,
                 sim.messages(sim.live(start + timedelta(days=days), lambda: datetime.now(TZ)), bad_ratio),
                 rate=rate,
+                stop=stop,
             )
         )
     return sent
