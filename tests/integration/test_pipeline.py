@@ -11,6 +11,7 @@ from confluent_kafka import Consumer
 
 from stockflow.simulation import MessageKind, Simulation
 from tests.support import (
+    free_port,
     get_json,
     lake_dead_letters,
     lake_event_ids,
@@ -192,7 +193,7 @@ def test_post_events_validates_and_produces(stack):
 
 def test_any_worker_answers_for_any_location(stack):
     first = stack.worker()
-    second = stack.worker(stack.settings.web_port + 1)
+    second = stack.worker(free_port())  # any free port: the next one up may be taken
     wait_until(
         lambda: (
             first.health()["partitions"]
