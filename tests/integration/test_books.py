@@ -10,14 +10,15 @@ from flows.books import Books
 from stockflow.ledger import Ledger
 from stockflow.simulation import Simulation, build_catalog
 from stockflow.vouchers import PostingRejected, VoucherLine
-from streams.lake import LakeWriter, movement_row
+from streams.lake import LakeWriter, event_row, movement_row
 
 pytestmark = pytest.mark.integration
 START = date(2026, 9, 1)
 
 
 class Lake:
-    """A lake written by the stream's own writer from a simulated ledger."""
+    """A lake written by the stream's own writer from a simulated ledger: the accepted events
+    and their movements."""
 
     def __init__(self, root, days=4):
         self.root = root
@@ -34,7 +35,12 @@ class Lake:
         per_file = None if n_events is None else max(1, n_events // files)
         for ev in self.events:
             result = self.ledger.apply(ev)
-            for r in [result] + [self.ledger.apply(f) for f in result.follow_ups]:
+            follow_ups = [(f, self.ledger.apply(f)) for f in result.follow_ups]
+            for event, r in [(ev, result), *follow_ups]:
+                topic = event.topic.value  # the accepted event itself, as the stream lands it
+                self.writer.append(
+                    topic, event_row(event, b"", topic, 0, self.movements, self.writer.next_seq())
+                )
                 for mv in r.movements:
                     self.writer.append(
                         "inventory_changed", movement_row(mv, 0, self.writer.next_seq(), datetime.now(UTC))

@@ -201,6 +201,7 @@ def fingerprint(var: Path) -> dict[str, tuple]:
         "kpi_voucher_lag": "accounting_unit, posted_date, vouchers, lag_p99_seconds",
         "kpi_fill_rate": "location_id, business_date, orders, ordered_qty, filled_qty",
         "fct_daily_demand": "location_id, sku_id, business_date, units, documents",
+        "fct_daily_channel_demand": "location_id, sku_id, channel, business_date, units, tickets",
     }
     return {t: query(var, f"SELECT count(*), sum(hash({cols})) FROM {t}")[0] for t, cols in tables.items()}
 
