@@ -1,6 +1,7 @@
 """`forecast_demand`: measure earlier forecasts against the demand since, then forecast daily
-demand 30 days ahead for every location × SKU, store it, and open reviews for the forecasts
-under the confidence threshold."""
+demand 30 days ahead for every location × SKU (and per sales channel where a store sells the
+SKU through several), store it, and open reviews for the location × SKU forecasts under the
+confidence threshold."""
 
 from __future__ import annotations
 
@@ -47,6 +48,34 @@ def demand_history(var_dir: Path) -> tuple[pd.DataFrame, Any]:
     return frame, last_day
 
 
+def channel_history(var_dir: Path, last_day: Any) -> pd.DataFrame:
+    """Daily till sales per store × SKU × channel, for the store × SKU pairs sold through more than
+    one channel, zeros filled from each series' first sale to the last business day."""
+    with duckdb.connect(str(warehouse.warehouse_path(var_dir)), read_only=True) as con:
+        frame = con.execute(
+            f"""
+            WITH demand AS (
+                SELECT location_id, sku_id, channel, business_date, units FROM fct_daily_channel_demand
+                QUALIFY count(DISTINCT channel) OVER (PARTITION BY location_id, sku_id) > 1
+            ),
+            bounds AS (
+                SELECT location_id || '{SEPARATOR}' || sku_id || '{SEPARATOR}' || channel AS unique_id,
+                       location_id, sku_id, channel, min(business_date) AS first_day
+                FROM demand GROUP BY ALL
+            )
+            SELECT b.unique_id, CAST(d.day AS DATE) AS ds, coalesce(m.units, 0)::DOUBLE AS y
+            FROM bounds AS b,
+                range(b.first_day, CAST(? AS DATE) + 1, INTERVAL 1 DAY) AS d(day)
+            LEFT JOIN demand AS m ON m.location_id = b.location_id AND m.sku_id = b.sku_id
+                AND m.channel = b.channel AND m.business_date = CAST(d.day AS DATE)
+            ORDER BY 1, 2
+            """,
+            [last_day],
+        ).df()
+    frame["ds"] = pd.to_datetime(frame["ds"])
+    return frame
+
+
 @task(cache_policy=NO_CACHE)
 def forecast_and_store(var_dir: str, horizon: int) -> dict[str, Any]:
     root = Path(var_dir)
@@ -55,7 +84,11 @@ def forecast_and_store(var_dir: str, horizon: int) -> dict[str, Any]:
     history, last_day = demand_history(root)
     if history.empty:
         return {"series": 0, "forecast_days": 0, "to_review": 0, "seconds": 0.0}
-    result = forecast(history, horizon=horizon, n_jobs=os.cpu_count() or 1)
+    channels = channel_history(root, last_day)
+    # one call for both sets of series: the worker processes start once
+    result = forecast(
+        pd.concat([history, channels], ignore_index=True), horizon=horizon, n_jobs=os.cpu_count() or 1
+    )
     run_id = f"forecast-{time.time_ns()}"
     stored = Planning(root).store_run(run_id, started_at, last_day, horizon, result)
     return {"run_id": run_id, **stored, "seconds": round(time.perf_counter() - started, 2)}

@@ -2,10 +2,11 @@
 and replenishment suggestions.
 
 A forecast run stores, per location × SKU, the daily forecast with its intervals and the series'
-model, backtest and confidence. Forecasts under the review threshold open a review (置信度<85%
-人工复核). A reviewer accepts the forecast or overrides it with a daily quantity of their own,
-with a reason; `effective_forecasts` is what planning then uses: the override for that run's
-horizon where there is one, else the forecast.
+model, backtest and confidence; the same per sales channel where a store sells a SKU through
+several (`channel_forecasts`, `channel_series`: for the dashboard, not reviewed). Forecasts
+under the review threshold open a review (置信度<85% 人工复核). A reviewer accepts the forecast
+or overrides it with a daily quantity of their own, with a reason; `effective_forecasts` is what
+planning then uses: the override for that run's horizon where there is one, else the forecast.
 
 Forecast accuracy is measured again as demand happens: per run and series against the days
 elapsed (`forecast_accuracy`), and rolled up per run (`forecast_accuracy_runs`), what the
@@ -63,6 +64,17 @@ CREATE TABLE IF NOT EXISTS forecast_series (
     model VARCHAR NOT NULL, backtest_wape DOUBLE, backtest_mase DOUBLE, backtest_bias DOUBLE,
     naive_wape DOUBLE, weekly_wape DOUBLE, confidence DOUBLE NOT NULL, needs_review BOOLEAN NOT NULL,
     PRIMARY KEY (run_id, location, sku)
+);
+CREATE TABLE IF NOT EXISTS channel_forecasts (
+    run_id VARCHAR NOT NULL, location VARCHAR NOT NULL, sku VARCHAR NOT NULL, channel VARCHAR NOT NULL,
+    day DATE NOT NULL, forecast DOUBLE NOT NULL, lo80 DOUBLE, hi80 DOUBLE, lo95 DOUBLE, hi95 DOUBLE,
+    PRIMARY KEY (run_id, location, sku, channel, day)
+);
+CREATE TABLE IF NOT EXISTS channel_series (
+    run_id VARCHAR NOT NULL, location VARCHAR NOT NULL, sku VARCHAR NOT NULL, channel VARCHAR NOT NULL,
+    pattern VARCHAR, model VARCHAR NOT NULL, backtest_wape DOUBLE, backtest_mase DOUBLE,
+    backtest_bias DOUBLE, naive_wape DOUBLE, weekly_wape DOUBLE, confidence DOUBLE NOT NULL,
+    PRIMARY KEY (run_id, location, sku, channel)
 );
 CREATE TABLE IF NOT EXISTS reviews (
     run_id VARCHAR NOT NULL, location VARCHAR NOT NULL, sku VARCHAR NOT NULL,
@@ -126,10 +138,14 @@ class Planning:
         forecasts["day"] = pd.to_datetime(forecasts["day"]).dt.date
         series = _split_ids(result.series)
         series.insert(0, "run_id", run_id)
-        columns = [
-            "run_id", "location", "sku", "pattern", "model", "backtest_wape", "backtest_mase",
-            "backtest_bias", "naive_wape", "weekly_wape", "confidence", "needs_review",
-        ]  # fmt: skip
+        # series per sales channel (location|sku|channel) are stored apart and not reviewed
+        by_channel_forecasts = forecasts[forecasts["channel"].notna()]
+        by_channel_series = series[series["channel"].notna()].reindex(
+            columns=["run_id", "location", "sku", "channel", *_SERIES_COLUMNS]
+        )
+        forecasts = forecasts[forecasts["channel"].isna()]
+        series = series[series["channel"].isna()]
+        columns = ["run_id", "location", "sku", *_SERIES_COLUMNS, "needs_review"]
         series = series.reindex(columns=columns)
         reviews = series[series["needs_review"]][["run_id", "location", "sku", "confidence"]]
         with self.connect() as con:
@@ -147,12 +163,28 @@ class Planning:
                 " SELECT run_id, location, sku, 'open', confidence, ? FROM new_reviews",
                 [now],
             )
+            con.register("new_channel_forecasts", by_channel_forecasts)
+            con.execute(
+                "INSERT INTO channel_forecasts SELECT run_id, location, sku, channel, day, forecast,"
+                " lo80, hi80, lo95, hi95 FROM new_channel_forecasts"
+            )
+            con.register("new_channel_series", by_channel_series)
+            con.execute(
+                "INSERT INTO channel_series SELECT run_id, location, sku, channel, pattern, model,"
+                " backtest_wape, backtest_mase, backtest_bias, naive_wape, weekly_wape, confidence"
+                " FROM new_channel_series"
+            )
             con.execute(
                 "INSERT INTO forecast_runs VALUES (?, ?, ?, ?, ?, ?, ?)",
                 [run_id, started_at, now, last_day, horizon, len(series), len(reviews)],
             )
             con.execute("COMMIT")
-        return {"series": len(series), "forecast_days": len(forecasts), "to_review": len(reviews)}
+        return {
+            "series": len(series),
+            "forecast_days": len(forecasts),
+            "to_review": len(reviews),
+            "channel_series": len(by_channel_series),
+        }
 
     def open_reviews(self, run_id: str | None = None) -> list[dict[str, Any]]:
         """Reviews waiting for a person, lowest confidence first."""
@@ -415,13 +447,19 @@ class Planning:
 
 
 def _split_ids(frame: pd.DataFrame) -> pd.DataFrame:
+    """location|sku[|channel] ids into columns (channel None for a location × SKU series)."""
     frame = frame.copy()
-    parts = frame["unique_id"].str.split(SEPARATOR, n=1, expand=True)
+    parts = frame["unique_id"].str.split(SEPARATOR, n=2, expand=True).reindex(columns=[0, 1, 2])
     frame.insert(0, "location", parts[0])
     frame.insert(1, "sku", parts[1])
+    frame.insert(2, "channel", parts[2])
     return frame.drop(columns=["unique_id"])
 
 
+_SERIES_COLUMNS = (
+    "pattern", "model", "backtest_wape", "backtest_mase", "backtest_bias", "naive_wape",
+    "weekly_wape", "confidence",
+)  # fmt: skip
 _SUGGESTION_COLUMNS = (
     "suggestion_id", "run_id", "kind", "location", "sku", "supplier", "from_location", "batch",
     "expiry", "distance_km", "quantity", "order_by", "expected_arrival", "inventory_position",

@@ -42,6 +42,25 @@ def test_forecasts_go_to_review_and_an_override_replaces_the_forecast(prefect_se
             "SELECT count(*) FROM forecasts WHERE forecast < 0 OR hi95 < forecast"
         ).fetchall() == [(0,)]
 
+    # and per sales channel where a store sells the SKU through several (not reviewed)
+    with duckdb.connect(str(warehouse.warehouse_path(tmp_path)), read_only=True) as con:
+        (channel_series,) = con.execute(
+            "SELECT count(*) FROM (SELECT location_id, sku_id, channel FROM fct_daily_channel_demand"
+            " GROUP BY location_id, sku_id, channel QUALIFY count(*) OVER (PARTITION BY location_id, sku_id) > 1)"
+        ).fetchall()[0]
+    assert summary["channel_series"] == channel_series > 0
+    with planning.connect(read_only=True) as con:
+        assert con.execute(
+            "SELECT count(*), count(DISTINCT (location, sku, channel)), min(forecast) >= 0"
+            " FROM channel_forecasts"
+        ).fetchall() == [(30 * channel_series, channel_series, True)]
+        assert {r[0] for r in con.execute("SELECT DISTINCT channel FROM channel_series").fetchall()} <= {
+            "dine_in",
+            "takeout",
+            "delivery",
+            "retail",
+        }
+
     # four days of history cannot be backtested: every forecast waits for a person
     reviews = planning.open_reviews()
     assert len(reviews) == summary["to_review"] == series
