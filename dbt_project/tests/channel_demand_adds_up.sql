@@ -1,6 +1,6 @@
--- A store's till sales per day add up to the same units by channel as in total: the tickets
--- (fct_daily_channel_demand) and the stock movements (fct_daily_demand) agree. Checked on the
--- complete days this build (re)wrote (the current day is still landing while the build reads).
+-- A store's till sales per day add up to the same units by channel as in total: every sale
+-- movement found its ticket's channel. Checked on the complete days this build (re)wrote (the
+-- current day is still landing while the build reads).
 with channels as (
     select location_id, sku_id, business_date, sum(units) as units
     from {{ ref('fct_daily_channel_demand') }}

@@ -17,7 +17,7 @@ with orders as (
         business_date as order_date,
         event_id
     from {{ ref('stg_lake__events') }}
-    where event_type = 'purchase_order'
+    where topic = 'scans' and event_type = 'purchase_order'
 ),
 
 receipts as (
