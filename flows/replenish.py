@@ -5,7 +5,8 @@ Inputs, per location × SKU:
 * stock from the stream workers' HTTP API (seconds fresh, so an approved transfer is counted as
   soon as the stream has booked it): on hand less quarantine, reserved, in transit, and what each
   batch can give with its expiry;
-* daily demand of the last 28 days from the warehouse (`fct_daily_demand`);
+* daily demand of the last 28 days from the warehouse (`fct_daily_demand`), and what each
+  location transferred out to others on those days (a warehouse's stores take from it);
 * the latest effective forecast (a reviewer's override where there is one) from planning;
 * on order: open purchase order lines in the warehouse (`fct_purchase_orders`), plus approved
   purchase suggestions whose orders have not reached the warehouse yet;
@@ -128,6 +129,27 @@ def warehouse_inputs(var_dir: Path, approved: list[tuple[str, str, str, int]]) -
             [last_day, DEMAND_DAYS, last_day],
         ).fetchall():
             history[(location, sku)] = units
+        transfers_out: dict[tuple[str, str], list[float]] = {}
+        for location, sku, units in con.execute(
+            """
+            WITH sent AS (
+                SELECT location_id, sku_id, business_date, sum(-on_hand_delta) AS units
+                FROM fct_stock_movements
+                WHERE event_type = 'transfer_out' AND on_hand_delta < 0
+                  AND business_date > CAST(? AS DATE) - ? AND business_date <= ?
+                GROUP BY ALL
+            ),
+            pairs AS (SELECT DISTINCT location_id, sku_id FROM sent)
+            SELECT p.location_id, p.sku_id, list(coalesce(s.units, 0)::DOUBLE ORDER BY d.day)
+            FROM pairs AS p,
+                range(CAST(? AS DATE) - ? + 1, CAST(? AS DATE) + 1, INTERVAL 1 DAY) AS d(day)
+            LEFT JOIN sent AS s ON s.location_id = p.location_id AND s.sku_id = p.sku_id
+                AND s.business_date = CAST(d.day AS DATE)
+            GROUP BY ALL
+            """,
+            [last_day, DEMAND_DAYS, last_day, last_day, DEMAND_DAYS, last_day],
+        ).fetchall():
+            transfers_out[(location, sku)] = units
         orders = con.execute(
             "SELECT purchase_order_id, location_id, sku_id, open_units, supplier_id, lead_time_days,"
             " order_date FROM fct_purchase_orders"
@@ -144,7 +166,13 @@ def warehouse_inputs(var_dir: Path, approved: list[tuple[str, str, str, int]]) -
     for po, location, sku, units in approved:  # approved here, not landed in the warehouse yet
         if po not in known:
             on_order[(location, sku)] = on_order.get((location, sku), 0) + int(units)
-    return {"last_day": last_day, "history": history, "on_order": on_order, "lead_times": lead_times}
+    return {
+        "last_day": last_day,
+        "history": history,
+        "transfers_out": transfers_out,
+        "on_order": on_order,
+        "lead_times": lead_times,
+    }
 
 
 @task(cache_policy=NO_CACHE)
@@ -162,7 +190,9 @@ def plan_and_store(
         return {"series": 0, "orders": 0, "transfers": 0, "expired": 0, "seconds": 0.0}
     stock = live_stock(web_url, sorted(catalog.locations))
     forecast = planning.forecast_means(last_day + timedelta(days=1), FORECAST_DAYS)
-    keys = sorted(set(stock) | set(inputs["history"]) | set(inputs["on_order"]))
+    keys = sorted(
+        set(stock) | set(inputs["history"]) | set(inputs["transfers_out"]) | set(inputs["on_order"])
+    )
     items = []
     for key in keys:
         position, batches = stock.get(key, (StockPosition(0), ()))
@@ -170,7 +200,15 @@ def plan_and_store(
             position.on_hand, position.reserved, position.in_transit, inputs["on_order"].get(key, 0)
         )
         items.append(
-            SeriesInput(key[0], key[1], inputs["history"].get(key, []), position, forecast.get(key), batches)
+            SeriesInput(
+                key[0],
+                key[1],
+                inputs["history"].get(key, []),
+                position,
+                forecast.get(key),
+                batches,
+                inputs["transfers_out"].get(key, []),
+            )
         )
     result = plan(
         catalog,

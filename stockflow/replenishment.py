@@ -4,6 +4,8 @@ Quantities are in base units; a day is the unit of time. The definitions, per lo
 
 * daily demand `d`: the forecast's mean where there is one, else the mean of the last
   `DEMAND_DAYS` days, else a prior (the category's typical demand, for a new SKU), else 0;
+  demand is everything that leaves the location's stock for use: sales and issues, and
+  transfers to other locations (a warehouse's stores take from it);
 * demand volatility `σd`: the standard deviation of the last `VOLATILITY_DAYS` days of demand
   (with fewer than two days of history: `σd = d`, a coefficient of variation of 1);
 * lead time `L` and its spread `σL`: from the supplier's observed receipts (days from order to
@@ -355,6 +357,9 @@ class SeriesInput:
     position: StockPosition
     forecast_mean: float | None = None
     batches: tuple[BatchStock, ...] = ()
+    #: Units sent to other locations per day (oldest first, ending on the same day as `history`):
+    #: a warehouse's demand is also what the stores it supplies take from it.
+    transfers_out: Sequence[float] = ()
 
 
 @dataclass(frozen=True)
@@ -373,6 +378,19 @@ class Plan:
     series: list[PlannedSeries]
     orders: list[OrderSuggestion]
     transfers: list[TransferSuggestion]
+
+
+def outflow_demand(item: SeriesInput) -> DemandEstimate:
+    """Demand on a location's stock: what it sells or issues plus what it transfers out. The
+    forecast covers sales and issues; transfers out add their recent daily mean to it."""
+    days = max(len(item.history), len(item.transfers_out))
+    sales = [0.0] * (days - len(item.history)) + [float(v) for v in item.history]
+    sent = [0.0] * (days - len(item.transfers_out)) + [float(v) for v in item.transfers_out]
+    outflow = [a + b for a, b in zip(sales, sent, strict=True)]
+    forecast = item.forecast_mean
+    if forecast is not None and item.transfers_out:
+        forecast += statistics.fmean(sent[-DEMAND_DAYS:])
+    return DemandEstimate.from_history(outflow, forecast)
 
 
 def plan(
@@ -400,7 +418,7 @@ def plan(
         supplier = catalog.suppliers.get(sku.supplier or "")
         quoted = supplier.lead_time_days if supplier else DEFAULT_REVIEW_DAYS
         lead = LeadTime.from_receipts(observed_lead_times.get(sku.supplier or "", ()), quoted)
-        demand = DemandEstimate.from_history(item.history, item.forecast_mean)
+        demand = outflow_demand(item)
         h = holiday_coefficient(today, math.ceil(lead.mean) + review_days, calendar)
         policy = Policy.compute(
             demand, lead, service_level, h, review_days, minimum_reorder_point=sku.reorder_point

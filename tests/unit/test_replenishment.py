@@ -259,3 +259,22 @@ def test_an_approval_becomes_a_valid_event_with_an_id_from_the_suggestion(catalo
     assert (move.from_location, move.to_location, move.qty, move.batch) == ("S2", "S1", 38, None)
     for event in (po, move):  # what the stream receives validates as the same event
         assert parse_event(event.model_dump_json(), event.topic) == event
+
+
+def test_a_warehouse_plans_for_what_its_stores_take_as_well_as_its_own_sales():
+    only_transfers = SeriesInput("WH1", "RICE-5KG", [], StockPosition(0), transfers_out=[10.0] * 28)
+    from stockflow.replenishment import outflow_demand
+
+    assert outflow_demand(only_transfers).mean == 10 and outflow_demand(only_transfers).std == 0
+    both = SeriesInput(
+        "WH1",
+        "RICE-5KG",
+        [2.0] * 7,
+        StockPosition(0),
+        forecast_mean=3.0,
+        transfers_out=[0.0] * 21 + [10.0] * 7,
+    )
+    estimate = outflow_demand(both)
+    assert estimate.source is DemandSource.FORECAST
+    assert estimate.mean == pytest.approx(3.0 + 70 / 28)  # the forecast plus the transfers' daily mean
+    assert estimate.std == 0  # the last 7 days: 2 sold + 10 sent every day
