@@ -78,6 +78,23 @@ def post_json(url: str, body: Any) -> tuple[int, Any]:
         return err.code, json.loads(err.read())
 
 
+def kill_left_behind(var_dir: Path) -> list[int]:
+    """SIGKILL every process started for `var_dir` (its environment names it) that is still
+    running: after a test that had to kill the app, so that its children do not live on."""
+    markers = {f"STOCKFLOW_VAR_DIR={path}".encode() for path in (var_dir, var_dir.resolve())}
+    killed = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            if markers & set((entry / "environ").read_bytes().split(b"\0")):
+                os.kill(int(entry.name), 9)
+                killed.append(int(entry.name))
+        except (OSError, PermissionError):
+            continue
+    return killed
+
+
 def wait_until(check: Callable[[], Any], timeout: float, what: str, interval: float = 0.5) -> Any:
     deadline = time.monotonic() + timeout
     last = None

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from flows.dbt_process import standby_waiting
-from tests.support import free_port, get_json, wait_until
+from tests.support import free_port, get_json, kill_left_behind, wait_until
 
 pytestmark = pytest.mark.e2e
 
@@ -103,6 +103,7 @@ def test_up_runs_a_live_company_and_stops_cleanly(tmp_path: Path):
         finally:
             if up.poll() is None:
                 up.kill()
+                kill_left_behind(tmp_path / "var")  # its workers, servers and flows too
         log.close()
     print((tmp_path / "up.log").read_text()[-3000:])
     assert code == 0
