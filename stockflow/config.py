@@ -8,6 +8,8 @@ from pathlib import Path
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from stockflow.signals import CALENDAR_FILE
+
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STOCKFLOW_", env_file=".env", extra="ignore")
@@ -71,6 +73,11 @@ class Settings(BaseSettings):
     @property
     def masterdata_path(self) -> Path:
         return self.var_dir / "masterdata.json"
+
+    @property
+    def signals_path(self) -> Path:
+        """The planning calendar of known future signals (holidays, weather, promotions)."""
+        return self.var_dir / CALENDAR_FILE
 
     @property
     def prefect_api_url(self) -> str:

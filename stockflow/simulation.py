@@ -57,6 +57,7 @@ from stockflow.masterdata import (
     Supplier,
 )
 from stockflow.replenishment import HOLIDAY_DEMAND
+from stockflow.signals import DaySignal, Promotion, SignalCalendar
 
 TZ = ZoneInfo("Asia/Shanghai")
 _CENT = Decimal("0.01")
@@ -305,6 +306,21 @@ class Simulation:
             round(temperature, 1),
             promoted,
         )
+
+    def signal_calendar(self, first: date, last: date) -> SignalCalendar:
+        """The company's planning calendar from `first` to `last`: the holiday factors, the
+        temperature (what a weather forecast would say) and the promotions `signals` drives the
+        simulated demand with, each promotion one day in every store."""
+        days, promotions = [], []
+        day = first
+        while day <= last:
+            sig = self.signals(day)
+            days.append(
+                DaySignal(day=day, holiday_factor=sig.holiday_factor, temperature_c=sig.temperature_c)
+            )
+            promotions += [Promotion(sku=s, first_day=day, last_day=day) for s in sorted(sig.promoted_skus)]
+            day += timedelta(days=1)
+        return SignalCalendar(days=days, promotions=promotions)
 
     def _stock(self, location: str, sku: str) -> int:
         return sum(p.on_hand - p.quarantined for p in self.ledger.batches_at(location, sku).values())

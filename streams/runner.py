@@ -28,6 +28,7 @@ from streams.lake import lake_files
 from streams.producer import produce
 
 log = logging.getLogger(__name__)
+CALENDAR_DAYS_AHEAD = 365
 
 
 def prepare_company(settings: Settings) -> Catalog:
@@ -71,6 +72,9 @@ def run_simulation(
     catalog = prepare_company(settings)
     start = simulation_start(settings, days)
     sim = Simulation(catalog, seed=settings.seed)
+    # the company's planning calendar: its history and the year ahead (what forecasting may use)
+    last = max(start + timedelta(days=days), datetime.now(TZ).date()) + timedelta(days=CALENDAR_DAYS_AHEAD)
+    sim.signal_calendar(start, last).save(settings.signals_path)
     history = sim.history(start, days)
     sent = 0
     if produce_history:
