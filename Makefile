@@ -13,7 +13,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet -e '.[streams,flows,warehouse,forecast,bench,dev]'
+	$(BIN)/pip install --quiet -e '.[streams,flows,warehouse,forecast,dev]'
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -8,11 +8,19 @@ Series are daily demand per location × SKU (× channel) in base units, days wit
 * **Candidates**: seasonal naive (weekly), AutoETS and AutoTheta for series with demand most days;
   CrostonOptimized, TSB and ADIDA for intermittent ones (seasonal naive always competes, as the
   benchmark every forecast must beat).
+* **Known future signals** (holidays, weather, promotions: `stockflow.signals`): where the
+  planning calendar covers the history and the horizon, one global gradient-boosted model
+  (LightGBM through mlforecast: lags of 7–28 days, weekly and four-weekly rolling means, the
+  weekday, and the signals) competes for every series beside the statistical models. It is kept
+  for a series only where its backtest beats them, so a signal is used only where it helps.
 * **Choice**: each candidate is backtested from `BACKTEST_WINDOWS` rolling origins, `horizon`
-  days ahead each; the series keeps the one with the lowest WAPE. Series too short to backtest
-  get the mean of their history, with confidence 0 (a person looks at them).
+  days ahead each; the series keeps the one with the lowest WAPE. A series with less history
+  than two horizons and two weeks is backtested on shorter windows, in whole weeks
+  (`backtest_horizon`: 60 days of history give two windows of 21 days); one shorter than four
+  weeks gets the mean of its history, with confidence 0 (a person looks at it).
 * **Intervals** (80% and 95%): split-conformal, from the chosen model's backtest errors on the
-  series: forecast ± the 80th / 95th percentile of the absolute errors, never below 0.
+  series: forecast ± the 80th / 95th percentile of the absolute errors, never below 0 (from
+  shorter windows where the history is short, so narrower than a full horizon's would be).
 * **Confidence** in [0, 1], for what replenishment uses (the demand over the coming weeks, not
   any single day): `1 − ½·min(1, W) − ½·min(1, E)`, where `W` is the 80% interval's half-width
   for the horizon's total relative to that total (daily errors taken as independent: the daily
@@ -26,7 +34,9 @@ Series are daily demand per location × SKU (× channel) in base units, days wit
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+import warnings
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
@@ -42,6 +52,8 @@ ADI_CUTOFF = 1.32
 CV2_CUTOFF = 0.49
 LEVELS = (80, 95)
 FORECAST_COLUMNS = ["unique_id", "ds", "forecast", "lo80", "hi80", "lo95", "hi95"]
+#: The gradient-boosted candidate's name in backtests and results.
+BOOSTED = "LightGBM"
 
 
 class Pattern(StrEnum):
@@ -139,6 +151,16 @@ def rolled_up_accuracy(series: pd.DataFrame) -> dict[str, float]:
     }
 
 
+def backtest_horizon(length: int, horizon: int) -> int:
+    """Days ahead each backtest window looks, for a series of `length` days: the horizon where
+    the history holds two windows of it after two weeks, else the most whole weeks that fit
+    (a young series is still backtested, a week at least); 0 where not even that fits."""
+    if length >= horizon * BACKTEST_WINDOWS + 2 * SEASON:
+        return horizon
+    weeks = (length - 2 * SEASON) // (BACKTEST_WINDOWS * SEASON)
+    return min(weeks * SEASON, horizon) if weeks >= 1 else 0
+
+
 def confidence(relative_width: float, weekly_wape: float) -> float:
     """See the module's definition; 0 when nothing is known (an infinite or missing error)."""
     if not (math.isfinite(weekly_wape) and math.isfinite(relative_width)):
@@ -201,22 +223,43 @@ class ForecastResult:
     backtest: pd.DataFrame  # unique_id, ds, cutoff, actual, forecast (the chosen model)
 
 
-def forecast_demand(history: pd.DataFrame, horizon: int = 30, n_jobs: int = 1) -> ForecastResult:
+def forecast_demand(
+    history: pd.DataFrame, horizon: int = 30, n_jobs: int = 1, signals: pd.DataFrame | None = None
+) -> ForecastResult:
     """Forecast `horizon` days ahead for every series in `history` (unique_id, ds, y: daily,
-    dense, zeros included), choosing each series' model by rolling-origin backtest."""
+    dense, zeros included), choosing each series' model by rolling-origin backtest.
+
+    `signals` (optional): the known future signals per series and day (unique_id, ds and numeric
+    feature columns, as `SignalCalendar.features` builds them) over the history and the `horizon`
+    days after it; with them, the gradient-boosted model competes too."""
     from statsforecast import StatsForecast
 
     history = history[["unique_id", "ds", "y"]].sort_values(["unique_id", "ds"], ignore_index=True)
     by_series = history.groupby("unique_id", sort=False)["y"]
     lengths = by_series.size()
     patterns = by_series.agg(lambda s: classify(s.to_numpy())).rename("pattern")
-    long_enough = set(lengths.index[lengths >= horizon * BACKTEST_WINDOWS + 2 * SEASON])
+    windows = {i: backtest_horizon(int(n), horizon) for i, n in lengths.items()}
+    long_enough = {i for i, h in windows.items() if h}
     frames, series_frames, backtests = [], [], []
-    for intermittent in (False, True):
+    boosted_ahead = None
+    if signals is not None and long_enough:
+        boosted_ahead = _boosted_forecast(
+            history[history["unique_id"].isin(long_enough)], signals, horizon, n_jobs
+        )
+    groups = [
+        (window, intermittent)
+        for window in sorted({h for h in windows.values() if h}, reverse=True)
+        for intermittent in (False, True)
+    ]
+    boosted_cv = None
+    for window, intermittent in groups:
+        if signals is not None and not intermittent:  # one global backtest per window length
+            same = [i for i in lengths.index if windows[i] == window]
+            boosted_cv = _boosted_backtest(history[history["unique_id"].isin(same)], signals, window, n_jobs)
         ids = [
             i
             for i in lengths.index
-            if i in long_enough
+            if windows[i] == window
             and (patterns[i] in (Pattern.INTERMITTENT, Pattern.LUMPY, Pattern.NO_DEMAND)) == intermittent
         ]
         if not ids:
@@ -226,8 +269,10 @@ def forecast_demand(history: pd.DataFrame, horizon: int = 30, n_jobs: int = 1) -
         # every candidate from each origin; ETS and Theta are fitted at the first origin and
         # carried forward over the later window (the intermittent ones are cheap to refit)
         cv = StatsForecast(models=candidates, freq="D", n_jobs=n_jobs).cross_validation(
-            h=horizon, df=group, n_windows=BACKTEST_WINDOWS, step_size=horizon, refit=intermittent
+            h=window, df=group, n_windows=BACKTEST_WINDOWS, step_size=window, refit=intermittent
         )
+        if boosted_cv is not None:
+            cv = cv.merge(boosted_cv, on=["unique_id", "ds", "cutoff"], how="left")
         names = [c for c in cv.columns if c not in ("unique_id", "ds", "cutoff", "y")]
         cv[names] = cv[names].clip(lower=0)
         scores = _scores(cv, names, group)
@@ -248,10 +293,13 @@ def forecast_demand(history: pd.DataFrame, horizon: int = 30, n_jobs: int = 1) -
         )
         # then only the chosen model forecasts each series
         for model, chosen in best.groupby("model").groups.items():
-            fitted = next(m for m in candidates if str(m) == model)
-            ahead = StatsForecast(models=[fitted], freq="D", n_jobs=n_jobs).forecast(
-                h=horizon, df=group[group["unique_id"].isin(chosen)]
-            )
+            if model == BOOSTED:
+                ahead = boosted_ahead[boosted_ahead["unique_id"].isin(chosen)]
+            else:
+                fitted = next(m for m in candidates if str(m) == model)
+                ahead = StatsForecast(models=[fitted], freq="D", n_jobs=n_jobs).forecast(
+                    h=horizon, df=group[group["unique_id"].isin(chosen)]
+                )
             ahead = ahead.rename(columns={model: "forecast"})
             ahead["forecast"] = ahead["forecast"].clip(lower=0)
             ahead = ahead.join(q, on="unique_id")
@@ -298,6 +346,68 @@ def forecast_demand(history: pd.DataFrame, horizon: int = 30, n_jobs: int = 1) -
     series["needs_review"] = series["confidence"] < REVIEW_BELOW
     backtest = pd.concat(backtests, ignore_index=True) if backtests else pd.DataFrame()
     return ForecastResult(forecasts.sort_values(["unique_id", "ds"], ignore_index=True), series, backtest)
+
+
+def _boosted_model(n_jobs: int) -> Any:
+    import lightgbm as lgb
+    from mlforecast import MLForecast
+    from mlforecast.lag_transforms import RollingMean
+
+    return MLForecast(
+        models={BOOSTED: lgb.LGBMRegressor(
+            n_estimators=150, learning_rate=0.07, num_leaves=31, min_child_samples=50,
+            objective="tweedie", n_jobs=n_jobs, deterministic=True, verbose=-1,
+        )},
+        freq="D",
+        lags=[7, 14, 21, 28],
+        lag_transforms={7: [RollingMean(7), RollingMean(28)]},
+        date_features=["dayofweek"],
+    )  # fmt: skip
+
+
+@contextmanager
+def _missing_values_expected() -> Iterator[None]:
+    # the first weeks of a series have no lags yet, and a calendar may have no temperature:
+    # LightGBM learns from the missing values (the rows are kept, not dropped)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Found null values", category=UserWarning)
+        yield
+
+
+def _boosted_backtest(history: pd.DataFrame, signals: pd.DataFrame, window: int, n_jobs: int) -> pd.DataFrame:
+    """The gradient-boosted candidate's backtest (unique_id, ds, cutoff, `BOOSTED`, clipped at
+    0): one global model over the series, fitted at the first origin and carried over the later
+    window, as ETS and Theta are."""
+    data = history.merge(signals.drop_duplicates(["unique_id", "ds"]), on=["unique_id", "ds"], how="left")
+    with _missing_values_expected():
+        cv = _boosted_model(n_jobs).cross_validation(
+            data, n_windows=BACKTEST_WINDOWS, h=window, step_size=window, refit=False,
+            static_features=[], dropna=False,
+        )  # fmt: skip
+    cv[BOOSTED] = cv[BOOSTED].clip(lower=0)
+    return cv[["unique_id", "ds", "cutoff", BOOSTED]]
+
+
+def _boosted_forecast(
+    history: pd.DataFrame, signals: pd.DataFrame, horizon: int, n_jobs: int
+) -> pd.DataFrame:
+    """The gradient-boosted model fitted on every series' whole history, forecasting `horizon`
+    days past each with the signals of those days (unique_id, ds, `BOOSTED`, clipped at 0)."""
+    signals = signals.drop_duplicates(["unique_id", "ds"])
+    last = history.groupby("unique_id")["ds"].max()
+    ends = signals["unique_id"].map(last)
+    future = signals[(signals["ds"] > ends) & (signals["ds"] <= ends + pd.Timedelta(days=horizon))]
+    known = future.groupby("unique_id").size().reindex(last.index, fill_value=0)
+    if (known < horizon).any():
+        missing = ", ".join(known.index[known < horizon][:5])
+        raise ValueError(f"the signals do not cover the {horizon} days ahead of: {missing}")
+    data = history.merge(signals, on=["unique_id", "ds"], how="left")
+    with _missing_values_expected():
+        ahead = (
+            _boosted_model(n_jobs).fit(data, static_features=[], dropna=False).predict(horizon, X_df=future)
+        )
+    ahead[BOOSTED] = ahead[BOOSTED].clip(lower=0)
+    return ahead[["unique_id", "ds", BOOSTED]]
 
 
 def _scores(cv: pd.DataFrame, models: list[str], history: pd.DataFrame) -> pd.DataFrame:

@@ -11,6 +11,7 @@ from stockflow.forecasting import (
     Decision,
     Pattern,
     ReviewError,
+    backtest_horizon,
     bias,
     check_decision,
     classify,
@@ -139,3 +140,64 @@ def test_realised_accuracy_golden_case_and_roll_up():
     total = rolled_up_accuracy(out.reset_index())
     assert total["series"] == 3 and total["wape"] == pytest.approx((7 + 4 + 1) / 33)
     assert total["bias"] == pytest.approx((-3 + 4 + 1) / 33) and total["median_mase"] == pytest.approx(7 / 12)
+
+
+def _promoted_demand(n_series: int, days: int, horizon: int) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Demand that triples on promotion days (known ahead): history, and the signals over the
+    history and the horizon."""
+    rng = np.random.default_rng(11)
+    ds = pd.date_range("2026-01-01", periods=days + horizon, freq="D")
+    week = np.array([1.0, 0.9, 0.9, 1.0, 1.2, 1.6, 1.5])
+    history, signals = [], []
+    for i in range(n_series):
+        promotion = (rng.random(days + horizon) < 0.15).astype(float)
+        y = rng.poisson(8 * week[np.arange(days + horizon) % 7] * (1 + 2 * promotion)).astype(float)
+        uid = f"S{i}"
+        history.append(pd.DataFrame({"unique_id": uid, "ds": ds[:days], "y": y[:days]}))
+        signals.append(pd.DataFrame({"unique_id": uid, "ds": ds, "promotion": promotion}))
+    return pd.concat(history, ignore_index=True), pd.concat(signals, ignore_index=True)
+
+
+def test_known_signals_win_the_backtest_where_demand_follows_them():
+    history, signals = _promoted_demand(40, 100, 30)
+    result = forecast_demand(history, horizon=30, signals=signals)
+    models = result.series["model"].value_counts()
+    assert models.get("LightGBM", 0) >= 30, models  # no statistical model knows the promotions
+    f = result.forecasts.merge(signals, on=["unique_id", "ds"])
+    assert len(f) == 40 * 30
+    boosted = f[f["unique_id"].isin(result.series.query("model == 'LightGBM'")["unique_id"])]
+    on, off = boosted.groupby("promotion")["forecast"].mean().loc[[1.0, 0.0]]
+    assert on > 2 * off  # the promotion days are forecast higher, as they will sell
+    assert (f["lo80"] <= f["forecast"]).all() and (f["forecast"] <= f["hi80"]).all()
+    # without the signals the same series get statistical models only
+    plain = forecast_demand(history, horizon=30)
+    assert "LightGBM" not in set(plain.series["model"])
+
+
+def test_signals_that_stop_short_of_the_horizon_are_refused():
+    history, signals = _promoted_demand(3, 100, 30)
+    short = signals[signals["ds"] < history["ds"].max() + pd.Timedelta(days=20)]
+    with pytest.raises(ValueError, match="do not cover the 30 days ahead"):
+        forecast_demand(history, horizon=30, signals=short)
+
+
+def test_young_series_are_backtested_on_shorter_windows_in_whole_weeks():
+    assert backtest_horizon(120, 30) == 30 and backtest_horizon(74, 30) == 30
+    assert backtest_horizon(73, 30) == 28 and backtest_horizon(60, 30) == 21
+    assert backtest_horizon(28, 30) == 7 and backtest_horizon(27, 30) == 0
+    assert backtest_horizon(40, 5) == 5  # never longer than the horizon
+
+
+def test_sixty_days_of_history_still_get_a_chosen_model_and_a_30_day_forecast():
+    rng = np.random.default_rng(3)
+    ds = pd.date_range("2026-01-01", periods=60, freq="D")
+    week = np.array([1.0, 0.9, 0.9, 1.0, 1.2, 1.6, 1.5])
+    history = pd.DataFrame(
+        {"unique_id": "young", "ds": ds, "y": rng.poisson(20 * week[np.arange(60) % 7]).astype(float)}
+    )
+    result = forecast_demand(history, horizon=30)
+    s = result.series.set_index("unique_id").loc["young"]
+    assert s["model"] != "HistoryMean" and s["backtest_wape"] < 0.3 and s["confidence"] > 0
+    assert len(result.forecasts) == 30
+    # two windows of 21 days each
+    assert result.backtest.groupby("cutoff").size().tolist() == [21, 21]
