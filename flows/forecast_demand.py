@@ -5,9 +5,12 @@ confidence threshold."""
 
 from __future__ import annotations
 
+import logging
+import multiprocessing
 import os
 import time
-from datetime import UTC, datetime
+from concurrent.futures import ProcessPoolExecutor
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -20,6 +23,10 @@ from flows import warehouse
 from flows.planning import SEPARATOR, Planning
 from stockflow.config import get_settings
 from stockflow.forecasting import forecast_demand as forecast
+from stockflow.masterdata import Catalog
+from stockflow.signals import CALENDAR_FILE, SignalCalendar
+
+log = logging.getLogger(__name__)
 
 HORIZON = 30
 
@@ -76,6 +83,40 @@ def channel_history(var_dir: Path, last_day: Any) -> pd.DataFrame:
     return frame
 
 
+def known_signals(var_dir: Path, history: pd.DataFrame, last_day: date, horizon: int) -> pd.DataFrame | None:
+    """The planning calendar's signals for every series over its history and the horizon, or
+    None where there is no calendar (var/signals.json) or it does not cover the horizon."""
+    path = var_dir / CALENDAR_FILE
+    if not path.exists():
+        log.info("no planning calendar at %s: forecasting without known signals", path)
+        return None
+    calendar = SignalCalendar.load(path)
+    if not calendar.covers(last_day + timedelta(days=1), last_day + timedelta(days=horizon)):
+        log.warning("the planning calendar does not cover the %d days ahead: no known signals used", horizon)
+        return None
+    masterdata = var_dir / "masterdata.json"
+    cold = (
+        [s.sku for s in Catalog.load(masterdata).skus.values() if s.is_cold_chain]
+        if masterdata.exists()
+        else []
+    )
+    ids = history[["unique_id"]].drop_duplicates()
+    parts = ids["unique_id"].str.split(SEPARATOR, n=2, expand=True)
+    ids = ids.assign(location=parts[0], sku=parts[1])
+    first = history["ds"].min().date()
+    return calendar.features(ids, first, last_day + timedelta(days=horizon), cold)
+
+
+def forecast_in_own_process(history: pd.DataFrame, horizon: int, signals: pd.DataFrame | None) -> Any:
+    """The core's forecast, in a freshly started process. statsforecast forks its workers from
+    the process it runs in; forking a flow run's process, whose other threads (Prefect's log
+    and event workers, LightGBM's OpenMP team) may hold a lock at that moment, can leave a
+    worker waiting for ever. A spawned process has no such threads, and gives its memory back."""
+    with ProcessPoolExecutor(max_workers=1, mp_context=multiprocessing.get_context("spawn")) as pool:
+        job = pool.submit(forecast, history, horizon=horizon, n_jobs=os.cpu_count() or 1, signals=signals)
+        return job.result()
+
+
 @task(cache_policy=NO_CACHE)
 def forecast_and_store(var_dir: str, horizon: int) -> dict[str, Any]:
     root = Path(var_dir)
@@ -83,15 +124,21 @@ def forecast_and_store(var_dir: str, horizon: int) -> dict[str, Any]:
     started = time.perf_counter()
     history, last_day = demand_history(root)
     if history.empty:
-        return {"series": 0, "forecast_days": 0, "to_review": 0, "seconds": 0.0}
+        return {"series": 0, "forecast_days": 0, "to_review": 0, "seconds": 0.0, "signals": False}
     channels = channel_history(root, last_day)
     # one call for both sets of series: the worker processes start once
-    result = forecast(
-        pd.concat([history, channels], ignore_index=True), horizon=horizon, n_jobs=os.cpu_count() or 1
-    )
+    everything = pd.concat([history, channels], ignore_index=True)
+    signals = known_signals(root, everything, last_day, horizon)
+    result = forecast_in_own_process(everything, horizon, signals)
     run_id = f"forecast-{time.time_ns()}"
     stored = Planning(root).store_run(run_id, started_at, last_day, horizon, result)
-    return {"run_id": run_id, **stored, "seconds": round(time.perf_counter() - started, 2)}
+    return {
+        "run_id": run_id,
+        **stored,
+        "signals": signals is not None,
+        "models": result.series["model"].value_counts().to_dict(),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
 
 
 @task(cache_policy=NO_CACHE)
@@ -108,10 +155,12 @@ def forecast_demand(var_dir: str | None = None, horizon: int = HORIZON) -> dict[
     summary = forecast_and_store(root, horizon)
     summary["accuracy_runs"] = accuracy["runs"]
     get_run_logger().info(
-        "%s series forecast %d days ahead in %.1fs; %s sent to review",
+        "%s series forecast %d days ahead in %.1fs (known signals: %s; models %s); %s sent to review",
         summary["series"],
         horizon,
         summary["seconds"],
+        summary["signals"],
+        summary.get("models"),
         summary["to_review"],
     )
     return summary

@@ -161,3 +161,47 @@ def test_earlier_forecasts_are_measured_against_the_demand_since(prefect_server,
     assert abs_error == pytest.approx(sum(abs(f - demand.get(d, 0)) for d, f in elapsed))
     assert wape == pytest.approx(abs_error / actual)
     assert rolled[0] == series and 0 <= rolled[1]
+
+
+def test_the_planning_calendar_s_signals_compete_where_the_history_allows_a_backtest(
+    prefect_server, tmp_path
+):
+    from datetime import timedelta
+
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.forecast_demand import forecast_demand
+    from stockflow.signals import CALENDAR_FILE
+    from stockflow.simulation import Simulation
+
+    lake = Lake(tmp_path, days=30)  # four weeks and two days: backtested on two 7-day windows
+    lake.write()
+    Books(tmp_path, lake.catalog).post_new_movements()
+    assert warehouse.build(tmp_path, lake.catalog, full=True).success
+    calendar = tmp_path / CALENDAR_FILE
+    with temporary_settings(updates={PREFECT_API_URL: prefect_server.prefect_api_url}):
+        # no calendar: the statistical models only
+        plain = forecast_demand(var_dir=str(tmp_path))
+        # a calendar that ends before the horizon does: not used (its features would be unknown)
+        Simulation(lake.catalog, 7).signal_calendar(START, START + timedelta(days=40)).save(calendar)
+        stale = forecast_demand(var_dir=str(tmp_path))
+        Simulation(lake.catalog, 7).signal_calendar(START, START + timedelta(days=90)).save(calendar)
+        known = forecast_demand(var_dir=str(tmp_path))
+    assert plain["signals"] is False and "LightGBM" not in plain["models"]
+    assert stale["signals"] is False and "LightGBM" not in stale["models"]
+    assert known["signals"] is True and known["series"] == plain["series"]
+    # series of four weeks or more were backtested (on two 7-day windows), the younger ones not
+    assert known["models"]["HistoryMean"] == plain["models"]["HistoryMean"] < sum(known["models"].values())
+    chosen = known["models"].get("LightGBM", 0)
+    assert 0 < chosen < sum(known["models"].values()), known["models"]  # kept where it won
+    with Planning(tmp_path).connect(read_only=True) as con:
+        (boosted,) = con.execute(
+            "SELECT count(*) FROM forecast_series WHERE run_id = ? AND model = 'LightGBM'", [known["run_id"]]
+        ).fetchall()[0]
+        assert con.execute(
+            "SELECT count(*), min(forecast) >= 0, bool_and(lo80 <= forecast AND forecast <= hi80)"
+            " FROM forecasts JOIN forecast_series USING (run_id, location, sku)"
+            " WHERE run_id = ? AND model = 'LightGBM'",
+            [known["run_id"]],
+        ).fetchall() == [(30 * boosted, True, True)]
+    assert boosted > 0
