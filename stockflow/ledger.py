@@ -296,9 +296,14 @@ class Ledger:
         first: dict[PositionKey, _Change] = {}
         last: dict[PositionKey, _Change] = {}
         negative: dict[PositionKey, bool] = {}
+        # the event line behind a position's changes (a reservation released by the same
+        # event changes the position again, with no line of its own)
+        lines: dict[PositionKey, _Line] = {}
         for ch in txn.order:
             first.setdefault(ch.key, ch)
             last[ch.key] = ch
+            if ch.line is not None:
+                lines[ch.key] = ch.line
             negative[ch.key] = negative.get(ch.key, False) or ch.negative_stock
         movements = []
         for key, ch in last.items():
@@ -310,7 +315,7 @@ class Ledger:
                     del self._stock[key.location][key.sku]
             else:
                 batches[key.batch] = after
-            line = ch.line
+            line = lines.get(key)
             movements.append(
                 Movement(
                     event_id=event.event_id,  # type: ignore[attr-defined]

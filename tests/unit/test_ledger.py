@@ -244,9 +244,12 @@ def test_reservation_then_issue_releases_it(catalog):
         sku="MILK-1L",
         qty=Decimal(10),
     )
-    ledger.apply(issue)
+    (mv,) = ledger.apply(issue).movements
     p = pos(ledger, "WH1", "MILK-1L", "B1")
     assert (p.on_hand, p.reserved) == (14, 0)
+    # one movement for the issue and the release it causes, still naming the order and customer
+    assert (mv.on_hand_delta, mv.reserved_delta) == (-10, -10)
+    assert (mv.reference, mv.counterparty) == ("SO1", "C1")
 
 
 def test_count_sets_on_hand_to_counted(catalog):
