@@ -18,6 +18,7 @@ class AlertType(StrEnum):
     NEAR_EXPIRY = "near_expiry"
     NEGATIVE_STOCK = "negative_stock"
     TEMPERATURE_EXCURSION = "temperature_excursion"
+    QUARANTINE = "quarantine"
     DATA_QUALITY = "data_quality"
 
 

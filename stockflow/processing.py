@@ -94,6 +94,23 @@ class StockProcessor:
                     event_id=mv.event_id,
                 )
             )
+        if mv.quarantined_delta > 0:
+            out.append(
+                alert(
+                    AlertType.QUARANTINE,
+                    Severity.WARNING,
+                    mv.occurred_at,
+                    mv.location,
+                    f"{mv.quarantined_delta} {sku.base_unit} of {mv.sku} batch {mv.batch or '-'} at "
+                    f"{mv.location} put in quarantine ({mv.event_type} {mv.event_id}); "
+                    f"{mv.after.quarantined} held there now, not sellable until released",
+                    id_parts=(mv.event_id, mv.location, mv.sku, mv.batch),
+                    sku=mv.sku,
+                    batch=mv.batch,
+                    quarantined=mv.after.quarantined,
+                    event_id=mv.event_id,
+                )
+            )
         item = (mv.location, mv.sku)
         if sku.reorder_point > 0:
             available = self.available(*item)

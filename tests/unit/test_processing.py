@@ -2,7 +2,7 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from stockflow.alerts import AlertType
-from stockflow.events import PosLine, PosSale, TemperatureReading
+from stockflow.events import PosLine, PosSale, QualityHold, TemperatureReading
 from stockflow.processing import StockProcessor
 from tests.unit.conftest import at, receipt
 
@@ -95,6 +95,22 @@ def test_negative_stock_is_alerted(catalog):
     proc = StockProcessor(catalog)
     result = proc.process(sale("s1", 2, sku="RICE-5KG"))
     assert AlertType.NEGATIVE_STOCK in types(result)
+
+
+def test_stock_put_in_quarantine_is_alerted_and_a_release_is_not(catalog):
+    proc = StockProcessor(catalog)
+    proc.process(receipt(qty="2"))
+
+    def hold(event_id, action):
+        return QualityHold(
+            event_id=event_id, occurred_at=at(5), source="qa", location="WH1", sku="MILK-1L",
+            batch="B1", action=action, qty=Decimal(6), reason="crushed cartons",
+        )  # fmt: skip
+
+    (held,) = [a for a in proc.process(hold("h1", "hold")).alerts if a.alert_type is AlertType.QUARANTINE]
+    assert (held.location, held.sku, held.batch, held.details["quarantined"]) == ("WH1", "MILK-1L", "B1", 6)
+    assert "put in quarantine" in held.message
+    assert AlertType.QUARANTINE not in types(proc.process(hold("h2", "release")))
 
 
 def test_alert_ids_are_deterministic(catalog):
