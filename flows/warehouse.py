@@ -108,6 +108,21 @@ def export_masterdata(catalog: Catalog, lake_dir: Path) -> None:
                 for s in catalog.suppliers.values()
             ]
         ),
+        # personal data (phone, identity number): the dashboards mask it by role
+        "customers": pa.Table.from_pylist(
+            [
+                c.model_dump(mode="json", include={"customer", "name", "phone", "id_number"})
+                for c in catalog.customers.values()
+            ],
+            schema=pa.schema(
+                [
+                    ("customer", pa.string()),
+                    ("name", pa.string()),
+                    ("phone", pa.string()),
+                    ("id_number", pa.string()),
+                ]
+            ),
+        ),
     }
     for name, table in tables.items():
         tmp = folder / f".{name}.parquet.tmp"
