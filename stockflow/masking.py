@@ -113,3 +113,35 @@ def mask_record(
     record: Mapping[str, Any], role: Role, policy: MaskingPolicy = DEFAULT_POLICY
 ) -> dict[str, Any]:
     return policy.mask_record(record, role)
+
+
+class Area(StrEnum):
+    """What a dashboard page shows; roles are granted areas, not pages."""
+
+    OVERVIEW = "overview"
+    STOCK = "stock"
+    ALERTS = "alerts"
+    COLD_CHAIN = "cold_chain"
+    FINANCE = "finance"
+    QUALITY = "quality"
+    PLANNING = "planning"
+
+
+_VIEWS: dict[Role, frozenset[Area]] = {
+    Role.MANAGER: frozenset(Area),
+    Role.WAREHOUSE: frozenset(
+        {Area.OVERVIEW, Area.STOCK, Area.ALERTS, Area.COLD_CHAIN, Area.QUALITY, Area.PLANNING}
+    ),
+    Role.FINANCE: frozenset({Area.OVERVIEW, Area.FINANCE, Area.ALERTS, Area.QUALITY}),
+    Role.AUDITOR: frozenset(Area),
+}
+#: who may decide (approve, reject, override) in an area; the auditor looks, never acts
+_DECIDES: dict[Area, frozenset[Role]] = {Area.PLANNING: frozenset({Role.MANAGER, Role.WAREHOUSE})}
+
+
+def can_view(role: Role, area: Area) -> bool:
+    return area in _VIEWS[role]
+
+
+def can_decide(role: Role, area: Area) -> bool:
+    return role in _DECIDES.get(area, frozenset())

@@ -58,3 +58,13 @@ def test_passwords_are_stored_hashed_and_checked():
     assert not verify_password("x", "not a hash") and not verify_password("x", "md5$1$2$3$4$5")
     with pytest.raises(ValueError, match="empty"):
         hash_password("")
+
+
+def test_roles_see_their_areas_and_only_planners_decide():
+    from stockflow.masking import Area, can_decide, can_view
+
+    assert all(can_view(Role.MANAGER, a) and can_view(Role.AUDITOR, a) for a in Area)
+    assert not can_view(Role.FINANCE, Area.STOCK) and can_view(Role.FINANCE, Area.FINANCE)
+    assert not can_view(Role.WAREHOUSE, Area.FINANCE) and can_view(Role.WAREHOUSE, Area.COLD_CHAIN)
+    assert can_decide(Role.WAREHOUSE, Area.PLANNING) and can_decide(Role.MANAGER, Area.PLANNING)
+    assert not can_decide(Role.AUDITOR, Area.PLANNING) and not can_decide(Role.FINANCE, Area.PLANNING)

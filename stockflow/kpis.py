@@ -1,0 +1,171 @@
+"""The managers' KPIs: what each one means, how a period's value is formed from daily values,
+and how a period compares with the one before.
+
+Every KPI is a daily series (one value per business day). A period's value is, by the KPI's
+`aggregate`:
+
+* ``last``: the value on the period's last day that has one (stock value, dead-stock ratio:
+  a level, not a flow);
+* ``mean``: the mean of the daily values (turnover days, lag);
+* ``ratio``: the sum of the daily numerators over the sum of the daily denominators (stockout
+  rate = stocked-out SKU-days / active SKU-days; fill rate = filled / ordered), so a quiet day
+  does not weigh as much as a busy one.
+
+The current period is the `days` days ending on the latest day with data; the previous period
+is the `days` days before it. `change` is current − previous; `improved` says whether that
+change is good news given the KPI's direction (None when it has no direction or no change).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from datetime import date, timedelta
+from enum import StrEnum
+
+
+class Aggregate(StrEnum):
+    LAST = "last"
+    MEAN = "mean"
+    RATIO = "ratio"
+
+
+class Direction(StrEnum):
+    HIGHER_IS_BETTER = "higher"
+    LOWER_IS_BETTER = "lower"
+    NEUTRAL = "neutral"
+
+
+@dataclass(frozen=True)
+class Kpi:
+    key: str
+    title: str
+    unit: str  # "CNY", "%", "days", "s"
+    aggregate: Aggregate
+    direction: Direction
+    definition: str
+
+
+KPIS: dict[str, Kpi] = {
+    k.key: k
+    for k in (
+        Kpi(
+            "inventory_value", "Inventory value", "CNY", Aggregate.LAST, Direction.NEUTRAL,
+            "Stock at cost at the end of the day, all locations.",
+        ),
+        Kpi(
+            "turnover_days", "Turnover days", "days", Aggregate.RATIO, Direction.LOWER_IS_BETTER,
+            "Average stock value / cost of sales per day: how many days of sales the stock covers.",
+        ),
+        Kpi(
+            "stockout_rate", "Stockout rate", "%", Aggregate.RATIO, Direction.LOWER_IS_BETTER,
+            "Store SKUs sold in the 28 days before that ended the day with nothing on hand.",
+        ),
+        Kpi(
+            "dead_stock_ratio", "Dead-stock ratio", "%", Aggregate.LAST, Direction.LOWER_IS_BETTER,
+            "Value of stock with no outbound movement in 90 days / stock value.",
+        ),
+        Kpi(
+            "near_expiry_value", "Near-expiry value", "CNY", Aggregate.LAST, Direction.LOWER_IS_BETTER,
+            "Value of batches expiring within 7 days (or expired) still on hand.",
+        ),
+        Kpi(
+            "fill_rate", "Fill rate", "%", Aggregate.RATIO, Direction.HIGHER_IS_BETTER,
+            "B2B quantity issued against sales orders / quantity ordered.",
+        ),
+        Kpi(
+            "data_freshness", "Data freshness p95", "s", Aggregate.MEAN, Direction.LOWER_IS_BETTER,
+            "95th percentile of event time → landed in the lake, per day (mean of days).",
+        ),
+        Kpi(
+            "voucher_lag", "Voucher lag p50", "s", Aggregate.MEAN, Direction.LOWER_IS_BETTER,
+            "Median of event time → voucher posted, per day (mean of days).",
+        ),
+    )
+}  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DailyValue:
+    """One day of a KPI: `value`, or for a ratio KPI `numerator` / `denominator`."""
+
+    day: date
+    value: float | None = None
+    numerator: float | None = None
+    denominator: float | None = None
+
+
+@dataclass(frozen=True)
+class PeriodComparison:
+    kpi: Kpi
+    current: float | None
+    previous: float | None
+    current_period: tuple[date, date] | None
+    previous_period: tuple[date, date] | None
+
+    @property
+    def change(self) -> float | None:
+        if self.current is None or self.previous is None:
+            return None
+        return self.current - self.previous
+
+    @property
+    def improved(self) -> bool | None:
+        change = self.change
+        if not change or self.kpi.direction is Direction.NEUTRAL:
+            return None
+        return (change > 0) == (self.kpi.direction is Direction.HIGHER_IS_BETTER)
+
+
+def period_value(kpi: Kpi, days: Iterable[DailyValue]) -> float | None:
+    """The KPI's value over the given days (None where no day has one)."""
+    days = sorted(days, key=lambda d: d.day)
+    if kpi.aggregate is Aggregate.RATIO:
+        pairs = [(d.numerator, d.denominator) for d in days if d.numerator is not None and d.denominator]
+        denominator = sum(p[1] for p in pairs)
+        return sum(p[0] for p in pairs) / denominator if denominator else None
+    values = [d.value for d in days if d.value is not None]
+    if not values:
+        return None
+    if kpi.aggregate is Aggregate.LAST:
+        return values[-1]
+    return sum(values) / len(values)
+
+
+def compare_periods(kpi: Kpi, series: Iterable[DailyValue], days: int = 7) -> PeriodComparison:
+    """The last `days` days up to the latest day with data against the `days` days before."""
+    if days < 1:
+        raise ValueError("a period has at least one day")
+    series = list(series)
+    if not series:
+        return PeriodComparison(kpi, None, None, None, None)
+    last = max(d.day for d in series)
+    current_first = last - timedelta(days=days - 1)
+    previous_last = current_first - timedelta(days=1)
+    previous_first = previous_last - timedelta(days=days - 1)
+    current = [d for d in series if current_first <= d.day <= last]
+    previous = [d for d in series if previous_first <= d.day <= previous_last]
+    return PeriodComparison(
+        kpi,
+        period_value(kpi, current),
+        period_value(kpi, previous),
+        (current_first, last),
+        (previous_first, previous_last),
+    )
+
+
+def daily_values(rows: Iterable[Mapping[str, object]]) -> list[DailyValue]:
+    """`DailyValue`s from rows with a `day` and `value` or `numerator` / `denominator`."""
+    return [
+        DailyValue(
+            day=row["day"],  # type: ignore[arg-type]
+            value=_float(row.get("value")),
+            numerator=_float(row.get("numerator")),
+            denominator=_float(row.get("denominator")),
+        )
+        for row in rows
+    ]
+
+
+def _float(value: object) -> float | None:
+    return None if value is None or value != value else float(value)  # type: ignore[arg-type]
