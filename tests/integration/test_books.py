@@ -8,9 +8,10 @@ import pytest
 
 from flows.books import Books
 from stockflow.ledger import Ledger
+from stockflow.processing import StockProcessor
 from stockflow.simulation import Simulation, build_catalog
 from stockflow.vouchers import PostingRejected, VoucherLine
-from streams.lake import LakeWriter, event_row, movement_row
+from streams.lake import LakeWriter, alert_row, event_row, movement_row
 
 pytestmark = pytest.mark.integration
 START = date(2026, 9, 1)
@@ -26,7 +27,8 @@ class Lake:
         self.catalog.save(root / "masterdata.json")
         self.writer = LakeWriter(root / "lake", "test")
         self.events = iter(Simulation(self.catalog, 7).history(START, days))
-        self.ledger = Ledger(self.catalog)
+        self.processor = StockProcessor(self.catalog)  # the ledger and the alert rules
+        self.ledger = self.processor.ledger
         self.movements = 0
 
     def write(self, n_events: int | None = None, files: int = 3) -> int:
@@ -34,8 +36,8 @@ class Lake:
         taken = 0
         per_file = None if n_events is None else max(1, n_events // files)
         for ev in self.events:
-            result = self.ledger.apply(ev)
-            follow_ups = [(f, self.ledger.apply(f)) for f in result.follow_ups]
+            result = self.processor.process(ev)
+            follow_ups = [(f, self.processor.process(f)) for f in result.follow_ups]
             for event, r in [(ev, result), *follow_ups]:
                 topic = event.topic.value  # the accepted event itself, as the stream lands it
                 self.writer.append(
@@ -46,6 +48,8 @@ class Lake:
                         "inventory_changed", movement_row(mv, 0, self.writer.next_seq(), datetime.now(UTC))
                     )
                     self.movements += 1
+                for raised in r.alerts:
+                    self.writer.append("alerts", alert_row(raised, raised.occurred_at))
             taken += 1
             if per_file and taken % per_file == 0:
                 self.writer.flush()
