@@ -44,6 +44,16 @@ class Settings(BaseSettings):
     warehouse_interval_seconds: int = Field(default=300, ge=10, description="incremental dbt builds")
     voucher_poll_seconds: float = Field(default=5.0, gt=0, description="passes within one run")
 
+    # Dashboard (Streamlit): one password per role, kept as scrypt hashes (`stockflow dashboard
+    # password ROLE`); roles with none here are read from var/dashboard_passwords.json.
+    dashboard_host: str = "127.0.0.1"
+    dashboard_port: int = 8501
+    dashboard_passwords: dict[str, str] = Field(
+        default_factory=dict, description='JSON: {"manager": "scrypt$...", ...}'
+    )
+    dashboard_cache_seconds: int = Field(default=30, ge=1, description="how long a query result is reused")
+    dashboard_refresh_seconds: int = Field(default=5, ge=1, description="live stock auto-refresh")
+
     # Rules
     near_expiry_days: int = Field(default=3, ge=0)
     excursion_minutes: float = Field(default=15.0, ge=0)
@@ -78,6 +88,14 @@ class Settings(BaseSettings):
     def signals_path(self) -> Path:
         """The planning calendar of known future signals (holidays, weather, promotions)."""
         return self.var_dir / CALENDAR_FILE
+
+    @property
+    def dashboard_passwords_path(self) -> Path:
+        return self.var_dir / "dashboard_passwords.json"
+
+    @property
+    def dashboard_url(self) -> str:
+        return f"http://{self.dashboard_host}:{self.dashboard_port}"
 
     @property
     def prefect_api_url(self) -> str:

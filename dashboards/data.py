@@ -1,0 +1,469 @@
+"""Every query the dashboards make, in one place.
+
+* The **warehouse** is opened read-only. A build writes a new file and renames it over the old
+  one, so a page never waits for a build and never sees one half done.
+* The **planning** and **quality** stores are read with a short retry while a flow writes them.
+* **Alerts** are read straight from the lake's Parquet files (seconds fresh).
+* **Live stock** comes from the stream workers' HTTP API.
+
+Personal data leaves this module only through the core's masking, for the signed-in role.
+Functions return pandas DataFrames; `Unavailable` says why a source cannot be read yet."""
+
+from __future__ import annotations
+
+import json
+import time
+import urllib.error
+import urllib.parse
+import urllib.request
+from collections.abc import Sequence
+from datetime import date
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import pandas as pd
+
+from stockflow.config import Settings
+from stockflow.kpis import KPIS, PeriodComparison, compare_periods, daily_values
+from stockflow.ledger import Position
+from stockflow.masking import Role, mask_record
+from stockflow.masterdata import Catalog
+
+
+class Unavailable(RuntimeError):
+    """A source the page needs cannot be read (yet): the message says why."""
+
+
+# ----------------------------------------------------------------------------- connections
+def warehouse_file(settings: Settings) -> Path:
+    from flows.warehouse import warehouse_path
+
+    return warehouse_path(settings.var_dir)
+
+
+def warehouse(settings: Settings, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
+    path = warehouse_file(settings)
+    if not path.exists():
+        raise Unavailable("The warehouse has not been built yet: its first build runs when stockflow starts.")
+    with duckdb.connect(str(path), read_only=True) as con:
+        return con.execute(sql, list(params)).df()
+
+
+def warehouse_built_at(settings: Settings) -> float | None:
+    path = warehouse_file(settings)
+    return path.stat().st_mtime if path.exists() else None
+
+
+def _store(
+    path: Path, sql: str, params: Sequence[Any] = (), what: str = "store", wait: float = 5.0
+) -> pd.DataFrame:
+    if not path.exists():
+        raise Unavailable(f"No {what} yet ({path.name} does not exist).")
+    deadline = time.monotonic() + wait
+    while True:
+        try:
+            with duckdb.connect(str(path), read_only=True) as con:
+                return con.execute(sql, list(params)).df()
+        except duckdb.IOException as exc:  # a flow holds the file for writing
+            if time.monotonic() > deadline:
+                raise Unavailable(f"The {what} is being written; try again in a moment.") from exc
+            time.sleep(0.2)
+        except duckdb.CatalogException as exc:
+            raise Unavailable(f"The {what} has no data yet.") from exc
+
+
+def planning(settings: Settings, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
+    return _store(settings.var_dir / "planning.duckdb", sql, params, "planning store")
+
+
+def quality(settings: Settings, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
+    return _store(settings.var_dir / "quality" / "quality.duckdb", sql, params, "data-quality store")
+
+
+def catalog(settings: Settings) -> Catalog:
+    if not settings.masterdata_path.exists():
+        raise Unavailable("No master data yet: start stockflow first.")
+    return Catalog.load(settings.masterdata_path)
+
+
+# ----------------------------------------------------------------------------- overview
+_KPI_SQL = {
+    "inventory_value": """
+        SELECT business_date AS day, sum(closing_value)::DOUBLE AS value
+        FROM int_location_sku_days GROUP BY ALL""",
+    "turnover_days": """
+        WITH stock AS (
+            SELECT business_date, sum(closing_value)::DOUBLE AS stock_value
+            FROM int_location_sku_days GROUP BY ALL),
+        sales AS (
+            SELECT business_date, sum(-value_change)::DOUBLE AS cost_of_sales FROM fct_stock_movements
+            WHERE event_type IN ('pos_sale', 'pos_return', 'sales_issue') AND value_change IS NOT NULL
+            GROUP BY ALL)
+        SELECT s.business_date AS day, s.stock_value AS numerator,
+               coalesce(c.cost_of_sales, 0) AS denominator
+        FROM stock AS s LEFT JOIN sales AS c USING (business_date)""",
+    "stockout_rate": """
+        SELECT business_date AS day, sum(stockout_sku_days)::DOUBLE AS numerator,
+               sum(active_sku_days)::DOUBLE AS denominator
+        FROM kpi_stockout_rate GROUP BY ALL""",
+    # the mart holds the last day only; the trend applies its rule to every day of the window
+    "dead_stock_ratio": """
+        WITH d AS (
+            SELECT business_date, closing_qty, closing_value,
+                   max(CASE WHEN qty_out > 0 THEN business_date END) OVER (
+                       PARTITION BY location_id, sku_id ORDER BY business_date) AS last_outbound
+            FROM int_location_sku_days)
+        SELECT business_date AS day,
+               (coalesce(sum(closing_value) FILTER (WHERE closing_qty > 0 AND (
+                    last_outbound IS NULL OR last_outbound < business_date - 90)), 0)
+                / nullif(sum(closing_value) FILTER (WHERE closing_qty > 0), 0))::DOUBLE AS value
+        FROM d GROUP BY ALL""",
+    "near_expiry_value": """
+        WITH days AS (SELECT DISTINCT business_date AS day FROM int_location_sku_days),
+        batches AS (SELECT DISTINCT location_id, sku_id, batch_id FROM fct_daily_stock_balances),
+        held AS (  -- each batch's balance at the close of every day (the last change before it)
+            SELECT g.day, g.location_id, g.sku_id, g.batch_id, b.closing_qty, b.closing_value
+            FROM (SELECT * FROM days CROSS JOIN batches) AS g
+            ASOF JOIN fct_daily_stock_balances AS b
+              ON b.location_id = g.location_id AND b.sku_id = g.sku_id AND b.batch_id = g.batch_id
+             AND g.day >= b.business_date)
+        SELECT h.day, coalesce(sum(h.closing_value) FILTER (
+                   WHERE h.closing_qty > 0 AND e.expiry_date - h.day <= 7), 0)::DOUBLE AS value
+        FROM held AS h JOIN int_batch_expiries AS e USING (location_id, sku_id, batch_id)
+        GROUP BY ALL""",
+    "fill_rate": """
+        SELECT business_date AS day, sum(filled_qty)::DOUBLE AS numerator,
+               sum(ordered_qty)::DOUBLE AS denominator
+        FROM kpi_fill_rate GROUP BY ALL""",
+    "data_freshness": """
+        SELECT business_date AS day, max(landed_lag_p95_seconds)::DOUBLE AS value
+        FROM fct_data_freshness GROUP BY ALL""",
+    "voucher_lag": """
+        SELECT posted_date AS day, avg(lag_p50_seconds)::DOUBLE AS value
+        FROM kpi_voucher_lag GROUP BY ALL""",
+}
+
+
+def kpi_series(settings: Settings, key: str) -> pd.DataFrame:
+    """One KPI's daily series: `day` and `value` (a ratio KPI: also numerator, denominator)."""
+    frame = warehouse(settings, f"SELECT * FROM ({_KPI_SQL[key]}) ORDER BY day")
+    frame["day"] = pd.to_datetime(frame["day"]).dt.date
+    if "numerator" in frame:
+        frame["value"] = frame["numerator"] / frame["denominator"].where(frame["denominator"] != 0)
+    return frame
+
+
+def kpi_comparison(frame: pd.DataFrame, key: str, days: int = 7) -> PeriodComparison:
+    return compare_periods(KPIS[key], daily_values(frame.to_dict("records")), days)
+
+
+# ----------------------------------------------------------------------------- live stock
+def live_stock(settings: Settings, locations: Sequence[str]) -> pd.DataFrame:
+    """One row per location × SKU × batch, straight from the workers (on hand, reserved,
+    quarantined, in transit, available)."""
+    rows = []
+    for location in locations:
+        body = _get_json(f"{settings.web_url}/stock/{urllib.parse.quote(location)}")
+        for item in body["items"]:
+            for batch in item["batches"]:
+                rows.append(
+                    {
+                        "location": location,
+                        "sku": item["sku"],
+                        "batch": batch["batch"],
+                        "on_hand": batch.get("on_hand", 0),
+                        "reserved": batch.get("reserved", 0),
+                        "quarantined": batch.get("quarantined", 0),
+                        "in_transit": batch.get("in_transit", 0),
+                        "available": Position.from_dict(batch).unrestricted,
+                        "expiry_date": batch.get("expiry_date"),
+                    }
+                )
+    columns = [
+        "location",
+        "sku",
+        "batch",
+        "on_hand",
+        "reserved",
+        "quarantined",
+        "in_transit",
+        "available",
+        "expiry_date",
+    ]
+    return pd.DataFrame(rows, columns=columns)
+
+
+def _get_json(url: str, timeout: float = 5.0) -> Any:
+    try:
+        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 — our own API
+            return json.loads(response.read())
+    except urllib.error.HTTPError as exc:
+        if exc.code == 503:
+            raise Unavailable(
+                "The stream workers are taking over their partitions; retry in a moment."
+            ) from exc
+        raise Unavailable(f"The stock API answered {exc.code} for {url}.") from exc
+    except OSError as exc:
+        raise Unavailable(f"The stock API at {url} cannot be reached ({exc}).") from exc
+
+
+def stock_ledger(settings: Settings, sku: str, location: str | None = None) -> pd.DataFrame:
+    """A SKU's valued movements (as of the last warehouse build), newest first."""
+    return warehouse(
+        settings,
+        """
+        SELECT occurred_at, location_id AS location, batch_id AS batch, event_type, valuation_method,
+               qty_change, qty_after, valuation_rate, value_change, stock_value_after
+        FROM stg_books__stock_ledger_entries
+        WHERE sku_id = ? AND (? IS NULL OR location_id = ?)
+        ORDER BY occurred_at DESC, location_id LIMIT 500""",
+        [sku, location, location],
+    )
+
+
+# ----------------------------------------------------------------------------- alerts
+def alerts(settings: Settings, since: date | None = None) -> pd.DataFrame:
+    folder = settings.lake_dir / "alerts"
+    if not folder.is_dir() or not any(folder.rglob("*.parquet")):
+        return pd.DataFrame(
+            columns=[
+                "raised_at",
+                "occurred_at",
+                "alert_type",
+                "severity",
+                "location",
+                "sku",
+                "batch",
+                "message",
+            ]
+        )
+    with duckdb.connect() as con:
+        frame = con.execute(
+            f"""
+            SELECT raised_at, occurred_at, alert_type, severity, location, sku, batch, message, alert_id
+            FROM read_parquet('{folder.as_posix()}/**/*.parquet', union_by_name = true, hive_partitioning = false)
+            WHERE ? IS NULL OR occurred_at >= CAST(? AS TIMESTAMPTZ)
+            QUALIFY row_number() OVER (PARTITION BY alert_id ORDER BY raised_at) = 1
+            ORDER BY occurred_at DESC
+            """,
+            [since, since],
+        ).df()
+    return frame.drop(columns=["alert_id"])
+
+
+# ----------------------------------------------------------------------------- cold chain
+def cold_chain_skus(settings: Settings) -> pd.DataFrame:
+    return warehouse(
+        settings,
+        "SELECT sku_id, sku_name, cold_chain_min_c, cold_chain_max_c FROM dim_skus"
+        " WHERE cold_chain_min_c IS NOT NULL ORDER BY sku_id",
+    )
+
+
+def temperature_locations(settings: Settings) -> list[str]:
+    frame = warehouse(settings, "SELECT DISTINCT location_id FROM stg_lake__temperature_readings ORDER BY 1")
+    return frame["location_id"].tolist()
+
+
+def temperature_readings(settings: Settings, location: str, days: int = 7) -> pd.DataFrame:
+    return warehouse(
+        settings,
+        """
+        SELECT occurred_at, sensor_id, celsius FROM stg_lake__temperature_readings
+        WHERE location_id = ?
+          AND occurred_at >= (SELECT max(occurred_at) FROM stg_lake__temperature_readings
+                              WHERE location_id = ?) - to_days(?)
+        ORDER BY occurred_at""",
+        [location, location, days],
+    )
+
+
+def excursions(settings: Settings, location: str | None = None) -> pd.DataFrame:
+    return warehouse(
+        settings,
+        "SELECT * FROM fct_temperature_excursions WHERE ? IS NULL OR location_id = ?"
+        " ORDER BY last_excursion_at DESC",
+        [location, location],
+    )
+
+
+# ----------------------------------------------------------------------------- finance
+def periods(settings: Settings) -> list[str]:
+    frame = warehouse(settings, "SELECT DISTINCT period FROM fct_vouchers ORDER BY period DESC")
+    return frame["period"].tolist()
+
+
+def voucher_journal(
+    settings: Settings, period: str | None, unit: str | None = None, account: str | None = None
+) -> pd.DataFrame:
+    return warehouse(
+        settings,
+        """
+        SELECT voucher_id, line_no, accounting_unit, period, voucher_date, account_code, account_name,
+               debit, credit, summary, location_id, sku_id, supplier_id, customer_id
+        FROM fct_voucher_lines
+        WHERE (? IS NULL OR period = ?) AND (? IS NULL OR accounting_unit = ?)
+          AND (? IS NULL OR account_code LIKE ? || '%')
+        ORDER BY voucher_date DESC, voucher_id, line_no""",
+        [period, period, unit, unit, account, account],
+    )
+
+
+def trial_balance(settings: Settings, period: str | None) -> pd.DataFrame:
+    """Per set of books and account, up to the end of `period` (all periods: None)."""
+    return warehouse(
+        settings,
+        """
+        SELECT accounting_unit, account_code, any_value(account_name) AS account_name,
+               sum(debit) AS debit, sum(credit) AS credit, sum(debit) - sum(credit) AS balance
+        FROM fct_voucher_lines WHERE ? IS NULL OR period <= ?
+        GROUP BY accounting_unit, account_code ORDER BY accounting_unit, account_code""",
+        [period, period],
+    )
+
+
+def receivables(settings: Settings, role: Role) -> pd.DataFrame:
+    """B2B customers' receivable balances with their contact details, masked for `role`."""
+    frame = warehouse(
+        settings,
+        """
+        SELECT c.customer_id, c.customer_name, c.phone, c.id_number,
+               coalesce(sum(l.debit) - sum(l.credit), 0) AS receivable
+        FROM dim_customers AS c
+        LEFT JOIN fct_voucher_lines AS l ON l.customer_id = c.customer_id AND l.account_code = '1122'
+        GROUP BY ALL ORDER BY receivable DESC, c.customer_id""",
+    )
+    return masked(frame, role)
+
+
+def masked(frame: pd.DataFrame, role: Role) -> pd.DataFrame:
+    """The frame with every field the role may not see masked (the core's rules)."""
+    if frame.empty:
+        return frame
+    return pd.DataFrame([mask_record(row, role) for row in frame.to_dict("records")], columns=frame.columns)
+
+
+# ----------------------------------------------------------------------------- data quality
+def quality_results(settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The latest run (one row) and its expectation results."""
+    run = quality(settings, "SELECT * FROM quality_runs ORDER BY checked_at DESC LIMIT 1")
+    if run.empty:
+        raise Unavailable("The data-quality suites have not run yet.")
+    results = quality(
+        settings,
+        "SELECT * FROM expectation_results WHERE run_id = ? ORDER BY success, suite, expectation",
+        [run["run_id"].iloc[0]],
+    )
+    return run, results
+
+
+def sku_completeness(settings: Settings) -> pd.DataFrame:
+    return quality(
+        settings,
+        """
+        SELECT s.sku_id, s.completeness, s.gtin_valid FROM sku_completeness AS s
+        WHERE s.run_id = (SELECT run_id FROM quality_runs ORDER BY checked_at DESC LIMIT 1)
+        ORDER BY s.completeness, s.sku_id""",
+    )
+
+
+# ----------------------------------------------------------------------------- planning
+def forecast_run(settings: Settings) -> pd.DataFrame:
+    return planning(settings, "SELECT * FROM forecast_runs ORDER BY finished_at DESC LIMIT 1")
+
+
+def forecast_series(settings: Settings, run_id: str) -> pd.DataFrame:
+    return planning(
+        settings,
+        "SELECT location, sku, model, pattern, confidence, needs_review, backtest_wape"
+        " FROM forecast_series WHERE run_id = ? ORDER BY location, sku",
+        [run_id],
+    )
+
+
+def forecast(settings: Settings, run_id: str, location: str, sku: str) -> pd.DataFrame:
+    return planning(
+        settings,
+        "SELECT day, forecast, model_forecast, overridden, lo80, hi80, lo95, hi95 FROM effective_forecasts"
+        " WHERE run_id = ? AND location = ? AND sku = ? ORDER BY day",
+        [run_id, location, sku],
+    )
+
+
+def actual_demand(settings: Settings, location: str, sku: str, days: int = 60) -> pd.DataFrame:
+    """Units sold per day over the last `days` business days (0 on a day without sales)."""
+    return warehouse(
+        settings,
+        """
+        WITH bounds AS (SELECT min(business_date) AS first, max(business_date) AS last FROM fct_daily_demand),
+        days AS (
+            SELECT CAST(d.day AS DATE) AS day
+            FROM bounds, range(greatest(bounds.last - CAST(? AS INTEGER) + 1, bounds.first), bounds.last + 1,
+                               INTERVAL 1 DAY) AS d(day))
+        SELECT days.day, coalesce(f.units, 0) AS units
+        FROM days LEFT JOIN fct_daily_demand AS f
+          ON f.location_id = ? AND f.sku_id = ? AND f.business_date = days.day
+        ORDER BY days.day""",
+        [days, location, sku],
+    )
+
+
+def reviews(settings: Settings, run_id: str) -> pd.DataFrame:
+    return planning(
+        settings,
+        "SELECT location, sku, status, confidence, reviewer, role, reason, override_daily, decided_at"
+        " FROM reviews WHERE run_id = ? ORDER BY status = 'open' DESC, confidence, location, sku",
+        [run_id],
+    )
+
+
+def accuracy(settings: Settings) -> pd.DataFrame:
+    return planning(settings, "SELECT * FROM forecast_accuracy_runs ORDER BY through_day")
+
+
+def suggestions(settings: Settings) -> pd.DataFrame:
+    return planning(
+        settings,
+        "SELECT suggestion_id, kind, location, sku, supplier, from_location, quantity, order_by,"
+        " status, reviewer, reason FROM suggestions"
+        " ORDER BY status = 'proposed' DESC, kind DESC, order_by NULLS LAST, suggestion_id",
+    )
+
+
+# ----------------------------------------------------------------------------- decisions
+def decide_review(
+    settings: Settings,
+    run_id: str,
+    location: str,
+    sku: str,
+    override_daily: float | None,
+    reviewer: str,
+    role: Role,
+    reason: str,
+) -> None:
+    """Accept a forecast under review, or override it with a daily quantity (the core checks it)."""
+    from flows.planning import Planning
+    from stockflow.forecasting import Decision
+
+    decision = Decision.ACCEPTED if override_daily is None else Decision.OVERRIDDEN
+    Planning(settings.var_dir).decide(
+        run_id, location, sku, decision, reviewer, reason, role.value, override_daily
+    )
+
+
+def decide_suggestion(
+    settings: Settings, suggestion_id: str, approve: bool, reviewer: str, role: Role, reason: str
+) -> dict[str, Any]:
+    """Approve (its purchase order or transfer goes into the stream) or reject a suggestion."""
+    from flows.planning import Planning
+    from flows.replenish import publisher
+
+    return Planning(settings.var_dir).decide_suggestion(
+        suggestion_id,
+        "approved" if approve else "rejected",
+        reviewer,
+        reason,
+        role.value,
+        publish=publisher(settings.web_url),
+    )

@@ -1,0 +1,50 @@
+"""Finance: the voucher journal, the trial balance, customers' receivables, exports."""
+
+import streamlit as st
+
+from dashboards import data, ui
+from stockflow.masking import Area
+
+role = ui.require(Area.FINANCE)
+st.title("Finance")
+try:
+    periods = ui.cached(data.periods)
+except data.Unavailable as exc:
+    ui.unavailable(exc)
+if not periods:
+    st.info("No vouchers posted yet.")
+    st.stop()
+
+left, middle, right = st.columns(3)
+period = left.selectbox("Period", periods, key="finance_period")
+journal_all = ui.cached(data.voucher_journal, period, None, None)
+units = sorted(journal_all["accounting_unit"].dropna().unique())
+unit = middle.selectbox("Set of books", ["all", *units], key="finance_unit")
+account = right.text_input("Account code starts with", key="finance_account").strip()
+journal = ui.cached(data.voucher_journal, period, None if unit == "all" else unit, account or None)
+
+tab_journal, tab_balance, tab_customers = st.tabs(["Voucher journal", "Trial balance", "Receivables"])
+with tab_journal:
+    a, b, c = st.columns(3)
+    a.metric("Vouchers", f"{journal['voucher_id'].nunique():,}")
+    b.metric("Debit", f"¥{journal['debit'].sum():,.2f}")
+    c.metric("Credit", f"¥{journal['credit'].sum():,.2f}")
+    st.dataframe(journal.head(5000), hide_index=True, width="stretch")
+    ui.download_csv("Download the journal (CSV)", journal, f"vouchers-{period}.csv")
+with tab_balance:
+    balance = ui.cached(data.trial_balance, period)
+    if unit != "all":
+        balance = balance[balance["accounting_unit"] == unit]
+    debit, credit = balance["debit"].sum(), balance["credit"].sum()
+    st.metric(
+        "Debit = credit",
+        "balanced" if debit == credit else "NOT BALANCED",
+        f"¥{debit:,.2f}",
+        delta_color="off",
+    )
+    st.dataframe(balance, hide_index=True, width="stretch")
+    ui.download_csv("Download the trial balance (CSV)", balance, f"trial-balance-{period}.csv")
+with tab_customers:
+    st.caption("Contact details are masked for your role.")
+    # a plain table: thirty-odd customers read better as text than in a grid
+    st.table(ui.cached(data.receivables, role).set_index("customer_id"))

@@ -1,0 +1,127 @@
+"""What every page shares: the settings, the signed-in role, cached reads, number formats."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import pandas as pd
+import streamlit as st
+
+from dashboards import data
+from dashboards.access import sign_in
+from stockflow.config import Settings
+from stockflow.kpis import Kpi, PeriodComparison
+from stockflow.masking import Area, Role, can_decide, can_view
+
+T = TypeVar("T")
+ROLE_KEY = "role"
+
+
+def settings() -> Settings:
+    """Read per run (cheap): the environment decides which company the dashboard shows."""
+    return Settings()
+
+
+def role() -> Role | None:
+    value = st.session_state.get(ROLE_KEY)
+    return Role(value) if value else None
+
+
+def require(area: Area) -> Role:
+    """The signed-in role, or stop the page (a role that may not see the area sees nothing)."""
+    current = role()
+    if current is None or not can_view(current, area):
+        st.error("Your role may not see this page.")
+        st.stop()
+    return current  # type: ignore[return-value]
+
+
+def may_decide(area: Area) -> bool:
+    current = role()
+    return current is not None and can_decide(current, area)
+
+
+def sign_in_page() -> None:
+    st.title("stockflow")
+    st.caption("Sign in with your role's password.")
+    with st.form("sign_in"):
+        chosen = st.radio("Role", [r.value for r in Role], horizontal=True, key="sign_in_role")
+        password = st.text_input("Password", type="password", key="sign_in_password")
+        submitted = st.form_submit_button("Sign in")
+    if submitted:
+        if sign_in(settings(), Role(chosen), password):
+            st.session_state[ROLE_KEY] = chosen
+            st.rerun()
+        st.error("Wrong password for this role.")
+
+
+def sign_out() -> None:
+    st.session_state.pop(ROLE_KEY, None)
+
+
+def cached(fn: Callable[..., T], *args: Any) -> T:
+    """`fn(settings, *args)`, reused for `dashboard_cache_seconds` per company (var dir)."""
+    current = settings()
+    return _cached(fn.__name__, str(current.var_dir.resolve()), current.dashboard_cache_seconds, args)
+
+
+@st.cache_data(show_spinner=False, max_entries=256)
+def _cached_forever(name: str, var_dir: str, bucket: int, args: tuple) -> Any:
+    return getattr(data, name)(settings(), *args)
+
+
+def _cached(name: str, var_dir: str, ttl: int, args: tuple) -> Any:
+    import time
+
+    # the time bucket makes entries expire after `ttl` seconds without a ttl per decorator
+    return _cached_forever(name, var_dir, int(time.time() // ttl), args)
+
+
+def unavailable(exc: data.Unavailable) -> None:
+    st.info(str(exc))
+    st.stop()
+
+
+def fmt(kpi: Kpi, value: float | None) -> str:
+    if value is None:
+        return "—"
+    if kpi.unit == "%":
+        return f"{value:.1%}"
+    if kpi.unit == "CNY":
+        return f"¥{value:,.0f}"
+    if kpi.unit == "s":
+        return _duration(value)
+    return f"{value:,.1f} {kpi.unit}"
+
+
+def fmt_change(kpi: Kpi, comparison: PeriodComparison) -> str | None:
+    change = comparison.change
+    if change is None:
+        return None
+    if kpi.unit == "%":
+        return f"{change * 100:+.1f} pp"
+    # a plain "-" in front: Streamlit reads the sign (arrow and colour) from it
+    sign = "+" if change >= 0 else "-"
+    if kpi.unit == "CNY":
+        return f"{sign}¥{abs(change):,.0f}"
+    if kpi.unit == "s":
+        return sign + _duration(abs(change))
+    return f"{change:+,.1f} {kpi.unit}"
+
+
+def _duration(seconds: float) -> str:
+    if seconds < 120:
+        return f"{seconds:.1f} s"
+    if seconds < 7200:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 172800:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} d"
+
+
+def download_csv(label: str, frame: pd.DataFrame, file_name: str) -> None:
+    """CSV in UTF-8 with a BOM, so spreadsheets show Chinese text right."""
+    st.download_button(
+        label, frame.to_csv(index=False).encode("utf-8-sig"), file_name=file_name, mime="text/csv"
+    )

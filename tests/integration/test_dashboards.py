@@ -1,0 +1,251 @@
+"""Every dashboard page under Streamlit's AppTest, over a company built by the real pipeline
+(lake → books → dbt warehouse → forecasts → expectations), checked against the stores."""
+
+import json
+import re
+from decimal import Decimal
+from pathlib import Path
+
+import duckdb
+import pytest
+from streamlit.testing.v1 import AppTest
+
+from flows.planning import Planning
+from stockflow.masking import Role, hash_password
+from tests.company import build_company
+
+pytestmark = pytest.mark.integration
+
+APP = str(Path(__file__).resolve().parents[2] / "dashboards" / "streamlit_app.py")
+PASSWORDS = {role: f"pw-{role.value}" for role in Role}
+
+
+@pytest.fixture(scope="module")
+def company(tmp_path_factory):
+    var = tmp_path_factory.mktemp("company") / "var"
+    catalog = build_company(var, days=30)
+    return var, catalog
+
+
+@pytest.fixture
+def env(company, monkeypatch):
+    var, catalog = company
+    monkeypatch.setenv("STOCKFLOW_VAR_DIR", str(var))
+    monkeypatch.setenv(
+        "STOCKFLOW_DASHBOARD_PASSWORDS", json.dumps({r.value: hash_password(p) for r, p in PASSWORDS.items()})
+    )
+    monkeypatch.setenv("STOCKFLOW_WEB_PORT", "9")  # no stream worker here: nothing listens there
+    return var, catalog
+
+
+def warehouse(var: Path, sql: str, params=()):
+    with duckdb.connect(str(var / "warehouse" / "warehouse.duckdb"), read_only=True) as con:
+        return con.execute(sql, list(params)).fetchall()
+
+
+def page(role: Role, path: str) -> AppTest:
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["role"] = role.value
+    at.run()
+    at.switch_page(path).run()
+    assert not at.exception, at.exception
+    return at
+
+
+def metric(at: AppTest, label: str) -> str:
+    found = [m.value for m in at.metric if m.label == label]
+    assert found, [m.label for m in at.metric]
+    return found[0]
+
+
+def test_sign_in_needs_the_role_s_password_and_shows_only_its_pages(env):
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    assert at.text_input(key="sign_in_password") is not None
+    at.radio(key="sign_in_role").set_value("finance")
+    at.text_input(key="sign_in_password").input("pw-manager")  # another role's password
+    at.button[0].click().run()
+    assert "role" not in at.session_state and "Wrong password" in at.error[0].value
+    at.text_input(key="sign_in_password").input("pw-finance")
+    at.button[0].click().run()
+    assert at.session_state["role"] == "finance"
+    assert not at.exception
+    # finance gets the books, not the stock pages: they are not even in its navigation
+    at.switch_page("pages/finance.py").run()
+    assert not at.exception and at.title[0].value == "Finance"
+    try:
+        at.switch_page("pages/live_stock.py").run()
+    except ValueError as exc:  # AppTest knows the pages the last run registered
+        assert "Could not find a navigation page" in str(exc)
+    else:  # or the page runs and its own guard refuses the role
+        assert [e.value for e in at.error] == ["Your role may not see this page."] and not at.dataframe
+
+
+def test_overview_shows_each_kpi_with_its_comparison(env):
+    var, _ = env
+    at = page(Role.MANAGER, "pages/overview.py")
+    labels = [m.label for m in at.metric]
+    assert labels == [
+        "Inventory value", "Turnover days", "Stockout rate", "Dead-stock ratio",
+        "Near-expiry value", "Fill rate", "Data freshness p95", "Voucher lag p50",
+    ]  # fmt: skip
+    ((value,),) = warehouse(
+        var,
+        "SELECT sum(closing_value) FROM int_location_sku_days"
+        " WHERE business_date = (SELECT max(business_date) FROM int_location_sku_days)",
+    )
+    assert metric(at, "Inventory value") == f"¥{float(value):,.0f}"
+    ((stocked_out, active),) = warehouse(
+        var,
+        "SELECT sum(stockout_sku_days), sum(active_sku_days) FROM kpi_stockout_rate"
+        " WHERE business_date > (SELECT max(business_date) FROM kpi_stockout_rate) - 7",
+    )
+    assert metric(at, "Stockout rate") == f"{stocked_out / active:.1%}"
+    ((filled, ordered),) = warehouse(
+        var,
+        "SELECT sum(filled_qty), sum(ordered_qty) FROM kpi_fill_rate"
+        " WHERE business_date > (SELECT max(business_date) FROM kpi_fill_rate) - 7",
+    )
+    assert metric(at, "Fill rate") == f"{filled / ordered:.1%}" and filled > 0
+    # every KPI but voucher lag (posted once here) compares with the week before
+    assert all(m.delta for m in at.metric if m.label != "Voucher lag p50")
+
+
+def test_live_stock_says_when_the_stream_api_cannot_be_reached(env):
+    at = page(Role.WAREHOUSE, "pages/live_stock.py")
+    assert any("cannot be reached" in w.value for w in at.warning)
+    # the ledger drill-down still works from the warehouse
+    at.selectbox(key="ledger_sku").set_value("CHI-0005").run()
+    assert not at.exception
+    frame = at.dataframe[-1].value
+    ((movements,),) = warehouse(
+        var=env[0], sql="SELECT count(*) FROM stg_books__stock_ledger_entries WHERE sku_id = 'CHI-0005'"
+    )
+    assert len(frame) == min(movements, 500) and set(frame["event_type"]) >= {"goods_receipt"}
+
+
+def test_alerts_count_what_the_stream_raised(env):
+    var, _ = env
+    at = page(Role.MANAGER, "pages/alerts.py")
+    with duckdb.connect() as con:
+        counts = dict(
+            con.execute(
+                f"SELECT alert_type, count(DISTINCT alert_id) FROM read_parquet('{var}/lake/alerts/**/*.parquet')"
+                " GROUP BY ALL"
+            ).fetchall()
+        )
+    assert counts and {m.label: m.value for m in at.metric} == {
+        k.replace("_", " ").capitalize(): f"{v:,}" for k, v in counts.items()
+    }
+    at.multiselect(key="alert_types").set_value(["near_expiry"]).run()
+    assert len(at.dataframe[0].value) == min(counts.get("near_expiry", 0), 2000)
+
+
+def test_cold_chain_shows_readings_against_the_sku_s_range(env):
+    var, catalog = env
+    at = page(Role.WAREHOUSE, "pages/cold_chain.py")
+    location, sku = at.selectbox(key="cold_location").value, at.selectbox(key="cold_sku").value
+    low, high = catalog.skus[sku].cold_chain_min_c, catalog.skus[sku].cold_chain_max_c
+    ((total, outside),) = warehouse(
+        var,
+        "SELECT count(*), count(*) FILTER (WHERE celsius < ? OR celsius > ?) FROM stg_lake__temperature_readings"
+        " WHERE location_id = ? AND occurred_at >= (SELECT max(occurred_at) FROM stg_lake__temperature_readings"
+        " WHERE location_id = ?) - INTERVAL 7 DAY",
+        [low, high, location, location],
+    )
+    assert total > 0
+    assert f"{outside:,} of {total:,} readings" in at.caption[0].value
+    assert at.get("arrow_vega_lite_chart") or at.get("vega_lite_chart")
+
+
+def test_finance_journal_trial_balance_and_masked_receivables(env):
+    var, catalog = env
+    at = page(Role.FINANCE, "pages/finance.py")
+    period = at.selectbox(key="finance_period").value
+    ((vouchers, debit),) = warehouse(
+        var, "SELECT count(DISTINCT voucher_id), sum(debit) FROM fct_voucher_lines WHERE period = ?", [period]
+    )
+    assert metric(at, "Vouchers") == f"{vouchers:,}"
+    assert metric(at, "Debit") == f"¥{Decimal(debit):,.2f}" == metric(at, "Credit")
+    assert metric(at, "Debit = credit") == "balanced"
+    receivables = at.table[0].value
+    phones = {c.phone for c in catalog.customers.values()}
+    assert len(receivables) == len(catalog.customers) and receivables["receivable"].sum() > 0
+    assert all(re.fullmatch(r"\d{3}\*{4}\d{4}", p) for p in receivables["phone"])
+    assert not phones & set(receivables["phone"])
+    assert all(re.fullmatch(r".\*+.", i) for i in receivables["id_number"])
+    # the auditor alone sees identity numbers in full (phones stay masked)
+    audited = page(Role.AUDITOR, "pages/finance.py").table[0].value
+    assert set(audited["id_number"]) == {c.id_number for c in catalog.customers.values()}
+    assert not phones & set(audited["phone"])
+
+
+def test_data_quality_shows_the_latest_run(env):
+    var, catalog = env
+    at = page(Role.WAREHOUSE, "pages/data_quality.py")
+    with duckdb.connect(str(var / "quality" / "quality.duckdb"), read_only=True) as con:
+        ((success, critical),) = con.execute(
+            "SELECT success, critical_failures FROM quality_runs ORDER BY checked_at DESC LIMIT 1"
+        ).fetchall()
+        (results,) = con.execute("SELECT count(*) FROM expectation_results").fetchone()
+    assert metric(at, "Latest check") == ("passed" if success else "FAILED")
+    assert metric(at, "Critical failures") == str(critical)
+    assert len(at.dataframe[0].value) == results > 0
+
+
+def test_forecasts_page_records_a_review_decision(env):
+    var, _ = env
+    at = page(Role.WAREHOUSE, "pages/forecasts.py")
+    planning = Planning(var)
+    with planning.connect(read_only=True) as con:
+        ((series, open_reviews),) = con.execute(
+            "SELECT series, (SELECT count(*) FROM reviews WHERE status = 'open') FROM forecast_runs"
+        ).fetchall()
+    assert metric(at, "Series forecast") == f"{series:,}"
+    assert metric(at, "Waiting for review") == f"{open_reviews:,}" and open_reviews > 0
+    location, sku = at.selectbox(key="review_target").value
+    at.radio(key="review_decision").set_value("override")
+    at.number_input(key="review_daily").set_value(12.0)
+    at.text_input(key="review_reviewer").input("王经理")
+    at.text_input(key="review_reason").input("promotion next week")
+    at.button(key="review_submit").click().run()
+    assert not at.exception and at.success, [e.value for e in at.error]
+    assert [d[1:] for d in planning.effective_forecast(location, sku)] == [(12.0, True)] * 30
+    with planning.connect(read_only=True) as con:
+        assert con.execute(
+            "SELECT status, reviewer, role, reason FROM reviews WHERE location = ? AND sku = ?",
+            [location, sku],
+        ).fetchall() == [("overridden", "王经理", "warehouse", "promotion next week")]
+    # a decision without a reason is refused with the core's message, and nothing changes
+    at.text_input(key="review_reason").input("")
+    at.button(key="review_submit").click().run()
+    assert "reason" in at.error[0].value
+    # the auditor sees the queue but cannot decide
+    audited = page(Role.AUDITOR, "pages/forecasts.py")
+    assert len(audited.dataframe) >= 1
+    with pytest.raises(KeyError):
+        audited.button(key="review_submit")
+
+
+def test_pages_keep_answering_while_the_warehouse_is_rebuilt(env):
+    """A build writes a new file and swaps it in: the overview neither waits nor breaks."""
+    import threading
+
+    import streamlit as st
+
+    from flows import warehouse as wh
+
+    var, catalog = env
+    result = {}
+    build = threading.Thread(target=lambda: result.update(r=wh.build(var, catalog, full=True)))
+    build.start()
+    seen_building = 0
+    try:
+        while build.is_alive():
+            building = (var / "warehouse" / "building.duckdb").exists()
+            st.cache_data.clear()  # read the warehouse each time, not the cached answers
+            at = page(Role.MANAGER, "pages/overview.py")
+            assert len(at.metric) == 8 and metric(at, "Inventory value").startswith("¥")
+            seen_building += building and build.is_alive()
+    finally:
+        build.join()
+    assert result["r"].success and seen_building >= 1
