@@ -242,6 +242,57 @@ def replenish_reject(
     _decide(suggestion_id, "rejected", reviewer, reason, role)
 
 
+dashboard_app = typer.Typer(help="The managers' dashboards (Streamlit), signed in by role.")
+app.add_typer(dashboard_app, name="dashboard")
+
+
+@dashboard_app.callback(invoke_without_command=True)
+def dashboard(ctx: typer.Context) -> None:
+    """Serve the dashboards on STOCKFLOW_DASHBOARD_HOST:PORT in the foreground."""
+    if ctx.invoked_subcommand is not None:
+        return
+    import os
+    import sys
+
+    from dashboards.access import ensure_passwords
+    from dashboards.server import dashboard_env, streamlit_args
+
+    settings = get_settings()
+    _show_new_passwords(ensure_passwords(settings))
+    console.print(f"dashboard at {settings.dashboard_url}")
+    os.execve(sys.executable, [sys.executable, *streamlit_args(settings)], dashboard_env(settings))
+
+
+@dashboard_app.command("password")
+def dashboard_password(
+    role: str = typer.Argument(..., help="manager, warehouse, finance or auditor"),
+) -> None:
+    """Set a role's dashboard password (stored as a scrypt hash in var/dashboard_passwords.json)."""
+    from dashboards.access import set_password
+    from stockflow.masking import Role
+
+    try:
+        chosen = Role(role)
+    except ValueError:
+        console.print(f"[red]unknown role {role!r}[/]: " + ", ".join(r.value for r in Role))
+        raise typer.Exit(2) from None
+    password = typer.prompt(f"new password for {chosen.value}", hide_input=True, confirmation_prompt=True)
+    if len(password) < 8:
+        console.print("[red]a password needs at least 8 characters[/]")
+        raise typer.Exit(2)
+    set_password(get_settings(), chosen, password)
+    console.print(f"password of {chosen.value} changed")
+
+
+def _show_new_passwords(chosen: dict) -> None:
+    if chosen:
+        console.print(
+            "dashboard passwords chosen for you (shown once; change one with "
+            "`stockflow dashboard password ROLE`): "
+            + ", ".join(f"{role.value} [bold]{password}[/]" for role, password in chosen.items())
+        )
+
+
 def _logging(level: str) -> None:
     logging.basicConfig(level=level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
 
@@ -331,6 +382,8 @@ def up(
     import signal
     import threading
 
+    from dashboards.access import ensure_passwords
+    from dashboards.server import start_dashboard, wait_until_serving
     from flows.dbt_process import stop_standby
     from flows.server import PrefectServer, start_flow_serving
     from streams.runner import Stack, lake_has_events, run_simulation, stop_processes, wipe
@@ -341,7 +394,7 @@ def up(
         wipe(settings)
     stack = Stack(settings, workers=workers)
     prefect = PrefectServer(settings, settings.var_dir / "logs" / "prefect-server.log")
-    serving = None
+    serving = dashboard = None
     failure: list[BaseException] = []
 
     def _terminate(signum: int, frame: object) -> None:
@@ -358,6 +411,9 @@ def up(
         stack.start()
         prefect.wait()
         serving = start_flow_serving(settings, settings.var_dir / "logs" / "flows.log")
+        new_passwords = ensure_passwords(settings)
+        dashboard = start_dashboard(settings, settings.var_dir / "logs" / "dashboard.log")
+        wait_until_serving(settings, dashboard)
         resume = lake_has_events(settings)
         console.print("[bold green]stockflow is up[/]")
         console.print(
@@ -371,6 +427,7 @@ def up(
             f"  flows           http://{settings.prefect_host}:{settings.prefect_port}   "
             f"(Prefect UI; post_vouchers every {settings.voucher_interval_seconds}s)"
         )
+        console.print(f"  dashboard       {settings.dashboard_url}   (sign in with a role's password)")
         console.print(f"  lake            {settings.lake_dir.resolve()}")
         console.print(f"  books           {(settings.var_dir / 'books.duckdb').resolve()}")
         console.print(
@@ -388,6 +445,7 @@ def up(
         console.print(
             "  " + ("resuming: history is already in the lake" if resume else "writing simulated history…")
         )
+        _show_new_passwords(new_passwords)
         console.print("  Ctrl-C stops everything")
         # The company plays in a thread; the main thread only waits, so Ctrl-C or SIGTERM is
         # handled at once, whatever the producer's event loop is waiting for.
@@ -425,7 +483,9 @@ def up(
         console.print("stopping…")
     finally:
         # the flows, the workers and the Prefect server stop together (each within 20 s)
-        stop_processes([p for p in (serving, prefect.process, *stack.worker_procs) if p is not None])
+        stop_processes(
+            [p for p in (dashboard, serving, prefect.process, *stack.worker_procs) if p is not None]
+        )
         stop_standby(settings.var_dir / "warehouse")  # the dbt process scheduled builds keep loaded
         stack.stop()
         prefect.stop()

@@ -1,16 +1,20 @@
 """`stockflow up` as a user runs it: start, watch live events change stock, Ctrl-C."""
 
+import json
 import os
+import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 
 from flows.dbt_process import standby_waiting
+from stockflow.masking import verify_password
 from tests.support import free_port, get_json, kill_left_behind, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -36,6 +40,7 @@ def planning_runs(var: Path, table: str) -> int:
 
 def test_up_runs_a_live_company_and_stops_cleanly(tmp_path: Path):
     broker_port, web_port, prefect_port = free_port(), free_port(), free_port()
+    dashboard_port = free_port()
     env = {
         **os.environ,
         "STOCKFLOW_VAR_DIR": str(tmp_path / "var"),
@@ -44,6 +49,7 @@ def test_up_runs_a_live_company_and_stops_cleanly(tmp_path: Path):
         "STOCKFLOW_HISTORY_DAYS": "1",
         "STOCKFLOW_LIVE_RATE": "40",
         "STOCKFLOW_PREFECT_PORT": str(prefect_port),
+        "STOCKFLOW_DASHBOARD_PORT": str(dashboard_port),
         "STOCKFLOW_VOUCHER_INTERVAL_SECONDS": "15",
         "STOCKFLOW_WAREHOUSE_INTERVAL_SECONDS": "20",
     }
@@ -62,6 +68,18 @@ def test_up_runs_a_live_company_and_stops_cleanly(tmp_path: Path):
         output = (tmp_path / "up.log").read_text()
         assert f"{url}/stock/ST01" in output and f"127.0.0.1:{broker_port}" in output
         assert f"http://127.0.0.1:{prefect_port}" in output
+        # the dashboard is served, and the passwords chosen for it are shown once (only hashes kept)
+        assert f"dashboard       http://127.0.0.1:{dashboard_port}" in output
+        with urllib.request.urlopen(f"http://127.0.0.1:{dashboard_port}/_stcore/health", timeout=5) as r:
+            assert r.read() == b"ok"
+        shown = dict(
+            re.findall(
+                r"(manager|warehouse|finance|auditor)\s+([A-Za-z0-9_-]+)", output.split("chosen for you")[1]
+            )
+        )
+        stored = json.loads((tmp_path / "var" / "dashboard_passwords.json").read_text())
+        assert set(shown) == set(stored) == {"manager", "warehouse", "finance", "auditor"}
+        assert all(verify_password(shown[r], stored[r]) and shown[r] not in stored[r] for r in shown)
 
         def applied():
             return get_json(f"{url}/health")["counters"].get("applied", 0)
@@ -112,6 +130,7 @@ def test_up_runs_a_live_company_and_stops_cleanly(tmp_path: Path):
     assert not port_open(web_port), "the worker is still listening"
     assert not port_open(broker_port), "the broker is still listening"
     assert not port_open(prefect_port), "the Prefect server is still listening"
+    assert not port_open(dashboard_port), "the dashboard is still listening"
     # no dbt process is kept loaded for the next scheduled build
     deadline = time.monotonic() + 15
     while standby_waiting(tmp_path / "var" / "warehouse"):
