@@ -13,8 +13,16 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet -e '.[streams,flows,warehouse,forecast,dev]'
+	$(BIN)/pip install --quiet -e '.[streams,flows,warehouse,forecast,dashboards,dev]'
 	touch $(STAMP)
+
+# Debian's Chromium for the dashboards' browser test (and a font that has Chinese glyphs).
+CHROMIUM := /usr/bin/chromium
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+$(CHROMIUM):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null
 
 run: $(STAMP)
 	$(BIN)/stockflow up
@@ -26,7 +34,7 @@ lint: $(STAMP)
 contracts: $(STAMP)
 	$(BIN)/lint-imports
 
-test: lint contracts
+test: lint contracts $(CHROMIUM)
 	$(BIN)/pytest tests
 
 unit: $(STAMP)
@@ -35,7 +43,7 @@ unit: $(STAMP)
 integration: $(STAMP)
 	$(BIN)/pytest tests/integration
 
-e2e: $(STAMP)
+e2e: $(STAMP) $(CHROMIUM)
 	$(BIN)/pytest tests/e2e
 
 bench: $(STAMP)
