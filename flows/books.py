@@ -31,6 +31,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from flows import duck
+from flows.audit_log import AuditLog
 from stockflow.ledger import Movement, Position
 from stockflow.masterdata import Catalog
 from stockflow.valuation import Valuation, ValuedMovement
@@ -202,6 +203,7 @@ class Books:
         self.catalog = catalog
         self.policy = policy or AccountingPolicy.cn_small_enterprise()
         self.rules = VoucherRules(catalog, self.policy)
+        self.audit = AuditLog(var_dir)
 
     # ------------------------------------------------------------------ connections
     def connect(self, read_only: bool = False, timeout: float = 60.0):  # noqa: ANN201
@@ -452,28 +454,54 @@ class Books:
         with self.connect() as con:
             if first_row(con.execute("SELECT 1 FROM periods WHERE period = ?", [period])):
                 raise PostingRejected("period_closed", f"period {period} is already closed")
+            con.begin()
             con.execute("INSERT INTO periods VALUES (?, ?, ?)", [period, now_utc(), closed_by])
+            self.audit.append(closed_by or "unknown", "period.closed", f"period {period}")
+            con.commit()
 
     def closed_periods(self) -> list[str]:
         with self.connect(read_only=True) as con:
             return sorted(self._closed_periods(con))
 
-    def reverse(self, voucher_id: str, reason: str, on: date | None = None) -> Voucher:
+    def reverse(self, voucher_id: str, reason: str, on: date | None = None, by: str = "unknown") -> Voucher:
         """Post the red-letter reversal of a posted voucher (never edit it)."""
         with self.connect() as con:
             original = self._reversible(con, voucher_id)
             when = on or self.policy.local_date(now_utc())
-            (reversal,) = self._post_manual(con, [reverse_voucher(original, when, reason)])
+            (reversal,) = self._post_manual(
+                con,
+                [reverse_voucher(original, when, reason)],
+                {
+                    "actor": by,
+                    "action": "voucher.reversed",
+                    "target": f"voucher {voucher_id}",
+                    "reason": reason,
+                },
+            )
         return reversal
 
     def correct(
-        self, voucher_id: str, lines: Sequence[VoucherLine], reason: str, on: date | None = None
+        self,
+        voucher_id: str,
+        lines: Sequence[VoucherLine],
+        reason: str,
+        on: date | None = None,
+        by: str = "unknown",
     ) -> tuple[Voucher, Voucher]:
         """Correct a posted voucher: its red-letter reversal plus a new voucher, posted together."""
         with self.connect() as con:
             original = self._reversible(con, voucher_id)
             when = on or self.policy.local_date(now_utc())
-            reversal, corrected = self._post_manual(con, list(correct_voucher(original, lines, when, reason)))
+            reversal, corrected = self._post_manual(
+                con,
+                list(correct_voucher(original, lines, when, reason)),
+                {
+                    "actor": by,
+                    "action": "voucher.corrected",
+                    "target": f"voucher {voucher_id}",
+                    "reason": reason,
+                },
+            )
         return reversal, corrected
 
     def _reversible(self, con: duckdb.DuckDBPyConnection, voucher_id: str) -> Voucher:
@@ -486,7 +514,10 @@ class Books:
             raise PostingRejected("already_reversed", f"voucher {voucher_id} is already reversed")
         return original
 
-    def _post_manual(self, con: duckdb.DuckDBPyConnection, vouchers: list[Voucher]) -> list[Voucher]:
+    def _post_manual(
+        self, con: duckdb.DuckDBPyConnection, vouchers: list[Voucher], audit: dict[str, Any]
+    ) -> list[Voucher]:
+        """Post hand-made vouchers with their audit entry, in one transaction."""
         closed = self._closed_periods(con)
         booked = [book_into_open_period(v, closed) for v in vouchers]
         run_id = f"manual-{time.time_ns()}"
@@ -498,6 +529,7 @@ class Books:
                 "INSERT INTO posting_runs VALUES (?, ?, ?, 0, 0, 0, ?, NULL, NULL, NULL, false)",
                 [run_id, posted_at, posted_at, len(booked)],
             )
+            self.audit.append(**audit, details={"vouchers": [v.voucher_id for v in booked], "run_id": run_id})
             con.execute("COMMIT")
         except BaseException:
             con.execute("ROLLBACK")

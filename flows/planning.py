@@ -26,6 +26,7 @@ from typing import Any
 import pandas as pd
 
 from flows import duck
+from flows.audit_log import AuditLog
 from stockflow.events import encode_event
 from stockflow.forecasting import (
     SEASON,
@@ -123,6 +124,7 @@ def series_id(location: str, sku: str) -> str:
 class Planning:
     def __init__(self, var_dir: Path) -> None:
         self.path = var_dir / "planning.duckdb"
+        self.audit = AuditLog(var_dir)
 
     def connect(self, read_only: bool = False, timeout: float = 60.0):  # noqa: ANN201
         return duck.connect(self.path, _DDL, read_only, timeout)
@@ -222,6 +224,7 @@ class Planning:
                 raise ReviewError(f"no review of {location} × {sku} in run {run_id}")
             if row[0][0] != "open":
                 raise ReviewError(f"{location} × {sku} in run {run_id} was already {row[0][0]}")
+            con.begin()  # the decision stands only if its audit entry is written
             con.execute(
                 "UPDATE reviews SET status = ?, reviewer = ?, role = ?, reason = ?, decided_at = ?,"
                 " override_daily = ? WHERE run_id = ? AND location = ? AND sku = ?",
@@ -237,6 +240,15 @@ class Planning:
                     sku,
                 ],
             )
+            self.audit.append(
+                reviewer,
+                f"forecast_review.{decision.value}",
+                f"forecast {location} × {sku} ({run_id})",
+                role,
+                reason,
+                {"run_id": run_id, "location": location, "sku": sku, "override_daily": override_daily},
+            )
+            con.commit()
 
     def effective_forecast(
         self, location: str, sku: str, run_id: str | None = None
@@ -418,6 +430,7 @@ class Planning:
                 if publish is None:
                     raise SuggestionError("approving needs a way to send the event")
                 publish(encode_event(event))
+            con.begin()  # the decision stands only if its audit entry is written
             con.execute(
                 "UPDATE suggestions SET status = ?, decided_at = ?, reviewer = ?, role = ?, reason = ?,"
                 " event_id = ?, reference = ? WHERE suggestion_id = ? AND status = 'proposed'",
@@ -432,6 +445,20 @@ class Planning:
                     suggestion_id,
                 ],
             )
+            self.audit.append(
+                reviewer,
+                f"suggestion.{decision.value}",
+                f"{row['kind']} suggestion {suggestion_id}",
+                role,
+                reason,
+                {
+                    "location": row["location"],
+                    "sku": row["sku"],
+                    "quantity": row["quantity"],
+                    "event_id": event.event_id if event else None,
+                },
+            )
+            con.commit()
             return self._rows(con, suggestion_id)[0]
 
     @staticmethod

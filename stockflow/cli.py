@@ -38,6 +38,54 @@ def schemas_export(
     console.print(f"wrote {len(schemas)} schemas to {out}/")
 
 
+def _whoami() -> str:
+    import getpass
+
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid
+        return "unknown"
+
+
+def _audit():  # noqa: ANN202
+    from flows.audit_log import AuditLog
+
+    return AuditLog(get_settings().var_dir)
+
+
+audit_app = typer.Typer(no_args_is_help=True, help="The hash-chained audit log: verify, list.")
+app.add_typer(audit_app, name="audit")
+
+
+@audit_app.command("verify")
+def audit_verify() -> None:
+    """Check every entry's hash and link; name the first edited, deleted, inserted or moved one."""
+    log = _audit()
+    verdict = log.verify()
+    if verdict.ok:
+        console.print(f"[green]{verdict}[/]")
+        return
+    console.print(f"[red]{verdict}[/] ({log.path})")
+    raise typer.Exit(1)
+
+
+@audit_app.command("list")
+def audit_list(last: int = typer.Option(20, help="How many of the newest entries.")) -> None:
+    """The newest entries: when, who, what, why."""
+    from rich.table import Table
+
+    table = Table("seq", "at (UTC)", "who", "role", "action", "target", "reason")
+    for row in _audit().records()[-last:]:
+        if row is None:
+            table.add_row("?", "", "", "", "[red]unreadable line[/]", "", "")
+            continue
+        table.add_row(
+            str(row.get("seq")), str(row.get("at", ""))[:19], row.get("actor", ""), row.get("role", ""),
+            row.get("action", ""), row.get("target", ""), row.get("reason", ""),
+        )  # fmt: skip
+    Console().print(table)
+
+
 vouchers_app = typer.Typer(no_args_is_help=True, help="The books: post, export, close periods, reverse.")
 app.add_typer(vouchers_app, name="vouchers")
 flows_app = typer.Typer(no_args_is_help=True, help="Prefect flows on the local Prefect server.")
@@ -75,6 +123,12 @@ def vouchers_export(
     except (ValueError, PostingRejected) as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from None
+    _audit().append(
+        _whoami(),
+        "vouchers.exported",
+        f"vouchers {period}" + (f" of {unit}" if unit else ""),
+        details={"format": fmt, "file": str(out) if out else "standard output"},
+    )
     if out is None:
         typer.echo(text, nl=False)
     else:
@@ -84,13 +138,14 @@ def vouchers_export(
 
 @vouchers_app.command("close")
 def vouchers_close(
-    period: str = typer.Argument(..., help="YYYY-MM"), by: str = typer.Option("", help="Who closes it.")
+    period: str = typer.Argument(..., help="YYYY-MM"),
+    by: str = typer.Option("", help="Who closes it (default: the logged-in user)."),
 ) -> None:
     """Close a period: later postings dated in it are booked into the first open period."""
     from stockflow.vouchers import PostingRejected
 
     try:
-        _books().close_period(period, by)
+        _books().close_period(period, by or _whoami())
     except PostingRejected as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from None
@@ -99,13 +154,15 @@ def vouchers_close(
 
 @vouchers_app.command("reverse")
 def vouchers_reverse(
-    voucher_id: str, reason: str = typer.Option(..., help="Why (kept on the reversal).")
+    voucher_id: str,
+    reason: str = typer.Option(..., help="Why (kept on the reversal)."),
+    by: str = typer.Option("", help="Who reverses it (default: the logged-in user)."),
 ) -> None:
     """Post the red-letter reversal (红字冲销) of a voucher; posted vouchers are never edited."""
     from stockflow.vouchers import PostingRejected
 
     try:
-        reversal = _books().reverse(voucher_id, reason)
+        reversal = _books().reverse(voucher_id, reason, by=by or _whoami())
     except PostingRejected as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from None

@@ -6,6 +6,7 @@ from decimal import Decimal
 import pyarrow.parquet as pq
 import pytest
 
+from flows.audit_log import AuditLog
 from flows.books import Books
 from stockflow.ledger import Ledger
 from stockflow.processing import StockProcessor
@@ -144,9 +145,14 @@ def test_the_same_movements_landing_twice_are_valued_once(tmp_path):
 def test_closed_period_postings_go_to_the_first_open_period(tmp_path):
     lake = Lake(tmp_path, days=2)
     books = Books(tmp_path, lake.catalog)
-    books.close_period("2026-09")
+    books.close_period("2026-09", "李会计")
     with pytest.raises(PostingRejected, match="already closed"):
-        books.close_period("2026-09")
+        books.close_period("2026-09", "李会计")
+    # the close is in the audit log once (the refused second one is not)
+    entries = AuditLog(tmp_path).records()
+    assert [(e["actor"], e["action"], e["target"]) for e in entries] == [
+        ("李会计", "period.closed", "period 2026-09")
+    ]
     lake.write()
     books.post_new_movements()
     rows = books.export_rows("2026-10")
@@ -163,8 +169,17 @@ def test_reversal_is_red_letter_and_only_once(tmp_path):
     books.post_new_movements()
     target = next(r for r in books.export_rows("2026-09") if r["account_code"] == "220201")
     before = {(r.accounting_unit, r.account_code): r.balance for r in books.trial_balance()}
-    reversal = books.reverse(target["voucher_id"], "duplicate receipt keyed twice", on=date(2026, 9, 2))
+    reversal = books.reverse(
+        target["voucher_id"], "duplicate receipt keyed twice", on=date(2026, 9, 2), by="李会计"
+    )
     assert all(line.debit <= 0 and line.credit <= 0 for line in reversal.lines)
+    (entry,) = AuditLog(tmp_path).records()
+    assert (entry["actor"], entry["action"], entry["reason"]) == (
+        "李会计",
+        "voucher.reversed",
+        "duplicate receipt keyed twice",
+    )
+    assert entry["details"]["vouchers"] == [reversal.voucher_id] and AuditLog(tmp_path).verify().ok
     after = {(r.accounting_unit, r.account_code): r.balance for r in books.trial_balance()}
     assert (
         after[(target["accounting_unit"], "220201")]
@@ -260,6 +275,7 @@ def test_a_correction_is_a_reversal_plus_a_new_voucher(tmp_path):
     assert revenue_at("ST02") == before + moved  # now at the right store
     with pytest.raises(PostingRejected, match="already reversed"):
         books.correct(line["voucher_id"], fixed, "again")
+    assert [e["action"] for e in AuditLog(tmp_path).records()] == ["voucher.corrected"]
 
 
 def test_a_pass_reads_only_folders_that_changed_and_still_finds_late_files(tmp_path):

@@ -115,6 +115,14 @@ def test_an_approved_transfer_is_booked_in_transit_and_an_approved_order_is_on_o
         planning.decide_suggestion(rejected["suggestion_id"], "rejected", "王经理", "overstocked")["status"]
         == "rejected"
     )
+    # three decisions taken, three audit entries (the refused ones left none), chained
+    audit = planning.audit
+    assert [(e["action"], e["details"]["event_id"]) for e in audit.records()] == [
+        ("suggestion.approved", approved["event_id"]),
+        ("suggestion.approved", ordered["event_id"]),
+        ("suggestion.rejected", None),
+    ]
+    assert audit.records()[-1]["reason"] == "overstocked" and audit.verify().ok
 
     # the next run counts both: nothing more for ST01 × SKU, and the old proposals expire
     summary, _ = run_replenish(prefect_server, var, worker.url)
