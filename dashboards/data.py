@@ -467,3 +467,29 @@ def decide_suggestion(
         role.value,
         publish=publisher(settings.web_url),
     )
+
+
+def record_export(settings: Settings, role: Role | None, file_name: str, rows: int) -> None:
+    from flows.audit_log import AuditLog
+
+    who = role.value if role else "unknown"
+    AuditLog(settings.var_dir).append(
+        f"dashboard:{who}", "dashboard.exported", file_name, who, details={"rows": rows}
+    )
+
+
+# ----------------------------------------------------------------------------- audit
+def audit_trail(settings: Settings) -> tuple[Any, pd.DataFrame]:
+    """The verdict on the whole chain, and its entries newest first."""
+    from flows.audit_log import AuditLog
+
+    log = AuditLog(settings.var_dir)
+    records = log.records()
+    rows = [
+        {k: r.get(k) for k in ("seq", "at", "actor", "role", "action", "target", "reason")}
+        if r is not None
+        else {"action": "unreadable line"}
+        for r in records
+    ]
+    columns = ["seq", "at", "actor", "role", "action", "target", "reason"]
+    return log.verify(), pd.DataFrame(rows[::-1], columns=columns)

@@ -125,6 +125,7 @@ class Area(StrEnum):
     FINANCE = "finance"
     QUALITY = "quality"
     PLANNING = "planning"
+    AUDIT = "audit"
 
 
 _VIEWS: dict[Role, frozenset[Area]] = {

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from dashboards.server import streamlit_args, wait_until_serving
+from flows.audit_log import AuditLog
 from stockflow.config import Settings
 from stockflow.masking import hash_password
 from stockflow.simulation import Simulation, build_catalog
@@ -31,6 +32,7 @@ PAGES = {
     "Finance": {"metrics": 4},
     "Forecasts & replenishment": {"metrics": 4, "chart": True},
     "Data quality": {"metrics": 4, "chart": True},
+    "Audit trail": {"metrics": 1},
 }
 NAV = "a[data-testid=stSidebarNavLink]"  # its text is the icon's name, then the title
 CHART = '[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg'
@@ -112,7 +114,18 @@ def test_every_page_renders_in_chromium_and_no_phone_number_shows(tmp_path, live
                 browser.wait_for(
                     "document.querySelector('[data-testid=stDataFrame] canvas')", "the stock grid"
                 )
-            if title == "Finance":
+            if title == "Finance":  # a download is an export: the audit log records it
+                button = "[...document.querySelectorAll('button')].find(b => b.innerText.includes('Download the journal'))"
+                browser.wait_for(button, "the journal's download button")
+                browser.click(button)
+                wait_until(
+                    lambda: any(
+                        r and r["action"] == "dashboard.exported" and r["actor"] == "dashboard:manager"
+                        for r in AuditLog(var).records()
+                    ),
+                    30,
+                    "the export in the audit log",
+                )
                 tab = "[...document.querySelectorAll('[data-testid=stTab]')].find(t => t.innerText.includes('Receivables'))"
                 browser.wait_for(tab, "the finance tabs")
                 browser.click(tab)
@@ -123,6 +136,8 @@ def test_every_page_renders_in_chromium_and_no_phone_number_shows(tmp_path, live
             assert not shown, f"full phone numbers on {title}: {shown[:3]}"
             if title == "Finance":  # the numbers are there, masked
                 assert len(re.findall(r"\b\d{3}\*{4}\d{4}\b", text)) >= len(catalog.customers)
+            if title == "Audit trail":
+                assert "intact" in text and "dashboard.exported" in text
             if title == "Live stock":
                 on_hand = int(re.search(r"On hand\s+([\d,]+)", text).group(1).replace(",", ""))
                 assert on_hand > 0

@@ -10,8 +10,9 @@ import duckdb
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from flows.audit_log import AuditLog
 from flows.planning import Planning
-from stockflow.masking import Role, hash_password
+from stockflow.masking import Area, Role, can_view, hash_password
 from tests.company import build_company
 
 pytestmark = pytest.mark.integration
@@ -215,6 +216,12 @@ def test_forecasts_page_records_a_review_decision(env):
             "SELECT status, reviewer, role, reason FROM reviews WHERE location = ? AND sku = ?",
             [location, sku],
         ).fetchall() == [("overridden", "王经理", "warehouse", "promotion next week")]
+    # in the audit log, with who, as which role, and why
+    last = AuditLog(var).records()[-1]
+    assert (last["actor"], last["role"], last["action"], last["reason"]) == (
+        "王经理", "warehouse", "forecast_review.overridden", "promotion next week",
+    )  # fmt: skip
+    assert last["details"]["override_daily"] == 12.0
     # a decision without a reason is refused with the core's message, and nothing changes
     at.text_input(key="review_reason").input("")
     at.button(key="review_submit").click().run()
@@ -249,3 +256,25 @@ def test_pages_keep_answering_while_the_warehouse_is_rebuilt(env):
     finally:
         build.join()
     assert result["r"].success and seen_building >= 1
+
+
+def test_the_audit_page_verifies_the_chain_and_shows_tampering(env):
+    var, _ = env
+    log = AuditLog(var)
+    for i in range(3):
+        log.append(
+            "李会计", "vouchers.exported", f"vouchers 2026-0{i + 7}", "finance", details={"format": "csv"}
+        )
+    at = page(Role.AUDITOR, "pages/audit.py")
+    assert metric(at, "Chain") == "intact"
+    shown = at.dataframe[0].value
+    assert len(shown) == len(log.records()) and shown["seq"].iloc[0] == len(log.records())
+    # someone edits an entry in the file: the page says so and names it
+    lines = log.path.read_text(encoding="utf-8").splitlines()
+    lines[-2] = lines[-2].replace("2026-08", "2026-06")
+    log.path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    at = page(Role.AUDITOR, "pages/audit.py")
+    assert metric(at, "Chain") == "BROKEN"
+    assert f"broken at entry {len(lines) - 1}" in at.error[0].value and "edited" in at.error[0].value
+    # the warehouse role has no audit page
+    assert not can_view(Role.WAREHOUSE, Area.AUDIT)
