@@ -154,6 +154,32 @@ class PurchaseOrder(_Event):
         return self.location
 
 
+class ForecastReviewed(_Event):
+    """A person's decision on a demand forecast sent to review: accepted as it is, or
+    overridden with a daily quantity for the forecast run's horizon. It moves no stock; it puts
+    the decision on record in the stream and the lake, beside the planning store's copy."""
+
+    event_type: Literal["forecast_reviewed"] = "forecast_reviewed"
+    location: Identifier
+    sku: Identifier
+    run_id: Identifier
+    decision: Literal["accepted", "overridden"]
+    override_daily: Annotated[float, Field(ge=0)] | None = None
+    reviewer: str = Field(min_length=1, max_length=200)
+    role: str = Field(default="", max_length=50)
+    reason: str = Field(min_length=1, max_length=2000)
+
+    @model_validator(mode="after")
+    def _override_matches_decision(self) -> ForecastReviewed:
+        if (self.decision == "overridden") != (self.override_daily is not None):
+            raise ValueError("an override (and only an override) has a daily quantity")
+        return self
+
+    @property
+    def location_id(self) -> str:
+        return self.location
+
+
 class TransferOut(_Event):
     """Goods leave `from_location` for `to_location`; they are in transit until received."""
 
@@ -365,6 +391,7 @@ class TemperatureReading(_Event):
 StockEvent = (
     GoodsReceipt
     | PurchaseOrder
+    | ForecastReviewed
     | TransferOut
     | TransferIn
     | TransitDispatched

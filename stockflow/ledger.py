@@ -28,6 +28,7 @@ from decimal import Decimal
 from stockflow.events import (
     CycleCount,
     EventRejected,
+    ForecastReviewed,
     GoodsReceipt,
     HoldAction,
     PosReturn,
@@ -501,6 +502,12 @@ class Ledger:
             raise StockRejected("unknown_supplier", f"supplier {ev.supplier!r} is not in master data")
         self._resolve(ev.sku, ev.qty, ev.unit, reference=ev.purchase_order, counterparty=ev.supplier)
 
+    def _forecast_reviewed(self, txn: _Txn, ev: ForecastReviewed) -> None:
+        """A planning decision on record: checked against master data; it moves no stock."""
+        self._check_location(ev.location)
+        if ev.sku not in self.catalog.skus:
+            raise StockRejected("unknown_sku", f"SKU {ev.sku!r} is not in master data")
+
     def _transfer_out(self, txn: _Txn, ev: TransferOut) -> list[TransitDispatched]:
         self._check_location(ev.from_location)
         self._check_location(ev.to_location)
@@ -693,6 +700,7 @@ def _per_base_unit(price: Decimal, qty: Decimal, base_qty: int) -> Decimal:
 _HANDLERS = {
     GoodsReceipt: Ledger._goods_receipt,
     PurchaseOrder: Ledger._purchase_order,
+    ForecastReviewed: Ledger._forecast_reviewed,
     TransferOut: Ledger._transfer_out,
     TransitDispatched: Ledger._transit_dispatched,
     TransferIn: Ledger._transfer_in,

@@ -50,3 +50,24 @@ def test_committed_json_schemas_match_the_models():
         assert committed[name] == schema, (
             f"schemas/{name}.json drifted from the model: run `stockflow schemas export`"
         )
+
+
+def test_a_forecast_review_carries_its_decision_and_only_an_override_has_a_quantity():
+    base = {
+        "event_type": "forecast_reviewed", "event_id": "review:forecast-1:ST01:MILK-1L",
+        "occurred_at": "2026-11-01T09:00:00+08:00", "source": "planning", "location": "ST01",
+        "sku": "MILK-1L", "run_id": "forecast-1", "reviewer": "王经理", "reason": "promotion next week",
+    }  # fmt: skip
+    event = parse_event({**base, "decision": "overridden", "override_daily": 12})
+    assert (event.decision, event.override_daily, event.topic) == ("overridden", 12, Topic.SCANS)
+    assert parse_event({**base, "decision": "accepted"}).override_daily is None
+    for bad in (
+        {"decision": "accepted", "override_daily": 3},
+        {"decision": "overridden"},
+        {"decision": "rejected"},
+    ):
+        with pytest.raises(EventRejected) as err:
+            parse_event({**base, **bad})
+        assert err.value.reason == "schema_violation"
+    with pytest.raises(EventRejected):
+        parse_event({**base, "decision": "accepted", "reason": ""})

@@ -359,3 +359,18 @@ def test_totals_and_available_over_batches():
     total = Position.total([Position(10, 2, 1, 0), Position(5, 0, 0, 7)])
     assert total.as_dict() == {"on_hand": 15, "reserved": 2, "quarantined": 1, "in_transit": 7}
     assert total.unrestricted == 12
+
+
+def test_a_forecast_review_is_checked_but_moves_no_stock(catalog):
+    from stockflow.events import ForecastReviewed
+
+    ledger = Ledger(catalog)
+    review = ForecastReviewed(
+        event_id="r1", occurred_at=at(1), source="planning", location="WH1", sku="MILK-1L",
+        run_id="forecast-1", decision="accepted", reviewer="王经理", reason="looks right",
+    )  # fmt: skip
+    result = ledger.apply(review)
+    assert not result.duplicate and result.movements == () and ledger.apply(review).duplicate
+    with pytest.raises(StockRejected) as err:
+        ledger.apply(review.model_copy(update={"event_id": "r2", "sku": "NOPE"}))
+    assert err.value.reason == "unknown_sku"
