@@ -442,14 +442,29 @@ def decide_review(
     role: Role,
     reason: str,
 ) -> None:
-    """Accept a forecast under review, or override it with a daily quantity (the core checks it)."""
+    """Accept a forecast under review, or override it with a daily quantity (the core checks
+    it); the decision goes into the stream as an event, then into the planning store."""
     from flows.planning import Planning
+    from flows.replenish import StockApiError, publisher
     from stockflow.forecasting import Decision
 
     decision = Decision.ACCEPTED if override_daily is None else Decision.OVERRIDDEN
-    Planning(settings.var_dir).decide(
-        run_id, location, sku, decision, reviewer, reason, role.value, override_daily
-    )
+    try:
+        Planning(settings.var_dir).decide(
+            run_id,
+            location,
+            sku,
+            decision,
+            reviewer,
+            reason,
+            role.value,
+            override_daily,
+            publish=publisher(settings.web_url),
+        )
+    except StockApiError as exc:
+        raise Unavailable(
+            f"Not recorded: the stream could not take the decision ({exc}). Try again."
+        ) from exc
 
 
 def decide_suggestion(
@@ -457,16 +472,21 @@ def decide_suggestion(
 ) -> dict[str, Any]:
     """Approve (its purchase order or transfer goes into the stream) or reject a suggestion."""
     from flows.planning import Planning
-    from flows.replenish import publisher
+    from flows.replenish import StockApiError, publisher
 
-    return Planning(settings.var_dir).decide_suggestion(
-        suggestion_id,
-        "approved" if approve else "rejected",
-        reviewer,
-        reason,
-        role.value,
-        publish=publisher(settings.web_url),
-    )
+    try:
+        return Planning(settings.var_dir).decide_suggestion(
+            suggestion_id,
+            "approved" if approve else "rejected",
+            reviewer,
+            reason,
+            role.value,
+            publish=publisher(settings.web_url),
+        )
+    except StockApiError as exc:
+        raise Unavailable(
+            f"Not recorded: the stream could not take the decision ({exc}). Try again."
+        ) from exc
 
 
 def record_export(settings: Settings, role: Role | None, file_name: str, rows: int) -> None:

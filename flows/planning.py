@@ -27,7 +27,7 @@ import pandas as pd
 
 from flows import duck
 from flows.audit_log import AuditLog
-from stockflow.events import encode_event
+from stockflow.events import ForecastReviewed, encode_event
 from stockflow.forecasting import (
     SEASON,
     Decision,
@@ -212,8 +212,11 @@ class Planning:
         reason: str,
         role: str = "",
         override_daily: float | None = None,
+        publish: Any = None,
     ) -> None:
-        """Accept the forecast, or override it with a daily quantity for the run's horizon."""
+        """Accept the forecast, or override it with a daily quantity for the run's horizon.
+        With `publish`, the decision goes into the stream first as a `forecast_reviewed` event
+        (its JSON bytes; a failure leaves the review open, a repeat is a duplicate)."""
         check_decision(decision, reviewer, reason, override_daily)
         with self.connect() as con:
             row = con.execute(
@@ -224,6 +227,25 @@ class Planning:
                 raise ReviewError(f"no review of {location} × {sku} in run {run_id}")
             if row[0][0] != "open":
                 raise ReviewError(f"{location} × {sku} in run {run_id} was already {row[0][0]}")
+            now = datetime.now(UTC)
+            if publish is not None:
+                publish(
+                    encode_event(
+                        ForecastReviewed(
+                            event_id=f"review:{run_id}:{location}:{sku}",
+                            occurred_at=now,
+                            source="planning",
+                            location=location,
+                            sku=sku,
+                            run_id=run_id,
+                            decision=decision.value,
+                            override_daily=override_daily,
+                            reviewer=reviewer,
+                            role=role,
+                            reason=reason,
+                        )
+                    )
+                )
             con.begin()  # the decision stands only if its audit entry is written
             con.execute(
                 "UPDATE reviews SET status = ?, reviewer = ?, role = ?, reason = ?, decided_at = ?,"
@@ -233,7 +255,7 @@ class Planning:
                     reviewer,
                     role,
                     reason,
-                    datetime.now(UTC),
+                    now,
                     override_daily,
                     run_id,
                     location,
@@ -246,7 +268,13 @@ class Planning:
                 f"forecast {location} × {sku} ({run_id})",
                 role,
                 reason,
-                {"run_id": run_id, "location": location, "sku": sku, "override_daily": override_daily},
+                {
+                    "run_id": run_id,
+                    "location": location,
+                    "sku": sku,
+                    "override_daily": override_daily,
+                    "event_id": f"review:{run_id}:{location}:{sku}" if publish is not None else None,
+                },
             )
             con.commit()
 

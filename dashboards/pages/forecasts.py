@@ -88,7 +88,7 @@ if decides and not open_reviews.empty:
                     settings, run_id, target[0], target[1],
                     daily if decision == "override" else None, reviewer, role, reason,
                 )  # fmt: skip
-            except ValueError as exc:
+            except (ValueError, data.Unavailable) as exc:  # the core's reason, or the stream's
                 st.error(str(exc))
             else:
                 st.cache_data.clear()
@@ -114,7 +114,7 @@ if decides and not proposed.empty:
         if st.form_submit_button("Record decision", key="suggestion_submit"):
             try:
                 row = data.decide_suggestion(settings, chosen, approve, reviewer, role, reason)
-            except Exception as exc:  # noqa: BLE001 — shown to the person who acted
+            except (ValueError, data.Unavailable) as exc:
                 st.error(str(exc))
             else:
                 st.cache_data.clear()

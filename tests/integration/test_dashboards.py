@@ -14,6 +14,7 @@ from flows.audit_log import AuditLog
 from flows.planning import Planning
 from stockflow.masking import Area, Role, can_view, hash_password
 from tests.company import build_company
+from tests.support import lake_event_ids, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -193,7 +194,7 @@ def test_data_quality_shows_the_latest_run(env):
     assert len(at.dataframe[0].value) == results > 0
 
 
-def test_forecasts_page_records_a_review_decision(env):
+def test_forecasts_page_records_a_review_decision(env, stack, monkeypatch):
     var, _ = env
     at = page(Role.WAREHOUSE, "pages/forecasts.py")
     planning = Planning(var)
@@ -204,12 +205,29 @@ def test_forecasts_page_records_a_review_decision(env):
     assert metric(at, "Series forecast") == f"{series:,}"
     assert metric(at, "Waiting for review") == f"{open_reviews:,}" and open_reviews > 0
     location, sku = at.selectbox(key="review_target").value
-    at.radio(key="review_decision").set_value("override")
-    at.number_input(key="review_daily").set_value(12.0)
-    at.text_input(key="review_reviewer").input("王经理")
-    at.text_input(key="review_reason").input("promotion next week")
-    at.button(key="review_submit").click().run()
+
+    def decide():
+        at.radio(key="review_decision").set_value("override")
+        at.number_input(key="review_daily").set_value(12.0)
+        at.text_input(key="review_reviewer").input("王经理")
+        at.text_input(key="review_reason").input("promotion next week")
+        at.button(key="review_submit").click().run()
+
+    # no stream to take the decision's event: it is refused, and the review stays open
+    audited_before = len(AuditLog(var).records())
+    decide()
+    assert "Not recorded" in at.error[0].value and not at.success
+    assert planning.effective_forecast(location, sku)[0][2] is False
+    assert len(AuditLog(var).records()) == audited_before
+
+    # with a stream worker: the event goes into the stream and the lake, then the decision stands
+    worker = stack.worker()
+    monkeypatch.setenv("STOCKFLOW_WEB_PORT", worker.url.rsplit(":", 1)[1])
+    decide()
     assert not at.exception and at.success, [e.value for e in at.error]
+    run_id = planning.open_reviews()[0]["run_id"]
+    event_id = f"review:{run_id}:{location}:{sku}"
+    wait_until(lambda: event_id in lake_event_ids(stack.lake), 30, "the decision in the lake")
     assert [d[1:] for d in planning.effective_forecast(location, sku)] == [(12.0, True)] * 30
     with planning.connect(read_only=True) as con:
         assert con.execute(
@@ -221,7 +239,7 @@ def test_forecasts_page_records_a_review_decision(env):
     assert (last["actor"], last["role"], last["action"], last["reason"]) == (
         "王经理", "warehouse", "forecast_review.overridden", "promotion next week",
     )  # fmt: skip
-    assert last["details"]["override_daily"] == 12.0
+    assert last["details"]["override_daily"] == 12.0 and last["details"]["event_id"] == event_id
     # a decision without a reason is refused with the core's message, and nothing changes
     at.text_input(key="review_reason").input("")
     at.button(key="review_submit").click().run()
