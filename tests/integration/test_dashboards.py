@@ -296,3 +296,24 @@ def test_the_audit_page_verifies_the_chain_and_shows_tampering(env):
     assert f"broken at entry {len(lines) - 1}" in at.error[0].value and "edited" in at.error[0].value
     # the warehouse role has no audit page
     assert not can_view(Role.WAREHOUSE, Area.AUDIT)
+
+
+@pytest.mark.parametrize(
+    "path",
+    [
+        "pages/overview.py", "pages/live_stock.py", "pages/alerts.py", "pages/cold_chain.py",
+        "pages/finance.py", "pages/forecasts.py", "pages/data_quality.py", "pages/audit.py",
+    ],
+)  # fmt: skip
+def test_on_a_fresh_start_each_page_says_what_it_waits_for(tmp_path, monkeypatch, path):
+    """Right after `make run` nothing is built yet: every page explains, none breaks."""
+    from stockflow.simulation import build_catalog
+
+    var = tmp_path / "var"
+    build_catalog(7).save(var / "masterdata.json")
+    monkeypatch.setenv("STOCKFLOW_VAR_DIR", str(var))
+    monkeypatch.setenv("STOCKFLOW_WEB_PORT", "9")
+    at = page(Role.MANAGER, path)
+    said = [m.value for m in (*at.info, *at.warning)] + [m.value for m in at.caption]
+    assert said, path
+    assert not (var / "warehouse").exists() and not (var / "planning.duckdb").exists()  # nothing created
