@@ -86,6 +86,47 @@ def audit_list(last: int = typer.Option(20, help="How many of the newest entries
     Console().print(table)
 
 
+webhooks_app = typer.Typer(no_args_is_help=True, help="Webhook deliveries that failed: list, replay.")
+app.add_typer(webhooks_app, name="webhooks")
+
+
+@webhooks_app.command("dead-letters")
+def webhooks_dead_letters() -> None:
+    """Deliveries that failed every attempt and have not been replayed."""
+    from rich.table import Table
+
+    from streams.webhook_delivery import DeadLetters
+
+    table = Table("delivery", "subscriber", "attempts", "last error", "failed at (UTC)")
+    for r in DeadLetters(get_settings().var_dir).pending():
+        table.add_row(r["delivery_id"], r["subscriber"], str(r["attempts"]), r["error"], r["at"][:19])
+    Console().print(table)
+
+
+@webhooks_app.command("replay")
+def webhooks_replay(
+    delivery_id: str = typer.Argument(None, help="One delivery (default: every pending one)."),
+    by: str = typer.Option("", help="Who replays (default: the logged-in user)."),
+) -> None:
+    """Send dead-lettered deliveries again (signed afresh); the ones delivered leave the list."""
+    from streams.webhook_delivery import DeadLetters, load_subscribers
+
+    settings = get_settings()
+    outcome = DeadLetters(settings.var_dir).replay(load_subscribers(settings), delivery_id)
+    delivered = [d for d, result in outcome.items() if result == "delivered"]
+    if delivered:
+        _audit().append(
+            by or _whoami(),
+            "webhooks.replayed",
+            f"{len(delivered)} deliveries",
+            details={"delivered": delivered},
+        )
+    for d, result in outcome.items():
+        console.print(f"{d}: " + ("[green]delivered[/]" if result == "delivered" else f"[red]{result}[/]"))
+    if len(delivered) < len(outcome):
+        raise typer.Exit(1)
+
+
 vouchers_app = typer.Typer(no_args_is_help=True, help="The books: post, export, close periods, reverse.")
 app.add_typer(vouchers_app, name="vouchers")
 flows_app = typer.Typer(no_args_is_help=True, help="Prefect flows on the local Prefect server.")

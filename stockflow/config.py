@@ -54,6 +54,9 @@ class Settings(BaseSettings):
     dashboard_cache_seconds: int = Field(default=30, ge=1, description="how long a query result is reused")
     dashboard_refresh_seconds: int = Field(default=5, ge=1, description="live stock auto-refresh")
 
+    # Webhooks: a JSON list of subscribers (see stockflow/webhooks.py); unset: var/webhooks.json
+    webhooks_file: Path | None = None
+
     # Rules
     near_expiry_days: int = Field(default=3, ge=0)
     excursion_minutes: float = Field(default=15.0, ge=0)
@@ -92,6 +95,10 @@ class Settings(BaseSettings):
     @property
     def dashboard_passwords_path(self) -> Path:
         return self.var_dir / "dashboard_passwords.json"
+
+    @property
+    def webhooks_path(self) -> Path:
+        return self.webhooks_file or self.var_dir / "webhooks.json"
 
     @property
     def dashboard_url(self) -> str:
