@@ -25,7 +25,14 @@ import duckdb
 import pandas as pd
 
 from stockflow.config import Settings
-from stockflow.kpis import KPIS, PeriodComparison, compare_periods, daily_values
+from stockflow.kpis import (
+    DEAD_STOCK_DAYS,
+    KPIS,
+    NEAR_EXPIRY_VALUE_DAYS,
+    PeriodComparison,
+    compare_periods,
+    daily_values,
+)
 from stockflow.ledger import Position
 from stockflow.masking import Role, mask_record
 from stockflow.masterdata import Catalog
@@ -108,7 +115,7 @@ _KPI_SQL = {
                sum(active_sku_days)::DOUBLE AS denominator
         FROM kpi_stockout_rate GROUP BY ALL""",
     # the mart holds the last day only; the trend applies its rule to every day of the window
-    "dead_stock_ratio": """
+    "dead_stock_ratio": f"""
         WITH d AS (
             SELECT business_date, closing_qty, closing_value,
                    max(CASE WHEN qty_out > 0 THEN business_date END) OVER (
@@ -116,10 +123,10 @@ _KPI_SQL = {
             FROM int_location_sku_days)
         SELECT business_date AS day,
                (coalesce(sum(closing_value) FILTER (WHERE closing_qty > 0 AND (
-                    last_outbound IS NULL OR last_outbound < business_date - 90)), 0)
+                    last_outbound IS NULL OR last_outbound < business_date - {DEAD_STOCK_DAYS})), 0)
                 / nullif(sum(closing_value) FILTER (WHERE closing_qty > 0), 0))::DOUBLE AS value
         FROM d GROUP BY ALL""",
-    "near_expiry_value": """
+    "near_expiry_value": f"""
         WITH days AS (SELECT DISTINCT business_date AS day FROM int_location_sku_days),
         batches AS (SELECT DISTINCT location_id, sku_id, batch_id FROM fct_daily_stock_balances),
         held AS (  -- each batch's balance at the close of every day (the last change before it)
@@ -129,7 +136,7 @@ _KPI_SQL = {
               ON b.location_id = g.location_id AND b.sku_id = g.sku_id AND b.batch_id = g.batch_id
              AND g.day >= b.business_date)
         SELECT h.day, coalesce(sum(h.closing_value) FILTER (
-                   WHERE h.closing_qty > 0 AND e.expiry_date - h.day <= 7), 0)::DOUBLE AS value
+                   WHERE h.closing_qty > 0 AND e.expiry_date - h.day <= {NEAR_EXPIRY_VALUE_DAYS}), 0)::DOUBLE AS value
         FROM held AS h JOIN int_batch_expiries AS e USING (location_id, sku_id, batch_id)
         GROUP BY ALL""",
     "fill_rate": """
@@ -324,15 +331,21 @@ def trial_balance(settings: Settings, period: str | None) -> pd.DataFrame:
 
 
 def receivables(settings: Settings, role: Role) -> pd.DataFrame:
-    """B2B customers' receivable balances with their contact details, masked for `role`."""
+    """B2B customers' balances on the receivable account of the company's chart of accounts,
+    with their contact details masked for `role`."""
+    from stockflow.vouchers import AccountingPolicy
+    from stockflow.vouchers import Role as AccountRole
+
+    receivable = AccountingPolicy.load(settings.accounting_policy_file).account(AccountRole.RECEIVABLE).code
     frame = warehouse(
         settings,
         """
         SELECT c.customer_id, c.customer_name, c.phone, c.id_number,
                coalesce(sum(l.debit) - sum(l.credit), 0) AS receivable
         FROM dim_customers AS c
-        LEFT JOIN fct_voucher_lines AS l ON l.customer_id = c.customer_id AND l.account_code = '1122'
+        LEFT JOIN fct_voucher_lines AS l ON l.customer_id = c.customer_id AND l.account_code = ?
         GROUP BY ALL ORDER BY receivable DESC, c.customer_id""",
+        [receivable],
     )
     return masked(frame, role)
 

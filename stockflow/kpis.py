@@ -23,6 +23,11 @@ from dataclasses import dataclass
 from datetime import date, timedelta
 from enum import StrEnum
 
+#: stock with no outbound movement for this many days is dead stock
+DEAD_STOCK_DAYS = 90
+#: batches expiring within this many days count in the near-expiry value
+NEAR_EXPIRY_VALUE_DAYS = 7
+
 
 class Aggregate(StrEnum):
     LAST = "last"
@@ -63,11 +68,11 @@ KPIS: dict[str, Kpi] = {
         ),
         Kpi(
             "dead_stock_ratio", "Dead-stock ratio", "%", Aggregate.LAST, Direction.LOWER_IS_BETTER,
-            "Value of stock with no outbound movement in 90 days / stock value.",
+            f"Value of stock with no outbound movement in {DEAD_STOCK_DAYS} days / stock value.",
         ),
         Kpi(
             "near_expiry_value", "Near-expiry value", "CNY", Aggregate.LAST, Direction.LOWER_IS_BETTER,
-            "Value of batches expiring within 7 days (or expired) still on hand.",
+            f"Value of batches expiring within {NEAR_EXPIRY_VALUE_DAYS} days (or expired) still on hand.",
         ),
         Kpi(
             "fill_rate", "Fill rate", "%", Aggregate.RATIO, Direction.HIGHER_IS_BETTER,
