@@ -301,19 +301,50 @@ def periods(settings: Settings) -> list[str]:
     return frame["period"].tolist()
 
 
-def voucher_journal(
+_JOURNAL_FILTER = """
+    FROM fct_voucher_lines
+    WHERE (? IS NULL OR period = ?) AND (? IS NULL OR accounting_unit = ?)
+      AND (? IS NULL OR account_code LIKE ? || '%')"""
+
+
+def _journal_params(period: str | None, unit: str | None, account: str | None) -> list[Any]:
+    return [period, period, unit, unit, account, account]
+
+
+def accounting_units(settings: Settings) -> list[str]:
+    frame = warehouse(settings, "SELECT DISTINCT accounting_unit FROM fct_voucher_lines ORDER BY 1")
+    return frame["accounting_unit"].dropna().tolist()
+
+
+def journal_summary(
     settings: Settings, period: str | None, unit: str | None = None, account: str | None = None
+) -> dict[str, Any]:
+    """Vouchers, lines, debit and credit of the filtered journal (summed in the warehouse)."""
+    frame = warehouse(
+        settings,
+        "SELECT count(DISTINCT voucher_id) AS vouchers, count(*) AS lines,"
+        " coalesce(sum(debit), 0) AS debit, coalesce(sum(credit), 0) AS credit" + _JOURNAL_FILTER,
+        _journal_params(period, unit, account),
+    )
+    return frame.to_dict("records")[0]
+
+
+def voucher_journal(
+    settings: Settings,
+    period: str | None,
+    unit: str | None = None,
+    account: str | None = None,
+    limit: int | None = None,
 ) -> pd.DataFrame:
+    """Voucher lines, newest first (`limit`: only the first lines, for the screen)."""
     return warehouse(
         settings,
-        """
-        SELECT voucher_id, line_no, accounting_unit, period, voucher_date, account_code, account_name,
-               debit, credit, summary, location_id, sku_id, supplier_id, customer_id
-        FROM fct_voucher_lines
-        WHERE (? IS NULL OR period = ?) AND (? IS NULL OR accounting_unit = ?)
-          AND (? IS NULL OR account_code LIKE ? || '%')
-        ORDER BY voucher_date DESC, voucher_id, line_no""",
-        [period, period, unit, unit, account, account],
+        "SELECT voucher_id, line_no, accounting_unit, period, voucher_date, account_code, account_name,"
+        " debit, credit, summary, location_id, sku_id, supplier_id, customer_id"
+        + _JOURNAL_FILTER
+        + " ORDER BY voucher_date DESC, voucher_id, line_no"
+        + (f" LIMIT {int(limit)}" if limit else ""),
+        _journal_params(period, unit, account),
     )
 
 

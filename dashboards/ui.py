@@ -120,16 +120,16 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 86400:.1f} d"
 
 
-def download_csv(label: str, frame: pd.DataFrame, file_name: str) -> None:
-    """CSV in UTF-8 with a BOM, so spreadsheets show Chinese text right; every download is
-    an export in the audit log."""
+def download_csv(label: str, make_frame: Callable[[], pd.DataFrame], file_name: str, rows: int) -> None:
+    """CSV in UTF-8 with a BOM, so spreadsheets show Chinese text right, made only when
+    someone clicks (a month's journal is large); every download is an export in the audit log."""
     st.download_button(
         label,
-        frame.to_csv(index=False).encode("utf-8-sig"),
+        lambda: make_frame().to_csv(index=False).encode("utf-8-sig"),
         file_name=file_name,
         mime="text/csv",
         on_click=_audit_export,
-        args=(file_name, len(frame)),
+        args=(file_name, rows),
         key=f"download_{file_name}",
     )
 

@@ -5,6 +5,8 @@ import streamlit as st
 from dashboards import data, ui
 from stockflow.masking import Area
 
+SHOWN_LINES = 5000  # on screen; the download has every line
+
 role = ui.require(Area.FINANCE)
 st.title("Finance")
 try:
@@ -17,20 +19,28 @@ if not periods:
 
 left, middle, right = st.columns(3)
 period = left.selectbox("Period", periods, key="finance_period")
-journal_all = ui.cached(data.voucher_journal, period, None, None)
-units = sorted(journal_all["accounting_unit"].dropna().unique())
-unit = middle.selectbox("Set of books", ["all", *units], key="finance_unit")
+unit = middle.selectbox("Set of books", ["all", *ui.cached(data.accounting_units)], key="finance_unit")
 account = right.text_input("Account code starts with", key="finance_account").strip()
-journal = ui.cached(data.voucher_journal, period, None if unit == "all" else unit, account or None)
+filters = (period, None if unit == "all" else unit, account or None)
+summary = ui.cached(data.journal_summary, *filters)
 
 tab_journal, tab_balance, tab_customers = st.tabs(["Voucher journal", "Trial balance", "Receivables"])
 with tab_journal:
     a, b, c = st.columns(3)
-    a.metric("Vouchers", f"{journal['voucher_id'].nunique():,}")
-    b.metric("Debit", f"¥{journal['debit'].sum():,.2f}")
-    c.metric("Credit", f"¥{journal['credit'].sum():,.2f}")
-    st.dataframe(journal.head(5000), hide_index=True, width="stretch")
-    ui.download_csv("Download the journal (CSV)", journal, f"vouchers-{period}.csv")
+    a.metric("Vouchers", f"{int(summary['vouchers']):,}")
+    b.metric("Debit", f"¥{summary['debit']:,.2f}")
+    c.metric("Credit", f"¥{summary['credit']:,.2f}")
+    st.dataframe(ui.cached(data.voucher_journal, *filters, SHOWN_LINES), hide_index=True, width="stretch")
+    st.caption(
+        f"The newest {min(SHOWN_LINES, summary['lines']):,} of {summary['lines']:,} lines; the download has all."
+    )
+    settings = ui.settings()
+    ui.download_csv(
+        "Download the journal (CSV)",
+        lambda: data.voucher_journal(settings, *filters),
+        f"vouchers-{period}.csv",
+        summary["lines"],
+    )
 with tab_balance:
     balance = ui.cached(data.trial_balance, period)
     if unit != "all":
@@ -43,7 +53,9 @@ with tab_balance:
         delta_color="off",
     )
     st.dataframe(balance, hide_index=True, width="stretch")
-    ui.download_csv("Download the trial balance (CSV)", balance, f"trial-balance-{period}.csv")
+    ui.download_csv(
+        "Download the trial balance (CSV)", lambda: balance, f"trial-balance-{period}.csv", len(balance)
+    )
 with tab_customers:
     st.caption("Contact details are masked for your role.")
     # a plain table: thirty-odd customers read better as text than in a grid

@@ -163,9 +163,13 @@ def test_finance_journal_trial_balance_and_masked_receivables(env):
     var, catalog = env
     at = page(Role.FINANCE, "pages/finance.py")
     period = at.selectbox(key="finance_period").value
-    ((vouchers, debit),) = warehouse(
-        var, "SELECT count(DISTINCT voucher_id), sum(debit) FROM fct_voucher_lines WHERE period = ?", [period]
+    ((vouchers, lines, debit),) = warehouse(
+        var,
+        "SELECT count(DISTINCT voucher_id), count(*), sum(debit) FROM fct_voucher_lines WHERE period = ?",
+        [period],
     )
+    # the newest lines on screen, all of them in the download
+    assert len(at.dataframe[0].value) == min(5000, lines) and f"of {lines:,} lines" in at.caption[0].value
     assert metric(at, "Vouchers") == f"{vouchers:,}"
     assert metric(at, "Debit") == f"¥{Decimal(debit):,.2f}" == metric(at, "Credit")
     assert metric(at, "Debit = credit") == "balanced"
