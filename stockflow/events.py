@@ -70,6 +70,8 @@ class AdjustmentReason(StrEnum):
     EXPIRED = "expired"
     FOUND = "found"
     CORRECTION = "correction"
+    #: The difference a cycle count found (counted − book), posted after the count.
+    COUNT_VARIANCE = "count_variance"
 
 
 class HoldAction(StrEnum):
@@ -316,7 +318,13 @@ class PosReturn(_Event):
 
 
 class CycleCount(_Event):
-    """A physical count of one location × SKU × batch."""
+    """A physical count of one location × SKU × batch.
+
+    A count is a record: it moves no stock. The ledger remembers it with the book quantity
+    at that moment; the difference (counted − book) is booked by a `StockAdjustment` with
+    reason ``count_variance`` whose id derives from the count's (see
+    `stockflow.reconciliation.variance_adjustment`), posted by the counter or, failing that,
+    by the reconciliation."""
 
     event_type: Literal["cycle_count"] = "cycle_count"
     location: Identifier
@@ -344,6 +352,9 @@ class StockAdjustment(_Event):
     unit: Identifier = "each"
     reason: AdjustmentReason
     note: str | None = Field(default=None, max_length=500)
+    count_id: Identifier | None = Field(
+        default=None, description="For a count variance: the count whose difference this books."
+    )
 
     @field_validator("qty")
     @classmethod
@@ -368,6 +379,36 @@ class QualityHold(_Event):
     qty: PositiveQty | None = Field(default=None, description="None: the whole batch.")
     unit: Identifier = "each"
     reason: str = Field(default="", max_length=500)
+
+    @property
+    def location_id(self) -> str:
+        return self.location
+
+
+class StockCorrection(_Event):
+    """A repair of the live stock state where it drifted from the ledger (the lake replayed).
+
+    Nothing physical happened: the state had applied an event the ledger does not hold (a
+    duplicate that slipped past the guard), or missed one it does. The correction moves the
+    state's position by the difference; a replay of the lake skips it, because the ledger never
+    had the drift. It is not valued and never booked."""
+
+    event_type: Literal["stock_correction"] = "stock_correction"
+    location: Identifier
+    sku: Identifier
+    batch: Identifier | None = None
+    on_hand: int = 0
+    reserved: int = 0
+    quarantined: int = 0
+    in_transit: int = 0
+    run_id: Identifier = Field(description="The reconciliation run that found the drift.")
+    note: str = Field(default="", max_length=500)
+
+    @model_validator(mode="after")
+    def _changes_something(self) -> StockCorrection:
+        if not (self.on_hand or self.reserved or self.quarantined or self.in_transit):
+            raise ValueError("a correction of zero changes nothing")
+        return self
 
     @property
     def location_id(self) -> str:
@@ -402,6 +443,7 @@ StockEvent = (
     | CycleCount
     | StockAdjustment
     | QualityHold
+    | StockCorrection
 )
 Event = Annotated[StockEvent | TemperatureReading, Field(discriminator="event_type")]
 

@@ -16,6 +16,11 @@ always yields the same positions):
 * A purchase order moves no stock; it is checked against master data like a receipt.
 * A transfer-out at the source books the in-transit leg at the destination through a
   derived `TransitDispatched` event, so that each event touches one location only.
+* A cycle count moves no stock: the ledger remembers the latest count per position with the
+  book quantity at that moment. Its difference is booked by a ``count_variance`` adjustment,
+  which, like the goods that went missing, is never refused for lack of stock.
+* A `StockCorrection` moves a position by exactly what it says (it repairs a live state that
+  drifted from this ledger; a replay of the record skips it, see `mark_decided`).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ from datetime import date, datetime
 from decimal import Decimal
 
 from stockflow.events import (
+    AdjustmentReason,
     CycleCount,
     EventRejected,
     ForecastReviewed,
@@ -38,6 +44,7 @@ from stockflow.events import (
     ReservationAction,
     SalesIssue,
     StockAdjustment,
+    StockCorrection,
     StockReservation,
     TemperatureReading,
     TransferIn,
@@ -139,6 +146,23 @@ class Movement:
 
 
 @dataclass(frozen=True, slots=True)
+class CountRecord:
+    """A cycle count as the ledger took it: what was counted and what the book said then."""
+
+    event_id: str
+    count_id: str
+    occurred_at: datetime
+    key: PositionKey
+    counted: int
+    book: int
+
+    @property
+    def variance(self) -> int:
+        """Counted − book, in base units (negative: goods missing)."""
+        return self.counted - self.book
+
+
+@dataclass(frozen=True, slots=True)
 class LedgerResult:
     event_id: str
     duplicate: bool
@@ -216,6 +240,7 @@ class Ledger:
         self._expiry: dict[PositionKey, date] = {}
         self._reservations: dict[tuple[str, str, str], dict[str, int]] = {}
         self._last_issued_batch: dict[tuple[str, str], str] = {}
+        self._counts: dict[PositionKey, CountRecord] = {}
 
     # ---------------------------------------------------------------- reading
     def position(self, key: PositionKey) -> Position:
@@ -247,6 +272,15 @@ class Ledger:
     def mark_refused(self, event_id: str) -> None:
         """Remember a refusal decided earlier (when rebuilding from the record)."""
         self._applied.add(event_id)
+
+    def mark_decided(self, event_id: str) -> None:
+        """Remember an event as decided without applying it (a replay of the record skips
+        state corrections, yet a redelivered one must not apply to the rebuilt state)."""
+        self._applied.add(event_id)
+
+    def latest_counts(self) -> Iterator[CountRecord]:
+        """The latest cycle count of every position ever counted."""
+        return iter(self._counts.values())
 
     @property
     def applied_count(self) -> int:
@@ -649,18 +683,43 @@ class Ledger:
         line = self._resolve(ev.sku, ev.counted_qty, ev.unit, ev.gtin, ev.batch, reference=ev.count_id)
         batch = self._require_batch(line, "cycle count") if line.sku.batch_managed else NO_BATCH
         key = PositionKey(ev.location, ev.sku, batch)
-        pos = txn.get(key)
-        quarantined_delta = min(0, line.qty - pos.quarantined)
-        txn.change(key, line, on_hand=line.qty - pos.on_hand, quarantined=quarantined_delta)
+        record = CountRecord(ev.event_id, ev.count_id, ev.occurred_at, key, line.qty, txn.get(key).on_hand)
+        txn.on_commit.append(lambda: self._counts.__setitem__(key, record))
 
     def _stock_adjustment(self, txn: _Txn, ev: StockAdjustment) -> None:
         self._check_location(ev.location)
-        line = self._resolve(ev.sku, abs(ev.qty), ev.unit, ev.gtin, ev.batch, reference=ev.reason.value)
+        line = self._resolve(
+            ev.sku,
+            abs(ev.qty),
+            ev.unit,
+            ev.gtin,
+            ev.batch,
+            reference=ev.reason.value,
+            counterparty=ev.count_id or "",
+        )
         if ev.qty < 0:
-            self._outflow(txn, ev.location, line, f"{ev.reason.value} adjustment")
+            # a counted shortfall is a fact about goods already gone: booked, flagged if negative
+            refusable = ev.reason is not AdjustmentReason.COUNT_VARIANCE
+            self._outflow(txn, ev.location, line, f"{ev.reason.value} adjustment", refusable=refusable)
         else:
             batch = self._require_batch(line, "positive adjustment") if line.sku.batch_managed else NO_BATCH
             self._inflow(txn, ev.location, line, batch)
+
+    def _stock_correction(self, txn: _Txn, ev: StockCorrection) -> None:
+        self._check_location(ev.location)
+        sku = self.catalog.skus.get(ev.sku)
+        if sku is None:
+            raise StockRejected("unknown_sku", f"SKU {ev.sku!r} is not in master data")
+        batch = ev.batch or NO_BATCH
+        line = _Line(sku=sku, qty=abs(ev.on_hand), batch=batch, reference=ev.run_id)
+        txn.change(
+            PositionKey(ev.location, ev.sku, batch),
+            line,
+            on_hand=ev.on_hand,
+            reserved=ev.reserved,
+            quarantined=ev.quarantined,
+            in_transit=ev.in_transit,
+        )
 
     def _quality_hold(self, txn: _Txn, ev: QualityHold) -> None:
         self._check_location(ev.location)
@@ -711,4 +770,5 @@ _HANDLERS = {
     CycleCount: Ledger._cycle_count,
     StockAdjustment: Ledger._stock_adjustment,
     QualityHold: Ledger._quality_hold,
+    StockCorrection: Ledger._stock_correction,
 }

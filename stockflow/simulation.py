@@ -45,7 +45,7 @@ from stockflow.events import (
     TransferOut,
     encode_event,
 )
-from stockflow.ledger import Ledger, PositionKey, StockRejected
+from stockflow.ledger import CountRecord, Ledger, PositionKey, StockRejected
 from stockflow.masterdata import (
     Catalog,
     Category,
@@ -56,6 +56,7 @@ from stockflow.masterdata import (
     Sku,
     Supplier,
 )
+from stockflow.reconciliation import variance_adjustment
 from stockflow.replenishment import HOLIDAY_DEMAND
 from stockflow.signals import DaySignal, Promotion, SignalCalendar
 
@@ -624,17 +625,20 @@ class Simulation:
         counted = book
         if self.rng.random() < 0.15:
             counted = max(0, book - self.rng.randint(1, 3))  # shrinkage
-        self._apply(
-            CycleCount(
-                **self._common("CC", when, f"RF-{location}"),
-                location=location,
-                count_id=self._next_id("CNT"),
-                sku=code,
-                batch=batch or None,
-                counted_qty=Decimal(max(counted, 0)),
-            ),
-            out,
+        count = CycleCount(
+            **self._common("CC", when, f"RF-{location}"),
+            location=location,
+            count_id=self._next_id("CNT"),
+            sku=code,
+            batch=batch or None,
+            counted_qty=Decimal(max(counted, 0)),
         )
+        if self._apply(count, out) and max(counted, 0) != book:
+            # the counter confirms the difference on the handheld, which books it at once
+            record = CountRecord(
+                count.event_id, count.count_id, when, PositionKey(location, code, batch), max(counted, 0), book
+            )
+            self._apply(variance_adjustment(record, when + timedelta(minutes=1), count.source), out)
 
     def _damage(self, when: datetime, location: str, out: list) -> None:
         skus = self.ledger.skus_at(location)

@@ -55,6 +55,8 @@ from stockflow.masterdata import Catalog, Category, Sku, ValuationMethod
 from stockflow.money import ZERO, share_of, to_money, to_rate
 
 #: Event types whose on-hand change is an inflow valued at the current rate (no cost of their own).
+#: Movements that record no change of goods: never valued, never booked.
+UNBOOKED_EVENT_TYPES = frozenset({"stock_correction"})
 _AT_CURRENT_RATE = frozenset({"cycle_count", "stock_adjustment", "quality_hold"})
 
 DEFAULT_METHODS: dict[Category, ValuationMethod] = {
@@ -231,7 +233,10 @@ class Valuation:
 
     # ------------------------------------------------------------------ valuing
     def value(self, mv: Movement) -> ValuedMovement | None:
-        """Value one movement; None for movements that change neither on hand nor in transit."""
+        """Value one movement; None for movements that change neither on hand nor in transit,
+        and for state corrections (the ledger never had the drift they repair)."""
+        if mv.event_type in UNBOOKED_EVENT_TYPES:
+            return None
         if mv.event_type == "transit_dispatched":
             return self._record(mv, self._sku(mv.sku), _Outcome(ZERO), unit_cost=ZERO)
         if mv.on_hand_delta == 0:

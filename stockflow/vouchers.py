@@ -536,10 +536,6 @@ class VoucherRules:
         else:
             d.post(pending, inventory, mv.amount, summary, **self._stock_aux(mv))
 
-    def _cycle_count(self, mv: ValuedMovement, draft: Any) -> None:
-        kind = "盘盈" if mv.qty_change > 0 else "盘亏"
-        self._stock_difference(mv, draft, f"{kind} {mv.reference}")
-
     _ADJUSTMENT_NAMES: Mapping[str, str] = {
         "damage": "报损",
         "shrinkage": "损耗",
@@ -549,6 +545,10 @@ class VoucherRules:
     }
 
     def _stock_adjustment(self, mv: ValuedMovement, draft: Any) -> None:
+        if mv.reference == "count_variance":  # a count's difference, named after the count
+            kind = "盘盈" if mv.qty_change > 0 else "盘亏"
+            self._stock_difference(mv, draft, f"{kind} {mv.counterparty}".strip())
+            return
         self._stock_difference(mv, draft, f"{self._ADJUSTMENT_NAMES.get(mv.reference, '库存调整')} 调整单")
 
     def _quality_hold(self, mv: ValuedMovement, draft: Any) -> None:

@@ -252,7 +252,7 @@ def test_reservation_then_issue_releases_it(catalog):
     assert (mv.reference, mv.counterparty) == ("SO1", "C1")
 
 
-def test_count_sets_on_hand_to_counted(catalog):
+def test_a_count_is_recorded_with_the_book_and_moves_nothing(catalog):
     ledger = Ledger(catalog)
     ledger.apply(receipt(qty="2"))
     count = CycleCount(
@@ -265,8 +265,10 @@ def test_count_sets_on_hand_to_counted(catalog):
         batch="B1",
         counted_qty=Decimal(21),
     )
-    (mv,) = ledger.apply(count).movements
-    assert mv.on_hand_delta == -3 and mv.after.on_hand == 21
+    assert ledger.apply(count).movements == ()
+    (record,) = ledger.latest_counts()
+    assert (record.count_id, record.counted, record.book, record.variance) == ("CC1", 21, 24, -3)
+    assert ledger.position(PositionKey("WH1", "MILK-1L", "B1")).on_hand == 24
 
 
 def test_quarantine_hold_release_scrap(catalog):

@@ -1,0 +1,309 @@
+"""Reconciliation: the live stock state, the ledger and the cycle counts, compared.
+
+Three sources describe the same location × SKU × batch positions:
+
+* the **state** the stream workers serve (what people and systems see, milliseconds fresh);
+* the **ledger**: the lake's accepted events replayed through the core (the record);
+* the **counts**: what people found on the shelf (the latest cycle count per position).
+
+Every difference is classified:
+
+* ``in_flight``: the state has applied events whose lake rows are not written yet. The ledger
+  will catch up by itself; nothing to do.
+* ``drift``: state ≠ ledger with everything landed. The state is repaired by a
+  `StockCorrection` event through the stream (never by writing its tables), which a replay of
+  the lake skips, so state and ledger agree afterwards and stay agreed after any rebuild.
+* ``count_variance``: a count found other than the book said. The difference is booked by a
+  ``count_variance`` `StockAdjustment` whose id derives from the count (so it is booked once,
+  whoever posts it); the vouchers book it to 待处理财产损溢 pending approval.
+
+A legacy system's stock export (双写+校验 during a migration) is compared with the ledger in
+the same terms: `parse_legacy_csv` then `compare_legacy`.
+"""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
+
+from stockflow.events import AdjustmentReason, StockAdjustment, StockCorrection
+from stockflow.ledger import NO_BATCH, CountRecord, Position, PositionKey
+from stockflow.masterdata import Catalog, UnitConversionError
+from stockflow.money import to_money
+
+FIELDS = ("on_hand", "reserved", "quarantined", "in_transit")
+#: Who the reconciliation's events say produced them.
+SOURCE = "reconcile_stock"
+
+
+class Classification(StrEnum):
+    IN_FLIGHT = "in_flight"
+    DRIFT = "drift"
+    COUNT_VARIANCE = "count_variance"
+
+
+class Action(StrEnum):
+    NONE = "none"  # in flight: resolves itself
+    CORRECTION = "correction"  # drift: a StockCorrection event
+    ADJUSTMENT = "adjustment"  # count variance: a count_variance StockAdjustment
+    ALREADY_POSTED = "already_posted"  # count variance booked before (by the counter)
+    REPORT_ONLY = "report_only"  # asked not to repair, or a legacy comparison
+
+
+@dataclass(frozen=True, slots=True)
+class Discrepancy:
+    """One position whose sources disagree."""
+
+    key: PositionKey
+    classification: Classification
+    #: The side compared with the ledger (the state, a count, a legacy export).
+    observed: Position
+    ledger: Position
+    #: Observed − ledger per field, in base units (for a count: counted − book at the count).
+    difference: Mapping[str, int]
+    value: Decimal
+    detail: str = ""
+    count: CountRecord | None = None
+
+    @property
+    def qty(self) -> int:
+        """The on-hand difference, else the first field that differs."""
+        for name in FIELDS:
+            if self.difference.get(name):
+                return self.difference[name]
+        return 0
+
+
+@dataclass(frozen=True, slots=True)
+class Comparison:
+    """The outcome of comparing two sets of positions."""
+
+    discrepancies: tuple[Discrepancy, ...]
+    positions_compared: int
+
+    def of(self, classification: Classification) -> list[Discrepancy]:
+        return [d for d in self.discrepancies if d.classification is classification]
+
+
+def _difference(observed: Position, ledger: Position) -> dict[str, int]:
+    return {name: getattr(observed, name) - getattr(ledger, name) for name in FIELDS}
+
+
+def value_of(catalog: Catalog, sku: str, qty: int) -> Decimal:
+    """A quantity in base units at the SKU's standard cost (what the difference is worth)."""
+    found = catalog.skus.get(sku)
+    return to_money(found.standard_cost * qty) if found is not None else to_money(0)
+
+
+def describe(diff: Mapping[str, int]) -> str:
+    """A difference in words: ``on_hand +3, reserved -1``."""
+    return ", ".join(f"{name} {diff[name]:+d}" for name in FIELDS if diff.get(name))
+
+
+def compare_state(
+    state: Mapping[PositionKey, Position],
+    ledger: Mapping[PositionKey, Position],
+    unlanded: Iterable[PositionKey],
+    catalog: Catalog,
+    observed_as: str = "the live state",
+) -> Comparison:
+    """State vs ledger; differences at positions that events not yet landed touched are in
+    flight, every other difference is drift."""
+    pending = set(unlanded)
+    found = []
+    keys = state.keys() | ledger.keys()
+    for key in sorted(keys):
+        observed, book = state.get(key, Position()), ledger.get(key, Position())
+        diff = _difference(observed, book)
+        if not any(diff.values()):
+            continue
+        if key in pending:
+            cls, detail = Classification.IN_FLIGHT, f"{observed_as} is ahead of the lake ({describe(diff)})"
+        else:
+            cls, detail = Classification.DRIFT, f"{observed_as} − ledger: {describe(diff)}"
+        value = value_of(catalog, key.sku, diff["on_hand"])
+        found.append(Discrepancy(key, cls, observed, book, diff, value, detail))
+    return Comparison(tuple(found), len(keys))
+
+
+def count_variances(
+    counts: Iterable[CountRecord],
+    ledger: Mapping[PositionKey, Position],
+    catalog: Catalog,
+) -> list[Discrepancy]:
+    """Every latest count that disagreed with the book at the moment it was taken."""
+    out = []
+    for record in sorted(counts, key=lambda r: r.key):
+        if record.variance == 0:
+            continue
+        book = ledger.get(record.key, Position())
+        observed = Position(record.counted, book.reserved, book.quarantined, book.in_transit)
+        what = "more" if record.variance > 0 else "less"
+        out.append(
+            Discrepancy(
+                record.key,
+                Classification.COUNT_VARIANCE,
+                observed,
+                Position(record.book, book.reserved, book.quarantined, book.in_transit),
+                {"on_hand": record.variance, "reserved": 0, "quarantined": 0, "in_transit": 0},
+                value_of(catalog, record.key.sku, record.variance),
+                f"count {record.count_id} found {abs(record.variance)} {what} than the book's {record.book}",
+                record,
+            )
+        )
+    return out
+
+
+def variance_adjustment_id(count_event_id: str) -> str:
+    """The id of the adjustment that books a count's difference: one per count, whoever posts it."""
+    candidate = f"{count_event_id}:variance"
+    if len(candidate) <= 64:
+        return candidate
+    return "variance:" + hashlib.sha256(count_event_id.encode()).hexdigest()[:40]
+
+
+def variance_adjustment(record: CountRecord, occurred_at: datetime, source: str = SOURCE) -> StockAdjustment:
+    """The ``count_variance`` adjustment that books what a count found (counted − book)."""
+    if record.variance == 0:
+        raise ValueError(f"count {record.count_id} agrees with the book: nothing to adjust")
+    return StockAdjustment(
+        event_id=variance_adjustment_id(record.event_id),
+        occurred_at=occurred_at,
+        source=source,
+        location=record.key.location,
+        sku=record.key.sku,
+        batch=record.key.batch or None,
+        qty=Decimal(record.variance),
+        reason=AdjustmentReason.COUNT_VARIANCE,
+        count_id=record.count_id,
+        note=f"count {record.count_id}: counted {record.counted}, book {record.book}",
+    )
+
+
+def correction_id(run_id: str, key: PositionKey) -> str:
+    """One correction per run and position (a retried run sends the same id)."""
+    digest = hashlib.sha256(f"{run_id}|{key.location}|{key.sku}|{key.batch}".encode()).hexdigest()[:32]
+    return f"correction:{digest}"
+
+
+def correction(
+    found: Discrepancy, run_id: str, occurred_at: datetime, source: str = SOURCE
+) -> StockCorrection:
+    """The event that moves the state's position onto the ledger's (ledger − state)."""
+    if found.classification is not Classification.DRIFT:
+        raise ValueError(f"only drift is corrected, not {found.classification}")
+    return StockCorrection(
+        event_id=correction_id(run_id, found.key),
+        occurred_at=occurred_at,
+        source=source,
+        location=found.key.location,
+        sku=found.key.sku,
+        batch=found.key.batch or None,
+        run_id=run_id,
+        note=found.detail[:500],
+        **{name: -found.difference[name] for name in FIELDS},
+    )
+
+
+# ----------------------------------------------------------------------------- legacy exports
+class LegacyFormatError(ValueError):
+    """A legacy stock export that cannot be read; the message names the line and the problem."""
+
+
+@dataclass(frozen=True, slots=True)
+class LegacyRow:
+    line: int
+    key: PositionKey
+    position: Position
+
+
+LEGACY_REQUIRED = ("location", "sku", "on_hand")
+LEGACY_OPTIONAL = ("batch", "unit", "reserved", "quarantined", "in_transit")
+
+
+def parse_legacy_csv(text: str, catalog: Catalog) -> list[LegacyRow]:
+    """Rows of a legacy export: ``location,sku,batch,on_hand`` (header names, any order; optional
+    ``unit`` converts every quantity of the row into base units, and ``reserved``,
+    ``quarantined``, ``in_transit``). Master data is checked; a repeated position is an error."""
+    reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
+    header = [h.strip() for h in reader.fieldnames or []]
+    missing = [c for c in LEGACY_REQUIRED if c not in header]
+    if missing:
+        raise LegacyFormatError(
+            f"line 1: the header lacks {', '.join(missing)} (has {', '.join(header) or 'nothing'})"
+        )
+    unknown = [c for c in header if c not in LEGACY_REQUIRED + LEGACY_OPTIONAL]
+    if unknown:
+        raise LegacyFormatError(f"line 1: unknown column(s) {', '.join(unknown)}")
+    rows: list[LegacyRow] = []
+    seen: dict[PositionKey, int] = {}
+    for number, raw in enumerate(reader, start=2):
+        row = {k.strip(): (v or "").strip() for k, v in raw.items() if k is not None}
+        location, sku_code = row["location"], row["sku"]
+        if location not in catalog.locations:
+            raise LegacyFormatError(f"line {number}: location {location!r} is not in master data")
+        sku = catalog.skus.get(sku_code)
+        if sku is None:
+            raise LegacyFormatError(f"line {number}: SKU {sku_code!r} is not in master data")
+        batch = row.get("batch", "") if sku.batch_managed else NO_BATCH
+        unit = row.get("unit") or sku.base_unit
+        values = {}
+        for name in FIELDS:
+            text_value = row.get(name, "") or ("" if name == "on_hand" else "0")
+            try:
+                qty = Decimal(text_value)
+            except InvalidOperation:
+                raise LegacyFormatError(f"line {number}: {name} {text_value!r} is not a number") from None
+            if qty < 0 and name != "on_hand":
+                raise LegacyFormatError(f"line {number}: {name} {qty} is negative")
+            try:
+                values[name] = catalog.to_base_units(sku, abs(qty), unit) * (1 if qty >= 0 else -1)
+            except UnitConversionError as exc:
+                raise LegacyFormatError(f"line {number}: {exc}") from None
+        key = PositionKey(location, sku_code, batch)
+        if key in seen:
+            raise LegacyFormatError(
+                f"line {number}: {location} {sku_code} {batch or '-'} repeats line {seen[key]}"
+            )
+        seen[key] = number
+        rows.append(LegacyRow(number, key, Position(**values)))
+    return rows
+
+
+@dataclass
+class LegacyReport:
+    comparison: Comparison
+    legacy_rows: int
+    ledger_positions: int
+    matched: int = field(default=0)
+
+
+def compare_legacy(
+    rows: Iterable[LegacyRow],
+    ledger: Mapping[PositionKey, Position],
+    moved_after_export: Iterable[PositionKey],
+    counts: Iterable[CountRecord],
+    catalog: Catalog,
+    posted: Callable[[str], bool] = lambda event_id: False,
+) -> LegacyReport:
+    """A legacy export vs the ledger. Positions the ledger moved after the export was taken are
+    in flight; other differences are drift (one of the two systems is wrong); counts whose
+    difference is not booked yet are count variances, as in the regular reconciliation."""
+    legacy = {row.key: row.position for row in rows}
+    compared = compare_state(legacy, ledger, moved_after_export, catalog, "the legacy export")
+    found = list(compared.discrepancies)
+    found += [
+        d
+        for d in count_variances(counts, ledger, catalog)
+        if d.count is not None and not posted(variance_adjustment_id(d.count.event_id))
+    ]
+    matched = sum(1 for key in legacy if key not in {d.key for d in compared.discrepancies})
+    return LegacyReport(
+        Comparison(tuple(found), compared.positions_compared), len(legacy), len(ledger), matched
+    )
