@@ -17,7 +17,10 @@ always yields the same positions):
 * A transfer-out at the source books the in-transit leg at the destination through a
   derived `TransitDispatched` event, so that each event touches one location only.
 * A cycle count moves no stock: the ledger remembers the latest count per position with the
-  book quantity at that moment. Its difference is booked by a ``count_variance`` adjustment,
+  book quantity at the moment it was taken (``occurred_at``, not when it was applied: the tills'
+  topic and the scanners' are not ordered with each other, so a sale made before the count may
+  be applied after it, and the other way round; the last `RECENT_MOVEMENTS` movements of each
+  location are kept to date the book). Its difference is booked by a ``count_variance`` adjustment,
   which, like the goods that went missing, is never refused for lack of stock.
 * A `StockCorrection` moves a position by exactly what it says (it repairs a live state that
   drifted from this ledger; a replay of the record skips it, see `mark_decided`).
@@ -25,8 +28,9 @@ always yields the same positions):
 
 from __future__ import annotations
 
+from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
 
@@ -62,6 +66,8 @@ from stockflow.masterdata import (
 )
 
 NO_BATCH = ""
+#: Movements remembered per location to date a count's book (see the module docstring).
+RECENT_MOVEMENTS = 1024
 #: Precision of a cost per base unit (a case cost divided by its pack size).
 UNIT_COST_QUANTUM = Decimal("0.000001")
 _FAR_FUTURE = date.max
@@ -241,6 +247,7 @@ class Ledger:
         self._reservations: dict[tuple[str, str, str], dict[str, int]] = {}
         self._last_issued_batch: dict[tuple[str, str], str] = {}
         self._counts: dict[PositionKey, CountRecord] = {}
+        self._recent: dict[str, deque[tuple[datetime, PositionKey, int]]] = {}
 
     # ---------------------------------------------------------------- reading
     def position(self, key: PositionKey) -> Position:
@@ -308,6 +315,7 @@ class Ledger:
         movements = self._commit(event, txn)
         for effect in txn.on_commit:
             effect()
+        self._remember(movements)
         self._applied.add(event_id)
         return LedgerResult(event_id, duplicate=False, movements=movements, follow_ups=tuple(follow_ups))
 
@@ -325,6 +333,25 @@ class Ledger:
                     continue
                 yield current, result
                 pending[:0] = result.follow_ups
+
+    def _remember(self, movements: Iterable[Movement]) -> None:
+        """Keep on-hand changes to date counts by; one made before a count but applied after it
+        belongs to that count's book."""
+        for mv in movements:
+            if not mv.on_hand_delta:
+                continue
+            recent = self._recent.get(mv.location)
+            if recent is None:
+                recent = self._recent[mv.location] = deque(maxlen=RECENT_MOVEMENTS)
+            recent.append((mv.occurred_at, mv.key, mv.on_hand_delta))
+            record = self._counts.get(mv.key)
+            if record is not None and mv.occurred_at < record.occurred_at:
+                self._counts[mv.key] = replace(record, book=record.book + mv.on_hand_delta)
+
+    def _book_at(self, key: PositionKey, on_hand: int, when: datetime) -> int:
+        """On hand as of `when`: without the changes applied already that were made later."""
+        later = sum(d for t, k, d in self._recent.get(key.location, ()) if k == key and t > when)
+        return on_hand - later
 
     def _commit(self, event: object, txn: _Txn) -> tuple[Movement, ...]:
         # Net the changes per position (an event may touch one position several times).
@@ -683,7 +710,8 @@ class Ledger:
         line = self._resolve(ev.sku, ev.counted_qty, ev.unit, ev.gtin, ev.batch, reference=ev.count_id)
         batch = self._require_batch(line, "cycle count") if line.sku.batch_managed else NO_BATCH
         key = PositionKey(ev.location, ev.sku, batch)
-        record = CountRecord(ev.event_id, ev.count_id, ev.occurred_at, key, line.qty, txn.get(key).on_hand)
+        book = self._book_at(key, txn.get(key).on_hand, ev.occurred_at)
+        record = CountRecord(ev.event_id, ev.count_id, ev.occurred_at, key, line.qty, book)
         txn.on_commit.append(lambda: self._counts.__setitem__(key, record))
 
     def _stock_adjustment(self, txn: _Txn, ev: StockAdjustment) -> None:

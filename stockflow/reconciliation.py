@@ -26,7 +26,7 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
@@ -91,8 +91,8 @@ class Comparison:
         return [d for d in self.discrepancies if d.classification is classification]
 
 
-def _difference(observed: Position, ledger: Position) -> dict[str, int]:
-    return {name: getattr(observed, name) - getattr(ledger, name) for name in FIELDS}
+def _difference(observed: Position, ledger: Position, fields: Sequence[str] = FIELDS) -> dict[str, int]:
+    return {name: getattr(observed, name) - getattr(ledger, name) if name in fields else 0 for name in FIELDS}
 
 
 def value_of(catalog: Catalog, sku: str, qty: int) -> Decimal:
@@ -112,15 +112,16 @@ def compare_state(
     unlanded: Iterable[PositionKey],
     catalog: Catalog,
     observed_as: str = "the live state",
+    fields: Sequence[str] = FIELDS,
 ) -> Comparison:
     """State vs ledger; differences at positions that events not yet landed touched are in
-    flight, every other difference is drift."""
+    flight, every other difference is drift. Only `fields` are compared."""
     pending = set(unlanded)
     found = []
     keys = state.keys() | ledger.keys()
     for key in sorted(keys):
         observed, book = state.get(key, Position()), ledger.get(key, Position())
-        diff = _difference(observed, book)
+        diff = _difference(observed, book, fields)
         if not any(diff.values()):
             continue
         if key in pending:
@@ -221,6 +222,8 @@ class LegacyRow:
     line: int
     key: PositionKey
     position: Position
+    #: The quantities the export has columns for (the others are not compared).
+    fields: tuple[str, ...] = FIELDS
 
 
 LEGACY_REQUIRED = ("location", "sku", "on_hand")
@@ -243,6 +246,7 @@ def parse_legacy_csv(text: str, catalog: Catalog) -> list[LegacyRow]:
         raise LegacyFormatError(f"line 1: unknown column(s) {', '.join(unknown)}")
     rows: list[LegacyRow] = []
     seen: dict[PositionKey, int] = {}
+    present = tuple(name for name in FIELDS if name in header)
     for number, raw in enumerate(reader, start=2):
         row = {k.strip(): (v or "").strip() for k, v in raw.items() if k is not None}
         location, sku_code = row["location"], row["sku"]
@@ -272,7 +276,7 @@ def parse_legacy_csv(text: str, catalog: Catalog) -> list[LegacyRow]:
                 f"line {number}: {location} {sku_code} {batch or '-'} repeats line {seen[key]}"
             )
         seen[key] = number
-        rows.append(LegacyRow(number, key, Position(**values)))
+        rows.append(LegacyRow(number, key, Position(**values), present))
     return rows
 
 
@@ -292,11 +296,13 @@ def compare_legacy(
     catalog: Catalog,
     posted: Callable[[str], bool] = lambda event_id: False,
 ) -> LegacyReport:
-    """A legacy export vs the ledger. Positions the ledger moved after the export was taken are
-    in flight; other differences are drift (one of the two systems is wrong); counts whose
+    """A legacy export vs the ledger, in the quantities it has columns for. Positions the ledger
+    moved after the export was taken are in flight; other differences are drift (one of the two systems is wrong); counts whose
     difference is not booked yet are count variances, as in the regular reconciliation."""
+    rows = list(rows)
     legacy = {row.key: row.position for row in rows}
-    compared = compare_state(legacy, ledger, moved_after_export, catalog, "the legacy export")
+    fields = rows[0].fields if rows else FIELDS
+    compared = compare_state(legacy, ledger, moved_after_export, catalog, "the legacy export", fields)
     found = list(compared.discrepancies)
     found += [
         d

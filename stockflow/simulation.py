@@ -45,7 +45,7 @@ from stockflow.events import (
     TransferOut,
     encode_event,
 )
-from stockflow.ledger import CountRecord, Ledger, PositionKey, StockRejected
+from stockflow.ledger import Ledger, PositionKey, StockRejected
 from stockflow.masterdata import (
     Catalog,
     Category,
@@ -56,7 +56,6 @@ from stockflow.masterdata import (
     Sku,
     Supplier,
 )
-from stockflow.reconciliation import variance_adjustment
 from stockflow.replenishment import HOLIDAY_DEMAND
 from stockflow.signals import DaySignal, Promotion, SignalCalendar
 
@@ -633,12 +632,7 @@ class Simulation:
             batch=batch or None,
             counted_qty=Decimal(max(counted, 0)),
         )
-        if self._apply(count, out) and max(counted, 0) != book:
-            # the counter confirms the difference on the handheld, which books it at once
-            record = CountRecord(
-                count.event_id, count.count_id, when, PositionKey(location, code, batch), max(counted, 0), book
-            )
-            self._apply(variance_adjustment(record, when + timedelta(minutes=1), count.source), out)
+        self._apply(count, out)  # its difference is booked by the reconciliation
 
     def _damage(self, when: datetime, location: str, out: list) -> None:
         skus = self.ledger.skus_at(location)

@@ -201,3 +201,29 @@ def test_legacy_comparison_reports_the_same_classes(catalog):
         legacy, dict(ledger.positions()), [], ledger.latest_counts(), catalog, lambda _: True
     )
     assert [d.key for d in booked.comparison.discrepancies] == [MILK]
+
+
+def test_a_count_is_compared_with_the_book_as_of_when_it_was_taken(catalog):
+    def damage(event_id, minutes, qty=-1):
+        return StockAdjustment(
+            event_id=event_id, occurred_at=at(minutes), source="rf", location="WH1", sku="MILK-1L", batch="B1",
+            qty=Decimal(qty), reason=AdjustmentReason.DAMAGE,
+        )  # fmt: skip
+
+    ledger = Ledger(catalog)
+    ledger.apply(receipt(qty="2"))  # 24 at minute 0
+    ledger.apply(damage("later", 40))  # made after the count, applied before it
+    ledger.apply(count(qty=24))  # taken at minute 30: the shelf still held 24
+    ledger.apply(damage("earlier", 20, -2))  # made before the count, applied after it
+    (record,) = ledger.latest_counts()
+    assert (record.book, record.variance) == (22, 2)  # 24 − 2 made before; the one made after not
+    assert ledger.position(MILK).on_hand == 21
+
+
+def test_a_legacy_export_is_compared_only_in_the_quantities_it_has(catalog):
+    ledger = {MILK: Position(24, 0, 0, 12)}  # 12 more on their way
+    legacy = parse_legacy_csv("location,sku,batch,on_hand\nWH1,MILK-1L,B1,24\n", catalog)
+    assert compare_legacy(legacy, ledger, [], [], catalog).comparison.discrepancies == ()
+    with_transit = parse_legacy_csv("location,sku,batch,on_hand,in_transit\nWH1,MILK-1L,B1,24,0\n", catalog)
+    (d,) = compare_legacy(with_transit, ledger, [], [], catalog).comparison.discrepancies
+    assert d.difference["in_transit"] == -12
