@@ -7,7 +7,7 @@ stays refused. Dead letters from before the ledger (bad JSON, schema) or from a 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 
 from stockflow.events import OutputTopic, Topic, parse_event
@@ -17,6 +17,8 @@ from streams.lake import iter_rows
 from streams.partitions import partition_for
 
 EVENT_TABLES = tuple(t.value for t in Topic)
+#: Events that repair the live state only: the record never had the drift they remove.
+STATE_ONLY_EVENT_TYPES = frozenset({"stock_correction"})
 
 
 def replay_lake(
@@ -25,16 +27,27 @@ def replay_lake(
     partitions: Iterable[int],
     partition_count: int,
     new_processor: Callable[[], StockProcessor],
+    until_seq: Mapping[int, int] | None = None,
 ) -> tuple[dict[int, StockProcessor], int]:
-    """Processors for these partitions rebuilt from the lake, and the number of events replayed."""
+    """Processors for these partitions rebuilt from the lake, and the number of events replayed.
+
+    State corrections are remembered as decided but not applied. `until_seq` stops a
+    partition's replay at that apply_seq (the ledger as of a state snapshot)."""
     procs = {p: new_processor() for p in partitions}
     owner = {loc: partition_for(loc, partition_count) for loc in catalog.locations}
+    limit = dict(until_seq or {})
     replayed = 0
-    for row in iter_rows(lake, EVENT_TABLES, ["location", "payload", "apply_seq"]):
-        proc = procs.get(owner.get(row["location"], -1))
-        if proc is not None:
-            proc.process(parse_event(row["payload"]))
-            replayed += 1
+    columns = ["event_id", "event_type", "location", "payload", "apply_seq"]
+    for row in iter_rows(lake, EVENT_TABLES, columns):
+        partition = owner.get(row["location"], -1)
+        proc = procs.get(partition)
+        if proc is None or row["apply_seq"] > limit.get(partition, row["apply_seq"]):
+            continue
+        if row["event_type"] in STATE_ONLY_EVENT_TYPES:
+            proc.ledger.mark_decided(row["event_id"])
+            continue
+        proc.process(parse_event(row["payload"]))
+        replayed += 1
     columns = ["event_id", "partition", "refused_by_ledger", "apply_seq"]
     for row in iter_rows(lake, [OutputTopic.DEAD_LETTERS.value], columns):
         proc = procs.get(row["partition"])

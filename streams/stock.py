@@ -72,6 +72,8 @@ class StockState:
         self.ready = False
         self.dirty: dict[tuple[str, str], int] = {}
         self.flush_lock = asyncio.Lock()
+        #: Per partition, the apply_seq its state includes everything up to (for reconciliation).
+        self.applied_seq: dict[int, int] = {}
 
     def load_catalog(self) -> Catalog:
         if self.catalog is None:
@@ -107,6 +109,9 @@ class StockState:
             for (location, sku), value in _snapshot_all(proc).items():
                 positions.data[position_key(location, sku)] = value
         self.processors.update(procs)
+        as_of = self.lake.next_seq()  # every row landed before the replay read the lake is older
+        for p in partitions:
+            self.applied_seq[p] = as_of
         elapsed = time.perf_counter() - started
         for p in partitions:
             self.rebuild_seconds[p] = elapsed
@@ -260,7 +265,9 @@ async def process_message(topic: str, partition: int, offset: int, key: Any, raw
     processed_at = now_utc()
     state.last_event_at = processed_at
     lake = state.lake
-    lake.land_applied(event, raw, topic, partition, offset, result.movements, processed_at)
+    state.applied_seq[partition] = lake.land_applied(
+        event, raw, topic, partition, offset, result.movements, processed_at
+    )
     for mv in result.movements:
         state.dirty[(mv.location, mv.sku)] = partition
     if result.movements:

@@ -2,6 +2,10 @@
 
 * ``GET /stock/{location}/{sku}``: one SKU at a location, by batch (with its expiry), with totals;
 * ``GET /stock/{location}``: every SKU at a location;
+* ``GET /reconcile/{location}``: the whole state of the partition that owns the location, with
+  the apply_seq it includes everything up to and the positions whose events are not landed yet
+  (``?events=id,id`` also says which of these event ids the state has applied, and
+  ``positions=no`` leaves the positions out);
 * ``GET /health``: partitions owned, counters, lake progress;
 * ``POST /events``: validate one event (or a list) and produce it, for devices that
   cannot speak Kafka.
@@ -94,6 +98,33 @@ async def stock_location(view: web.View, request: web.Request, location: str) ->
         for sku in sorted(proc.ledger.skus_at(location))
     ]
     return view.json({"location": location, "skus": len(items), "items": items})
+
+
+@app.page("/reconcile/{location}")
+@routed_by_location
+async def reconcile_snapshot(view: web.View, request: web.Request, location: str) -> web.Response:
+    """One partition's state for the reconciliation, taken in one step of the event loop."""
+    problem = _unknown(location)
+    if problem:
+        return view.error(404, problem)
+    partition = partition_for(location, settings.topic_partitions)
+    proc = state.processor_for(partition)
+    asked = [e for e in request.query.get("events", "").split(",") if e]
+    return view.json(
+        {
+            "partition": partition,
+            "applied_seq": state.applied_seq.get(partition, 0),
+            "landed_seq": state.lake.landed_seq,
+            "positions": [
+                [k.location, k.sku, k.batch, p.on_hand, p.reserved, p.quarantined, p.in_transit]
+                for k, p in proc.ledger.positions()
+            ]
+            if request.query.get("positions") != "no"
+            else [],
+            "unlanded": sorted(list(k) for k in state.lake.unlanded_positions()),
+            "applied": {e: proc.ledger.has_applied(e) for e in asked},
+        }
+    )
 
 
 @app.page("/health")
