@@ -88,6 +88,34 @@ def quality(settings: Settings, sql: str, params: Sequence[Any] = ()) -> pd.Data
     return _store(settings.var_dir / "quality" / "quality.duckdb", sql, params, "data-quality store")
 
 
+def reconciliation(settings: Settings, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
+    return _store(settings.reconciliation_path, sql, params, "reconciliation report")
+
+
+def reconciliation_runs(settings: Settings, limit: int = 200) -> pd.DataFrame:
+    """The newest reconciliation runs (the live state's and legacy comparisons), newest first."""
+    frame = reconciliation(
+        settings, "SELECT * FROM reconciliation_runs ORDER BY started_at DESC LIMIT ?", [limit]
+    )
+    if frame.empty:
+        raise Unavailable("No reconciliation has run yet: reconcile_stock runs every 15 minutes.")
+    return frame
+
+
+def discrepancies(settings: Settings, run_id: str) -> pd.DataFrame:
+    """What one run found: position, class, difference, value, and the action taken."""
+    return reconciliation(
+        settings,
+        """
+        SELECT classification, location, sku, batch, qty, value, action, event_id, applied, detail,
+               on_hand_diff, reserved_diff, quarantined_diff, in_transit_diff, observed_on_hand, ledger_on_hand
+        FROM discrepancies WHERE run_id = ?
+        ORDER BY classification, abs(value) DESC, location, sku, batch
+        """,
+        [run_id],
+    )
+
+
 def catalog(settings: Settings) -> Catalog:
     if not settings.masterdata_path.exists():
         raise Unavailable("No master data yet: start stockflow first.")
@@ -489,7 +517,7 @@ def decide_review(
     """Accept a forecast under review, or override it with a daily quantity (the core checks
     it); the decision goes into the stream as an event, then into the planning store."""
     from flows.planning import Planning
-    from flows.replenish import StockApiError, publisher
+    from flows.stock_api import StockApiError, publisher
     from stockflow.forecasting import Decision
 
     decision = Decision.ACCEPTED if override_daily is None else Decision.OVERRIDDEN
@@ -516,7 +544,7 @@ def decide_suggestion(
 ) -> dict[str, Any]:
     """Approve (its purchase order or transfer goes into the stream) or reject a suggestion."""
     from flows.planning import Planning
-    from flows.replenish import StockApiError, publisher
+    from flows.stock_api import StockApiError, publisher
 
     try:
         return Planning(settings.var_dir).decide_suggestion(

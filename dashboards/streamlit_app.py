@@ -12,6 +12,7 @@ st.set_page_config(page_title="stockflow", page_icon="📦", layout="wide", init
 PAGES = [
     (Area.OVERVIEW, "pages/overview.py", "Overview", ":material/dashboard:"),
     (Area.STOCK, "pages/live_stock.py", "Live stock", ":material/inventory_2:"),
+    (Area.STOCK, "pages/reconciliation.py", "Reconciliation", ":material/rule:"),
     (Area.ALERTS, "pages/alerts.py", "Alerts", ":material/notifications:"),
     (Area.COLD_CHAIN, "pages/cold_chain.py", "Cold chain", ":material/thermostat:"),
     (Area.FINANCE, "pages/finance.py", "Finance", ":material/account_balance:"),

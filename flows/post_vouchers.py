@@ -73,6 +73,7 @@ def deployments() -> list:
     from flows.build_warehouse import build_warehouse
     from flows.check_quality import check_quality
     from flows.forecast_demand import forecast_demand
+    from flows.reconcile_stock import reconcile_stock
     from flows.replenish import replenish
 
     settings = get_settings()
@@ -120,5 +121,11 @@ def deployments() -> list:
             interval=timedelta(hours=1),
             concurrency_limit=1,
             description="The expectation suites on the current warehouse.",
+        ),
+        reconcile_stock.to_deployment(
+            name="every-15-minutes",
+            interval=timedelta(seconds=settings.reconcile_interval_seconds),
+            concurrency_limit=1,
+            description="Live state vs ledger vs counts: drift corrected through the stream, count variances booked.",
         ),
     ]

@@ -18,11 +18,8 @@ proposed, and the proposals of earlier runs expire.
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -33,6 +30,7 @@ from prefect.cache_policies import NO_CACHE
 
 from flows import warehouse
 from flows.planning import Planning
+from flows.stock_api import request_json
 from stockflow.config import get_settings
 from stockflow.masterdata import Catalog
 from stockflow.replenishment import (
@@ -51,34 +49,11 @@ LEAD_TIME_DAYS_OBSERVED = 90
 FORECAST_DAYS = 14
 
 
-class StockApiError(RuntimeError):
-    """The stream workers' API could not be read (or refused an event)."""
-
-
-def _request(url: str, body: bytes | None = None, attempts: int = 20) -> Any:
-    """JSON from the workers' API; retried while a worker answers 503 (partitions moving)."""
-    for attempt in range(attempts):
-        request = urllib.request.Request(
-            url, data=body, headers={"Content-Type": "application/json"} if body else {}
-        )
-        try:
-            with urllib.request.urlopen(request, timeout=10) as resp:
-                return json.loads(resp.read())
-        except urllib.error.HTTPError as exc:
-            if exc.code != 503 or attempt == attempts - 1:
-                raise StockApiError(f"{url}: HTTP {exc.code}: {exc.read()[:500]!r}") from exc
-        except (urllib.error.URLError, OSError) as exc:
-            if attempt == attempts - 1:
-                raise StockApiError(f"{url}: {exc}") from exc
-        time.sleep(0.5)
-    raise StockApiError(f"{url}: no answer")  # pragma: no cover
-
-
 def live_stock(web_url: str, locations: Iterable[str]) -> dict[tuple[str, str], tuple[StockPosition, tuple]]:
     """(position, batches that can be given) per location × SKU, from the stream."""
     out = {}
     for location in locations:
-        for item in _request(f"{web_url}/stock/{location}")["items"]:
+        for item in request_json(f"{web_url}/stock/{location}")["items"]:
             position = StockPosition(
                 on_hand=item["on_hand"] - item["quarantined"],
                 reserved=item["reserved"],
@@ -95,17 +70,6 @@ def live_stock(web_url: str, locations: Iterable[str]) -> dict[tuple[str, str], 
             )
             out[(location, item["sku"])] = (position, batches)
     return out
-
-
-def publisher(web_url: str) -> Callable[[bytes], None]:
-    """Send an approved suggestion's event through the workers' `POST /events`."""
-
-    def publish(event_json: bytes) -> None:
-        answer = _request(f"{web_url}/events", body=event_json)
-        if not answer.get("accepted"):
-            raise StockApiError(f"the stream did not accept the event: {answer}")
-
-    return publish
 
 
 def warehouse_inputs(var_dir: Path, approved: list[tuple[str, str, str, int]]) -> dict[str, Any]:

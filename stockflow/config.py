@@ -43,6 +43,11 @@ class Settings(BaseSettings):
     )
     warehouse_interval_seconds: int = Field(default=300, ge=10, description="incremental dbt builds")
     voucher_poll_seconds: float = Field(default=5.0, gt=0, description="passes within one run")
+    reconcile_interval_seconds: int = Field(default=900, ge=10, description="reconcile_stock schedule")
+    reconcile_repair: bool = Field(
+        default=True,
+        description="reconcile_stock sends corrections and count adjustments (else reports only)",
+    )
 
     # Dashboard (Streamlit): one password per role, kept as scrypt hashes (`stockflow dashboard
     # password ROLE`); roles with none here are read from var/dashboard_passwords.json.
@@ -91,6 +96,11 @@ class Settings(BaseSettings):
     def signals_path(self) -> Path:
         """The planning calendar of known future signals (holidays, weather, promotions)."""
         return self.var_dir / CALENDAR_FILE
+
+    @property
+    def reconciliation_path(self) -> Path:
+        """The discrepancy reports of the reconciliation runs (DuckDB)."""
+        return self.var_dir / "reconciliation.duckdb"
 
     @property
     def dashboard_passwords_path(self) -> Path:

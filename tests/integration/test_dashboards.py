@@ -307,6 +307,7 @@ def test_the_audit_page_verifies_the_chain_and_shows_tampering(env):
     [
         "pages/overview.py", "pages/live_stock.py", "pages/alerts.py", "pages/cold_chain.py",
         "pages/finance.py", "pages/forecasts.py", "pages/data_quality.py", "pages/audit.py",
+        "pages/reconciliation.py",
     ],
 )  # fmt: skip
 def test_on_a_fresh_start_each_page_says_what_it_waits_for(tmp_path, monkeypatch, path):

@@ -10,7 +10,7 @@ import pytest
 from flows import warehouse
 from flows.books import Books
 from flows.planning import Planning
-from flows.replenish import publisher
+from flows.stock_api import publisher
 from stockflow.events import StockAdjustment
 from stockflow.replenishment import SuggestionError
 from tests.integration.test_pipeline import simulated, wait_processed

@@ -1,0 +1,280 @@
+"""`reconcile_stock` against a real worker on the embedded broker: drift injected three ways is
+found, classified and repaired; events not landed yet are in flight; a legacy export is compared."""
+
+import os
+import subprocess
+import sys
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+
+import duckdb
+import pytest
+
+from flows.audit_log import AuditLog
+from flows.books import Books
+from flows.reconcile_stock import Reconciler, ReconciliationStore, reconcile_legacy
+from stockflow.events import AdjustmentReason, CycleCount, GoodsReceipt, StockAdjustment, StockCorrection
+from stockflow.reconciliation import Action, Classification, variance_adjustment_id
+from streams.lake import LakeWriter, now_utc
+from streams.partitions import partition_for
+from tests.integration.test_pipeline import simulated, wait_processed
+from tests.support import (
+    free_port,
+    get_json,
+    post_json,
+    produce_with_confluent,
+    replay_lake,
+    served_positions,
+    wait_until,
+)
+
+pytestmark = pytest.mark.integration
+
+
+def send(worker, *events):
+    status, body = post_json(f"{worker.url}/events", [e.model_dump(mode="json") for e in events])
+    assert status == 202, body
+
+
+def applied(worker, location, event_id):
+    return get_json(f"{worker.url}/reconcile/{location}?events={event_id}&positions=no")["applied"][event_id]
+
+
+def batch_positions(worker, location):
+    """(sku, batch, on_hand) of every batch with stock at a location, most stock first."""
+    rows = []
+    for item in get_json(f"{worker.url}/stock/{location}")["items"]:
+        for b in item["batches"]:
+            if b["on_hand"] - b["reserved"] - b["quarantined"] > 5:
+                rows.append((b["on_hand"], item["sku"], b["batch"]))
+    return [(sku, batch, qty) for qty, sku, batch in sorted(rows, reverse=True)]
+
+
+def run_flow(settings, var_dir, web_url):
+    from prefect.client.orchestration import get_client
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    from flows.reconcile_stock import reconcile_stock
+
+    with temporary_settings(updates={PREFECT_API_URL: settings.prefect_api_url}):
+        summary = reconcile_stock(var_dir=str(var_dir), web_url=web_url)
+        with get_client(sync_client=True) as client:
+            states = [r.state.type.value for r in client.read_flow_runs()]
+    return summary, states
+
+
+def show_page(monkeypatch, var, latest, flow_run_id, flow_summary):
+    """The dashboard's reconciliation page: the latest run's figures, then any run's findings."""
+    from streamlit.testing.v1 import AppTest
+
+    from stockflow.masking import Role
+    from tests.integration.test_dashboards import APP
+
+    monkeypatch.setenv("STOCKFLOW_VAR_DIR", str(var))
+    at = AppTest.from_file(APP, default_timeout=60)
+    at.session_state["role"] = Role.WAREHOUSE.value
+    at.run()
+    at.switch_page("pages/reconciliation.py").run()
+    assert not at.exception, at.exception
+    metrics = {m.label: m.value for m in at.metric}
+    assert metrics["Positions compared"] == f"{latest.positions_compared:,}" and metrics["Drift"] == "0"
+    at.selectbox(key="reconciliation_run").select(flow_run_id).run()
+    found = at.dataframe[1].value
+    assert sorted(found["classification"]) == ["count_variance", "drift", "drift"]
+    assert set(found["action"]) == {"correction", "adjustment"} and found["applied"].all()
+    assert flow_summary["drift"] == 2
+
+
+def test_drift_and_count_variance_are_found_classified_and_repaired(stack, prefect_server, monkeypatch):
+    worker = stack.worker()
+    messages = simulated(stack, days=2)
+    produce_with_confluent(stack.broker.bootstrap, messages)
+    wait_processed(stack, worker, messages)
+    settings = stack.settings.model_copy(update={"web_port": worker.web_port})
+    var = settings.var_dir
+
+    # a clean pipeline: no drift; the simulated counts' differences get booked
+    clean = Reconciler(settings).run()
+    assert clean.count(Classification.DRIFT) == 0 and clean.count(Classification.IN_FLIGHT) == 0
+    assert clean.sent(Action.ADJUSTMENT) == clean.count(Classification.COUNT_VARIANCE) > 0
+    assert clean.unconfirmed == 0
+    assert clean.positions_compared > 100 and clean.events_replayed > 1000
+
+    now = datetime.now(UTC)
+    (sku_a, batch_a, _), (sku_b, batch_b, _), (sku_c, batch_c, book_c) = batch_positions(worker, "WH1")[:3]
+
+    # 1. a lost event: the ledger holds a receipt the live state never applied
+    lost = GoodsReceipt(
+        event_id="lost-receipt-1", occurred_at=now, source="RF-WH1", location="WH1", purchase_order="PO-LOST",
+        supplier=stack.catalog.skus[sku_a].supplier or next(iter(stack.catalog.suppliers)), sku=sku_a,
+        batch=batch_a or None, expiry_date=(now + timedelta(days=30)).date(), qty=Decimal(7), unit_cost=Decimal("2.00"),
+    )  # fmt: skip
+    other = LakeWriter(stack.lake, "another-worker")
+    partition = partition_for("WH1", settings.topic_partitions)
+    other.land_applied(lost, lost.model_dump_json().encode(), "scans", partition, -1, (), now_utc())
+    other.flush()
+    # 2. a duplicate past the guard: the state applies a receipt's 5 units a second time
+    duplicate = StockCorrection(
+        event_id="duplicate-applied-1", occurred_at=now, source="RF-WH1", location="WH1", sku=sku_b,
+        batch=batch_b or None, on_hand=5, run_id="none",
+    )  # fmt: skip
+    # 3. a count that disagrees with the book, its difference not booked by anyone
+    count = CycleCount(
+        event_id="count-off-1", occurred_at=now, source="RF-WH1", location="WH1", count_id="CNT-OFF-1",
+        sku=sku_c, batch=batch_c or None, counted_qty=Decimal(book_c - 3),
+    )  # fmt: skip
+    send(worker, duplicate, count)
+    wait_until(lambda: applied(worker, "WH1", "count-off-1"), 30, "the count applied")
+    wait_until(lambda: worker.health()["lake_pending_rows"] == 0, 30, "the lake flushed")
+
+    summary, states = run_flow(prefect_server, var, worker.url)
+    assert states == ["COMPLETED"]
+    assert (summary["drift"], summary["count_variance"], summary["in_flight"]) == (2, 1, 0)
+    assert (summary["corrections"], summary["adjustments"], summary["unconfirmed"]) == (2, 1, 0)
+
+    store = ReconciliationStore(settings.reconciliation_path)
+    run = store.runs(1)[0]
+    rows = {(r["sku"], r["batch"]): r for r in store.discrepancies(run["run_id"])}
+    found_a, found_b, found_c = rows[(sku_a, batch_a)], rows[(sku_b, batch_b)], rows[(sku_c, batch_c)]
+    assert (found_a["classification"], found_a["on_hand_diff"], found_a["action"]) == (
+        "drift",
+        -7,
+        "correction",
+    )
+    assert (found_b["classification"], found_b["on_hand_diff"], found_b["action"]) == (
+        "drift",
+        5,
+        "correction",
+    )
+    assert found_b["value"] == stack.catalog.skus[sku_b].standard_cost * 5
+    assert (found_c["classification"], found_c["qty"], found_c["action"]) == (
+        "count_variance",
+        -3,
+        "adjustment",
+    )
+    assert found_c["event_id"] == variance_adjustment_id("count-off-1")
+    assert all(r["applied"] for r in rows.values())
+
+    # repaired: the live state equals the ledger replayed from the lake, the count is booked
+    locations = sorted(stack.catalog.locations)
+    served = served_positions(worker.url, locations)
+    ledger = replay_lake(stack.lake, stack.catalog)
+    assert served == ledger
+    assert ledger[("WH1", sku_c, batch_c)]["on_hand"] == book_c - 3
+
+    # the next run finds nothing; a restarted worker rebuilds the same state (corrections skipped)
+    again = Reconciler(settings).run()
+    assert (again.count(Classification.DRIFT), again.count(Classification.COUNT_VARIANCE)) == (0, 0)
+    show_page(monkeypatch, var, again, run["run_id"], summary)
+    worker.stop()
+    restarted = stack.worker(free_port())
+    assert served_positions(restarted.url, locations) == served
+
+    # the count difference is booked to 待处理财产损溢; the corrections are not booked at all
+    Books(var, stack.catalog).post_new_movements()
+    with duckdb.connect(str(var / "books.duckdb"), read_only=True) as con:
+        lines = con.execute(
+            "SELECT v.source_event_id, l.account_code, l.debit, l.credit FROM vouchers v "
+            "JOIN voucher_lines l USING (voucher_id) WHERE v.source_event_type IN ('stock_adjustment', "
+            "'stock_correction') AND v.source_event_id NOT LIKE 'ADJ-%' AND v.source_event_id NOT LIKE 'CC-%'"
+        ).fetchall()
+    assert {r[0] for r in lines} == {variance_adjustment_id("count-off-1")}
+    assert any(code == "190101" and debit > 0 for _, code, debit, _ in lines)
+
+    # every repair is in the audit log, with who and why, and the chain holds
+    audit = AuditLog(var)
+    entries = [e for e in audit.records() if e and e["details"].get("run_id") == run["run_id"]]
+    assert sorted(e["action"] for e in entries) == [
+        "stock.corrected",
+        "stock.corrected",
+        "stock.count_variance_posted",
+    ]
+    assert all(e["actor"] == "reconcile_stock" and e["reason"] for e in entries) and audit.verify().ok
+
+
+def test_events_not_landed_yet_are_in_flight_and_left_alone(stack, monkeypatch):
+    monkeypatch.setenv("STOCKFLOW_LAKE_FLUSH_SECONDS", "45")
+    worker = stack.worker()
+    settings = stack.settings.model_copy(update={"web_port": worker.web_port})
+    sku = next(code for code, s in stack.catalog.skus.items() if not s.batch_managed)
+    found = StockAdjustment(
+        event_id="found-1", occurred_at=datetime.now(UTC), source="RF-WH1", location="WH1", sku=sku,
+        qty=Decimal(4), reason=AdjustmentReason.FOUND,
+    )  # fmt: skip
+    send(worker, found)
+    wait_until(lambda: applied(worker, "WH1", "found-1"), 30, "the adjustment applied")
+    assert worker.health()["lake_pending_rows"] > 0  # applied, not landed
+
+    reconciler = Reconciler(settings)
+    report = reconciler.run()
+    (only,) = report.findings
+    assert only.discrepancy.classification is Classification.IN_FLIGHT
+    assert (only.discrepancy.key.sku, only.discrepancy.difference["on_hand"], only.action) == (
+        sku,
+        4,
+        Action.NONE,
+    )
+    assert report.sent(Action.CORRECTION) == 0
+
+
+def test_legacy_export_is_compared_with_the_ledger(stack, tmp_path):
+    worker = stack.worker()
+    messages = simulated(stack, days=1)
+    produce_with_confluent(stack.broker.bootstrap, messages)
+    wait_processed(stack, worker, messages)
+    ledger = replay_lake(stack.lake, stack.catalog)
+    rows = sorted((k, v) for k, v in ledger.items() if v["on_hand"])
+    export = tmp_path / "legacy.csv"
+    lines = ["location,sku,batch,on_hand"]
+    for i, ((location, sku, batch), pos) in enumerate(rows):
+        on_hand = pos["on_hand"] + (2 if i == 0 else 0)  # the old system has two more of the first
+        lines.append(f"{location},{sku},{batch},{on_hand}")
+    lines.pop()  # and does not know the last position at all
+    export.write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+    report = reconcile_legacy(stack.settings, export)
+    assert all(f.action is Action.REPORT_ONLY for f in report.findings)
+    drift = {
+        f.discrepancy.key: f.discrepancy.difference["on_hand"]
+        for f in report.findings
+        if f.discrepancy.classification is Classification.DRIFT and f.discrepancy.difference["on_hand"]
+    }
+    assert {(k.location, k.sku, k.batch): v for k, v in drift.items()} == {
+        rows[0][0]: 2,
+        rows[-1][0]: -rows[-1][1]["on_hand"],
+    }
+    variances = [f for f in report.findings if f.discrepancy.classification is Classification.COUNT_VARIANCE]
+    assert variances and all(f.discrepancy.count.variance == f.discrepancy.qty for f in variances)
+    # taken before the day's events: every position the ledger moved since is in flight instead
+    early = reconcile_legacy(stack.settings, export, as_of=datetime(2000, 1, 1, tzinfo=UTC))
+    assert {f.discrepancy.classification for f in early.findings} == {
+        Classification.IN_FLIGHT,
+        Classification.COUNT_VARIANCE,
+    }
+    assert all(f.action is Action.NONE for f in early.findings if f.discrepancy.classification == "in_flight")
+    assert ReconciliationStore(stack.settings.reconciliation_path).runs(5)[0]["source"] == "legacy:legacy.csv"
+
+    # the command: exit 1 when the systems differ, 2 (with the line) when the export is unreadable
+    def cli(*args):
+        env = {**os.environ, "STOCKFLOW_VAR_DIR": str(stack.settings.var_dir), "COLUMNS": "250"}
+        return subprocess.run(
+            [sys.executable, "-m", "stockflow.cli", "reconcile", *args],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
+
+    differs = cli("--legacy", str(export), "--show", "500")
+    assert differs.returncode == 1, differs.stderr
+    assert "the legacy export − ledger: on_hand +2" in differs.stdout
+    same = tmp_path / "same.csv"
+    same.write_text(
+        "location,sku,batch,on_hand\n" + "".join(f"{k[0]},{k[1]},{k[2]},{v['on_hand']}\n" for k, v in rows),
+        encoding="utf-8",
+    )
+    agreed = cli("--legacy", str(same))
+    assert (agreed.returncode, agreed.stdout.count("drift")) == (1 if variances else 0, 0), agreed.stderr
+    broken = tmp_path / "broken.csv"
+    broken.write_text("location,sku,batch,on_hand\nWH1,NOPE,,1\n", encoding="utf-8")
+    refused = cli("--legacy", str(broken))
+    assert refused.returncode == 2 and "line 2: SKU 'NOPE'" in refused.stderr
