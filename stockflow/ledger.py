@@ -248,6 +248,7 @@ class Ledger:
         self._last_issued_batch: dict[tuple[str, str], str] = {}
         self._counts: dict[PositionKey, CountRecord] = {}
         self._recent: dict[str, deque[tuple[datetime, PositionKey, int]]] = {}
+        self._newest: dict[str, datetime] = {}  # the latest occurred_at among a location's recent
 
     # ---------------------------------------------------------------- reading
     def position(self, key: PositionKey) -> Position:
@@ -344,13 +345,19 @@ class Ledger:
             if recent is None:
                 recent = self._recent[mv.location] = deque(maxlen=RECENT_MOVEMENTS)
             recent.append((mv.occurred_at, mv.key, mv.on_hand_delta))
+            newest = self._newest.get(mv.location)
+            if newest is None or mv.occurred_at > newest:
+                self._newest[mv.location] = mv.occurred_at
             record = self._counts.get(mv.key)
             if record is not None and mv.occurred_at < record.occurred_at:
                 self._counts[mv.key] = replace(record, book=record.book + mv.on_hand_delta)
 
     def _book_at(self, key: PositionKey, on_hand: int, when: datetime) -> int:
         """On hand as of `when`: without the changes applied already that were made later."""
-        later = sum(d for t, k, d in self._recent.get(key.location, ()) if k == key and t > when)
+        newest = self._newest.get(key.location)
+        if newest is None or newest <= when:  # the usual case: nothing made later was applied yet
+            return on_hand
+        later = sum(d for t, k, d in self._recent.get(key.location, ()) if t > when and k == key)
         return on_hand - later
 
     def _commit(self, event: object, txn: _Txn) -> tuple[Movement, ...]:
