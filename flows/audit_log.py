@@ -6,15 +6,14 @@ chain; each line is flushed and fsynced before the action it records is committe
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
-from collections.abc import Iterator, Mapping
-from contextlib import contextmanager
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from stockflow.audit import AuditEntry, Verdict, next_entry, verify_chain
+from streams.jsonl import append_durably, exclusive
 
 
 class AuditLogError(RuntimeError):
@@ -25,16 +24,6 @@ class AuditLog:
     def __init__(self, var_dir: Path) -> None:
         self.path = var_dir / "audit" / "audit.jsonl"
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.with_suffix(".lock"), "a+") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-
     def append(
         self,
         actor: str,
@@ -44,7 +33,7 @@ class AuditLog:
         reason: str = "",
         details: Mapping[str, Any] | None = None,
     ) -> AuditEntry:
-        with self._locked():
+        with exclusive(self.path):
             last = self._last_line()
             try:
                 previous = AuditEntry(**json.loads(last)) if last else None
@@ -55,11 +44,7 @@ class AuditLog:
             entry = next_entry(
                 previous, actor=actor, action=action, target=target, role=role, reason=reason, details=details
             )
-            line = json.dumps(entry.record(), ensure_ascii=False, sort_keys=True) + "\n"
-            with open(self.path, "a", encoding="utf-8") as out:
-                out.write(line)
-                out.flush()
-                os.fsync(out.fileno())
+            append_durably(self.path, json.dumps(entry.record(), ensure_ascii=False, sort_keys=True))
         return entry
 
     def _last_line(self) -> str | None:

@@ -6,15 +6,12 @@ core's (`stockflow.webhooks`)."""
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
-import os
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
@@ -22,6 +19,7 @@ from typing import Any
 
 from stockflow.config import Settings
 from stockflow.webhooks import Subscriber, payload, signed_headers, subscribers_from_json
+from streams.jsonl import append_durably, exclusive
 
 log = logging.getLogger(__name__)
 
@@ -98,21 +96,9 @@ class DeadLetters:
     def __init__(self, var_dir: Path) -> None:
         self.path = var_dir / "webhooks" / "dead_letters.jsonl"
 
-    @contextmanager
-    def _locked(self) -> Iterator[None]:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        with open(self.path.with_suffix(".lock"), "a+") as lock:
-            fcntl.flock(lock, fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock, fcntl.LOCK_UN)
-
     def _append(self, record: dict[str, Any]) -> None:
-        with self._locked(), open(self.path, "a", encoding="utf-8") as out:
-            out.write(json.dumps(record, ensure_ascii=False) + "\n")
-            out.flush()
-            os.fsync(out.fileno())
+        with exclusive(self.path):
+            append_durably(self.path, json.dumps(record, ensure_ascii=False))
 
     def add(self, delivery: Delivery, attempts: int, error: str) -> None:
         self._append(

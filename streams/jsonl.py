@@ -1,0 +1,30 @@
+"""Append-only JSON-lines files shared by several processes (the audit log, webhook dead
+letters): an exclusive lock beside the file, and lines flushed and fsynced before returning."""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+
+@contextmanager
+def exclusive(path: Path) -> Iterator[None]:
+    """Hold `<path>.lock` exclusively (across processes) for the block."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open(path.with_suffix(".lock"), "a+") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def append_durably(path: Path, line: str) -> None:
+    """Append one line and make it durable; call it holding `exclusive(path)`."""
+    with open(path, "a", encoding="utf-8") as out:
+        out.write(line if line.endswith("\n") else line + "\n")
+        out.flush()
+        os.fsync(out.fileno())
