@@ -610,6 +610,10 @@ def up(
         console.print(
             f"  data quality    {(settings.var_dir / 'quality' / 'gx' / 'uncommitted' / 'data_docs' / 'local_site' / 'index.html').resolve()}"
         )
+        console.print(
+            f"  reconciliation  {settings.reconciliation_path.resolve()}"
+            f"   (every {settings.reconcile_interval_seconds}s: drift corrected, count variances booked)"
+        )
         console.print(f"  logs            {(settings.var_dir / 'logs').resolve()}")
         console.print(
             "  " + ("resuming: history is already in the lake" if resume else "writing simulated history…")
