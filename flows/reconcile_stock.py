@@ -35,6 +35,7 @@ from prefect.cache_policies import NO_CACHE
 from flows import duck
 from flows.audit_log import AuditLog
 from flows.stock_api import StockApiError, publisher, request_json
+from stockflow.alerts import AlertType, Severity, alert
 from stockflow.config import Settings, get_settings
 from stockflow.events import encode_event
 from stockflow.ledger import Ledger, Position, PositionKey
@@ -53,7 +54,7 @@ from stockflow.reconciliation import (
     variance_adjustment,
     variance_adjustment_id,
 )
-from streams.lake import read_table
+from streams.lake import LakeWriter, alert_row, read_table
 from streams.partitions import partition_for
 from streams.recovery import replay_lake
 
@@ -345,7 +346,34 @@ class Reconciler:
         self.report.findings = findings
         self.report.finished_at = datetime.now(UTC)
         self.store.save(self.report)
+        self.raise_alert()
         return self.report
+
+    def raise_alert(self) -> None:
+        """A drift alert in the lake's alerts table (the dashboards' Alerts page) when the state
+        had drifted; critical when a repair was not confirmed."""
+        report = self.report
+        drift = [f for f in report.findings if f.discrepancy.classification is Classification.DRIFT]
+        if not drift:
+            return
+        unconfirmed = report.unconfirmed
+        worth = sum(abs(f.discrepancy.value) for f in drift)
+        now = report.finished_at or datetime.now(UTC)
+        found = alert(
+            AlertType.STOCK_DRIFT,
+            Severity.CRITICAL if unconfirmed else Severity.WARNING,
+            now,
+            drift[0].discrepancy.key.location if len({f.discrepancy.key.location for f in drift}) == 1 else "",
+            f"the live stock had drifted from the ledger at {len(drift)} position(s) worth {worth:,} at standard "
+            f"cost; " + (f"{unconfirmed} repair(s) not confirmed" if unconfirmed else "all corrected")
+            + f" (reconciliation {report.run_id})",
+            id_parts=(report.run_id,),
+            run_id=report.run_id,
+            positions=[f"{f.discrepancy.key.location}|{f.discrepancy.key.sku}|{f.discrepancy.key.batch}" for f in drift][:50],
+        )  # fmt: skip
+        writer = LakeWriter(self.settings.lake_dir, "reconcile")
+        writer.append("alerts", alert_row(found, now))
+        writer.flush()
 
     def run(self, repair: bool = True, wait_seconds: float = 30.0) -> RunReport:
         snapshots = self.snapshots()

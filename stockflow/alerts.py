@@ -20,6 +20,8 @@ class AlertType(StrEnum):
     TEMPERATURE_EXCURSION = "temperature_excursion"
     QUARANTINE = "quarantine"
     DATA_QUALITY = "data_quality"
+    #: The reconciliation found the live state drifted from the ledger (and corrected it).
+    STOCK_DRIFT = "stock_drift"
 
 
 class Severity(StrEnum):

@@ -15,7 +15,7 @@ from flows.books import Books
 from flows.reconcile_stock import Reconciler, ReconciliationStore, reconcile_legacy
 from stockflow.events import AdjustmentReason, CycleCount, GoodsReceipt, StockAdjustment, StockCorrection
 from stockflow.reconciliation import Action, Classification, variance_adjustment_id
-from streams.lake import LakeWriter, now_utc
+from streams.lake import LakeWriter, now_utc, read_table
 from streams.partitions import partition_for
 from tests.integration.test_pipeline import simulated, wait_processed
 from tests.support import (
@@ -154,6 +154,12 @@ def test_drift_and_count_variance_are_found_classified_and_repaired(stack, prefe
     )
     assert found_c["event_id"] == variance_adjustment_id("count-off-1")
     assert all(r["applied"] for r in rows.values())
+
+    # the drift raised one alert for the dashboards' Alerts page
+    (drift_alert,) = [
+        a for a in read_table(stack.lake, "alerts").to_pylist() if a["alert_type"] == "stock_drift"
+    ]
+    assert drift_alert["severity"] == "warning" and "2 position(s)" in drift_alert["message"]
 
     # repaired: the live state equals the ledger replayed from the lake, the count is booked
     locations = sorted(stack.catalog.locations)
