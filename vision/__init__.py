@@ -1,0 +1,1 @@
+"""Inbound pallet inspection: generated training photos, the detector and its training."""
