@@ -80,6 +80,12 @@ class HoldAction(StrEnum):
     SCRAP = "scrap"
 
 
+class InspectionVerdict(StrEnum):
+    ACCEPT = "accept"
+    QUARANTINE = "quarantine"  # damage found: held until released or scrapped
+    MANUAL_REVIEW = "manual_review"  # the camera is not sure: held until a person decides
+
+
 class ReservationAction(StrEnum):
     RESERVE = "reserve"
     RELEASE = "release"
@@ -385,6 +391,43 @@ class QualityHold(_Event):
         return self.location
 
 
+class PalletInspected(_Event):
+    """An inbound pallet inspected by a dock camera: what it saw and its verdict.
+
+    A verdict other than ``accept`` puts the received batch into quarantine, also when the
+    inspection is applied before the receipt it belongs to (the receipt then goes straight into
+    quarantine); a `QualityHold` release or scrap ends it."""
+
+    event_type: Literal["pallet_inspected"] = "pallet_inspected"
+    location: Identifier
+    inspection_id: Identifier
+    supplier: Identifier
+    purchase_order: Identifier | None = None
+    sku: Identifier
+    batch: Identifier | None = None
+    pallet_found: bool = True
+    cartons: int = Field(ge=0)
+    layers: int = Field(ge=0)
+    damaged_cartons: int = Field(ge=0)
+    mixed_goods: bool = False
+    confidence: float = Field(ge=0, le=1, description="The detector's confidence in its verdict.")
+    verdict: InspectionVerdict
+    model: str = Field(default="", max_length=200, description="The model (file and hash) that inspected it.")
+    image: str | None = Field(default=None, max_length=500, description="Where the annotated photo is kept.")
+
+    @model_validator(mode="after")
+    def _consistent(self) -> PalletInspected:
+        if self.damaged_cartons > self.cartons:
+            raise ValueError("more damaged cartons than cartons")
+        if self.damaged_cartons and self.verdict is InspectionVerdict.ACCEPT:
+            raise ValueError("a pallet with damaged cartons cannot be accepted as is")
+        return self
+
+    @property
+    def location_id(self) -> str:
+        return self.location
+
+
 class StockCorrection(_Event):
     """A repair of the live stock state where it drifted from the ledger (the lake replayed).
 
@@ -443,6 +486,7 @@ StockEvent = (
     | CycleCount
     | StockAdjustment
     | QualityHold
+    | PalletInspected
     | StockCorrection
 )
 Event = Annotated[StockEvent | TemperatureReading, Field(discriminator="event_type")]

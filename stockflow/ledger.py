@@ -41,6 +41,8 @@ from stockflow.events import (
     ForecastReviewed,
     GoodsReceipt,
     HoldAction,
+    InspectionVerdict,
+    PalletInspected,
     PosReturn,
     PosSale,
     PurchaseOrder,
@@ -247,6 +249,8 @@ class Ledger:
         self._reservations: dict[tuple[str, str, str], dict[str, int]] = {}
         self._last_issued_batch: dict[tuple[str, str], str] = {}
         self._counts: dict[PositionKey, CountRecord] = {}
+        #: Batches an inspection held that have not arrived yet: their receipt goes into quarantine.
+        self._hold_on_receipt: set[PositionKey] = set()
         self._recent: dict[str, deque[tuple[datetime, PositionKey, int]]] = {}
         self._newest: dict[str, datetime] = {}  # the latest occurred_at among a location's recent
 
@@ -562,6 +566,8 @@ class Ledger:
             expiry = ev.expiry_date
             txn.on_commit.append(lambda: self._expiry.__setitem__(where, expiry))
         self._inflow(txn, ev.location, line, batch)
+        if PositionKey(ev.location, line.sku.sku, batch) in self._hold_on_receipt:
+            txn.change(PositionKey(ev.location, line.sku.sku, batch), line, quarantined=line.qty)
 
     def _purchase_order(self, txn: _Txn, ev: PurchaseOrder) -> None:
         """Checked like a receipt (location, supplier, SKU, unit); it moves no stock."""
@@ -756,8 +762,40 @@ class Ledger:
             in_transit=ev.in_transit,
         )
 
+    def _pallet_inspected(self, txn: _Txn, ev: PalletInspected) -> None:
+        """A verdict other than accept quarantines the batch (now, or when it is received)."""
+        self._check_location(ev.location)
+        if ev.supplier not in self.catalog.suppliers:
+            raise StockRejected("unknown_supplier", f"supplier {ev.supplier!r} is not in master data")
+        sku = self.catalog.skus.get(ev.sku)
+        if sku is None:
+            raise StockRejected("unknown_sku", f"SKU {ev.sku!r} is not in master data")
+        if ev.verdict is InspectionVerdict.ACCEPT:
+            return
+        if sku.batch_managed and ev.batch is None:
+            raise StockRejected(
+                "missing_batch", f"{sku.sku} is batch-managed: an inspection must name the batch"
+            )
+        key = PositionKey(ev.location, sku.sku, ev.batch if sku.batch_managed and ev.batch else NO_BATCH)
+        pos = txn.get(key)
+        free = pos.on_hand - pos.quarantined
+        line = _Line(
+            sku=sku, qty=max(free, 0), batch=key.batch, reference=ev.inspection_id, counterparty=ev.supplier
+        )
+        if free > 0:
+            txn.change(key, line, quarantined=free)
+        else:
+            txn.on_commit.append(lambda: self._hold_on_receipt.add(key))
+
     def _quality_hold(self, txn: _Txn, ev: QualityHold) -> None:
         self._check_location(ev.location)
+        held = self.catalog.skus.get(ev.sku)
+        if ev.action is not HoldAction.HOLD and held is not None and (ev.batch or not held.batch_managed):
+            # decided: a batch an inspection held before it arrived is no longer awaited
+            waiting = PositionKey(
+                ev.location, ev.sku, ev.batch if held.batch_managed and ev.batch else NO_BATCH
+            )
+            txn.on_commit.append(lambda: self._hold_on_receipt.discard(waiting))
         whole_batch = ev.qty is None
         line = self._resolve(ev.sku, ev.qty or Decimal(0), ev.unit, None, ev.batch, reference=ev.action.value)
         wanted = None if whole_batch else line.qty
@@ -805,5 +843,6 @@ _HANDLERS = {
     CycleCount: Ledger._cycle_count,
     StockAdjustment: Ledger._stock_adjustment,
     QualityHold: Ledger._quality_hold,
+    PalletInspected: Ledger._pallet_inspected,
     StockCorrection: Ledger._stock_correction,
 }
