@@ -17,7 +17,7 @@ import urllib.error
 import urllib.parse
 import urllib.request
 from collections.abc import Sequence
-from datetime import date
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +36,8 @@ from stockflow.kpis import (
 from stockflow.ledger import Position
 from stockflow.masking import Role, mask_record
 from stockflow.masterdata import Catalog
+from stockflow.risk import prior_only
+from stockflow.risk import supplier_risk as score_suppliers
 
 
 class Unavailable(RuntimeError):
@@ -288,6 +290,46 @@ def alerts(settings: Settings, since: date | None = None) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------- cold chain
+def supplier_risk(settings: Settings) -> pd.DataFrame:
+    """Every supplier's risk from the pallet inspections in the lake (the core's formula); a
+    supplier never inspected shows the prior."""
+    from stockflow.events import parse_event
+
+    folder = settings.lake_dir / "scans"
+    events = []
+    if folder.is_dir() and any(folder.rglob("*.parquet")):
+        with duckdb.connect() as con:
+            rows = con.execute(
+                f"""
+                SELECT payload FROM read_parquet('{folder.as_posix()}/**/*.parquet', union_by_name = true,
+                                                 hive_partitioning = false)
+                WHERE event_type = 'pallet_inspected'
+                QUALIFY row_number() OVER (PARTITION BY event_id ORDER BY apply_seq) = 1
+                """
+            ).fetchall()
+        events = [parse_event(payload) for (payload,) in rows]
+    suppliers = catalog(settings).suppliers
+    scores = score_suppliers(events, datetime.now(UTC))
+    out = []
+    for code in sorted(suppliers.keys() | scores.keys()):
+        r = scores.get(code) or prior_only(code)
+        out.append(
+            {
+                "supplier": code,
+                "name": suppliers[code].name if code in suppliers else "",
+                "risk": r.risk,
+                "level": r.level.value,
+                "pallets": r.pallets,
+                "damaged_pallets": r.damaged_pallets,
+                "observed_rate": r.observed_rate,
+                "damaged_cartons": r.damaged_cartons,
+                "cartons": r.cartons,
+                "mixed_pallets": r.mixed_pallets,
+            }
+        )
+    return pd.DataFrame(out).sort_values(["risk", "supplier"], ascending=[False, True], ignore_index=True)
+
+
 def cold_chain_skus(settings: Settings) -> pd.DataFrame:
     return warehouse(
         settings,

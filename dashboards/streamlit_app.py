@@ -17,6 +17,7 @@ PAGES = [
     (Area.COLD_CHAIN, "pages/cold_chain.py", "Cold chain", ":material/thermostat:"),
     (Area.FINANCE, "pages/finance.py", "Finance", ":material/account_balance:"),
     (Area.PLANNING, "pages/forecasts.py", "Forecasts & replenishment", ":material/insights:"),
+    (Area.PLANNING, "pages/suppliers.py", "Suppliers", ":material/local_shipping:"),
     (Area.QUALITY, "pages/data_quality.py", "Data quality", ":material/fact_check:"),
     (Area.AUDIT, "pages/audit.py", "Audit trail", ":material/verified_user:"),
 ]

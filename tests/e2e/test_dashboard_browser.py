@@ -35,6 +35,7 @@ PAGES = {
     "Data quality": {"metrics": 4, "chart": True},
     "Audit trail": {"metrics": 1},
     "Reconciliation": {"grid": True},
+    "Suppliers": {"metrics": 3, "chart": True},
 }
 NAV = "a[data-testid=stSidebarNavLink]"  # its text is the icon's name, then the title
 CHART = '[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg'

@@ -302,12 +302,47 @@ def test_the_audit_page_verifies_the_chain_and_shows_tampering(env):
     assert not can_view(Role.WAREHOUSE, Area.AUDIT)
 
 
+def test_suppliers_page_scores_each_supplier_from_its_inspections(tmp_path, monkeypatch):
+    from datetime import UTC, datetime
+
+    from stockflow.events import PalletInspected
+    from stockflow.simulation import build_catalog
+    from streams.lake import LakeWriter, now_utc
+
+    var = tmp_path / "var"
+    catalog = build_catalog(7)
+    catalog.save(var / "masterdata.json")
+    first, second = sorted(catalog.suppliers)[:2]
+    sku = next(code for code, s in sorted(catalog.skus.items()) if s.batch_managed)
+    writer = LakeWriter(var / "lake", "test")
+    for i in range(32):
+        supplier, damaged = (first, 3) if i < 2 else (second, 0)
+        ev = PalletInspected(
+            event_id=f"ins-{i}", occurred_at=datetime.now(UTC), source="dock-cam-1", location="WH1",
+            inspection_id=f"INS-{i}", supplier=supplier, sku=sku, batch=f"L{i}", cartons=20, layers=4,
+            damaged_cartons=damaged, confidence=0.9, verdict="quarantine" if damaged else "accept",
+        )  # fmt: skip
+        writer.land_applied(ev, ev.model_dump_json().encode(), "scans", 0, i, (), now_utc())
+    writer.flush()
+    monkeypatch.setenv("STOCKFLOW_VAR_DIR", str(var))
+    at = page(Role.WAREHOUSE, "pages/suppliers.py")
+    assert metric(at, "Pallets inspected") == "32" and metric(at, "High risk") == "1"
+    shown = at.dataframe[0].value
+    assert len(shown) == len(catalog.suppliers)
+    top = shown.iloc[0]
+    assert (top["supplier"], top["pallets"], top["damaged_pallets"]) == (first, 2, 2)
+    assert top["risk"] == pytest.approx(2.5 / 12) and top["level"] == "high"  # not 100% on two pallets
+    clean = shown[shown["supplier"] == second].iloc[0]
+    assert clean["risk"] == pytest.approx(0.5 / 40) and clean["level"] == "low"
+    assert set(shown[shown["pallets"] == 0]["risk"]) == {0.05}  # never inspected: the prior
+
+
 @pytest.mark.parametrize(
     "path",
     [
         "pages/overview.py", "pages/live_stock.py", "pages/alerts.py", "pages/cold_chain.py",
         "pages/finance.py", "pages/forecasts.py", "pages/data_quality.py", "pages/audit.py",
-        "pages/reconciliation.py",
+        "pages/reconciliation.py", "pages/suppliers.py",
     ],
 )  # fmt: skip
 def test_on_a_fresh_start_each_page_says_what_it_waits_for(tmp_path, monkeypatch, path):
