@@ -144,9 +144,21 @@ class Worker:
         self.log_path = log_dir / f"worker-{web_port}.log"
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 90) -> Worker:
-        self.proc = start_worker(self.settings, self.web_port, self.log_path)
-        wait_for_http(self.url + "/health", timeout=timeout, process=self.proc, ready_key="ready")
+    def start(self, timeout: float = 90, attempts: int = 3) -> Worker:
+        """Start it; a port taken between choosing it and binding it (another process got it
+        first) is replaced by a fresh one, and `web_port`, `url` and `settings` follow."""
+        for attempt in range(attempts):
+            self.proc = start_worker(self.settings, self.web_port, self.log_path)
+            try:
+                wait_for_http(self.url + "/health", timeout=timeout, process=self.proc, ready_key="ready")
+                return self
+            except RuntimeError:
+                if attempt == attempts - 1 or "address already in use" not in self.log_tail(200):
+                    raise
+            self.web_port = free_port()
+            self.url = f"http://127.0.0.1:{self.web_port}"
+            self.settings = self.settings.model_copy(update={"web_port": self.web_port})
+            self.log_path = self.log_path.with_name(f"worker-{self.web_port}.log")
         return self
 
     def health(self) -> dict[str, Any]:

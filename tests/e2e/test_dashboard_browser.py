@@ -57,7 +57,7 @@ def live_worker(tmp_path):
         sim = Simulation(catalog, seed=settings.seed)
         produce_with_confluent(broker.bootstrap, sim.messages(sim.history(date(2026, 9, 1), 1)))
         wait_until(lambda: worker.health()["counters"].get("applied", 0) > 1000, 120, "stock in the worker")
-        yield settings
+        yield worker.settings  # with the port it serves on
     finally:
         if worker is not None:
             worker.stop()
