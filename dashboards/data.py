@@ -431,6 +431,21 @@ def trial_balance(settings: Settings, period: str | None) -> pd.DataFrame:
     )
 
 
+def trial_balance_totals(settings: Settings, period: str | None, unit: str | None = None) -> dict[str, Any]:
+    """Total debit and credit up to the end of `period`, and whether they are equal: compared
+    in the warehouse, in DECIMAL, before anything becomes a float."""
+    frame = warehouse(
+        settings,
+        """
+        SELECT coalesce(sum(debit), 0) AS debit, coalesce(sum(credit), 0) AS credit,
+               coalesce(sum(debit), 0) = coalesce(sum(credit), 0) AS balanced
+        FROM fct_voucher_lines WHERE (? IS NULL OR period <= ?) AND (? IS NULL OR accounting_unit = ?)""",
+        [period, period, unit, unit],
+    )
+    totals = frame.to_dict("records")[0]
+    return {**totals, "balanced": bool(totals["balanced"])}
+
+
 def receivables(settings: Settings, role: Role) -> pd.DataFrame:
     """B2B customers' balances on the receivable account of the company's chart of accounts,
     with their contact details masked for `role`."""

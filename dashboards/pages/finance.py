@@ -45,12 +45,11 @@ with tab_balance:
     balance = ui.cached(data.trial_balance, period)
     if unit != "all":
         balance = balance[balance["accounting_unit"] == unit]
-    debit, credit = balance["debit"].sum(), balance["credit"].sum()
-    # the amounts arrive as floats: summed over accounts they differ in the last bits, not in cents
+    totals = ui.cached(data.trial_balance_totals, period, None if unit == "all" else unit)
     st.metric(
         "Debit = credit",
-        "balanced" if round(debit - credit, 2) == 0 else "NOT BALANCED",
-        f"¥{debit:,.2f}",
+        "balanced" if totals["balanced"] else "NOT BALANCED",
+        f"¥{totals['debit']:,.2f}",
         delta_color="off",
     )
     st.dataframe(balance, hide_index=True, width="stretch")

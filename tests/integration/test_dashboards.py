@@ -357,3 +357,29 @@ def test_on_a_fresh_start_each_page_says_what_it_waits_for(tmp_path, monkeypatch
     said = [m.value for m in (*at.info, *at.warning)] + [m.value for m in at.caption]
     assert said, path
     assert not (var / "warehouse").exists() and not (var / "planning.duckdb").exists()  # nothing created
+
+
+def test_trial_balance_totals_are_compared_exactly_in_the_warehouse(tmp_path):
+    from dashboards import data
+    from stockflow.config import Settings
+
+    settings = Settings(var_dir=tmp_path)
+    (tmp_path / "warehouse").mkdir()
+    with duckdb.connect(str(tmp_path / "warehouse" / "warehouse.duckdb")) as con:
+        con.execute(
+            "CREATE TABLE fct_voucher_lines (accounting_unit VARCHAR, period VARCHAR,"
+            " debit DECIMAL(18, 2), credit DECIMAL(18, 2))"
+        )
+        # 0.1 + 0.2 is not 0.3 in floats; in DECIMAL it is
+        con.execute(
+            "INSERT INTO fct_voucher_lines VALUES ('A', '2026-01', 0.10, 0), ('A', '2026-01', 0.20, 0),"
+            " ('A', '2026-01', 0, 0.30), ('B', '2026-02', 0.01, 0)"
+        )
+    assert data.trial_balance_totals(settings, "2026-01") == {
+        "debit": pytest.approx(0.3),
+        "credit": pytest.approx(0.3),
+        "balanced": True,
+    }
+    assert data.trial_balance_totals(settings, None)["balanced"] is False  # B is a cent out
+    assert data.trial_balance_totals(settings, None, "A")["balanced"] is True
+    assert data.trial_balance_totals(settings, "2026-02", "B")["balanced"] is False
