@@ -40,7 +40,6 @@ from stockflow.config import Settings, get_settings
 from stockflow.events import encode_event
 from stockflow.ledger import Ledger, Position, PositionKey
 from stockflow.masterdata import Catalog
-from stockflow.processing import StockProcessor
 from stockflow.reconciliation import (
     FIELDS,
     Action,
@@ -56,7 +55,7 @@ from stockflow.reconciliation import (
 )
 from streams.lake import LakeWriter, alert_row, read_table
 from streams.partitions import partition_for
-from streams.recovery import replay_lake
+from streams.recovery import LedgerOnly, replay_lake
 
 ACTOR = "reconcile_stock"
 
@@ -260,7 +259,7 @@ class Reconciler:
             self.catalog,
             snapshots.keys(),
             self.settings.topic_partitions,
-            lambda: StockProcessor(self.catalog),
+            lambda: LedgerOnly.new(self.catalog),
             until_seq={p: s.applied_seq for p, s in snapshots.items()},
         )
         self.report.events_replayed = replayed
@@ -402,7 +401,7 @@ def reconcile_legacy(settings: Settings, export: Path, as_of: datetime | None = 
         f"legacy-{started:%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}", f"legacy:{export.name}", started
     )
     procs, report.events_replayed = replay_lake(
-        settings.lake_dir, catalog, [0], 1, lambda: StockProcessor(catalog)
+        settings.lake_dir, catalog, [0], 1, lambda: LedgerOnly.new(catalog)
     )
     ledger = procs[0].ledger
     moved: set[PositionKey] = set()

@@ -8,11 +8,13 @@ stays refused. Dead letters from before the ledger (bad JSON, schema) or from a 
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol, TypeVar
 
 from stockflow.events import OutputTopic, Topic, parse_event
+from stockflow.ledger import Ledger
 from stockflow.masterdata import Catalog
-from stockflow.processing import StockProcessor
 from streams.lake import iter_rows
 from streams.partitions import partition_for
 
@@ -21,14 +23,40 @@ EVENT_TABLES = tuple(t.value for t in Topic)
 STATE_ONLY_EVENT_TYPES = frozenset({"stock_correction"})
 
 
+class Replayable(Protocol):
+    """What a replay feeds: a worker's `StockProcessor`, or a `LedgerOnly`."""
+
+    @property
+    def ledger(self) -> Ledger: ...
+
+    def process(self, event: object) -> object: ...
+
+
+P = TypeVar("P", bound=Replayable)
+
+
+@dataclass
+class LedgerOnly:
+    """The ledger without the alert rules: for replays that compare stock and raise nothing."""
+
+    ledger: Ledger
+
+    @classmethod
+    def new(cls, catalog: Catalog) -> LedgerOnly:
+        return cls(Ledger(catalog))
+
+    def process(self, event: object) -> object:
+        return self.ledger.apply(event)
+
+
 def replay_lake(
     lake: Path,
     catalog: Catalog,
     partitions: Iterable[int],
     partition_count: int,
-    new_processor: Callable[[], StockProcessor],
+    new_processor: Callable[[], P],
     until_seq: Mapping[int, int] | None = None,
-) -> tuple[dict[int, StockProcessor], int]:
+) -> tuple[dict[int, P], int]:
     """Processors for these partitions rebuilt from the lake, and the number of events replayed.
 
     State corrections are remembered as decided but not applied. `until_seq` stops a
