@@ -13,7 +13,7 @@ $(BIN)/python:
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
 $(STAMP): $(BIN)/python pyproject.toml
-	$(BIN)/pip install --quiet -e '.[streams,flows,warehouse,forecast,dashboards,vision,dev]'
+	$(BIN)/pip install --quiet -e '.[streams,flows,warehouse,forecast,dashboards,vision,train,dev]'
 	touch $(STAMP)
 
 # Debian's Chromium for the dashboards' browser test (and a font that has Chinese glyphs).
