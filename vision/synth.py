@@ -22,6 +22,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
+from itertools import chain
 from pathlib import Path
 
 import cv2
@@ -287,6 +288,43 @@ def pallet_photo(seed: int, index: int, size: int = 416) -> tuple[np.ndarray, Tr
     return img, truth
 
 
+def ordinary_photo(seed: int, index: int, size: int = 416) -> tuple[np.ndarray, Truth]:
+    """A photo with no pallet in it (a dock, an office, a shelf: shapes, lines, text), for the
+    detector to learn that not every photo holds a load and for tests of "no pallet found"."""
+    rng = np.random.default_rng([seed, 1_000_000 + index])
+    img = _background(rng, size)
+    for _ in range(int(rng.integers(3, 12))):
+        colour = tuple(int(v) for v in rng.integers(0, 256, 3))
+        x, y = (int(v) for v in rng.integers(0, size, 2))
+        shape = rng.choice(["circle", "polygon", "line", "text", "panel"])
+        if shape == "circle":
+            cv2.circle(img, (x, y), int(rng.integers(8, size // 5)), colour, -1, cv2.LINE_AA)
+        elif shape == "polygon":
+            points = rng.integers(0, size, (int(rng.integers(3, 7)), 2)).astype(np.int32)
+            cv2.fillPoly(img, [points], colour, cv2.LINE_AA)
+        elif shape == "line":
+            x1, y1 = (int(v) for v in rng.integers(0, size, 2))
+            cv2.line(img, (x, y), (x1, y1), colour, int(rng.integers(1, 9)), cv2.LINE_AA)
+        elif shape == "text":
+            cv2.putText(
+                img,
+                "EXIT" if rng.random() < 0.5 else "NO 12",
+                (x, y),
+                cv2.FONT_HERSHEY_SIMPLEX,
+                float(rng.uniform(0.5, 2.0)),
+                colour,
+                2,
+                cv2.LINE_AA,
+            )
+        else:  # a door, a window, a screen: one flat panel, nothing stacked on a pallet
+            w, h = (int(v) for v in rng.integers(size // 8, size // 2, 2))
+            cv2.rectangle(img, (x, y), (x + w, y + h), colour, -1)
+    img = _camera(img, rng, [])
+    return img, Truth(
+        image=f"{seed}-o{index:06d}.jpg", cartons=0, layers=0, damaged=0, mixed=False, pallet=False
+    )
+
+
 def yolo_lines(truth: Truth, size: int) -> list[str]:
     """The photo's labels in YOLO format."""
     out = []
@@ -302,15 +340,20 @@ def photos(seed: int, count: int, size: int = 416) -> Iterator[tuple[np.ndarray,
         yield pallet_photo(seed, index, size)
 
 
-def write_split(root: Path, split: str, seed: int, count: int, size: int = 416) -> list[Truth]:
-    """``root/images/<split>/*.jpg``, ``root/labels/<split>/*.txt`` and ``root/<split>.jsonl``."""
+def write_split(
+    root: Path, split: str, seed: int, count: int, size: int = 416, ordinary: int = 0
+) -> list[Truth]:
+    """``root/images/<split>/*.jpg``, ``root/labels/<split>/*.txt`` and ``root/<split>.jsonl``:
+    `count` pallet photos, then `ordinary` photos without a pallet (empty labels)."""
     images, labels = root / "images" / split, root / "labels" / split
     images.mkdir(parents=True, exist_ok=True)
     labels.mkdir(parents=True, exist_ok=True)
     truths = []
-    for img, truth in photos(seed, count, size):
+    everything = chain(photos(seed, count, size), (ordinary_photo(seed, i, size) for i in range(ordinary)))
+    for img, truth in everything:
         cv2.imwrite(str(images / truth.image), img, [cv2.IMWRITE_JPEG_QUALITY, 95])
-        (labels / truth.image).with_suffix(".txt").write_text("\n".join(yolo_lines(truth, size)) + "\n")
+        lines = yolo_lines(truth, size)
+        (labels / truth.image).with_suffix(".txt").write_text("".join(f"{line}\n" for line in lines))
         truths.append(truth)
     with open(root / f"{split}.jsonl", "w", encoding="utf-8") as out:
         for t in truths:
@@ -319,13 +362,20 @@ def write_split(root: Path, split: str, seed: int, count: int, size: int = 416) 
 
 
 def write_dataset(
-    root: Path, train: int, val: int, size: int = 416, train_seed: int = 1, val_seed: int = 2
+    root: Path,
+    train: int,
+    val: int,
+    size: int = 416,
+    train_seed: int = 1,
+    val_seed: int = 2,
+    ordinary_share: float = 0.0,
 ) -> Path:
-    """A YOLO dataset (train and validation from different seeds) and its ``data.yaml``."""
+    """A YOLO dataset (train and validation from different seeds) and its ``data.yaml``;
+    `ordinary_share` adds that many photos without a pallet per pallet photo."""
     if train_seed == val_seed:
         raise ValueError("train and validation must come from different seeds")
-    write_split(root, "train", train_seed, train, size)
-    write_split(root, "val", val_seed, val, size)
+    write_split(root, "train", train_seed, train, size, round(train * ordinary_share))
+    write_split(root, "val", val_seed, val, size, round(val * ordinary_share))
     names = "\n".join(f"  {i}: {name}" for i, name in enumerate(CLASSES))
     data = root / "data.yaml"
     data.write_text(f"path: {root.resolve()}\ntrain: images/train\nval: images/val\nnames:\n{names}\n")

@@ -1,7 +1,7 @@
 import numpy as np
 import pytest
 
-from vision.synth import CLASSES, pallet_photo, write_dataset, yolo_lines
+from vision.synth import CLASSES, ordinary_photo, pallet_photo, write_dataset, yolo_lines
 
 SIZE = 416
 
@@ -67,3 +67,20 @@ def test_a_dataset_has_images_labels_truth_and_its_yaml(tmp_path):
         assert len((tmp_path / "ds" / f"{split}.jsonl").read_text().splitlines()) == n
     with pytest.raises(ValueError, match="different seeds"):
         write_dataset(tmp_path / "same", 1, 1, train_seed=4, val_seed=4)
+
+
+def test_ordinary_photos_hold_no_pallet_and_are_deterministic():
+    img, truth = ordinary_photo(5, 0)
+    again, _ = ordinary_photo(5, 0)
+    assert np.array_equal(img, again) and not np.array_equal(img, ordinary_photo(5, 1)[0])
+    assert img.shape == (416, 416, 3)
+    assert (truth.pallet, truth.cartons, truth.boxes, yolo_lines(truth, 416)) == (False, 0, [], [])
+    assert truth.image != pallet_photo(5, 0)[1].image
+
+
+def test_a_dataset_can_hold_photos_without_a_pallet(tmp_path):
+    write_dataset(tmp_path / "ds", train=10, val=5, ordinary_share=0.2)
+    labels = sorted((tmp_path / "ds" / "labels" / "train").glob("*.txt"))
+    empty = [p for p in labels if p.read_text() == ""]
+    assert len(labels) == 12 and len(empty) == 2 and all("-o" in p.stem for p in empty)
+    assert len(list((tmp_path / "ds" / "images" / "val").glob("*.jpg"))) == 6
