@@ -49,6 +49,12 @@ class Settings(BaseSettings):
         description="reconcile_stock sends corrections and count adjustments (else reports only)",
     )
 
+    # Inbound pallet inspection (the workers' POST /inspections and `stockflow inspect`).
+    inspection_model: Path | None = Field(
+        default=None, description="ONNX detector; unset: the model committed under vision/models"
+    )
+    inspection_max_mb: int = Field(default=25, ge=1, description="largest photo POST /inspections takes")
+
     # Dashboard (Streamlit): one password per role, kept as scrypt hashes (`stockflow dashboard
     # password ROLE`); roles with none here are read from var/dashboard_passwords.json.
     dashboard_host: str = "127.0.0.1"

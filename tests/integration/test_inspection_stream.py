@@ -2,13 +2,17 @@
 quarantined in the stock API until it is released; one inspected before its receipt holds the
 receipt when it comes."""
 
+import os
+import subprocess
+import sys
+import urllib.request
 from datetime import UTC, date, datetime
 from decimal import Decimal
 
 import pytest
 
 from stockflow.events import GoodsReceipt, HoldAction, PalletInspected, QualityHold
-from tests.support import get_json, post_json, wait_until
+from tests.support import get_json, post_json, post_multipart, wait_until
 
 pytestmark = pytest.mark.integration
 
@@ -60,3 +64,102 @@ def test_a_damaged_pallet_is_quarantined_until_released(stack):
     send(worker, release)
     wait_until(lambda: batch(worker, sku, "LOT-B")["quarantined"] == 0, 30, "LOT-B released")
     assert batch(worker, sku, "LOT-A")["quarantined"] == 30  # the damaged one stays held
+
+
+def jpeg(image) -> bytes:
+    import cv2
+
+    ok, data = cv2.imencode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, 92])
+    assert ok
+    return data.tobytes()
+
+
+def test_a_photo_posted_to_inspections_quarantines_the_damaged_batch(stack, tmp_path):
+    """POST /inspections runs the committed model in the worker: a damaged pallet's photo is
+    recorded and its batch quarantined; a photo without a pallet and a file that is no photo
+    record nothing; the command line does the same."""
+    from tests.vision import damaged_and_sound
+    from vision.inspector import inspection_id
+
+    worker = stack.worker()
+    sku = next(code for code, s in sorted(stack.catalog.skus.items()) if s.batch_managed)
+    supplier = stack.catalog.skus[sku].supplier or sorted(stack.catalog.suppliers)[0]
+    now = datetime.now(UTC)
+    (damaged, _), (sound, _), (ordinary, _) = damaged_and_sound()
+    receipt = GoodsReceipt(
+        event_id="rcv-photo", occurred_at=now, source="RF-WH1", location="WH1", purchase_order="PO-CAM",
+        supplier=supplier, sku=sku, batch="LOT-CAM", expiry_date=date(2027, 6, 30), qty=Decimal(24),
+        unit_cost=Decimal("4.20"),
+    )  # fmt: skip
+    send(worker, receipt)
+    delivery = {
+        "supplier": supplier,
+        "sku": sku,
+        "location": "WH1",
+        "batch": "LOT-CAM",
+        "purchase_order": "PO-CAM",
+    }
+    status, body = post_multipart(
+        f"{worker.url}/inspections", delivery, {"image": ("pallet.jpg", jpeg(damaged))}
+    )
+    assert status == 202, body
+    assert (
+        body["verdict"] == "quarantine"
+        and body["damaged_cartons"] >= 1
+        and body["event_id"].startswith("insp-")
+    )
+    assert body["model"].startswith("pallet-yolo11n-320.onnx@")
+    wait_until(
+        lambda: (batch(worker, sku, "LOT-CAM") or {}).get("quarantined") == 24, 30, "LOT-CAM quarantined"
+    )
+    with urllib.request.urlopen(worker.url + body["annotated"], timeout=5) as resp:
+        assert resp.headers["Content-Type"] == "image/jpeg" and resp.read()[:2] == b"\xff\xd8"
+    # the same photo again for the same delivery is the same inspection (one event id)
+    status, again = post_multipart(
+        f"{worker.url}/inspections", delivery, {"image": ("pallet.jpg", jpeg(damaged))}
+    )
+    assert status == 202 and again["event_id"] == body["event_id"]
+
+    status, none = post_multipart(
+        f"{worker.url}/inspections", delivery, {"image": ("dock.jpg", jpeg(ordinary))}
+    )
+    assert (status, none["pallet_found"]) == (200, False) and "event_id" not in none
+    status, refused = post_multipart(
+        f"{worker.url}/inspections", delivery, {"image": ("notes.txt", b"not a photo")}
+    )
+    assert (status, refused["error"]) == (400, "not_a_photo")
+    status, refused = post_multipart(
+        f"{worker.url}/inspections", {"sku": sku}, {"image": ("p.jpg", jpeg(sound))}
+    )
+    assert (status, refused["error"], refused["detail"]) == (
+        400,
+        "missing_fields",
+        "required: supplier, location",
+    )
+
+    # the command line: a sound pallet is accepted and recorded, a text file is refused (exit 2)
+    photo, notes = tmp_path / "sound.jpg", tmp_path / "notes.txt"
+    photo.write_bytes(jpeg(sound))
+    notes.write_text("not a photo")
+    env = {
+        **os.environ,
+        "STOCKFLOW_VAR_DIR": str(stack.settings.var_dir),
+        "STOCKFLOW_WEB_PORT": str(worker.settings.web_port),
+        "COLUMNS": "250",
+    }
+    args = ["--supplier", supplier, "--sku", sku, "--location", "WH1", "--batch", "LOT-OK"]
+    run = subprocess.run(
+        [sys.executable, "-m", "stockflow.cli", "inspect", str(photo), str(notes), *args],
+        env=env, capture_output=True, text=True, timeout=120,
+    )  # fmt: skip
+    assert run.returncode == 2, run.stderr
+    assert "not an image" in run.stderr and "accept" in run.stdout, run.stdout
+    inspected = stack.settings.var_dir / "inspections"
+    assert len(list(inspected.glob("insp-*.jpg"))) == 2  # the damaged photo's and the sound one's
+    recorded = inspection_id(photo.read_bytes(), supplier, sku, "LOT-OK", None)
+
+    def applied():
+        return get_json(f"{worker.url}/reconcile/WH1?positions=no&events={recorded}")["applied"][recorded]
+
+    wait_until(applied, 30, "the command's inspection applied by the stream")
+    assert (batch(worker, sku, "LOT-CAM") or {}).get("quarantined") == 24
