@@ -6,7 +6,9 @@ suppliers and customers. `Simulation` then plays the company day by day: POS sal
 weekly seasonality, holidays, promotions and weather; store replenishment by transfer from
 the warehouses; purchase orders received after the supplier's lead time; B2B orders reserved
 and picked; returns; cycle counts with occasional shrinkage; damage; cold-chain sensors with
-occasional excursions. It keeps its own `Ledger` as "physical reality", so it sells only
+occasional excursions; a dock camera that inspects every pallet a warehouse receives (each
+supplier damages pallets at its own rate, a few far more often), and a quality check that
+scraps the damaged cartons and releases the rest three hours later. It keeps its own `Ledger` as "physical reality", so it sells only
 what is on the shelf.
 
 `Simulation.messages()` turns events into wire messages and can mix in bad ones (malformed
@@ -32,10 +34,14 @@ from biip.checksums import gs1_standard_check_digit
 from stockflow.events import (
     CycleCount,
     GoodsReceipt,
+    HoldAction,
+    InspectionVerdict,
+    PalletInspected,
     PosLine,
     PosReturn,
     PosSale,
     PurchaseOrder,
+    QualityHold,
     SalesChannel,
     SalesIssue,
     StockAdjustment,
@@ -260,6 +266,7 @@ class Simulation:
         self.warehouses = [
             loc for loc in self.catalog.locations.values() if loc.kind is LocationKind.WAREHOUSE
         ]
+        self.docks = frozenset(wh.location for wh in self.warehouses)  # where pallets are inspected
         self.skus = list(self.catalog.skus.values())
         rng = random.Random(self.seed)
         # Each store carries a subset of the range; each SKU has a popularity.
@@ -277,6 +284,13 @@ class Simulation:
         }
         first_supplier = min(self.catalog.suppliers, default="")
         self.supplier_of = {s.sku: s.supplier or first_supplier for s in self.skus}
+        # Pallet damage per supplier: most ship 1–5% of pallets damaged, a quarter of them far more.
+        rng = random.Random(f"suppliers:{self.seed}")
+        names = sorted(self.catalog.suppliers)
+        careless = set(rng.sample(names, k=max(1, len(names) // 4))) if names else set()
+        self.pallet_damage = {
+            name: rng.uniform(0.15, 0.3) if name in careless else rng.uniform(0.01, 0.05) for name in names
+        }
 
     # ----------------------------------------------------------------- helpers
     def _next_id(self, prefix: str) -> str:
@@ -465,10 +479,13 @@ class Simulation:
         while planned:
             when, _, what = heapq.heappop(planned)
             if not isinstance(what, tuple):
-                self._apply(what, out)
+                if self._apply(what, out) and isinstance(what, GoodsReceipt) and what.location in self.docks:
+                    self._plan_inspection(when, what, planned)
                 continue
             kind = what[0]
-            if kind == "replenish":
+            if kind == "quality_check":
+                self._quality_check(when, what[1], out)
+            elif kind == "replenish":
                 self._replenish(when, *what[1:], out=out)
             elif kind == "sale":
                 self._sale(when, what[1], what[2], out)
@@ -487,6 +504,91 @@ class Simulation:
             elif kind == "temp":
                 self._temperature(when, what[1], what[2], out)
         return out
+
+    def _plan_inspection(self, received: datetime, receipt: GoodsReceipt, planned: list) -> None:
+        """The dock camera's look at a received pallet (ten minutes after the receipt) and,
+        unless it was accepted, the quality check three hours later. Drawn from a generator of
+        its own, keyed by the receipt, so the rest of the company plays out as before."""
+        rng = random.Random(f"dock:{self.seed}:{receipt.event_id}")
+        sku = self.catalog.skus[receipt.sku]
+        case = sku.packs.get("case", 1)
+        units = int(receipt.qty) * (case if receipt.unit == "case" else 1)
+        cartons = max(1, min(48, math.ceil(units / case)))
+        per_layer = rng.choice([4, 6, 8])
+        damaged = 0
+        if rng.random() < self.pallet_damage.get(receipt.supplier, 0.05):
+            damaged = rng.randint(1, min(3, cartons))
+        mixed = rng.random() < 0.02
+        if damaged:
+            verdict, confidence = InspectionVerdict.QUARANTINE, rng.uniform(0.6, 0.97)
+        elif mixed or rng.random() < 0.04:
+            verdict, confidence = InspectionVerdict.MANUAL_REVIEW, rng.uniform(0.3, 0.5)
+        else:
+            verdict, confidence = InspectionVerdict.ACCEPT, rng.uniform(0.75, 0.98)
+        inspection = PalletInspected(
+            event_id=f"INS-{receipt.event_id}",
+            occurred_at=received + timedelta(minutes=10),
+            source=f"DOCK-{receipt.location}",
+            location=receipt.location,
+            inspection_id=f"INS-{receipt.event_id}",
+            supplier=receipt.supplier,
+            purchase_order=receipt.purchase_order,
+            sku=receipt.sku,
+            batch=receipt.batch,
+            cartons=cartons,
+            layers=math.ceil(cartons / per_layer),
+            damaged_cartons=damaged,
+            mixed_goods=mixed,
+            confidence=round(confidence, 4),
+            verdict=verdict,
+        )
+        self._planned += 1
+        heapq.heappush(planned, (inspection.occurred_at, self._planned, inspection))
+        if verdict is not InspectionVerdict.ACCEPT:
+            self._planned += 1
+            heapq.heappush(
+                planned, (received + timedelta(hours=3), self._planned, ("quality_check", inspection))
+            )
+
+    def _quality_check(self, when: datetime, inspection: PalletInspected, out: list) -> None:
+        """A person looks at the held pallet: the damaged cartons are scrapped (as far as the
+        quarantine still holds them), the rest released."""
+        sku = self.catalog.skus[inspection.sku]
+        key = PositionKey(inspection.location, sku.sku, inspection.batch if sku.batch_managed else "")
+        held = (
+            self.ledger.position(key).quarantined
+            if sku.batch_managed
+            else sum(p.quarantined for p in self.ledger.batches_at(inspection.location, sku.sku).values())
+        )
+        common = {
+            "occurred_at": when,
+            "source": f"QA-{inspection.location}",
+            "location": inspection.location,
+            "sku": inspection.sku,
+            "batch": inspection.batch,
+        }
+        scrap = min(held, inspection.damaged_cartons * sku.packs.get("case", 1))
+        if scrap > 0:
+            self._apply(
+                QualityHold(
+                    event_id=f"QS-{inspection.event_id}",
+                    action=HoldAction.SCRAP,
+                    qty=Decimal(scrap),
+                    reason=f"{inspection.damaged_cartons} damaged carton(s) found by {inspection.inspection_id}",
+                    **common,
+                ),
+                out,
+            )
+        if held > scrap:
+            self._apply(
+                QualityHold(
+                    event_id=f"QR-{inspection.event_id}",
+                    action=HoldAction.RELEASE,
+                    reason=f"checked after {inspection.inspection_id}: the rest is sound",
+                    **common,
+                ),
+                out,
+            )
 
     def _in_transit(self, location: str, sku: str) -> int:
         return sum(p.in_transit for p in self.ledger.batches_at(location, sku).values())

@@ -1,6 +1,6 @@
 import json
 from collections import Counter
-from datetime import date
+from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
@@ -115,3 +115,48 @@ def test_demand_history_follows_the_tills_drivers():
     assert all(len(days) == 28 for days in history.values())
     weekly = [sum(days[i] for days in history.values()) for i in range(28)]
     assert sum(weekly[5::7]) > sum(weekly[1::7])  # Saturdays sell more than Tuesdays
+
+
+def test_the_dock_camera_inspects_every_received_pallet_and_quality_decides_the_same_day():
+    from stockflow.events import HoldAction, InspectionVerdict
+    from stockflow.ledger import Ledger
+    from stockflow.risk import RiskLevel, supplier_risk
+
+    catalog = build_catalog(7)
+    sim = Simulation(catalog, seed=7)
+    events = list(sim.history(START, 21))
+    receipts = {
+        e.event_id: e
+        for e in events
+        if e.event_type == "goods_receipt" and not e.purchase_order.startswith("OPEN-")
+    }
+    inspections = [e for e in events if e.event_type == "pallet_inspected"]
+    # one inspection per pallet a warehouse received from a supplier, none at the stores
+    assert sorted(i.event_id for i in inspections) == sorted(f"INS-{r}" for r in receipts)
+    assert all(
+        i.location in sim.docks and i.supplier == receipts[i.event_id[4:]].supplier for i in inspections
+    )
+    verdicts = Counter(i.verdict for i in inspections)
+    assert verdicts[InspectionVerdict.QUARANTINE] and verdicts[InspectionVerdict.MANUAL_REVIEW]
+    assert all((i.damaged_cartons > 0) == (i.verdict is InspectionVerdict.QUARANTINE) for i in inspections)
+
+    # the quality check scraps exactly the damaged cartons and releases the rest: nothing stays held
+    holds = [e for e in events if e.event_type == "quality_hold"]
+    for i in (i for i in inspections if i.verdict is InspectionVerdict.QUARANTINE):
+        scrap = next(h for h in holds if h.event_id == f"QS-{i.event_id}")
+        assert scrap.action is HoldAction.SCRAP
+        assert scrap.qty == i.damaged_cartons * catalog.skus[i.sku].packs.get("case", 1)
+    assert {h.event_id[3:] for h in holds if h.action is HoldAction.RELEASE} <= {
+        i.event_id for i in inspections if i.verdict is not InspectionVerdict.ACCEPT
+    }
+    assert sum(p.quarantined for _, p in sim.ledger.positions()) == 0
+    # the events replay into a fresh ledger without a rejection
+    replayed = Ledger(catalog)
+    for e in events:
+        for follow in replayed.apply(e).follow_ups:
+            replayed.apply(follow)
+
+    # the careless suppliers are the ones the risk score ranks high
+    careless = {s for s, rate in sim.pallet_damage.items() if rate >= 0.15}
+    scores = supplier_risk(inspections, datetime.combine(START, time(0), UTC) + timedelta(days=21))
+    assert careless and {s for s, r in scores.items() if r.level is RiskLevel.HIGH} == careless
