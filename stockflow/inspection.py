@@ -79,6 +79,14 @@ def layers_of(cartons: Iterable[Detection]) -> int:
     return len(rows)
 
 
+def verdict_for(damage_found: bool, in_doubt: bool) -> InspectionVerdict:
+    """Sure damage quarantines; doubt (unsure damage, mixed goods, an unsure load) sends the
+    pallet to a person; otherwise it is accepted."""
+    if damage_found:
+        return InspectionVerdict.QUARANTINE
+    return InspectionVerdict.MANUAL_REVIEW if in_doubt else InspectionVerdict.ACCEPT
+
+
 def inspect(detections: Iterable[Detection]) -> InspectionResult:
     """The result of one photo's detections (see the module docstring for the rules)."""
     found = list(detections)
@@ -91,12 +99,10 @@ def inspect(detections: Iterable[Detection]) -> InspectionResult:
     unsure = tuple(d for d in cartons if d.cls == DAMAGED and d.confidence < DAMAGE_SURE)
     mixed = load.cls == MIXED
     if damaged:
-        verdict = InspectionVerdict.QUARANTINE
         confidence = min(d.confidence for d in damaged)
     else:
         confidence = min([load.confidence, *(1 - d.confidence for d in unsure)])
-        review = unsure or mixed or load.confidence < DAMAGE_SURE
-        verdict = InspectionVerdict.MANUAL_REVIEW if review else InspectionVerdict.ACCEPT
+    verdict = verdict_for(bool(damaged), bool(unsure) or mixed or load.confidence < DAMAGE_SURE)
     return InspectionResult(
         True, len(cartons), layers_of(cartons), damaged, unsure, mixed, confidence, verdict
     )

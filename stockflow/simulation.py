@@ -51,6 +51,7 @@ from stockflow.events import (
     TransferOut,
     encode_event,
 )
+from stockflow.inspection import verdict_for
 from stockflow.ledger import Ledger, PositionKey, StockRejected
 from stockflow.masterdata import (
     Catalog,
@@ -519,12 +520,8 @@ class Simulation:
         if rng.random() < self.pallet_damage.get(receipt.supplier, 0.05):
             damaged = rng.randint(1, min(3, cartons))
         mixed = rng.random() < 0.02
-        if damaged:
-            verdict, confidence = InspectionVerdict.QUARANTINE, rng.uniform(0.6, 0.97)
-        elif mixed or rng.random() < 0.04:
-            verdict, confidence = InspectionVerdict.MANUAL_REVIEW, rng.uniform(0.3, 0.5)
-        else:
-            verdict, confidence = InspectionVerdict.ACCEPT, rng.uniform(0.75, 0.98)
+        verdict = verdict_for(damaged > 0, mixed or rng.random() < 0.04)
+        confidence = rng.uniform(*_CAMERA_CONFIDENCE[verdict])
         inspection = PalletInspected(
             event_id=f"INS-{receipt.event_id}",
             occurred_at=received + timedelta(minutes=10),
@@ -554,11 +551,10 @@ class Simulation:
         """A person looks at the held pallet: the damaged cartons are scrapped (as far as the
         quarantine still holds them), the rest released."""
         sku = self.catalog.skus[inspection.sku]
-        key = PositionKey(inspection.location, sku.sku, inspection.batch if sku.batch_managed else "")
-        held = (
-            self.ledger.position(key).quarantined
-            if sku.batch_managed
-            else sum(p.quarantined for p in self.ledger.batches_at(inspection.location, sku.sku).values())
+        held = sum(
+            p.quarantined
+            for batch, p in self.ledger.batches_at(inspection.location, sku.sku).items()
+            if batch == inspection.batch or not sku.batch_managed  # without batches: the SKU's stock
         )
         common = {
             "occurred_at": when,
@@ -922,6 +918,14 @@ class Simulation:
         return SimMessage(
             msg.topic, msg.key, json.dumps(data).encode(), MessageKind.INVALID_GTIN, data["event_id"]
         )
+
+
+#: the simulated dock camera's confidence, by its verdict (a range to draw from)
+_CAMERA_CONFIDENCE = {
+    InspectionVerdict.QUARANTINE: (0.6, 0.97),
+    InspectionVerdict.MANUAL_REVIEW: (0.3, 0.5),
+    InspectionVerdict.ACCEPT: (0.75, 0.98),
+}
 
 
 def _poisson(rng: random.Random, lam: float) -> int:
