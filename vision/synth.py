@@ -28,7 +28,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-CLASSES = ("carton", "damaged_carton", "pallet", "mixed_pallet")
+from stockflow.inspection import CARTON, CLASSES, DAMAGED, MIXED, PALLET
+
 DAMAGE_KINDS = ("crushed_corner", "tear", "wet_stain")
 #: Share of pallets with at least one damaged carton, and with mixed goods.
 DAMAGED_SHARE = 0.45
@@ -272,9 +273,9 @@ def pallet_photo(seed: int, index: int, size: int = 416) -> tuple[np.ndarray, Tr
             kind = str(rng.choice(DAMAGE_KINDS))
             kinds.append(kind)
             _damage(img, rng, kind, x, y, w, h)
-        boxes.append((1 if damaged else 0, (x, y, x + w, y + h)))
+        boxes.append((DAMAGED if damaged else CARTON, (x, y, x + w, y + h)))
     stack_top = min(b[1][1] for b in boxes)
-    boxes.append((3 if mixed else 2, (left - 4, stack_top, left + width + 4, floor)))
+    boxes.append((MIXED if mixed else PALLET, (left - 4, stack_top, left + width + 4, floor)))
     img = _camera(img, rng, boxes)
     truth = Truth(
         image=f"{seed}-{index:06d}.jpg",
