@@ -82,12 +82,6 @@ class Inspector:
     def inspect_bytes(self, data: bytes) -> PhotoInspection:
         return self.inspect_image(decode(data))
 
-    def inspect_file(self, path: Path) -> PhotoInspection:
-        try:
-            return self.inspect_bytes(path.read_bytes())
-        except NotAPhoto as exc:
-            raise NotAPhoto(f"{path}: {exc}") from None
-
 
 def inspection_id(photo: bytes, *parts: str | None) -> str:
     """One id per photo and delivery: the same photo sent twice for the same pallet is one
