@@ -74,13 +74,10 @@ class Inspections(web.View):
         upload = form.get("image")
         if upload is None or not hasattr(upload, "file"):
             return _refuse(self, "missing_image", "send the photo as the multipart field 'image'")
-        missing = [f for f in REQUIRED if not str(form.get(f) or "").strip()]
+        fields = {f: str(form.get(f) or "").strip() or None for f in (*REQUIRED, *OPTIONAL)}
+        missing = [f for f in REQUIRED if fields[f] is None]
         if missing:
             return _refuse(self, "missing_fields", f"required: {', '.join(missing)}")
-        fields = {
-            f: (str(form.get(f)).strip() or None) if form.get(f) is not None else None
-            for f in (*REQUIRED, *OPTIONAL)
-        }
         photo = upload.file.read()
         loop = asyncio.get_running_loop()
         try:
