@@ -77,11 +77,12 @@ def train_detector(
     seconds = time.monotonic() - started
     model = export(weights, cfg, model_dir / f"{cfg.name}.onnx")
     shutil.copyfile(weights, model.with_suffix(".pt"))  # the same weights for ultralytics' own predict
-    figures = {"validation": training_metrics(work_dir)}
+    figures = {
+        "validation": training_metrics(work_dir),
+        "held_out": measure(model, cfg.imgsz, held_out, held_out_ordinary),
+    }
     report = model.with_suffix(".json")
-    write_report(report, cfg, command, figures, seconds)  # the detector reads imgsz from it
-    figures["held_out"] = measure(model, cfg.imgsz, held_out, held_out_ordinary)
-    write_report(report, cfg, command, figures, seconds)
+    write_report(report, cfg, command, figures, seconds)  # the edge detector reads imgsz from it
     log.info("model %s: %s", model, json.dumps(figures))
     return {"model": str(model), "report": str(report), **figures}
 
