@@ -2,7 +2,9 @@
 
 Pallet photos come from a seed no training or validation split used; ordinary photos (no
 pallet) test "no pallet found". Per pallet photo the result is compared with the generator's
-truth: is the pallet damaged (any damaged carton), the carton count, the layers, mixed goods."""
+truth: is the pallet damaged (any damaged carton), the carton count, the layers, mixed goods.
+A pallet counts as found damaged when the result holds a damaged carton, sure (quarantine) or
+unsure (held for a person): either way the pallet does not go to stock unchecked."""
 
 from __future__ import annotations
 
