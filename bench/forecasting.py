@@ -29,8 +29,8 @@ import pandas as pd
 from rich.console import Console
 
 from bench.pipeline import Figure
+from simulator.company import Simulation, build_catalog
 from stockflow.forecasting import BOOSTED, REVIEW_BELOW, SEASON, forecast_demand, wape
-from stockflow.simulation import Simulation, build_catalog
 
 console = Console()
 START = date(2026, 6, 1)

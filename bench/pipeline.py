@@ -31,10 +31,11 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from rich.console import Console
 from rich.table import Table
 
+from cli.supervisor import start_worker
+from infra.processes import stop_process, wait_for_http
+from simulator.company import SimMessage, Simulation, build_catalog
 from stockflow.config import Settings
-from stockflow.simulation import SimMessage, Simulation, build_catalog
 from streams.broker import EmbeddedBroker, ensure_topics
-from streams.runner import start_worker, stop_process, wait_for_http
 
 console = Console()
 START = date(2026, 1, 5)

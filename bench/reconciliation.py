@@ -23,16 +23,16 @@ from pathlib import Path
 from rich.console import Console
 
 from bench.pipeline import Figure, free_port, report_and_save
+from cli.supervisor import start_worker
 from flows.reconcile_stock import Reconciler
+from infra.processes import stop_process, wait_for_http
+from lake import LakeWriter, partition_for
+from simulator.company import build_catalog
 from stockflow.config import Settings
 from stockflow.events import CycleCount, GoodsReceipt
 from stockflow.ledger import Ledger
 from stockflow.reconciliation import Classification, compare_state
-from stockflow.simulation import build_catalog
 from streams.broker import EmbeddedBroker, ensure_topics
-from streams.lake import LakeWriter
-from streams.partitions import partition_for
-from streams.runner import start_worker, stop_process, wait_for_http
 
 console = Console()
 POSITIONS = int(os.environ.get("BENCH_RECONCILE_POSITIONS", "100000"))

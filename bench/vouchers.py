@@ -25,17 +25,18 @@ import duckdb
 from rich.console import Console
 
 from bench.pipeline import Figure, free_port
-from flows.books import Books, first_row
+from cli.supervisor import start_worker
 from flows.server import PrefectServer
+from infra.processes import stop_process, wait_for_http
+from lake import LakeWriter, lake_files, movement_row
+from simulator.company import TZ, Simulation, build_catalog
+from simulator.producer import produce
 from stockflow.config import Settings
 from stockflow.ledger import Ledger
-from stockflow.simulation import TZ, Simulation, build_catalog
 from stockflow.valuation import Valuation
 from stockflow.vouchers import AccountingPolicy, VoucherRules
+from stores.books import Books, first_row
 from streams.broker import EmbeddedBroker, ensure_topics
-from streams.lake import LakeWriter, lake_files, movement_row
-from streams.producer import produce
-from streams.runner import start_worker, stop_process, wait_for_http
 
 console = Console()
 START = date(2026, 1, 5)

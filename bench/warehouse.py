@@ -31,12 +31,12 @@ import duckdb
 from rich.console import Console
 
 from bench.pipeline import Figure
-from flows import warehouse
-from flows.books import Books
+from lake import LakeWriter
+from simulator.company import TZ, Simulation, build_catalog
 from stockflow.ledger import Ledger
 from stockflow.masterdata import Catalog
-from stockflow.simulation import TZ, Simulation, build_catalog
-from streams.lake import LakeWriter
+from stores import warehouse
+from stores.books import Books
 
 console = Console()
 START = date(2026, 1, 5)

@@ -46,7 +46,7 @@ class Unavailable(RuntimeError):
 
 # ----------------------------------------------------------------------------- connections
 def warehouse_file(settings: Settings) -> Path:
-    from flows.warehouse import warehouse_path
+    from stores.warehouse import warehouse_path
 
     return warehouse_path(settings.var_dir)
 
@@ -573,9 +573,9 @@ def decide_review(
 ) -> None:
     """Accept a forecast under review, or override it with a daily quantity (the core checks
     it); the decision goes into the stream as an event, then into the planning store."""
-    from flows.planning import Planning
-    from flows.stock_api import StockApiError, publisher
+    from infra.worker_client import StockApiError, publisher
     from stockflow.forecasting import Decision
+    from stores.planning import Planning
 
     decision = Decision.ACCEPTED if override_daily is None else Decision.OVERRIDDEN
     try:
@@ -600,8 +600,8 @@ def decide_suggestion(
     settings: Settings, suggestion_id: str, approve: bool, reviewer: str, role: Role, reason: str
 ) -> dict[str, Any]:
     """Approve (its purchase order or transfer goes into the stream) or reject a suggestion."""
-    from flows.planning import Planning
-    from flows.stock_api import StockApiError, publisher
+    from infra.worker_client import StockApiError, publisher
+    from stores.planning import Planning
 
     try:
         return Planning(settings.var_dir).decide_suggestion(
@@ -619,7 +619,7 @@ def decide_suggestion(
 
 
 def record_export(settings: Settings, role: Role | None, file_name: str, rows: int) -> None:
-    from flows.audit_log import AuditLog
+    from stores.audit_log import AuditLog
 
     who = role.value if role else "unknown"
     AuditLog(settings.var_dir).append(
@@ -630,7 +630,7 @@ def record_export(settings: Settings, role: Role | None, file_name: str, rows: i
 # ----------------------------------------------------------------------------- audit
 def audit_trail(settings: Settings) -> tuple[Any, pd.DataFrame]:
     """The verdict on the whole chain, and its entries newest first."""
-    from flows.audit_log import AuditLog
+    from stores.audit_log import AuditLog
 
     log = AuditLog(settings.var_dir)
     records = log.records()

@@ -38,7 +38,7 @@ def dashboard_env(settings: Settings) -> dict[str, str]:
 
 
 def start_dashboard(settings: Settings, log_path: Path) -> subprocess.Popen:
-    from streams.runner import start_process
+    from infra.processes import start_process
 
     return start_process(streamlit_args(settings), dashboard_env(settings), log_path)
 

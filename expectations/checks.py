@@ -190,7 +190,7 @@ def store(report: QualityReport, path: Path, frames: dict[str, pd.DataFrame]) ->
 
 def check(var_dir: Path) -> QualityReport:
     """Validate the current warehouse and store the results under var/quality/."""
-    from flows.warehouse import warehouse_path
+    from stores.warehouse import warehouse_path
 
     frames = frames_from_warehouse(warehouse_path(var_dir))
     report = validate(frames, var_dir / "quality")

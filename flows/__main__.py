@@ -28,8 +28,8 @@ def _forecast_once(wait_seconds: float = 1800.0) -> None:
     replenishment on that forecast."""
     from prefect.deployments import run_deployment
 
-    from flows import warehouse
     from stockflow.config import get_settings
+    from stores import warehouse
 
     deadline = time.monotonic() + wait_seconds
     while time.monotonic() < deadline:

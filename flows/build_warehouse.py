@@ -8,10 +8,10 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows import warehouse
 from flows.check_quality import check_quality
 from stockflow.config import get_settings
 from stockflow.masterdata import Catalog
+from stores import warehouse
 
 
 @task(cache_policy=NO_CACHE)

@@ -9,9 +9,9 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
+from lake import LakeWriter, alert_row
 from stockflow.alerts import AlertType, Severity, alert
 from stockflow.config import get_settings
-from streams.lake import LakeWriter, alert_row
 
 
 @task(cache_policy=NO_CACHE)

@@ -19,12 +19,12 @@ import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows import warehouse
-from flows.planning import SEPARATOR, Planning
 from stockflow.config import get_settings
 from stockflow.forecasting import forecast_demand as forecast
 from stockflow.masterdata import Catalog
 from stockflow.signals import CALENDAR_FILE, SignalCalendar
+from stores import warehouse
+from stores.planning import SEPARATOR, Planning
 
 log = logging.getLogger(__name__)
 

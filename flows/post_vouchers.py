@@ -10,10 +10,10 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows.books import Books, PassResult, percentile
 from stockflow.config import get_settings
 from stockflow.masterdata import Catalog
 from stockflow.vouchers import AccountingPolicy
+from stores.books import Books, PassResult, percentile
 
 
 def open_books(var_dir: str | None = None) -> Books:
@@ -99,20 +99,20 @@ def deployments() -> list:
         ),
         build_warehouse.to_deployment(
             name="nightly-full",
-            schedules=[Cron("0 2 * * *", timezone="Asia/Shanghai")],
+            schedules=[Cron("0 2 * * *", timezone=settings.timezone)],
             parameters={"full": True},
             concurrency_limit=1,
             description="Full rebuild of the warehouse every night at 02:00.",
         ),
         forecast_demand.to_deployment(
             name="nightly",
-            schedules=[Cron("0 3 * * *", timezone="Asia/Shanghai")],  # after the full build at 02:00
+            schedules=[Cron("0 3 * * *", timezone=settings.timezone)],  # after the full build at 02:00
             concurrency_limit=1,
             description="Forecast daily demand 30 days ahead; low-confidence forecasts go to review.",
         ),
         replenish.to_deployment(
             name="hourly",
-            schedules=[Cron("30 * * * *", timezone="Asia/Shanghai")],
+            schedules=[Cron("30 * * * *", timezone=settings.timezone)],
             concurrency_limit=1,
             description="Propose transfers and purchase orders from live stock and the latest forecast.",
         ),

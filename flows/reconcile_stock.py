@@ -32,9 +32,8 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows import duck
-from flows.audit_log import AuditLog
-from flows.stock_api import StockApiError, publisher, request_json
+from infra.worker_client import StockApiError, publisher, request_json
+from lake import LakeWriter, LedgerOnly, alert_row, partition_for, read_table, replay_lake
 from stockflow.alerts import AlertType, Severity, alert
 from stockflow.config import Settings, get_settings
 from stockflow.events import encode_event
@@ -53,9 +52,8 @@ from stockflow.reconciliation import (
     variance_adjustment,
     variance_adjustment_id,
 )
-from streams.lake import LakeWriter, alert_row, read_table
-from streams.partitions import partition_for
-from streams.recovery import LedgerOnly, replay_lake
+from stores import duck
+from stores.audit_log import AuditLog
 
 ACTOR = "reconcile_stock"
 

@@ -28,9 +28,7 @@ import duckdb
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from flows import warehouse
-from flows.planning import Planning
-from flows.stock_api import request_json
+from infra.worker_client import request_json
 from stockflow.config import get_settings
 from stockflow.masterdata import Catalog
 from stockflow.replenishment import (
@@ -43,6 +41,8 @@ from stockflow.replenishment import (
     StockPosition,
     plan,
 )
+from stores import warehouse
+from stores.planning import Planning
 
 LEAD_TIME_DAYS_OBSERVED = 90
 #: Demand is the forecast's mean over the next two weeks (a lead time and a review period).

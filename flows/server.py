@@ -7,8 +7,8 @@ import subprocess
 from dataclasses import dataclass
 from pathlib import Path
 
+from infra.processes import start_process, stop_process, wait_for_http
 from stockflow.config import Settings
-from streams.runner import start_process, stop_process, wait_for_http
 
 
 def prefect_env(settings: Settings) -> dict[str, str]:

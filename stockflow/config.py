@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from functools import lru_cache
+from functools import cached_property, lru_cache
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
@@ -13,6 +14,9 @@ from stockflow.signals import CALENDAR_FILE
 
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STOCKFLOW_", env_file=".env", extra="ignore")
+
+    # The company's time zone: business days, voucher dates, schedules and what pages show.
+    timezone: str = Field(default="Asia/Shanghai", description="an IANA time zone name")
 
     # Broker: unset → the embedded Tansu broker on 127.0.0.1:broker_port.
     kafka_url: str | None = Field(default=None, description="e.g. kafka://broker1:9092,broker2:9092")
@@ -76,6 +80,10 @@ class Settings(BaseSettings):
     seed: int = 7
     history_days: int = Field(default=60, ge=0)
     live_rate: float = Field(default=20.0, ge=0, description="events per second in live mode")
+
+    @cached_property
+    def tz(self) -> ZoneInfo:
+        return ZoneInfo(self.timezone)
 
     @property
     def embedded_broker(self) -> bool:

@@ -41,6 +41,7 @@ from zoneinfo import ZoneInfo
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
+from stockflow.config import get_settings
 from stockflow.events import SalesChannel
 from stockflow.masterdata import Catalog, Category, ValuationMethod
 from stockflow.money import ZERO, split_vat, to_money
@@ -133,8 +134,8 @@ class AccountingPolicy(BaseModel):
     till_accounts: dict[SalesChannel, str] = Field(default_factory=dict)
     default_till_account: str = "1012"
     valuation_methods: dict[Category, ValuationMethod] = Field(default_factory=lambda: dict(DEFAULT_METHODS))
-    #: The books' time zone: a voucher's date is its event's local date.
-    timezone: str = "Asia/Shanghai"
+    #: The books' time zone: a voucher's date is its event's local date (default: the company's).
+    timezone: str = Field(default_factory=lambda: get_settings().timezone)
 
     @model_validator(mode="after")
     def _known_leaf_accounts(self) -> AccountingPolicy:

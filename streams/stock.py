@@ -25,6 +25,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from lake import EVENT_TABLES, LakeWriter, alert_row, now_utc, partition_for, replay_lake
 from stockflow.config import get_settings
 from stockflow.events import EventRejected, OutputTopic, Topic, encode_event, parse_event
 from stockflow.ledger import Movement, StockRejected
@@ -32,9 +33,6 @@ from stockflow.masterdata import Catalog
 from stockflow.processing import StockProcessor
 from streams import topics
 from streams.app import app
-from streams.lake import LakeWriter, alert_row, now_utc
-from streams.partitions import partition_for
-from streams.recovery import EVENT_TABLES, replay_lake
 
 log = logging.getLogger(__name__)
 settings = get_settings()

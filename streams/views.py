@@ -21,10 +21,10 @@ from typing import Any
 from faust import web
 from faust.exceptions import SameNode
 
+from lake import partition_for
 from stockflow.events import EventRejected, TransitDispatched, encode_event, parse_event
 from stockflow.ledger import Position
 from streams.app import app
-from streams.partitions import partition_for
 from streams.stock import position_key, positions, send, settings, state
 
 

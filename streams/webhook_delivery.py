@@ -17,9 +17,9 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+from infra.jsonl import append_durably, exclusive
 from stockflow.config import Settings
 from stockflow.webhooks import Subscriber, payload, signed_headers, subscribers_from_json
-from streams.jsonl import append_durably, exclusive
 
 log = logging.getLogger(__name__)
 

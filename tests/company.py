@@ -11,9 +11,9 @@ from stockflow.masterdata import Catalog
 
 def build_company(var: Path, days: int = 30) -> Catalog:
     from expectations.checks import check
-    from flows import warehouse
-    from flows.books import Books
     from flows.forecast_demand import forecast_and_store
+    from stores import warehouse
+    from stores.books import Books
     from tests.integration.test_books import Lake
 
     var.mkdir(parents=True, exist_ok=True)

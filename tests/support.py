@@ -16,14 +16,13 @@ from typing import Any
 
 from confluent_kafka import Producer
 
+import lake
+from cli.supervisor import start_worker
+from infra.processes import stop_process, wait_for_http
+from lake import EVENT_TABLES, read_table
+from simulator.company import SimMessage
 from stockflow.config import Settings
 from stockflow.processing import StockProcessor
-from stockflow.simulation import SimMessage
-from streams import recovery
-from streams.lake import read_table
-from streams.runner import start_worker, stop_process, wait_for_http
-
-EVENT_TABLES = recovery.EVENT_TABLES
 
 
 def free_port() -> int:
@@ -143,9 +142,9 @@ def lake_dead_letters(lake: Path) -> list[dict[str, Any]]:
     return read_table(lake, "dead_letters").to_pylist()
 
 
-def replay_lake(lake: Path, catalog) -> dict[tuple[str, str, str], dict[str, int]]:
+def replay_lake(lake_dir: Path, catalog) -> dict[tuple[str, str, str], dict[str, int]]:
     """Positions from replaying the lake's accepted events through one fresh core processor."""
-    procs, _ = recovery.replay_lake(lake, catalog, [0], 1, lambda: StockProcessor(catalog))
+    procs, _ = lake.replay_lake(lake_dir, catalog, [0], 1, lambda: StockProcessor(catalog))
     return {(k.location, k.sku, k.batch): p.as_dict() for k, p in procs[0].ledger.positions()}
 
 

@@ -32,7 +32,7 @@ columns = st.columns(max(len(counts), 1))
 for column, (name, count) in zip(columns, counts.items(), strict=False):
     column.metric(name.replace("_", " ").capitalize(), f"{count:,}")
 
-daily = frame.assign(day=pd.to_datetime(frame["occurred_at"]).dt.tz_convert("Asia/Shanghai").dt.date)
+daily = frame.assign(day=pd.to_datetime(frame["occurred_at"]).dt.tz_convert(ui.settings().timezone).dt.date)
 daily = daily.groupby(["day", "alert_type"]).size().rename("alerts").reset_index()
 daily["day"] = pd.to_datetime(daily["day"])
 st.altair_chart(

@@ -41,7 +41,7 @@ def positions() -> None:
         column.metric(name.replace("_", " ").capitalize(), f"{int(frame[name].sum()):,}")
     st.caption(
         f"{len(frame):,} positions (location × SKU × batch), read from the stream at "
-        f"{pd.Timestamp.now(tz='Asia/Shanghai'):%H:%M:%S}; refreshes every {settings.dashboard_refresh_seconds} s."
+        f"{pd.Timestamp.now(tz=settings.timezone):%H:%M:%S}; refreshes every {settings.dashboard_refresh_seconds} s."
     )
     st.dataframe(frame, hide_index=True, width="stretch", key="stock_positions")
 

@@ -47,7 +47,7 @@ for i, (key, kpi) in enumerate(KPIS.items()):
 built = data.warehouse_built_at(ui.settings())
 if built:
     st.caption(
-        f"As of the warehouse build at {pd.Timestamp(built, unit='s', tz='Asia/Shanghai'):%Y-%m-%d %H:%M}."
+        f"As of the warehouse build at {pd.Timestamp(built, unit='s', tz=ui.settings().timezone):%Y-%m-%d %H:%M}."
     )
 
 st.subheader("Inventory value and stockout rate")

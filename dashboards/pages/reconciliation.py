@@ -30,7 +30,7 @@ if not live.empty:
     d.metric("In flight", int(last["in_flight"]))
     e.metric("Repairs unconfirmed", int(last["unconfirmed"]))
     st.caption(
-        f"Last run {pd.Timestamp(last['finished_at']).tz_convert('Asia/Shanghai'):%Y-%m-%d %H:%M} "
+        f"Last run {pd.Timestamp(last['finished_at']).tz_convert(ui.settings().timezone):%Y-%m-%d %H:%M} "
         f"in {last['seconds']:.1f} s over {int(last['events_replayed']):,} events; "
         f"{int(last['corrections'])} corrections and {int(last['adjustments'])} adjustments sent."
     )
@@ -48,7 +48,9 @@ if not live.empty:
     )
 
 labels = {
-    r["run_id"]: f"{pd.Timestamp(r['started_at']).tz_convert('Asia/Shanghai'):%m-%d %H:%M} · {r['source']}"
+    r[
+        "run_id"
+    ]: f"{pd.Timestamp(r['started_at']).tz_convert(ui.settings().timezone):%m-%d %H:%M} · {r['source']}"
     f" · {int(r['drift'])} drift, {int(r['count_variance'])} count"
     for _, r in runs.iterrows()
 }

@@ -13,11 +13,11 @@ from pathlib import Path
 import pytest
 
 from dashboards.server import streamlit_args, wait_until_serving
-from flows.audit_log import AuditLog
 from flows.reconcile_stock import reconcile_legacy
+from simulator.company import Simulation, build_catalog
 from stockflow.config import Settings
 from stockflow.masking import hash_password
-from stockflow.simulation import Simulation, build_catalog
+from stores.audit_log import AuditLog
 from streams.broker import EmbeddedBroker, ensure_topics
 from tests.company import build_company
 from tests.e2e.chromium import CHROMIUM, Chromium

@@ -13,8 +13,8 @@ from pathlib import Path
 
 import pytest
 
-from flows.dbt_process import standby_waiting
 from stockflow.masking import verify_password
+from stores.dbt_process import standby_waiting
 from tests.support import free_port, get_json, kill_left_behind, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -55,7 +55,7 @@ def test_up_runs_a_live_company_and_stops_cleanly(tmp_path: Path):
     }
     log = open(tmp_path / "up.log", "wb")
     up = subprocess.Popen(
-        [sys.executable, "-m", "stockflow.cli", "up", "--fresh"],
+        [sys.executable, "-m", "cli.main", "up", "--fresh"],
         env=env,
         stdout=log,
         stderr=subprocess.STDOUT,
@@ -138,7 +138,7 @@ def test_up_runs_a_live_company_and_stops_cleanly(tmp_path: Path):
         time.sleep(0.5)
     # the books balance and match the stock ledger (checked by the CLI a user would run)
     check = subprocess.run(
-        [sys.executable, "-m", "stockflow.cli", "vouchers", "trial-balance"],
+        [sys.executable, "-m", "cli.main", "vouchers", "trial-balance"],
         env=env,
         capture_output=True,
         text=True,
@@ -148,7 +148,7 @@ def test_up_runs_a_live_company_and_stops_cleanly(tmp_path: Path):
     assert "主营业务收入" in check.stdout and "equal" in check.stderr, check.stderr
     # the planner's view of the suggestions, as a user would list them
     listed = subprocess.run(
-        [sys.executable, "-m", "stockflow.cli", "replenish", "list", "--status", "all"],
+        [sys.executable, "-m", "cli.main", "replenish", "list", "--status", "all"],
         env={**env, "COLUMNS": "200"},
         capture_output=True,
         text=True,

@@ -3,7 +3,7 @@ from pathlib import Path
 import pytest
 
 from flows.server import PrefectServer
-from stockflow.simulation import build_catalog
+from simulator.company import build_catalog
 from streams.broker import EmbeddedBroker, ensure_topics
 from tests.support import Worker, free_port, settings_for
 

@@ -8,15 +8,15 @@ import threading
 
 import pytest
 
-from flows.audit_log import AuditLog, AuditLogError
 from stockflow.audit import entry_hash
+from stores.audit_log import AuditLog, AuditLogError
 
 pytestmark = pytest.mark.integration
 
 
 def verify(var):
     return subprocess.run(
-        [sys.executable, "-m", "stockflow.cli", "audit", "verify"],
+        [sys.executable, "-m", "cli.main", "audit", "verify"],
         env={**os.environ, "STOCKFLOW_VAR_DIR": str(var), "COLUMNS": "200"},
         capture_output=True,
         text=True,

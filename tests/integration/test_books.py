@@ -6,13 +6,13 @@ from decimal import Decimal
 import pyarrow.parquet as pq
 import pytest
 
-from flows.audit_log import AuditLog
-from flows.books import Books
+from lake import LakeWriter, alert_row, event_row, movement_row
+from simulator.company import Simulation, build_catalog
 from stockflow.ledger import Ledger
 from stockflow.processing import StockProcessor
-from stockflow.simulation import Simulation, build_catalog
 from stockflow.vouchers import PostingRejected, VoucherLine
-from streams.lake import LakeWriter, alert_row, event_row, movement_row
+from stores.audit_log import AuditLog
+from stores.books import Books
 
 pytestmark = pytest.mark.integration
 START = date(2026, 9, 1)

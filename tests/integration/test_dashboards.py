@@ -10,9 +10,9 @@ import duckdb
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from flows.audit_log import AuditLog
-from flows.planning import Planning
 from stockflow.masking import Area, Role, can_view, hash_password
+from stores.audit_log import AuditLog
+from stores.planning import Planning
 from tests.company import build_company
 from tests.support import lake_event_ids, wait_until
 
@@ -261,7 +261,7 @@ def test_pages_keep_answering_while_the_warehouse_is_rebuilt(env):
 
     import streamlit as st
 
-    from flows import warehouse as wh
+    from stores import warehouse as wh
 
     var, catalog = env
     result = {}
@@ -305,9 +305,9 @@ def test_the_audit_page_verifies_the_chain_and_shows_tampering(env):
 def test_suppliers_page_scores_each_supplier_from_its_inspections(tmp_path, monkeypatch):
     from datetime import UTC, datetime
 
+    from lake import LakeWriter, now_utc
+    from simulator.company import build_catalog
     from stockflow.events import PalletInspected
-    from stockflow.simulation import build_catalog
-    from streams.lake import LakeWriter, now_utc
 
     var = tmp_path / "var"
     catalog = build_catalog(7)
@@ -347,7 +347,7 @@ def test_suppliers_page_scores_each_supplier_from_its_inspections(tmp_path, monk
 )  # fmt: skip
 def test_on_a_fresh_start_each_page_says_what_it_waits_for(tmp_path, monkeypatch, path):
     """Right after `make run` nothing is built yet: every page explains, none breaks."""
-    from stockflow.simulation import build_catalog
+    from simulator.company import build_catalog
 
     var = tmp_path / "var"
     build_catalog(7).save(var / "masterdata.json")

@@ -3,10 +3,10 @@
 import duckdb
 import pytest
 
-from flows import warehouse
-from flows.books import Books
-from flows.planning import Planning
 from stockflow.forecasting import Decision, ReviewError
+from stores import warehouse
+from stores.books import Books
+from stores.planning import Planning
 from tests.integration.test_books import START, Lake
 
 pytestmark = pytest.mark.integration
@@ -109,7 +109,7 @@ def test_earlier_forecasts_are_measured_against_the_demand_since(prefect_server,
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from flows.forecast_demand import forecast_demand
-    from stockflow.simulation import Simulation
+    from simulator.company import Simulation
 
     lake = Lake(tmp_path, days=7)
     first_days = sum(
@@ -171,8 +171,8 @@ def test_the_planning_calendar_s_signals_compete_where_the_history_allows_a_back
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from flows.forecast_demand import forecast_demand
+    from simulator.company import Simulation
     from stockflow.signals import CALENDAR_FILE
-    from stockflow.simulation import Simulation
 
     lake = Lake(tmp_path, days=30)  # four weeks and two days: backtested on two 7-day windows
     lake.write()

@@ -149,7 +149,7 @@ def test_a_photo_posted_to_inspections_quarantines_the_damaged_batch(stack, tmp_
     }
     args = ["--supplier", supplier, "--sku", sku, "--location", "WH1", "--batch", "LOT-OK"]
     run = subprocess.run(
-        [sys.executable, "-m", "stockflow.cli", "inspect", str(photo), str(notes), *args],
+        [sys.executable, "-m", "cli.main", "inspect", str(photo), str(notes), *args],
         env=env, capture_output=True, text=True, timeout=120,
     )  # fmt: skip
     assert run.returncode == 2, run.stderr

@@ -9,7 +9,7 @@ from datetime import UTC, date, datetime
 import pytest
 from confluent_kafka import Consumer
 
-from stockflow.simulation import MessageKind, Simulation
+from simulator.company import MessageKind, Simulation
 from tests.support import (
     free_port,
     get_json,

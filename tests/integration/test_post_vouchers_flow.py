@@ -5,8 +5,8 @@ from decimal import Decimal
 import pyarrow.compute as pc
 import pytest
 
-from flows.books import Books
-from streams.lake import read_table
+from lake import read_table
+from stores.books import Books
 from tests.integration.test_pipeline import simulated, wait_processed
 from tests.support import produce_with_confluent
 

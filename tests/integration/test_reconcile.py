@@ -10,13 +10,12 @@ from decimal import Decimal
 import duckdb
 import pytest
 
-from flows.audit_log import AuditLog
-from flows.books import Books
 from flows.reconcile_stock import Reconciler, ReconciliationStore, reconcile_legacy
+from lake import LakeWriter, now_utc, partition_for, read_table
 from stockflow.events import AdjustmentReason, CycleCount, GoodsReceipt, StockAdjustment, StockCorrection
 from stockflow.reconciliation import Action, Classification, variance_adjustment_id
-from streams.lake import LakeWriter, now_utc, read_table
-from streams.partitions import partition_for
+from stores.audit_log import AuditLog
+from stores.books import Books
 from tests.integration.test_pipeline import simulated, wait_processed
 from tests.support import (
     free_port,
@@ -264,7 +263,7 @@ def test_legacy_export_is_compared_with_the_ledger(stack, tmp_path):
     def cli(*args):
         env = {**os.environ, "STOCKFLOW_VAR_DIR": str(stack.settings.var_dir), "COLUMNS": "250"}
         return subprocess.run(
-            [sys.executable, "-m", "stockflow.cli", "reconcile", *args],
+            [sys.executable, "-m", "cli.main", "reconcile", *args],
             env=env,
             capture_output=True,
             text=True,

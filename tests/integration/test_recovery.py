@@ -5,11 +5,10 @@ from decimal import Decimal
 
 import pytest
 
+from lake import LakeWriter, event_row, replay_lake
+from simulator.company import build_catalog
 from stockflow.events import GoodsReceipt, encode_event
 from stockflow.processing import StockProcessor
-from stockflow.simulation import build_catalog
-from streams.lake import LakeWriter, event_row
-from streams.recovery import replay_lake
 
 pytestmark = pytest.mark.integration
 

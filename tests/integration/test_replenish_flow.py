@@ -7,12 +7,12 @@ from decimal import Decimal
 import duckdb
 import pytest
 
-from flows import warehouse
-from flows.books import Books
-from flows.planning import Planning
-from flows.stock_api import publisher
+from infra.worker_client import publisher
 from stockflow.events import StockAdjustment
 from stockflow.replenishment import SuggestionError
+from stores import warehouse
+from stores.books import Books
+from stores.planning import Planning
 from tests.integration.test_pipeline import simulated, wait_processed
 from tests.support import get_json, lake_event_ids, post_json, produce_with_confluent, wait_until
 

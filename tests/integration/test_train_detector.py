@@ -29,7 +29,7 @@ def test_one_epoch_trains_exports_and_reports(prefect_server, tmp_path):
         "HOME": str(tmp_path),  # nothing of ultralytics' may land in the user's home
     }
     run = subprocess.run(
-        [sys.executable, "-m", "stockflow.cli", "vision", "train", *args, "--model-dir", str(models)],
+        [sys.executable, "-m", "cli.main", "vision", "train", *args, "--model-dir", str(models)],
         env=env, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert run.returncode == 0, run.stderr[-3000:]

@@ -11,8 +11,8 @@ import pandas as pd
 import pytest
 
 from expectations.checks import frames_from_warehouse, prepare_frames, validate
-from flows import dbt_process, warehouse
-from flows.books import Books
+from stores import dbt_process, warehouse
+from stores.books import Books
 from tests.integration.test_pipeline import simulated, wait_processed
 from tests.support import produce_with_confluent
 
@@ -159,7 +159,7 @@ def test_flows_build_check_and_alert_on_the_prefect_server(built, prefect_server
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from flows.build_warehouse import build_warehouse
-    from streams.lake import read_table
+    from lake import read_table
 
     var = built.settings.var_dir
     request.addfinalizer(lambda: dbt_process.stop_standby(warehouse.warehouse_dir(var)))

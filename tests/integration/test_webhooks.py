@@ -13,8 +13,8 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
 
-from flows.audit_log import AuditLog
 from stockflow.webhooks import verify_signature
+from stores.audit_log import AuditLog
 from streams.webhook_delivery import DeadLetters
 from tests.support import post_json, wait_until
 
@@ -106,7 +106,7 @@ def test_deliveries_are_signed_retried_dead_lettered_and_replayed(stack):
     assert worker.health()["counters"]["webhooks_dead_lettered"] == 3
 
     env = {**os.environ, "STOCKFLOW_VAR_DIR": str(var)}
-    cli = [sys.executable, "-m", "stockflow.cli", "webhooks"]
+    cli = [sys.executable, "-m", "cli.main", "webhooks"]
     listed = subprocess.run(
         [*cli, "dead-letters"], env={**env, "COLUMNS": "250"}, capture_output=True, text=True
     )

@@ -2,6 +2,7 @@
 
 import pytest
 
+from simulator.company import build_catalog
 from stockflow.masking import (
     DEFAULT_POLICY,
     Role,
@@ -11,7 +12,6 @@ from stockflow.masking import (
     mask_record,
     verify_password,
 )
-from stockflow.simulation import build_catalog
 
 
 def test_phone_numbers_keep_their_first_3_and_last_4_digits():

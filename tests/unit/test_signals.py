@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from pydantic import ValidationError
 
+from simulator.company import Simulation, build_catalog
 from stockflow.signals import FEATURES, DaySignal, Promotion, SignalCalendar
-from stockflow.simulation import Simulation, build_catalog
 
 
 def test_a_calendar_refuses_a_promotion_that_ends_before_it_starts_and_a_day_named_twice():

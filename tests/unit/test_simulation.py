@@ -4,9 +4,9 @@ from datetime import UTC, date, datetime, time, timedelta
 
 import pytest
 
+from simulator.company import MessageKind, Simulation, build_catalog
 from stockflow.events import Topic, parse_event
 from stockflow.masterdata import Category, validate_gtin
-from stockflow.simulation import MessageKind, Simulation, build_catalog
 
 START = date(2026, 6, 1)
 

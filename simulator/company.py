@@ -27,10 +27,10 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 from decimal import Decimal
 from enum import StrEnum
-from zoneinfo import ZoneInfo
 
 from biip.checksums import gs1_standard_check_digit
 
+from stockflow.config import get_settings
 from stockflow.events import (
     CycleCount,
     GoodsReceipt,
@@ -66,7 +66,7 @@ from stockflow.masterdata import (
 from stockflow.replenishment import HOLIDAY_DEMAND
 from stockflow.signals import DaySignal, Promotion, SignalCalendar
 
-TZ = ZoneInfo("Asia/Shanghai")
+TZ = get_settings().tz  # the company's time zone
 _CENT = Decimal("0.01")
 
 _CITIES = [  # (name, lat, lon)

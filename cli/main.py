@@ -48,7 +48,7 @@ def _whoami() -> str:
 
 
 def _audit():  # noqa: ANN202
-    from flows.audit_log import AuditLog
+    from stores.audit_log import AuditLog
 
     return AuditLog(get_settings().var_dir)
 
@@ -421,7 +421,7 @@ def inspect_photos(
 
     from rich.table import Table
 
-    from flows.stock_api import StockApiError, publisher
+    from infra.worker_client import StockApiError, publisher
     from stockflow.events import encode_event
     from stockflow.inspection import inspection_event
     from vision.detector import DEFAULT_MODEL
@@ -495,7 +495,7 @@ app.add_typer(replenish_app, name="replenish")
 
 
 def _planning():  # noqa: ANN202
-    from flows.planning import Planning
+    from stores.planning import Planning
 
     return Planning(get_settings().var_dir)
 
@@ -532,7 +532,7 @@ def replenish_list(
 
 
 def _decide(suggestion_id: str, decision: str, reviewer: str, reason: str, role: str) -> None:
-    from flows.stock_api import StockApiError, publisher
+    from infra.worker_client import StockApiError, publisher
     from stockflow.replenishment import SuggestionError
 
     try:
@@ -678,7 +678,7 @@ def simulate(
     loglevel: str = "info",
 ) -> None:
     """Play the simulated company into the broker: history fast, then (optionally) live."""
-    from streams.runner import run_simulation
+    from simulator.run import run_simulation
 
     _logging(loglevel)
     settings = get_settings()
@@ -709,11 +709,13 @@ def up(
     import signal
     import threading
 
+    from cli.supervisor import Stack, wipe
     from dashboards.access import ensure_passwords
     from dashboards.server import start_dashboard, wait_until_serving
-    from flows.dbt_process import stop_standby
     from flows.server import PrefectServer, start_flow_serving
-    from streams.runner import Stack, lake_has_events, run_simulation, stop_processes, wipe
+    from infra.processes import stop_processes
+    from simulator.run import lake_has_events, run_simulation
+    from stores.dbt_process import stop_standby
 
     _logging(loglevel)
     settings = get_settings()
@@ -829,5 +831,5 @@ def main() -> None:  # pragma: no cover
     app()
 
 
-if __name__ == "__main__":  # python -m stockflow.cli
+if __name__ == "__main__":  # python -m cli.main
     main()

@@ -66,7 +66,7 @@ class DbtProcess:
                 connection.close()
                 self._stream = None
         self._child = subprocess.Popen(
-            [sys.executable, "-m", "flows.dbt_process", "--job", json.dumps(job)],
+            [sys.executable, "-m", "stores.dbt_process", "--job", json.dumps(job)],
             env={**os.environ, **env, **QUIET_EXIT},
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
@@ -109,7 +109,7 @@ def start_standby(folder: Path) -> None:
     if standby_waiting(folder):
         return
     subprocess.Popen(
-        [sys.executable, "-m", "flows.dbt_process", "--standby", str(folder)],
+        [sys.executable, "-m", "stores.dbt_process", "--standby", str(folder)],
         env={**os.environ, **QUIET_EXIT},
         stdin=subprocess.DEVNULL,
         stdout=subprocess.DEVNULL,

@@ -25,8 +25,6 @@ from typing import Any
 
 import pandas as pd
 
-from flows import duck
-from flows.audit_log import AuditLog
 from stockflow.events import ForecastReviewed, encode_event
 from stockflow.forecasting import (
     SEASON,
@@ -47,6 +45,8 @@ from stockflow.replenishment import (
     purchase_order_event,
     transfer_event,
 )
+from stores import duck
+from stores.audit_log import AuditLog
 
 SEPARATOR = "|"
 

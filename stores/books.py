@@ -30,8 +30,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from flows import duck
-from flows.audit_log import AuditLog
+from lake import SCHEMAS
 from stockflow.ledger import Movement, Position
 from stockflow.masterdata import Catalog
 from stockflow.valuation import Valuation, ValuedMovement
@@ -47,7 +46,8 @@ from stockflow.vouchers import (
     correct_voucher,
     reverse_voucher,
 )
-from streams.lake import SCHEMAS
+from stores import duck
+from stores.audit_log import AuditLog
 
 log = logging.getLogger(__name__)
 

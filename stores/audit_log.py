@@ -12,8 +12,8 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from infra.jsonl import append_durably, exclusive
 from stockflow.audit import AuditEntry, Verdict, next_entry, verify_chain
-from streams.jsonl import append_durably, exclusive
 
 
 class AuditLogError(RuntimeError):

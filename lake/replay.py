@@ -12,13 +12,13 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Protocol, TypeVar
 
-from stockflow.events import OutputTopic, Topic, parse_event
+from lake.partitions import partition_for
+from lake.reader import iter_rows
+from lake.tables import EVENT_TABLES
+from stockflow.events import OutputTopic, parse_event
 from stockflow.ledger import Ledger
 from stockflow.masterdata import Catalog
-from streams.lake import iter_rows
-from streams.partitions import partition_for
 
-EVENT_TABLES = tuple(t.value for t in Topic)
 #: Events that repair the live state only: the record never had the drift they remove.
 STATE_ONLY_EVENT_TYPES = frozenset({"stock_correction"})
 

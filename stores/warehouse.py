@@ -29,8 +29,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import yaml
 
-from flows.dbt_process import DbtProcess, start_standby
 from stockflow.masterdata import Catalog
+from stores.dbt_process import DbtProcess, start_standby
 
 log = logging.getLogger(__name__)
 
@@ -133,8 +133,8 @@ def export_masterdata(catalog: Catalog, lake_dir: Path) -> None:
 def ensure_sources(lake_dir: Path) -> None:
     """Give every table dbt reads at least one (empty) file with its schema, so a build on a
     young lake (no transfers or vouchers yet) works instead of failing on an empty glob."""
-    from flows.books import EXPORTED_TABLES
-    from streams.lake import SCHEMAS
+    from lake import SCHEMAS
+    from stores.books import EXPORTED_TABLES
 
     wanted = {
         **{(t, "date=1970-01-01"): schema for t, schema in SCHEMAS.items()},
@@ -175,7 +175,7 @@ def build(
     """`dbt build` into a new file and swap it in if every model and test passed.
 
     `standby`: take dbt from the standby process if one is waiting, and leave one loaded for
-    the next build (scheduled builds do; see flows.dbt_process)."""
+    the next build (scheduled builds do; see stores.dbt_process)."""
     started = time.perf_counter()
     var_dir = var_dir.resolve()
     folder = warehouse_dir(var_dir)
@@ -243,7 +243,7 @@ def _build_locked(
         "DO_NOT_TRACK": "1",
         "DBT_SEND_ANONYMOUS_USAGE_STATS": "false",
     }
-    # dbt gets its own process (see flows.dbt_process), which loads dbt and parses the project
+    # dbt gets its own process (see stores.dbt_process), which loads dbt and parses the project
     # while the file it builds is prepared here
     dbt = DbtProcess(["parse", *common], args, folder / f"{BUILD_FILE}.result.json", env, standby)
     try:

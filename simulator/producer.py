@@ -9,7 +9,7 @@ from collections.abc import Iterable
 
 from aiokafka import AIOKafkaProducer
 
-from stockflow.simulation import SimMessage
+from simulator.company import SimMessage
 
 
 async def produce(

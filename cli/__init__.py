@@ -1,0 +1,1 @@
+"""Entry points: the `stockflow` command and `stockflow up`'s process supervision."""

@@ -1,0 +1,86 @@
+"""Running the simulated company: its master data, its history and its live stream into Kafka."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import threading
+import time
+from datetime import date, datetime, timedelta
+
+from lake import lake_files
+from simulator.company import TZ, Simulation, build_catalog
+from simulator.producer import produce
+from stockflow.config import Settings
+from stockflow.masterdata import Catalog
+
+log = logging.getLogger(__name__)
+CALENDAR_DAYS_AHEAD = 365
+
+
+def prepare_company(settings: Settings) -> Catalog:
+    """The simulated company's master data, written once to var/ (workers read it from there)."""
+    path = settings.masterdata_path
+    if path.exists():
+        return Catalog.load(path)
+    catalog = build_catalog(settings.seed)
+    catalog.save(path)
+    return catalog
+
+
+def simulation_start(settings: Settings, days: int) -> date:
+    """First simulated day; remembered in var/ so a restart regenerates the same history."""
+    path = settings.var_dir / "simulation.json"
+    if path.exists():
+        saved = json.loads(path.read_text())
+        if saved["seed"] == settings.seed:
+            return date.fromisoformat(saved["start"])
+    start = datetime.now(TZ).date() - timedelta(days=days)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({"seed": settings.seed, "start": start.isoformat(), "days": days}))
+    return start
+
+
+def lake_has_events(settings: Settings) -> bool:
+    return any(lake_files(settings.lake_dir, t) for t in ("scans", "pos_transactions"))
+
+
+def run_simulation(
+    settings: Settings,
+    days: int,
+    live: bool,
+    rate: float,
+    bad_ratio: float,
+    produce_history: bool = True,
+    stop: threading.Event | None = None,
+) -> int:
+    """Write the simulated history (unless it is already in the lake), then, with `live`, keep
+    producing the company's days until `stop` is set."""
+    catalog = prepare_company(settings)
+    start = simulation_start(settings, days)
+    sim = Simulation(catalog, seed=settings.seed)
+    # the company's planning calendar: its history and the year ahead (what forecasting may use)
+    last = max(start + timedelta(days=days), datetime.now(TZ).date()) + timedelta(days=CALENDAR_DAYS_AHEAD)
+    sim.signal_calendar(start, last).save(settings.signals_path)
+    history = sim.history(start, days)
+    sent = 0
+    if produce_history:
+        t0 = time.monotonic()
+        sent = asyncio.run(produce(settings.bootstrap_servers, sim.messages(history, bad_ratio), stop=stop))
+        log.info("history: %d days, %d messages produced in %.1fs", days, sent, time.monotonic() - t0)
+    else:
+        for _ in history:  # rebuild the simulated world without producing it again
+            pass
+        log.info("history already in the lake: simulated world rebuilt, not produced again")
+    if live and not (stop is not None and stop.is_set()):
+        log.info("live: %.1f events/s", rate)
+        sent += asyncio.run(
+            produce(
+                settings.bootstrap_servers,
+                sim.messages(sim.live(start + timedelta(days=days), lambda: datetime.now(TZ)), bad_ratio),
+                rate=rate,
+                stop=stop,
+            )
+        )
+    return sent

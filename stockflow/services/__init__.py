@@ -1,0 +1,1 @@
+"""Use cases: the business operations, written against small ports (see `ports`)."""

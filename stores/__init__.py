@@ -1,0 +1,1 @@
+"""Stores: DuckDB books, planning, reconciliation reports and the audit log, adapters behind the services' ports."""
