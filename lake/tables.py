@@ -1,104 +1,338 @@
 """The lake's tables: one definition per table, the record every other layer reads.
 
-Layout: ``<lake>/<table>/date=YYYY-MM-DD/part-<apply_seq>-<writer>.parquet``. Rows carry
-``apply_seq``, strictly increasing in the order the worker applied them, which is the order a
-rebuild replays them in.
+Each table is defined once here, as columns with a logical type; its pyarrow schema (what the
+writers write) and its DuckDB DDL (what the books keep, what a check reads) are generated from
+that definition, and a test holds the dbt sources to it.
+
+Layout: ``<lake>/<table>/date=YYYY-MM-DD/part-<apply_seq>-<writer>.parquet`` for the tables the
+workers land (partitioned by a date column), ``<lake>/<table>/part-*.parquet`` for the books'
+exports, ``<lake>/masterdata/<table>.parquet`` for master data. Stream rows carry ``apply_seq``,
+strictly increasing in the order the worker applied them, which is the order a rebuild replays
+them in.
 """
 
 from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from enum import StrEnum
 
 import pyarrow as pa
 
 from stockflow.events import OutputTopic, Topic
 
+
+class Layout(StrEnum):
+    DAILY = "daily"  # <table>/date=YYYY-MM-DD/part-*.parquet
+    FLAT = "flat"  # <table>/part-*.parquet
+    MASTERDATA = "masterdata"  # masterdata/<table>.parquet (replaced whole)
+
+
+_DECIMAL = re.compile(r"decimal\((\d+),(\d+)\)")
+_SIMPLE_TYPES: dict[str, tuple[pa.DataType, str]] = {
+    "string": (pa.string(), "VARCHAR"),
+    "int32": (pa.int32(), "INTEGER"),
+    "int64": (pa.int64(), "BIGINT"),
+    "float64": (pa.float64(), "DOUBLE"),
+    "bool": (pa.bool_(), "BOOLEAN"),
+    "binary": (pa.binary(), "BLOB"),
+    "date": (pa.date32(), "DATE"),
+    "timestamp": (pa.timestamp("us", tz="UTC"), "TIMESTAMPTZ"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    type: str  # a key of _SIMPLE_TYPES, or decimal(P,S)
+    nullable: bool = True
+
+    @property
+    def arrow_type(self) -> pa.DataType:
+        found = _DECIMAL.fullmatch(self.type)
+        if found:
+            return pa.decimal128(int(found[1]), int(found[2]))
+        return _SIMPLE_TYPES[self.type][0]
+
+    @property
+    def duckdb_type(self) -> str:
+        found = _DECIMAL.fullmatch(self.type)
+        if found:
+            return f"DECIMAL({found[1]},{found[2]})"
+        return _SIMPLE_TYPES[self.type][1]
+
+
+@dataclass(frozen=True, slots=True)
+class LakeTable:
+    name: str
+    columns: tuple[Column, ...]
+    layout: Layout = Layout.DAILY
+    #: The column whose date partitions the table (Layout.DAILY).
+    date_column: str | None = None
+    #: What a copy of the table in DuckDB keys on (its DDL's PRIMARY KEY).
+    primary_key: tuple[str, ...] = ()
+    unique: tuple[tuple[str, ...], ...] = ()
+
+    @property
+    def schema(self) -> pa.Schema:
+        return pa.schema([pa.field(c.name, c.arrow_type) for c in self.columns])
+
+    @property
+    def column_names(self) -> list[str]:
+        return [c.name for c in self.columns]
+
+    def ddl(self, relation: str | None = None) -> str:
+        """``CREATE TABLE IF NOT EXISTS`` for a DuckDB copy of this table."""
+        keyed = set(self.primary_key)
+        parts = [
+            f"{c.name} {c.duckdb_type}{'' if c.nullable and c.name not in keyed else ' NOT NULL'}"
+            for c in self.columns
+        ]
+        if self.primary_key:
+            parts.append(f"PRIMARY KEY ({', '.join(self.primary_key)})")
+        parts += [f"UNIQUE ({', '.join(cols)})" for cols in self.unique]
+        return f"CREATE TABLE IF NOT EXISTS {relation or self.name} (\n    " + ",\n    ".join(parts) + "\n)"
+
+
+def _cols(spec: str) -> tuple[Column, ...]:
+    """Columns from ``name type[!]`` lines (``!``: NOT NULL)."""
+    out = []
+    for line in spec.strip().splitlines():
+        name, kind = line.split()
+        out.append(Column(name, kind.rstrip("!"), nullable=not kind.endswith("!")))
+    return tuple(out)
+
+
+_EVENT_COLUMNS = _cols(
+    """
+    event_id string
+    event_type string
+    occurred_at timestamp
+    source string
+    source_seq int64
+    location string
+    payload string
+    topic string
+    partition int32
+    offset int64
+    apply_seq int64
+    landed_at timestamp
+    """
+)
+EVENT_TABLES: tuple[str, ...] = tuple(t.value for t in Topic)
+
+INVENTORY_CHANGED = LakeTable(
+    OutputTopic.INVENTORY_CHANGED.value,
+    _cols(
+        """
+        event_id string
+        event_type string
+        occurred_at timestamp
+        location string
+        sku string
+        batch string
+        on_hand_delta int64
+        reserved_delta int64
+        quarantined_delta int64
+        in_transit_delta int64
+        on_hand int64
+        reserved int64
+        quarantined int64
+        in_transit int64
+        reference string
+        counterparty string
+        unit_cost decimal(18,6)
+        unit_price decimal(18,6)
+        negative_stock bool
+        partition int32
+        apply_seq int64
+        processed_at timestamp
+        landed_at timestamp
+        """
+    ),
+    date_column="occurred_at",
+)
+ALERTS = LakeTable(
+    OutputTopic.ALERTS.value,
+    _cols(
+        """
+        alert_id string
+        alert_type string
+        severity string
+        occurred_at timestamp
+        location string
+        sku string
+        batch string
+        message string
+        details string
+        raised_at timestamp
+        landed_at timestamp
+        """
+    ),
+    date_column="occurred_at",
+)
+DEAD_LETTERS = LakeTable(
+    OutputTopic.DEAD_LETTERS.value,
+    _cols(
+        """
+        topic string
+        partition int32
+        offset int64
+        key string
+        event_id string
+        reason string
+        detail string
+        payload binary
+        rejected_at timestamp
+        refused_by_ledger bool
+        apply_seq int64
+        landed_at timestamp
+        """
+    ),
+    date_column="rejected_at",
+)
+
+# The books' exports (written by the voucher posting, read by the warehouse).
+STOCK_LEDGER = LakeTable(
+    "stock_ledger",
+    _cols(
+        """
+        event_id string!
+        apply_seq int64
+        event_type string
+        occurred_at timestamp
+        location string!
+        sku string!
+        batch string!
+        reference string
+        counterparty string
+        method string
+        qty_change int64
+        in_transit_change int64
+        unit_cost decimal(18,6)
+        value_change decimal(18,2)
+        transit_value_change decimal(18,2)
+        transit_location string
+        cost_variance decimal(18,2)
+        provisional bool
+        qty_after int64
+        stock_value_after decimal(18,2)
+        valuation_rate decimal(18,6)
+        unit_price decimal(18,6)
+        landed_at timestamp
+        valued_at timestamp
+        run_id string
+        """
+    ),
+    layout=Layout.FLAT,
+    primary_key=("event_id", "location", "sku", "batch"),
+)
+VOUCHERS = LakeTable(
+    "vouchers",
+    _cols(
+        """
+        voucher_id string!
+        voucher_no string!
+        accounting_unit string!
+        period string!
+        voucher_date date!
+        summary string
+        kind string!
+        reverses string
+        note string
+        source_event_id string
+        source_event_type string
+        occurred_at timestamp
+        landed_at timestamp
+        posted_at timestamp!
+        lag_seconds float64
+        total decimal(18,2)
+        run_id string
+        """
+    ),
+    layout=Layout.FLAT,
+    primary_key=("voucher_id",),
+    unique=(("accounting_unit", "period", "voucher_no"),),
+)
+VOUCHER_LINES = LakeTable(
+    "voucher_lines",
+    _cols(
+        """
+        voucher_id string!
+        line_no int32!
+        account_code string!
+        account_name string
+        debit decimal(18,2)!
+        credit decimal(18,2)!
+        summary string
+        location string
+        sku string
+        batch string
+        supplier string
+        customer string
+        counterpart_unit string
+        run_id string
+        """
+    ),
+    layout=Layout.FLAT,
+    primary_key=("voucher_id", "line_no"),
+)
+
+# Master data, exported for the warehouse at each build.
+SKUS = LakeTable(
+    "skus",
+    _cols(
+        """
+        sku string
+        gtin string
+        name string
+        category string
+        base_unit string
+        packs string
+        min_pack_units int32
+        shelf_life_days int32
+        batch_managed bool
+        cold_chain_min_c float64
+        cold_chain_max_c float64
+        reorder_point int32
+        negative_stock string
+        standard_cost decimal(18,6)
+        vat_rate decimal(4,2)
+        wholesale_price decimal(18,6)
+        valuation_method string
+        """
+    ),
+    layout=Layout.MASTERDATA,
+)
+CUSTOMERS = LakeTable(  # personal data (phone, identity number): the dashboards mask it by role
+    "customers",
+    _cols(
+        """
+        customer string
+        name string
+        phone string
+        id_number string
+        """
+    ),
+    layout=Layout.MASTERDATA,
+)
+
+TABLES: dict[str, LakeTable] = {
+    **{name: LakeTable(name, _EVENT_COLUMNS, date_column="occurred_at") for name in EVENT_TABLES},
+    **{t.name: t for t in (INVENTORY_CHANGED, ALERTS, DEAD_LETTERS)},
+    **{t.name: t for t in (STOCK_LEDGER, VOUCHERS, VOUCHER_LINES)},
+    **{t.name: t for t in (SKUS, CUSTOMERS)},
+}
+#: The tables the stream workers land, by name.
+STREAM_TABLES: tuple[str, ...] = (*EVENT_TABLES, INVENTORY_CHANGED.name, ALERTS.name, DEAD_LETTERS.name)
+#: The books' exports, by name.
+BOOKS_TABLES: tuple[str, ...] = (STOCK_LEDGER.name, VOUCHERS.name, VOUCHER_LINES.name)
+
+# The names the writers and readers use.
 TS = pa.timestamp("us", tz="UTC")
-
-EVENT_SCHEMA = pa.schema(
-    [
-        ("event_id", pa.string()),
-        ("event_type", pa.string()),
-        ("occurred_at", TS),
-        ("source", pa.string()),
-        ("source_seq", pa.int64()),
-        ("location", pa.string()),
-        ("payload", pa.string()),
-        ("topic", pa.string()),
-        ("partition", pa.int32()),
-        ("offset", pa.int64()),
-        ("apply_seq", pa.int64()),
-        ("landed_at", TS),
-    ]
-)
-INVENTORY_CHANGED_SCHEMA = pa.schema(
-    [
-        ("event_id", pa.string()),
-        ("event_type", pa.string()),
-        ("occurred_at", TS),
-        ("location", pa.string()),
-        ("sku", pa.string()),
-        ("batch", pa.string()),
-        ("on_hand_delta", pa.int64()),
-        ("reserved_delta", pa.int64()),
-        ("quarantined_delta", pa.int64()),
-        ("in_transit_delta", pa.int64()),
-        ("on_hand", pa.int64()),
-        ("reserved", pa.int64()),
-        ("quarantined", pa.int64()),
-        ("in_transit", pa.int64()),
-        ("reference", pa.string()),
-        ("counterparty", pa.string()),
-        ("unit_cost", pa.decimal128(18, 6)),
-        ("unit_price", pa.decimal128(18, 6)),
-        ("negative_stock", pa.bool_()),
-        ("partition", pa.int32()),
-        ("apply_seq", pa.int64()),
-        ("processed_at", TS),
-        ("landed_at", TS),
-    ]
-)
-ALERT_SCHEMA = pa.schema(
-    [
-        ("alert_id", pa.string()),
-        ("alert_type", pa.string()),
-        ("severity", pa.string()),
-        ("occurred_at", TS),
-        ("location", pa.string()),
-        ("sku", pa.string()),
-        ("batch", pa.string()),
-        ("message", pa.string()),
-        ("details", pa.string()),
-        ("raised_at", TS),
-        ("landed_at", TS),
-    ]
-)
-DEAD_LETTER_SCHEMA = pa.schema(
-    [
-        ("topic", pa.string()),
-        ("partition", pa.int32()),
-        ("offset", pa.int64()),
-        ("key", pa.string()),
-        ("event_id", pa.string()),
-        ("reason", pa.string()),
-        ("detail", pa.string()),
-        ("payload", pa.binary()),
-        ("rejected_at", TS),
-        ("refused_by_ledger", pa.bool_()),
-        ("apply_seq", pa.int64()),
-        ("landed_at", TS),
-    ]
-)
-
-EVENT_TABLES = tuple(t.value for t in Topic)
-SCHEMAS: dict[str, pa.Schema] = {
-    **{t: EVENT_SCHEMA for t in EVENT_TABLES},
-    OutputTopic.INVENTORY_CHANGED.value: INVENTORY_CHANGED_SCHEMA,
-    OutputTopic.ALERTS.value: ALERT_SCHEMA,
-    OutputTopic.DEAD_LETTERS.value: DEAD_LETTER_SCHEMA,
-}
-#: The column whose date partitions each table.
-DATE_COLUMN = {
-    **{t: "occurred_at" for t in EVENT_TABLES},
-    OutputTopic.INVENTORY_CHANGED.value: "occurred_at",
-    OutputTopic.ALERTS.value: "occurred_at",
-    OutputTopic.DEAD_LETTERS.value: "rejected_at",
-}
+SCHEMAS: dict[str, pa.Schema] = {name: TABLES[name].schema for name in STREAM_TABLES}
+DATE_COLUMN: dict[str, str] = {name: TABLES[name].date_column or "" for name in STREAM_TABLES}
+EVENT_SCHEMA = TABLES[EVENT_TABLES[0]].schema
+INVENTORY_CHANGED_SCHEMA = INVENTORY_CHANGED.schema
+ALERT_SCHEMA = ALERTS.schema
+DEAD_LETTER_SCHEMA = DEAD_LETTERS.schema
