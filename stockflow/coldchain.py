@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from stockflow.alerts import Alert, AlertType, Severity, alert
 from stockflow.events import TemperatureReading
@@ -46,6 +47,38 @@ def deviation(sku: Sku, celsius: float) -> float:
 class ColdChainMonitor:
     min_duration: timedelta
     open: dict[tuple[str, str], Excursion] = field(default_factory=dict)
+
+    def snapshot(self) -> list[list[Any]]:
+        """The open excursions, as JSON-ready values."""
+        return [
+            [
+                e.sensor,
+                e.location,
+                e.sku,
+                e.started_at.isoformat(),
+                e.last_at.isoformat(),
+                e.peak_c,
+                e.worst_deviation_c,
+                list(e.batches),
+                e.alerted,
+            ]
+            for e in self.open.values()
+        ]
+
+    def restore(self, rows: list[list[Any]]) -> None:
+        self.open = {}
+        for sensor, location, sku, started, last, peak, worst, batches, alerted in rows:
+            self.open[(sensor, sku)] = Excursion(
+                sensor,
+                location,
+                sku,
+                datetime.fromisoformat(started),
+                datetime.fromisoformat(last),
+                peak,
+                worst,
+                tuple(batches),
+                alerted,
+            )
 
     def observe(self, reading: TemperatureReading, stocked: list[tuple[Sku, tuple[str, ...]]]) -> list[Alert]:
         """Feed one reading with the cold-chain SKUs (and their batches) stocked at its location."""

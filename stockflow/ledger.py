@@ -33,6 +33,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
+from typing import Any
 
 from stockflow.events import (
     AdjustmentReason,
@@ -297,6 +298,74 @@ class Ledger:
     @property
     def applied_count(self) -> int:
         return len(self._applied)
+
+    # ---------------------------------------------------------------- snapshots
+    def snapshot(self) -> dict[str, Any]:
+        """Everything the ledger remembers, as JSON-ready values (restore with `from_snapshot`):
+        applying the same events after a restore gives exactly what applying them here gives."""
+        return {
+            "stock": [
+                [location, sku, batch, pos.on_hand, pos.reserved, pos.quarantined, pos.in_transit]
+                for location, skus in self._stock.items()
+                for sku, batches in skus.items()
+                for batch, pos in batches.items()
+            ],
+            "decided": list(self._applied),
+            "expiry": [[k.location, k.sku, k.batch, d.isoformat()] for k, d in self._expiry.items()],
+            "reservations": [[*key, held] for key, held in self._reservations.items()],
+            "last_issued_batch": [[*key, batch] for key, batch in self._last_issued_batch.items()],
+            "counts": [
+                [
+                    c.event_id,
+                    c.count_id,
+                    c.occurred_at.isoformat(),
+                    c.key.location,
+                    c.key.sku,
+                    c.key.batch,
+                    c.counted,
+                    c.book,
+                ]
+                for c in self._counts.values()
+            ],
+            "hold_on_receipt": [[k.location, k.sku, k.batch] for k in self._hold_on_receipt],
+            "recent": {
+                location: [[t.isoformat(), k.location, k.sku, k.batch, delta] for t, k, delta in recent]
+                for location, recent in self._recent.items()
+            },
+            "newest": {location: t.isoformat() for location, t in self._newest.items()},
+        }
+
+    @classmethod
+    def from_snapshot(cls, catalog: Catalog, data: Mapping[str, Any]) -> Ledger:
+        ledger = cls(catalog)
+        stock = ledger._stock
+        for location, sku, batch, on_hand, reserved, quarantined, in_transit in data["stock"]:
+            stock.setdefault(location, {}).setdefault(sku, {})[batch] = Position(
+                on_hand, reserved, quarantined, in_transit
+            )
+        ledger._applied = set(data["decided"])
+        ledger._expiry = {PositionKey(lo, sk, ba): date.fromisoformat(d) for lo, sk, ba, d in data["expiry"]}
+        ledger._reservations = {(lo, order, sk): dict(held) for lo, order, sk, held in data["reservations"]}
+        ledger._last_issued_batch = {(lo, sk): ba for lo, sk, ba in data["last_issued_batch"]}
+        ledger._counts = {}
+        for event_id, count_id, at, lo, sk, ba, counted, book in data["counts"]:
+            key = PositionKey(lo, sk, ba)
+            ledger._counts[key] = CountRecord(
+                event_id, count_id, datetime.fromisoformat(at), key, counted, book
+            )
+        ledger._hold_on_receipt = {PositionKey(lo, sk, ba) for lo, sk, ba in data["hold_on_receipt"]}
+        ledger._recent = {
+            location: deque(
+                (
+                    (datetime.fromisoformat(t), PositionKey(lo, sk, ba), delta)
+                    for t, lo, sk, ba, delta in rows
+                ),
+                maxlen=RECENT_MOVEMENTS,
+            )
+            for location, rows in data["recent"].items()
+        }
+        ledger._newest = {location: datetime.fromisoformat(t) for location, t in data["newest"].items()}
+        return ledger
 
     # ---------------------------------------------------------------- writing
     def apply(self, event: object) -> LedgerResult:

@@ -8,8 +8,10 @@ rebuilds exactly the same state (the lake is the record, the stream's tables its
 from __future__ import annotations
 
 import logging
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
 from stockflow.alerts import Alert, AlertType, Severity, alert
 from stockflow.coldchain import ColdChainMonitor
@@ -61,6 +63,23 @@ class StockProcessor:
         except Exception:
             log.exception("alert rules failed for event %s; the event itself is booked", result.event_id)
         return ProcessResult(result.event_id, False, result.movements, result.follow_ups, tuple(alerts))
+
+    # ------------------------------------------------------------------ snapshots
+    def snapshot(self) -> dict[str, Any]:
+        """The partition's whole state (ledger and alert rules), as JSON-ready values."""
+        return {
+            "ledger": self.ledger.snapshot(),
+            "below_reorder": [list(item) for item in self._below_reorder],
+            "expiry_alerted": [[k.location, k.sku, k.batch] for k in self._expiry_alerted],
+            "cold_chain": self.coldchain.snapshot(),
+        }
+
+    def restore(self, data: Mapping[str, Any]) -> None:
+        """Take over a snapshot's state (this processor's settings stay its own)."""
+        self.ledger = Ledger.from_snapshot(self.catalog, data["ledger"])
+        self._below_reorder = {(location, sku) for location, sku in data["below_reorder"]}
+        self._expiry_alerted = {PositionKey(lo, sk, ba) for lo, sk, ba in data["expiry_alerted"]}
+        self.coldchain.restore(data["cold_chain"])
 
     # ------------------------------------------------------------------ rules
     def _cold_chain_stock(self, location: str) -> list[tuple[Sku, tuple[str, ...]]]:
