@@ -3,9 +3,10 @@
 This package is the lake's one owner: the table registry, the codecs between core objects and
 rows, the writer the workers (and tests and benchmarks) use, reading, replay and checkpoints."""
 
+from lake.checkpoints import Checkpoint, CheckpointError, CheckpointStore
 from lake.partitions import partition_for
 from lake.reader import iter_rows, lake_files, read_table
-from lake.replay import STATE_ONLY_EVENT_TYPES, LedgerOnly, Replayable, replay_lake
+from lake.replay import STATE_ONLY_EVENT_TYPES, LedgerOnly, Replay, Replayable, replay_lake, replay_partitions
 from lake.rows import alert_row, event_row, movement_row
 from lake.tables import (
     ALERT_SCHEMA,
@@ -30,8 +31,12 @@ __all__ = [
     "STATE_ONLY_EVENT_TYPES",
     "TS",
     "ApplySequence",
+    "Checkpoint",
+    "CheckpointError",
+    "CheckpointStore",
     "LakeWriter",
     "LedgerOnly",
+    "Replay",
     "Replayable",
     "alert_row",
     "event_row",
@@ -41,5 +46,6 @@ __all__ = [
     "now_utc",
     "partition_for",
     "read_table",
+    "replay_partitions",
     "replay_lake",
 ]

@@ -1,23 +1,31 @@
 """Rebuilding stock state from the lake: the ledger is the record, tables are its fast view.
 
-Accepted events are replayed through fresh core processors in the order they were applied
+Accepted events are replayed through core processors in the order they were applied
 (``apply_seq``); events the ledger refused are remembered as decided, so that a redelivery
 stays refused. Dead letters from before the ledger (bad JSON, schema) or from a fault
-(``internal_error``) were never decided and are not remembered."""
+(``internal_error``) were never decided and are not remembered.
+
+With a checkpoint store, each partition starts from its newest usable checkpoint and replays
+only the rows that landed after it, so recovery costs the time since the last checkpoint, not
+all of history."""
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Protocol, TypeVar
+from typing import Any, Generic, Protocol, TypeVar
 
+from lake.checkpoints import CheckpointStore
 from lake.partitions import partition_for
 from lake.reader import iter_rows
 from lake.tables import EVENT_TABLES
 from stockflow.events import OutputTopic, parse_event
 from stockflow.ledger import Ledger
 from stockflow.masterdata import Catalog
+
+log = logging.getLogger(__name__)
 
 #: Events that repair the live state only: the record never had the drift they remove.
 STATE_ONLY_EVENT_TYPES = frozenset({"stock_correction"})
@@ -30,6 +38,10 @@ class Replayable(Protocol):
     def ledger(self) -> Ledger: ...
 
     def process(self, event: object) -> object: ...
+
+    def snapshot(self) -> dict[str, Any]: ...
+
+    def restore(self, data: Mapping[str, Any]) -> None: ...
 
 
 P = TypeVar("P", bound=Replayable)
@@ -48,6 +60,85 @@ class LedgerOnly:
     def process(self, event: object) -> object:
         return self.ledger.apply(event)
 
+    def snapshot(self) -> dict[str, Any]:
+        return {"ledger": self.ledger.snapshot()}
+
+    def restore(self, data: Mapping[str, Any]) -> None:
+        self.ledger = Ledger.from_snapshot(self.ledger.catalog, data["ledger"])
+
+
+@dataclass
+class Replay(Generic[P]):
+    """Replayed processors per partition, and how each one got there."""
+
+    processors: dict[int, P]
+    #: Per partition: the apply_seq of the checkpoint it started from (0: the lake's beginning).
+    started_from: dict[int, int] = field(default_factory=dict)
+    #: Per partition: the highest apply_seq its state includes (its checkpoint's or a row's).
+    highest_seq: dict[int, int] = field(default_factory=dict)
+    events: int = 0
+    checkpoints_skipped: int = 0
+
+
+def replay_partitions(
+    lake: Path,
+    catalog: Catalog,
+    partitions: Iterable[int],
+    partition_count: int,
+    new_processor: Callable[[], P],
+    until_seq: Mapping[int, int] | None = None,
+    checkpoints: CheckpointStore | None = None,
+) -> Replay[P]:
+    """Processors for these partitions rebuilt from the lake (from their newest checkpoints when
+    a store is given).
+
+    State corrections are remembered as decided but not applied. `until_seq` stops a
+    partition's replay at that apply_seq (the ledger as of a state snapshot); a checkpoint newer
+    than that is not used."""
+    limit = dict(until_seq or {})
+    out: Replay[P] = Replay({})
+    for p in partitions:
+        proc = new_processor()
+        start = 0
+        if checkpoints is not None:
+            found = checkpoints.newest(p, at_most=limit.get(p))
+            if found is not None:
+                proc.restore(found.state)
+                start = found.apply_seq
+        out.processors[p] = proc
+        out.started_from[p] = start
+        out.highest_seq[p] = start
+    if not out.processors:
+        return out
+    owner = {loc: partition_for(loc, partition_count) for loc in catalog.locations}
+    after = min(out.started_from.values())
+    columns = ["event_id", "event_type", "location", "payload", "apply_seq"]
+    for row in iter_rows(lake, EVENT_TABLES, columns, after_seq=after):
+        partition = owner.get(row["location"], -1)
+        proc = out.processors.get(partition)
+        seq = row["apply_seq"]
+        if proc is None or seq <= out.started_from[partition] or seq > limit.get(partition, seq):
+            continue
+        out.highest_seq[partition] = max(out.highest_seq[partition], seq)
+        if row["event_type"] in STATE_ONLY_EVENT_TYPES:
+            proc.ledger.mark_decided(row["event_id"])
+            continue
+        proc.process(parse_event(row["payload"]))
+        out.events += 1
+    columns = ["event_id", "partition", "refused_by_ledger", "apply_seq"]
+    for row in iter_rows(lake, [OutputTopic.DEAD_LETTERS.value], columns, after_seq=after):
+        proc = out.processors.get(row["partition"])
+        seq = row["apply_seq"]
+        if (
+            proc is None
+            or seq <= out.started_from[row["partition"]]
+            or seq > limit.get(row["partition"], seq)
+        ):
+            continue
+        if row["refused_by_ledger"]:
+            proc.ledger.mark_refused(row["event_id"])
+    return out
+
 
 def replay_lake(
     lake: Path,
@@ -56,29 +147,11 @@ def replay_lake(
     partition_count: int,
     new_processor: Callable[[], P],
     until_seq: Mapping[int, int] | None = None,
+    checkpoints: CheckpointStore | None = None,
 ) -> tuple[dict[int, P], int]:
-    """Processors for these partitions rebuilt from the lake, and the number of events replayed.
-
-    State corrections are remembered as decided but not applied. `until_seq` stops a
-    partition's replay at that apply_seq (the ledger as of a state snapshot)."""
-    procs = {p: new_processor() for p in partitions}
-    owner = {loc: partition_for(loc, partition_count) for loc in catalog.locations}
-    limit = dict(until_seq or {})
-    replayed = 0
-    columns = ["event_id", "event_type", "location", "payload", "apply_seq"]
-    for row in iter_rows(lake, EVENT_TABLES, columns):
-        partition = owner.get(row["location"], -1)
-        proc = procs.get(partition)
-        if proc is None or row["apply_seq"] > limit.get(partition, row["apply_seq"]):
-            continue
-        if row["event_type"] in STATE_ONLY_EVENT_TYPES:
-            proc.ledger.mark_decided(row["event_id"])
-            continue
-        proc.process(parse_event(row["payload"]))
-        replayed += 1
-    columns = ["event_id", "partition", "refused_by_ledger", "apply_seq"]
-    for row in iter_rows(lake, [OutputTopic.DEAD_LETTERS.value], columns):
-        proc = procs.get(row["partition"])
-        if proc is not None and row["refused_by_ledger"]:
-            proc.ledger.mark_refused(row["event_id"])
-    return procs, replayed
+    """Processors for these partitions rebuilt from the lake, and the number of events replayed
+    (see `replay_partitions`)."""
+    done = replay_partitions(
+        lake, catalog, partitions, partition_count, new_processor, until_seq, checkpoints
+    )
+    return done.processors, done.events

@@ -39,6 +39,11 @@ class ApplySequence:
         self._last = max(self._last + 1, time.time_ns())
         return self._last
 
+    def advance_past(self, seq: int) -> None:
+        """Continue above `seq` (one drawn by another writer, whose clock may run ahead of ours):
+        what this writer lands after a rebuild replays after what that rebuild read."""
+        self._last = max(self._last, seq)
+
 
 class LakeWriter:
     """Buffers rows per table and writes them as Parquet files on `flush()`."""
@@ -56,6 +61,9 @@ class LakeWriter:
 
     def next_seq(self) -> int:
         return self._seq.next()
+
+    def advance_past(self, seq: int) -> None:
+        self._seq.advance_past(seq)
 
     def append(self, table: str, row: dict[str, Any]) -> None:
         self._rows[table].append(row)

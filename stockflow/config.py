@@ -36,6 +36,13 @@ class Settings(BaseSettings):
     lake_flush_seconds: float = Field(default=1.0, gt=0)
     producer_linger_seconds: float = Field(default=0.005, ge=0, description="batch produced messages")
     session_timeout_seconds: float = Field(default=6.0, gt=0)
+    checkpoint_every_events: int = Field(
+        default=20_000, ge=1, description="a partition's state is checkpointed after this many events"
+    )
+    checkpoint_every_seconds: float = Field(
+        default=300.0, gt=0, description="...or this long after its last checkpoint, if it changed"
+    )
+    checkpoints_kept: int = Field(default=3, ge=1, description="checkpoints kept per partition")
     embedded_fetch_wait_ms: int = Field(default=10, ge=1, description="Tansu holds a fetch this long")
 
     # Flows: the local Prefect server, and the voucher posting flow
@@ -101,6 +108,16 @@ class Settings(BaseSettings):
     @property
     def lake_dir(self) -> Path:
         return self.var_dir / "lake"
+
+    @property
+    def checkpoints_dir(self) -> Path:
+        """The workers' checkpoints of their partitions' state (next to the lake they summarise)."""
+        return self.lake_dir / "_checkpoints" / "stock"
+
+    @property
+    def reconciliation_checkpoints_dir(self) -> Path:
+        """The reconciliation's own checkpoints of the ledger replayed from the lake alone."""
+        return self.lake_dir / "_checkpoints" / "reconciliation"
 
     @property
     def masterdata_path(self) -> Path:

@@ -301,8 +301,9 @@ class Ledger:
 
     # ---------------------------------------------------------------- snapshots
     def snapshot(self) -> dict[str, Any]:
-        """Everything the ledger remembers, as JSON-ready values (restore with `from_snapshot`):
-        applying the same events after a restore gives exactly what applying them here gives."""
+        """Everything the ledger remembers, as JSON-ready values detached from the live state
+        (restore with `from_snapshot`): applying the same events after a restore gives exactly
+        what applying them here gives."""
         return {
             "stock": [
                 [location, sku, batch, pos.on_hand, pos.reserved, pos.quarantined, pos.in_transit]
@@ -312,7 +313,7 @@ class Ledger:
             ],
             "decided": list(self._applied),
             "expiry": [[k.location, k.sku, k.batch, d.isoformat()] for k, d in self._expiry.items()],
-            "reservations": [[*key, held] for key, held in self._reservations.items()],
+            "reservations": [[*key, dict(held)] for key, held in self._reservations.items()],
             "last_issued_batch": [[*key, batch] for key, batch in self._last_issued_batch.items()],
             "counts": [
                 [

@@ -5,8 +5,10 @@ Delivery is at-least-once; the effect is exactly-once because
 1. every partition's state is a core `StockProcessor`, idempotent by event id;
 2. accepted events land in the lake *before* their offsets are acknowledged (the agent
    takes events without acking them and acks them after each lake flush);
-3. when a worker (re)gains a partition it rebuilds that partition's processor by replaying
-   the lake in apply order, so anything redelivered after a crash is recognised.
+3. when a worker (re)gains a partition it rebuilds that partition's processor from its newest
+   checkpoint and the lake rows landed after it, in apply order, so anything redelivered after
+   a crash is recognised. A checkpoint is the processor's snapshot taken when the rows of every
+   event it includes are being landed; it is written after they have landed.
 
 Every input topic is keyed by location and co-partitioned, so one partition owns every event
 of a location; an event that arrives on the wrong partition (a producer with another
@@ -25,7 +27,15 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
-from lake import EVENT_TABLES, LakeWriter, alert_row, now_utc, partition_for, replay_lake
+from lake import (
+    EVENT_TABLES,
+    CheckpointStore,
+    LakeWriter,
+    alert_row,
+    now_utc,
+    partition_for,
+    replay_partitions,
+)
 from stockflow.config import get_settings
 from stockflow.events import EventRejected, OutputTopic, Topic, encode_event, parse_event
 from stockflow.ledger import Movement, StockRejected
@@ -72,6 +82,13 @@ class StockState:
         self.flush_lock = asyncio.Lock()
         #: Per partition, the apply_seq its state includes everything up to (for reconciliation).
         self.applied_seq: dict[int, int] = {}
+        self.checkpoints = CheckpointStore(
+            settings.checkpoints_dir, settings.topic_partitions, settings.checkpoints_kept
+        )
+        #: Per partition: events applied since its last checkpoint, and when that was (monotonic).
+        self.since_checkpoint: Counter[int] = Counter()
+        self.checkpointed_at: dict[int, float] = {}
+        self.checkpoints_written = 0
 
     def load_catalog(self) -> Catalog:
         if self.catalog is None:
@@ -98,24 +115,75 @@ class StockState:
         return proc
 
     def rebuild(self, partitions: set[int]) -> None:
-        """Rebuild these partitions' processors by replaying the lake (the ledger is the record)."""
+        """Rebuild these partitions' processors from their newest checkpoints and the lake rows
+        landed after them (the ledger is the record)."""
         started = time.perf_counter()
-        procs, replayed = replay_lake(
-            settings.lake_dir, self.load_catalog(), partitions, settings.topic_partitions, self.new_processor
+        done = replay_partitions(
+            settings.lake_dir,
+            self.load_catalog(),
+            partitions,
+            settings.topic_partitions,
+            self.new_processor,
+            checkpoints=self.checkpoints,
         )
-        for proc in procs.values():
+        for proc in done.processors.values():
             for (location, sku), value in _snapshot_all(proc).items():
                 positions.data[position_key(location, sku)] = value
-        self.processors.update(procs)
+        self.processors.update(done.processors)
+        # what this worker lands from now on replays after everything the rebuild read, even
+        # when the writer before it drew its numbers from a clock running ahead of ours
+        self.lake.advance_past(max(done.highest_seq.values(), default=0))
         as_of = self.lake.next_seq()  # every row landed before the replay read the lake is older
+        now = time.monotonic()
         for p in partitions:
             self.applied_seq[p] = as_of
+            self.since_checkpoint[p] = 0
+            self.checkpointed_at[p] = now
         elapsed = time.perf_counter() - started
         for p in partitions:
             self.rebuild_seconds[p] = elapsed
         log.info(
-            "partitions %s rebuilt from the lake: %d events in %.2fs", sorted(partitions), replayed, elapsed
+            "partitions %s rebuilt in %.2fs: from checkpoints at %s, then %d events from the lake",
+            sorted(partitions),
+            elapsed,
+            {p: seq for p, seq in sorted(done.started_from.items()) if seq} or "none",
+            done.events,
         )
+
+    def checkpoints_due(self) -> list[tuple[int, int, dict[str, Any]]]:
+        """Snapshots of the partitions due a checkpoint: (partition, apply_seq, state).
+
+        Called when the buffered rows are taken for a write: every event a snapshot includes
+        has its rows in that write, and none after it; the apply_seq drawn now is above them all."""
+        now = time.monotonic()
+        due = [
+            p
+            for p, proc in self.processors.items()
+            if self.since_checkpoint[p] >= settings.checkpoint_every_events
+            or (
+                self.since_checkpoint[p] > 0
+                and now - self.checkpointed_at.get(p, 0.0) >= settings.checkpoint_every_seconds
+            )
+        ]
+        if not due:
+            return []
+        seq = self.lake.next_seq()
+        out = []
+        for p in due:
+            out.append((p, seq, self.processors[p].snapshot()))
+            self.since_checkpoint[p] = 0
+            self.checkpointed_at[p] = now
+        return out
+
+    def write_checkpoints(self, due: list[tuple[int, int, dict[str, Any]]]) -> None:
+        """Store snapshots taken with `checkpoints_due` (after their rows landed); a failure
+        costs only a longer replay next time."""
+        for partition, seq, snapshot in due:
+            try:
+                self.checkpoints.write(partition, seq, snapshot)
+                self.checkpoints_written += 1
+            except OSError:
+                log.exception("checkpoint of partition %d not written; the older one stays", partition)
 
     def drop(self, partition: int) -> None:
         proc = self.processors.pop(partition, None)
@@ -187,7 +255,7 @@ async def dead_letter(
     """Publish and land a rejected message. `refused_by_ledger`: the ledger decided this event
     id (a redelivery must stay refused), as opposed to input it never understood or a fault."""
     rejected_at = now_utc()
-    record = {
+    record: dict[str, Any] = {
         "topic": topic,
         "partition": partition,
         "offset": offset,
@@ -199,11 +267,13 @@ async def dead_letter(
         "rejected_at": rejected_at.isoformat(),
         "refused_by_ledger": refused_by_ledger,
     }
-    await send(OutputTopic.DEAD_LETTERS, key or "", json.dumps(record, ensure_ascii=False).encode())
+    # buffered before anything is awaited, with the ledger's decision: a checkpoint that includes
+    # the refusal includes its record too
     state.lake.append(
         OutputTopic.DEAD_LETTERS,
         {**record, "payload": raw, "rejected_at": rejected_at, "apply_seq": state.lake.next_seq()},
     )
+    await send(OutputTopic.DEAD_LETTERS, key or "", json.dumps(record, ensure_ascii=False).encode())
     state.counters["dead_lettered"] += 1
     state.counters[f"dead_lettered.{reason}"] += 1
     log.warning("dead letter %s/%d@%d: %s: %s", topic, partition, offset, reason, detail[:200])
@@ -266,6 +336,7 @@ async def process_message(topic: str, partition: int, offset: int, key: Any, raw
     state.applied_seq[partition] = lake.land_applied(
         event, raw, topic, partition, offset, result.movements, processed_at
     )
+    state.since_checkpoint[partition] += 1
     for mv in result.movements:
         state.dirty[(mv.location, mv.sku)] = partition
     if result.movements:
@@ -326,7 +397,10 @@ async def flush_lake() -> None:
             return
         acks, state.pending_acks = state.pending_acks, []
         rows = state.lake.take()
+        due = state.checkpoints_due()
         await asyncio.to_thread(state.lake.write, rows)
+        if due:
+            await asyncio.to_thread(state.write_checkpoints, due)
         await app.producer.flush()
         for event in acks:
             await state.stream.ack(event)
