@@ -29,8 +29,9 @@ a closed period is booked on the first day of the first open period after it, wi
 
 from __future__ import annotations
 
+import re
 from collections import defaultdict
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from decimal import Decimal
@@ -283,18 +284,37 @@ class Voucher:
         return period_of(self.voucher_date)
 
 
+# ---------------------------------------------------------------------------- periods
+_PERIOD = re.compile(r"([0-9]{4})-([0-9]{2})")
+
+
+def parse_period(period: str) -> tuple[int, int]:
+    """The year and month of a period written ``YYYY-MM`` (a calendar month); anything else is
+    refused as ``bad_period``."""
+    match = _PERIOD.fullmatch(period) if isinstance(period, str) else None
+    if match is None or not 1 <= int(match[2]) <= 12 or int(match[1]) < 1:
+        raise PostingRejected("bad_period", f"period {period!r} is not YYYY-MM")
+    return int(match[1]), int(match[2])
+
+
+def checked_period(period: str) -> str:
+    """`period` itself once it is a valid ``YYYY-MM`` (see `parse_period`)."""
+    parse_period(period)
+    return period
+
+
 def period_of(day: date) -> str:
     """Accounting periods are calendar months: ``YYYY-MM``."""
     return f"{day.year:04d}-{day.month:02d}"
 
 
 def next_period(period: str) -> str:
-    year, month = map(int, period.split("-"))
+    year, month = parse_period(period)
     return f"{year + month // 12:04d}-{month % 12 + 1:02d}"
 
 
 def first_day(period: str) -> date:
-    year, month = map(int, period.split("-"))
+    year, month = parse_period(period)
     return date(year, month, 1)
 
 
@@ -574,7 +594,82 @@ def _merge_lines(lines: Iterable[VoucherLine]) -> list[VoucherLine]:
     return list(merged.values())
 
 
+# ---------------------------------------------------------------------------- numbers
+#: Voucher numbers (凭证号) run per set of books and period in posting order: 记-000001, 记-000002 …
+VOUCHER_NUMBER_PREFIX = "记-"
+VOUCHER_NUMBER_DIGITS = 6
+
+
+def voucher_number(sequence: int) -> str:
+    """The voucher number of the `sequence`-th voucher of a set of books' period (from 1)."""
+    if sequence < 1:
+        raise ValueError(f"voucher numbers start at 1, not {sequence}")
+    return f"{VOUCHER_NUMBER_PREFIX}{sequence:0{VOUCHER_NUMBER_DIGITS}d}"
+
+
+def voucher_sequence(number: str) -> int:
+    """The position of a voucher number in its period (记-000042 → 42)."""
+    digits = number.removeprefix(VOUCHER_NUMBER_PREFIX)
+    if digits == number or not (digits.isascii() and digits.isdigit()):
+        raise ValueError(f"{number!r} is not a voucher number")
+    return int(digits)
+
+
+@dataclass(frozen=True, slots=True)
+class NumberedVoucher:
+    """A voucher about to be posted with its number, and when its source movements landed in the
+    lake (None for vouchers made by hand)."""
+
+    voucher: Voucher
+    voucher_no: str
+    landed_at: datetime | None = None
+
+    def lag_seconds(self, posted_at: datetime) -> float:
+        """Event time → posted."""
+        return (posted_at - self.voucher.occurred_at).total_seconds()
+
+
+def number_vouchers(
+    vouchers: Iterable[tuple[Voucher, datetime | None]],
+    last_numbers: Mapping[tuple[str, str], str],
+    posted: Collection[str],
+) -> list[NumberedVoucher]:
+    """Number `vouchers` (with when they landed) after the last number each set of books' period
+    has (`last_numbers` by (accounting unit, period)), in order; vouchers whose id is `posted`
+    already, or came earlier in `vouchers`, are left out (an event is posted once)."""
+    last = {key: voucher_sequence(number) for key, number in last_numbers.items()}
+    seen = set(posted)
+    out = []
+    for voucher, landed_at in vouchers:
+        if voucher.voucher_id in seen:
+            continue
+        seen.add(voucher.voucher_id)
+        key = (voucher.accounting_unit, voucher.period)
+        last[key] = last.get(key, 0) + 1
+        out.append(NumberedVoucher(voucher, voucher_number(last[key]), landed_at))
+    return out
+
+
 # ---------------------------------------------------------------------------- corrections
+def ensure_reversible(voucher_id: str, original: Voucher | None, already_reversed: bool) -> Voucher:
+    """The posted voucher `voucher_id` if it may be reversed or corrected: it exists, no reversal
+    of it is posted yet, and it is not itself a reversal (a reversal is undone by correcting the
+    voucher it reversed, never by reversing the reversal)."""
+    if original is None:
+        raise PostingRejected("unknown_voucher", f"no voucher {voucher_id!r}")
+    if already_reversed:
+        raise PostingRejected("already_reversed", f"voucher {voucher_id} is already reversed")
+    if original.kind is VoucherKind.REVERSAL:
+        raise PostingRejected("reverse_reversal", f"{voucher_id} is itself a reversal")
+    return original
+
+
+def reversal_date(on: date | None, now: datetime, policy: AccountingPolicy) -> date:
+    """The date a reversal or correction is booked on: the one asked for, else today in the books'
+    time zone (and, like every voucher, moved on if its period is closed: `book_into_open_period`)."""
+    return on if on is not None else policy.local_date(now)
+
+
 def reverse_voucher(original: Voucher, on: date, reason: str, revision: int = 1) -> Voucher:
     """The red-letter reversal (红字冲销) of a posted voucher: same lines, negative amounts."""
     if original.kind is VoucherKind.REVERSAL:
@@ -633,6 +728,18 @@ def book_into_open_period(voucher: Voucher, closed: set[str] | frozenset[str]) -
 
 # ---------------------------------------------------------------------------- balances
 @dataclass(frozen=True, slots=True)
+class AccountTotal:
+    """Debits and credits on one account of one set of books over some of its lines (a single
+    line, or the lines of a store that sums them before handing them over)."""
+
+    accounting_unit: str
+    account_code: str
+    account_name: str
+    debit: Decimal
+    credit: Decimal
+
+
+@dataclass(frozen=True, slots=True)
 class TrialBalanceRow:
     accounting_unit: str
     account_code: str
@@ -646,21 +753,87 @@ class TrialBalanceRow:
         return self.debit - self.credit
 
 
+def trial_balance_of(totals: Iterable[AccountTotal]) -> list[TrialBalanceRow]:
+    """The trial balance (试算平衡表): one row per set of books and account, in that order, with
+    its debit and credit totals. An account keeps the first of its names in sort order, should
+    the chart have renamed it."""
+    sums: dict[tuple[str, str], list[Any]] = {}
+    for t in totals:
+        row = sums.get((t.accounting_unit, t.account_code))
+        if row is None:
+            sums[(t.accounting_unit, t.account_code)] = [t.account_name, t.debit, t.credit]
+        else:
+            row[0] = min(row[0], t.account_name)
+            row[1] += t.debit
+            row[2] += t.credit
+    return [
+        TrialBalanceRow(unit, code, name, to_money(debit), to_money(credit))
+        for (unit, code), (name, debit, credit) in sorted(sums.items())
+    ]
+
+
 def trial_balance(vouchers: Iterable[Voucher]) -> list[TrialBalanceRow]:
-    totals: dict[tuple[str, str, str], list[Decimal]] = defaultdict(lambda: [ZERO, ZERO])
-    for v in vouchers:
-        for line in v.lines:
-            row = totals[(v.accounting_unit, line.account_code, line.account_name)]
-            row[0] += line.debit
-            row[1] += line.credit
-    return [TrialBalanceRow(u, c, n, d, k) for (u, c, n), (d, k) in sorted(totals.items())]
+    """The trial balance of `vouchers` (see `trial_balance_of`)."""
+    return trial_balance_of(
+        AccountTotal(v.accounting_unit, line.account_code, line.account_name, line.debit, line.credit)
+        for v in vouchers
+        for line in v.lines
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class LocationBalance:
+    """Debit balance of one account on one location dimension (over some of its lines)."""
+
+    account_code: str
+    location: str
+    balance: Decimal
+
+
+def inventory_by_location_of(
+    balances: Iterable[LocationBalance], policy: AccountingPolicy
+) -> dict[str, Decimal]:
+    """The inventory accounts' balance per location (= the stock value the books hold there);
+    locations at zero are left out."""
+    out: dict[str, Decimal] = defaultdict(lambda: ZERO)
+    for b in balances:
+        if policy.is_inventory_account(b.account_code):
+            out[b.location] += b.balance
+    return {loc: value for loc, value in out.items() if value}
 
 
 def inventory_by_location(vouchers: Iterable[Voucher], policy: AccountingPolicy) -> dict[str, Decimal]:
     """Balance of the inventory accounts per location dimension (= stock value per location)."""
-    out: dict[str, Decimal] = defaultdict(lambda: ZERO)
-    for v in vouchers:
-        for line in v.lines:
-            if policy.is_inventory_account(line.account_code):
-                out[line.location] += line.debit - line.credit
-    return dict(out)
+    return inventory_by_location_of(
+        (
+            LocationBalance(line.account_code, line.location, line.debit - line.credit)
+            for v in vouchers
+            for line in v.lines
+        ),
+        policy,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class StockCheck:
+    """The books' inventory accounts against the stock ledger's value, per location."""
+
+    inventory: Mapping[str, Decimal]
+    stock: Mapping[str, Decimal]
+
+    @property
+    def differences(self) -> dict[str, Decimal]:
+        """Inventory accounts minus stock value, where they differ."""
+        return {
+            loc: self.inventory.get(loc, ZERO) - self.stock.get(loc, ZERO)
+            for loc in sorted(set(self.inventory) | set(self.stock))
+            if self.inventory.get(loc, ZERO) != self.stock.get(loc, ZERO)
+        }
+
+    @property
+    def equal(self) -> bool:
+        return not self.differences
+
+    @property
+    def stock_value(self) -> Decimal:
+        return sum(self.stock.values(), ZERO)

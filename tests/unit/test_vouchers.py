@@ -10,7 +10,10 @@ from stockflow.ledger import Ledger
 from stockflow.valuation import Valuation
 from stockflow.vouchers import (
     AccountingPolicy,
+    AccountTotal,
+    LocationBalance,
     PostingRejected,
+    StockCheck,
     UnbalancedVoucher,
     Voucher,
     VoucherKind,
@@ -18,9 +21,19 @@ from stockflow.vouchers import (
     VoucherRules,
     book_into_open_period,
     correct_voucher,
+    ensure_reversible,
+    first_day,
     inventory_by_location,
+    inventory_by_location_of,
+    next_period,
+    number_vouchers,
+    parse_period,
+    reversal_date,
     reverse_voucher,
     trial_balance,
+    trial_balance_of,
+    voucher_number,
+    voucher_sequence,
 )
 from tests.unit.conftest import at, receipt
 
@@ -258,3 +271,171 @@ def test_policy_refuses_unknown_or_parent_accounts():
         )
     with pytest.raises(ValueError, match="has sub-accounts"):
         AccountingPolicy.model_validate(POLICY.model_dump() | {"default_inventory_account": "1405"})
+
+
+# ---------------------------------------------------------------------------- periods
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [("2026-01", (2026, 1)), ("2026-12", (2026, 12)), ("0999-09", (999, 9))],
+)
+def test_periods_are_calendar_months_written_yyyy_mm(text, expected):
+    assert parse_period(text) == expected
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "2026-13",
+        "2026-00",
+        "2026-1",
+        "26-01",
+        "2026/01",
+        "2026-01-01",
+        "２０２６-01",
+        "",
+        " 2026-01",
+        "0000-01",
+    ],
+)
+def test_anything_else_is_not_a_period(text):
+    with pytest.raises(PostingRejected, match="is not YYYY-MM") as refused:
+        parse_period(text)
+    assert refused.value.reason == "bad_period"
+
+
+def test_next_period_and_first_day_follow_the_calendar():
+    assert [next_period(p) for p in ("2026-01", "2026-11", "2026-12", "2099-12")] == [
+        "2026-02",
+        "2026-12",
+        "2027-01",
+        "2100-01",
+    ]
+    assert first_day("2026-02") == date(2026, 2, 1)
+    with pytest.raises(PostingRejected, match="not YYYY-MM"):
+        next_period("2026-13")
+
+
+# ---------------------------------------------------------------------------- voucher numbers
+def test_voucher_numbers_are_six_digits_after_the_word_ji():
+    assert voucher_number(1) == "记-000001"
+    assert voucher_number(42) == "记-000042"
+    assert voucher_number(1_000_000) == "记-1000000"  # grows past six digits, never wraps
+    assert voucher_sequence("记-000042") == 42 and voucher_sequence("记-1000000") == 1_000_000
+    for bad in ("000042", "记-", "记-4a", "收-000001", "记-００００４２"):
+        with pytest.raises(ValueError, match="not a voucher number"):
+            voucher_sequence(bad)
+    with pytest.raises(ValueError, match="start at 1"):
+        voucher_number(0)
+
+
+def test_numbers_run_per_set_of_books_and_period_and_skip_what_is_posted():
+    def v(vid, unit, day):
+        return _voucher(voucher_id=vid, accounting_unit=unit, voucher_date=day)
+
+    march, april = date(2026, 3, 31), date(2026, 4, 1)
+    drafts = [
+        (v("a", "RETAIL", march), None),
+        (v("b", "DIST", march), None),
+        (v("c", "RETAIL", april), None),
+        (v("d", "RETAIL", march), None),
+        (v("posted", "RETAIL", march), None),  # posted by an earlier pass
+        (v("a", "RETAIL", march), None),  # the same event twice in one pass
+        (v("e", "DIST", march), None),
+    ]
+    numbered = number_vouchers(
+        drafts, {("RETAIL", "2026-03"): "记-000007", ("DIST", "2026-02"): "记-000003"}, {"posted"}
+    )
+    assert [(n.voucher.voucher_id, n.voucher_no) for n in numbered] == [
+        ("a", "记-000008"),
+        ("b", "记-000001"),  # DIST's February numbers do not carry into March
+        ("c", "记-000001"),
+        ("d", "记-000009"),
+        ("e", "记-000002"),
+    ]
+    assert number_vouchers([], {}, set()) == []
+
+
+# ---------------------------------------------------------------------------- reversals
+def test_what_may_be_reversed():
+    original = _voucher()
+    assert ensure_reversible("V1", original, already_reversed=False) is original
+    refusals = [
+        (("V9", None, False), "unknown_voucher", "no voucher 'V9'"),
+        (("V1", original, True), "already_reversed", "already reversed"),
+        (
+            ("V1~R1", reverse_voucher(original, date(2026, 3, 5), "typo"), False),
+            "reverse_reversal",
+            "itself a reversal",
+        ),
+    ]
+    for args, reason, message in refusals:
+        with pytest.raises(PostingRejected, match=message) as refused:
+            ensure_reversible(*args)
+        assert refused.value.reason == reason
+    # a correction may itself be corrected later (it is an ordinary voucher with a reason)
+    _, corrected = correct_voucher(original, original.lines, date(2026, 3, 5), "wrong date")
+    assert ensure_reversible(corrected.voucher_id, corrected, already_reversed=False) is corrected
+
+
+def test_a_reversal_is_booked_today_in_the_books_time_zone_unless_dated():
+    from datetime import UTC, datetime
+
+    shanghai = POLICY.model_copy(update={"timezone": "Asia/Shanghai"})
+    late_evening_utc = datetime(2026, 3, 31, 17, 30, tzinfo=UTC)  # 01:30 on 1 April in Shanghai
+    assert reversal_date(None, late_evening_utc, shanghai) == date(2026, 4, 1)
+    assert reversal_date(date(2026, 3, 20), late_evening_utc, shanghai) == date(2026, 3, 20)
+
+
+# ---------------------------------------------------------------------------- balances
+def test_trial_balance_adds_up_per_set_of_books_and_account():
+    totals = [
+        AccountTotal("RETAIL", "5001", "主营业务收入", D(0), D("10.10")),
+        AccountTotal("RETAIL", "1012", "其他货币资金", D("11.41"), D(0)),
+        AccountTotal("DIST", "1122", "应收账款", D("3.00"), D(0)),
+        AccountTotal("RETAIL", "5001", "主营业务收入", D("0.20"), D("0.20")),
+        AccountTotal("RETAIL", "22210102", "应交税费-应交增值税(销项税额)", D(0), D("1.31")),
+        AccountTotal("DIST", "5001", "主营业务收入", D(0), D("3.00")),
+    ]
+    rows = trial_balance_of(totals)
+    assert [(r.accounting_unit, r.account_code, r.debit, r.credit, r.balance) for r in rows] == [
+        ("DIST", "1122", D("3.00"), D("0"), D("3.00")),
+        ("DIST", "5001", D("0"), D("3.00"), D("-3.00")),
+        ("RETAIL", "1012", D("11.41"), D("0"), D("11.41")),
+        ("RETAIL", "22210102", D("0"), D("1.31"), D("-1.31")),
+        ("RETAIL", "5001", D("0.20"), D("10.30"), D("-10.10")),
+    ]
+    # however the lines were summed before (one total per line, or per store, or all together)
+    split = [
+        AccountTotal(t.accounting_unit, t.account_code, t.account_name, part_d, part_c)
+        for t in totals
+        for part_d, part_c in ((t.debit, t.credit), (D(0), D(0)))
+    ]
+    assert trial_balance_of(split) == rows == trial_balance_of(reversed(totals))
+
+
+def test_a_renamed_account_is_still_one_row():
+    rows = trial_balance_of(
+        [
+            AccountTotal("main", "1405", "库存商品", D("1.00"), D(0)),
+            AccountTotal("main", "1405", "商品", D("2.00"), D(0)),
+        ]
+    )
+    assert [(r.account_code, r.account_name, r.debit) for r in rows] == [("1405", "商品", D("3.00"))]
+
+
+def test_the_inventory_accounts_per_location_and_the_check_against_the_stock_ledger():
+    balances = [
+        LocationBalance("140501", "WH1", D("100.00")),
+        LocationBalance("140502", "ST01", D("20.00")),  # goods in transfer to ST01
+        LocationBalance("140501", "ST01", D("5.00")),
+        LocationBalance("220201", "WH1", D("-100.00")),  # not stock
+        LocationBalance("140501", "ST02", D("3.00")),
+        LocationBalance("140501", "ST02", D("-3.00")),  # sold out: left out
+    ]
+    inventory = inventory_by_location_of(balances, POLICY)
+    assert inventory == {"WH1": D("100.00"), "ST01": D("25.00")}
+    check = StockCheck(inventory, {"WH1": D("100.00"), "ST01": D("25.00")})
+    assert check.equal and check.differences == {} and check.stock_value == D("125.00")
+    off = StockCheck(inventory, {"WH1": D("99.99"), "ST01": D("25.00"), "ST03": D("1.00")})
+    assert not off.equal
+    assert off.differences == {"ST03": D("-1.00"), "WH1": D("0.01")}
