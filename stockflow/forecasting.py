@@ -38,11 +38,14 @@ import warnings
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import datetime
 from enum import StrEnum
 from typing import Any
 
 import numpy as np
 import pandas as pd
+
+from stockflow.events import ForecastReviewed
 
 SEASON = 7
 BACKTEST_WINDOWS = 2
@@ -54,6 +57,23 @@ LEVELS = (80, 95)
 FORECAST_COLUMNS = ["unique_id", "ds", "forecast", "lo80", "hi80", "lo95", "hi95"]
 #: The gradient-boosted candidate's name in backtests and results.
 BOOSTED = "LightGBM"
+#: A series' id joins its location, SKU and (for a sales channel's series) channel.
+SEPARATOR = "|"
+
+
+def series_id(location: str, sku: str, channel: str | None = None) -> str:
+    """The id of a location × SKU series, or of one sales channel's series of it."""
+    return SEPARATOR.join([location, sku] if channel is None else [location, sku, channel])
+
+
+def series_ids(frame: pd.DataFrame) -> pd.Series:
+    """`series_id` of every row of a frame with location and sku columns (and channel, where a
+    row's channel is not null)."""
+    ids = frame["location"].astype(str) + SEPARATOR + frame["sku"].astype(str)
+    if "channel" in frame:
+        channel = frame["channel"]
+        ids = ids.where(channel.isna(), ids + SEPARATOR + channel.astype(str))
+    return ids
 
 
 class Pattern(StrEnum):
@@ -197,6 +217,38 @@ def check_decision(decision: Decision, reviewer: str, reason: str, override_dail
         raise ReviewError("an accepted forecast has no override")
     if not reason.strip() or not reviewer.strip():
         raise ReviewError("a decision needs a reviewer and a reason")
+
+
+def review_event_id(run_id: str, location: str, sku: str) -> str:
+    """The id of a review decision's event (derived: sending it again is a duplicate)."""
+    return f"review:{run_id}:{location}:{sku}"
+
+
+def review_event(
+    run_id: str,
+    location: str,
+    sku: str,
+    decision: Decision,
+    reviewer: str,
+    reason: str,
+    role: str,
+    override_daily: float | None,
+    decided_at: datetime,
+) -> ForecastReviewed:
+    """The `forecast_reviewed` event that puts a review decision on record in the stream."""
+    return ForecastReviewed(
+        event_id=review_event_id(run_id, location, sku),
+        occurred_at=decided_at,
+        source="planning",
+        location=location,
+        sku=sku,
+        run_id=run_id,
+        decision=decision.value,
+        override_daily=override_daily,
+        reviewer=reviewer,
+        role=role,
+        reason=reason,
+    )
 
 
 def _models(intermittent: bool) -> list:

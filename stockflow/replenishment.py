@@ -2,19 +2,23 @@
 
 Quantities are in base units; a day is the unit of time. The definitions, per location × SKU:
 
-* daily demand `d`: the forecast's mean where there is one, else the mean of the last
-  `DEMAND_DAYS` days, else a prior (the category's typical demand, for a new SKU), else 0;
+* daily demand `d`: the forecast's mean over the `FORECAST_DAYS` days from tomorrow where
+  there is one (`forecast_window`), else the mean of the last `DEMAND_DAYS` days
+  (`demand_window`), else a prior (the category's typical demand, for a new SKU), else 0;
   demand is everything that leaves the location's stock for use: sales and issues, and
   transfers to other locations (a warehouse's stores take from it);
 * demand volatility `σd`: the standard deviation of the last `VOLATILITY_DAYS` days of demand
   (with fewer than two days of history: `σd = d`, a coefficient of variation of 1);
 * lead time `L` and its spread `σL`: from the supplier's observed receipts (days from order to
-  receipt); with fewer than two: the supplier's quoted lead time and `σL = LEAD_TIME_CV · L`;
+  receipt, orders of the last `LEAD_TIME_DAYS_OBSERVED` days: `observed_lead_times`); with fewer
+  than two: the supplier's quoted lead time and `σL = LEAD_TIME_CV · L`;
 * holiday coefficient `h ≥ 1` scales demand and its volatility in a holiday period;
 * safety stock `SS = z(service level) · sqrt(L · (h·σd)² + (h·d)² · σL²)`;
 * reorder point `ROP = h·d · L + SS`, never below the master data's reorder point (a floor that
   gives a new SKU a sensible policy before it has any history);
-* inventory position `IP = on hand − reserved + in transit + on order`;
+* inventory position `IP = on hand − reserved + in transit + on order`, where on hand leaves
+  out quarantined units (`usable_stock`) and on order is the open units of purchase order lines
+  plus approved orders that have not reached the warehouse yet (`on_order`);
 * when `IP ≤ ROP`, order up to `S = ROP + h·d · review_days`: `S − IP`, rounded up to whole
   supplier packs and to at least the supplier's minimum order quantity (MOQ);
 * order-by date: the day `IP`, falling by `h·d` a day, reaches `ROP` (today if it already has).
@@ -35,7 +39,7 @@ from __future__ import annotations
 
 import math
 import statistics
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from decimal import Decimal
@@ -50,6 +54,10 @@ LEAD_TIME_CV = 0.25
 DEFAULT_SERVICE_LEVEL = 0.95
 DEFAULT_REVIEW_DAYS = 7
 DEFAULT_RADIUS_KM = 50.0
+#: Lead times are observed on the orders placed in the last 90 days.
+LEAD_TIME_DAYS_OBSERVED = 90
+#: Daily demand is the forecast's mean over the next two weeks (a lead time and a review period).
+FORECAST_DAYS = 14
 #: Demand on public holidays relative to an ordinary day (元旦, 劳动节, 国庆, 平安夜): the
 #: holiday coefficient of a planning window is the largest of the days it covers.
 HOLIDAY_DEMAND: dict[tuple[int, int], float] = {
@@ -170,6 +178,113 @@ class StockPosition:
     @property
     def inventory_position(self) -> int:
         return self.on_hand - self.reserved + self.in_transit + self.on_order
+
+
+@dataclass(frozen=True)
+class BatchCount:
+    """One batch of a SKU at a location as the stock ledger counts it, in base units."""
+
+    batch: str
+    on_hand: int
+    quarantined: int = 0
+    reserved: int = 0
+    expiry: date | None = None
+
+    @property
+    def usable(self) -> int:
+        """What the batch can give: on hand less quarantined and reserved units."""
+        return self.on_hand - self.quarantined - self.reserved
+
+
+@dataclass(frozen=True)
+class StockCount:
+    """One SKU at one location as the stock ledger counts it, in base units."""
+
+    on_hand: int
+    quarantined: int = 0
+    reserved: int = 0
+    in_transit: int = 0
+    batches: tuple[BatchCount, ...] = ()
+
+
+def usable_stock(count: StockCount, on_order: int = 0) -> tuple[StockPosition, tuple[BatchStock, ...]]:
+    """The stock planning counts: quarantined units are not on hand for it (reserved ones are
+    in the position's reserved), and the batches that can give something, each with what it can
+    give."""
+    position = StockPosition(count.on_hand - count.quarantined, count.reserved, count.in_transit, on_order)
+    batches = tuple(BatchStock(b.batch, b.usable, b.expiry) for b in count.batches if b.usable > 0)
+    return position, batches
+
+
+@dataclass(frozen=True)
+class PurchaseOrderLine:
+    """One purchase order line as the warehouse has it."""
+
+    purchase_order: str
+    location: str
+    sku: str
+    open_units: int
+    supplier: str | None = None
+    #: Days from order to first receipt (None until something is received).
+    lead_time_days: float | None = None
+    order_date: date | None = None
+
+
+@dataclass(frozen=True)
+class ApprovedOrder:
+    """A purchase order placed by approving a suggestion."""
+
+    purchase_order: str
+    location: str
+    sku: str
+    quantity: int
+
+
+def on_order(
+    lines: Iterable[PurchaseOrderLine], approved: Iterable[ApprovedOrder] = ()
+) -> dict[tuple[str, str], int]:
+    """Units ordered and not yet received per location × SKU: the open units of the purchase
+    order lines, plus the approved orders whose purchase order is not among the lines yet (once
+    it is, its lines count, not the approval)."""
+    out: dict[tuple[str, str], int] = {}
+    known = set()
+    for line in lines:
+        known.add(line.purchase_order)
+        if line.open_units:
+            key = (line.location, line.sku)
+            out[key] = out.get(key, 0) + int(line.open_units)
+    for order in approved:
+        if order.purchase_order not in known:
+            key = (order.location, order.sku)
+            out[key] = out.get(key, 0) + int(order.quantity)
+    return out
+
+
+def observed_lead_times(
+    lines: Iterable[PurchaseOrderLine], today: date, days: int = LEAD_TIME_DAYS_OBSERVED
+) -> dict[str, list[float]]:
+    """Per supplier, the observed lead times of its orders placed in the `days` days up to
+    `today` (orders received at least once)."""
+    since = today - timedelta(days=days)
+    out: dict[str, list[float]] = {}
+    for line in lines:
+        if line.supplier is None or line.lead_time_days is None or line.order_date is None:
+            continue
+        if line.order_date > since:
+            out.setdefault(line.supplier, []).append(float(line.lead_time_days))
+    return out
+
+
+def demand_window(today: date) -> tuple[date, date]:
+    """First and last day of the recent demand a policy is estimated from: `DEMAND_DAYS` days
+    ending `today`."""
+    return today - timedelta(days=DEMAND_DAYS - 1), today
+
+
+def forecast_window(today: date) -> tuple[date, int]:
+    """First day and length of the forecast whose mean is the daily demand: `FORECAST_DAYS`
+    days from tomorrow."""
+    return today + timedelta(days=1), FORECAST_DAYS
 
 
 def round_to_packs(quantity: int, pack_size: int = 1, moq: int = 0) -> int:
@@ -380,6 +495,33 @@ class Plan:
     transfers: list[TransferSuggestion]
 
 
+def series_inputs(
+    stock: Mapping[tuple[str, str], StockCount],
+    history: Mapping[tuple[str, str], Sequence[float]],
+    transfers_out: Mapping[tuple[str, str], Sequence[float]],
+    units_on_order: Mapping[tuple[str, str], int],
+    forecast_means: Mapping[tuple[str, str], float],
+) -> list[SeriesInput]:
+    """What planning knows of every location × SKU with stock, recent demand, transfers out or
+    units on order, in (location, SKU) order; one without stock counts as holding nothing."""
+    keys = sorted(set(stock) | set(history) | set(transfers_out) | set(units_on_order))
+    items = []
+    for key in keys:
+        position, batches = usable_stock(stock.get(key, StockCount(0)), units_on_order.get(key, 0))
+        items.append(
+            SeriesInput(
+                key[0],
+                key[1],
+                history.get(key, []),
+                position,
+                forecast_means.get(key),
+                batches,
+                transfers_out.get(key, []),
+            )
+        )
+    return items
+
+
 def outflow_demand(item: SeriesInput) -> DemandEstimate:
     """Demand on a location's stock: what it sells or issues plus what it transfers out. The
     forecast covers sales and issues; transfers out add their recent daily mean to it."""
@@ -510,6 +652,23 @@ def purchase_order_event(
         expected_date=order.expected_arrival,
         note=f"approved by {approver}"[:500],
     )
+
+
+def approval_event(
+    suggestion_id: str,
+    suggestion: OrderSuggestion | TransferSuggestion,
+    approved_at: datetime,
+    approver: str,
+) -> PurchaseOrder | TransferOut:
+    """The event that carries out an approved suggestion: its purchase order or its transfer."""
+    if isinstance(suggestion, TransferSuggestion):
+        return transfer_event(suggestion_id, suggestion, approved_at)
+    return purchase_order_event(suggestion_id, suggestion, approved_at, approver)
+
+
+def approval_reference(event: PurchaseOrder | TransferOut) -> str:
+    """The document an approval created: the purchase order or the transfer."""
+    return event.purchase_order if isinstance(event, PurchaseOrder) else event.transfer_id
 
 
 def transfer_event(suggestion_id: str, transfer: TransferSuggestion, approved_at: datetime) -> TransferOut:
