@@ -1,32 +1,45 @@
-"""The stream workers' HTTP API as the flows use it: JSON reads retried while partitions move,
-and events produced through ``POST /events``."""
+"""The one client of the stream workers' HTTP API (`streams.views`), for the flows, the CLI and
+the dashboards: publish events and alerts, read stock, read a partition's state for the
+reconciliation, health. Reads are retried while a worker answers 503 (partitions moving)."""
 
 from __future__ import annotations
 
 import json
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
-from collections.abc import Callable
+from collections.abc import Callable, Collection
+from dataclasses import dataclass
 from typing import Any
+
+from stockflow.alerts import Alert
+from stockflow.events import Event, encode_event
+from stockflow.ledger import Position, PositionKey
 
 
 class StockApiError(RuntimeError):
-    """The stream workers' API could not be read (or refused an event)."""
+    """The stream workers' API could not be read (or refused what was sent). `status` is the
+    HTTP status when the workers answered, None when they could not be reached."""
+
+    def __init__(self, message: str, status: int | None = None) -> None:
+        super().__init__(message)
+        self.status = status
 
 
-def request_json(url: str, body: bytes | None = None, attempts: int = 20) -> Any:
-    """JSON from the workers' API; retried while a worker answers 503 (partitions moving)."""
+def request_json(url: str, body: bytes | None = None, attempts: int = 20, timeout: float = 10.0) -> Any:
+    """JSON from the workers' API; retried while a worker answers 503 (partitions moving) or
+    cannot be reached."""
     for attempt in range(attempts):
         request = urllib.request.Request(
             url, data=body, headers={"Content-Type": "application/json"} if body else {}
         )
         try:
-            with urllib.request.urlopen(request, timeout=10) as resp:
+            with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310 — our own API
                 return json.loads(resp.read())
         except urllib.error.HTTPError as exc:
             if exc.code != 503 or attempt == attempts - 1:
-                raise StockApiError(f"{url}: HTTP {exc.code}: {exc.read()[:500]!r}") from exc
+                raise StockApiError(f"{url}: HTTP {exc.code}: {exc.read()[:500]!r}", exc.code) from exc
         except (urllib.error.URLError, OSError) as exc:
             if attempt == attempts - 1:
                 raise StockApiError(f"{url}: {exc}") from exc
@@ -34,12 +47,97 @@ def request_json(url: str, body: bytes | None = None, attempts: int = 20) -> Any
     raise StockApiError(f"{url}: no answer")  # pragma: no cover
 
 
-def publisher(web_url: str) -> Callable[[bytes], None]:
-    """Send an approved suggestion's event through the workers' `POST /events`."""
+@dataclass(frozen=True)
+class PartitionState:
+    """The state of the partition that owns a location, taken in one step of its worker."""
 
-    def publish(event_json: bytes) -> None:
-        answer = request_json(f"{web_url}/events", body=event_json)
+    partition: int
+    #: The apply_seq the state includes every event up to.
+    applied_seq: int
+    landed_seq: int
+    positions: dict[PositionKey, Position]
+    #: Positions touched by applied events whose lake rows are not written yet.
+    unlanded: frozenset[PositionKey]
+    #: For the event ids asked about: whether the state has applied them.
+    applied: dict[str, bool]
+
+
+class WorkerClient:
+    """The stream workers' HTTP API at `web_url` (any worker: stock requests are routed to the
+    one that owns the location)."""
+
+    def __init__(self, web_url: str, attempts: int = 20, timeout: float = 10.0) -> None:
+        self.web_url = web_url.rstrip("/")
+        self.attempts = attempts
+        self.timeout = timeout
+
+    def _json(self, path: str, body: bytes | None = None) -> Any:
+        return request_json(f"{self.web_url}{path}", body, self.attempts, self.timeout)
+
+    # --------------------------------------------------------------------- writes
+    def publish(self, event: Event) -> None:
+        """Produce one event into the stream (`POST /events`)."""
+        self.publish_json(encode_event(event))
+
+    def publish_json(self, payload: bytes) -> list[str]:
+        """Produce events given as JSON (one, or a list); the ids accepted."""
+        answer = self._json("/events", payload)
         if not answer.get("accepted"):
             raise StockApiError(f"the stream did not accept the event: {answer}")
+        return list(answer["accepted"])
+
+    def publish_alert(self, alert: Alert) -> None:
+        """Raise an alert: the workers land it in the lake and publish it on the alerts topic
+        (`POST /alerts`), as they do their own. Its id is deterministic, so a retry is a
+        harmless duplicate."""
+        answer = self._json("/alerts", alert.model_dump_json().encode())
+        if alert.alert_id not in answer.get("accepted", []):
+            raise StockApiError(f"the workers did not accept the alert: {answer}")
+
+    # --------------------------------------------------------------------- reads
+    def stock(self, location: str, sku: str | None = None) -> dict[str, Any]:
+        """`GET /stock/{location}` (every SKU there), or one SKU's batches with totals."""
+        path = f"/stock/{_quote(location)}" + (f"/{_quote(sku)}" if sku is not None else "")
+        return self._json(path)
+
+    def partition_state(
+        self, location: str, event_ids: Collection[str] = (), positions: bool = True
+    ) -> PartitionState:
+        """`GET /reconcile/{location}`: the state of the partition that owns the location."""
+        query = {"events": ",".join(sorted(set(event_ids)))} if event_ids else {}
+        if not positions:
+            query["positions"] = "no"
+        suffix = f"?{urllib.parse.urlencode(query)}" if query else ""
+        body = self._json(f"/reconcile/{_quote(location)}{suffix}")
+        return PartitionState(
+            partition=int(body["partition"]),
+            applied_seq=int(body["applied_seq"]),
+            landed_seq=int(body.get("landed_seq", 0)),
+            positions={PositionKey(*row[:3]): Position(*row[3:]) for row in body["positions"]},
+            unlanded=frozenset(PositionKey(*row) for row in body["unlanded"]),
+            applied={k: bool(v) for k, v in body.get("applied", {}).items()},
+        )
+
+    def applied(self, location: str, event_ids: Collection[str]) -> dict[str, bool]:
+        """Which of these events the state of the partition owning `location` has applied."""
+        if not event_ids:
+            return {}
+        return self.partition_state(location, event_ids, positions=False).applied
+
+    def health(self) -> dict[str, Any]:
+        """`GET /health`: partitions owned, counters, lake progress."""
+        return self._json("/health")
+
+
+def _quote(part: str) -> str:
+    return urllib.parse.quote(part, safe="")
+
+
+def publisher(web_url: str) -> Callable[[bytes], None]:
+    """A function that produces an event's JSON through the workers (`POST /events`)."""
+    client = WorkerClient(web_url)
+
+    def publish(event_json: bytes) -> None:
+        client.publish_json(event_json)
 
     return publish

@@ -8,7 +8,10 @@
   ``positions=no`` leaves the positions out);
 * ``GET /health``: partitions owned, counters, lake progress;
 * ``POST /events``: validate one event (or a list) and produce it, for devices that
-  cannot speak Kafka.
+  cannot speak Kafka;
+* ``POST /alerts``: validate one alert (or a list) raised outside the stream (the flows'
+  reconciliation and data-quality alerts), then land it in the lake and publish it on the
+  ``alerts`` topic exactly as the worker does its own.
 
 Stock requests are answered by the worker that owns the location's partition (table
 routing forwards them there)."""
@@ -20,12 +23,14 @@ from typing import Any
 
 from faust import web
 from faust.exceptions import SameNode
+from pydantic import ValidationError
 
-from lake import partition_for
+from lake import now_utc, partition_for
+from stockflow.alerts import Alert
 from stockflow.events import EventRejected, TransitDispatched, encode_event, parse_event
 from stockflow.ledger import Position
 from streams.app import app
-from streams.stock import position_key, positions, send, settings, state
+from streams.stock import flush_lake, position_key, positions, publish_alert, send, settings, state
 
 
 def _item(location: str, sku: str, batches: dict[str, Any]) -> dict[str, Any]:
@@ -178,3 +183,30 @@ class Events(web.View):
         for event in parsed:
             await send(event.topic, event.location_id, encode_event(event))
         return self.json({"accepted": [e.event_id for e in parsed]}, status=202)
+
+
+@app.page("/alerts")
+class Alerts(web.View):
+    """Accept alerts raised outside the stream: validate with the core's model, then land and
+    publish each as the worker does its own; answered once they are landed and on the broker.
+    Alert ids are deterministic, so a sender's retry is a duplicate that subscribers drop."""
+
+    async def post(self, request: web.Request) -> web.Response:
+        try:
+            body = await request.json()
+        except ValueError as exc:
+            return self.json({"error": "malformed_json", "detail": str(exc)}, status=400)
+        items = body if isinstance(body, list) else [body]
+        parsed, errors = [], []
+        for i, item in enumerate(items):
+            try:
+                parsed.append(Alert.model_validate(item))
+            except ValidationError as exc:
+                errors.append({"index": i, "error": "invalid_alert", "detail": str(exc)})
+        if errors:
+            return self.json({"accepted": [], "errors": errors}, status=400)
+        raised_at = now_utc()
+        for alert in parsed:
+            await publish_alert(alert, raised_at)
+        await flush_lake()  # landed and on the broker before the sender hears it was taken
+        return self.json({"accepted": [a.alert_id for a in parsed]}, status=202)
