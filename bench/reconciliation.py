@@ -24,7 +24,7 @@ from rich.console import Console
 
 from bench.pipeline import Figure, free_port, report_and_save
 from cli.supervisor import start_worker
-from flows.reconcile_stock import Reconciler
+from flows.reconcile_stock import reconciliation
 from infra.processes import stop_process, wait_for_http
 from lake import LakeWriter, partition_for
 from simulator.company import build_catalog
@@ -114,7 +114,7 @@ def measure(tmp: Path) -> list[Figure]:
         rebuild = max(health["rebuild_seconds"].values())
 
         t0 = time.perf_counter()
-        run = Reconciler(settings).run(repair=False)
+        run = reconciliation(settings).run(repair=False)
         seconds = time.perf_counter() - t0
     finally:
         if worker is not None:

@@ -35,8 +35,9 @@ def reconcile(
     legacy export vs the ledger (exit status 1 when they differ)."""
     from datetime import datetime
 
-    from flows.reconcile_stock import ReconciliationStore, reconcile_legacy
+    from flows.reconcile_stock import reconcile_legacy
     from stockflow.reconciliation import LegacyFormatError
+    from stores.reconciliation import ReconciliationStore
 
     settings = get_settings()
     if legacy is None:

@@ -11,11 +11,7 @@ Functions return pandas DataFrames; `Unavailable` says why a source cannot be re
 
 from __future__ import annotations
 
-import json
 import time
-import urllib.error
-import urllib.parse
-import urllib.request
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -90,32 +86,38 @@ def quality(settings: Settings, sql: str, params: Sequence[Any] = ()) -> pd.Data
     return _store(settings.var_dir / "quality" / "quality.duckdb", sql, params, "data-quality store")
 
 
-def reconciliation(settings: Settings, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
-    return _store(settings.reconciliation_path, sql, params, "reconciliation report")
+def _reconciliation_store(settings: Settings) -> Any:
+    from stores.reconciliation import ReconciliationStore
+
+    return ReconciliationStore(settings.reconciliation_path, read_timeout=5.0)
+
+
+def _reconciliation_rows(read: Any, *args: Any) -> list[dict[str, Any]]:
+    try:
+        return read(*args)
+    except duckdb.IOException as exc:  # a run holds the file for writing
+        raise Unavailable("The reconciliation report is being written; try again in a moment.") from exc
 
 
 def reconciliation_runs(settings: Settings, limit: int = 200) -> pd.DataFrame:
     """The newest reconciliation runs (the live state's and legacy comparisons), newest first."""
-    frame = reconciliation(
-        settings, "SELECT * FROM reconciliation_runs ORDER BY started_at DESC LIMIT ?", [limit]
-    )
-    if frame.empty:
+    rows = _reconciliation_rows(_reconciliation_store(settings).runs, limit)
+    if not rows:
         raise Unavailable("No reconciliation has run yet: reconcile_stock runs every 15 minutes.")
-    return frame
+    return pd.DataFrame(rows)
+
+
+DISCREPANCY_COLUMNS = [
+    "classification", "location", "sku", "batch", "qty", "value", "action", "event_id", "applied", "detail",
+    "on_hand_diff", "reserved_diff", "quarantined_diff", "in_transit_diff", "observed_on_hand", "ledger_on_hand",
+]  # fmt: skip
 
 
 def discrepancies(settings: Settings, run_id: str) -> pd.DataFrame:
-    """What one run found: position, class, difference, value, and the action taken."""
-    return reconciliation(
-        settings,
-        """
-        SELECT classification, location, sku, batch, qty, value, action, event_id, applied, detail,
-               on_hand_diff, reserved_diff, quarantined_diff, in_transit_diff, observed_on_hand, ledger_on_hand
-        FROM discrepancies WHERE run_id = ?
-        ORDER BY classification, abs(value) DESC, location, sku, batch
-        """,
-        [run_id],
-    )
+    """What one run found: position, class, difference, value, and the action taken (by class,
+    the largest value first)."""
+    rows = _reconciliation_rows(_reconciliation_store(settings).discrepancies, run_id)
+    return pd.DataFrame(rows, columns=DISCREPANCY_COLUMNS)
 
 
 def catalog(settings: Settings) -> Catalog:
@@ -199,9 +201,21 @@ def kpi_comparison(frame: pd.DataFrame, key: str, days: int = 7) -> PeriodCompar
 def live_stock(settings: Settings, locations: Sequence[str]) -> pd.DataFrame:
     """One row per location × SKU × batch, straight from the workers (on hand, reserved,
     quarantined, in transit, available)."""
+    from infra.worker_client import StockApiError, WorkerClient
+
+    workers = WorkerClient(settings.web_url, attempts=1, timeout=5.0)
     rows = []
     for location in locations:
-        body = _get_json(f"{settings.web_url}/stock/{urllib.parse.quote(location)}")
+        try:
+            body = workers.stock(location)
+        except StockApiError as exc:
+            if exc.status == 503:
+                raise Unavailable(
+                    "The stream workers are taking over their partitions; retry in a moment."
+                ) from exc
+            if exc.status is not None:
+                raise Unavailable(f"The stock API answered {exc.status} for {location}.") from exc
+            raise Unavailable(f"The stock API at {settings.web_url} cannot be reached ({exc}).") from exc
         for item in body["items"]:
             for batch in item["batches"]:
                 rows.append(
@@ -229,20 +243,6 @@ def live_stock(settings: Settings, locations: Sequence[str]) -> pd.DataFrame:
         "expiry_date",
     ]
     return pd.DataFrame(rows, columns=columns)
-
-
-def _get_json(url: str, timeout: float = 5.0) -> Any:
-    try:
-        with urllib.request.urlopen(url, timeout=timeout) as response:  # noqa: S310 — our own API
-            return json.loads(response.read())
-    except urllib.error.HTTPError as exc:
-        if exc.code == 503:
-            raise Unavailable(
-                "The stream workers are taking over their partitions; retry in a moment."
-            ) from exc
-        raise Unavailable(f"The stock API answered {exc.code} for {url}.") from exc
-    except OSError as exc:
-        raise Unavailable(f"The stock API at {url} cannot be reached ({exc}).") from exc
 
 
 def stock_ledger(settings: Settings, sku: str, location: str | None = None) -> pd.DataFrame:

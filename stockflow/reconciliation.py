@@ -17,6 +17,11 @@ Every difference is classified:
   ``count_variance`` `StockAdjustment` whose id derives from the count (so it is booked once,
   whoever posts it); the vouchers book it to 待处理财产损溢 pending approval.
 
+What each class calls for (`state_action`, `count_variance_action`, `legacy_action`), what a
+run found and did (`Finding`, `RunReport`) and the alert a drift raises (`drift_alert`, warning
+when every repair was confirmed, critical otherwise) are rules of this module; the run itself
+is the use case `stockflow.services.reconciliation`.
+
 A legacy system's stock export (双写+校验 during a migration) is compared with the ledger in
 the same terms: `parse_legacy_csv` then `compare_legacy`.
 """
@@ -26,12 +31,15 @@ from __future__ import annotations
 import csv
 import hashlib
 import io
+import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from typing import Any
 
+from stockflow.alerts import Alert, AlertType, Severity, alert
 from stockflow.events import AdjustmentReason, StockAdjustment, StockCorrection
 from stockflow.ledger import NO_BATCH, CountRecord, Position, PositionKey
 from stockflow.masterdata import Catalog, UnitConversionError
@@ -210,6 +218,125 @@ def correction(
         note=found.detail[:500],
         **{name: -found.difference[name] for name in FIELDS},
     )
+
+
+# ----------------------------------------------------------------------------- what a run does
+def state_action(found: Discrepancy) -> Action:
+    """State vs ledger: in flight resolves itself, drift is corrected."""
+    return Action.NONE if found.classification is Classification.IN_FLIGHT else Action.CORRECTION
+
+
+def count_variance_action(posted: bool, counted_since_last_run: bool) -> Action | None:
+    """A count variance is booked unless its adjustment is posted already; one posted already is
+    reported by the first run after the count only (None: nothing to report)."""
+    if not posted:
+        return Action.ADJUSTMENT
+    return Action.ALREADY_POSTED if counted_since_last_run else None
+
+
+def legacy_action(found: Discrepancy) -> Action:
+    """A legacy comparison repairs nothing: in flight resolves itself, the rest is reported."""
+    return Action.NONE if found.classification is Classification.IN_FLIGHT else Action.REPORT_ONLY
+
+
+def withheld(action: Action) -> Action:
+    """The action of a run asked to report only: repairs become reports."""
+    return Action.REPORT_ONLY if action in (Action.CORRECTION, Action.ADJUSTMENT) else action
+
+
+@dataclass
+class Finding:
+    """A discrepancy with what the run did about it."""
+
+    discrepancy: Discrepancy
+    action: Action
+    event_id: str = ""
+    #: For a repair: whether the state had applied it when the run ended.
+    applied: bool | None = None
+    #: The state partition it was found in (where a repair is confirmed); None for a legacy export.
+    partition: int | None = None
+
+
+def new_run_id(prefix: str, started_at: datetime) -> str:
+    return f"{prefix}-{started_at.astimezone(UTC):%Y%m%dT%H%M%S}-{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class RunReport:
+    """One reconciliation run: what was compared, what was found and what was done."""
+
+    run_id: str
+    source: str  # "stream", or "legacy:<file name>"
+    started_at: datetime
+    positions_compared: int = 0
+    events_replayed: int = 0
+    findings: list[Finding] = field(default_factory=list)
+    finished_at: datetime | None = None
+
+    @property
+    def seconds(self) -> float:
+        end = self.finished_at or datetime.now(UTC)
+        return (end - self.started_at).total_seconds()
+
+    def count(self, classification: Classification) -> int:
+        return sum(1 for f in self.findings if f.discrepancy.classification is classification)
+
+    def sent(self, action: Action) -> int:
+        return sum(1 for f in self.findings if f.action is action)
+
+    @property
+    def unconfirmed(self) -> int:
+        return sum(1 for f in self.findings if f.applied is False)
+
+    def of(self, classification: Classification) -> list[Finding]:
+        return [f for f in self.findings if f.discrepancy.classification is classification]
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "run_id": self.run_id,
+            "source": self.source,
+            "seconds": round(self.seconds, 2),
+            "positions_compared": self.positions_compared,
+            "events_replayed": self.events_replayed,
+            **{c.value: self.count(c) for c in Classification},
+            "corrections": self.sent(Action.CORRECTION),
+            "adjustments": self.sent(Action.ADJUSTMENT),
+            "unconfirmed": self.unconfirmed,
+        }
+
+
+def drift_severity(unconfirmed: int) -> Severity:
+    """Drift that was repaired warns; a repair the state has not confirmed is critical."""
+    return Severity.CRITICAL if unconfirmed else Severity.WARNING
+
+
+def drift_alert(report: RunReport) -> Alert | None:
+    """The alert a run that found drift raises (None when it found none). Its id derives from
+    the run, so a retried run raises the same alert."""
+    drift = report.of(Classification.DRIFT)
+    if not drift:
+        return None
+    unconfirmed = report.unconfirmed
+    worth = sum(abs(f.discrepancy.value) for f in drift)
+    locations = {f.discrepancy.key.location for f in drift}
+    reported_only = sum(1 for f in drift if f.action is Action.REPORT_ONLY)
+    if unconfirmed:
+        outcome = f"{unconfirmed} repair(s) not confirmed"
+    elif reported_only:
+        outcome = f"{reported_only} not corrected (report only)"
+    else:
+        outcome = "all corrected"
+    return alert(
+        AlertType.STOCK_DRIFT,
+        drift_severity(unconfirmed),
+        report.finished_at or report.started_at,
+        next(iter(locations)) if len(locations) == 1 else "",
+        f"the live stock had drifted from the ledger at {len(drift)} position(s) worth {worth:,} at "
+        f"standard cost; {outcome} (reconciliation {report.run_id})",
+        id_parts=(report.run_id,),
+        run_id=report.run_id,
+        positions=[f"{f.discrepancy.key.location}|{f.discrepancy.key.sku}|{f.discrepancy.key.batch}" for f in drift][:50],
+    )  # fmt: skip
 
 
 # ----------------------------------------------------------------------------- legacy exports

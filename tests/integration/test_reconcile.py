@@ -1,21 +1,27 @@
 """`reconcile_stock` against a real worker on the embedded broker: drift injected three ways is
-found, classified and repaired; events not landed yet are in flight; a legacy export is compared."""
+found, classified and repaired; events not landed yet are in flight; the drift alert reaches
+the alerts topic and its webhook subscribers; a legacy export is compared."""
 
+import json
 import os
 import subprocess
 import sys
+import time
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 
 import duckdb
 import pytest
+from confluent_kafka import Consumer
 
-from flows.reconcile_stock import Reconciler, ReconciliationStore, reconcile_legacy
+from flows.reconcile_stock import reconcile_legacy, reconciliation
 from lake import LakeWriter, now_utc, partition_for, read_table
+from stockflow.alerts import Alert, AlertType
 from stockflow.events import AdjustmentReason, CycleCount, GoodsReceipt, StockAdjustment, StockCorrection
 from stockflow.reconciliation import Action, Classification, variance_adjustment_id
 from stores.audit_log import AuditLog
 from stores.books import Books
+from stores.reconciliation import ReconciliationStore
 from tests.integration.test_pipeline import simulated, wait_processed
 from tests.support import (
     free_port,
@@ -93,7 +99,7 @@ def test_drift_and_count_variance_are_found_classified_and_repaired(stack, prefe
     var = settings.var_dir
 
     # a clean pipeline: no drift; the simulated counts' differences get booked
-    clean = Reconciler(settings).run()
+    clean = reconciliation(settings).run()
     assert clean.count(Classification.DRIFT) == 0 and clean.count(Classification.IN_FLIGHT) == 0
     assert clean.sent(Action.ADJUSTMENT) == clean.count(Classification.COUNT_VARIANCE) > 0
     assert clean.unconfirmed == 0
@@ -154,7 +160,7 @@ def test_drift_and_count_variance_are_found_classified_and_repaired(stack, prefe
     assert found_c["event_id"] == variance_adjustment_id("count-off-1")
     assert all(r["applied"] for r in rows.values())
 
-    # the drift raised one alert for the dashboards' Alerts page
+    # the drift raised one alert, landed by the workers for the dashboards' Alerts page
     (drift_alert,) = [
         a for a in read_table(stack.lake, "alerts").to_pylist() if a["alert_type"] == "stock_drift"
     ]
@@ -168,7 +174,7 @@ def test_drift_and_count_variance_are_found_classified_and_repaired(stack, prefe
     assert ledger[("WH1", sku_c, batch_c)]["on_hand"] == book_c - 3
 
     # the next run finds nothing; a restarted worker rebuilds the same state (corrections skipped)
-    again = Reconciler(settings).run()
+    again = reconciliation(settings).run()
     assert (again.count(Classification.DRIFT), again.count(Classification.COUNT_VARIANCE)) == (0, 0)
     show_page(monkeypatch, var, again, run["run_id"], summary)
     worker.stop()
@@ -210,8 +216,7 @@ def test_events_not_landed_yet_are_in_flight_and_left_alone(stack, monkeypatch):
     wait_until(lambda: applied(worker, "WH1", "found-1"), 30, "the adjustment applied")
     assert worker.health()["lake_pending_rows"] > 0  # applied, not landed
 
-    reconciler = Reconciler(settings)
-    report = reconciler.run()
+    report = reconciliation(settings).run()
     (only,) = report.findings
     assert only.discrepancy.classification is Classification.IN_FLIGHT
     assert (only.discrepancy.key.sku, only.discrepancy.difference["on_hand"], only.action) == (
@@ -220,6 +225,90 @@ def test_events_not_landed_yet_are_in_flight_and_left_alone(stack, monkeypatch):
         Action.NONE,
     )
     assert report.sent(Action.CORRECTION) == 0
+
+
+def read_topic(bootstrap, topic, until, timeout=30.0):
+    """Messages of a topic from the start (JSON values), read by a real consumer until `until(seen)`."""
+    consumer = Consumer(
+        {
+            "bootstrap.servers": bootstrap,
+            "group.id": f"t-{time.monotonic_ns()}",
+            "auto.offset.reset": "earliest",
+        }
+    )
+    consumer.subscribe([topic])
+    seen = []
+    deadline = time.monotonic() + timeout
+    try:
+        while not until(seen) and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is not None and not msg.error():
+                seen.append(json.loads(msg.value()))
+    finally:
+        consumer.close()
+    return seen
+
+
+def test_a_drift_alert_reaches_the_alerts_topic_and_its_subscribers(stack):
+    from tests.integration.test_webhooks import SECRET, Receivers
+
+    receivers = Receivers()
+    subscriber = {
+        "name": "ops",
+        "url": f"{receivers.url}/ok",
+        "events": ["alerts.stock_drift"],
+        "secret": SECRET,
+    }
+    (stack.settings.var_dir / "webhooks.json").write_text(json.dumps([subscriber]))
+    worker = stack.worker()
+    settings = stack.settings.model_copy(update={"web_port": worker.web_port})
+    sku = next(code for code, s in sorted(stack.catalog.skus.items()) if not s.batch_managed)
+    now = datetime.now(UTC)
+    receipt = GoodsReceipt(
+        event_id="rcv-drift", occurred_at=now, source="RF-WH1", location="WH1", purchase_order="PO-DRIFT",
+        supplier=stack.catalog.skus[sku].supplier or sorted(stack.catalog.suppliers)[0], sku=sku,
+        qty=Decimal(10), unit_cost=Decimal("2.00"),
+    )  # fmt: skip
+    # applied by the state, skipped by a replay of the lake: the state drifts 3 above the ledger
+    twice = StockCorrection(
+        event_id="applied-twice", occurred_at=now, source="RF-WH1", location="WH1", sku=sku, on_hand=3, run_id="none"
+    )  # fmt: skip
+    send(worker, receipt, twice)
+    wait_until(lambda: applied(worker, "WH1", "applied-twice"), 30, "the correction applied")
+    wait_until(lambda: worker.health()["lake_pending_rows"] == 0, 30, "the lake flushed")
+
+    run = reconciliation(settings)
+    report = run.run()
+    assert (report.count(Classification.DRIFT), report.sent(Action.CORRECTION), report.unconfirmed) == (
+        1,
+        1,
+        0,
+    )
+    alert_id = Alert.make_id(AlertType.STOCK_DRIFT, report.run_id)
+
+    # on the alerts topic, read back by a consumer of its own
+    seen = read_topic(
+        stack.broker.bootstrap, "alerts", lambda got: any(a["alert_id"] == alert_id for a in got)
+    )
+    (found,) = [a for a in seen if a["alert_id"] == alert_id]
+    assert (found["alert_type"], found["severity"], found["location"]) == ("stock_drift", "warning", "WH1")
+    assert found["details"]["run_id"] == report.run_id and "1 position(s)" in found["message"]
+    # in the lake (landed before the workers answered), and delivered to the webhook subscriber
+    assert [a["alert_id"] for a in read_table(stack.lake, "alerts").to_pylist()].count(alert_id) == 1
+    wait_until(lambda: receivers.accepted["/ok"], 60, "the drift alert delivered")
+    (delivered,) = receivers.accepted["/ok"]
+    assert delivered["data"]["alert_id"] == alert_id
+
+    # a retried step raises the same alert (a duplicate downstream, by its id)
+    assert run.raise_alert().alert_id == alert_id
+    again = read_topic(
+        stack.broker.bootstrap, "alerts", lambda got: [a["alert_id"] for a in got].count(alert_id) == 2
+    )
+    assert [a["alert_id"] for a in again].count(alert_id) == 2
+    # the workers validate what they are sent
+    status, body = post_json(f"{worker.url}/alerts", {"alert_id": "x", "alert_type": "no_such_type"})
+    assert status == 400 and body["errors"][0]["error"] == "invalid_alert"
+    receivers.server.shutdown()
 
 
 def test_legacy_export_is_compared_with_the_ledger(stack, tmp_path):
