@@ -1,4 +1,7 @@
-"""`check_quality`: run the expectation suites on the warehouse; critical failures alert and fail."""
+"""`check_quality`: run the expectation suites on the warehouse; critical failures alert and fail.
+
+The alert goes through the workers' ``POST /alerts`` (`infra.worker_client`), so it lands in
+the lake and reaches the ``alerts`` topic and its webhook subscribers like every other alert."""
 
 from __future__ import annotations
 
@@ -9,8 +12,8 @@ from typing import Any
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
-from lake import LakeWriter, alert_row
-from stockflow.alerts import AlertType, Severity, alert
+from infra.worker_client import WorkerClient
+from stockflow.alerts import Alert, AlertType, Severity, alert
 from stockflow.config import get_settings
 
 
@@ -29,14 +32,13 @@ def run_suites(var_dir: str) -> dict[str, Any]:
     }
 
 
-@task(cache_policy=NO_CACHE)
-def raise_quality_alert(var_dir: str, report: dict[str, Any]) -> None:
-    """A critical data-quality alert in the lake's alerts table (what the dashboards show)."""
-    now = datetime.now(UTC)
-    found = alert(
+def quality_alert(report: dict[str, Any], raised_at: datetime) -> Alert:
+    """The critical data-quality alert of a run whose critical expectations failed (its id
+    derives from the run: a retried task raises the same alert)."""
+    return alert(
         AlertType.DATA_QUALITY,
         Severity.CRITICAL,
-        now,
+        raised_at,
         "",
         f"{len(report['critical_failures'])} critical expectation(s) failed: "
         + "; ".join(report["critical_failures"])[:900],
@@ -44,20 +46,26 @@ def raise_quality_alert(var_dir: str, report: dict[str, Any]) -> None:
         run_id=report["run_id"],
         failures=report["critical_failures"],
     )
-    writer = LakeWriter(Path(var_dir) / "lake", "quality")
-    writer.append("alerts", alert_row(found, now))
-    writer.flush()
+
+
+@task(retries=3, retry_delay_seconds=5, cache_policy=NO_CACHE)
+def raise_quality_alert(web_url: str, report: dict[str, Any]) -> str:
+    """A critical data-quality alert through the workers' alerts."""
+    found = quality_alert(report, datetime.now(UTC))
+    WorkerClient(web_url).publish_alert(found)
+    return found.alert_id
 
 
 @flow(name="check_quality")
-def check_quality(var_dir: str | None = None) -> dict[str, Any]:
+def check_quality(var_dir: str | None = None, web_url: str | None = None) -> dict[str, Any]:
     """Run the expectation suites on the warehouse; critical failures alert and fail."""
     logger = get_run_logger()
-    root = str(Path(var_dir) if var_dir else get_settings().var_dir)
+    settings = get_settings()
+    root = str(Path(var_dir) if var_dir else settings.var_dir)
     report = run_suites(root)
     for warning in report["warnings"]:
         logger.warning("expectation not met: %s", warning)
     if not report["success"]:
-        raise_quality_alert(root, report)
+        raise_quality_alert(web_url or settings.web_url, report)
         raise RuntimeError("critical expectations failed:\n" + "\n".join(report["critical_failures"]))
     return report
