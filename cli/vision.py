@@ -78,25 +78,31 @@ def inspect_photos(
     """Inspect pallet photos with the edge detector: cartons, layers, damage, mixed goods and a
     verdict. With --supplier, --sku and --location each result is recorded as a
     pallet_inspected event through the workers (exit status 2 when a file is not a photo)."""
-    from datetime import UTC, datetime
-
     from rich.table import Table
 
-    from infra.worker_client import StockApiError, publisher
-    from stockflow.events import encode_event
-    from stockflow.inspection import inspection_event
+    from infra.worker_client import StockApiError, WorkerClient
+    from stockflow.services.inspections import Delivery, InspectionRefused, record_inspection
     from vision.detector import DEFAULT_MODEL
     from vision.inspector import Inspector, NotAPhoto, inspection_id
 
     settings = get_settings()
-    delivery = (supplier, sku, location)
-    record = all(delivery)
-    if any(delivery) and not record:
-        console.print("[red]to record inspections give --supplier, --sku and --location together[/]")
-        raise typer.Exit(2)
-    out_dir = annotated or (settings.var_dir / "inspections" if record else None)
+    fields = {
+        "supplier": supplier,
+        "sku": sku,
+        "location": location,
+        "batch": batch,
+        "purchase_order": purchase_order,
+    }
+    delivery = None
+    if Delivery.given(fields):
+        try:
+            delivery = Delivery.from_fields(fields)
+        except InspectionRefused:
+            console.print("[red]to record inspections give --supplier, --sku and --location together[/]")
+            raise typer.Exit(2) from None
+    out_dir = annotated or (settings.var_dir / "inspections" if delivery else None)
     inspector = Inspector(model or settings.inspection_model or DEFAULT_MODEL)
-    publish = publisher(settings.web_url) if record else None
+    workers = WorkerClient(settings.web_url)
     table = Table(
         "photo", "pallet", "cartons", "layers", "damaged", "mixed", "confidence", "verdict", "event"
     )
@@ -110,33 +116,32 @@ def inspect_photos(
             failed += 1
             continue
         r = seen.result
-        event_id = inspection_id(data, supplier, sku, batch, purchase_order) if record else ""
+        event_id = ""
+        if delivery is not None:
+            event_id = inspection_id(
+                data, delivery.supplier, delivery.sku, delivery.batch, delivery.purchase_order
+            )
         image = None
         if out_dir is not None:
             name = f"{event_id or path.stem}.jpg"
             seen.write_annotated(out_dir / name)
             image = str(out_dir / name)
         sent = ""
-        if publish is not None and r.pallet_found:
-            event = inspection_event(
-                r,
-                event_id=event_id,
-                occurred_at=datetime.now(UTC),
-                source="stockflow-inspect",
-                location=location,
-                supplier=supplier,
-                sku=sku,
-                batch=batch,
-                purchase_order=purchase_order,
-                model=seen.model,
-                image=image,
-            )
+        if delivery is not None:
             try:
-                publish(encode_event(event))
-            except StockApiError as exc:
+                event = record_inspection(
+                    r,
+                    delivery,
+                    workers,
+                    event_id=event_id,
+                    source="stockflow-inspect",
+                    model=seen.model,
+                    image=image,
+                )
+            except (StockApiError, InspectionRefused) as exc:
                 console.print(f"[red]{path}: not recorded: {exc}[/]")
                 raise typer.Exit(1) from None
-            sent = event_id
+            sent = event.event_id if event is not None else ""
         if not r.pallet_found:
             table.add_row(str(path), "no pallet found", "", "", "", "", "", "", "")
             continue

@@ -12,20 +12,22 @@ from __future__ import annotations
 
 import asyncio
 import re
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from faust import web
-from pydantic import ValidationError
 
-from stockflow.events import encode_event
-from stockflow.inspection import inspection_event
+from stockflow.events import Event, encode_event
+from stockflow.services.inspections import (
+    OPTIONAL,
+    REQUIRED,
+    Delivery,
+    InspectionRefused,
+    record_inspection_async,
+)
 from streams.app import app
 from streams.stock import send, settings, state
 
-REQUIRED = ("supplier", "sku", "location")
-OPTIONAL = ("batch", "purchase_order", "source")
 _ID = re.compile(r"^insp-[0-9a-f]{24}$")
 _inspector: Any = None
 
@@ -44,14 +46,19 @@ def _load_inspector() -> Any:
     return _inspector
 
 
-def _inspect(photo: bytes, fields: dict[str, str | None]) -> tuple[Any, str]:
+class _Stream:
+    """Publishes into the stream from this worker's event loop."""
+
+    async def publish(self, event: Event) -> None:
+        await send(event.topic, event.location_id, encode_event(event))
+
+
+def _inspect(photo: bytes, delivery: Delivery) -> tuple[Any, str]:
     """Blocking: decode, detect, apply the rules, keep the annotated photo."""
     from vision.inspector import inspection_id
 
     seen = _load_inspector().inspect_bytes(photo)
-    event_id = inspection_id(
-        photo, fields["supplier"], fields["sku"], fields["batch"], fields["purchase_order"]
-    )
+    event_id = inspection_id(photo, delivery.supplier, delivery.sku, delivery.batch, delivery.purchase_order)
     if seen.result.pallet_found:
         seen.write_annotated(inspection_dir() / f"{event_id}.jpg")
     return seen, event_id
@@ -74,14 +81,15 @@ class Inspections(web.View):
         upload = form.get("image")
         if upload is None or not hasattr(upload, "file"):
             return _refuse(self, "missing_image", "send the photo as the multipart field 'image'")
-        fields = {f: str(form.get(f) or "").strip() or None for f in (*REQUIRED, *OPTIONAL)}
-        missing = [f for f in REQUIRED if fields[f] is None]
-        if missing:
-            return _refuse(self, "missing_fields", f"required: {', '.join(missing)}")
+        try:
+            delivery = Delivery.from_fields({f: str(form.get(f) or "") for f in (*REQUIRED, *OPTIONAL)})
+        except InspectionRefused as exc:
+            return _refuse(self, exc.reason, exc.detail)
+        source = str(form.get("source") or "").strip() or "inspection-api"
         photo = upload.file.read()
         loop = asyncio.get_running_loop()
         try:
-            seen, event_id = await loop.run_in_executor(None, _inspect, photo, fields)
+            seen, event_id = await loop.run_in_executor(None, _inspect, photo, delivery)
         except NotAPhoto as exc:
             return _refuse(self, "not_a_photo", str(exc))
         except FileNotFoundError as exc:  # no model on this worker
@@ -100,26 +108,21 @@ class Inspections(web.View):
             "confidence": round(result.confidence, 4),
             "model": seen.model,
         }
-        if not result.pallet_found:
-            state.counters["inspections.no_pallet"] += 1
-            return self.json({**body, "detail": "no pallet found in the photo: nothing recorded"}, status=200)
         try:
-            event = inspection_event(
+            event = await record_inspection_async(
                 result,
+                delivery,
+                _Stream(),
                 event_id=event_id,
-                occurred_at=datetime.now(UTC),
-                source=fields["source"] or "inspection-api",
-                location=fields["location"],
-                supplier=fields["supplier"],
-                sku=fields["sku"],
-                batch=fields["batch"],
-                purchase_order=fields["purchase_order"],
+                source=source,
                 model=seen.model,
                 image=f"inspections/{event_id}.jpg",
             )
-        except ValidationError as exc:
-            return _refuse(self, "invalid_fields", str(exc))
-        await send(event.topic, event.location_id, encode_event(event))
+        except InspectionRefused as exc:
+            return _refuse(self, exc.reason, exc.detail)
+        if event is None:
+            state.counters["inspections.no_pallet"] += 1
+            return self.json({**body, "detail": "no pallet found in the photo: nothing recorded"}, status=200)
         state.counters["inspections.recorded"] += 1
         return self.json(
             {
