@@ -1,10 +1,10 @@
 """`make bench`: every benchmark, each against a baseline measured in the same run.
 
-`BENCH_ONLY=stream`, `books`, `warehouse`, `forecasting`, `reconciliation` or `vision` runs one of them."""
+`BENCH_ONLY=stream`, `books`, `warehouse`, `forecasting`, `reconciliation`, `recovery` or `vision` runs one of them."""
 
 import os
 
-from bench import forecasting, pipeline, reconciliation, vision, vouchers, warehouse
+from bench import forecasting, pipeline, reconciliation, recovery, vision, vouchers, warehouse
 
 only = os.environ.get("BENCH_ONLY", "")
 if only in ("", "stream"):
@@ -17,5 +17,7 @@ if only in ("", "forecasting"):
     forecasting.main()
 if only in ("", "reconciliation"):
     reconciliation.main()
+if only in ("", "recovery"):
+    recovery.main()
 if only in ("", "vision"):
     vision.main()
