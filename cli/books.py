@@ -17,6 +17,7 @@ flows_app = typer.Typer(no_args_is_help=True, help="Prefect flows on the local P
 
 
 def _books():  # noqa: ANN202
+    """The books' use cases (`stockflow.services.books.BooksService`) on this machine's books."""
     from flows.post_vouchers import open_books
 
     return open_books()
@@ -25,7 +26,7 @@ def _books():  # noqa: ANN202
 @vouchers_app.command("post")
 def vouchers_post() -> None:
     """Post vouchers for every stock movement in the lake not posted yet (one pass, no server)."""
-    result = _books().post_new_movements()
+    result = _books().post_vouchers()
     console.print(
         f"posted {result.vouchers} vouchers for {result.movements} movements from {result.files} lake files"
         + (f" ({result.duplicates} already posted)" if result.duplicates else "")
@@ -43,7 +44,7 @@ def vouchers_export(
     from stockflow.vouchers import PostingRejected
 
     try:
-        text = _books().export(period, fmt, unit)
+        text = _books().export_period(period, fmt, unit)
     except (ValueError, PostingRejected) as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from None
@@ -98,9 +99,16 @@ def vouchers_trial_balance(period: str = typer.Option(None, help="Up to the end 
     """Totals per set of books and account, and the check against the stock ledger's value."""
     from rich.table import Table
 
+    from stockflow.vouchers import PostingRejected
+
     books = _books()
+    try:
+        rows = books.trial_balance(period)
+    except PostingRejected as exc:
+        console.print(f"[red]{exc}[/]")
+        raise typer.Exit(2) from None
     table = Table("books", "account", "name", "debit", "credit", "balance")
-    for row in books.trial_balance(period):
+    for row in rows:
         table.add_row(
             row.accounting_unit,
             row.account_code,
@@ -111,9 +119,11 @@ def vouchers_trial_balance(period: str = typer.Option(None, help="Up to the end 
         )
     Console().print(table)
     if period is None:
-        inventory, stock = books.inventory_balance_by_location(), books.stock_value_by_location()
-        status = "[green]equal[/]" if inventory == stock else "[red]DIFFERENT[/]"
-        console.print(f"inventory accounts vs stock ledger value: {status} ({sum(stock.values()):,})")
+        check = books.check_stock()
+        status = "[green]equal[/]" if check.equal else "[red]DIFFERENT[/]"
+        console.print(f"inventory accounts vs stock ledger value: {status} ({check.stock_value:,})")
+        for location, difference in check.differences.items():
+            console.print(f"  {location}: inventory accounts − stock value = {difference:,}")
 
 
 @flows_app.command("serve")

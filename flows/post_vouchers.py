@@ -12,21 +12,26 @@ from prefect.cache_policies import NO_CACHE
 
 from stockflow.config import get_settings
 from stockflow.masterdata import Catalog
+from stockflow.services.books import BooksService, PassResult, percentile
 from stockflow.vouchers import AccountingPolicy
-from stores.books import Books, PassResult, percentile
+from stores.audit_log import AuditLog
+from stores.books import Books
 
 
-def open_books(var_dir: str | None = None) -> Books:
+def open_books(var_dir: str | None = None) -> BooksService:
+    """The books' use cases on the DuckDB books and the audit log under `var_dir` (default: the
+    settings'), with the company's accounting policy."""
     settings = get_settings()
     root = Path(var_dir) if var_dir else settings.var_dir
     policy = AccountingPolicy.load(settings.accounting_policy_file)
-    return Books(root, Catalog.load(root / "masterdata.json"), policy)
+    books = Books(root, Catalog.load(root / "masterdata.json"), policy)
+    return BooksService(books, AuditLog(root), books.rules)
 
 
 @task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def post_pass(var_dir: str | None) -> PassResult:
     """One posting pass: read lake files past the watermark, value, post (one transaction)."""
-    return open_books(var_dir).post_new_movements()
+    return open_books(var_dir).post_vouchers()
 
 
 @flow(name="post_vouchers")

@@ -1,27 +1,25 @@
-"""The books: valued stock ledger, vouchers and posting state in DuckDB (``var/books.duckdb``),
-with each posting run also exported as Parquet into the lake for the warehouse.
+"""The books on DuckDB (``var/books.duckdb``): the valued stock ledger, vouchers, periods and
+posting state, with each committed run also exported as Parquet into the lake for the warehouse.
 
-One posting pass is one DuckDB transaction: the stock ledger rows, the vouchers, the new
-valuation state and the list of lake files consumed are committed together or not at all,
-so a pass that dies halfway leaves nothing behind and the next one does the same work again.
-Vouchers have ids derived from their source events and a primary key, and movements already
-in the stock ledger are skipped, so nothing is ever posted twice.
+An adapter: it implements the ports of the books' use cases (`stockflow.services.books`) and
+holds no rule of its own. A session (`DuckDBBooksSession`) is one DuckDB transaction, so a
+posting pass's stock ledger rows, vouchers, valuation state and consumed lake files are
+committed together or not at all. Vouchers have ids derived from their source events and a
+primary key, and the stock ledger is keyed by movement, so nothing is ever posted twice.
 
-DuckDB lets one process write a database file at a time; a pass holds the file only while it
-posts (an exclusive lock file serialises passes of concurrent flow runs).
+DuckDB lets one process write a database file at a time; a session holds the file only while it
+lasts (an exclusive lock file serialises the sessions of concurrent flow runs).
 """
 
 from __future__ import annotations
 
-import csv
-import io
 import json
 import logging
 import os
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass
-from datetime import UTC, date, datetime
+from collections.abc import Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
 from typing import Any
@@ -33,18 +31,23 @@ import pyarrow.parquet as pq
 from lake import SCHEMAS
 from stockflow.ledger import Movement, Position
 from stockflow.masterdata import Catalog
-from stockflow.valuation import Valuation, ValuedMovement
+from stockflow.services.books import (
+    BooksService,
+    LandedMovement,
+    LedgerEntry,
+    MovementBatch,
+    MovementKey,
+    PassResult,
+)
 from stockflow.vouchers import (
     AccountingPolicy,
-    PostingRejected,
-    TrialBalanceRow,
+    AccountTotal,
+    LocationBalance,
+    NumberedVoucher,
     Voucher,
     VoucherKind,
     VoucherLine,
     VoucherRules,
-    book_into_open_period,
-    correct_voucher,
-    reverse_voucher,
 )
 from stores import duck
 from stores.audit_log import AuditLog
@@ -174,27 +177,9 @@ CREATE TABLE IF NOT EXISTS posting_runs (
 """
 
 
-def now_utc() -> datetime:
-    return datetime.now(UTC)
-
-
-@dataclass(frozen=True)
-class PassResult:
-    """What one posting pass did."""
-
-    run_id: str
-    files: int
-    movements: int
-    duplicates: int
-    vouchers: int
-    lag_p50_seconds: float | None
-    lag_p99_seconds: float | None
-    lag_max_seconds: float | None
-    lags: tuple[float, ...] = ()
-
-
 class Books:
-    """Posting, reading and exporting the books under one var/ folder."""
+    """The books under one var/ folder: implements the books' ports (`stockflow.services.books`)
+    on DuckDB, reads new movements from the lake and exports each committed run into it."""
 
     def __init__(self, var_dir: Path, catalog: Catalog, policy: AccountingPolicy | None = None) -> None:
         self.var_dir = var_dir
@@ -203,228 +188,35 @@ class Books:
         self.catalog = catalog
         self.policy = policy or AccountingPolicy.cn_small_enterprise()
         self.rules = VoucherRules(catalog, self.policy)
-        self.audit = AuditLog(var_dir)
 
     # ------------------------------------------------------------------ connections
     def connect(self, read_only: bool = False, timeout: float = 60.0):  # noqa: ANN201
         """A connection; writers hold the lock file so that only one posts at a time."""
         return duck.connect(self.path, _DDL, read_only, timeout)
 
-    # ------------------------------------------------------------------ posting
-    def post_new_movements(self, run_id: str | None = None) -> PassResult:
-        """Value and post every movement in lake files not consumed yet (one transaction)."""
-        run_id = run_id or f"run-{time.time_ns()}"
-        started = now_utc()
+    @contextmanager
+    def session(self) -> Iterator[DuckDBBooksSession]:
+        """The writer's session: one transaction, rolled back unless committed."""
         with self.connect() as con:
-            files, listed_at = self._new_files(con)
-            if not files:
-                return PassResult(run_id, 0, 0, 0, 0, None, None, None)
-            rows = _read_movement_rows(files)
-            known = self._already_valued(con, rows)
-            fresh = [r for r in rows if (r["event_id"], r["location"], r["sku"], r["batch"]) not in known]
-            valuation = Valuation(self.catalog, self.policy.valuation_methods, lambda *k: self._sold(con, *k))
-            state = first_row(con.execute("SELECT valuation FROM posting_state WHERE id = 1"))
-            if state is not None:
-                valuation.restore(json.loads(state[0]))
-            valued_at = now_utc()
-            ledger_rows: list[dict[str, Any]] = []
-            vouchers: list[tuple[Voucher, datetime]] = []
-            for event_rows in _group_by_event(fresh):
-                valued = []
-                for row in event_rows:
-                    vm = valuation.value(_movement(row))
-                    if vm is not None:
-                        valued.append(vm)
-                        ledger_rows.append(_ledger_record(vm, row, valued_at, run_id))
-                landed = max(r["landed_at"] for r in event_rows)
-                vouchers += [(v, landed) for v in self.rules.vouchers_for(valued)]
-            posted_at = now_utc()
-            closed = self._closed_periods(con)
-            numbered = self._number(
-                con, [(book_into_open_period(v, closed), landed) for v, landed in vouchers]
-            )
-            lags = sorted((posted_at - v.occurred_at).total_seconds() for v, _, _ in numbered)
             con.execute("BEGIN TRANSACTION")
+            session = DuckDBBooksSession(self, con)
             try:
-                _insert(con, "stock_ledger", STOCK_LEDGER_SCHEMA, ledger_rows)
-                self._insert_vouchers(con, numbered, posted_at, run_id)
-                con.execute(
-                    "INSERT OR REPLACE INTO posting_state VALUES (1, ?, ?, ?)",
-                    [json.dumps(valuation.state()), posted_at, listed_at],
-                )
-                _insert(
-                    con,
-                    "processed_files",
-                    pa.schema([("path", pa.string()), ("run_id", pa.string())]),
-                    [{"path": self._rel(f), "run_id": run_id} for f in files],
-                )
-                result = PassResult(
-                    run_id,
-                    len(files),
-                    len(ledger_rows),
-                    len(rows) - len(fresh),
-                    len(numbered),
-                    percentile(lags, 0.5),
-                    percentile(lags, 0.99),
-                    lags[-1] if lags else None,
-                    tuple(lags),
-                )
-                con.execute(
-                    "INSERT INTO posting_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, false)",
-                    [
-                        run_id,
-                        started,
-                        now_utc(),
-                        result.files,
-                        result.movements,
-                        result.duplicates,
-                        result.vouchers,
-                        result.lag_p50_seconds,
-                        result.lag_p99_seconds,
-                        result.lag_max_seconds,
-                    ],
-                )
-                con.execute("COMMIT")
-            except BaseException:
-                con.execute("ROLLBACK")
-                raise
-            self._export_runs(con)
-        return result
+                yield session
+            finally:
+                if not session.committed:
+                    con.execute("ROLLBACK")
 
-    def _new_files(self, con: duckdb.DuckDBPyConnection) -> tuple[list[Path], float]:
-        """Lake files of movements not consumed yet, in write order, and when they were listed.
+    # ------------------------------------------------------------------ callers not moved yet
+    def post_new_movements(self, run_id: str | None = None) -> PassResult:
+        """`BooksService.post_vouchers` on these books (for callers that hold a `Books`)."""
+        return self._service().post_vouchers(run_id)
 
-        Only date folders changed since the last listing are read (landing a file changes its
-        folder's modification time), and the check against the files already consumed is an
-        anti-join in DuckDB, so a pass costs what is new, not what the lake has gathered."""
-        listed_at = time.time()
-        row = first_row(con.execute("SELECT listed_at FROM posting_state WHERE id = 1"))
-        since = None if row is None or row[0] is None else row[0] - LISTING_MARGIN_SECONDS
-        root = self.lake_dir / MOVEMENTS_TABLE
-        candidates: list[str] = []
-        if root.is_dir():
-            for folder in os.scandir(root):
-                if not folder.name.startswith("date=") or (
-                    since is not None and folder.stat().st_mtime < since
-                ):
-                    continue
-                candidates += [
-                    f"{MOVEMENTS_TABLE}/{folder.name}/{entry.name}"
-                    for entry in os.scandir(folder.path)
-                    if entry.name.startswith("part-") and entry.name.endswith(".parquet")
-                ]
-        if not candidates:
-            return [], listed_at
-        con.register("candidates", pa.table({"path": candidates}))
-        try:
-            new = [
-                r[0]
-                for r in con.execute(
-                    "SELECT path FROM candidates ANTI JOIN processed_files USING (path)"
-                ).fetchall()
-            ]
-        finally:
-            con.unregister("candidates")
-        return sorted((self.lake_dir / p for p in new), key=lambda p: p.name), listed_at
+    def inventory_balance_by_location(self) -> dict[str, Decimal]:
+        """`BooksService.inventory_by_location` on these books (for callers that hold a `Books`)."""
+        return self._service().inventory_by_location()
 
-    def _rel(self, path: Path) -> str:
-        return str(path.relative_to(self.lake_dir))
-
-    @staticmethod
-    def _already_valued(con: duckdb.DuckDBPyConnection, rows: list[dict[str, Any]]) -> set[tuple[str, ...]]:
-        ids = pa.table({"event_id": sorted({r["event_id"] for r in rows})})
-        con.register("new_ids", ids)
-        try:
-            found = con.execute(
-                "SELECT event_id, location, sku, batch FROM stock_ledger WHERE event_id IN (SELECT event_id FROM new_ids)"
-            ).fetchall()
-        finally:
-            con.unregister("new_ids")
-        return {tuple(r) for r in found}
-
-    @staticmethod
-    def _sold(
-        con: duckdb.DuckDBPyConnection, location: str, ticket: str, sku: str
-    ) -> tuple[int, Decimal] | None:
-        """Units of a SKU a till ticket sold and the value they left with (stock ledger)."""
-        row = first_row(
-            con.execute(
-                "SELECT -sum(qty_change), -sum(value_change) FROM stock_ledger"
-                " WHERE location = ? AND reference = ? AND sku = ? AND event_type = 'pos_sale'",
-                [location, ticket, sku],
-            )
-        )
-        return None if row is None or row[0] is None else (int(row[0]), Decimal(row[1]))
-
-    @staticmethod
-    def _closed_periods(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
-        return frozenset(r[0] for r in con.execute("SELECT period FROM periods").fetchall())
-
-    @staticmethod
-    def _number(
-        con: duckdb.DuckDBPyConnection, vouchers: Sequence[tuple[Voucher, datetime | None]]
-    ) -> list[tuple[Voucher, datetime | None, str]]:
-        """Voucher numbers run per set of books and period in posting order: 记-000001 …"""
-        last = {
-            (unit, period): n
-            for unit, period, n in con.execute(
-                "SELECT accounting_unit, period, max(CAST(split_part(voucher_no, '-', 2) AS INTEGER))"
-                " FROM vouchers GROUP BY ALL"
-            ).fetchall()
-        }
-        existing = {
-            r[0]
-            for r in con.execute(
-                "SELECT voucher_id FROM vouchers WHERE voucher_id IN (SELECT unnest(?))",
-                [[v.voucher_id for v, _ in vouchers]],
-            ).fetchall()
-        }
-        out = []
-        for v, landed in vouchers:
-            if v.voucher_id in existing:
-                continue
-            existing.add(v.voucher_id)
-            key = (v.accounting_unit, v.period)
-            last[key] = last.get(key, 0) + 1
-            out.append((v, landed, f"记-{last[key]:06d}"))
-        return out
-
-    @staticmethod
-    def _insert_vouchers(
-        con: duckdb.DuckDBPyConnection,
-        numbered: Sequence[tuple[Voucher, datetime | None, str]],
-        posted_at: datetime,
-        run_id: str,
-    ) -> None:
-        heads, lines = [], []
-        for v, landed, number in numbered:
-            heads.append(
-                {
-                    "voucher_id": v.voucher_id,
-                    "voucher_no": number,
-                    "accounting_unit": v.accounting_unit,
-                    "period": v.period,
-                    "voucher_date": v.voucher_date,
-                    "summary": v.summary,
-                    "kind": v.kind.value,
-                    "reverses": v.reverses,
-                    "note": v.note,
-                    "source_event_id": v.source_event_id,
-                    "source_event_type": v.source_event_type,
-                    "occurred_at": v.occurred_at,
-                    "landed_at": landed,
-                    "posted_at": posted_at,
-                    "lag_seconds": (posted_at - v.occurred_at).total_seconds(),
-                    "total": v.total_debit,
-                    "run_id": run_id,
-                }
-            )
-            for i, line in enumerate(v.lines, start=1):
-                lines.append(
-                    {"voucher_id": v.voucher_id, "line_no": i, **_line_record(line), "run_id": run_id}
-                )
-        _insert(con, "vouchers", VOUCHER_SCHEMA, heads)
-        _insert(con, "voucher_lines", VOUCHER_LINE_SCHEMA, lines)
+    def _service(self) -> BooksService:
+        return BooksService(self, AuditLog(self.var_dir), self.rules)
 
     # ------------------------------------------------------------------ lake export
     def _export_runs(self, con: duckdb.DuckDBPyConnection) -> None:
@@ -446,148 +238,31 @@ class Books:
                 os.replace(tmp, target)
             con.execute("UPDATE posting_runs SET exported = true WHERE run_id = ?", [run_id])
 
-    # ------------------------------------------------------------------ periods and corrections
-    def close_period(self, period: str, closed_by: str = "") -> None:
-        """Close a period: later postings dated in it go to the first open period."""
-        if len(period) != 7 or period[4] != "-":
-            raise PostingRejected("bad_period", f"period {period!r} is not YYYY-MM")
-        with self.connect() as con:
-            if first_row(con.execute("SELECT 1 FROM periods WHERE period = ?", [period])):
-                raise PostingRejected("period_closed", f"period {period} is already closed")
-            con.begin()
-            con.execute("INSERT INTO periods VALUES (?, ?, ?)", [period, now_utc(), closed_by])
-            self.audit.append(closed_by or "unknown", "period.closed", f"period {period}")
-            con.commit()
-
+    # ------------------------------------------------------------------ reading
     def closed_periods(self) -> list[str]:
         with self.connect(read_only=True) as con:
-            return sorted(self._closed_periods(con))
+            return sorted(_closed_periods(con))
 
-    def reverse(self, voucher_id: str, reason: str, on: date | None = None, by: str = "unknown") -> Voucher:
-        """Post the red-letter reversal of a posted voucher (never edit it)."""
-        with self.connect() as con:
-            original = self._reversible(con, voucher_id)
-            when = on or self.policy.local_date(now_utc())
-            (reversal,) = self._post_manual(
-                con,
-                [reverse_voucher(original, when, reason)],
-                {
-                    "actor": by,
-                    "action": "voucher.reversed",
-                    "target": f"voucher {voucher_id}",
-                    "reason": reason,
-                },
-            )
-        return reversal
-
-    def correct(
-        self,
-        voucher_id: str,
-        lines: Sequence[VoucherLine],
-        reason: str,
-        on: date | None = None,
-        by: str = "unknown",
-    ) -> tuple[Voucher, Voucher]:
-        """Correct a posted voucher: its red-letter reversal plus a new voucher, posted together."""
-        with self.connect() as con:
-            original = self._reversible(con, voucher_id)
-            when = on or self.policy.local_date(now_utc())
-            reversal, corrected = self._post_manual(
-                con,
-                list(correct_voucher(original, lines, when, reason)),
-                {
-                    "actor": by,
-                    "action": "voucher.corrected",
-                    "target": f"voucher {voucher_id}",
-                    "reason": reason,
-                },
-            )
-        return reversal, corrected
-
-    def _reversible(self, con: duckdb.DuckDBPyConnection, voucher_id: str) -> Voucher:
-        original = self._load_voucher(con, voucher_id)
-        if original is None:
-            raise PostingRejected("unknown_voucher", f"no voucher {voucher_id!r}")
-        if first_row(
-            con.execute("SELECT 1 FROM vouchers WHERE reverses = ? AND kind = 'reversal'", [voucher_id])
-        ):
-            raise PostingRejected("already_reversed", f"voucher {voucher_id} is already reversed")
-        return original
-
-    def _post_manual(
-        self, con: duckdb.DuckDBPyConnection, vouchers: list[Voucher], audit: dict[str, Any]
-    ) -> list[Voucher]:
-        """Post hand-made vouchers with their audit entry, in one transaction."""
-        closed = self._closed_periods(con)
-        booked = [book_into_open_period(v, closed) for v in vouchers]
-        run_id = f"manual-{time.time_ns()}"
-        posted_at = now_utc()
-        con.execute("BEGIN TRANSACTION")
-        try:
-            self._insert_vouchers(con, self._number(con, [(v, None) for v in booked]), posted_at, run_id)
-            con.execute(
-                "INSERT INTO posting_runs VALUES (?, ?, ?, 0, 0, 0, ?, NULL, NULL, NULL, false)",
-                [run_id, posted_at, posted_at, len(booked)],
-            )
-            self.audit.append(**audit, details={"vouchers": [v.voucher_id for v in booked], "run_id": run_id})
-            con.execute("COMMIT")
-        except BaseException:
-            con.execute("ROLLBACK")
-            raise
-        self._export_runs(con)
-        return booked
-
-    def _load_voucher(self, con: duckdb.DuckDBPyConnection, voucher_id: str) -> Voucher | None:
-        head = first_row(
-            con.execute(
-                "SELECT voucher_id, accounting_unit, voucher_date, summary, source_event_id, source_event_type,"
-                " occurred_at, kind, reverses, note FROM vouchers WHERE voucher_id = ?",
-                [voucher_id],
-            )
-        )
-        if head is None:
-            return None
-        lines = con.execute(
-            "SELECT account_code, account_name, debit, credit, summary, location, sku, batch, supplier,"
-            " customer, counterpart_unit FROM voucher_lines WHERE voucher_id = ? ORDER BY line_no",
-            [voucher_id],
-        ).fetchall()
-        return Voucher(
-            voucher_id=head[0],
-            accounting_unit=head[1],
-            voucher_date=head[2],
-            summary=head[3],
-            source_event_id=head[4],
-            source_event_type=head[5],
-            occurred_at=head[6],
-            lines=tuple(VoucherLine(*line) for line in lines),
-            kind=VoucherKind(head[7]),
-            reverses=head[8] or "",
-            note=head[9] or "",
-        )
-
-    # ------------------------------------------------------------------ reading
-    def trial_balance(self, period: str | None = None) -> list[TrialBalanceRow]:
-        """Debit and credit totals per set of books and account (to the end of `period`)."""
-        where, params = ("WHERE v.period <= ?", [period]) if period else ("", [])
+    def account_totals(
+        self, up_to_period: str | None = None, accounting_unit: str | None = None
+    ) -> list[AccountTotal]:
+        """Debit and credit per set of books, account and account name, summed in DuckDB."""
         with self.connect(read_only=True) as con:
             rows = con.execute(
-                "SELECT v.accounting_unit, l.account_code, any_value(l.account_name), sum(l.debit), sum(l.credit)"
-                f" FROM voucher_lines l JOIN vouchers v USING (voucher_id) {where}"
-                " GROUP BY 1, 2 ORDER BY 1, 2",
-                params,
+                "SELECT v.accounting_unit, l.account_code, l.account_name, sum(l.debit), sum(l.credit)"
+                " FROM voucher_lines l JOIN vouchers v USING (voucher_id)"
+                " WHERE (?::VARCHAR IS NULL OR v.period <= ?) AND (?::VARCHAR IS NULL OR v.accounting_unit = ?)"
+                " GROUP BY ALL",
+                [up_to_period, up_to_period, accounting_unit, accounting_unit],
             ).fetchall()
-        return [TrialBalanceRow(u, c, n, Decimal(d), Decimal(k)) for u, c, n, d, k in rows]
+        return [AccountTotal(u, c, n or "", Decimal(d), Decimal(k)) for u, c, n, d, k in rows]
 
-    def inventory_balance_by_location(self) -> dict[str, Decimal]:
-        codes = sorted(code for code in self.policy.accounts if self.policy.is_inventory_account(code))
+    def location_balances(self) -> list[LocationBalance]:
         with self.connect(read_only=True) as con:
             rows = con.execute(
-                "SELECT location, sum(debit) - sum(credit) FROM voucher_lines"
-                " WHERE account_code IN (SELECT unnest(?)) GROUP BY 1",
-                [codes],
+                "SELECT account_code, location, sum(debit) - sum(credit) FROM voucher_lines GROUP BY ALL"
             ).fetchall()
-        return {loc: Decimal(v) for loc, v in rows if v}
+        return [LocationBalance(code, loc or "", Decimal(v)) for code, loc, v in rows]
 
     def stock_value_by_location(self) -> dict[str, Decimal]:
         """Stock value by location from the stock ledger (on hand plus in transit to it)."""
@@ -628,7 +303,6 @@ class Books:
             )
         return {"vouchers": row[0], "p50": row[1], "p99": row[2], "max": row[3]}
 
-    # ------------------------------------------------------------------ export
     def export_rows(self, period: str, accounting_unit: str | None = None) -> list[dict[str, Any]]:
         """One row per voucher line with the fields accounting software imports."""
         sql = (
@@ -648,71 +322,243 @@ class Books:
             names = [d[0] for d in cur.description]
             return [dict(zip(names, row, strict=True)) for row in cur.fetchall()]
 
-    def export(self, period: str, fmt: str, accounting_unit: str | None = None) -> str:
-        rows = self.export_rows(period, accounting_unit)
-        if fmt == "json":
-            vouchers: dict[str, dict[str, Any]] = {}
-            for r in rows:
-                v = vouchers.setdefault(
-                    r["voucher_id"],
-                    {
-                        "date": r["date"].isoformat(),
-                        "voucher_no": r["voucher_no"],
-                        "accounting_unit": r["accounting_unit"],
-                        "kind": r["kind"],
-                        "reverses": r["reverses"],
-                        "note": r["note"],
-                        "voucher_id": r["voucher_id"],
-                        "source_event_id": r["source_event_id"],
-                        "lines": [],
-                    },
-                )
-                v["lines"].append(
-                    {
-                        "summary": r["summary"],
-                        "account_code": r["account_code"],
-                        "account_name": r["account_name"],
-                        "debit": str(r["debit"]),
-                        "credit": str(r["credit"]),
-                        "auxiliary": {
-                            k: r[k]
-                            for k in ("location", "sku", "batch", "supplier", "customer", "counterpart_unit")
-                            if r[k]
-                        },
-                    }
-                )
-            return json.dumps(
-                {"period": period, "vouchers": list(vouchers.values())}, ensure_ascii=False, indent=1
+
+class DuckDBBooksSession:
+    """One writer's transaction on the books (`stockflow.services.books.BooksSession`)."""
+
+    def __init__(self, books: Books, con: duckdb.DuckDBPyConnection) -> None:
+        self.books = books
+        self.con = con
+        self.committed = False
+
+    def commit(self) -> None:
+        """Commit, then export the committed runs into the lake."""
+        self.con.execute("COMMIT")
+        self.committed = True
+        self.books._export_runs(self.con)
+
+    # ------------------------------------------------------------------ the lake's new movements
+    def new_movements(self) -> MovementBatch:
+        """Movements in lake files not consumed yet, in order of application.
+
+        Only date folders changed since the last listing are read (landing a file changes its
+        folder's modification time), and the check against the files already consumed is an
+        anti-join in DuckDB, so a pass costs what is new, not what the lake has gathered."""
+        con, lake_dir = self.con, self.books.lake_dir
+        listed_at = time.time()
+        row = first_row(con.execute("SELECT listed_at FROM posting_state WHERE id = 1"))
+        since = None if row is None or row[0] is None else row[0] - LISTING_MARGIN_SECONDS
+        root = lake_dir / MOVEMENTS_TABLE
+        candidates: list[str] = []
+        if root.is_dir():
+            for folder in os.scandir(root):
+                if not folder.name.startswith("date=") or (
+                    since is not None and folder.stat().st_mtime < since
+                ):
+                    continue
+                candidates += [
+                    f"{MOVEMENTS_TABLE}/{folder.name}/{entry.name}"
+                    for entry in os.scandir(folder.path)
+                    if entry.name.startswith("part-") and entry.name.endswith(".parquet")
+                ]
+        if not candidates:
+            return MovementBatch((), (), listed_at)
+        con.register("candidates", pa.table({"path": candidates}))
+        try:
+            new = [
+                r[0]
+                for r in con.execute(
+                    "SELECT path FROM candidates ANTI JOIN processed_files USING (path)"
+                ).fetchall()
+            ]
+        finally:
+            con.unregister("candidates")
+        files = sorted(new, key=lambda p: Path(p).name)  # in write order
+        rows = _read_movement_rows([lake_dir / f for f in files]) if files else []
+        return MovementBatch(tuple(files), tuple(_landed(r) for r in rows), listed_at)
+
+    def consume(self, batch: MovementBatch, run_id: str) -> None:
+        _insert(
+            self.con,
+            "processed_files",
+            pa.schema([("path", pa.string()), ("run_id", pa.string())]),
+            [{"path": f, "run_id": run_id} for f in batch.files],
+        )
+        self.con.execute(
+            "INSERT INTO posting_state (id, valuation, updated_at, listed_at) VALUES (1, '{}', now(), ?)"
+            " ON CONFLICT (id) DO UPDATE SET listed_at = excluded.listed_at",
+            [batch.listed_at],
+        )
+
+    # ------------------------------------------------------------------ reading
+    def valued_keys(self, event_ids: Collection[str]) -> set[MovementKey]:
+        self.con.register("new_ids", pa.table({"event_id": sorted(event_ids)}))
+        try:
+            found = self.con.execute(
+                "SELECT event_id, location, sku, batch FROM stock_ledger WHERE event_id IN (SELECT event_id FROM new_ids)"
+            ).fetchall()
+        finally:
+            self.con.unregister("new_ids")
+        return {(e, loc, sku, batch) for e, loc, sku, batch in found}
+
+    def sold(self, location: str, ticket: str, sku: str) -> tuple[int, Decimal] | None:
+        """Units of a SKU a till ticket sold and the value they left with (stock ledger)."""
+        row = first_row(
+            self.con.execute(
+                "SELECT -sum(qty_change), -sum(value_change) FROM stock_ledger"
+                " WHERE location = ? AND reference = ? AND sku = ? AND event_type = 'pos_sale'",
+                [location, ticket, sku],
             )
-        if fmt == "csv":
-            out = io.StringIO()
-            fields = [
-                "date", "voucher_no", "accounting_unit", "line_no", "summary", "account_code",
-                "account_name", "debit", "credit", "location", "sku", "batch", "supplier", "customer",
-                "counterpart_unit", "kind", "reverses", "note", "voucher_id",
-            ]  # fmt: skip
-            writer = csv.DictWriter(out, fieldnames=fields, extrasaction="ignore", lineterminator="\n")
-            writer.writeheader()
-            for r in rows:
-                writer.writerow({**r, "date": r["date"].isoformat()})
-            return out.getvalue()
-        raise ValueError(f"unknown export format {fmt!r}: csv or json")
+        )
+        return None if row is None or row[0] is None else (int(row[0]), Decimal(row[1]))
+
+    def valuation_state(self) -> dict[str, Any] | None:
+        row = first_row(self.con.execute("SELECT valuation FROM posting_state WHERE id = 1"))
+        return None if row is None else json.loads(row[0])
+
+    def closed_periods(self) -> frozenset[str]:
+        return _closed_periods(self.con)
+
+    def last_voucher_numbers(self) -> dict[tuple[str, str], str]:
+        """The last voucher number per set of books and period (the longest, then the greatest)."""
+        return {
+            (unit, period): number
+            for unit, period, number in self.con.execute(
+                "SELECT accounting_unit, period, voucher_no FROM vouchers QUALIFY row_number() OVER ("
+                " PARTITION BY accounting_unit, period ORDER BY length(voucher_no) DESC, voucher_no DESC) = 1"
+            ).fetchall()
+        }
+
+    def posted_voucher_ids(self, voucher_ids: Collection[str]) -> set[str]:
+        return {
+            r[0]
+            for r in self.con.execute(
+                "SELECT voucher_id FROM vouchers WHERE voucher_id IN (SELECT unnest(?))", [list(voucher_ids)]
+            ).fetchall()
+        }
+
+    def voucher(self, voucher_id: str) -> Voucher | None:
+        head = first_row(
+            self.con.execute(
+                "SELECT voucher_id, accounting_unit, voucher_date, summary, source_event_id, source_event_type,"
+                " occurred_at, kind, reverses, note FROM vouchers WHERE voucher_id = ?",
+                [voucher_id],
+            )
+        )
+        if head is None:
+            return None
+        lines = self.con.execute(
+            "SELECT account_code, account_name, debit, credit, summary, location, sku, batch, supplier,"
+            " customer, counterpart_unit FROM voucher_lines WHERE voucher_id = ? ORDER BY line_no",
+            [voucher_id],
+        ).fetchall()
+        return Voucher(
+            voucher_id=head[0],
+            accounting_unit=head[1],
+            voucher_date=head[2],
+            summary=head[3],
+            source_event_id=head[4],
+            source_event_type=head[5],
+            occurred_at=head[6],
+            lines=tuple(VoucherLine(*line) for line in lines),
+            kind=VoucherKind(head[7]),
+            reverses=head[8] or "",
+            note=head[9] or "",
+        )
+
+    def is_reversed(self, voucher_id: str) -> bool:
+        return (
+            first_row(
+                self.con.execute(
+                    "SELECT 1 FROM vouchers WHERE reverses = ? AND kind = ?",
+                    [voucher_id, VoucherKind.REVERSAL.value],
+                )
+            )
+            is not None
+        )
+
+    # ------------------------------------------------------------------ writing
+    def add_ledger_entries(self, entries: Sequence[LedgerEntry], valued_at: datetime, run_id: str) -> None:
+        _insert(
+            self.con,
+            "stock_ledger",
+            STOCK_LEDGER_SCHEMA,
+            [_ledger_record(e, valued_at, run_id) for e in entries],
+        )
+
+    def add_vouchers(self, vouchers: Sequence[NumberedVoucher], posted_at: datetime, run_id: str) -> None:
+        heads, lines = [], []
+        for n in vouchers:
+            v = n.voucher
+            heads.append(
+                {
+                    "voucher_id": v.voucher_id,
+                    "voucher_no": n.voucher_no,
+                    "accounting_unit": v.accounting_unit,
+                    "period": v.period,
+                    "voucher_date": v.voucher_date,
+                    "summary": v.summary,
+                    "kind": v.kind.value,
+                    "reverses": v.reverses,
+                    "note": v.note,
+                    "source_event_id": v.source_event_id,
+                    "source_event_type": v.source_event_type,
+                    "occurred_at": v.occurred_at,
+                    "landed_at": n.landed_at,
+                    "posted_at": posted_at,
+                    "lag_seconds": n.lag_seconds(posted_at),
+                    "total": v.total_debit,
+                    "run_id": run_id,
+                }
+            )
+            for i, line in enumerate(v.lines, start=1):
+                lines.append(
+                    {"voucher_id": v.voucher_id, "line_no": i, **_line_record(line), "run_id": run_id}
+                )
+        _insert(self.con, "vouchers", VOUCHER_SCHEMA, heads)
+        _insert(self.con, "voucher_lines", VOUCHER_LINE_SCHEMA, lines)
+
+    def save_valuation_state(self, state: Mapping[str, Any], at: datetime) -> None:
+        self.con.execute(
+            "INSERT INTO posting_state (id, valuation, updated_at) VALUES (1, ?, ?)"
+            " ON CONFLICT (id) DO UPDATE SET valuation = excluded.valuation, updated_at = excluded.updated_at",
+            [json.dumps(state), at],
+        )
+
+    def add_run(self, run: PassResult, started_at: datetime, finished_at: datetime) -> None:
+        self.con.execute(
+            "INSERT INTO posting_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, false)",
+            [
+                run.run_id,
+                started_at,
+                finished_at,
+                run.files,
+                run.movements,
+                run.duplicates,
+                run.vouchers,
+                run.lag_p50_seconds,
+                run.lag_p99_seconds,
+                run.lag_max_seconds,
+            ],
+        )
+
+    def close_period(self, period: str, closed_at: datetime, closed_by: str) -> None:
+        self.con.execute("INSERT INTO periods VALUES (?, ?, ?)", [period, closed_at, closed_by])
 
 
 # ---------------------------------------------------------------------- helpers
+def _closed_periods(con: duckdb.DuckDBPyConnection) -> frozenset[str]:
+    return frozenset(r[0] for r in con.execute("SELECT period FROM periods").fetchall())
+
+
 def _read_movement_rows(files: Sequence[Path]) -> list[dict[str, Any]]:
     schema = SCHEMAS[MOVEMENTS_TABLE]
     table = pa.concat_tables(pq.read_table(f, schema=schema) for f in files)
     return table.sort_by("apply_seq").to_pylist()
 
 
-def _group_by_event(rows: Sequence[dict[str, Any]]) -> list[list[dict[str, Any]]]:
-    """Rows per event, events in the order of their first movement (several workers' rows
-    may interleave in apply order)."""
-    groups: dict[str, list[dict[str, Any]]] = {}
-    for row in rows:
-        groups.setdefault(row["event_id"], []).append(row)
-    return list(groups.values())
+def _landed(row: dict[str, Any]) -> LandedMovement:
+    return LandedMovement(_movement(row), row["apply_seq"], row["landed_at"])
 
 
 def _movement(row: dict[str, Any]) -> Movement:
@@ -736,12 +582,10 @@ def _movement(row: dict[str, Any]) -> Movement:
     )
 
 
-def _ledger_record(
-    vm: ValuedMovement, row: dict[str, Any], valued_at: datetime, run_id: str
-) -> dict[str, Any]:
-    rec = vm.as_record()
-    rec["method"] = vm.method.value
-    rec.update(apply_seq=row["apply_seq"], landed_at=row["landed_at"], valued_at=valued_at, run_id=run_id)
+def _ledger_record(entry: LedgerEntry, valued_at: datetime, run_id: str) -> dict[str, Any]:
+    rec = entry.valued.as_record()
+    rec["method"] = entry.valued.method.value
+    rec.update(apply_seq=entry.apply_seq, landed_at=entry.landed_at, valued_at=valued_at, run_id=run_id)
     return rec
 
 
@@ -767,10 +611,3 @@ def first_row(cursor: duckdb.DuckDBPyConnection) -> tuple[Any, ...] | None:
     """The first row of a result, reading it to the end (DuckDB wants results finished)."""
     rows = cursor.fetchall()
     return rows[0] if rows else None
-
-
-def percentile(sorted_values: Sequence[float], q: float) -> float | None:
-    if not sorted_values:
-        return None
-    index = min(len(sorted_values) - 1, max(0, round(q * (len(sorted_values) - 1))))
-    return sorted_values[index]

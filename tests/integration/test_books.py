@@ -1,4 +1,5 @@
-"""The books on DuckDB: posting lake movements, restarts, closed periods, reversals, exports."""
+"""The books' use cases on the DuckDB store: posting lake movements, restarts, closed periods,
+reversals, exports."""
 
 from datetime import UTC, date, datetime
 from decimal import Decimal
@@ -10,6 +11,7 @@ from lake import LakeWriter, alert_row, event_row, movement_row
 from simulator.company import Simulation, build_catalog
 from stockflow.ledger import Ledger
 from stockflow.processing import StockProcessor
+from stockflow.services.books import BooksService
 from stockflow.vouchers import PostingRejected, VoucherLine
 from stores.audit_log import AuditLog
 from stores.books import Books
@@ -60,28 +62,37 @@ class Lake:
         return taken
 
 
+def open_books(root, catalog, store_class=Books):
+    """The use cases over the DuckDB books under `root`, and the store itself."""
+    store = store_class(root, catalog)
+    return BooksService(store, AuditLog(root), store.rules), store
+
+
 def balanced_and_matching(books):
     totals = {}
     for row in books.trial_balance():
         d, c = totals.get(row.accounting_unit, (0, 0))
         totals[row.accounting_unit] = (d + row.debit, c + row.credit)
     assert totals and all(d == c for d, c in totals.values()), totals
-    assert books.unbalanced_vouchers() == []
-    assert books.inventory_balance_by_location() == books.stock_value_by_location()
-    assert sum(books.stock_value_by_location().values()) > 0
+    assert books.store.unbalanced_vouchers() == []
+    check = books.check_stock()
+    assert check.equal and check.differences == {}, check.differences
+    # the inventory accounts summed by hand from the exported lines hold the same values
+    assert books.inventory_by_location() == books.store.stock_value_by_location()
+    assert check.stock_value > 0
 
 
 def test_posts_every_movement_once_and_balances(tmp_path):
     lake = Lake(tmp_path)
     lake.write()
-    books = Books(tmp_path, lake.catalog)
-    first = books.post_new_movements()
+    books, store = open_books(tmp_path, lake.catalog)
+    first = books.post_vouchers()
     assert first.movements > 5000 and first.vouchers > 1000
     balanced_and_matching(books)
-    counts = books.counts()
-    again = books.post_new_movements()
+    counts = store.counts()
+    again = books.post_vouchers()
     assert (again.files, again.movements, again.vouchers) == (0, 0, 0)
-    assert books.counts() == counts
+    assert store.counts() == counts
     # the lake holds the same rows as DuckDB, for the warehouse
     for table in ("stock_ledger", "vouchers", "voucher_lines"):
         exported = sum(
@@ -96,30 +107,52 @@ def test_passes_over_growing_lake_equal_one_pass(tmp_path):
         root.mkdir()
     lake_one = Lake(one)
     lake_one.write()
-    Books(one, lake_one.catalog).post_new_movements()
+    in_one, _ = open_books(one, lake_one.catalog)
+    in_one.post_vouchers()
 
     lake_many = Lake(many)
-    books = Books(many, lake_many.catalog)
+    books, store = open_books(many, lake_many.catalog)
     while lake_many.write(700, files=2):
-        books.post_new_movements()
-    assert books.counts()["processed_files"] > 5
-    assert books.trial_balance() == Books(one, lake_one.catalog).trial_balance()
-    assert books.stock_value_by_location() == Books(one, lake_one.catalog).stock_value_by_location()
+        books.post_vouchers()
+    assert store.counts()["processed_files"] > 5
+    assert books.trial_balance() == in_one.trial_balance()
+    assert store.stock_value_by_location() == in_one.store.stock_value_by_location()
+    # the voucher numbers run without gaps per set of books and period, however many passes
+    with store.connect(read_only=True) as con:
+        numbers = con.execute(
+            "SELECT accounting_unit, period, list(voucher_no ORDER BY voucher_no) FROM vouchers GROUP BY ALL"
+        ).fetchall()
+    for unit, period, issued in numbers:
+        assert issued == [f"记-{n:06d}" for n in range(1, len(issued) + 1)], (unit, period)
 
 
 class FailingBooks(Books):
-    def _insert_vouchers(self, *args, **kwargs):
-        raise OSError("disk full")
+    """Books whose disk fills up while a pass writes its vouchers."""
+
+    def session(self):
+        from contextlib import contextmanager
+
+        @contextmanager
+        def failing():
+            with Books.session(self) as session:
+
+                def disk_full(*args, **kwargs):
+                    raise OSError("disk full")
+
+                session.add_vouchers = disk_full
+                yield session
+
+        return failing()
 
 
 def test_a_pass_that_fails_midway_leaves_nothing_and_the_next_posts_all(tmp_path):
     lake = Lake(tmp_path, days=2)
     lake.write()
     with pytest.raises(OSError, match="disk full"):
-        FailingBooks(tmp_path, lake.catalog).post_new_movements()
-    books = Books(tmp_path, lake.catalog)
-    assert books.counts() == {k: 0 for k in books.counts()}
-    assert books.post_new_movements().movements > 0
+        open_books(tmp_path, lake.catalog, FailingBooks)[0].post_vouchers()
+    books, store = open_books(tmp_path, lake.catalog)
+    assert store.counts() == {k: 0 for k in store.counts()}
+    assert books.post_vouchers().movements > 0
     balanced_and_matching(books)
 
 
@@ -132,19 +165,19 @@ def test_the_same_movements_landing_twice_are_valued_once(tmp_path):
         .apply(next(iter(Simulation(lake.catalog, 7).history(START, 1))))
         .movements
     ]
-    books = Books(tmp_path, lake.catalog)
-    first = books.post_new_movements()
+    books, store = open_books(tmp_path, lake.catalog)
+    first = books.post_vouchers()
     for row in rows:  # the first receipt again, in a new file (a redelivery written twice)
         lake.writer.append("inventory_changed", row)
     lake.writer.flush()
-    second = books.post_new_movements()
+    second = books.post_vouchers()
     assert (second.files, second.duplicates, second.movements, second.vouchers) == (1, len(rows), 0, 0)
-    assert books.counts()["stock_ledger"] == first.movements
+    assert store.counts()["stock_ledger"] == first.movements
 
 
 def test_closed_period_postings_go_to_the_first_open_period(tmp_path):
     lake = Lake(tmp_path, days=2)
-    books = Books(tmp_path, lake.catalog)
+    books, store = open_books(tmp_path, lake.catalog)
     books.close_period("2026-09", "李会计")
     with pytest.raises(PostingRejected, match="already closed"):
         books.close_period("2026-09", "李会计")
@@ -154,9 +187,9 @@ def test_closed_period_postings_go_to_the_first_open_period(tmp_path):
         ("李会计", "period.closed", "period 2026-09")
     ]
     lake.write()
-    books.post_new_movements()
-    rows = books.export_rows("2026-10")
-    assert rows and not books.export_rows("2026-09")
+    books.post_vouchers()
+    rows = store.export_rows("2026-10")
+    assert rows and not store.export_rows("2026-09")
     assert {r["date"] for r in rows} == {date(2026, 10, 1)}
     assert all("2026-09 已结账" in r["note"] for r in rows)
     balanced_and_matching(books)
@@ -165,9 +198,9 @@ def test_closed_period_postings_go_to_the_first_open_period(tmp_path):
 def test_reversal_is_red_letter_and_only_once(tmp_path):
     lake = Lake(tmp_path, days=1)
     lake.write()
-    books = Books(tmp_path, lake.catalog)
-    books.post_new_movements()
-    target = next(r for r in books.export_rows("2026-09") if r["account_code"] == "220201")
+    books, store = open_books(tmp_path, lake.catalog)
+    books.post_vouchers()
+    target = next(r for r in store.export_rows("2026-09") if r["account_code"] == "220201")
     before = {(r.accounting_unit, r.account_code): r.balance for r in books.trial_balance()}
     reversal = books.reverse(
         target["voucher_id"], "duplicate receipt keyed twice", on=date(2026, 9, 2), by="李会计"
@@ -189,16 +222,18 @@ def test_reversal_is_red_letter_and_only_once(tmp_path):
         books.reverse(target["voucher_id"], "again")
     with pytest.raises(PostingRejected, match="no voucher"):
         books.reverse("V:nope", "x")
-    exported = books.export_rows("2026-09")
+    with pytest.raises(PostingRejected, match="itself a reversal"):
+        books.reverse(reversal.voucher_id, "undo the undo")
+    exported = store.export_rows("2026-09")
     assert any(r["kind"] == "reversal" and r["reverses"] == target["voucher_id"] for r in exported)
 
 
 def test_exports_carry_the_fields_accountants_import(tmp_path):
     lake = Lake(tmp_path, days=1)
     lake.write()
-    books = Books(tmp_path, lake.catalog)
-    books.post_new_movements()
-    csv_text = books.export("2026-09", "csv", accounting_unit="RETAIL")
+    books, store = open_books(tmp_path, lake.catalog)
+    books.post_vouchers()
+    csv_text = books.export_period("2026-09", "csv", accounting_unit="RETAIL")
     header = csv_text.splitlines()[0].split(",")
     assert header[:9] == [
         "date",
@@ -214,27 +249,27 @@ def test_exports_carry_the_fields_accountants_import(tmp_path):
     assert "门店销售" in csv_text and "DIST" not in {line.split(",")[2] for line in csv_text.splitlines()[1:]}
     import json
 
-    doc = json.loads(books.export("2026-09", "json"))
+    doc = json.loads(books.export_period("2026-09", "json"))
     for v in doc["vouchers"]:
         assert sum(Decimal(line["debit"]) for line in v["lines"]) == sum(
             Decimal(line["credit"]) for line in v["lines"]
         )
     assert any("supplier" in line["auxiliary"] for v in doc["vouchers"] for line in v["lines"])
     with pytest.raises(ValueError, match="csv or json"):
-        books.export("2026-09", "xlsx")
+        books.export_period("2026-09", "xlsx")
 
 
 def test_a_correction_is_a_reversal_plus_a_new_voucher(tmp_path):
     lake = Lake(tmp_path, days=1)
     lake.write()
-    books = Books(tmp_path, lake.catalog)
-    books.post_new_movements()
+    books, store = open_books(tmp_path, lake.catalog)
+    books.post_vouchers()
     line = next(
-        r for r in books.export_rows("2026-09") if r["account_code"] == "5001" and r["location"] != "ST02"
+        r for r in store.export_rows("2026-09") if r["account_code"] == "5001" and r["location"] != "ST02"
     )
     moved = sum(
         r["credit"] - r["debit"]
-        for r in books.export_rows("2026-09")
+        for r in store.export_rows("2026-09")
         if r["voucher_id"] == line["voucher_id"] and r["account_code"] == "5001"
     )
     # the same voucher with its revenue booked to another store
@@ -252,13 +287,13 @@ def test_a_correction_is_a_reversal_plus_a_new_voucher(tmp_path):
             r["customer"],
             r["counterpart_unit"],
         )  # fmt: skip
-        for r in books.export_rows("2026-09")
+        for r in store.export_rows("2026-09")
         if r["voucher_id"] == line["voucher_id"]
     ]
     original_tb = books.trial_balance()
 
     def revenue_at(location):
-        rows = books.export_rows("2026-09")
+        rows = store.export_rows("2026-09")
         return sum(
             r["credit"] - r["debit"]
             for r in rows
@@ -268,8 +303,8 @@ def test_a_correction_is_a_reversal_plus_a_new_voucher(tmp_path):
     before = revenue_at("ST02")
     reversal, corrected = books.correct(line["voucher_id"], fixed, "wrong store", on=date(2026, 9, 3))
     assert reversal.reverses == corrected.reverses == line["voucher_id"]
-    assert books.unbalanced_vouchers() == []
-    exported = {r["voucher_id"] for r in books.export_rows("2026-09")}
+    assert store.unbalanced_vouchers() == []
+    exported = {r["voucher_id"] for r in store.export_rows("2026-09")}
     assert {reversal.voucher_id, corrected.voucher_id} <= exported
     assert books.trial_balance() == original_tb  # same accounts and amounts
     assert revenue_at("ST02") == before + moved  # now at the right store
@@ -284,27 +319,51 @@ def test_a_pass_reads_only_folders_that_changed_and_still_finds_late_files(tmp_p
 
     lake = Lake(tmp_path, days=3)
     lake.write(6000)
-    books = Books(tmp_path, lake.catalog)
-    books.post_new_movements()
+    books, store = open_books(tmp_path, lake.catalog)
+    books.post_vouchers()
     hour_ago = time.time() - 3600
     folders = sorted((tmp_path / "lake" / "inventory_changed").glob("date=*"))
     assert len(folders) >= 2
-    with books.connect() as con:  # as if the last listing was long ago
+    with store.connect() as con:  # as if the last listing was long ago
         con.execute("UPDATE posting_state SET listed_at = ?", [hour_ago + 1])
     for folder in folders:
         os.utime(folder, (hour_ago - 120, hour_ago - 120))
-    before = books.counts()["stock_ledger"]
+    before = store.counts()["stock_ledger"]
     lake.write(1500)  # lands in the newest folders only; the old ones stay untouched
-    result = books.post_new_movements()
-    assert result.files >= 1 and books.counts()["stock_ledger"] == before + result.movements
-    assert books.post_new_movements().files == 0
+    result = books.post_vouchers()
+    assert result.files >= 1 and store.counts()["stock_ledger"] == before + result.movements
+    assert books.post_vouchers().files == 0
     balanced_and_matching(books)
     # the skipping is real: a folder whose time says "unchanged since the last listing" is not read
-    with books.connect() as con:
+    with store.connect() as con:
         con.execute("UPDATE posting_state SET listed_at = ?", [hour_ago + 1])
     import shutil
 
     oldest = folders[0]
     shutil.copy(next(oldest.glob("part-*.parquet")), oldest / "part-99999999999999999999-copy.parquet")
     os.utime(oldest, (hour_ago - 120, hour_ago - 120))
-    assert books.post_new_movements().files == 0
+    assert books.post_vouchers().files == 0
+
+
+class RefusingAudit:
+    """An audit trail that cannot take another entry."""
+
+    def append(self, *args, **kwargs):
+        raise OSError("audit log unwritable")
+
+
+def test_a_period_is_closed_only_when_it_is_a_month_and_its_audit_entry_is_written(tmp_path):
+    catalog = build_catalog(7)
+    books, store = open_books(tmp_path, catalog)
+    for bad in ("2026-13", "2026-9", "九月"):
+        with pytest.raises(PostingRejected, match="not YYYY-MM"):
+            books.close_period(bad, "李会计")
+        with pytest.raises(PostingRejected, match="not YYYY-MM"):
+            books.export_period(bad, "csv")
+    # the entry is written before the close is committed: no entry, no close
+    with pytest.raises(OSError, match="unwritable"):
+        BooksService(store, RefusingAudit(), store.rules).close_period("2026-09", "李会计")
+    assert books.closed_periods() == [] and AuditLog(tmp_path).records() == []
+    books.close_period("2026-09", "李会计")
+    books.close_period("2026-10", "李会计")
+    assert books.closed_periods() == ["2026-09", "2026-10"]
