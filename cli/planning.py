@@ -19,6 +19,12 @@ def _planning():  # noqa: ANN202
     return Planning(get_settings().var_dir)
 
 
+def _audit():  # noqa: ANN202
+    from stores.audit_log import AuditLog
+
+    return AuditLog(get_settings().var_dir)
+
+
 @replenish_app.command("run")
 def replenish_run() -> None:
     """Plan now (live stock from the workers), recorded on the local Prefect server."""
@@ -39,7 +45,9 @@ def replenish_list(
     """Suggestions, transfers first, then purchase orders by order-by date."""
     from rich.table import Table
 
-    rows = _planning().suggestions(None if status == "all" else status)
+    from stockflow.services.planning import list_suggestions
+
+    rows = list_suggestions(_planning(), None if status == "all" else status)
     table = Table("id", "kind", "to", "from / supplier", "SKU", "qty", "order by", "status")
     for r in rows:
         source = r["from_location"] or r["supplier"] or ""
@@ -51,12 +59,20 @@ def replenish_list(
 
 
 def _decide(suggestion_id: str, decision: str, reviewer: str, reason: str, role: str) -> None:
-    from infra.worker_client import StockApiError, publisher
+    from infra.worker_client import StockApiError, WorkerClient
     from stockflow.replenishment import SuggestionError
+    from stockflow.services.planning import decide_suggestion
 
     try:
-        row = _planning().decide_suggestion(
-            suggestion_id, decision, reviewer, reason, role, publish=publisher(get_settings().web_url)
+        row = decide_suggestion(
+            _planning(),
+            _audit(),
+            suggestion_id,
+            decision,
+            reviewer,
+            reason,
+            role,
+            publish=WorkerClient(get_settings().web_url),
         )
     except (SuggestionError, StockApiError) as exc:
         console.print(f"[red]{exc}[/]")

@@ -522,20 +522,13 @@ def forecast(settings: Settings, run_id: str, location: str, sku: str) -> pd.Dat
 
 def actual_demand(settings: Settings, location: str, sku: str, days: int = 60) -> pd.DataFrame:
     """Units sold per day over the last `days` business days (0 on a day without sales)."""
-    return warehouse(
-        settings,
-        """
-        WITH bounds AS (SELECT min(business_date) AS first, max(business_date) AS last FROM fct_daily_demand),
-        days AS (
-            SELECT CAST(d.day AS DATE) AS day
-            FROM bounds, range(greatest(bounds.last - CAST(? AS INTEGER) + 1, bounds.first), bounds.last + 1,
-                               INTERVAL 1 DAY) AS d(day))
-        SELECT days.day, coalesce(f.units, 0) AS units
-        FROM days LEFT JOIN fct_daily_demand AS f
-          ON f.location_id = ? AND f.sku_id = ? AND f.business_date = days.day
-        ORDER BY days.day""",
-        [days, location, sku],
-    )
+    from stockflow.services.planning import recent_demand
+    from stores.demand import open_warehouse_demand
+
+    if not warehouse_file(settings).exists():
+        raise Unavailable("The warehouse has not been built yet: its first build runs when stockflow starts.")
+    with open_warehouse_demand(settings.var_dir) as demand:
+        return recent_demand(demand, location, sku, days)
 
 
 def reviews(settings: Settings, run_id: str) -> pd.DataFrame:
@@ -573,13 +566,17 @@ def decide_review(
 ) -> None:
     """Accept a forecast under review, or override it with a daily quantity (the core checks
     it); the decision goes into the stream as an event, then into the planning store."""
-    from infra.worker_client import StockApiError, publisher
+    from infra.worker_client import StockApiError, WorkerClient
     from stockflow.forecasting import Decision
+    from stockflow.services.planning import decide_review as decide
+    from stores.audit_log import AuditLog
     from stores.planning import Planning
 
     decision = Decision.ACCEPTED if override_daily is None else Decision.OVERRIDDEN
     try:
-        Planning(settings.var_dir).decide(
+        decide(
+            Planning(settings.var_dir),
+            AuditLog(settings.var_dir),
             run_id,
             location,
             sku,
@@ -588,7 +585,7 @@ def decide_review(
             reason,
             role.value,
             override_daily,
-            publish=publisher(settings.web_url),
+            publish=WorkerClient(settings.web_url),
         )
     except StockApiError as exc:
         raise Unavailable(
@@ -600,17 +597,21 @@ def decide_suggestion(
     settings: Settings, suggestion_id: str, approve: bool, reviewer: str, role: Role, reason: str
 ) -> dict[str, Any]:
     """Approve (its purchase order or transfer goes into the stream) or reject a suggestion."""
-    from infra.worker_client import StockApiError, publisher
+    from infra.worker_client import StockApiError, WorkerClient
+    from stockflow.services.planning import decide_suggestion as decide
+    from stores.audit_log import AuditLog
     from stores.planning import Planning
 
     try:
-        return Planning(settings.var_dir).decide_suggestion(
+        return decide(
+            Planning(settings.var_dir),
+            AuditLog(settings.var_dir),
             suggestion_id,
             "approved" if approve else "rejected",
             reviewer,
             reason,
             role.value,
-            publish=publisher(settings.web_url),
+            publish=WorkerClient(settings.web_url),
         )
     except StockApiError as exc:
         raise Unavailable(

@@ -8,79 +8,27 @@ from __future__ import annotations
 import logging
 import multiprocessing
 import os
-import time
 from concurrent.futures import ProcessPoolExecutor
-from datetime import UTC, date, datetime, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 from typing import Any
 
-import duckdb
 import pandas as pd
 from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from stockflow.config import get_settings
+from stockflow.forecasting import SEPARATOR
 from stockflow.forecasting import forecast_demand as forecast
 from stockflow.masterdata import Catalog
+from stockflow.services.planning import forecast_and_record, measure_accuracy
 from stockflow.signals import CALENDAR_FILE, SignalCalendar
-from stores import warehouse
-from stores.planning import SEPARATOR, Planning
+from stores.demand import open_warehouse_demand
+from stores.planning import Planning
 
 log = logging.getLogger(__name__)
 
 HORIZON = 30
-
-
-def demand_history(var_dir: Path) -> tuple[pd.DataFrame, Any]:
-    """Daily demand per location × SKU from the warehouse (read-only), with the days without
-    demand as zeros, from each series' first demand to the last business day."""
-    with duckdb.connect(str(warehouse.warehouse_path(var_dir)), read_only=True) as con:
-        last_day = con.execute("SELECT max(business_date) FROM fct_daily_stock_balances").fetchall()[0][0]
-        frame = con.execute(
-            f"""
-            WITH demand AS (
-                SELECT location_id || '{SEPARATOR}' || sku_id AS unique_id, business_date, units
-                FROM fct_daily_demand
-            ),
-            bounds AS (SELECT unique_id, min(business_date) AS first_day FROM demand GROUP BY 1)
-            SELECT b.unique_id, CAST(d.day AS DATE) AS ds, coalesce(m.units, 0)::DOUBLE AS y
-            FROM bounds AS b,
-                range(b.first_day, CAST(? AS DATE) + 1, INTERVAL 1 DAY) AS d(day)
-            LEFT JOIN demand AS m ON m.unique_id = b.unique_id AND m.business_date = CAST(d.day AS DATE)
-            ORDER BY 1, 2
-            """,
-            [last_day],
-        ).df()
-    frame["ds"] = pd.to_datetime(frame["ds"])
-    return frame, last_day
-
-
-def channel_history(var_dir: Path, last_day: Any) -> pd.DataFrame:
-    """Daily till sales per store × SKU × channel, for the store × SKU pairs sold through more than
-    one channel, zeros filled from each series' first sale to the last business day."""
-    with duckdb.connect(str(warehouse.warehouse_path(var_dir)), read_only=True) as con:
-        frame = con.execute(
-            f"""
-            WITH demand AS (
-                SELECT location_id, sku_id, channel, business_date, units FROM fct_daily_channel_demand
-                QUALIFY count(DISTINCT channel) OVER (PARTITION BY location_id, sku_id) > 1
-            ),
-            bounds AS (
-                SELECT location_id || '{SEPARATOR}' || sku_id || '{SEPARATOR}' || channel AS unique_id,
-                       location_id, sku_id, channel, min(business_date) AS first_day
-                FROM demand GROUP BY ALL
-            )
-            SELECT b.unique_id, CAST(d.day AS DATE) AS ds, coalesce(m.units, 0)::DOUBLE AS y
-            FROM bounds AS b,
-                range(b.first_day, CAST(? AS DATE) + 1, INTERVAL 1 DAY) AS d(day)
-            LEFT JOIN demand AS m ON m.location_id = b.location_id AND m.sku_id = b.sku_id
-                AND m.channel = b.channel AND m.business_date = CAST(d.day AS DATE)
-            ORDER BY 1, 2
-            """,
-            [last_day],
-        ).df()
-    frame["ds"] = pd.to_datetime(frame["ds"])
-    return frame
 
 
 def known_signals(var_dir: Path, history: pd.DataFrame, last_day: date, horizon: int) -> pd.DataFrame | None:
@@ -120,31 +68,19 @@ def forecast_in_own_process(history: pd.DataFrame, horizon: int, signals: pd.Dat
 @task(cache_policy=NO_CACHE)
 def forecast_and_store(var_dir: str, horizon: int) -> dict[str, Any]:
     root = Path(var_dir)
-    started_at = datetime.now(UTC)
-    started = time.perf_counter()
-    history, last_day = demand_history(root)
-    if history.empty:
-        return {"series": 0, "forecast_days": 0, "to_review": 0, "seconds": 0.0, "signals": False}
-    channels = channel_history(root, last_day)
-    # one call for both sets of series: the worker processes start once
-    everything = pd.concat([history, channels], ignore_index=True)
-    signals = known_signals(root, everything, last_day, horizon)
-    result = forecast_in_own_process(everything, horizon, signals)
-    run_id = f"forecast-{time.time_ns()}"
-    stored = Planning(root).store_run(run_id, started_at, last_day, horizon, result)
-    return {
-        "run_id": run_id,
-        **stored,
-        "signals": signals is not None,
-        "models": result.series["model"].value_counts().to_dict(),
-        "seconds": round(time.perf_counter() - started, 2),
-    }
+
+    def signals_for(history: pd.DataFrame, last_day: date, horizon: int) -> pd.DataFrame | None:
+        return known_signals(root, history, last_day, horizon)
+
+    with open_warehouse_demand(root) as demand:
+        return forecast_and_record(Planning(root), demand, forecast_in_own_process, horizon, signals_for)
 
 
 @task(cache_policy=NO_CACHE)
 def track_accuracy(var_dir: str) -> dict[str, Any]:
     root = Path(var_dir)
-    return Planning(root).track_accuracy(warehouse.warehouse_path(root))
+    with open_warehouse_demand(root) as demand:
+        return measure_accuracy(Planning(root), demand)
 
 
 @flow(name="forecast_demand")

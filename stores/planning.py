@@ -15,40 +15,34 @@ dashboard reads next to the backtest scores.
 A replenishment run stores its suggestions (purchase orders and transfers) as ``proposed`` and
 expires the proposals of earlier runs. A person approves one (the event that carries it out is
 produced, and its id kept) or rejects it with a reason.
+
+This module is persistence only, the adapter behind the planning use cases' ports
+(`stockflow.services.planning`): they decide, measure and plan; this stores and reads. A
+decision is taken in a decision unit (`deciding_review`, `deciding_suggestion`) that holds the
+store's writer lock from reading the item's status until it commits or rolls back, so that two
+decisions on one item never both go through.
 """
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
+import duckdb
 import pandas as pd
 
-from stockflow.events import ForecastReviewed, encode_event
-from stockflow.forecasting import (
-    SEASON,
-    Decision,
-    ForecastResult,
-    ReviewError,
-    check_decision,
-    realised_accuracy,
-    rolled_up_accuracy,
-)
+from stockflow.forecasting import SEPARATOR, Decision, ForecastResult
 from stockflow.replenishment import (
+    ApprovedOrder,
     OrderSuggestion,
     Plan,
-    SuggestionError,
     SuggestionStatus,
     TransferSuggestion,
-    check_suggestion_decision,
-    purchase_order_event,
-    transfer_event,
 )
 from stores import duck
-from stores.audit_log import AuditLog
-
-SEPARATOR = "|"
 
 _DDL = """
 CREATE TABLE IF NOT EXISTS forecast_runs (
@@ -117,18 +111,16 @@ LEFT JOIN reviews AS r
 """
 
 
-def series_id(location: str, sku: str) -> str:
-    return f"{location}{SEPARATOR}{sku}"
-
-
 class Planning:
+    """The planning store, behind the planning use cases' ports (`stockflow.services.planning`)."""
+
     def __init__(self, var_dir: Path) -> None:
         self.path = var_dir / "planning.duckdb"
-        self.audit = AuditLog(var_dir)
 
     def connect(self, read_only: bool = False, timeout: float = 60.0):  # noqa: ANN201
         return duck.connect(self.path, _DDL, read_only, timeout)
 
+    # ------------------------------------------------------------ forecasts and reviews
     def store_run(
         self, run_id: str, started_at: datetime, last_day: Any, horizon: int, result: ForecastResult
     ) -> dict[str, int]:
@@ -202,81 +194,20 @@ class Planning:
             for r in rows
         ]
 
-    def decide(
-        self,
-        run_id: str,
-        location: str,
-        sku: str,
-        decision: Decision,
-        reviewer: str,
-        reason: str,
-        role: str = "",
-        override_daily: float | None = None,
-        publish: Any = None,
-    ) -> None:
-        """Accept the forecast, or override it with a daily quantity for the run's horizon.
-        With `publish`, the decision goes into the stream first as a `forecast_reviewed` event
-        (its JSON bytes; a failure leaves the review open, a repeat is a duplicate)."""
-        check_decision(decision, reviewer, reason, override_daily)
+    @contextmanager
+    def deciding_review(self, run_id: str, location: str, sku: str) -> Iterator[PendingReview]:
+        """The review under the writer's lock (one decision at a time); what is not committed
+        when the context ends is rolled back."""
         with self.connect() as con:
             row = con.execute(
                 "SELECT status FROM reviews WHERE run_id = ? AND location = ? AND sku = ?",
                 [run_id, location, sku],
             ).fetchall()
-            if not row:
-                raise ReviewError(f"no review of {location} × {sku} in run {run_id}")
-            if row[0][0] != "open":
-                raise ReviewError(f"{location} × {sku} in run {run_id} was already {row[0][0]}")
-            now = datetime.now(UTC)
-            if publish is not None:
-                publish(
-                    encode_event(
-                        ForecastReviewed(
-                            event_id=f"review:{run_id}:{location}:{sku}",
-                            occurred_at=now,
-                            source="planning",
-                            location=location,
-                            sku=sku,
-                            run_id=run_id,
-                            decision=decision.value,
-                            override_daily=override_daily,
-                            reviewer=reviewer,
-                            role=role,
-                            reason=reason,
-                        )
-                    )
-                )
-            con.begin()  # the decision stands only if its audit entry is written
-            con.execute(
-                "UPDATE reviews SET status = ?, reviewer = ?, role = ?, reason = ?, decided_at = ?,"
-                " override_daily = ? WHERE run_id = ? AND location = ? AND sku = ?",
-                [
-                    decision.value,
-                    reviewer,
-                    role,
-                    reason,
-                    now,
-                    override_daily,
-                    run_id,
-                    location,
-                    sku,
-                ],
-            )
-            self.audit.append(
-                reviewer,
-                f"forecast_review.{decision.value}",
-                f"forecast {location} × {sku} ({run_id})",
-                role,
-                reason,
-                {
-                    "run_id": run_id,
-                    "location": location,
-                    "sku": sku,
-                    "override_daily": override_daily,
-                    "event_id": f"review:{run_id}:{location}:{sku}" if publish is not None else None,
-                },
-            )
-            con.commit()
+            pending = PendingReview(con, run_id, location, sku, row[0][0] if row else None)
+            try:
+                yield pending
+            finally:
+                pending.rollback_unless_committed()
 
     def effective_forecast(
         self, location: str, sku: str, run_id: str | None = None
@@ -293,54 +224,48 @@ class Planning:
                 ).fetchall()
             ]
 
-    def track_accuracy(self, warehouse_file: Path, runs_since_days: int = 60) -> dict[str, Any]:
-        """Measure the forecast runs of the last `runs_since_days` days against the demand that
-        has happened since (complete business days in the warehouse), per series and rolled up."""
-        now = datetime.now(UTC)
-        with self.connect() as con:
-            con.execute(f"ATTACH '{warehouse_file}' AS wh (READ_ONLY)")
-            try:
-                through = con.execute(
-                    "SELECT max(business_date) - 1 FROM wh.fct_daily_stock_balances"
-                ).fetchall()[0][0]
-                runs = con.execute(
-                    "SELECT run_id, last_day FROM forecast_runs WHERE last_day < ? AND last_day >= CAST(? AS DATE) - ?",
-                    [through, through, runs_since_days],
+    # ------------------------------------------------------------ forecast accuracy
+    def runs_to_measure(self, through: date, since_days: int) -> list[tuple[str, date]]:
+        """(run id, last day) of the runs whose last day is before `through`, at most
+        `since_days` days before it."""
+        with self.connect(read_only=True) as con:
+            return [
+                (r[0], r[1])
+                for r in con.execute(
+                    "SELECT run_id, last_day FROM forecast_runs"
+                    " WHERE last_day < ? AND last_day >= CAST(? AS DATE) - ? ORDER BY started_at",
+                    [through, through, since_days],
                 ).fetchall()
-                measured = []
-                for run_id, last_day in runs:
-                    realised = con.execute(
-                        f"""
-                        SELECT f.location || '{SEPARATOR}' || f.sku AS unique_id, f.forecast,
-                               e.forecast AS effective, coalesce(d.units, 0)::DOUBLE AS actual
-                        FROM forecasts AS f
-                        JOIN effective_forecasts AS e USING (run_id, location, sku, day)
-                        LEFT JOIN wh.fct_daily_demand AS d
-                          ON d.location_id = f.location AND d.sku_id = f.sku AND d.business_date = f.day
-                        WHERE f.run_id = ? AND f.day <= ?
-                        """,
-                        [run_id, through],
-                    ).df()
-                    insample = con.execute(
-                        f"""
-                        SELECT s.location || '{SEPARATOR}' || s.sku AS unique_id, CAST(g.day AS DATE) AS ds,
-                               coalesce(d.units, 0)::DOUBLE AS y
-                        FROM forecast_series AS s,
-                             range(CAST(? AS DATE) - ?, CAST(? AS DATE) + 1, INTERVAL 1 DAY) AS g(day)
-                        LEFT JOIN wh.fct_daily_demand AS d ON d.location_id = s.location AND d.sku_id = s.sku
-                            AND d.business_date = CAST(g.day AS DATE)
-                        WHERE s.run_id = ? ORDER BY 1, 2
-                        """,
-                        [last_day, 8 * SEASON - 1, last_day, run_id],
-                    ).df()
-                    if realised.empty:
-                        continue
-                    series = _split_ids(realised_accuracy(realised, insample))
-                    series.insert(0, "run_id", run_id)
-                    series["measured_at"] = now
-                    measured.append((run_id, series, rolled_up_accuracy(series)))
-            finally:
-                con.execute("DETACH wh")
+            ]
+
+    def run_forecasts(self, run_id: str, through: date) -> pd.DataFrame:
+        """The run's location × SKU forecasts up to `through`: location, sku, day, forecast, and
+        effective (the override where a reviewer gave one)."""
+        with self.connect(read_only=True) as con:
+            frame = con.execute(
+                "SELECT location, sku, day, model_forecast AS forecast, forecast AS effective"
+                " FROM effective_forecasts WHERE run_id = ? AND day <= ? ORDER BY location, sku, day",
+                [run_id, through],
+            ).df()
+        frame["day"] = pd.to_datetime(frame["day"]).dt.date
+        return frame
+
+    def run_series(self, run_id: str) -> list[tuple[str, str]]:
+        """The run's location × SKU series."""
+        with self.connect(read_only=True) as con:
+            return [
+                (r[0], r[1])
+                for r in con.execute(
+                    "SELECT location, sku FROM forecast_series WHERE run_id = ? ORDER BY 1, 2", [run_id]
+                ).fetchall()
+            ]
+
+    def store_accuracy(
+        self, through: date, measured: Sequence[tuple[str, pd.DataFrame, Mapping[str, Any]]], at: datetime
+    ) -> None:
+        """Per run: its series' accuracy and the roll-up, replacing earlier measures of the run
+        (one transaction)."""
+        with self.connect() as con:
             con.execute("BEGIN")
             for run_id, series, total in measured:
                 con.execute("DELETE FROM forecast_accuracy WHERE run_id = ?", [run_id])
@@ -350,13 +275,13 @@ class Planning:
                     " abs_error, signed_error, effective_error, wape, bias, mase, effective_wape, measured_at"
                     " FROM new_accuracy"
                 )
+                con.unregister("new_accuracy")
                 con.execute(
                     "INSERT OR REPLACE INTO forecast_accuracy_runs VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                     [run_id, through, total["series"], total["actual"], total["wape"], total["bias"],
-                     total["effective_wape"], total["median_mase"], now],
+                     total["effective_wape"], total["median_mase"], at],
                 )  # fmt: skip
             con.execute("COMMIT")
-        return {"runs": len(measured), "through_day": through}
 
     # ------------------------------------------------------------ replenishment
     def forecast_means(self, first_day: Any, days: int) -> dict[tuple[str, str], float]:
@@ -423,82 +348,125 @@ class Planning:
             names = [d[0] for d in cursor.description]
             return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
 
-    def approved_purchase_orders(self) -> list[tuple[str, str, str, int]]:
-        """(purchase order, location, SKU, units) of every approved purchase suggestion."""
+    def approved_purchase_orders(self) -> list[ApprovedOrder]:
+        """The purchase order of every approved purchase suggestion."""
         if not self.path.exists():
             return []
         with self.connect(read_only=True) as con:
-            return con.execute(
-                "SELECT reference, location, sku, quantity FROM suggestions"
-                " WHERE kind = 'purchase' AND status = 'approved'"
-            ).fetchall()
+            return [
+                ApprovedOrder(r[0], r[1], r[2], int(r[3]))
+                for r in con.execute(
+                    "SELECT reference, location, sku, quantity FROM suggestions"
+                    " WHERE kind = 'purchase' AND status = 'approved'"
+                ).fetchall()
+            ]
 
-    def decide_suggestion(
-        self,
-        suggestion_id: str,
-        decision: SuggestionStatus | str,
-        reviewer: str,
-        reason: str = "",
-        role: str = "",
-        publish: Any = None,
-    ) -> dict[str, Any]:
-        """Approve or reject a proposed suggestion. Approving builds its event and hands it to
-        `publish` (its JSON bytes; raises on failure) before the status changes: a failed publish leaves
-        it proposed, and a repeated one is a duplicate the stream ignores (the id is derived)."""
-        now = datetime.now(UTC)
+    @contextmanager
+    def deciding_suggestion(self, suggestion_id: str) -> Iterator[PendingSuggestion]:
+        """The suggestion under the writer's lock (one decision at a time); what is not
+        committed when the context ends is rolled back."""
         with self.connect() as con:
-            found = self._rows(con, suggestion_id)
-            if not found:
-                raise SuggestionError(f"no suggestion {suggestion_id!r}")
-            row = found[0]
-            decision = check_suggestion_decision(row["status"], decision, reviewer, reason)
-            event = None
-            if decision is SuggestionStatus.APPROVED:
-                event = _event_for(row, now, reviewer)
-                if publish is None:
-                    raise SuggestionError("approving needs a way to send the event")
-                publish(encode_event(event))
-            con.begin()  # the decision stands only if its audit entry is written
-            con.execute(
-                "UPDATE suggestions SET status = ?, decided_at = ?, reviewer = ?, role = ?, reason = ?,"
-                " event_id = ?, reference = ? WHERE suggestion_id = ? AND status = 'proposed'",
-                [
-                    decision.value,
-                    now,
-                    reviewer,
-                    role,
-                    reason,
-                    event.event_id if event else None,
-                    _reference(event) if event else None,
-                    suggestion_id,
-                ],
-            )
-            self.audit.append(
-                reviewer,
-                f"suggestion.{decision.value}",
-                f"{row['kind']} suggestion {suggestion_id}",
-                role,
-                reason,
-                {
-                    "location": row["location"],
-                    "sku": row["sku"],
-                    "quantity": row["quantity"],
-                    "event_id": event.event_id if event else None,
-                },
-            )
-            con.commit()
-            return self._rows(con, suggestion_id)[0]
-
-    @staticmethod
-    def _rows(con: Any, suggestion_id: str) -> list[dict[str, Any]]:
-        cursor = con.execute("SELECT * FROM suggestions WHERE suggestion_id = ?", [suggestion_id])
-        names = [d[0] for d in cursor.description]
-        return [dict(zip(names, row, strict=True)) for row in cursor.fetchall()]
+            pending = PendingSuggestion(con, suggestion_id)
+            try:
+                yield pending
+            finally:
+                pending.rollback_unless_committed()
 
     @staticmethod
     def latest_run(con: Any) -> str | None:
         row = con.execute("SELECT run_id FROM forecast_runs ORDER BY started_at DESC LIMIT 1").fetchall()
         return row[0][0] if row else None
+
+
+class _Pending:
+    """A decision's transaction on a writer's connection."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
+        self.con = con
+        self._open = False
+
+    def _begin(self) -> None:
+        self.con.begin()
+        self._open = True
+
+    def _commit(self) -> None:
+        self.con.commit()
+        self._open = False
+
+    def rollback_unless_committed(self) -> None:
+        if self._open:
+            self._open = False
+            self.con.rollback()
+
+
+class PendingReview(_Pending):
+    """A review being decided (`status` None: there is no such review)."""
+
+    def __init__(
+        self, con: duckdb.DuckDBPyConnection, run_id: str, location: str, sku: str, status: str | None
+    ) -> None:
+        super().__init__(con)
+        self.key = [run_id, location, sku]
+        self.status = status
+
+    def record(
+        self,
+        decision: Decision,
+        reviewer: str,
+        role: str,
+        reason: str,
+        decided_at: datetime,
+        override_daily: float | None,
+    ) -> None:
+        self._begin()
+        self.con.execute(
+            "UPDATE reviews SET status = ?, reviewer = ?, role = ?, reason = ?, decided_at = ?,"
+            " override_daily = ? WHERE run_id = ? AND location = ? AND sku = ? AND status = 'open'",
+            [Decision(decision).value, reviewer, role, reason, decided_at, override_daily, *self.key],
+        )
+
+    def commit(self) -> None:
+        self._commit()
+
+
+class PendingSuggestion(_Pending):
+    """A suggestion being decided (`row` and `suggestion` None: there is no such suggestion)."""
+
+    def __init__(self, con: duckdb.DuckDBPyConnection, suggestion_id: str) -> None:
+        super().__init__(con)
+        self.suggestion_id = suggestion_id
+        self.row = self._row()
+        self.suggestion = _suggestion_from_row(self.row) if self.row else None
+
+    def _row(self) -> dict[str, Any] | None:
+        cursor = self.con.execute("SELECT * FROM suggestions WHERE suggestion_id = ?", [self.suggestion_id])
+        names = [d[0] for d in cursor.description]
+        rows = cursor.fetchall()
+        return dict(zip(names, rows[0], strict=True)) if rows else None
+
+    def record(
+        self,
+        status: SuggestionStatus,
+        decided_at: datetime,
+        reviewer: str,
+        role: str,
+        reason: str,
+        event_id: str | None,
+        reference: str | None,
+    ) -> None:
+        self._begin()
+        self.con.execute(
+            "UPDATE suggestions SET status = ?, decided_at = ?, reviewer = ?, role = ?, reason = ?,"
+            " event_id = ?, reference = ? WHERE suggestion_id = ? AND status = 'proposed'",
+            [SuggestionStatus(status).value, decided_at, reviewer, role, reason, event_id, reference,
+             self.suggestion_id],
+        )  # fmt: skip
+
+    def commit(self) -> dict[str, Any]:
+        self._commit()
+        row = self._row()
+        assert row is not None
+        return row
 
 
 def _split_ids(frame: pd.DataFrame) -> pd.DataFrame:
@@ -537,20 +505,13 @@ def _suggestion_row(
     )  # fmt: skip
 
 
-def _event_for(row: dict[str, Any], now: datetime, approver: str) -> Any:
+def _suggestion_from_row(row: Mapping[str, Any]) -> OrderSuggestion | TransferSuggestion:
     if row["kind"] == "transfer":
-        suggestion = TransferSuggestion(
+        return TransferSuggestion(
             row["sku"], row["from_location"], row["location"], row["batch"] or "", int(row["quantity"]),
             row["distance_km"], row["expiry"],
         )  # fmt: skip
-        return transfer_event(row["suggestion_id"], suggestion, now)
-    order = OrderSuggestion(
+    return OrderSuggestion(
         row["location"], row["sku"], row["supplier"], int(row["quantity"]), row["order_by"],
         row["expected_arrival"], row["inventory_position"], row["reorder_point"], row["safety_stock"],
     )  # fmt: skip
-    return purchase_order_event(row["suggestion_id"], order, now, approver)
-
-
-def _reference(event: Any) -> str:
-    """The document an approval created: the purchase order or the transfer."""
-    return getattr(event, "purchase_order", None) or event.transfer_id

@@ -4,7 +4,9 @@ import duckdb
 import pytest
 
 from stockflow.forecasting import Decision, ReviewError
+from stockflow.services.planning import decide_review
 from stores import warehouse
+from stores.audit_log import AuditLog
 from stores.books import Books
 from stores.planning import Planning
 from tests.integration.test_books import START, Lake
@@ -67,7 +69,12 @@ def test_forecasts_go_to_review_and_an_override_replaces_the_forecast(prefect_se
     assert all(r["confidence"] == 0 for r in reviews)
     overridden, accepted = reviews[0], reviews[1]
     model = planning.effective_forecast(overridden["location"], overridden["sku"])
-    planning.decide(
+    audit = AuditLog(tmp_path)
+
+    def decide(*args, **kwargs):
+        decide_review(planning, audit, *args, **kwargs)
+
+    decide(
         overridden["run_id"],
         overridden["location"],
         overridden["sku"],
@@ -79,23 +86,19 @@ def test_forecasts_go_to_review_and_an_override_replaces_the_forecast(prefect_se
     )
     effective = planning.effective_forecast(overridden["location"], overridden["sku"])
     assert [(d, f, o) for d, f, o in effective] == [(d, 12.0, True) for d, _, _ in model]
-    planning.decide(
+    decide(
         accepted["run_id"], accepted["location"], accepted["sku"], Decision.ACCEPTED, "李会计", "looks right"
     )
     assert all(not o for _, _, o in planning.effective_forecast(accepted["location"], accepted["sku"]))
     assert len(planning.open_reviews()) == series - 2
     with pytest.raises(ReviewError, match="already overridden"):
-        planning.decide(
+        decide(
             overridden["run_id"], overridden["location"], overridden["sku"], Decision.ACCEPTED, "x", "again"
         )
     with pytest.raises(ReviewError, match="daily quantity"):
-        planning.decide(
-            reviews[2]["run_id"], reviews[2]["location"], reviews[2]["sku"], Decision.OVERRIDDEN, "x", "y"
-        )
+        decide(reviews[2]["run_id"], reviews[2]["location"], reviews[2]["sku"], Decision.OVERRIDDEN, "x", "y")
     with pytest.raises(ReviewError, match="reason"):
-        planning.decide(
-            reviews[2]["run_id"], reviews[2]["location"], reviews[2]["sku"], Decision.ACCEPTED, "x", " "
-        )
+        decide(reviews[2]["run_id"], reviews[2]["location"], reviews[2]["sku"], Decision.ACCEPTED, "x", " ")
     with planning.connect(read_only=True) as con:
         assert con.execute(
             "SELECT status, reviewer, role, reason FROM reviews WHERE location = ? AND sku = ?",

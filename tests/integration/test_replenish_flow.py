@@ -7,10 +7,12 @@ from decimal import Decimal
 import duckdb
 import pytest
 
-from infra.worker_client import publisher
+from infra.worker_client import WorkerClient
 from stockflow.events import StockAdjustment
 from stockflow.replenishment import SuggestionError
+from stockflow.services.planning import decide_suggestion, list_suggestions
 from stores import warehouse
+from stores.audit_log import AuditLog
 from stores.books import Books
 from stores.planning import Planning
 from tests.integration.test_pipeline import simulated, wait_processed
@@ -72,8 +74,12 @@ def test_an_approved_transfer_is_booked_in_transit_and_an_approved_order_is_on_o
 
     summary, states = run_replenish(prefect_server, var, worker.url)
     assert states == ["COMPLETED"] and summary["series"] > 0
-    planning = Planning(var)
-    proposed = planning.suggestions()
+    planning, audit = Planning(var), AuditLog(var)
+
+    def decide(suggestion_id, decision, reviewer, reason="", role="", publish=None):
+        return decide_suggestion(planning, audit, suggestion_id, decision, reviewer, reason, role, publish)
+
+    proposed = list_suggestions(planning)
     assert len(proposed) == summary["orders"] + summary["transfers"] > 0
     transfer = next(
         s for s in proposed if s["kind"] == "transfer" and (s["location"], s["sku"]) == ("ST01", sku)
@@ -89,10 +95,8 @@ def test_an_approved_transfer_is_booked_in_transit_and_an_approved_order_is_on_o
 
     # approving the transfer dispatches it: the stream books it in transit at ST01
     donor_before = stock(worker, transfer["from_location"], sku)["on_hand"]
-    publish = publisher(worker.url)
-    approved = planning.decide_suggestion(
-        transfer["suggestion_id"], "approved", "王经理", role="manager", publish=publish
-    )
+    publish = WorkerClient(worker.url)
+    approved = decide(transfer["suggestion_id"], "approved", "王经理", role="manager", publish=publish)
     assert approved["status"] == "approved" and approved["event_id"].endswith(":transfer")
     wait_until(
         lambda: stock(worker, "ST01", sku)["in_transit"] == transfer["quantity"],
@@ -102,21 +106,17 @@ def test_an_approved_transfer_is_booked_in_transit_and_an_approved_order_is_on_o
     assert stock(worker, transfer["from_location"], sku)["on_hand"] == donor_before - transfer["quantity"]
 
     # approving the order places it: a purchase order event in the stream and the lake
-    ordered = planning.decide_suggestion(purchase["suggestion_id"], "approved", "王经理", publish=publish)
+    ordered = decide(purchase["suggestion_id"], "approved", "王经理", publish=publish)
     assert ordered["reference"] == f"PO-{purchase['suggestion_id']}"
     wait_until(lambda: ordered["event_id"] in set(lake_event_ids(stack.lake)), 30, "the order landed")
     with pytest.raises(SuggestionError, match="already approved"):
-        planning.decide_suggestion(purchase["suggestion_id"], "rejected", "x", "too late", publish=publish)
-    others = [s for s in planning.suggestions() if s["suggestion_id"] not in (transfer["suggestion_id"],)]
+        decide(purchase["suggestion_id"], "rejected", "x", "too late", publish=publish)
+    others = [s for s in list_suggestions(planning) if s["suggestion_id"] not in (transfer["suggestion_id"],)]
     rejected = others[0]
     with pytest.raises(SuggestionError, match="reason"):
-        planning.decide_suggestion(rejected["suggestion_id"], "rejected", "王经理", " ")
-    assert (
-        planning.decide_suggestion(rejected["suggestion_id"], "rejected", "王经理", "overstocked")["status"]
-        == "rejected"
-    )
+        decide(rejected["suggestion_id"], "rejected", "王经理", " ")
+    assert decide(rejected["suggestion_id"], "rejected", "王经理", "overstocked")["status"] == "rejected"
     # three decisions taken, three audit entries (the refused ones left none), chained
-    audit = planning.audit
     assert [(e["action"], e["details"]["event_id"]) for e in audit.records()] == [
         ("suggestion.approved", approved["event_id"]),
         ("suggestion.approved", ordered["event_id"]),
@@ -127,9 +127,9 @@ def test_an_approved_transfer_is_booked_in_transit_and_an_approved_order_is_on_o
     # the next run counts both: nothing more for ST01 × SKU, and the old proposals expire
     summary, _ = run_replenish(prefect_server, var, worker.url)
     assert summary["expired"] == len(proposed) - 3
-    again = planning.suggestions()
+    again = list_suggestions(planning)
     assert not [s for s in again if (s["location"], s["sku"]) == ("ST01", sku)]
-    statuses = {s["suggestion_id"]: s["status"] for s in planning.suggestions(status=None)}
+    statuses = {s["suggestion_id"]: s["status"] for s in list_suggestions(planning, status=None)}
     assert statuses[transfer["suggestion_id"]] == statuses[purchase["suggestion_id"]] == "approved"
     assert statuses[rejected["suggestion_id"]] == "rejected"
     assert sum(v == "expired" for v in statuses.values()) == summary["expired"]

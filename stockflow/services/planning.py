@@ -1,0 +1,460 @@
+"""Planning's use cases: record a forecast run, measure earlier runs against the demand since,
+decide a forecast review, run replenishment, and decide a replenishment suggestion.
+
+They are written against small ports: planning's own declared here (the planning store, the
+warehouse's demand, live stock), publishing an event and the audit trail shared
+(`stockflow.services.ports`). The adapters live outside the core and are handed in by the
+entry points (flows, CLI, dashboards).
+
+A decision is taken inside the store's decision unit (`deciding_review`, `deciding_suggestion`):
+the store holds its writer's lock from reading the item's status to committing, so of two
+concurrent decisions on one item exactly one is taken and publishes its event; the other finds
+it decided. Its event is published first (a failure leaves the item undecided; a repeat is a
+duplicate the stream ignores, the id being derived), then the store's change and the audit
+entry are written, and the change is committed only once the audit entry is.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Protocol
+
+import pandas as pd
+
+from stockflow.forecasting import (
+    SEASON,
+    SEPARATOR,
+    Decision,
+    ForecastResult,
+    ReviewError,
+    check_decision,
+    realised_accuracy,
+    review_event,
+    review_event_id,
+    rolled_up_accuracy,
+    series_ids,
+)
+from stockflow.masterdata import Catalog
+from stockflow.replenishment import (
+    DEFAULT_RADIUS_KM,
+    DEFAULT_REVIEW_DAYS,
+    DEFAULT_SERVICE_LEVEL,
+    ApprovedOrder,
+    OrderSuggestion,
+    Plan,
+    PurchaseOrderLine,
+    StockCount,
+    SuggestionError,
+    SuggestionStatus,
+    TransferSuggestion,
+    approval_event,
+    approval_reference,
+    check_suggestion_decision,
+    demand_window,
+    forecast_window,
+    observed_lead_times,
+    on_order,
+    plan,
+    series_inputs,
+)
+from stockflow.services.ports import AuditTrail, EventPublisher
+
+#: Forecast runs are measured against the demand since for this many days after their last day.
+ACCURACY_RUNS_DAYS = 60
+#: The in-sample history that scales a run's MASE: eight weeks up to its last day.
+ACCURACY_INSAMPLE_DAYS = 8 * SEASON
+
+SeriesKey = tuple[str, str]
+
+
+# ----------------------------------------------------------------------------- ports
+class LiveStock(Protocol):
+    """Stock as the stream counts it now, per (location, SKU) of the locations asked for."""
+
+    def stock(self, locations: Sequence[str]) -> Mapping[SeriesKey, StockCount]: ...
+
+
+class DemandHistory(Protocol):
+    """The warehouse's demand, read-only. Frames: one row per series and day up to `through`,
+    columns location, sku, [channel,] day, units, 0 on a day without any. The series are those
+    given (then `dense`), else every one with units from `since`; with `dense` each has every
+    day from `since`, without it each starts on its first day with units."""
+
+    def last_business_day(self) -> date | None: ...
+
+    def demand_days(self) -> tuple[date, date] | None: ...
+
+    def daily_demand(
+        self,
+        through: date,
+        *,
+        since: date | None = None,
+        series: Sequence[SeriesKey] | None = None,
+        dense: bool = False,
+        by_channel: bool = False,
+    ) -> pd.DataFrame: ...
+
+    def daily_transfers_out(self, since: date, through: date) -> pd.DataFrame: ...
+
+    def purchase_order_lines(self) -> list[PurchaseOrderLine]: ...
+
+
+class PendingReview(Protocol):
+    """A review being decided, under the store's lock. `status` is None where there is none."""
+
+    status: str | None
+
+    def record(
+        self,
+        decision: Decision,
+        reviewer: str,
+        role: str,
+        reason: str,
+        decided_at: datetime,
+        override_daily: float | None,
+    ) -> None:
+        """Write the decision (not committed yet)."""
+
+    def commit(self) -> None: ...
+
+
+class PendingSuggestion(Protocol):
+    """A suggestion being decided, under the store's lock. `row` (its stored columns) and
+    `suggestion` are None where there is none."""
+
+    row: Mapping[str, Any] | None
+    suggestion: OrderSuggestion | TransferSuggestion | None
+
+    def record(
+        self,
+        status: SuggestionStatus,
+        decided_at: datetime,
+        reviewer: str,
+        role: str,
+        reason: str,
+        event_id: str | None,
+        reference: str | None,
+    ) -> None:
+        """Write the decision if the suggestion is still proposed (not committed yet)."""
+
+    def commit(self) -> dict[str, Any]:
+        """Commit; the suggestion as stored."""
+
+
+class ReviewDecisions(Protocol):
+    def deciding_review(self, run_id: str, location: str, sku: str) -> AbstractContextManager[PendingReview]:
+        """The review, locked against other decisions until the context ends (uncommitted
+        changes are rolled back then)."""
+
+
+class SuggestionDecisions(Protocol):
+    def deciding_suggestion(self, suggestion_id: str) -> AbstractContextManager[PendingSuggestion]:
+        """The suggestion, locked against other decisions until the context ends (uncommitted
+        changes are rolled back then)."""
+
+    def suggestions(self, status: str | None) -> list[dict[str, Any]]: ...
+
+
+class ForecastRuns(Protocol):
+    def store_run(
+        self, run_id: str, started_at: datetime, last_day: date, horizon: int, result: ForecastResult
+    ) -> dict[str, int]:
+        """A run's forecasts and series, and a review opened for each one under the threshold."""
+
+
+class ForecastAccuracy(Protocol):
+    def runs_to_measure(self, through: date, since_days: int) -> list[tuple[str, date]]:
+        """(run id, last day) of the runs whose last day is before `through` and at most
+        `since_days` days before it."""
+
+    def run_forecasts(self, run_id: str, through: date) -> pd.DataFrame:
+        """The run's location × SKU forecasts up to `through`: location, sku, day, forecast,
+        effective (a reviewer's override where there is one, else the forecast)."""
+
+    def run_series(self, run_id: str) -> list[SeriesKey]: ...
+
+    def store_accuracy(
+        self, through: date, measured: Sequence[tuple[str, pd.DataFrame, Mapping[str, float]]], at: datetime
+    ) -> None:
+        """Per run: its series' accuracy and the roll-up, replacing earlier measures of it."""
+
+
+class ReplenishmentPlans(Protocol):
+    def forecast_means(self, first_day: date, days: int) -> dict[SeriesKey, float]:
+        """Mean daily effective forecast per location × SKU over the window, latest run."""
+
+    def approved_purchase_orders(self) -> list[ApprovedOrder]: ...
+
+    def store_plan(
+        self, run_id: str, started_at: datetime, business_date: date, plan: Plan
+    ) -> dict[str, int]:
+        """The run's suggestions, proposed; earlier proposals expire."""
+
+
+# ----------------------------------------------------------------------------- forecasting
+def demand_series(demand: DemandHistory, through: date, by_channel: bool = False) -> pd.DataFrame:
+    """Every series' daily demand (unique_id, ds, y: dense, zeros included) from its first
+    demand to `through`, as forecasting takes it; per sales channel with `by_channel`."""
+    frame = demand.daily_demand(through, by_channel=by_channel)
+    return pd.DataFrame(
+        {
+            "unique_id": series_ids(frame),
+            "ds": pd.to_datetime(frame["day"]),
+            "y": frame["units"].astype(float),
+        }
+    )
+
+
+def recent_demand(demand: DemandHistory, location: str, sku: str, days: int) -> pd.DataFrame:
+    """One series' demand per day (day, units) over the last `days` days with recorded demand,
+    none before the first: 0 on a day without any."""
+    recorded = demand.demand_days()
+    if recorded is None:
+        return pd.DataFrame({"day": [], "units": []})
+    first, last = recorded
+    since = max(first, last - timedelta(days=days - 1))
+    frame = demand.daily_demand(last, since=since, series=[(location, sku)], dense=True)
+    return frame[["day", "units"]].reset_index(drop=True)
+
+
+Forecaster = Callable[[pd.DataFrame, int, "pd.DataFrame | None"], ForecastResult]
+SignalsFor = Callable[[pd.DataFrame, date, int], "pd.DataFrame | None"]
+
+
+def forecast_and_record(
+    store: ForecastRuns,
+    demand: DemandHistory,
+    forecaster: Forecaster,
+    horizon: int,
+    signals_for: SignalsFor | None = None,
+    run_id: str | None = None,
+) -> dict[str, Any]:
+    """Forecast every location × SKU series `horizon` days ahead of the last business day, and
+    every sales channel's series where a store sells a SKU through several (one call: the
+    forecaster starts its workers once), with the known signals where `signals_for` gives them;
+    record the run (reviews open for the forecasts under the threshold)."""
+    started_at = datetime.now(UTC)
+    started = time.perf_counter()
+    last_day = demand.last_business_day()
+    history = demand_series(demand, last_day) if last_day is not None else pd.DataFrame()
+    if history.empty:
+        return {"series": 0, "forecast_days": 0, "to_review": 0, "seconds": 0.0, "signals": False}
+    everything = pd.concat([history, demand_series(demand, last_day, by_channel=True)], ignore_index=True)
+    signals = signals_for(everything, last_day, horizon) if signals_for else None
+    result = forecaster(everything, horizon, signals)
+    run_id = run_id or f"forecast-{time.time_ns()}"
+    stored = record_forecasts(store, run_id, started_at, last_day, horizon, result)
+    return {
+        "run_id": run_id,
+        **stored,
+        "signals": signals is not None,
+        "models": result.series["model"].value_counts().to_dict(),
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+
+
+def record_forecasts(
+    store: ForecastRuns,
+    run_id: str,
+    started_at: datetime,
+    last_day: date,
+    horizon: int,
+    result: ForecastResult,
+) -> dict[str, int]:
+    """Store a forecast run; the forecasts under the review threshold wait for a person."""
+    return store.store_run(run_id, started_at, last_day, horizon, result)
+
+
+def measure_accuracy(
+    store: ForecastAccuracy, demand: DemandHistory, runs_since_days: int = ACCURACY_RUNS_DAYS
+) -> dict[str, Any]:
+    """Measure the forecast runs of the last `runs_since_days` days against the demand that has
+    happened since (complete business days: up to the day before the last), per series and
+    rolled up per run."""
+    now = datetime.now(UTC)
+    last = demand.last_business_day()
+    if last is None:
+        return {"runs": 0, "through_day": None}
+    through = last - timedelta(days=1)
+    measured = []
+    for run_id, last_day in store.runs_to_measure(through, runs_since_days):
+        forecasts = store.run_forecasts(run_id, through)
+        if forecasts.empty:
+            continue
+        keys = sorted(set(zip(forecasts["location"], forecasts["sku"], strict=True)))
+        actual = demand.daily_demand(through, since=last_day + timedelta(days=1), series=keys, dense=True)
+        realised = forecasts.merge(actual, on=["location", "sku", "day"], how="left")
+        realised = pd.DataFrame(
+            {
+                "unique_id": series_ids(realised),
+                "forecast": realised["forecast"],
+                "effective": realised["effective"],
+                "actual": realised["units"].fillna(0.0),
+            }
+        )
+        history = demand.daily_demand(
+            last_day,
+            since=last_day - timedelta(days=ACCURACY_INSAMPLE_DAYS - 1),
+            series=store.run_series(run_id),
+            dense=True,
+        )
+        insample = pd.DataFrame({"unique_id": series_ids(history), "y": history["units"]})
+        series = realised_accuracy(realised, insample)
+        parts = series["unique_id"].str.split(SEPARATOR, n=1, expand=True)
+        series.insert(0, "run_id", run_id)
+        series.insert(1, "location", parts[0])
+        series.insert(2, "sku", parts[1])
+        series = series.drop(columns=["unique_id"])
+        series["measured_at"] = now
+        measured.append((run_id, series, rolled_up_accuracy(series)))
+    store.store_accuracy(through, measured, now)
+    return {"runs": len(measured), "through_day": through}
+
+
+def decide_review(
+    store: ReviewDecisions,
+    audit: AuditTrail,
+    run_id: str,
+    location: str,
+    sku: str,
+    decision: Decision,
+    reviewer: str,
+    reason: str,
+    role: str = "",
+    override_daily: float | None = None,
+    publish: EventPublisher | None = None,
+) -> None:
+    """Accept the forecast under review, or override it with a daily quantity for the run's
+    horizon. With `publish`, the decision goes into the stream first as a `forecast_reviewed`
+    event (a failure leaves the review open)."""
+    check_decision(decision, reviewer, reason, override_daily)
+    with store.deciding_review(run_id, location, sku) as review:
+        if review.status is None:
+            raise ReviewError(f"no review of {location} × {sku} in run {run_id}")
+        if review.status != "open":
+            raise ReviewError(f"{location} × {sku} in run {run_id} was already {review.status}")
+        now = datetime.now(UTC)
+        if publish is not None:
+            event = review_event(run_id, location, sku, decision, reviewer, reason, role, override_daily, now)
+            publish.publish(event)
+        review.record(decision, reviewer, role, reason, now, override_daily)
+        audit.append(
+            reviewer,
+            f"forecast_review.{decision.value}",
+            f"forecast {location} × {sku} ({run_id})",
+            role,
+            reason,
+            {
+                "run_id": run_id,
+                "location": location,
+                "sku": sku,
+                "override_daily": override_daily,
+                "event_id": review_event_id(run_id, location, sku) if publish is not None else None,
+            },
+        )
+        review.commit()
+
+
+# ----------------------------------------------------------------------------- replenishment
+def run_replenishment(
+    store: ReplenishmentPlans,
+    demand: DemandHistory,
+    stock: LiveStock,
+    catalog: Catalog,
+    service_level: float = DEFAULT_SERVICE_LEVEL,
+    review_days: int = DEFAULT_REVIEW_DAYS,
+    radius_km: float = DEFAULT_RADIUS_KM,
+    run_id: str | None = None,
+) -> dict[str, Any]:
+    """Suggest transfers and purchase orders for every location × SKU from live stock, recent
+    demand and transfers out, units on order, observed lead times and the latest effective
+    forecast; store them as proposed (earlier proposals expire)."""
+    started_at = datetime.now(UTC)
+    started = time.perf_counter()
+    approved = store.approved_purchase_orders()
+    last_day = demand.last_business_day()
+    if last_day is None:
+        return {"series": 0, "orders": 0, "transfers": 0, "expired": 0, "seconds": 0.0}
+    since, _ = demand_window(last_day)
+    history = _values_by_series(demand.daily_demand(last_day, since=since))
+    transfers_out = _values_by_series(demand.daily_transfers_out(since, last_day))
+    lines = demand.purchase_order_lines()
+    counts = stock.stock(sorted(catalog.locations))
+    first_day, days = forecast_window(last_day)
+    items = series_inputs(
+        counts, history, transfers_out, on_order(lines, approved), store.forecast_means(first_day, days)
+    )
+    result = plan(
+        catalog,
+        items,
+        last_day,
+        observed_lead_times(lines, last_day),
+        service_level=service_level,
+        review_days=review_days,
+        radius_km=radius_km,
+    )
+    run_id = run_id or f"replenish-{time.time_ns()}"
+    stored = store.store_plan(run_id, started_at, last_day, result)
+    return {"run_id": run_id, **stored, "seconds": round(time.perf_counter() - started, 2)}
+
+
+def _values_by_series(frame: pd.DataFrame) -> dict[SeriesKey, list[float]]:
+    """Daily units per (location, SKU), oldest first, from a frame ordered by series and day."""
+    return {
+        (location, sku): [float(v) for v in group["units"]]
+        for (location, sku), group in frame.groupby(["location", "sku"], sort=False)
+    }
+
+
+def list_suggestions(
+    store: SuggestionDecisions, status: str | None = SuggestionStatus.PROPOSED.value
+) -> list[dict[str, Any]]:
+    """Suggestions with this status (every one with None), transfers first, then by order-by date."""
+    return store.suggestions(status)
+
+
+def decide_suggestion(
+    store: SuggestionDecisions,
+    audit: AuditTrail,
+    suggestion_id: str,
+    decision: SuggestionStatus | str,
+    reviewer: str,
+    reason: str = "",
+    role: str = "",
+    publish: EventPublisher | None = None,
+) -> dict[str, Any]:
+    """Approve or reject a proposed suggestion. Approving builds its event and publishes it
+    before the status changes: a failed publish leaves it proposed. The suggestion as stored."""
+    with store.deciding_suggestion(suggestion_id) as pending:
+        if pending.row is None or pending.suggestion is None:
+            raise SuggestionError(f"no suggestion {suggestion_id!r}")
+        row = pending.row
+        decision = check_suggestion_decision(row["status"], decision, reviewer, reason)
+        now = datetime.now(UTC)
+        event = None
+        if decision is SuggestionStatus.APPROVED:
+            event = approval_event(suggestion_id, pending.suggestion, now, reviewer)
+            if publish is None:
+                raise SuggestionError("approving needs a way to send the event")
+            publish.publish(event)
+        event_id = event.event_id if event else None
+        pending.record(
+            decision, now, reviewer, role, reason, event_id, approval_reference(event) if event else None
+        )
+        audit.append(
+            reviewer,
+            f"suggestion.{decision.value}",
+            f"{row['kind']} suggestion {suggestion_id}",
+            role,
+            reason,
+            {
+                "location": row["location"],
+                "sku": row["sku"],
+                "quantity": row["quantity"],
+                "event_id": event_id,
+            },
+        )
+        return pending.commit()
