@@ -18,6 +18,7 @@ checkpoints (written by its previous run).
 
 from __future__ import annotations
 
+import gc
 import os
 import statistics
 import tempfile
@@ -122,6 +123,7 @@ def timed(fn: Callable[[], Any], repeats: int = REPEATS) -> tuple[float, Any]:
 
 def measure(root: Path, days: int) -> dict[str, float]:
     catalog, store, counts = build_lake(root, days)
+    gc.collect()  # the landing's processors: a worker that rebuilds has nothing else in memory
 
     def rebuild():  # what StockState.rebuild does for a partition it gains
         return replay_partitions(root, catalog, [0], 1, lambda: StockProcessor(catalog), checkpoints=store)
@@ -136,14 +138,21 @@ def measure(root: Path, days: int) -> dict[str, float]:
     }
     assert same, "the rebuild from a checkpoint differs from the replay from the beginning"
     newest = store.paths(0)[0][1]
+    started_from, highest = quick.started_from[0], quick.highest_seq[0]
+    tail_events = quick.events
+    positions = sum(1 for _ in quick.processors[0].ledger.positions())
+    del quick, full
+    gc.collect()
 
     # the reconciliation's replay: its previous run left a checkpoint at the day's end
     recon_store = CheckpointStore(root / "_checkpoints" / "reconciliation", 1)
-    upto = {0: quick.highest_seq[0]}
+    upto = {0: highest}
     previous = replay_partitions(
-        root, catalog, [0], 1, lambda: LedgerOnly.new(catalog), until_seq={0: quick.started_from[0]}
+        root, catalog, [0], 1, lambda: LedgerOnly.new(catalog), until_seq={0: started_from}
     )
-    recon_store.write(0, quick.started_from[0], previous.processors[0].snapshot())
+    recon_store.write(0, started_from, previous.processors[0].snapshot())
+    del previous
+    gc.collect()
     recon_seconds, _ = timed(
         lambda: replay_partitions(
             root, catalog, [0], 1, lambda: LedgerOnly.new(catalog), until_seq=upto, checkpoints=recon_store
@@ -153,10 +162,10 @@ def measure(root: Path, days: int) -> dict[str, float]:
         "rebuild": seconds,
         "full": full_seconds,
         "recon": recon_seconds,
-        "tail_events": quick.events,
+        "tail_events": tail_events,
         "history_events": counts["applied"],
         "checkpoint_mb": newest.stat().st_size / 1e6,
-        "positions": sum(1 for _ in quick.processors[0].ledger.positions()),
+        "positions": positions,
     }
 
 

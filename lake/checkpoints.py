@@ -14,6 +14,7 @@ apply_seq ≤ S: its writer takes it when every such row has landed and no later
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import json
 import logging
@@ -125,11 +126,16 @@ class CheckpointStore:
             "sha256"
         ):
             raise CheckpointError("checksum mismatch")
+        collecting = gc.isenabled()
+        gc.disable()  # decoding makes many objects and frees none: no collection is worth running
         try:
             body = pa.decompress(packed, decompressed_size=header["size"], codec="zstd", asbytes=True)
             state = json.loads(body)
         except (pa.ArrowException, ValueError, KeyError) as exc:
             raise CheckpointError(f"undecodable: {exc}") from exc
+        finally:
+            if collecting:
+                gc.enable()
         return Checkpoint(partition, int(header["apply_seq"]), state, path)
 
     def newest(self, partition: int, at_most: int | None = None) -> Checkpoint | None:

@@ -11,6 +11,7 @@ all of history."""
 
 from __future__ import annotations
 
+import gc
 import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
@@ -103,7 +104,13 @@ def replay_partitions(
         if checkpoints is not None:
             found = checkpoints.newest(p, at_most=limit.get(p))
             if found is not None:
-                proc.restore(found.state)
+                collecting = gc.isenabled()
+                gc.disable()  # restoring builds the whole state at once and frees nothing
+                try:
+                    proc.restore(found.state)
+                finally:
+                    if collecting:
+                        gc.enable()
                 start = found.apply_seq
         out.processors[p] = proc
         out.started_from[p] = start
