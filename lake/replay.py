@@ -89,15 +89,18 @@ def replay_partitions(
     new_processor: Callable[[], P],
     until_seq: Mapping[int, int] | None = None,
     checkpoints: CheckpointStore | None = None,
+    save_at: Mapping[int, int] | None = None,
 ) -> Replay[P]:
     """Processors for these partitions rebuilt from the lake (from their newest checkpoints when
     a store is given).
 
     State corrections are remembered as decided but not applied. `until_seq` stops a
     partition's replay at that apply_seq (the ledger as of a state snapshot); a checkpoint newer
-    than that is not used."""
+    than that is not used. `save_at` writes a new checkpoint of a partition into the store as of
+    that apply_seq (every row at or below it must have landed), when the replay passes it."""
     limit = dict(until_seq or {})
     out: Replay[P] = Replay({})
+    pending_saves: dict[int, int] = {}
     for p in partitions:
         proc = new_processor()
         start = 0
@@ -115,35 +118,58 @@ def replay_partitions(
         out.processors[p] = proc
         out.started_from[p] = start
         out.highest_seq[p] = start
+        mark = min(save_at.get(p, 0), limit.get(p, save_at.get(p, 0))) if save_at else 0
+        if checkpoints is not None and mark > start:
+            pending_saves[p] = mark
     if not out.processors:
         return out
+
     owner = {loc: partition_for(loc, partition_count) for loc in catalog.locations}
     after = min(out.started_from.values())
+
+    def wanted(partition: int, seq: int) -> bool:
+        return partition in out.processors and out.started_from[partition] < seq <= limit.get(partition, seq)
+
+    # events the ledger refused, as decided: a redelivery stays refused
+    refusals = [
+        (row["partition"], row["apply_seq"], row["event_id"])
+        for row in iter_rows(
+            lake,
+            [OutputTopic.DEAD_LETTERS.value],
+            ["event_id", "partition", "refused_by_ledger", "apply_seq"],
+            after_seq=after,
+        )
+        if row["refused_by_ledger"] and wanted(row["partition"], row["apply_seq"])
+    ]
+
+    def save(partition: int) -> None:
+        assert checkpoints is not None
+        mark = pending_saves.pop(partition)
+        ledger = out.processors[partition].ledger
+        for p, seq, event_id in refusals:  # those at or below the mark belong in the checkpoint
+            if p == partition and seq <= mark:
+                ledger.mark_refused(event_id)
+        checkpoints.write(partition, mark, out.processors[partition].snapshot())
+
     columns = ["event_id", "event_type", "location", "payload", "apply_seq"]
     for row in iter_rows(lake, EVENT_TABLES, columns, after_seq=after):
         partition = owner.get(row["location"], -1)
-        proc = out.processors.get(partition)
         seq = row["apply_seq"]
-        if proc is None or seq <= out.started_from[partition] or seq > limit.get(partition, seq):
+        if not wanted(partition, seq):
             continue
+        if partition in pending_saves and seq > pending_saves[partition]:
+            save(partition)  # every row at or below the mark is in, none above it
+        proc = out.processors[partition]
         out.highest_seq[partition] = max(out.highest_seq[partition], seq)
         if row["event_type"] in STATE_ONLY_EVENT_TYPES:
             proc.ledger.mark_decided(row["event_id"])
             continue
         proc.process(parse_event(row["payload"]))
         out.events += 1
-    columns = ["event_id", "partition", "refused_by_ledger", "apply_seq"]
-    for row in iter_rows(lake, [OutputTopic.DEAD_LETTERS.value], columns, after_seq=after):
-        proc = out.processors.get(row["partition"])
-        seq = row["apply_seq"]
-        if (
-            proc is None
-            or seq <= out.started_from[row["partition"]]
-            or seq > limit.get(row["partition"], seq)
-        ):
-            continue
-        if row["refused_by_ledger"]:
-            proc.ledger.mark_refused(row["event_id"])
+    for partition in list(pending_saves):
+        save(partition)
+    for partition, _, event_id in refusals:
+        out.processors[partition].ledger.mark_refused(event_id)
     return out
 
 

@@ -125,3 +125,26 @@ def test_files_before_a_checkpoint_are_not_read(landed):
     every = lake_files(root, "scans")
     after = lake_files(root, "scans", after_seq=newest)
     assert 0 < len(after) < len(every) / 2
+
+
+def test_a_replay_saves_a_checkpoint_as_of_the_mark_it_is_given(landed, tmp_path):
+    """The reconciliation's own checkpoints: written by its replay of the lake at a mark below
+    which everything has landed; a later replay from one equals a replay from the beginning."""
+    root, catalog, sim, store, landing = landed
+    seqs = sorted(seq for seq, _ in store.paths(1))
+    mark, end = seqs[len(seqs) // 2] + 1, seqs[-1]
+    own = CheckpointStore(tmp_path / "reconciliation", PARTITIONS)
+    first = replay_partitions(
+        root, catalog, [1], PARTITIONS, lambda: LedgerOnly.new(catalog), {1: end}, own, save_at={1: mark}
+    )
+    assert [seq for seq, _ in own.paths(1)] == [mark]
+    plain = replay_partitions(root, catalog, [1], PARTITIONS, lambda: LedgerOnly.new(catalog), {1: mark})
+    saved = own.newest(1)
+    assert saved is not None
+    restored = LedgerOnly.new(catalog)
+    restored.restore(saved.state)
+    assert positions(restored.ledger) == positions(plain.processors[1].ledger)
+    assert set(saved.state["ledger"]["decided"]) == set(plain.processors[1].ledger.snapshot()["decided"])
+    again = replay_partitions(root, catalog, [1], PARTITIONS, lambda: LedgerOnly.new(catalog), {1: end}, own)
+    assert again.started_from[1] == mark
+    assert positions(again.processors[1].ledger) == positions(first.processors[1].ledger)
