@@ -9,7 +9,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Callable, Collection
+from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
@@ -131,13 +131,3 @@ class WorkerClient:
 
 def _quote(part: str) -> str:
     return urllib.parse.quote(part, safe="")
-
-
-def publisher(web_url: str) -> Callable[[bytes], None]:
-    """A function that produces an event's JSON through the workers (`POST /events`)."""
-    client = WorkerClient(web_url)
-
-    def publish(event_json: bytes) -> None:
-        client.publish_json(event_json)
-
-    return publish
