@@ -418,16 +418,45 @@ def voucher_journal(
     )
 
 
-def trial_balance(settings: Settings, period: str | None) -> pd.DataFrame:
-    """Per set of books and account, up to the end of `period` (all periods: None)."""
-    return warehouse(
-        settings,
-        """
-        SELECT accounting_unit, account_code, any_value(account_name) AS account_name,
-               sum(debit) AS debit, sum(credit) AS credit, sum(debit) - sum(credit) AS balance
-        FROM fct_voucher_lines WHERE ? IS NULL OR period <= ?
-        GROUP BY accounting_unit, account_code ORDER BY accounting_unit, account_code""",
-        [period, period],
+class _WarehouseAccountTotals:
+    """The warehouse's voucher lines as the books' `AccountTotals` port: debit and credit per set
+    of books and account, summed in DECIMAL and read as `Decimal` (never through floats)."""
+
+    def __init__(self, settings: Settings) -> None:
+        self.settings = settings
+
+    def account_totals(
+        self, up_to_period: str | None = None, accounting_unit: str | None = None
+    ) -> list[Any]:
+        from stockflow.vouchers import AccountTotal
+
+        path = warehouse_file(self.settings)
+        if not path.exists():
+            raise Unavailable(
+                "The warehouse has not been built yet: its first build runs when stockflow starts."
+            )
+        with duckdb.connect(str(path), read_only=True) as con:
+            rows = con.execute(
+                """
+                SELECT accounting_unit, account_code, account_name, sum(debit), sum(credit)
+                FROM fct_voucher_lines
+                WHERE (?::VARCHAR IS NULL OR period <= ?) AND (?::VARCHAR IS NULL OR accounting_unit = ?)
+                GROUP BY ALL""",
+                [up_to_period, up_to_period, accounting_unit, accounting_unit],
+            ).fetchall()
+        return [AccountTotal(u, c, n or "", d, k) for u, c, n, d, k in rows]
+
+
+def trial_balance(settings: Settings, period: str | None, unit: str | None = None) -> pd.DataFrame:
+    """Per set of books and account, up to the end of `period` (all periods: None), of one set of
+    books or all: the books' trial balance (`stockflow.services.books`) over the warehouse."""
+    from stockflow.services.books import trial_balance as books_trial_balance
+
+    rows = books_trial_balance(_WarehouseAccountTotals(settings), period, unit)
+    columns = ["accounting_unit", "account_code", "account_name", "debit", "credit", "balance"]
+    return pd.DataFrame(
+        [(r.accounting_unit, r.account_code, r.account_name, r.debit, r.credit, r.balance) for r in rows],
+        columns=columns,
     )
 
 

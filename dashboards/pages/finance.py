@@ -42,9 +42,7 @@ with tab_journal:
         summary["lines"],
     )
 with tab_balance:
-    balance = ui.cached(data.trial_balance, period)
-    if unit != "all":
-        balance = balance[balance["accounting_unit"] == unit]
+    balance = ui.cached(data.trial_balance, period, None if unit == "all" else unit)
     totals = ui.cached(data.trial_balance_totals, period, None if unit == "all" else unit)
     st.metric(
         "Debit = credit",
