@@ -17,12 +17,22 @@ from tests.support.pipeline import (
     served_positions,
     settings_for,
 )
-from tests.support.simulated import SimulatedRun, simulate, wait_landed, wait_processed
+from tests.support.simulated import (
+    SimulatedRun,
+    assert_stock_as_simulated,
+    simulate,
+    stock_at,
+    stock_by_sku,
+    wait_decided,
+    wait_landed,
+    wait_processed,
+)
 from tests.support.waiting import wait_until
 
 __all__ = [
     "SimulatedRun",
     "Worker",
+    "assert_stock_as_simulated",
     "free_port",
     "get_json",
     "kill_left_behind",
@@ -35,6 +45,9 @@ __all__ = [
     "served_positions",
     "settings_for",
     "simulate",
+    "stock_at",
+    "stock_by_sku",
+    "wait_decided",
     "wait_landed",
     "wait_processed",
     "wait_until",

@@ -2,12 +2,12 @@
 
 The `Simulation` keeps its own ledger of the stock it holds (it sells only what is on its
 shelves): that ledger, not a replay of the lake (the workers' own recovery), is what the
-positions a worker serves are checked against."""
+positions a worker serves are checked against (`assert_stock_as_simulated`)."""
 
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date
 from pathlib import Path
@@ -29,6 +29,7 @@ class SimulatedRun:
     messages: tuple[SimMessage, ...]
     booked: int
     positions: Positions
+    warehouses: frozenset[str]
 
     def __iter__(self) -> Iterator[SimMessage]:
         return iter(self.messages)
@@ -63,9 +64,35 @@ def simulate(catalog: Catalog, seed: int, start: date, days: int, bad_ratio: flo
     sim = Simulation(catalog, seed=seed)
     messages = tuple(sim.messages(sim.history(start, days), bad_ratio))
     positions = {(k.location, k.sku, k.batch): p.as_dict() for k, p in sim.ledger.positions()}
-    # The simulation never sends an event its ledger refused, so what the ledger decided is
-    # what it sent and the transit legs of its transfers.
-    return SimulatedRun(messages, sim.ledger.applied_count, positions)
+    warehouses = frozenset(w.location for w in sim.warehouses)
+    # The simulation sends every event its ledger books, and that ledger refuses none of the
+    # events it makes (it sells only what is on its shelves): what the ledger decided is what
+    # was sent and the transit legs of its transfers. A refusal would count here without being
+    # sent, and the waits below would time out on it rather than pass.
+    return SimulatedRun(messages, sim.ledger.applied_count, positions, warehouses)
+
+
+def stock_by_sku(positions: Positions) -> dict[tuple[str, str], dict[str, int]]:
+    """Each location × SKU's stock summed over its batches (those with none left out)."""
+    totals: dict[tuple[str, str], Counter[str]] = {}
+    for (location, sku, _batch), position in positions.items():
+        totals.setdefault((location, sku), Counter()).update(position)
+    return {key: dict(total) for key, total in totals.items() if any(total.values())}
+
+
+def stock_at(positions: Positions, locations: Iterable[str]) -> Positions:
+    wanted = set(locations)
+    return {key: position for key, position in positions.items() if key[0] in wanted}
+
+
+def assert_stock_as_simulated(served: Positions, run: SimulatedRun) -> None:
+    """Served positions hold the stock the company's ledger holds: per location × SKU, and per
+    batch in the warehouses. A till sale names no batch, so the ledger issues it from the batch
+    it finds first; whether a store's sale or its transfer-in (on another topic: nothing orders
+    the two) arrives first decides which of the store's batches it comes from, not how much the
+    store holds. Every event a warehouse books comes on one topic, in the order it was sent."""
+    assert stock_by_sku(served) == stock_by_sku(run.positions)
+    assert stock_at(served, run.warehouses) == stock_at(run.positions, run.warehouses)
 
 
 def wait_landed(lake_dir: Path, run: SimulatedRun, workers: Sequence[Worker], timeout: float = 240) -> None:
@@ -84,12 +111,10 @@ def wait_landed(lake_dir: Path, run: SimulatedRun, workers: Sequence[Worker], ti
     _waiting(landed, timeout, what, seen, workers, interval=1.0)
 
 
-def wait_processed(stack, worker: Worker | Sequence[Worker], run: SimulatedRun, timeout: float = 240) -> None:
-    """Until the worker(s), running since before `run` was produced, have taken in every message
-    of it and every transit leg they produced, decided each one (applied, duplicate, dead letter
-    or forwarded to its partition), and landed the outcome in the lake."""
-    assert isinstance(run, SimulatedRun), "wait_processed needs the SimulatedRun that was produced"
-    workers = [worker] if isinstance(worker, Worker) else list(worker)
+def wait_decided(workers: Sequence[Worker], run: SimulatedRun, timeout: float = 240) -> None:
+    """Until the workers, running since before `run` was produced, have taken in every message
+    of it and every transit leg they produced, and decided each one (applied, duplicate, dead
+    letter, or forwarded to its partition)."""
     seen: dict[str, int] = {}
 
     def decided() -> bool:
@@ -103,6 +128,14 @@ def wait_processed(stack, worker: Worker | Sequence[Worker], run: SimulatedRun, 
         return counters["in"] - counters["rerouted"] >= run.intake and counters["in"] == outcomes
 
     _waiting(decided, timeout, f"{run.intake} messages taken in and decided", seen, workers, interval=0.25)
+
+
+def wait_processed(stack, worker: Worker | Sequence[Worker], run: SimulatedRun, timeout: float = 240) -> None:
+    """Until the worker(s) of `stack`, running since before `run` was produced, have decided
+    every message of it (`wait_decided`) and the lake holds the outcome (`wait_landed`)."""
+    assert isinstance(run, SimulatedRun), "wait_processed needs the SimulatedRun that was produced"
+    workers = [worker] if isinstance(worker, Worker) else list(worker)
+    wait_decided(workers, run, timeout)
     wait_landed(stack.lake, run, workers, timeout)
 
 
