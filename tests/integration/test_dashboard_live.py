@@ -1,4 +1,6 @@
-"""The live stock page reads positions straight from a running stream worker."""
+"""The live stock page reads positions straight from a running stream worker.
+
+The test has a broker of its own (`stack`): its worker's consumer group and offsets stay there."""
 
 import pytest
 from streamlit.testing.v1 import AppTest

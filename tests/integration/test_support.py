@@ -1,4 +1,6 @@
-"""The test harness itself: a worker whose port another process took starts on a fresh one."""
+"""The test harness itself: a worker whose port another process took starts on a fresh one.
+
+The test has a broker of its own (`stack`): its worker's consumer group and offsets stay there."""
 
 import socket
 
