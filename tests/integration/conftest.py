@@ -1,9 +1,19 @@
+"""The real components for the integration tests, per test or per module.
+
+`stack` and `prefect_server` give each test its own broker and Prefect server. `module_broker`
+and `module_prefect_server` give a whole module one of each: what one test leaves in them
+(topics, consumer groups and their offsets; flow runs, deployments, logs) the next test of the
+module sees, so a module that uses them says in its docstring how its tests keep apart."""
+
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import pytest
 
 from flows.server import PrefectServer
 from simulator.company import build_catalog
+from stockflow.config import Settings
 from streams.broker import EmbeddedBroker, ensure_topics
 from tests.support import Worker, free_port, settings_for
 
@@ -40,13 +50,45 @@ def stack(tmp_path: Path):
     broker.stop()
 
 
+@contextmanager
+def running_prefect_server(settings: Settings, log_path: Path) -> Iterator[Settings]:
+    """A Prefect server on `settings.prefect_port`, its home under `settings.var_dir`."""
+    server = PrefectServer(settings, log_path)
+    server.start(timeout=180)
+    try:
+        yield settings
+    finally:
+        from prefect.logging.handlers import APILogWorker
+
+        APILogWorker.drain_all(timeout=5)  # the flow runs' logs, before the server goes
+        server.stop()
+
+
 @pytest.fixture
 def prefect_server(stack):
+    """A Prefect server for this test alone; the settings name it and the test's `stack`."""
     settings = stack.settings.model_copy(update={"prefect_port": free_port()})
-    server = PrefectServer(settings, stack.tmp / "prefect.log")
-    server.start(timeout=180)
-    yield settings
-    from prefect.logging.handlers import APILogWorker
+    with running_prefect_server(settings, stack.tmp / "prefect.log") as running:
+        yield running
 
-    APILogWorker.drain_all(timeout=5)  # the flow runs' logs, before the server goes
-    server.stop()
+
+@pytest.fixture(scope="module")
+def module_broker(tmp_path_factory) -> Iterator[EmbeddedBroker]:
+    """One embedded broker (memory only) for a whole module, with no topics made for it."""
+    log = tmp_path_factory.mktemp("broker") / "broker.log"
+    broker = EmbeddedBroker("127.0.0.1", free_port(), log)
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(scope="module")
+def module_prefect_server(tmp_path_factory) -> Iterator[Settings]:
+    """One Prefect server for a whole module (one takes 10-15 s to start). The settings name it;
+    their `var_dir` is the server's own folder: each test keeps its data in its own."""
+    var = tmp_path_factory.mktemp("prefect") / "var"
+    settings = settings_for(var, free_port(), free_port()).model_copy(update={"prefect_port": free_port()})
+    with running_prefect_server(settings, var.parent / "prefect.log") as running:
+        yield running
