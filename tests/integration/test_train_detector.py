@@ -1,6 +1,9 @@
 """`stockflow vision train` for real, kept small: one epoch of ultralytics YOLO from its YAML
 on 8 generated photos, offline, as a flow on a Prefect server; the exported ONNX model runs on
-the edge detector and its report says how it was made."""
+the edge detector and its report says how it was made.
+
+The module shares one Prefect server (`module_prefect_server`); a test keeps its files in its
+own folder and reads back only the flow runs that wrote to its own model folder."""
 
 import json
 import os
@@ -9,12 +12,12 @@ import sys
 
 import pytest
 
-from tests.vision import damaged_and_sound
+from tests.support.vision import damaged_and_sound
 
 pytestmark = pytest.mark.integration
 
 
-def test_one_epoch_trains_exports_and_reports(prefect_server, tmp_path):
+def test_one_epoch_trains_exports_and_reports(module_prefect_server, tmp_path):
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -24,8 +27,8 @@ def test_one_epoch_trains_exports_and_reports(prefect_server, tmp_path):
     args = ["--epochs", "1", "--train-photos", "8", "--val-photos", "4", "--batch", "4", "--held-out", "6"]
     env = {
         **os.environ,
-        "STOCKFLOW_VAR_DIR": str(prefect_server.var_dir),
-        "STOCKFLOW_PREFECT_PORT": str(prefect_server.prefect_port),
+        "STOCKFLOW_VAR_DIR": str(tmp_path / "var"),
+        "STOCKFLOW_PREFECT_PORT": str(module_prefect_server.prefect_port),
         "HOME": str(tmp_path),  # nothing of ultralytics' may land in the user's home
     }
     run = subprocess.run(
@@ -56,6 +59,7 @@ def test_one_epoch_trains_exports_and_reports(prefect_server, tmp_path):
 
     import asyncio
 
-    with temporary_settings(updates={PREFECT_API_URL: prefect_server.prefect_api_url}):
+    with temporary_settings(updates={PREFECT_API_URL: module_prefect_server.prefect_api_url}):
         flow_runs = asyncio.run(runs())
-    assert [r.state.type.value for r in flow_runs] == ["COMPLETED"]
+    ours = [r for r in flow_runs if r.parameters.get("model_dir") == str(models)]
+    assert [r.state.type.value for r in ours] == ["COMPLETED"]

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from stockflow.inspection import CARTON, DAMAGED
-from tests.vision import damaged_and_sound
+from tests.support.vision import damaged_and_sound
 from vision.detector import COUNTING_GROUPS, DEFAULT_MODEL, Detector, letterbox, nms
 from vision.evaluate import evaluate
 from vision.inspector import Inspector, NotAPhoto
