@@ -22,6 +22,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from stockflow.ledger import Movement
+from stockflow.services.ports import AuditTrail
 from stockflow.valuation import Valuation, ValuedMovement
 from stockflow.vouchers import (
     AccountingPolicy,
@@ -201,18 +202,6 @@ class AccountTotals(Protocol):
     def account_totals(
         self, up_to_period: str | None = None, accounting_unit: str | None = None
     ) -> Iterable[AccountTotal]: ...
-
-
-class AuditTrail(Protocol):
-    def append(
-        self,
-        actor: str,
-        action: str,
-        target: str,
-        role: str = "",
-        reason: str = "",
-        details: Mapping[str, Any] | None = None,
-    ) -> Any: ...
 
 
 # ---------------------------------------------------------------------------- use cases
