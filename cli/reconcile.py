@@ -29,6 +29,11 @@ def reconcile(
         help="When the legacy export was taken (ISO time with zone): positions moved since are in flight.",
     ),
     report_only: bool = typer.Option(False, "--report-only", help="Find and report; send no repairs."),
+    full: bool = typer.Option(
+        False,
+        "--full",
+        help="Replay the ledger from the lake's beginning, not from the last run's checkpoints.",
+    ),
     show: int = typer.Option(40, help="How many discrepancies to list."),
 ) -> None:
     """Reconcile stock now: live state vs ledger vs counts (on the local Prefect server), or a
@@ -48,7 +53,7 @@ def reconcile(
         os.environ.update(prefect_env(settings))
         from flows.reconcile_stock import reconcile_stock
 
-        summary = reconcile_stock(repair=False if report_only else None)
+        summary = reconcile_stock(repair=False if report_only else None, full_replay=True if full else None)
     else:
         when = None
         if as_of:

@@ -55,6 +55,9 @@ class Settings(BaseSettings):
     warehouse_interval_seconds: int = Field(default=300, ge=10, description="incremental dbt builds")
     voucher_poll_seconds: float = Field(default=5.0, gt=0, description="passes within one run")
     reconcile_interval_seconds: int = Field(default=900, ge=10, description="reconcile_stock schedule")
+    reconcile_full_replay_hours: float = Field(
+        default=24.0, gt=0, description="reconcile_stock replays the whole lake this often"
+    )
     reconcile_repair: bool = Field(
         default=True,
         description="reconcile_stock sends corrections and count adjustments (else reports only)",
