@@ -55,14 +55,14 @@ def batch_positions(worker, location):
     return [(sku, batch, qty) for qty, sku, batch in sorted(rows, reverse=True)]
 
 
-def run_flow(settings, var_dir, web_url):
+def run_flow(settings, var_dir, web_url, full_replay=None):
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from flows.reconcile_stock import reconcile_stock
 
     with temporary_settings(updates={PREFECT_API_URL: settings.prefect_api_url}):
-        summary = reconcile_stock(var_dir=str(var_dir), web_url=web_url)
+        summary = reconcile_stock(var_dir=str(var_dir), web_url=web_url, full_replay=full_replay)
         with get_client(sync_client=True) as client:
             states = [r.state.type.value for r in client.read_flow_runs()]
     return summary, states
@@ -132,8 +132,11 @@ def test_drift_and_count_variance_are_found_classified_and_repaired(stack, prefe
     wait_until(lambda: applied(worker, "WH1", "count-off-1"), 30, "the count applied")
     wait_until(lambda: worker.health()["lake_pending_rows"] == 0, 30, "the lake flushed")
 
-    summary, states = run_flow(prefect_server, var, worker.url)
+    # the run starts from the checkpoint the clean run left: it replays only what landed since,
+    # and still sees both drifts (its checkpoints come from the lake, never from the worker)
+    summary, states = run_flow(prefect_server, var, worker.url, full_replay=False)
     assert states == ["COMPLETED"]
+    assert 0 < summary["events_replayed"] < clean.events_replayed / 10
     assert (summary["drift"], summary["count_variance"], summary["in_flight"]) == (2, 1, 0)
     assert (summary["corrections"], summary["adjustments"], summary["unconfirmed"]) == (2, 1, 0)
 
@@ -173,9 +176,13 @@ def test_drift_and_count_variance_are_found_classified_and_repaired(stack, prefe
     assert served == ledger
     assert ledger[("WH1", sku_c, batch_c)]["on_hand"] == book_c - 3
 
-    # the next run finds nothing; a restarted worker rebuilds the same state (corrections skipped)
+    # the next runs find nothing, from the checkpoints and from the whole lake; a restarted
+    # worker rebuilds the same state (corrections skipped)
     again = reconciliation(settings).run()
     assert (again.count(Classification.DRIFT), again.count(Classification.COUNT_VARIANCE)) == (0, 0)
+    whole = reconciliation(settings, full=True).run(repair=False)
+    assert whole.events_replayed > clean.events_replayed
+    assert (whole.count(Classification.DRIFT), whole.count(Classification.COUNT_VARIANCE)) == (0, 0)
     show_page(monkeypatch, var, again, run["run_id"], summary)
     worker.stop()
     restarted = stack.worker(free_port())
