@@ -1,6 +1,7 @@
 """The dashboards in a real browser: headless Chromium over its DevTools protocol signs in,
 opens every page, waits for its real content, and takes a screenshot of it. The company's data
-comes from the real pipeline; live stock from a real broker and stream worker."""
+comes from the real pipeline; live stock from a real broker and stream worker (this module's
+one test has them to itself)."""
 
 import json
 import os
@@ -14,14 +15,23 @@ import pytest
 
 from dashboards.server import streamlit_args, wait_until_serving
 from flows.reconcile_stock import reconcile_legacy
-from simulator.company import Simulation, build_catalog
+from simulator.company import build_catalog
 from stockflow.config import Settings
 from stockflow.masking import hash_password
 from stores.audit_log import AuditLog
 from streams.broker import EmbeddedBroker, ensure_topics
-from tests.company import build_company
 from tests.e2e.chromium import CHROMIUM, Chromium
-from tests.support import Worker, free_port, produce_with_confluent, replay_lake, settings_for, wait_until
+from tests.support import (
+    Worker,
+    free_port,
+    produce_with_confluent,
+    settings_for,
+    simulate,
+    wait_decided,
+    wait_landed,
+    wait_until,
+)
+from tests.support.company import write_company
 
 pytestmark = pytest.mark.e2e
 
@@ -54,9 +64,10 @@ def live_worker(tmp_path):
     try:
         ensure_topics(broker.bootstrap, settings.topic_partitions)
         worker = Worker(settings, settings.web_port, tmp_path).start()
-        sim = Simulation(catalog, seed=settings.seed)
-        produce_with_confluent(broker.bootstrap, sim.messages(sim.history(date(2026, 9, 1), 1)))
-        wait_until(lambda: worker.health()["counters"].get("applied", 0) > 1000, 120, "stock in the worker")
+        run = simulate(catalog, settings.seed, date(2026, 9, 1), 1)
+        produce_with_confluent(broker.bootstrap, run)
+        wait_decided([worker], run, timeout=120)
+        wait_landed(settings.lake_dir, run, [worker], timeout=120)
         yield worker.settings  # with the port it serves on
     finally:
         if worker is not None:
@@ -68,16 +79,18 @@ def test_every_page_renders_in_chromium_and_no_phone_number_shows(tmp_path, live
     if not Path(CHROMIUM).exists():
         pytest.fail("Chromium is not installed (make test installs Debian's chromium package)")
     var = tmp_path / "var"
-    catalog = build_company(var, days=30)
+    company = write_company(var, days=30)
+    catalog = company.catalog
     phones = {c.phone for c in catalog.customers.values()} | {
         s.phone for s in catalog.suppliers.values() if s.phone
     }
     settings = Settings(var_dir=var, dashboard_port=free_port(), web_port=live_worker.web_port)
     # a legacy system's export that disagrees by two units somewhere: a report to show
-    first = next(r for r in replay_lake(var / "lake", catalog).items() if r[1]["on_hand"] > 0)
+    key, position = next((k, p) for k, p in sorted(company.ledger.positions()) if p.on_hand > 0)
     export = tmp_path / "legacy.csv"
-    (location, sku, batch), position = first
-    export.write_text(f"location,sku,batch,on_hand\n{location},{sku},{batch},{position['on_hand'] + 2}\n")
+    export.write_text(
+        f"location,sku,batch,on_hand\n{key.location},{key.sku},{key.batch},{position.on_hand + 2}\n"
+    )
     reconcile_legacy(settings, export)
     env = {
         **os.environ,

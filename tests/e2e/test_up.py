@@ -7,7 +7,6 @@ import signal
 import socket
 import subprocess
 import sys
-import time
 import urllib.request
 from pathlib import Path
 
@@ -126,16 +125,17 @@ def test_up_runs_a_live_company_and_stops_cleanly(tmp_path: Path):
     print((tmp_path / "up.log").read_text()[-3000:])
     assert code == 0
     assert "stopped" in (tmp_path / "up.log").read_text()
-    time.sleep(0.5)
-    assert not port_open(web_port), "the worker is still listening"
-    assert not port_open(broker_port), "the broker is still listening"
-    assert not port_open(prefect_port), "the Prefect server is still listening"
-    assert not port_open(dashboard_port), "the dashboard is still listening"
+    for name, port in (
+        ("the worker", web_port),
+        ("the broker", broker_port),
+        ("the Prefect server", prefect_port),
+        ("the dashboard", dashboard_port),
+    ):  # `up` has returned: its processes close their sockets as they exit
+        wait_until(lambda port=port: not port_open(port), 2, f"{name} to stop listening", 0.1)
     # no dbt process is kept loaded for the next scheduled build
-    deadline = time.monotonic() + 15
-    while standby_waiting(tmp_path / "var" / "warehouse"):
-        assert time.monotonic() < deadline, "the standby dbt process outlived the app"
-        time.sleep(0.5)
+    wait_until(
+        lambda: not standby_waiting(tmp_path / "var" / "warehouse"), 15, "the standby dbt process to exit"
+    )
     # the books balance and match the stock ledger (checked by the CLI a user would run)
     check = subprocess.run(
         [sys.executable, "-m", "cli.main", "vouchers", "trial-balance"],
