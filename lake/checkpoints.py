@@ -105,6 +105,8 @@ class CheckpointStore:
         _fsync_dir(folder)
         for _, old in self.paths(partition)[self.keep :]:
             old.unlink(missing_ok=True)
+        for stale in folder.glob(".ckpt-*.tmp"):  # left by a writer killed mid-write
+            stale.unlink(missing_ok=True)
         return path
 
     def read(self, path: Path, partition: int) -> Checkpoint:

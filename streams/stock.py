@@ -89,6 +89,7 @@ class StockState:
         self.since_checkpoint: Counter[int] = Counter()
         self.checkpointed_at: dict[int, float] = {}
         self.checkpoints_written = 0
+        self.rebuilt_from: dict[int, int] = {}
 
     def load_catalog(self) -> Catalog:
         if self.catalog is None:
@@ -142,6 +143,7 @@ class StockState:
         elapsed = time.perf_counter() - started
         for p in partitions:
             self.rebuild_seconds[p] = elapsed
+            self.rebuilt_from[p] = done.started_from[p]
         log.info(
             "partitions %s rebuilt in %.2fs: from checkpoints at %s, then %d events from the lake",
             sorted(partitions),

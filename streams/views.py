@@ -147,6 +147,9 @@ async def health(view: web.View, request: web.Request) -> web.Response:
             "last_lake_flush": lake.last_flush_at.isoformat() if lake.last_flush_at else None,
             "last_event_at": state.last_event_at.isoformat() if state.last_event_at else None,
             "rebuild_seconds": state.rebuild_seconds,
+            # per partition, the apply_seq of the checkpoint its last rebuild started from (0: none)
+            "rebuilt_from_checkpoint": state.rebuilt_from,
+            "checkpoints_written": state.checkpoints_written,
         }
     )
 
