@@ -29,6 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lake import SCHEMAS
+from lake.tables import STOCK_LEDGER, VOUCHER_LINES, VOUCHERS
 from stockflow.ledger import Movement, Position
 from stockflow.masterdata import Catalog
 from stockflow.services.books import (
@@ -57,110 +58,15 @@ log = logging.getLogger(__name__)
 MOVEMENTS_TABLE = "inventory_changed"
 #: A folder whose modification time is this much older than the last listing is not re-read.
 LISTING_MARGIN_SECONDS = 60.0
-MONEY = pa.decimal128(18, 2)
-RATE = pa.decimal128(18, 6)
-TS = pa.timestamp("us", tz="UTC")
+STOCK_LEDGER_SCHEMA = STOCK_LEDGER.schema
+VOUCHER_SCHEMA = VOUCHERS.schema
+VOUCHER_LINE_SCHEMA = VOUCHER_LINES.schema
+#: The books' tables exported to the lake (their definitions: `lake.tables`).
+EXPORTED_TABLES = {t.name: t.schema for t in (STOCK_LEDGER, VOUCHERS, VOUCHER_LINES)}
 
-STOCK_LEDGER_SCHEMA = pa.schema(
-    [
-        ("event_id", pa.string()),
-        ("apply_seq", pa.int64()),
-        ("event_type", pa.string()),
-        ("occurred_at", TS),
-        ("location", pa.string()),
-        ("sku", pa.string()),
-        ("batch", pa.string()),
-        ("reference", pa.string()),
-        ("counterparty", pa.string()),
-        ("method", pa.string()),
-        ("qty_change", pa.int64()),
-        ("in_transit_change", pa.int64()),
-        ("unit_cost", RATE),
-        ("value_change", MONEY),
-        ("transit_value_change", MONEY),
-        ("transit_location", pa.string()),
-        ("cost_variance", MONEY),
-        ("provisional", pa.bool_()),
-        ("qty_after", pa.int64()),
-        ("stock_value_after", MONEY),
-        ("valuation_rate", RATE),
-        ("unit_price", RATE),
-        ("landed_at", TS),
-        ("valued_at", TS),
-        ("run_id", pa.string()),
-    ]
-)
-VOUCHER_SCHEMA = pa.schema(
-    [
-        ("voucher_id", pa.string()),
-        ("voucher_no", pa.string()),
-        ("accounting_unit", pa.string()),
-        ("period", pa.string()),
-        ("voucher_date", pa.date32()),
-        ("summary", pa.string()),
-        ("kind", pa.string()),
-        ("reverses", pa.string()),
-        ("note", pa.string()),
-        ("source_event_id", pa.string()),
-        ("source_event_type", pa.string()),
-        ("occurred_at", TS),
-        ("landed_at", TS),
-        ("posted_at", TS),
-        ("lag_seconds", pa.float64()),
-        ("total", MONEY),
-        ("run_id", pa.string()),
-    ]
-)
-VOUCHER_LINE_SCHEMA = pa.schema(
-    [
-        ("voucher_id", pa.string()),
-        ("line_no", pa.int32()),
-        ("account_code", pa.string()),
-        ("account_name", pa.string()),
-        ("debit", MONEY),
-        ("credit", MONEY),
-        ("summary", pa.string()),
-        ("location", pa.string()),
-        ("sku", pa.string()),
-        ("batch", pa.string()),
-        ("supplier", pa.string()),
-        ("customer", pa.string()),
-        ("counterpart_unit", pa.string()),
-        ("run_id", pa.string()),
-    ]
-)
-EXPORTED_TABLES = {
-    "stock_ledger": STOCK_LEDGER_SCHEMA,
-    "vouchers": VOUCHER_SCHEMA,
-    "voucher_lines": VOUCHER_LINE_SCHEMA,
-}
-
-_DDL = """
-CREATE TABLE IF NOT EXISTS stock_ledger (
-    event_id VARCHAR NOT NULL, apply_seq BIGINT, event_type VARCHAR, occurred_at TIMESTAMPTZ,
-    location VARCHAR NOT NULL, sku VARCHAR NOT NULL, batch VARCHAR NOT NULL, reference VARCHAR,
-    counterparty VARCHAR, method VARCHAR, qty_change BIGINT, in_transit_change BIGINT,
-    unit_cost DECIMAL(18,6), value_change DECIMAL(18,2), transit_value_change DECIMAL(18,2),
-    transit_location VARCHAR, cost_variance DECIMAL(18,2), provisional BOOLEAN, qty_after BIGINT,
-    stock_value_after DECIMAL(18,2), valuation_rate DECIMAL(18,6), unit_price DECIMAL(18,6),
-    landed_at TIMESTAMPTZ, valued_at TIMESTAMPTZ, run_id VARCHAR,
-    PRIMARY KEY (event_id, location, sku, batch)
-);
-CREATE TABLE IF NOT EXISTS vouchers (
-    voucher_id VARCHAR PRIMARY KEY, voucher_no VARCHAR NOT NULL, accounting_unit VARCHAR NOT NULL,
-    period VARCHAR NOT NULL, voucher_date DATE NOT NULL, summary VARCHAR, kind VARCHAR NOT NULL,
-    reverses VARCHAR, note VARCHAR, source_event_id VARCHAR, source_event_type VARCHAR,
-    occurred_at TIMESTAMPTZ, landed_at TIMESTAMPTZ, posted_at TIMESTAMPTZ NOT NULL,
-    lag_seconds DOUBLE, total DECIMAL(18,2), run_id VARCHAR,
-    UNIQUE (accounting_unit, period, voucher_no)
-);
-CREATE TABLE IF NOT EXISTS voucher_lines (
-    voucher_id VARCHAR NOT NULL, line_no INTEGER NOT NULL, account_code VARCHAR NOT NULL,
-    account_name VARCHAR, debit DECIMAL(18,2) NOT NULL, credit DECIMAL(18,2) NOT NULL, summary VARCHAR,
-    location VARCHAR, sku VARCHAR, batch VARCHAR, supplier VARCHAR, customer VARCHAR,
-    counterpart_unit VARCHAR, run_id VARCHAR,
-    PRIMARY KEY (voucher_id, line_no)
-);
+_DDL = (
+    ";\n".join(t.ddl() for t in (STOCK_LEDGER, VOUCHERS, VOUCHER_LINES))
+    + """;
 CREATE TABLE IF NOT EXISTS posting_state (
     id INTEGER PRIMARY KEY, valuation JSON NOT NULL, updated_at TIMESTAMPTZ NOT NULL,
     listed_at DOUBLE
@@ -175,6 +81,7 @@ CREATE TABLE IF NOT EXISTS posting_runs (
     lag_p99_seconds DOUBLE, lag_max_seconds DOUBLE, exported BOOLEAN NOT NULL DEFAULT false
 );
 """
+)
 
 
 class Books:
