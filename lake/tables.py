@@ -85,13 +85,17 @@ class LakeTable:
         """``CREATE TABLE IF NOT EXISTS`` for a DuckDB copy of this table."""
         keyed = set(self.primary_key)
         parts = [
-            f"{c.name} {c.duckdb_type}{'' if c.nullable and c.name not in keyed else ' NOT NULL'}"
+            f'"{c.name}" {c.duckdb_type}{"" if c.nullable and c.name not in keyed else " NOT NULL"}'
             for c in self.columns
         ]
         if self.primary_key:
-            parts.append(f"PRIMARY KEY ({', '.join(self.primary_key)})")
-        parts += [f"UNIQUE ({', '.join(cols)})" for cols in self.unique]
+            parts.append(f"PRIMARY KEY ({', '.join(map(_quoted, self.primary_key))})")
+        parts += [f"UNIQUE ({', '.join(map(_quoted, cols))})" for cols in self.unique]
         return f"CREATE TABLE IF NOT EXISTS {relation or self.name} (\n    " + ",\n    ".join(parts) + "\n)"
+
+
+def _quoted(name: str) -> str:
+    return f'"{name}"'
 
 
 def _cols(spec: str) -> tuple[Column, ...]:
@@ -317,14 +321,43 @@ CUSTOMERS = LakeTable(  # personal data (phone, identity number): the dashboards
     layout=Layout.MASTERDATA,
 )
 
+LOCATIONS = LakeTable(
+    "locations",
+    _cols(
+        """
+        location string
+        name string
+        kind string
+        latitude float64
+        longitude float64
+        city string
+        accounting_unit string
+        """
+    ),
+    layout=Layout.MASTERDATA,
+)
+SUPPLIERS = LakeTable(
+    "suppliers",
+    _cols(
+        """
+        supplier string
+        name string
+        lead_time_days int64
+        """
+    ),
+    layout=Layout.MASTERDATA,
+)
+
 TABLES: dict[str, LakeTable] = {
     **{name: LakeTable(name, _EVENT_COLUMNS, date_column="occurred_at") for name in EVENT_TABLES},
     **{t.name: t for t in (INVENTORY_CHANGED, ALERTS, DEAD_LETTERS)},
     **{t.name: t for t in (STOCK_LEDGER, VOUCHERS, VOUCHER_LINES)},
-    **{t.name: t for t in (SKUS, CUSTOMERS)},
+    **{t.name: t for t in (SKUS, LOCATIONS, SUPPLIERS, CUSTOMERS)},
 }
 #: The tables the stream workers land, by name.
 STREAM_TABLES: tuple[str, ...] = (*EVENT_TABLES, INVENTORY_CHANGED.name, ALERTS.name, DEAD_LETTERS.name)
+#: Master data as the warehouse reads it, by name.
+MASTERDATA_TABLES: tuple[str, ...] = (SKUS.name, LOCATIONS.name, SUPPLIERS.name, CUSTOMERS.name)
 #: The books' exports, by name.
 BOOKS_TABLES: tuple[str, ...] = (STOCK_LEDGER.name, VOUCHERS.name, VOUCHER_LINES.name)
 
