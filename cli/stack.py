@@ -141,7 +141,6 @@ def up(
     from flows.server import PrefectServer, start_flow_serving
     from infra.processes import stop_processes
     from simulator.run import lake_has_events, run_simulation
-    from stores.dbt_process import stop_standby
 
     _logging(loglevel)
     settings = get_settings()
@@ -245,7 +244,6 @@ def up(
         stop_processes(
             [p for p in (dashboard, serving, prefect.process, *stack.worker_procs) if p is not None]
         )
-        stop_standby(settings.var_dir / "warehouse")  # the dbt process scheduled builds keep loaded
         stack.stop()
         prefect.stop()
         console.print("stopped")

@@ -21,14 +21,7 @@ import duckdb
 import pandas as pd
 
 from stockflow.config import Settings
-from stockflow.kpis import (
-    DEAD_STOCK_DAYS,
-    KPIS,
-    NEAR_EXPIRY_VALUE_DAYS,
-    PeriodComparison,
-    compare_periods,
-    daily_values,
-)
+from stockflow.kpis import KPIS, PeriodComparison, compare_periods, daily_values
 from stockflow.ledger import Position
 from stockflow.masking import Role, mask_record
 from stockflow.masterdata import Catalog
@@ -127,50 +120,26 @@ def catalog(settings: Settings) -> Catalog:
 
 
 # ----------------------------------------------------------------------------- overview
+#: Each KPI's daily series, read from its mart (the definitions live in dbt_project/ once).
 _KPI_SQL = {
     "inventory_value": """
-        SELECT business_date AS day, sum(closing_value)::DOUBLE AS value
-        FROM int_location_sku_days GROUP BY ALL""",
+        SELECT business_date AS day, sum(stock_value)::DOUBLE AS value
+        FROM kpi_daily_inventory GROUP BY ALL""",
     "turnover_days": """
-        WITH stock AS (
-            SELECT business_date, sum(closing_value)::DOUBLE AS stock_value
-            FROM int_location_sku_days GROUP BY ALL),
-        sales AS (
-            SELECT business_date, sum(-value_change)::DOUBLE AS cost_of_sales FROM fct_stock_movements
-            WHERE event_type IN ('pos_sale', 'pos_return', 'sales_issue') AND value_change IS NOT NULL
-            GROUP BY ALL)
-        SELECT s.business_date AS day, s.stock_value AS numerator,
-               coalesce(c.cost_of_sales, 0) AS denominator
-        FROM stock AS s LEFT JOIN sales AS c USING (business_date)""",
+        SELECT business_date AS day, sum(stock_value)::DOUBLE AS numerator,
+               sum(cost_of_sales)::DOUBLE AS denominator
+        FROM kpi_daily_inventory GROUP BY ALL""",
     "stockout_rate": """
         SELECT business_date AS day, sum(stockout_sku_days)::DOUBLE AS numerator,
                sum(active_sku_days)::DOUBLE AS denominator
         FROM kpi_stockout_rate GROUP BY ALL""",
-    # the mart holds the last day only; the trend applies its rule to every day of the window
-    "dead_stock_ratio": f"""
-        WITH d AS (
-            SELECT business_date, closing_qty, closing_value,
-                   max(CASE WHEN qty_out > 0 THEN business_date END) OVER (
-                       PARTITION BY location_id, sku_id ORDER BY business_date) AS last_outbound
-            FROM int_location_sku_days)
+    "dead_stock_ratio": """
         SELECT business_date AS day,
-               (coalesce(sum(closing_value) FILTER (WHERE closing_qty > 0 AND (
-                    last_outbound IS NULL OR last_outbound < business_date - {DEAD_STOCK_DAYS})), 0)
-                / nullif(sum(closing_value) FILTER (WHERE closing_qty > 0), 0))::DOUBLE AS value
-        FROM d GROUP BY ALL""",
-    "near_expiry_value": f"""
-        WITH days AS (SELECT DISTINCT business_date AS day FROM int_location_sku_days),
-        batches AS (SELECT DISTINCT location_id, sku_id, batch_id FROM fct_daily_stock_balances),
-        held AS (  -- each batch's balance at the close of every day (the last change before it)
-            SELECT g.day, g.location_id, g.sku_id, g.batch_id, b.closing_qty, b.closing_value
-            FROM (SELECT * FROM days CROSS JOIN batches) AS g
-            ASOF JOIN fct_daily_stock_balances AS b
-              ON b.location_id = g.location_id AND b.sku_id = g.sku_id AND b.batch_id = g.batch_id
-             AND g.day >= b.business_date)
-        SELECT h.day, coalesce(sum(h.closing_value) FILTER (
-                   WHERE h.closing_qty > 0 AND e.expiry_date - h.day <= {NEAR_EXPIRY_VALUE_DAYS}), 0)::DOUBLE AS value
-        FROM held AS h JOIN int_batch_expiries AS e USING (location_id, sku_id, batch_id)
-        GROUP BY ALL""",
+               (sum(dead_stock_value) / nullif(sum(on_hand_value), 0))::DOUBLE AS value
+        FROM kpi_daily_inventory GROUP BY ALL""",
+    "near_expiry_value": """
+        SELECT business_date AS day, sum(near_expiry_value)::DOUBLE AS value
+        FROM kpi_daily_near_expiry_value GROUP BY ALL""",
     "fill_rate": """
         SELECT business_date AS day, sum(filled_qty)::DOUBLE AS numerator,
                sum(ordered_qty)::DOUBLE AS denominator

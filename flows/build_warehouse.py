@@ -18,8 +18,7 @@ from stores import warehouse
 def dbt_build(var_dir: str, full: bool) -> dict[str, Any]:
     """`dbt build` (models and data tests) into a new file; swapped in only if all passed."""
     root = Path(var_dir)
-    # scheduled builds leave dbt loaded for the next one
-    result = warehouse.build(root, Catalog.load(root / "masterdata.json"), full=full, standby=True)
+    result = warehouse.build(root, Catalog.load(root / "masterdata.json"), full=full)
     return warehouse.summary(result)
 
 

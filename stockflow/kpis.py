@@ -27,6 +27,8 @@ from enum import StrEnum
 DEAD_STOCK_DAYS = 90
 #: batches expiring within this many days count in the near-expiry value
 NEAR_EXPIRY_VALUE_DAYS = 7
+#: a store's SKU counts in the stockout rate on a day if it sold in this many days before
+STOCKOUT_ACTIVE_DAYS = 28
 
 
 class Aggregate(StrEnum):
@@ -64,7 +66,7 @@ KPIS: dict[str, Kpi] = {
         ),
         Kpi(
             "stockout_rate", "Stockout rate", "%", Aggregate.RATIO, Direction.LOWER_IS_BETTER,
-            "Store SKUs sold in the 28 days before that ended the day with nothing on hand.",
+            f"Store SKUs sold in the {STOCKOUT_ACTIVE_DAYS} days before that ended the day with nothing on hand.",
         ),
         Kpi(
             "dead_stock_ratio", "Dead-stock ratio", "%", Aggregate.LAST, Direction.LOWER_IS_BETTER,

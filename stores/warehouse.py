@@ -27,16 +27,36 @@ from typing import Any
 import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
-import yaml
 
+from stockflow.config import Settings, get_settings
+from stockflow.kpis import DEAD_STOCK_DAYS, NEAR_EXPIRY_VALUE_DAYS, STOCKOUT_ACTIVE_DAYS
 from stockflow.masterdata import Catalog
-from stores.dbt_process import DbtProcess, start_standby
+from stockflow.vouchers import AccountingPolicy
+from stores.dbt_process import DbtProcess
 
 log = logging.getLogger(__name__)
 
 PROJECT_DIR = Path(__file__).resolve().parents[1] / "dbt_project"
 WAREHOUSE_FILE = "warehouse.duckdb"
 BUILD_FILE = "building.duckdb"
+#: Rows that landed this long before the last build began are read again (late files).
+LOOKBACK_MINUTES = 10
+
+
+def build_vars(settings: Settings | None = None) -> dict[str, Any]:
+    """What the dbt project is given with every build: the business day's time zone, the KPI
+    horizons (`stockflow.kpis`), the accounts whose balance is stock value (the accounting
+    policy), and the lookback. The project repeats none of them."""
+    settings = settings or get_settings()
+    policy = AccountingPolicy.load(settings.accounting_policy_file)
+    return {
+        "timezone": settings.timezone,
+        "dead_stock_days": DEAD_STOCK_DAYS,
+        "near_expiry_value_days": NEAR_EXPIRY_VALUE_DAYS,
+        "stockout_active_days": STOCKOUT_ACTIVE_DAYS,
+        "inventory_account_codes": sorted(c for c in policy.accounts if policy.is_inventory_account(c)),
+        "lookback_minutes": LOOKBACK_MINUTES,
+    }
 
 
 def warehouse_dir(var_dir: Path) -> Path:
@@ -160,8 +180,6 @@ class BuildResult:
     path: Path
     statuses: dict[str, int] = field(default_factory=dict)
     failures: list[str] = field(default_factory=list)
-    #: dbt came from a standby process (loaded before the build was asked for)
-    warm: bool = False
 
 
 def build(
@@ -170,18 +188,19 @@ def build(
     full: bool = False,
     select: list[str] | None = None,
     dbt_vars: dict[str, Any] | None = None,
-    standby: bool = False,
+    project_dir: Path = PROJECT_DIR,
 ) -> BuildResult:
     """`dbt build` into a new file and swap it in if every model and test passed.
 
-    `standby`: take dbt from the standby process if one is waiting, and leave one loaded for
-    the next build (scheduled builds do; see stores.dbt_process)."""
+    `dbt_vars` override the settings' (see `build_vars`). `project_dir`: another dbt project
+    (benchmarks compare variants)."""
     started = time.perf_counter()
     var_dir = var_dir.resolve()
     folder = warehouse_dir(var_dir)
     folder.mkdir(parents=True, exist_ok=True)
+    variables = {**build_vars(), **(dbt_vars or {})}
     with _build_lock(folder):
-        return _build_locked(var_dir, folder, catalog, full, select, dbt_vars, started, standby)
+        return _build_locked(var_dir, folder, catalog, full, select, variables, started, project_dir)
 
 
 @contextmanager
@@ -201,30 +220,29 @@ def _build_locked(
     catalog: Catalog,
     full: bool,
     select: list[str] | None,
-    dbt_vars: dict[str, Any] | None,
+    variables: dict[str, Any],
     started: float,
-    standby: bool,
+    project_dir: Path,
 ) -> BuildResult:
     current = folder / WAREHOUSE_FILE
     # The file being built has one fixed name: dbt's profile (its path) stays the same from build
     # to build, so dbt re-parses only what changed instead of the whole project every time.
     target = folder / BUILD_FILE
     _remove_build_files(folder)
-    project = project_fingerprint()
+    project = project_fingerprint(project_dir, variables)
     # a changed project (new model SQL) rebuilds everything once: incremental models keep what
     # the old SQL wrote
     full = full or not current.exists() or _last_build(folder).get("project") != project
     started_at = datetime.now(UTC)
     common = [
-        "--project-dir", str(PROJECT_DIR),
-        "--profiles-dir", str(PROJECT_DIR),
+        "--project-dir", str(project_dir),
+        "--profiles-dir", str(project_dir),
         "--target-path", str(folder / "dbt-target"),
         "--log-path", str(var_dir / "logs"),
         "--quiet",
         "--no-write-json",  # the outcome comes back from dbtRunner; no artifacts to write
+        "--vars", json.dumps(variables),
     ]  # fmt: skip
-    if dbt_vars:
-        common += ["--vars", json.dumps(dbt_vars)]
     args = ["build", *common]
     if full:
         args.append("--full-refresh")
@@ -245,14 +263,14 @@ def _build_locked(
     }
     # dbt gets its own process (see stores.dbt_process), which loads dbt and parses the project
     # while the file it builds is prepared here
-    dbt = DbtProcess(["parse", *common], args, folder / f"{BUILD_FILE}.result.json", env, standby)
+    dbt = DbtProcess(["parse", *common], args, folder / f"{BUILD_FILE}.result.json", env)
     try:
         lake_dir = var_dir / "lake"
         export_masterdata(catalog, lake_dir)
         ensure_sources(lake_dir)
         if not full:
             shutil.copyfile(current, target)
-        since = None if full else _check_since(folder, _lookback_minutes(dbt_vars))
+        since = None if full else _check_since(folder, float(variables["lookback_minutes"]))
         _write_build_info(target, started_at, full, since)
     except BaseException:
         dbt.cancel()
@@ -266,11 +284,7 @@ def _build_locked(
         )
     _remove_build_files(folder)
     seconds = time.perf_counter() - started
-    if standby:
-        start_standby(folder)
-    return BuildResult(
-        success, full, seconds, current if success else target, statuses, failures, dbt.from_standby
-    )
+    return BuildResult(success, full, seconds, current if success else target, statuses, failures)
 
 
 def _write_build_info(path: Path, started_at: datetime, full: bool, check_since: datetime | None) -> None:
@@ -289,14 +303,6 @@ def _last_build(folder: Path) -> dict[str, Any]:
     return json.loads(path.read_text()) if path.exists() else {}
 
 
-def _lookback_minutes(dbt_vars: dict[str, Any] | None) -> float:
-    """The models' `lookback_minutes` (dbt_project.yml, or as this build overrides it)."""
-    if dbt_vars and "lookback_minutes" in dbt_vars:
-        return float(dbt_vars["lookback_minutes"])
-    project = yaml.safe_load((PROJECT_DIR / "dbt_project.yml").read_text())
-    return float(project["vars"]["lookback_minutes"])
-
-
 def _check_since(folder: Path, lookback_minutes: float) -> datetime | None:
     """When the last successful build began, minus the lookback: rows from then on are new."""
     started = _last_build(folder).get("started_at")
@@ -305,11 +311,14 @@ def _check_since(folder: Path, lookback_minutes: float) -> datetime | None:
     return datetime.fromisoformat(started) - timedelta(minutes=lookback_minutes)
 
 
-def project_fingerprint() -> str:
-    """A hash of the dbt project's sources (models, macros, tests, settings)."""
+def project_fingerprint(project_dir: Path = PROJECT_DIR, variables: dict[str, Any] | None = None) -> str:
+    """A hash of the dbt project's sources (models, macros, tests, settings) and its vars but
+    the lookback (a changed time zone or horizon rewrites history)."""
     digest = hashlib.sha256()
-    for path in sorted(PROJECT_DIR.rglob("*")):
-        relative = path.relative_to(PROJECT_DIR)
+    kept = {k: v for k, v in (variables or {}).items() if k != "lookback_minutes"}
+    digest.update(json.dumps(kept, sort_keys=True).encode() + b"\0")
+    for path in sorted(project_dir.rglob("*")):
+        relative = path.relative_to(project_dir)
         if path.suffix in (".sql", ".yml") and relative.parts[0] not in ("target", "logs"):
             digest.update(str(relative).encode() + b"\0" + path.read_bytes() + b"\0")
     return digest.hexdigest()
@@ -327,7 +336,6 @@ def summary(result: BuildResult) -> dict[str, Any]:
         "success": result.success,
         "full": result.full,
         "seconds": round(result.seconds, 2),
-        "warm": result.warm,
         "statuses": result.statuses,
         "failures": result.failures[:20],
     }

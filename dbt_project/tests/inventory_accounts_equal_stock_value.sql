@@ -1,8 +1,9 @@
--- The inventory accounts' balance per location equals the stock value built from movements.
+-- The inventory accounts' balance per location equals the stock value built from movements
+-- (the accounts whose balance is stock value come from the accounting policy).
 with accounts as (
     select location_id, sum(debit) - sum(credit) as balance
     from {{ ref('fct_voucher_lines') }}
-    where account_code in ('140501', '140502', '1403')
+    where account_code in ({% for code in var('inventory_account_codes') %}'{{ code }}'{% if not loop.last %}, {% endif %}{% endfor %})
     group by all
 ),
 

@@ -1,19 +1,25 @@
-{{ config(materialized='append') }}
+{#- Days from the first one whose stock was rebuilt, or whose readings landed since the last
+    build, are recomputed, from a day earlier: a day's last reading lasts until the next one. -#}
+{% set recomputed %}
+select least(
+    coalesce(({{ rebuilt_days('fct_daily_stock_balances') }}), date '9999-12-31'),
+    coalesce((
+        select min(cast(timezone('{{ var("timezone") }}', occurred_at) as date)) from stg_lake__temperature_readings
+        where landed_at >= {{ check_since() }}
+    ), date '9999-12-31')
+) - 1
+{% endset %}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['location_id', 'sku_id', 'batch_id', 'business_date'],
+    incremental_predicates=[recomputed_from('business_date', recomputed)],
+) }}
 
 -- Readings out of its SKU's range while a cold-chain batch was at the location, per batch and
 -- business day. A reading lasts until the sensor's next one (at most an hour); a sensor's last
 -- reading counts for one minute.
-{% if is_incremental() %}
-{#- Days from the first one whose stock was rebuilt, or whose readings landed since the last
-    build, are recomputed, from a day earlier: a day's last reading lasts until the next one. -#}
-{% set cutoff %}
-least(
-    {{ rebuilt_from(ref('fct_daily_stock_balances')) }},
-    {{ constant_date("select min(cast(timezone('" ~ var('timezone') ~ "', occurred_at) as date)) from " ~ ref('stg_lake__temperature_readings') ~ " where landed_at >= " ~ check_since()) }}
-) - 1
-{% endset %}
-{{ delete_from(this, 'business_date', cutoff) }}
-{% endif %}
+{% if is_incremental() %}{% set cutoff = constant_date(recomputed) %}{% endif %}
 
 with readings as (
     select

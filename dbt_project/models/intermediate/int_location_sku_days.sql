@@ -1,16 +1,24 @@
-{{ config(materialized='append', cluster_by='business_date') }}
-
--- One row per location × SKU × day from its first movement to the last business day,
--- with the closing on-hand quantity and value (days without movements carried forward).
-{% if is_incremental() %}
 {#- The days from the first one the balances rebuilt (or the day after the last one here) are
     recomputed, carried forward from the closing of the day before: the calendar is dense, so
     every series that started earlier has a row on that day. -#}
-{% set cutoff %}
-least({{ rebuilt_from(ref('fct_daily_stock_balances')) }}, {{ constant_date("select max(business_date) + 1 from " ~ this) }})
+{% set recomputed %}
+select least(
+    coalesce(({{ rebuilt_days('fct_daily_stock_balances') }}), date '9999-12-31'),
+    coalesce((select max(business_date) + 1 from int_location_sku_days), date '9999-12-31')
+)
 {% endset %}
-{{ delete_from(this, 'business_date', cutoff) }}
-{% endif %}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['location_id', 'sku_id', 'business_date'],
+    incremental_predicates=[recomputed_from('business_date', recomputed)],
+) }}
+-- depends_on: {{ ref('fct_daily_stock_balances') }}
+
+-- One row per location × SKU × day from its first movement to the last business day,
+-- with the closing on-hand quantity and value (days without movements carried forward) and
+-- the last day with an outbound movement so far.
+{% if is_incremental() %}{% set cutoff = constant_date(recomputed) %}{% endif %}
 
 with daily as (
     select
@@ -27,7 +35,7 @@ with daily as (
 
 {% if is_incremental() %}
 previous as (
-    select location_id, sku_id, closing_qty, closing_value
+    select location_id, sku_id, closing_qty, closing_value, last_outbound_date
     from {{ this }}
     where business_date = {{ cutoff }} - 1
 ),
@@ -64,8 +72,12 @@ select
         sum(coalesce(d.qty_change, 0)) over w as closing_qty,
     {% if is_incremental() %} coalesce(p.closing_value, 0) + {% endif %}
         sum(coalesce(d.value_change, 0)) over w as closing_value,
+    {% if is_incremental() %} greatest(p.last_outbound_date, {% endif %}
+        max(case when d.qty_out > 0 then c.business_date end) over w
+    {% if is_incremental() %} ) {% endif %} as last_outbound_date,
     {{ build_started_at() }} as built_at
 from calendar as c
 left join daily as d using (location_id, sku_id, business_date)
 {% if is_incremental() %} left join previous as p using (location_id, sku_id) {% endif %}
 window w as (partition by c.location_id, c.sku_id order by c.business_date rows unbounded preceding)
+{% if not is_incremental() %} order by c.business_date {% endif %}

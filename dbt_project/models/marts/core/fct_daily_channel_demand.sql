@@ -1,18 +1,22 @@
-{{ config(materialized='append', cluster_by='business_date') }}
+{% set recomputed = rebuilt_days('fct_daily_stock_balances') %}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['location_id', 'sku_id', 'business_date'],
+    incremental_predicates=[recomputed_from('business_date', recomputed)],
+) }}
 -- depends_on: {{ ref('fct_daily_stock_balances') }}  (its rebuilt days bound the incremental range)
 
 -- Units sold per store × SKU × sales channel × business day, in base units: the tills' sale
 -- movements with the channel of their ticket (returns are not negative demand). What
--- per-channel forecasting reads; days without sales are absent.
-{% if is_incremental() %}
-{% set cutoff = rebuilt_from(ref('fct_daily_stock_balances')) %}
-{{ delete_from(this, 'business_date', cutoff) }}
-{% endif %}
+-- per-channel forecasting reads; days without sales are absent. An incremental build replaces
+-- a store × SKU × day with all its channels (the key above).
+{% if is_incremental() %}{% set cutoff = constant_date(recomputed) %}{% endif %}
 
 with tickets as (
     select event_id, payload ->> '$.channel' as channel
-    from {{ source('lake', 'pos_transactions') }}
-    where event_type = 'pos_sale'
+    from {{ ref('stg_lake__events') }}
+    where topic = 'pos_transactions' and event_type = 'pos_sale'
     {% if is_incremental() %}
         -- the day is the company's: a ticket of that day occurred at most a day before its UTC date
         and occurred_at >= {{ cutoff }} - interval 1 day
@@ -37,3 +41,4 @@ select
 from sales as s
 join tickets as t on t.event_id = s.event_id
 group by all
+{% if not is_incremental() %} order by s.business_date {% endif %}

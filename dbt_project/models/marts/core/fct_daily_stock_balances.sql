@@ -1,16 +1,17 @@
-{{ config(materialized='append', cluster_by='business_date') }}
-
-{% if is_incremental() and execute %}
 {#- Days from the earliest one touched since the last build are recomputed, starting from the
     closing balances already built before them: history is not rescanned. -#}
-{% set cutoff = constant_date(
-    "select min(business_date) from " ~ ref('fct_stock_movements')
-    ~ " where landed_at > (select max(last_landed_at) from " ~ this ~ ") - interval ("
-    ~ var('lookback_minutes') ~ ") minute or valued_at > (select coalesce(max(last_valued_at),"
-    ~ " timestamptz '1970-01-01') from " ~ this ~ ")"
-) %}
-{{ delete_from(this, 'business_date', cutoff) }}
-{% endif %}
+{% set recomputed %}
+select min(business_date) from fct_stock_movements
+where landed_at > (select max(last_landed_at) from fct_daily_stock_balances) - interval ({{ var('lookback_minutes') }}) minute
+    or valued_at > (select coalesce(max(last_valued_at), timestamptz '1970-01-01') from fct_daily_stock_balances)
+{% endset %}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['location_id', 'sku_id', 'batch_id', 'business_date'],
+    incremental_predicates=[recomputed_from('business_date', recomputed)],
+) }}
+{% if is_incremental() %}{% set cutoff = constant_date(recomputed) %}{% endif %}
 
 with daily as (
     select
@@ -74,3 +75,4 @@ select
     last_valued_at,
     {{ build_started_at() }} as built_at
 from running
+{% if not is_incremental() %} order by business_date {% endif %}  {#- later builds replace recent days -#}

@@ -1,11 +1,16 @@
-{{ config(materialized='append') }}
+{#- the days of events that landed since the last build are recomputed -#}
+{% set recomputed %}
+select min(business_date) from stg_lake__events where landed_at >= {{ check_since() }}
+{% endset %}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['topic', 'business_date'],
+    incremental_predicates=[recomputed_from('business_date', recomputed)],
+) }}
 
 -- Event time → landed in the lake, per topic and business day.
-{% if is_incremental() %}
-{#- the days of events that landed since the last build are recomputed -#}
-{% set cutoff = constant_date("select min(business_date) from " ~ ref('stg_lake__events') ~ " where landed_at >= " ~ check_since()) %}
-{{ delete_from(this, 'business_date', cutoff) }}
-{% endif %}
+{% if is_incremental() %}{% set cutoff = constant_date(recomputed) %}{% endif %}
 
 select
     topic,

@@ -1,21 +1,21 @@
-{{ config(materialized='append', cluster_by='landed_at') }}
-
-{% if is_incremental() and execute %}
 {#- Movements that landed since the last build, and older ones valued since then (the books
-    post a little after the lake): both bounded by landing time. The bound is computed first
-    and inlined as a constant, so Parquet statistics prune the files before it. -#}
-{% set cutoff_query %}
-select strftime(least(
-    (select max(landed_at) from {{ this }}),
+    post a little after the lake): both bounded by landing time. -#}
+{% set recomputed %}
+select least(
+    (select max(landed_at) from fct_stock_movements),
     coalesce((
-        select min(landed_at) from {{ ref('stg_books__stock_ledger_entries') }}
-        where valued_at > (select coalesce(max(valued_at), timestamptz '1970-01-01') from {{ this }})
+        select min(landed_at) from stg_books__stock_ledger_entries
+        where valued_at > (select coalesce(max(valued_at), timestamptz '1970-01-01') from fct_stock_movements)
     ), timestamptz '9999-12-31')
-) - interval ({{ var('lookback_minutes') }}) minute, '%Y-%m-%d %H:%M:%S.%f+00')
+) - interval ({{ var('lookback_minutes') }}) minute
 {% endset %}
-{% set cutoff = "timestamptz '" ~ run_query(cutoff_query).columns[0].values()[0] ~ "'" %}
-{{ delete_from(this, 'landed_at', cutoff) }}
-{% endif %}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['movement_key'],
+    incremental_predicates=[recomputed_from('landed_at', recomputed, "timestamptz '9999-12-31'")],
+) }}
+{% if is_incremental() %}{% set cutoff = constant_timestamp(recomputed) %}{% endif %}
 
 with movements as (
     select * from {{ ref('stg_lake__inventory_changes') }}
@@ -61,3 +61,5 @@ select
     v.valued_at
 from movements as m
 left join valued as v using (movement_key)
+-- a full build stores the rows by landing time: later builds replace a recent range, in few row groups
+{% if not is_incremental() %} order by m.landed_at {% endif %}

@@ -1,4 +1,4 @@
-{{ config(materialized='append') }}
+{{ config(materialized='incremental', incremental_strategy='append') }}
 
 -- Posted lines never change (corrections are new vouchers) and each posting run exports its
 -- lines as one file, so an incremental build appends the lines of runs it has not seen yet.

@@ -1,4 +1,4 @@
-{{ config(materialized='append') }}
+{{ config(materialized='incremental', incremental_strategy='append') }}
 
 -- Posted vouchers never change (corrections are new vouchers), so an incremental build appends
 -- the vouchers of posting runs it has not seen yet.

@@ -1,17 +1,21 @@
-{{ config(materialized='append') }}
+{#- the days of the orders that moved since the last build are recomputed -#}
+{% set recomputed %}
+select min(business_date) from fct_stock_movements
+where event_type = 'stock_reservation' and reference in (
+    select reference from fct_stock_movements
+    where event_type in ('stock_reservation', 'sales_issue') and landed_at >= {{ check_since() }}
+)
+{% endset %}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['location_id', 'business_date'],
+    incremental_predicates=[recomputed_from('business_date', recomputed)],
+) }}
 
 -- B2B fill rate per warehouse and day: quantity issued against sales orders / quantity ordered
 -- (reserved), capped per order, in base units. An order belongs to the day it was first reserved.
-{% if is_incremental() %}
-{#- the days of the orders that moved since the last build are recomputed -#}
-{% set cutoff = constant_date(
-    "select min(business_date) from " ~ ref('fct_stock_movements')
-    ~ " where event_type = 'stock_reservation' and reference in (select reference from "
-    ~ ref('fct_stock_movements') ~ " where event_type in ('stock_reservation', 'sales_issue')"
-    ~ " and landed_at >= " ~ check_since() ~ ")"
-) %}
-{{ delete_from(this, 'business_date', cutoff) }}
-{% endif %}
+{% if is_incremental() %}{% set cutoff = constant_date(recomputed) %}{% endif %}
 
 with ordered as (
     select

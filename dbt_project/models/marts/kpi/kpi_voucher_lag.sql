@@ -1,13 +1,17 @@
-{{ config(materialized='append') }}
+{% set posted_date %} cast(timezone('{{ var("timezone") }}', posted_at) as date) {% endset %}
+{#- the posting days of the vouchers this build added are recomputed -#}
+{% set recomputed %}
+select min({{ posted_date }}) from fct_vouchers where built_at = {{ build_started_at() }}
+{% endset %}
+{{ config(
+    materialized='incremental',
+    incremental_strategy='delete+insert',
+    unique_key=['accounting_unit', 'posted_date'],
+    incremental_predicates=[recomputed_from('posted_date', recomputed)],
+) }}
 
 -- Voucher lag (event time → posted) per set of books and day of posting.
-{% set posted_date %} cast(timezone('{{ var("timezone") }}', posted_at) as date) {% endset %}
-
-{% if is_incremental() %}
-{#- the posting days of the vouchers this build added are recomputed -#}
-{% set cutoff = constant_date("select min(" ~ posted_date ~ ") from " ~ ref('fct_vouchers') ~ " where built_at = " ~ build_started_at()) %}
-{{ delete_from(this, 'posted_date', cutoff) }}
-{% endif %}
+{% if is_incremental() %}{% set cutoff = constant_date(recomputed) %}{% endif %}
 
 select
     accounting_unit,
