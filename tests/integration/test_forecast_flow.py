@@ -14,7 +14,7 @@ from tests.integration.test_books import START, Lake
 pytestmark = pytest.mark.integration
 
 
-def test_forecasts_go_to_review_and_an_override_replaces_the_forecast(prefect_server, tmp_path):
+def test_forecasts_go_to_review_and_an_override_replaces_the_forecast(module_prefect_server, tmp_path):
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
@@ -24,10 +24,11 @@ def test_forecasts_go_to_review_and_an_override_replaces_the_forecast(prefect_se
     lake.write()
     Books(tmp_path, lake.catalog).post_new_movements()
     assert warehouse.build(tmp_path, lake.catalog, full=True).success
-    with temporary_settings(updates={PREFECT_API_URL: prefect_server.prefect_api_url}):
+    with temporary_settings(updates={PREFECT_API_URL: module_prefect_server.prefect_api_url}):
         summary = forecast_demand(var_dir=str(tmp_path))
         with get_client(sync_client=True) as client:
-            runs = client.read_flow_runs()
+            # the module's server also holds the other tests' runs: this one's names its folder
+            runs = [r for r in client.read_flow_runs() if r.parameters.get("var_dir") == str(tmp_path)]
     assert [(r.name != "", r.state.type.value) for r in runs] == [(True, "COMPLETED")]
 
     # every location × SKU with demand gets 30 days ahead of the last business day
@@ -106,7 +107,7 @@ def test_forecasts_go_to_review_and_an_override_replaces_the_forecast(prefect_se
         ).fetchall() == [("overridden", "王经理", "manager", "promotion next week")]
 
 
-def test_earlier_forecasts_are_measured_against_the_demand_since(prefect_server, tmp_path):
+def test_earlier_forecasts_are_measured_against_the_demand_since(module_prefect_server, tmp_path):
     from datetime import timedelta
 
     from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -124,7 +125,7 @@ def test_earlier_forecasts_are_measured_against_the_demand_since(prefect_server,
     books = Books(tmp_path, lake.catalog)
     books.post_new_movements()
     assert warehouse.build(tmp_path, lake.catalog, full=True).success
-    with temporary_settings(updates={PREFECT_API_URL: prefect_server.prefect_api_url}):
+    with temporary_settings(updates={PREFECT_API_URL: module_prefect_server.prefect_api_url}):
         first = forecast_demand(var_dir=str(tmp_path))
         assert first["accuracy_runs"] == 0  # nothing has happened since
         lake.write()  # two more days of demand land
@@ -167,7 +168,7 @@ def test_earlier_forecasts_are_measured_against_the_demand_since(prefect_server,
 
 
 def test_the_planning_calendar_s_signals_compete_where_the_history_allows_a_backtest(
-    prefect_server, tmp_path
+    module_prefect_server, tmp_path
 ):
     from datetime import timedelta
 
@@ -182,7 +183,7 @@ def test_the_planning_calendar_s_signals_compete_where_the_history_allows_a_back
     Books(tmp_path, lake.catalog).post_new_movements()
     assert warehouse.build(tmp_path, lake.catalog, full=True).success
     calendar = tmp_path / CALENDAR_FILE
-    with temporary_settings(updates={PREFECT_API_URL: prefect_server.prefect_api_url}):
+    with temporary_settings(updates={PREFECT_API_URL: module_prefect_server.prefect_api_url}):
         # no calendar: the statistical models only
         plain = forecast_demand(var_dir=str(tmp_path))
         # a calendar that ends before the horizon does: not used (its features would be unknown)
