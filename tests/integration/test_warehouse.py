@@ -1,8 +1,8 @@
-"""The warehouse: dbt builds over a lake the real spine wrote and the books, quality suites."""
+"""The warehouse: dbt builds over a lake the stream's own writer wrote and the books, quality suites."""
 
 import shutil
 import threading
-import time
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,27 +11,48 @@ import pandas as pd
 import pytest
 
 from expectations.checks import frames_from_warehouse, prepare_frames, validate
-from stores import dbt_process, warehouse
+from stockflow.config import Settings
+from stockflow.masterdata import Catalog
+from stores import warehouse
 from stores.books import Books
-from tests.integration.test_pipeline import simulated, wait_processed
-from tests.support import produce_with_confluent
 
 pytestmark = pytest.mark.integration
 
 
-@pytest.fixture
-def built(stack, tmp_path):
-    """3 simulated days through the broker and a worker, the books posted, a full build."""
-    worker = stack.worker()
-    messages = simulated(stack, days=3, bad_ratio=0.01)
-    produce_with_confluent(stack.broker.bootstrap, messages)
-    wait_processed(stack, worker, messages)
-    worker.stop()
-    Books(stack.settings.var_dir, stack.catalog).post_new_movements()
-    result = warehouse.build(stack.settings.var_dir, stack.catalog, full=True)
+@dataclass
+class Built:
+    settings: Settings
+    catalog: Catalog
+    tmp: Path
+
+
+@pytest.fixture(scope="module")
+def company(tmp_path_factory):
+    """3 simulated days landed by the lake writer, the books posted, a full build: once per
+    module, kept aside as built."""
+    from tests.integration.test_books import Lake
+
+    root = tmp_path_factory.mktemp("warehouse")
+    var = root / "var"
+    var.mkdir()
+    lake = Lake(var, days=3)
+    lake.write()
+    Books(var, lake.catalog).post_new_movements()
+    result = warehouse.build(var, lake.catalog, full=True)
     assert result.success, result.failures
     assert result.statuses.get("success", 0) > 20 and result.statuses.get("pass", 0) > 50, result.statuses
-    return stack
+    shutil.copytree(var, root / "as-built")
+    return var, root / "as-built", lake.catalog
+
+
+@pytest.fixture
+def built(company, tmp_path):
+    """The module's company as built, for one test (tests build, break and alert). It is put
+    back at the same path: the warehouse's staging views name the lake's files by their path."""
+    var, as_built, catalog = company
+    shutil.rmtree(var)
+    shutil.copytree(as_built, var)
+    return Built(Settings(var_dir=var), catalog, tmp_path)
 
 
 def query(var: Path, sql: str):
@@ -66,6 +87,8 @@ def test_build_passes_every_data_test_and_matches_the_books(built):
         for r in query(var, "SELECT table_name FROM information_schema.tables WHERE table_name LIKE 'kpi_%'")
     }
     assert kpis == {
+        "kpi_daily_inventory",
+        "kpi_daily_near_expiry_value",
         "kpi_inventory_turnover",
         "kpi_stockout_rate",
         "kpi_dead_stock",
@@ -74,6 +97,21 @@ def test_build_passes_every_data_test_and_matches_the_books(built):
         "kpi_voucher_lag",
     }
     assert query(var, "SELECT count(*) FROM kpi_stockout_rate")[0][0] > 0
+    # the daily stock KPIs add up to the stock series, day by day
+    assert query(
+        var,
+        "SELECT count(*) FROM (SELECT business_date, sum(closing_value) AS v FROM int_location_sku_days GROUP BY 1)"
+        " FULL JOIN (SELECT business_date, sum(stock_value) AS k FROM kpi_daily_inventory GROUP BY 1)"
+        " USING (business_date) WHERE v IS DISTINCT FROM k",
+    ) == [(0,)]
+    # the near-expiry value on the last day is the expired and 0-7 day buckets'
+    ((daily, buckets),) = query(
+        var,
+        "SELECT (SELECT sum(near_expiry_value) FROM kpi_daily_near_expiry_value WHERE business_date ="
+        " (SELECT max(business_date) FROM kpi_daily_near_expiry_value)),"
+        " (SELECT coalesce(sum(stock_value), 0) FROM kpi_near_expiry_value WHERE expiry_bucket IN ('expired', '0-7'))",
+    )
+    assert daily == buckets
 
 
 def test_incremental_build_equals_a_full_one(built, tmp_path):
@@ -154,15 +192,22 @@ def test_clean_data_passes_and_each_corruption_fails_its_expectation(built):
         assert not report.success and failed == {expected}, corrupt
 
 
-def test_flows_build_check_and_alert_on_the_prefect_server(built, prefect_server, request):
+def test_flows_build_check_and_alert_on_the_prefect_server(
+    built, stack, prefect_server, monkeypatch, request
+):
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from flows.build_warehouse import build_warehouse
     from lake import read_table
+    from stockflow.config import get_settings
+    from tests.support import wait_until
 
     var = built.settings.var_dir
-    request.addfinalizer(lambda: dbt_process.stop_standby(warehouse.warehouse_dir(var)))
+    stack.worker()  # the quality alert goes through the workers' POST /alerts, into their lake
+    monkeypatch.setenv("STOCKFLOW_WEB_PORT", str(stack.settings.web_port))
+    get_settings.cache_clear()
+    request.addfinalizer(get_settings.cache_clear)  # the settings without that port again
     with temporary_settings(updates={PREFECT_API_URL: prefect_server.prefect_api_url}):
         good = build_warehouse(var_dir=str(var))
         assert good["success"] and good["quality"]["success"]
@@ -177,8 +222,12 @@ def test_flows_build_check_and_alert_on_the_prefect_server(built, prefect_server
             runs = {r.name: r.state.type.value for r in client.read_flow_runs()}
     assert state.is_failed()
     assert sorted(runs.values()).count("FAILED") == 2  # check_quality and the build that ran it
-    alerts = read_table(var / "lake", "alerts").to_pylist()
-    quality = [a for a in alerts if a["alert_type"] == "data_quality"]
+
+    def quality_alerts():
+        return [a for a in read_table(stack.lake, "alerts").to_pylist() if a["alert_type"] == "data_quality"]
+
+    wait_until(lambda: quality_alerts(), 30, "the quality alert in the workers' lake")
+    quality = quality_alerts()
     assert len(quality) == 1 and "min_pack_units" in quality[0]["message"]
     with duckdb.connect(str(var / "quality" / "quality.duckdb"), read_only=True) as con:
         assert con.execute(
@@ -193,25 +242,20 @@ def fingerprint(var: Path) -> dict[str, tuple]:
         " closing_qty, opening_value, closing_value",
         "fct_voucher_lines": "voucher_id, line_no, debit, credit",
         "fct_vouchers": "voucher_id, voucher_no, total",
-        "int_location_sku_days": "location_id, sku_id, business_date, qty_out, closing_qty, closing_value",
+        "int_location_sku_days": "location_id, sku_id, business_date, qty_out, closing_qty, closing_value,"
+        " last_outbound_date",
         "int_batch_expiries": "location_id, sku_id, batch_id, expiry_date",
         "int_batch_excursion_days": "location_id, sku_id, batch_id, business_date, seconds_out_of_range",
         "fct_data_freshness": "topic, business_date, events, last_landed_at",
         "kpi_stockout_rate": "location_id, business_date, stockout_rate",
         "kpi_voucher_lag": "accounting_unit, posted_date, vouchers, lag_p99_seconds",
         "kpi_fill_rate": "location_id, business_date, orders, ordered_qty, filled_qty",
+        "kpi_daily_inventory": "location_id, business_date, stock_value, cost_of_sales, dead_stock_value",
+        "kpi_daily_near_expiry_value": "location_id, business_date, batches, near_expiry_value",
         "fct_daily_demand": "location_id, sku_id, business_date, units, documents",
         "fct_daily_channel_demand": "location_id, sku_id, channel, business_date, units, tickets",
     }
     return {t: query(var, f"SELECT count(*), sum(hash({cols})) FROM {t}")[0] for t, cols in tables.items()}
-
-
-def wait_for_standby(var: Path) -> None:
-    """A standby loads dbt in about two seconds; a build that comes sooner starts its own."""
-    deadline = time.monotonic() + 30
-    while not dbt_process.standby_waiting(warehouse.warehouse_dir(var)):
-        assert time.monotonic() < deadline, "no standby dbt process"
-        time.sleep(0.2)
 
 
 def test_incremental_builds_over_a_growing_lake_equal_a_full_build(tmp_path):
@@ -221,33 +265,21 @@ def test_incremental_builds_over_a_growing_lake_equal_a_full_build(tmp_path):
     books = Books(tmp_path, lake.catalog)
     lake.write(4000)
     books.post_new_movements()
-    # as scheduled builds run: each leaves a standby dbt process for the next one
-    first = warehouse.build(tmp_path, lake.catalog, full=True, standby=True)
-    assert first.success and not first.warm
+    first = warehouse.build(tmp_path, lake.catalog, full=True)
+    assert first.success, first.failures
     while True:  # more days land and are built; the books post them only after that build
         more = lake.write(3000)
-        wait_for_standby(tmp_path)
         # no lookback: each build must pick up exactly what landed or was valued since the last
-        result = warehouse.build(tmp_path, lake.catalog, dbt_vars={"lookback_minutes": 0}, standby=True)
-        assert result.success and not result.full and result.warm, result.failures
+        result = warehouse.build(tmp_path, lake.catalog, dbt_vars={"lookback_minutes": 0})
+        assert result.success and not result.full, result.failures
         books.post_new_movements()
         if not more:
             break
-    wait_for_standby(tmp_path)
-    assert warehouse.build(tmp_path, lake.catalog, dbt_vars={"lookback_minutes": 0}, standby=True).warm
+    assert warehouse.build(tmp_path, lake.catalog, dbt_vars={"lookback_minutes": 0}).success
     incremental = fingerprint(tmp_path)
-    cold = warehouse.build(tmp_path, lake.catalog, full=True)
-    assert cold.success and not cold.warm
+    full = warehouse.build(tmp_path, lake.catalog, full=True)
+    assert full.success and full.full
     assert fingerprint(tmp_path) == incremental
-
-    # the standby left by the last scheduled build exits once its warehouse is gone
-    folder = warehouse.warehouse_dir(tmp_path)
-    wait_for_standby(tmp_path)
-    shutil.rmtree(folder)
-    deadline = time.monotonic() + 15
-    while dbt_process.standby_waiting(folder):
-        assert time.monotonic() < deadline, "the standby outlived its warehouse"
-        time.sleep(0.5)
 
 
 def test_a_build_file_left_by_a_crash_is_cleared_and_builds_wait_for_each_other(built):
