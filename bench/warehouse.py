@@ -39,7 +39,7 @@ import duckdb
 from rich.console import Console
 
 from bench.pipeline import Figure
-from lake import LakeWriter
+from lake import EVENT_TABLES, LakeWriter
 from simulator.company import TZ, Simulation, build_catalog
 from stockflow.ledger import Ledger
 from stockflow.masterdata import Catalog
@@ -50,7 +50,6 @@ console = Console()
 START = date(2026, 1, 5)
 #: The evening peak of the simulated stores (local time).
 PEAK_HOUR = 17
-EVENT_TABLES = ("scans", "pos_transactions", "stock_transits", "temperature_readings")
 
 
 def simulate(root: Path, days: int) -> Catalog:

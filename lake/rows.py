@@ -8,6 +8,7 @@ from typing import Any
 
 from stockflow.alerts import Alert
 from stockflow.ledger import Movement
+from stockflow.masterdata import Catalog
 
 
 def event_row(
@@ -57,4 +58,42 @@ def alert_row(alert: Alert, raised_at: datetime) -> dict[str, Any]:
         **alert.model_dump(mode="python", exclude={"details"}),
         "details": json.dumps(alert.details, ensure_ascii=False, default=str),
         "raised_at": raised_at,
+    }
+
+
+def masterdata_rows(catalog: Catalog) -> dict[str, list[dict[str, Any]]]:
+    """The master data tables' rows (skus, locations, suppliers, customers) for the warehouse."""
+    return {
+        "skus": [
+            {
+                "sku": s.sku,
+                "gtin": s.gtin,
+                "name": s.name,
+                "category": s.category.value,
+                "base_unit": s.base_unit,
+                "packs": json.dumps(s.packs, sort_keys=True),
+                "min_pack_units": s.min_pack_units,
+                "shelf_life_days": s.shelf_life_days,
+                "batch_managed": s.batch_managed,
+                "cold_chain_min_c": s.cold_chain_min_c,
+                "cold_chain_max_c": s.cold_chain_max_c,
+                "reorder_point": s.reorder_point,
+                "negative_stock": s.negative_stock.value,
+                "standard_cost": s.standard_cost,
+                "vat_rate": s.vat_rate,
+                "wholesale_price": s.wholesale_price,
+                "valuation_method": s.valuation_method.value if s.valuation_method else None,
+            }
+            for s in catalog.skus.values()
+        ],
+        "locations": [loc.model_dump(mode="json") for loc in catalog.locations.values()],
+        "suppliers": [
+            s.model_dump(mode="json", include={"supplier", "name", "lead_time_days"})
+            for s in catalog.suppliers.values()
+        ],
+        # personal data (phone, identity number): the dashboards mask it by role
+        "customers": [
+            c.model_dump(mode="json", include={"customer", "name", "phone", "id_number"})
+            for c in catalog.customers.values()
+        ],
     }

@@ -28,6 +28,8 @@ import duckdb
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from lake.rows import masterdata_rows
+from lake.tables import BOOKS_TABLES, STREAM_TABLES, TABLES
 from stockflow.config import Settings, get_settings
 from stockflow.kpis import DEAD_STOCK_DAYS, NEAR_EXPIRY_VALUE_DAYS, STOCKOUT_ACTIVE_DAYS
 from stockflow.masterdata import Catalog
@@ -72,77 +74,9 @@ def export_masterdata(catalog: Catalog, lake_dir: Path) -> None:
     """Master data as Parquet for the dbt sources (written atomically, replaced each build)."""
     folder = lake_dir / "masterdata"
     folder.mkdir(parents=True, exist_ok=True)
-    skus = [
-        {
-            "sku": s.sku,
-            "gtin": s.gtin,
-            "name": s.name,
-            "category": s.category.value,
-            "base_unit": s.base_unit,
-            "packs": json.dumps(s.packs, sort_keys=True),
-            "min_pack_units": s.min_pack_units,
-            "shelf_life_days": s.shelf_life_days,
-            "batch_managed": s.batch_managed,
-            "cold_chain_min_c": s.cold_chain_min_c,
-            "cold_chain_max_c": s.cold_chain_max_c,
-            "reorder_point": s.reorder_point,
-            "negative_stock": s.negative_stock.value,
-            "standard_cost": s.standard_cost,
-            "vat_rate": s.vat_rate,
-            "wholesale_price": s.wholesale_price,
-            "valuation_method": s.valuation_method.value if s.valuation_method else None,
-        }
-        for s in catalog.skus.values()
-    ]
     tables = {
-        "skus": pa.Table.from_pylist(
-            skus,
-            schema=pa.schema(
-                [
-                    ("sku", pa.string()),
-                    ("gtin", pa.string()),
-                    ("name", pa.string()),
-                    ("category", pa.string()),
-                    ("base_unit", pa.string()),
-                    ("packs", pa.string()),
-                    ("min_pack_units", pa.int32()),
-                    ("shelf_life_days", pa.int32()),
-                    ("batch_managed", pa.bool_()),
-                    ("cold_chain_min_c", pa.float64()),
-                    ("cold_chain_max_c", pa.float64()),
-                    ("reorder_point", pa.int32()),
-                    ("negative_stock", pa.string()),
-                    ("standard_cost", pa.decimal128(18, 6)),
-                    ("vat_rate", pa.decimal128(4, 2)),
-                    ("wholesale_price", pa.decimal128(18, 6)),
-                    ("valuation_method", pa.string()),
-                ]
-            ),
-        ),
-        "locations": pa.Table.from_pylist(
-            [{**loc.model_dump(mode="json")} for loc in catalog.locations.values()]
-        ),
-        "suppliers": pa.Table.from_pylist(
-            [
-                s.model_dump(mode="json", include={"supplier", "name", "lead_time_days"})
-                for s in catalog.suppliers.values()
-            ]
-        ),
-        # personal data (phone, identity number): the dashboards mask it by role
-        "customers": pa.Table.from_pylist(
-            [
-                c.model_dump(mode="json", include={"customer", "name", "phone", "id_number"})
-                for c in catalog.customers.values()
-            ],
-            schema=pa.schema(
-                [
-                    ("customer", pa.string()),
-                    ("name", pa.string()),
-                    ("phone", pa.string()),
-                    ("id_number", pa.string()),
-                ]
-            ),
-        ),
+        name: pa.Table.from_pylist(rows, schema=TABLES[name].schema)
+        for name, rows in masterdata_rows(catalog).items()
     }
     for name, table in tables.items():
         tmp = folder / f".{name}.parquet.tmp"
@@ -153,12 +87,9 @@ def export_masterdata(catalog: Catalog, lake_dir: Path) -> None:
 def ensure_sources(lake_dir: Path) -> None:
     """Give every table dbt reads at least one (empty) file with its schema, so a build on a
     young lake (no transfers or vouchers yet) works instead of failing on an empty glob."""
-    from lake import SCHEMAS
-    from stores.books import EXPORTED_TABLES
-
     wanted = {
-        **{(t, "date=1970-01-01"): schema for t, schema in SCHEMAS.items()},
-        **{(t, ""): schema for t, schema in EXPORTED_TABLES.items()},
+        **{(t, "date=1970-01-01"): TABLES[t].schema for t in STREAM_TABLES},
+        **{(t, ""): TABLES[t].schema for t in BOOKS_TABLES},
     }
     for (table, sub), schema in wanted.items():
         root = lake_dir / table
