@@ -9,6 +9,8 @@ against a replay of the lake (that replay is the workers' own recovery)."""
 import json
 import threading
 import time
+import urllib.error
+import urllib.request
 from collections import Counter
 from datetime import UTC, date, datetime
 
@@ -178,6 +180,11 @@ def test_post_events_validates_and_produces(stack):
     assert "occurred_at" in body["errors"][0]["detail"]
     status, _ = post_json(f"{worker.url}/events", {"event_type": "transit_dispatched"})
     assert status == 400
+    for path in ("/events", "/alerts"):  # a body that is not JSON: 400 with the reason, both ways
+        request = urllib.request.Request(f"{worker.url}{path}", data=b"{not json", method="POST")
+        with pytest.raises(urllib.error.HTTPError) as refused:
+            urllib.request.urlopen(request, timeout=10)
+        assert refused.value.code == 400 and json.loads(refused.value.read())["error"] == "malformed_json"
 
 
 def test_any_worker_answers_for_any_location(stack):
