@@ -380,8 +380,11 @@ def test_what_may_be_reversed():
 def test_a_reversal_is_booked_today_in_the_books_time_zone_unless_dated():
     from datetime import UTC, datetime
 
-    shanghai = POLICY.model_copy(update={"timezone": "Asia/Shanghai"})
-    late_evening_utc = datetime(2026, 3, 31, 17, 30, tzinfo=UTC)  # 01:30 on 1 April in Shanghai
+    from stockflow.config import Settings
+
+    # the company's default zone (UTC+8), whatever this machine's environment sets
+    shanghai = POLICY.model_copy(update={"timezone": Settings.model_fields["timezone"].default})
+    late_evening_utc = datetime(2026, 3, 31, 17, 30, tzinfo=UTC)  # 01:30 on 1 April at UTC+8
     assert reversal_date(None, late_evening_utc, shanghai) == date(2026, 4, 1)
     assert reversal_date(date(2026, 3, 20), late_evening_utc, shanghai) == date(2026, 3, 20)
 
