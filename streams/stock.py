@@ -172,7 +172,11 @@ class StockState:
         seq = self.lake.next_seq()
         out = []
         for p in due:
-            out.append((p, seq, self.processors[p].snapshot()))
+            try:
+                out.append((p, seq, self.processors[p].snapshot()))
+            except Exception:  # a checkpoint is an optimisation: it must never stop the landing
+                log.exception("partition %d not checkpointed; its older checkpoint stays", p)
+                continue
             self.since_checkpoint[p] = 0
             self.checkpointed_at[p] = now
         return out
@@ -184,7 +188,7 @@ class StockState:
             try:
                 self.checkpoints.write(partition, seq, snapshot)
                 self.checkpoints_written += 1
-            except OSError:
+            except (OSError, ValueError, TypeError):
                 log.exception("checkpoint of partition %d not written; the older one stays", partition)
 
     def drop(self, partition: int) -> None:
