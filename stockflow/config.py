@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
 from functools import cached_property, lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo
@@ -23,6 +24,16 @@ class Settings(BaseSettings):
     broker_host: str = "127.0.0.1"
     broker_port: int = 9092
     topic_partitions: int = Field(default=4, ge=1)
+    # Kafka security, passed to every client (workers, producers, flows); unset: PLAINTEXT.
+    kafka_security_protocol: str = Field(
+        default="PLAINTEXT", description="PLAINTEXT | SSL | SASL_PLAINTEXT | SASL_SSL"
+    )
+    kafka_sasl_mechanism: str = Field(default="PLAIN", description="PLAIN | SCRAM-SHA-256 | SCRAM-SHA-512")
+    kafka_sasl_username: str | None = None
+    kafka_sasl_password: str | None = None
+    kafka_ssl_cafile: Path | None = Field(default=None, description="CA bundle that signed the brokers")
+    kafka_ssl_certfile: Path | None = Field(default=None, description="client certificate (mutual TLS)")
+    kafka_ssl_keyfile: Path | None = None
 
     # Files
     var_dir: Path = Path("var")
@@ -44,6 +55,25 @@ class Settings(BaseSettings):
     )
     checkpoints_kept: int = Field(default=3, ge=1, description="checkpoints kept per partition")
     embedded_fetch_wait_ms: int = Field(default=10, ge=1, description="Tansu holds a fetch this long")
+
+    # Who may call the workers' HTTP API: every endpoint but /health needs a credential
+    # (`stockflow devices add`); `auth_required=false` only for benchmarks on a closed machine.
+    auth_required: bool = True
+    allowed_hosts: list[str] = Field(
+        default_factory=list,
+        description="Host headers the workers answer besides localhost/127.0.0.1/[::1] and web_host",
+    )
+    # What the stream refuses: event times outside [event_time_earliest, now + event_time_max_ahead],
+    # request bodies above these sizes, JSON nested deeper than this.
+    event_time_earliest: datetime = datetime(2000, 1, 1, tzinfo=UTC)
+    event_time_max_ahead_hours: float = Field(default=24.0, gt=0)
+    events_max_body_kb: int = Field(default=1024, ge=1, description="largest POST /events body")
+    alerts_max_body_kb: int = Field(default=256, ge=1, description="largest POST /alerts body")
+    json_max_depth: int = Field(default=32, ge=2, description="deepest JSON nesting any endpoint takes")
+
+    # `stockflow up`: a process that dies is restarted after a backoff that doubles up to this.
+    restart_backoff_max_seconds: float = Field(default=30.0, gt=0)
+    drain_timeout_seconds: float = Field(default=60.0, gt=0, description="Ctrl-C waits this long for lag 0")
 
     # Flows: the local Prefect server, and the voucher posting flow
     prefect_host: str = "127.0.0.1"
@@ -68,9 +98,15 @@ class Settings(BaseSettings):
         default=None, description="ONNX detector; unset: the model committed under vision/models"
     )
     inspection_max_mb: int = Field(default=25, ge=1, description="largest photo POST /inspections takes")
+    inspection_max_pixels: int = Field(
+        default=40_000_000, ge=1, description="largest photo (width × height), checked before decoding"
+    )
+    inspection_photos_keep_days: int = Field(default=90, ge=1, description="annotated photos kept this long")
 
-    # Dashboard (Streamlit): one password per role, kept as scrypt hashes (`stockflow dashboard
-    # password ROLE`); roles with none here are read from var/dashboard_passwords.json.
+    # Dashboard (Streamlit): named accounts (`stockflow users add NAME --role ROLE`), argon2id
+    # hashes; an account is locked for a while after repeated failed sign-ins.
+    sign_in_max_failures: int = Field(default=5, ge=1, description="failed sign-ins before a lockout")
+    sign_in_lockout_minutes: float = Field(default=15.0, gt=0)
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = 8501
     dashboard_passwords: dict[str, str] = Field(
@@ -81,6 +117,12 @@ class Settings(BaseSettings):
 
     # Webhooks: a JSON list of subscribers (see stockflow/webhooks.py); unset: var/webhooks.json
     webhooks_file: Path | None = None
+    webhook_per_minute: int = Field(default=20, ge=1, description="messages per robot per minute")
+
+    # Audit: the chain's head is also written here (every verify and every N entries), so a
+    # truncated log is detected; put it on another disk or a WORM share in production.
+    audit_anchor_file: Path | None = Field(default=None, description="unset: var/audit_anchors.jsonl")
+    audit_anchor_every: int = Field(default=100, ge=1)
 
     # Rules
     near_expiry_days: int = Field(default=3, ge=0)
@@ -139,6 +181,25 @@ class Settings(BaseSettings):
     @property
     def dashboard_passwords_path(self) -> Path:
         return self.var_dir / "dashboard_passwords.json"
+
+    @property
+    def audit_anchor_path(self) -> Path:
+        return self.audit_anchor_file or self.var_dir / "audit_anchors.jsonl"
+
+    @property
+    def credentials_path(self) -> Path:
+        """Devices' and services' credentials (hashes only)."""
+        return self.var_dir / "credentials.json"
+
+    @property
+    def service_token_path(self) -> Path:
+        """The credential `stockflow up` makes for its own processes (mode 0600)."""
+        return self.var_dir / "service.token"
+
+    @property
+    def accounts_path(self) -> Path:
+        """People's dashboard accounts (argon2id hashes, failed sign-ins, lockouts)."""
+        return self.var_dir / "accounts.json"
 
     @property
     def webhooks_path(self) -> Path:
