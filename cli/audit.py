@@ -63,11 +63,14 @@ def webhooks_replay(
     delivery_id: str = typer.Argument(None, help="One delivery (default: every pending one)."),
     by: str = typer.Option("", help="Who replays (default: the logged-in user)."),
 ) -> None:
-    """Send dead-lettered deliveries again (signed afresh); the ones delivered leave the list."""
+    """Send dead-lettered deliveries again, signed afresh (a robot gets at most
+    STOCKFLOW_WEBHOOK_PER_MINUTE a minute); the ones delivered leave the list."""
     from streams.webhook_delivery import DeadLetters, load_subscribers
 
     settings = get_settings()
-    outcome = DeadLetters(settings.var_dir).replay(load_subscribers(settings), delivery_id)
+    outcome = DeadLetters(settings.var_dir).replay(
+        load_subscribers(settings), delivery_id, settings.webhook_per_minute
+    )
     delivered = [d for d, result in outcome.items() if result == "delivered"]
     if delivered:
         _audit().append(

@@ -1,27 +1,55 @@
-"""Delivering webhooks: one signed POST per subscriber and event, retried with exponential
-backoff; after the last attempt the delivery goes to the dead-letter store
-(`var/webhooks/dead_letters.jsonl`), where `stockflow webhooks dead-letters` shows it and
-`stockflow webhooks replay` sends it again. Signing, formats and the retry schedule are the
-core's (`stockflow.webhooks`)."""
+"""Delivering webhooks: a queue and a sender per subscriber, so that a slow or failing
+receiver holds up only its own deliveries.
+
+* `Dispatcher` gives each subscriber a bounded `asyncio.Queue` and one task that sends what
+  is in it, in order: one signed POST per attempt through the worker's aiohttp session
+  (redirects not followed), retried after the core's backoff with ``await asyncio.sleep``,
+  paced so that a robot gets no more than its messages a minute. Nothing waits in a thread
+  and nothing blocks the event loop; `submit` never waits: a delivery that finds its
+  subscriber's queue full goes straight to the dead-letter store with that reason.
+* After the last attempt, or an answer no retry can fix (the core's `judge_answer`), the
+  delivery goes to the dead-letter store (`var/webhooks/dead_letters.jsonl`), written from a
+  one-thread executor of the dispatcher's own; `stockflow webhooks dead-letters` shows it and
+  `stockflow webhooks replay` sends it again, through the same `post_once`.
+
+Signing, formats, the answer's meaning, the retry schedule and the send window are the core's
+(`stockflow.webhooks`)."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import time
-import urllib.error
-import urllib.request
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import aiohttp
+from yarl import URL
+
 from infra.jsonl import append_durably, exclusive
 from stockflow.config import Settings
-from stockflow.webhooks import Subscriber, payload, signed_headers, subscribers_from_json
+from stockflow.webhooks import (
+    SendWindow,
+    Subscriber,
+    Verdict,
+    judge_answer,
+    payload,
+    request_url,
+    signed_headers,
+    subscribers_from_json,
+)
 
 log = logging.getLogger(__name__)
+
+ANSWER_READ_LIMIT = 64 * 1024  # a robot's answer is a few dozen bytes; read no more than this
+
+Clock = Callable[[], float]
+DeliveryDone = Callable[[bool], Awaitable[None]]
 
 
 def load_subscribers(settings: Settings) -> list[Subscriber]:
@@ -53,41 +81,161 @@ class Delivery:
         )
 
 
-def post_once(subscriber: Subscriber, delivery: Delivery, timeout: float = 10.0) -> str | None:
-    """One signed POST; None when the receiver answered 2xx, else why not."""
-    headers = signed_headers(
-        subscriber, delivery.delivery_id, delivery.event_type, delivery.body, int(time.time())
-    )
-    request = urllib.request.Request(str(subscriber.url), data=delivery.body, headers=headers, method="POST")
+async def post_once(session: aiohttp.ClientSession, subscriber: Subscriber, delivery: Delivery) -> Verdict:
+    """One signed POST (signed afresh, DingTalk's 加签 too); what the answer means."""
+    now = time.time()
+    headers = signed_headers(subscriber, delivery.delivery_id, delivery.event_type, delivery.body, int(now))
+    # encoded=True: the URL goes out exactly as the core wrote it (the sign's %2B stays %2B)
+    url = URL(request_url(subscriber, int(now * 1000)), encoded=True)
     try:
-        with urllib.request.urlopen(request, timeout=timeout) as response:  # noqa: S310 — configured URLs
-            return None if 200 <= response.status < 300 else f"HTTP {response.status}"
-    except urllib.error.HTTPError as exc:
-        return f"HTTP {exc.code}"
-    except (urllib.error.URLError, OSError) as exc:
-        return f"{type(exc).__name__}: {getattr(exc, 'reason', exc)}"
+        async with session.post(
+            url,
+            data=delivery.body,
+            headers=headers,
+            allow_redirects=False,
+            timeout=aiohttp.ClientTimeout(total=subscriber.timeout_seconds),
+        ) as response:
+            body = await _read_capped(response.content, ANSWER_READ_LIMIT)
+            return judge_answer(subscriber.format, response.status, body, response.headers.get("Location"))
+    except TimeoutError:
+        return Verdict.failed(f"no answer within {subscriber.timeout_seconds:g} s")
+    except aiohttp.ClientError as exc:
+        return Verdict.failed(f"{type(exc).__name__}: {exc}")
 
 
-def deliver(
-    subscriber: Subscriber,
-    delivery: Delivery,
-    store: DeadLetters,
-    post: Callable[[Subscriber, Delivery], str | None] = post_once,
-    sleep: Callable[[float], None] = time.sleep,
-) -> bool:
-    """Try until delivered or out of attempts (then dead-lettered); True when delivered."""
-    attempt, error = 0, None
-    while True:
-        attempt += 1
-        error = post(subscriber, delivery)
-        if error is None:
+async def _read_capped(stream: aiohttp.StreamReader, limit: int) -> bytes:
+    chunks, size = [], 0
+    while size < limit:
+        chunk = await stream.read(limit - size)
+        if not chunk:
+            break
+        chunks.append(chunk)
+        size += len(chunk)
+    return b"".join(chunks)
+
+
+async def wait_for_window(window: SendWindow | None, clock: Clock = time.monotonic) -> None:
+    """Wait (asynchronously) until the send window lets one more message go, and claim it."""
+    if window is None:
+        return
+    while (wait := window.take(clock())) > 0:
+        await asyncio.sleep(wait)
+
+
+class Dispatcher:
+    """A bounded queue and a sending task per subscriber (started on first use, in the running
+    loop). `done(delivered)` is awaited once per submitted delivery, when it was delivered or
+    dead-lettered."""
+
+    def __init__(
+        self,
+        subscribers: Iterable[Subscriber],
+        dead_letters: DeadLetters,
+        session: aiohttp.ClientSession,
+        robots_per_minute: int,
+        clock: Clock = time.monotonic,
+    ) -> None:
+        self.subscribers = {s.name: s for s in subscribers}
+        self.dead_letters = dead_letters
+        self.session = session
+        self.clock = clock
+        self.windows = {
+            s.name: SendWindow(limit) if (limit := s.rate_limit(robots_per_minute)) else None
+            for s in self.subscribers.values()
+        }
+        self.queues: dict[str, asyncio.Queue[tuple[Delivery, DeliveryDone | None]]] = {}
+        self._senders: list[asyncio.Task[None]] = []
+        self._side_tasks: set[asyncio.Task[None]] = set()
+        self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="webhook-dead-letters")
+
+    def _start(self) -> None:
+        for subscriber in self.subscribers.values():
+            queue: asyncio.Queue[tuple[Delivery, DeliveryDone | None]] = asyncio.Queue(subscriber.queue_size)
+            self.queues[subscriber.name] = queue
+            self._senders.append(
+                asyncio.create_task(self._send_from(subscriber, queue), name=f"webhooks:{subscriber.name}")
+            )
+
+    def submit(self, delivery: Delivery, done: DeliveryDone | None = None) -> bool:
+        """Queue a delivery for its subscriber without waiting; False when the queue was full
+        (then it is dead-lettered, and `done(False)` follows)."""
+        if not self.queues:
+            self._start()
+        queue = self.queues[delivery.subscriber]
+        try:
+            queue.put_nowait((delivery, done))
             return True
-        delay = subscriber.retry.delay_after(attempt)
-        log.warning("webhook %s attempt %d failed: %s", delivery.delivery_id, attempt, error)
-        if delay is None:
-            store.add(delivery, attempt, error)
+        except asyncio.QueueFull:
+            reason = f"queue full: {queue.maxsize} deliveries waiting for {delivery.subscriber}"
+            log.warning("webhook %s not queued: %s", delivery.delivery_id, reason)
+            task = asyncio.create_task(self._dead_letter(delivery, 0, reason, done))
+            self._side_tasks.add(task)
+            task.add_done_callback(self._side_tasks.discard)
             return False
-        sleep(delay)
+
+    def waiting(self) -> dict[str, int]:
+        """Deliveries queued per subscriber (not counting the one being sent)."""
+        return {name: queue.qsize() for name, queue in self.queues.items()}
+
+    async def _send_from(self, subscriber: Subscriber, queue: asyncio.Queue) -> None:
+        while True:
+            delivery, done = await queue.get()
+            try:
+                delivered = await self.deliver(subscriber, delivery)
+            except Exception as exc:  # whatever went wrong, this subscriber's queue goes on
+                log.exception("webhook %s: delivery failed unexpectedly", delivery.delivery_id)
+                delivered = False
+                try:
+                    await self._write_dead_letter(delivery, 0, f"{type(exc).__name__}: {exc}")
+                except Exception:
+                    log.exception("webhook %s: not even dead-lettered", delivery.delivery_id)
+            finally:
+                queue.task_done()
+            await _call(done, delivered)
+
+    async def deliver(self, subscriber: Subscriber, delivery: Delivery) -> bool:
+        """Try until delivered, out of attempts or finally refused (then dead-lettered)."""
+        attempt = 0
+        while True:
+            attempt += 1
+            await wait_for_window(self.windows[subscriber.name], self.clock)
+            verdict = await post_once(self.session, subscriber, delivery)
+            if verdict.delivered:
+                return True
+            delay = None if verdict.final else subscriber.retry.delay_after(attempt)
+            log.warning("webhook %s attempt %d failed: %s", delivery.delivery_id, attempt, verdict.reason)
+            if delay is None:
+                await self._write_dead_letter(delivery, attempt, verdict.reason)
+                return False
+            await asyncio.sleep(delay)
+
+    async def _dead_letter(
+        self, delivery: Delivery, attempts: int, reason: str, done: DeliveryDone | None
+    ) -> None:
+        await self._write_dead_letter(delivery, attempts, reason)
+        await _call(done, False)
+
+    async def _write_dead_letter(self, delivery: Delivery, attempts: int, reason: str) -> None:
+        loop = asyncio.get_running_loop()
+        await loop.run_in_executor(self._writer, self.dead_letters.add, delivery, attempts, reason)
+
+    async def close(self) -> None:
+        """Stop sending; what is still queued is dropped (never acknowledged, so a restarted
+        worker reads those events again)."""
+        for task in self._senders:
+            task.cancel()
+        await asyncio.gather(*self._senders, *self._side_tasks, return_exceptions=True)
+        self._senders.clear()
+        self._writer.shutdown(wait=False)
+
+
+async def _call(done: DeliveryDone | None, delivered: bool) -> None:
+    if done is None:
+        return
+    try:
+        await done(delivered)
+    except Exception:
+        log.exception("webhook outcome callback failed")
 
 
 class DeadLetters:
@@ -130,37 +278,46 @@ class DeadLetters:
         return [r for r in latest.values() if r["status"] == "dead"]
 
     def replay(
-        self,
-        subscribers: list[Subscriber],
-        delivery_id: str | None = None,
-        post: Callable[[Subscriber, Delivery], str | None] = post_once,
+        self, subscribers: list[Subscriber], delivery_id: str | None = None, robots_per_minute: int = 20
     ) -> dict[str, str]:
         """Send pending deliveries again, once each (all, or one): delivery id → "delivered" or
-        the error. A delivered one is marked replayed; a failed one stays pending."""
+        the error. A delivered one is marked replayed; a failed one stays pending. A robot is
+        sent no more than `robots_per_minute` a minute (the replay waits)."""
+        return asyncio.run(self.replay_async(subscribers, delivery_id, robots_per_minute))
+
+    async def replay_async(
+        self, subscribers: list[Subscriber], delivery_id: str | None = None, robots_per_minute: int = 20
+    ) -> dict[str, str]:
         by_name = {s.name: s for s in subscribers}
+        windows = {
+            s.name: SendWindow(limit) if (limit := s.rate_limit(robots_per_minute)) else None
+            for s in subscribers
+        }
         outcome: dict[str, str] = {}
-        for record in self.pending():
-            if delivery_id and record["delivery_id"] != delivery_id:
-                continue
-            subscriber = by_name.get(record["subscriber"])
-            if subscriber is None:
-                outcome[record["delivery_id"]] = f"no subscriber {record['subscriber']!r} configured"
-                continue
-            delivery = Delivery(
-                record["delivery_id"], record["subscriber"], record["event_type"], record["body"].encode()
-            )
-            error = post(subscriber, delivery)
-            if error is None:
-                self._append(
-                    {
-                        "status": "replayed",
-                        "delivery_id": delivery.delivery_id,
-                        "at": datetime.now(UTC).isoformat(),
-                    }
+        async with aiohttp.ClientSession() as session:
+            for record in self.pending():
+                if delivery_id and record["delivery_id"] != delivery_id:
+                    continue
+                subscriber = by_name.get(record["subscriber"])
+                if subscriber is None:
+                    outcome[record["delivery_id"]] = f"no subscriber {record['subscriber']!r} configured"
+                    continue
+                delivery = Delivery(
+                    record["delivery_id"], record["subscriber"], record["event_type"], record["body"].encode()
                 )
-                outcome[delivery.delivery_id] = "delivered"
-            else:
-                outcome[delivery.delivery_id] = error
+                await wait_for_window(windows[subscriber.name])
+                verdict = await post_once(session, subscriber, delivery)
+                if verdict.delivered:
+                    self._append(
+                        {
+                            "status": "replayed",
+                            "delivery_id": delivery.delivery_id,
+                            "at": datetime.now(UTC).isoformat(),
+                        }
+                    )
+                    outcome[delivery.delivery_id] = "delivered"
+                else:
+                    outcome[delivery.delivery_id] = verdict.reason
         if delivery_id and delivery_id not in outcome:
             outcome[delivery_id] = "no such pending delivery"
         return outcome
