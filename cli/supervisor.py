@@ -11,6 +11,7 @@ from pathlib import Path
 from infra.processes import start_process, stop_process, wait_for_http
 from simulator.run import prepare_company
 from stockflow.config import Settings
+from stores.credentials import ensure_service_token
 from streams.broker import EmbeddedBroker, ensure_topics, wait_for_broker
 
 
@@ -40,6 +41,7 @@ class Stack:
             wait_for_broker(s.bootstrap_servers)
         ensure_topics(s.bootstrap_servers, s.topic_partitions, 1 if s.embedded_broker else 3)
         prepare_company(s)
+        ensure_service_token(s)  # the credential the flows and dashboards present to the workers
         for i in range(self.workers):
             self.worker_procs.append(start_worker(s, s.web_port + i, self.logs / f"worker-{i + 1}.log"))
         for i, proc in enumerate(self.worker_procs):

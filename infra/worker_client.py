@@ -11,11 +11,24 @@ import urllib.parse
 import urllib.request
 from collections.abc import Collection
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 from stockflow.alerts import Alert
+from stockflow.config import get_settings
 from stockflow.events import Event, encode_event
 from stockflow.ledger import Position, PositionKey
+
+
+def client_token(settings: Any) -> str | None:
+    """The credential a client of the workers presents: `STOCKFLOW_API_TOKEN`, else the service
+    token `stockflow up` keeps in `var/service.token` (None: neither)."""
+    if settings.api_token:
+        return settings.api_token
+    try:
+        return Path(settings.service_token_path).read_text().strip() or None
+    except FileNotFoundError:
+        return None
 
 
 class StockApiError(RuntimeError):
@@ -27,13 +40,16 @@ class StockApiError(RuntimeError):
         self.status = status
 
 
-def request_json(url: str, body: bytes | None = None, attempts: int = 20, timeout: float = 10.0) -> Any:
+def request_json(
+    url: str, body: bytes | None = None, attempts: int = 20, timeout: float = 10.0, token: str | None = None
+) -> Any:
     """JSON from the workers' API; retried while a worker answers 503 (partitions moving) or
     cannot be reached."""
+    headers = {"Content-Type": "application/json"} if body else {}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
     for attempt in range(attempts):
-        request = urllib.request.Request(
-            url, data=body, headers={"Content-Type": "application/json"} if body else {}
-        )
+        request = urllib.request.Request(url, data=body, headers=headers)
         try:
             with urllib.request.urlopen(request, timeout=timeout) as resp:  # noqa: S310 — our own API
                 return json.loads(resp.read())
@@ -66,13 +82,17 @@ class WorkerClient:
     """The stream workers' HTTP API at `web_url` (any worker: stock requests are routed to the
     one that owns the location)."""
 
-    def __init__(self, web_url: str, attempts: int = 20, timeout: float = 10.0) -> None:
+    def __init__(
+        self, web_url: str, attempts: int = 20, timeout: float = 10.0, token: str | None = None
+    ) -> None:
         self.web_url = web_url.rstrip("/")
         self.attempts = attempts
         self.timeout = timeout
+        #: The credential presented (default: this installation's service token).
+        self.token = token if token is not None else client_token(get_settings())
 
     def _json(self, path: str, body: bytes | None = None) -> Any:
-        return request_json(f"{self.web_url}{path}", body, self.attempts, self.timeout)
+        return request_json(f"{self.web_url}{path}", body, self.attempts, self.timeout, self.token)
 
     # --------------------------------------------------------------------- writes
     def publish(self, event: Event) -> None:

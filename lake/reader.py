@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+import os
 import re
 from collections.abc import Iterable, Iterator
 from pathlib import Path
@@ -14,6 +16,33 @@ import pyarrow.parquet as pq
 from lake.tables import SCHEMAS
 
 _PART = re.compile(r"part-(\d{20})-")
+log = logging.getLogger(__name__)
+
+#: Where files that cannot be read are moved (beside the tables, outside every reader's glob).
+UNREADABLE_DIR = "_unreadable"
+#: Files moved aside by this process, for its owner to raise alerts about (drained by the owner).
+moved_aside: list[tuple[Path, str]] = []
+
+
+def move_aside(root: Path, path: Path, why: str) -> Path:
+    """Move an unreadable lake file out of the tables (kept for inspection, never deleted)."""
+    rel = path.relative_to(root)
+    target = root / UNREADABLE_DIR / rel
+    target.parent.mkdir(parents=True, exist_ok=True)
+    os.replace(path, target)
+    log.error("lake file %s cannot be read (%s); moved to %s", rel, why, target)
+    moved_aside.append((target, why))
+    return target
+
+
+def _read_file(root: Path, path: Path, columns: list[str] | None, schema: pa.Schema) -> pa.Table | None:
+    try:
+        return pq.read_table(path, columns=columns, schema=schema)
+    except FileNotFoundError:
+        return None  # moved aside or removed by another reader meanwhile
+    except (pa.ArrowException, OSError) as exc:
+        move_aside(root, path, f"{type(exc).__name__}: {exc}"[:500])
+        return None
 
 
 def lake_files(root: Path, table: str, after_seq: int = 0) -> list[Path]:
@@ -39,7 +68,10 @@ def read_table(root: Path, table: str, columns: list[str] | None = None, after_s
     files = lake_files(root, table, after_seq)
     if not files:
         return schema.empty_table() if columns is None else schema.empty_table().select(columns)
-    read = pa.concat_tables(pq.read_table(f, columns=columns, schema=schema) for f in files)
+    parts = [t for t in (_read_file(root, f, columns, schema) for f in files) if t is not None]
+    if not parts:
+        return schema.empty_table() if columns is None else schema.empty_table().select(columns)
+    read = pa.concat_tables(parts)
     if after_seq:
         read = read.filter(pc.greater(read["apply_seq"], after_seq))
     return read

@@ -58,6 +58,8 @@ class LakeWriter:
         self.last_flush_at: datetime | None = None
         #: The highest apply_seq of the rows written so far (0: none yet).
         self.landed_seq = 0
+        #: Rows a write had to leave out (table, row, why), for the owner to dead-letter.
+        self.unlandable: list[tuple[str, dict[str, Any], str]] = []
 
     def next_seq(self) -> int:
         return self._seq.next()
@@ -66,7 +68,7 @@ class LakeWriter:
         self._seq.advance_past(seq)
 
     def append(self, table: str, row: dict[str, Any]) -> None:
-        self._rows[table].append(row)
+        self._rows[table].append(_dated(table, row))
 
     def land_applied(
         self,
@@ -81,11 +83,14 @@ class LakeWriter:
         """Buffer an event the ledger applied and the movements it made, in apply order;
         returns the event's apply_seq."""
         seq = self.next_seq()
-        self.append(topic, event_row(event, raw, topic, partition, offset, seq))
-        for mv in movements:
-            self.append(
-                OutputTopic.INVENTORY_CHANGED, movement_row(mv, partition, self.next_seq(), processed_at)
-            )
+        rows = [(topic, _dated(topic, event_row(event, raw, topic, partition, offset, seq)))]
+        table = OutputTopic.INVENTORY_CHANGED.value
+        rows += [
+            (table, _dated(table, movement_row(mv, partition, self.next_seq(), processed_at)))
+            for mv in movements
+        ]
+        for table, row in rows:  # all of the event's rows, or none of them
+            self._rows[table].append(row)
         return seq
 
     def unlanded_positions(self) -> set[tuple[str, str, str]]:
@@ -103,6 +108,24 @@ class LakeWriter:
         """Write everything buffered; returns the number of rows written."""
         return self.write(self.take())
 
+    def unlanded_event_ids(self) -> dict[str, str]:
+        """Event id → table of the event and dead-letter rows not written yet."""
+        out = {}
+        for source in (self._rows, self._writing):
+            for table, rows in list(source.items()):
+                if table == OutputTopic.INVENTORY_CHANGED or table == OutputTopic.ALERTS:
+                    continue
+                for row in rows:
+                    if row.get("event_id"):
+                        out[row["event_id"]] = table
+        return out
+
+    def put_back(self, taken: dict[str, list[dict[str, Any]]]) -> None:
+        """Return rows taken for a write that failed: they are written first next time."""
+        for table, rows in taken.items():
+            self._rows[table] = rows + self._rows.get(table, [])
+        self._writing = {}
+
     def take(self) -> dict[str, list[dict[str, Any]]]:
         """Hand over the buffered rows (so they can be written off the event loop); they count
         as unlanded until `write` has written them."""
@@ -111,29 +134,52 @@ class LakeWriter:
         return buffered
 
     def write(self, buffered: dict[str, list[dict[str, Any]]]) -> int:
-        """Write rows taken with `take()`; safe to run in a worker thread."""
+        """Write rows taken with `take()`; safe to run in a worker thread.
+
+        An `OSError` (a full disk, a failing one) propagates with nothing half-done that
+        matters: files are renamed into place only once complete, and the caller puts the rows
+        back (`put_back`) to write them again. A row that cannot be converted is left out and
+        kept in `unlandable` for the caller to record; the others are written."""
         landed_at = now_utc()
-        try:
-            highest = self._write_all(buffered, landed_at)
-        finally:
-            self._writing = {}
         written = sum(len(rows) for rows in buffered.values())
+        highest = self._write_all(buffered, landed_at)
+        self._writing = {}
         self.landed_seq = max(self.landed_seq, highest)
         self.rows_written += written
         self.last_flush_at = landed_at
         return written
 
     def _write_all(self, buffered: dict[str, list[dict[str, Any]]], landed_at: datetime) -> int:
+        """Write table by table, day by day; what has been written is removed from `buffered`,
+        so after an `OSError` it holds exactly the rows still to write."""
         highest = 0
-        for table, rows in buffered.items():
+        for table in list(buffered):
             by_date: dict[str, list[dict[str, Any]]] = defaultdict(list)
-            date_col = DATE_COLUMN[table]
-            for row in rows:
+            for row in buffered[table]:
                 row["landed_at"] = landed_at
-                highest = max(highest, row.get("apply_seq") or 0)
-                by_date[row[date_col].astimezone(UTC).date().isoformat()].append(row)
-            for day, day_rows in by_date.items():
-                self._write(table, day, day_rows)
+                by_date[row.get("_day") or _dated(table, row)["_day"]].append(row)
+            for day in list(by_date):
+                day_rows = by_date[day]
+                try:
+                    self._write(table, day, day_rows)
+                except OSError:
+                    buffered[table] = [row for rows in by_date.values() for row in rows]
+                    raise
+                except Exception:  # a row pyarrow cannot take: write the others, keep it aside
+                    good = []
+                    for row in day_rows:
+                        try:
+                            pa.Table.from_pylist([row], schema=SCHEMAS[table])
+                        except Exception as exc:  # noqa: BLE001 — any conversion failure
+                            self.unlandable.append((table, row, f"{type(exc).__name__}: {exc}"[:500]))
+                        else:
+                            good.append(row)
+                    if good:
+                        self._write(table, day, good)
+                    day_rows = good
+                highest = max([highest, *(row.get("apply_seq") or 0 for row in day_rows)])
+                del by_date[day]
+            del buffered[table]
         return highest
 
     def _write(self, table: str, day: str, rows: list[dict[str, Any]]) -> None:
@@ -145,3 +191,35 @@ class LakeWriter:
         with open(tmp, "rb") as fh:
             os.fsync(fh.fileno())
         os.replace(tmp, folder / name)
+        fsync_dir(folder)  # the rename itself survives a power cut
+
+    def remove_leftovers(self) -> int:
+        """Delete temporary files this writer left behind when it was killed mid-write (another
+        writer's are left alone: it may be writing them now)."""
+        removed = 0
+        for tmp in self.root.glob(f"*/date=*/.part-*-{self.writer_id}.parquet.tmp"):
+            tmp.unlink(missing_ok=True)
+            removed += 1
+        if removed:
+            log.info("removed %d temporary lake files left by an earlier run of %s", removed, self.writer_id)
+        return removed
+
+
+def fsync_dir(folder: Path) -> None:
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _dated(table: str, row: dict[str, Any]) -> dict[str, Any]:
+    """The row with the day (UTC) of the partition it lands in; raises `ValueError` for a time
+    that has no UTC day (so the event is refused where it can still be dead-lettered)."""
+    try:
+        row["_day"] = row[DATE_COLUMN[table]].astimezone(UTC).date().isoformat()
+    except (OverflowError, AttributeError, TypeError) as exc:
+        raise ValueError(
+            f"cannot land a row of {table} dated {row.get(DATE_COLUMN[table])!r}: {exc}"
+        ) from exc
+    return row

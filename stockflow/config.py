@@ -59,6 +59,9 @@ class Settings(BaseSettings):
     # Who may call the workers' HTTP API: every endpoint but /health needs a credential
     # (`stockflow devices add`); `auth_required=false` only for benchmarks on a closed machine.
     auth_required: bool = True
+    api_token: str | None = Field(
+        default=None, description="the credential this process presents (unset: var/service.token)"
+    )
     allowed_hosts: list[str] = Field(
         default_factory=list,
         description="Host headers the workers answer besides localhost/127.0.0.1/[::1] and web_host",

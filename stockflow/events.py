@@ -16,8 +16,9 @@ location lands in one partition:
 
 from __future__ import annotations
 
+import hashlib
 import json
-from datetime import date
+from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated, Any, ClassVar, Literal, get_args
@@ -540,6 +541,49 @@ def parse_event(raw: bytes | str | dict[str, Any], topic: Topic | str | None = N
             f"{'.'.join(str(p) for p in err['loc']) or '<event>'}: {err['msg']}" for err in exc.errors()
         )
         raise EventRejected("schema_violation", problems) from exc
+
+
+class ConflictingDuplicate(EventRejected):
+    """An event id already decided, sent again with a different content: a device that reuses
+    ids. Neither copy is lost: the first stays booked, this one goes to the dead letters."""
+
+    def __init__(self, event_id: str) -> None:
+        super().__init__(
+            "conflicting_duplicate",
+            f"event id {event_id!r} was already taken with a different content; "
+            "a retry must send the same event, a new event needs a new id",
+        )
+
+
+def check_event_time(event: _Event, now: datetime, earliest: datetime, max_ahead: timedelta) -> None:
+    """Refuse an event that claims to happen before `earliest` or later than `now + max_ahead`
+    (a device clock that is wrong, or a value meant to break what stores it). Applied where an
+    event enters the stream, never when the record is replayed."""
+    at = event.occurred_at
+    if at < earliest:
+        raise EventRejected(
+            "implausible_time", f"occurred_at {at.isoformat()} is before {earliest.isoformat()}"
+        )
+    if at > now + max_ahead:
+        raise EventRejected(
+            "implausible_time",
+            f"occurred_at {at.isoformat()} is more than {max_ahead} ahead of now ({now.isoformat()})",
+        )
+
+
+#: Fields a retry may change: many devices stamp the time, and number, when they send, so a
+#: resend carries new ones; what the event says happened (where, what, how much, at what price)
+#: may not change.
+_RESEND_FIELDS = frozenset({"occurred_at", "source_seq"})
+
+
+def fingerprint(event: _Event) -> int:
+    """A stable 62-bit digest of an event's content (canonical JSON without the fields a resend
+    may change): a true repeat has the same one, an id reused for something else a different
+    one. Never 0 (0 means unknown)."""
+    body = event.model_dump_json(exclude=_RESEND_FIELDS).encode()
+    digest = hashlib.blake2b(body, digest_size=8).digest()
+    return (int.from_bytes(digest, "big") >> 2) or 1
 
 
 def encode_event(event: _Event) -> bytes:

@@ -37,6 +37,7 @@ from typing import Any
 
 from stockflow.events import (
     AdjustmentReason,
+    ConflictingDuplicate,
     CycleCount,
     EventRejected,
     ForecastReviewed,
@@ -57,6 +58,7 @@ from stockflow.events import (
     TransferIn,
     TransferOut,
     TransitDispatched,
+    fingerprint,
 )
 from stockflow.masterdata import (
     Catalog,
@@ -245,7 +247,8 @@ class Ledger:
     def __init__(self, catalog: Catalog) -> None:
         self.catalog = catalog
         self._stock: dict[str, dict[str, dict[str, Position]]] = {}
-        self._applied: set[str] = set()
+        #: Every event id decided (applied or refused) → the fingerprint of its content (0: unknown).
+        self._applied: dict[str, int] = {}
         self._expiry: dict[PositionKey, date] = {}
         self._reservations: dict[tuple[str, str, str], dict[str, int]] = {}
         self._last_issued_batch: dict[tuple[str, str], str] = {}
@@ -282,14 +285,18 @@ class Ledger:
         """Whether this event id has been decided (applied or refused)."""
         return event_id in self._applied
 
-    def mark_refused(self, event_id: str) -> None:
-        """Remember a refusal decided earlier (when rebuilding from the record)."""
-        self._applied.add(event_id)
+    def decided_content(self, event_id: str) -> int | None:
+        """The fingerprint of the content decided under this id (0: unknown), None: not decided."""
+        return self._applied.get(event_id)
 
-    def mark_decided(self, event_id: str) -> None:
+    def mark_refused(self, event_id: str, content: int = 0) -> None:
+        """Remember a refusal decided earlier (when rebuilding from the record)."""
+        self._applied.setdefault(event_id, content)
+
+    def mark_decided(self, event_id: str, content: int = 0) -> None:
         """Remember an event as decided without applying it (a replay of the record skips
         state corrections, yet a redelivered one must not apply to the rebuilt state)."""
-        self._applied.add(event_id)
+        self._applied.setdefault(event_id, content)
 
     def latest_counts(self) -> Iterator[CountRecord]:
         """The latest cycle count of every position ever counted."""
@@ -312,6 +319,7 @@ class Ledger:
                 for batch, pos in batches.items()
             ],
             "decided": list(self._applied),
+            "fingerprints": list(self._applied.values()),
             "expiry": [[k.location, k.sku, k.batch, d.isoformat()] for k, d in self._expiry.items()],
             "reservations": [[*key, dict(held)] for key, held in self._reservations.items()],
             "last_issued_batch": [[*key, batch] for key, batch in self._last_issued_batch.items()],
@@ -344,7 +352,8 @@ class Ledger:
             stock.setdefault(location, {}).setdefault(sku, {})[batch] = Position(
                 on_hand, reserved, quarantined, in_transit
             )
-        ledger._applied = set(data["decided"])
+        decided = data["decided"]
+        ledger._applied = dict(zip(decided, data.get("fingerprints") or [0] * len(decided), strict=True))
         ledger._expiry = {PositionKey(lo, sk, ba): date.fromisoformat(d) for lo, sk, ba, d in data["expiry"]}
         ledger._reservations = {(lo, order, sk): dict(held) for lo, order, sk, held in data["reservations"]}
         ledger._last_issued_batch = {(lo, sk): ba for lo, sk, ba in data["last_issued_batch"]}
@@ -372,11 +381,15 @@ class Ledger:
     def apply(self, event: object) -> LedgerResult:
         """Apply one validated event; raise `StockRejected` and change nothing if it is refused."""
         event_id: str = event.event_id  # type: ignore[attr-defined]
-        if event_id in self._applied:
+        content = fingerprint(event)  # type: ignore[arg-type]
+        known = self._applied.get(event_id)
+        if known is not None:
+            if known and known != content:
+                raise ConflictingDuplicate(event_id)
             return LedgerResult(event_id, duplicate=True)
         if isinstance(event, TemperatureReading):
             self._check_location(event.location)
-            self._applied.add(event_id)
+            self._applied[event_id] = content
             return LedgerResult(event_id, duplicate=False)
         handler = _HANDLERS.get(type(event))
         if handler is None:
@@ -385,13 +398,13 @@ class Ledger:
         try:
             follow_ups = handler(self, txn, event) or ()
         except StockRejected:
-            self._applied.add(event_id)  # a redelivery of a refused event stays refused
+            self._applied[event_id] = content  # a redelivery of a refused event stays refused
             raise
         movements = self._commit(event, txn)
         for effect in txn.on_commit:
             effect()
         self._remember(movements)
-        self._applied.add(event_id)
+        self._applied[event_id] = content
         return LedgerResult(event_id, duplicate=False, movements=movements, follow_ups=tuple(follow_ups))
 
     def apply_accepted(self, events: Iterable[object]) -> Iterator[tuple[object, LedgerResult]]:

@@ -12,6 +12,7 @@ import faust
 from faust.sensors import Monitor
 
 from stockflow.config import get_settings
+from streams.security import Guard
 
 settings = get_settings()
 log = logging.getLogger(__name__)
@@ -22,6 +23,10 @@ if settings.embedded_broker:
 
     tansu_compat.apply(settings.bootstrap_servers, settings.embedded_fetch_wait_ms)
     _extra = tansu_compat.faust_settings(settings.session_timeout_seconds)
+
+
+#: Host, credential, content type and size checks in front of every view.
+guard = Guard(settings)
 
 
 class Worker(faust.Worker):
@@ -67,7 +72,10 @@ app = faust.App(
     consumer_auto_offset_reset="earliest",
     web_host=settings.web_host,
     web_port=settings.web_port,
-    web_application_options={"client_max_size": settings.inspection_max_mb * 1024 * 1024},
+    web_application_options={
+        "client_max_size": settings.inspection_max_mb * 1024 * 1024,
+        "middlewares": [guard.middleware()],
+    },
     web_bind=settings.web_host,
     canonical_url=f"http://{settings.web_host}:{settings.web_port}",
     stream_wait_empty=False,

@@ -22,8 +22,8 @@ import gc
 import json
 import logging
 import time
-from collections import Counter
-from datetime import UTC, datetime
+from collections import Counter, OrderedDict
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
@@ -36,8 +36,19 @@ from lake import (
     partition_for,
     replay_partitions,
 )
+from lake import reader as lake_reader
+from stockflow.alerts import AlertType, Severity
+from stockflow.alerts import alert as make_alert
 from stockflow.config import get_settings
-from stockflow.events import EventRejected, OutputTopic, Topic, encode_event, parse_event
+from stockflow.events import (
+    ConflictingDuplicate,
+    EventRejected,
+    OutputTopic,
+    Topic,
+    check_event_time,
+    encode_event,
+    parse_event,
+)
 from stockflow.ledger import Movement, StockRejected
 from stockflow.masterdata import Catalog
 from stockflow.processing import StockProcessor
@@ -59,6 +70,10 @@ positions = app.Table(
 positions.key_serializer = "raw"
 
 EVENT_TOPICS = EVENT_TABLES  # every input topic lands in the lake table of the same name
+#: How many dead-lettered event ids a worker remembers for `GET /events/{id}` (older ones are
+#: looked up in the lake).
+RECENT_DEAD_LETTERS = 100_000
+EVENT_TIME_AHEAD = timedelta(hours=settings.event_time_max_ahead_hours)
 
 
 def position_key(location: str, sku: str) -> str:
@@ -90,6 +105,13 @@ class StockState:
         self.checkpointed_at: dict[int, float] = {}
         self.checkpoints_written = 0
         self.rebuilt_from: dict[int, int] = {}
+        #: Partitions assigned to this worker now; messages of any other are not applied.
+        self.owned: set[int] = set()
+        #: Recently dead-lettered event ids → (reason, detail).
+        self.dead_lettered: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        #: Why the lake cannot be written now (consumption is paused meanwhile); None: it can.
+        self.lake_blocked: str | None = None
+        self.lake.remove_leftovers()
 
     def load_catalog(self) -> Catalog:
         if self.catalog is None:
@@ -279,6 +301,10 @@ async def dead_letter(
         OutputTopic.DEAD_LETTERS,
         {**record, "payload": raw, "rejected_at": rejected_at, "apply_seq": state.lake.next_seq()},
     )
+    if event_id:
+        state.dead_lettered[event_id] = (reason, detail[:1000])
+        if len(state.dead_lettered) > RECENT_DEAD_LETTERS:
+            state.dead_lettered.popitem(last=False)
     await send(OutputTopic.DEAD_LETTERS, key or "", json.dumps(record, ensure_ascii=False).encode())
     state.counters["dead_lettered"] += 1
     state.counters[f"dead_lettered.{reason}"] += 1
@@ -295,15 +321,30 @@ def _event_id_of(raw: bytes) -> str:
 
 
 async def process_message(topic: str, partition: int, offset: int, key: Any, raw: bytes) -> None:
-    """Decode, apply and publish one message (never raises on bad input)."""
+    """Decode, apply, land and publish one message. Never raises: whatever goes wrong with one
+    message (parsing, applying, landing, producing) dead-letters it with the reason."""
     state.counters["in"] += 1
     state.counters[f"in.{topic}"] += 1
-    key_text = key.decode(errors="replace") if isinstance(key, bytes) else (key or "")
+    key_text = key.decode(errors="replace") if isinstance(key, bytes) else str(key or "")
     raw = raw if isinstance(raw, bytes) else (raw or b"")
     try:
+        await _apply_message(topic, partition, offset, key_text, raw)
+    except Exception as exc:  # a bug must not stop the stream; the message is kept with the reason
+        log.exception("processing failed for %s/%d@%d", topic, partition, offset)
+        await dead_letter(
+            topic, partition, offset, key_text, raw, "internal_error", repr(exc)[:1000], _event_id_of(raw)
+        )
+
+
+async def _apply_message(topic: str, partition: int, offset: int, key_text: str, raw: bytes) -> None:
+    try:
         event = parse_event(raw, topic)
+        check_event_time(event, now_utc(), settings.event_time_earliest, EVENT_TIME_AHEAD)
     except EventRejected as err:
         await dead_letter(topic, partition, offset, key_text, raw, err.reason, err.detail, _event_id_of(raw))
+        return
+    except (RecursionError, MemoryError) as exc:  # nesting or size a parser cannot take
+        await dead_letter(topic, partition, offset, key_text, raw, "malformed_json", type(exc).__name__, "")
         return
     owner = partition_for(event.location_id, settings.topic_partitions)
     if owner != partition:  # sent by a producer with another partitioner: forward
@@ -313,6 +354,9 @@ async def process_message(topic: str, partition: int, offset: int, key: Any, raw
     proc = state.processor_for(partition)
     try:
         result = proc.process(event)
+    except ConflictingDuplicate as err:
+        await dead_letter(topic, partition, offset, key_text, raw, err.reason, err.detail, event.event_id)
+        return
     except StockRejected as err:
         await dead_letter(
             topic,
@@ -326,25 +370,20 @@ async def process_message(topic: str, partition: int, offset: int, key: Any, raw
             refused_by_ledger=True,
         )
         return
-    except Exception as exc:  # a bug must not stop the stream; the message is kept with the reason
-        log.exception("processing failed for %s", event.event_id)
-        await dead_letter(
-            topic, partition, offset, key_text, raw, "internal_error", repr(exc), event.event_id
-        )
-        return
     if result.duplicate:
         state.counters["duplicates"] += 1
         return
     state.counters["applied"] += 1
     processed_at = now_utc()
     state.last_event_at = processed_at
-    lake = state.lake
-    state.applied_seq[partition] = lake.land_applied(
+    state.applied_seq[partition] = state.lake.land_applied(
         event, raw, topic, partition, offset, result.movements, processed_at
     )
     state.since_checkpoint[partition] += 1
     for mv in result.movements:
         state.dirty[(mv.location, mv.sku)] = partition
+    # produced now, flushed to the broker before these rows are written (`flush_lake`): a crash
+    # in between redelivers the event, which the rebuilt state applies and publishes again
     if result.movements:
         await send(
             OutputTopic.INVENTORY_CHANGED,
@@ -353,8 +392,8 @@ async def process_message(topic: str, partition: int, offset: int, key: Any, raw
         )
     for follow_up in result.follow_ups:
         await send(Topic.STOCK_TRANSITS, follow_up.location_id, encode_event(follow_up))
-    for alert in result.alerts:
-        await publish_alert(alert, processed_at)
+    for raised in result.alerts:
+        await publish_alert(raised, processed_at)
 
 
 async def send(topic: str, key: str, value: bytes, partition: int | None = None) -> None:
@@ -386,31 +425,116 @@ async def apply_stock_events(stream: Any) -> None:
     """Apply every scan, POS and sensor event to the owning partition's ledger."""
     state.stream = stream
     async for batch in stream.noack_take(settings.batch_max_events, within=settings.batch_window_seconds):
+        taken = []
         for event in batch:
             msg = event.message
+            if msg.partition not in state.owned:  # revoked meanwhile: its new owner applies it
+                state.counters["not_owned"] += 1
+                continue
             await process_message(msg.topic, msg.partition, msg.offset, event.key, event.value)
+            taken.append(event)
         write_positions()
-        state.pending_acks.extend(batch)
+        state.pending_acks.extend(taken)
 
 
 async def flush_lake() -> None:
-    """Land buffered rows, make sure produced messages are on the broker, then ack.
+    """Make sure produced messages are on the broker, land buffered rows, then ack.
 
-    The Parquet write runs in a thread so the agent keeps processing meanwhile; the events
-    acked are exactly those whose rows were taken for this write."""
+    Derived messages (inventory changes, transit legs, alerts, dead letters) are flushed to the
+    broker *before* the rows of their events are written: once an event is in the record, all
+    that follows from it has been published. The Parquet write runs in a thread so the agent
+    keeps processing meanwhile; the events acked are exactly those whose rows were written.
+    When the lake cannot be written (a full or failing disk) the rows stay buffered, nothing is
+    acked, consumption pauses and an alert is raised; it resumes when a write succeeds."""
     async with state.flush_lock:
         if not state.lake.pending and not state.pending_acks:
             return
         acks, state.pending_acks = state.pending_acks, []
         rows = state.lake.take()
         due = state.checkpoints_due()
-        await asyncio.to_thread(state.lake.write, rows)
+        await app.producer.flush()
+        try:
+            await asyncio.to_thread(state.lake.write, rows)
+        except OSError as exc:
+            state.lake.put_back(rows)
+            state.pending_acks[:0] = acks
+            await _lake_blocked(f"{type(exc).__name__}: {exc}")
+            return
+        if state.lake_blocked is not None:
+            _resume(f"the lake can be written again after: {state.lake_blocked}")
         if due:
             await asyncio.to_thread(state.write_checkpoints, due)
-        await app.producer.flush()
         for event in acks:
             await state.stream.ack(event)
         keep_collector_pauses_short()
+    await _record_lake_trouble()
+
+
+async def _lake_blocked(why: str) -> None:
+    """Pause consuming while the lake cannot be written (rows stay buffered, nothing is acked)."""
+    first = state.lake_blocked is None
+    state.lake_blocked = why
+    state.counters["lake_write_failures"] += 1
+    log.error("the lake cannot be written (%s); consumption paused until it can", why)
+    if first:
+        assignment = app.consumer.assignment()
+        if assignment:
+            app.consumer.pause_partitions(assignment)
+        await publish_alert(
+            _system_alert(f"the lake cannot be written ({why}); stock events are held until it can", why),
+            now_utc(),
+        )
+
+
+def _resume(message: str) -> None:
+    log.warning(message)
+    state.lake_blocked = None
+    assignment = app.consumer.assignment()
+    if assignment:
+        app.consumer.resume_partitions(assignment)
+
+
+def _system_alert(message: str, *id_parts: object) -> Any:
+    return make_alert(
+        AlertType.SYSTEM,
+        Severity.CRITICAL,
+        now_utc(),
+        "*",
+        message,
+        id_parts=(settings.app_id, settings.web_port, *id_parts),
+        worker=f"{settings.app_id}-{settings.web_port}",
+    )
+
+
+async def _record_lake_trouble() -> None:
+    """Dead-letter rows a write had to leave out, and alert on lake files moved aside."""
+    lake = state.lake
+    while lake.unlandable:
+        table, row, why = lake.unlandable.pop(0)
+        if table == OutputTopic.DEAD_LETTERS:
+            log.error("a dead letter could not be landed (%s): %r", why, row)
+            continue
+        payload = row.get("payload")
+        raw = payload if isinstance(payload, bytes) else json.dumps(row, default=str).encode()
+        await dead_letter(
+            table,
+            row.get("partition", -1),
+            row.get("offset", -1),
+            "",
+            raw,
+            "unlandable",
+            why,
+            str(row.get("event_id") or ""),
+        )
+        # the event was applied (and counted so); its record is the dead letter
+        state.counters["dead_lettered"] -= 1
+        state.counters["unlandable"] += 1
+    while lake_reader.moved_aside:
+        path, why = lake_reader.moved_aside.pop(0)
+        await publish_alert(
+            _system_alert(f"lake file {path.name} could not be read ({why}); moved to {path}", str(path)),
+            now_utc(),
+        )
 
 
 def keep_collector_pauses_short() -> None:
@@ -431,7 +555,10 @@ def full_collection() -> None:
 
 @app.timer(interval=settings.lake_flush_seconds, name="flush_lake")
 async def flush_lake_timer() -> None:
-    await flush_lake()
+    try:
+        await flush_lake()
+    except Exception:  # the next tick tries again; a crash here would lose nothing but the worker
+        log.exception("lake flush failed; retried on the next tick")
 
 
 @app.timer(interval=3600.0, name="sweep_expiry")
@@ -447,14 +574,21 @@ async def sweep_expiry() -> None:
 @app.on_partitions_revoked.connect
 async def on_partitions_revoked(app: Any, revoked: set[Any], **kwargs: Any) -> None:
     state.ready = False
+    gone = {tp.partition for tp in revoked if tp.topic in EVENT_TOPICS}
+    state.owned -= gone  # from now on their messages are not applied here
     await flush_lake()
-    for partition in {tp.partition for tp in revoked if tp.topic in EVENT_TOPICS}:
+    for partition in gone:
         state.drop(partition)
 
 
 @app.on_partitions_assigned.connect
 async def on_partitions_assigned(app: Any, assigned: set[Any], **kwargs: Any) -> None:
-    missing = {tp.partition for tp in assigned if tp.topic in EVENT_TOPICS} - set(state.processors)
+    mine = {tp.partition for tp in assigned if tp.topic in EVENT_TOPICS}
+    for partition in set(state.processors) - mine:
+        state.drop(partition)
+    missing = mine - set(state.processors)
     if missing:
         state.rebuild(missing)
+    state.owned = mine
     state.ready = True
+    await _record_lake_trouble()  # files the rebuild had to move aside

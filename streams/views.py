@@ -8,29 +8,60 @@
   ``positions=no`` leaves the positions out);
 * ``GET /health``: partitions owned, counters, lake progress;
 * ``POST /events``: validate one event (or a list) and produce it, for devices that
-  cannot speak Kafka;
+  cannot speak Kafka; answered 202 once the broker has acknowledged every event (acks=all),
+  409 for an id already taken by a different event, 403 outside the caller's scope;
+* ``GET /events/{id}?location=L``: whether an event is ``landed`` (in the record),
+  ``dead_lettered`` (with the reason), ``pending`` (taken, not yet landed) or ``unknown``;
 * ``POST /alerts``: validate one alert (or a list) raised outside the stream (the flows'
   reconciliation and data-quality alerts), then land it in the lake and publish it on the
   ``alerts`` topic exactly as the worker does its own.
 
 Stock requests are answered by the worker that owns the location's partition (table
-routing forwards them there)."""
+routing forwards them there). Every endpoint but ``/health`` needs a credential; the
+middleware in `streams.security` checks it, the views check its scope."""
 
 from __future__ import annotations
 
+import asyncio
+from collections import OrderedDict
 from functools import wraps
 from typing import Any
 
+import pyarrow.compute as pc
 from faust import web
 from faust.exceptions import SameNode
 from pydantic import ValidationError
 
-from lake import now_utc, partition_for
+from lake import now_utc, partition_for, read_table
 from stockflow.alerts import Alert
-from stockflow.events import EventRejected, TransitDispatched, encode_event, parse_event
+from stockflow.events import (
+    EventRejected,
+    OutputTopic,
+    TransitDispatched,
+    check_event_time,
+    encode_event,
+    fingerprint,
+    parse_event,
+)
+from stockflow.identity import Action
 from stockflow.ledger import Position
-from streams.app import app
-from streams.stock import flush_lake, position_key, positions, publish_alert, send, settings, state
+from streams.app import app, guard
+from streams.security import BadRequest, read_json, require
+from streams.stock import (
+    EVENT_TIME_AHEAD,
+    flush_lake,
+    position_key,
+    positions,
+    publish_alert,
+    settings,
+    state,
+)
+
+#: Most events one POST /events may carry.
+MAX_EVENTS_PER_REQUEST = 1000
+FORWARDED_HEADER = "X-Stockflow-Forwarded"
+#: Event ids this worker took over HTTP and produced, not yet seen applied (for `pending`).
+_taken: OrderedDict[str, None] = OrderedDict()
 
 
 def _item(location: str, sku: str, batches: dict[str, Any]) -> dict[str, Any]:
@@ -62,28 +93,44 @@ def _unknown(location: str, sku: str | None = None) -> str | None:
     return None
 
 
-def routed_by_location(handler: Any) -> Any:
-    """Answer on the worker that owns the location's partition (Faust table routing), and
-    answer 503 until this worker has its partitions (during start-up or a rebalance)."""
+def _not_ready(view: web.View) -> web.Response:
+    return view.json(
+        {"error": "not_ready", "detail": "partitions are being assigned; retry shortly"},
+        status=503,
+        headers={"Retry-After": "1"},
+    )
 
-    @wraps(handler)
-    async def route(view: web.View, request: web.Request, **kwargs: Any) -> web.Response:
-        if not state.ready:
-            return view.json(
-                {"error": "not_ready", "detail": "partitions are being assigned; retry shortly"},
-                status=503,
-                headers={"Retry-After": "1"},
-            )
-        try:
-            return await app.router.route_req(positions.name, kwargs["location"], view.web, request)
-        except SameNode:
-            return await handler(view, request, **kwargs)
 
-    return route
+def routed_by_location(action: Action) -> Any:
+    """Answer on the worker that owns the location's partition (Faust table routing), after
+    checking the caller may do `action` there; 503 until this worker has its partitions
+    (during start-up or a rebalance)."""
+
+    def wrap(handler: Any) -> Any:
+        @wraps(handler)
+        async def route(view: web.View, request: web.Request, **kwargs: Any) -> web.Response:
+            try:
+                require(request, action, kwargs["location"])
+            except BadRequest as exc:
+                return view.json({"error": exc.reason, "detail": exc.detail}, status=exc.status)
+            return await _routed(handler, view, request, **kwargs)
+
+        return route
+
+    return wrap
+
+
+async def _routed(handler: Any, view: web.View, request: web.Request, **kwargs: Any) -> web.Response:
+    if not state.ready:
+        return _not_ready(view)
+    try:
+        return await app.router.route_req(positions.name, kwargs["location"], view.web, request)
+    except SameNode:
+        return await handler(view, request, **kwargs)
 
 
 @app.page("/stock/{location}/{sku}")
-@routed_by_location
+@routed_by_location(Action.READ_STOCK)
 async def stock_item(view: web.View, request: web.Request, location: str, sku: str) -> web.Response:
     problem = _unknown(location, sku)
     if problem:
@@ -92,7 +139,7 @@ async def stock_item(view: web.View, request: web.Request, location: str, sku: s
 
 
 @app.page("/stock/{location}")
-@routed_by_location
+@routed_by_location(Action.READ_STOCK)
 async def stock_location(view: web.View, request: web.Request, location: str) -> web.Response:
     problem = _unknown(location)
     if problem:
@@ -106,7 +153,7 @@ async def stock_location(view: web.View, request: web.Request, location: str) ->
 
 
 @app.page("/reconcile/{location}")
-@routed_by_location
+@routed_by_location(Action.READ_STATE)
 async def reconcile_snapshot(view: web.View, request: web.Request, location: str) -> web.Response:
     """One partition's state for the reconciliation, taken in one step of the event loop."""
     problem = _unknown(location)
@@ -150,24 +197,40 @@ async def health(view: web.View, request: web.Request) -> web.Response:
             # per partition, the apply_seq of the checkpoint its last rebuild started from (0: none)
             "rebuilt_from_checkpoint": state.rebuilt_from,
             "checkpoints_written": state.checkpoints_written,
+            "lake_blocked": state.lake_blocked,
+            "requests_refused": guard.refused,
         }
     )
 
 
 @app.page("/events")
 class Events(web.View):
-    """Accept events over HTTP: validate with the core schemas, then produce to Kafka."""
+    """Accept events over HTTP: validate with the core schemas, check the caller's scope, then
+    produce to Kafka; answered once the broker has acknowledged them all.
+
+    A body whose events are all at one location is answered by the worker that owns it (the
+    request is forwarded there), so a reused id with different content is caught at once (409);
+    a body spanning locations is checked where this worker owns the location, and the stream
+    dead-letters any conflict it finds later."""
 
     async def post(self, request: web.Request) -> web.Response:
         try:
-            body = await request.json()
-        except ValueError as exc:
-            return self.json({"error": "malformed_json", "detail": str(exc)}, status=400)
+            body = await read_json(request, settings.events_max_body_kb * 1024, settings.json_max_depth)
+        except BadRequest as exc:
+            return self.json({"error": exc.reason, "detail": exc.detail}, status=exc.status)
         items = body if isinstance(body, list) else [body]
+        if len(items) > MAX_EVENTS_PER_REQUEST:
+            return self.json(
+                {"error": "too_many", "detail": f"at most {MAX_EVENTS_PER_REQUEST} events per request"},
+                status=413,
+            )
         parsed, errors = [], []
+        now = now_utc()
+        status = 400
         for i, item in enumerate(items):
             try:
                 event = parse_event(item)
+                check_event_time(event, now, settings.event_time_earliest, EVENT_TIME_AHEAD)
             except EventRejected as err:
                 errors.append({"index": i, "error": err.reason, "detail": err.detail})
                 continue
@@ -180,12 +243,133 @@ class Events(web.View):
                     }
                 )
                 continue
+            try:
+                require(request, Action.POST_EVENT, event.location_id, event.event_type)
+            except BadRequest as exc:
+                errors.append({"index": i, "error": exc.reason, "detail": exc.detail})
+                status = 403
+                continue
             parsed.append(event)
         if errors:
-            return self.json({"accepted": [], "errors": errors}, status=400)
+            return self.json({"accepted": [], "errors": errors}, status=status)
+        if not parsed:
+            return self.json({"accepted": []}, status=202)
+        locations = {e.location_id for e in parsed}
+        if len(locations) == 1 and FORWARDED_HEADER not in request.headers:
+            if not state.ready:
+                return _not_ready(self)
+            forwarded = await _forward_to_owner(request, locations.pop(), body)
+            if forwarded is not None:
+                return forwarded
+        conflicts = []
+        for i, event in enumerate(parsed):
+            partition = partition_for(event.location_id, settings.topic_partitions)
+            proc = state.processors.get(partition) if partition in state.owned else None
+            known = proc.ledger.decided_content(event.event_id) if proc is not None else None
+            if known and known != fingerprint(event):
+                conflicts.append(
+                    {
+                        "index": i,
+                        "error": "conflicting_duplicate",
+                        "detail": f"event id {event.event_id!r} was already taken with a different content",
+                    }
+                )
+        if conflicts:
+            state.counters["http.conflicting_duplicate"] += len(conflicts)
+            return self.json({"accepted": [], "errors": conflicts}, status=409)
+        try:
+            await asyncio.gather(
+                *(
+                    app.producer.send_and_wait(
+                        str(event.topic), event.location_id.encode(), encode_event(event), None, None, None
+                    )
+                    for event in parsed
+                )
+            )
+        except Exception as exc:  # the broker did not take them all: the sender must retry
+            return self.json(
+                {"accepted": [], "error": "not_acknowledged", "detail": f"{type(exc).__name__}: {exc}"},
+                status=503,
+                headers={"Retry-After": "1"},
+            )
         for event in parsed:
-            await send(event.topic, event.location_id, encode_event(event))
+            _taken[event.event_id] = None
+            if len(_taken) > 100_000:
+                _taken.popitem(last=False)
         return self.json({"accepted": [e.event_id for e in parsed]}, status=202)
+
+
+async def _forward_to_owner(request: web.Request, location: str, body: Any) -> web.Response | None:
+    """POST the same body to the worker that owns `location`; None when that is this one."""
+    try:
+        dest = app.router.key_store(positions.name, location)
+    except KeyError:
+        return None
+    if (dest.host, dest.port) == (app.conf.canonical_url.host, app.conf.canonical_url.port):
+        return None
+    headers = {
+        "Authorization": request.headers.get("Authorization", ""),
+        "Content-Type": "application/json",
+        "Host": request.headers.get("Host", ""),
+        FORWARDED_HEADER: "1",
+    }
+    url = request.url.with_host(dest.host).with_port(int(dest.port))
+    async with app.http_client.post(url, json=body, headers=headers) as response:
+        return web.Response(
+            body=await response.read(), status=response.status, content_type=response.content_type
+        )
+
+
+@app.page("/events/{event_id}")
+class EventStatus(web.View):
+    """``GET /events/{id}?location=L``: where an event stands, answered by the location's owner."""
+
+    async def get(self, request: web.Request, event_id: str) -> web.Response:
+        location = request.query.get("location", "")
+        if not location:
+            return self.json(
+                {"error": "location_required", "detail": "say ?location=<the event's location>"}, status=400
+            )
+        try:
+            require(request, Action.READ_STOCK, location)
+        except BadRequest as exc:
+            return self.json({"error": exc.reason, "detail": exc.detail}, status=exc.status)
+        return await _routed(_event_status, self, request, location=location, event_id=event_id)
+
+
+async def _event_status(view: web.View, request: web.Request, location: str, event_id: str) -> web.Response:
+    problem = _unknown(location)
+    if problem:
+        return view.error(404, problem)
+    answer: dict[str, Any] = {"event_id": event_id, "location": location}
+    if event_id in state.lake.unlanded_event_ids():
+        return view.json({**answer, "status": "pending"})
+    recorded = await asyncio.to_thread(_dead_letter_records, event_id)
+    remembered = state.dead_lettered.get(event_id)
+    if remembered is not None and not any(r["reason"] == remembered[0] for r in recorded):
+        recorded.append({"reason": remembered[0], "detail": remembered[1]})
+    proc = state.processor_for(partition_for(location, settings.topic_partitions))
+    refused = [r for r in recorded if r.get("refused_by_ledger") or r["reason"] != "conflicting_duplicate"]
+    if proc.ledger.has_applied(event_id) and not any(r.get("refused_by_ledger") for r in recorded):
+        return view.json({**answer, "status": "landed", "dead_letters": recorded})
+    if refused or recorded:
+        first = (refused or recorded)[0]
+        return view.json(
+            {**answer, "status": "dead_lettered", "reason": first["reason"], "detail": first["detail"]}
+        )
+    if event_id in _taken:
+        return view.json({**answer, "status": "pending"})
+    return view.json({**answer, "status": "unknown"})
+
+
+def _dead_letter_records(event_id: str) -> list[dict[str, Any]]:
+    table = read_table(
+        settings.lake_dir,
+        OutputTopic.DEAD_LETTERS.value,
+        ["event_id", "reason", "detail", "refused_by_ledger"],
+    )
+    found = table.filter(pc.equal(table["event_id"], event_id))
+    return [{k: v for k, v in row.items() if k != "event_id"} for row in found.to_pylist()]
 
 
 @app.page("/alerts")
@@ -196,9 +380,10 @@ class Alerts(web.View):
 
     async def post(self, request: web.Request) -> web.Response:
         try:
-            body = await request.json()
-        except ValueError as exc:
-            return self.json({"error": "malformed_json", "detail": str(exc)}, status=400)
+            require(request, Action.POST_ALERT)
+            body = await read_json(request, settings.alerts_max_body_kb * 1024, settings.json_max_depth)
+        except BadRequest as exc:
+            return self.json({"error": exc.reason, "detail": exc.detail}, status=exc.status)
         items = body if isinstance(body, list) else [body]
         parsed, errors = [], []
         for i, item in enumerate(items):

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import socket
 import urllib.error
 import urllib.request
@@ -16,8 +17,16 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def get_json(url: str, timeout: float = 5.0) -> Any:
-    with urllib.request.urlopen(url, timeout=timeout) as resp:
+def auth_headers(token: str | None = None) -> dict[str, str]:
+    """The session's service credential (tests/conftest.py), or `token`."""
+    token = token or os.environ.get("STOCKFLOW_API_TOKEN")
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
+def get_json(url: str, timeout: float = 5.0, token: str | None = None) -> Any:
+    with urllib.request.urlopen(
+        urllib.request.Request(url, headers=auth_headers(token)), timeout=timeout
+    ) as resp:
         return json.loads(resp.read())
 
 
@@ -37,7 +46,9 @@ def post_multipart(url: str, fields: dict[str, str], files: dict[str, tuple[str,
         parts.append(head.encode() + data + b"\r\n")
     body = b"".join(parts) + f"--{boundary}--\r\n".encode()
     req = urllib.request.Request(
-        url, data=body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
+        url,
+        data=body,
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}", **auth_headers()},
     )
     try:
         with urllib.request.urlopen(req, timeout=30) as resp:
@@ -46,9 +57,11 @@ def post_multipart(url: str, fields: dict[str, str], files: dict[str, tuple[str,
         return err.code, json.loads(err.read())
 
 
-def post_json(url: str, body: Any) -> tuple[int, Any]:
+def post_json(url: str, body: Any, token: str | None = None) -> tuple[int, Any]:
     req = urllib.request.Request(
-        url, data=json.dumps(body).encode(), headers={"Content-Type": "application/json"}
+        url,
+        data=json.dumps(body).encode(),
+        headers={"Content-Type": "application/json", **auth_headers(token)},
     )
     try:
         with urllib.request.urlopen(req, timeout=10) as resp:

@@ -18,6 +18,7 @@ from lake import EVENT_TABLES, read_table
 from simulator.company import SimMessage
 from stockflow.config import Settings
 from stockflow.processing import StockProcessor
+from stores.credentials import ensure_service_token
 from tests.support.network import free_port, get_json
 
 
@@ -114,6 +115,7 @@ class Worker:
     def start(self, timeout: float = 90, attempts: int = 3) -> Worker:
         """Start it; a port taken between choosing it and binding it (another process got it
         first) is replaced by a fresh one, and `web_port`, `url` and `settings` follow."""
+        ensure_service_token(self.settings)
         for attempt in range(attempts):
             self.proc = start_worker(self.settings, self.web_port, self.log_path)
             try:

@@ -1,0 +1,10 @@
+"""The whole test session presents one service credential to the workers it starts.
+
+Every worker a test starts registers it in its own var/credentials.json (as `stockflow up`
+does with its service token); the helpers in `tests.support.network` send it."""
+
+import os
+
+from stockflow.identity import new_token
+
+os.environ.setdefault("STOCKFLOW_API_TOKEN", new_token()[0])
