@@ -8,6 +8,7 @@ import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from infra.kafka import aiokafka_options
 from infra.processes import start_process, stop_process, wait_for_http
 from simulator.run import prepare_company
 from stockflow.config import Settings
@@ -38,8 +39,10 @@ class Stack:
             self.broker = EmbeddedBroker(s.broker_host, s.broker_port, self.logs / "broker.log")
             self.broker.start()
         else:
-            wait_for_broker(s.bootstrap_servers)
-        ensure_topics(s.bootstrap_servers, s.topic_partitions, 1 if s.embedded_broker else 3)
+            wait_for_broker(s.bootstrap_servers, security=aiokafka_options(s))
+        ensure_topics(
+            s.bootstrap_servers, s.topic_partitions, 1 if s.embedded_broker else 3, aiokafka_options(s)
+        )
         prepare_company(s)
         ensure_service_token(s)  # the credential the flows and dashboards present to the workers
         for i in range(self.workers):

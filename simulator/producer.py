@@ -18,10 +18,13 @@ async def produce(
     rate: float | None = None,
     progress: object | None = None,
     stop: threading.Event | None = None,
+    security: dict | None = None,
 ) -> int:
     """Send messages keyed by location; `rate` in messages per second (None: as fast as possible).
     Setting `stop` ends it after the message being sent (what was sent is flushed)."""
-    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=256 * 1024, acks=1)
+    producer = AIOKafkaProducer(
+        bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=256 * 1024, acks="all", **(security or {})
+    )
     await producer.start()
     sent = 0
     started = time.monotonic()

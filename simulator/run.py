@@ -9,6 +9,7 @@ import threading
 import time
 from datetime import date, datetime, timedelta
 
+from infra.kafka import aiokafka_options
 from lake import lake_files
 from simulator.company import TZ, Simulation, build_catalog
 from simulator.producer import produce
@@ -67,7 +68,14 @@ def run_simulation(
     sent = 0
     if produce_history:
         t0 = time.monotonic()
-        sent = asyncio.run(produce(settings.bootstrap_servers, sim.messages(history, bad_ratio), stop=stop))
+        sent = asyncio.run(
+            produce(
+                settings.bootstrap_servers,
+                sim.messages(history, bad_ratio),
+                stop=stop,
+                security=aiokafka_options(settings),
+            )
+        )
         log.info("history: %d days, %d messages produced in %.1fs", days, sent, time.monotonic() - t0)
     else:
         for _ in history:  # rebuild the simulated world without producing it again
@@ -81,6 +89,7 @@ def run_simulation(
                 sim.messages(sim.live(start + timedelta(days=days), lambda: datetime.now(TZ)), bad_ratio),
                 rate=rate,
                 stop=stop,
+                security=aiokafka_options(settings),
             )
         )
     return sent

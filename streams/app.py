@@ -11,6 +11,7 @@ from typing import Any
 import faust
 from faust.sensors import Monitor
 
+from infra.kafka import ssl_context
 from stockflow.config import get_settings
 from streams.security import Guard
 
@@ -18,11 +19,21 @@ settings = get_settings()
 log = logging.getLogger(__name__)
 
 _extra: dict = {}
+_tls = ssl_context(settings)
+if settings.kafka_security_protocol.upper().startswith("SASL"):
+    _extra["broker_credentials"] = faust.SASLCredentials(
+        username=settings.kafka_sasl_username,
+        password=settings.kafka_sasl_password,
+        mechanism=settings.kafka_sasl_mechanism.upper(),
+        ssl_context=_tls,
+    )
+elif _tls is not None:
+    _extra["broker_credentials"] = faust.SSLCredentials(_tls)
 if settings.embedded_broker:
     from streams import tansu_compat
 
     tansu_compat.apply(settings.bootstrap_servers, settings.embedded_fetch_wait_ms)
-    _extra = tansu_compat.faust_settings(settings.session_timeout_seconds)
+    _extra.update(tansu_compat.faust_settings(settings.session_timeout_seconds))
 
 
 #: Host, credential, content type and size checks in front of every view.

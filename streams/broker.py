@@ -27,8 +27,8 @@ class BrokerError(RuntimeError):
     pass
 
 
-async def _probe(bootstrap: str) -> list[str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000)
+async def _probe(bootstrap: str, security: dict | None = None) -> list[str]:
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, request_timeout_ms=3000, **(security or {}))
     await admin.start()
     try:
         return await admin.list_topics()
@@ -36,7 +36,7 @@ async def _probe(bootstrap: str) -> list[str]:
         await admin.close()
 
 
-def wait_for_broker(bootstrap: str, timeout: float = 30.0) -> None:
+def wait_for_broker(bootstrap: str, timeout: float = 30.0, security: dict | None = None) -> None:
     """Block until a Kafka broker answers a metadata request, or raise `BrokerError`."""
     deadline = time.monotonic() + timeout
     last: Exception | None = None
@@ -44,7 +44,7 @@ def wait_for_broker(bootstrap: str, timeout: float = 30.0) -> None:
     while time.monotonic() < deadline:
         try:
             socket.create_connection((host, int(port)), timeout=1).close()
-            asyncio.run(_probe(bootstrap))
+            asyncio.run(_probe(bootstrap, security))
             return
         except (TimeoutError, KafkaError, OSError) as exc:
             last = exc
@@ -53,9 +53,9 @@ def wait_for_broker(bootstrap: str, timeout: float = 30.0) -> None:
 
 
 async def _create_topics(
-    bootstrap: str, names: tuple[str, ...], partitions: int, replication: int
+    bootstrap: str, names: tuple[str, ...], partitions: int, replication: int, security: dict | None = None
 ) -> list[str]:
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
+    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **(security or {}))
     await admin.start()
     created = []
     try:
@@ -73,9 +73,12 @@ async def _create_topics(
     return created
 
 
-def ensure_topics(bootstrap: str, partitions: int, replication: int = 1) -> list[str]:
-    """Create the pipeline's topics (all with the same partition count: they are co-partitioned)."""
-    return asyncio.run(_create_topics(bootstrap, ALL_TOPICS, partitions, replication))
+def ensure_topics(
+    bootstrap: str, partitions: int, replication: int = 1, security: dict | None = None
+) -> list[str]:
+    """Create the pipeline's topics (all with the same partition count: they are co-partitioned);
+    `security`: the clients' TLS/SASL options (`infra.kafka.aiokafka_options`)."""
+    return asyncio.run(_create_topics(bootstrap, ALL_TOPICS, partitions, replication, security))
 
 
 class EmbeddedBroker:

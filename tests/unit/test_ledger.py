@@ -376,3 +376,53 @@ def test_a_forecast_review_is_checked_but_moves_no_stock(catalog):
     with pytest.raises(StockRejected) as err:
         ledger.apply(review.model_copy(update={"event_id": "r2", "sku": "NOPE"}))
     assert err.value.reason == "unknown_sku"
+
+
+def test_a_reused_id_with_other_content_conflicts_and_changes_nothing(catalog):
+    from stockflow.events import ConflictingDuplicate
+
+    ledger = Ledger(catalog)
+    ledger.apply(receipt())
+    ledger.apply(sale("s1", qty="2"))
+    before = dict(ledger.positions())
+    with pytest.raises(ConflictingDuplicate) as raised:
+        ledger.apply(sale("s1", qty="3"))
+    assert raised.value.reason == "conflicting_duplicate"
+    assert dict(ledger.positions()) == before and ledger.applied_count == 2
+    # resent with a new send time: the same event, a duplicate
+    assert ledger.apply(sale("s1", qty="2", minutes=55)).duplicate
+    # the content survives a snapshot: the conflict is still caught after a restore
+    restored = Ledger.from_snapshot(catalog, ledger.snapshot())
+    with pytest.raises(ConflictingDuplicate):
+        restored.apply(sale("s1", qty="3"))
+    assert restored.apply(sale("s1", qty="2")).duplicate
+    # a snapshot taken before fingerprints were kept: ids known, contents not (a plain duplicate)
+    old = {**ledger.snapshot()}
+    old.pop("fingerprints")
+    assert Ledger.from_snapshot(catalog, old).apply(sale("s1", qty="3")).duplicate
+
+
+def test_event_times_outside_the_window_are_refused():
+    from datetime import UTC, datetime, timedelta
+
+    from stockflow.events import EventRejected, check_event_time
+
+    now = datetime(2026, 12, 2, 8, tzinfo=UTC)
+    earliest = datetime(2000, 1, 1, tzinfo=UTC)
+    ahead = timedelta(hours=24)
+
+    def check(occurred_at):
+        event = sale("t1").model_copy(update={"occurred_at": occurred_at})
+        check_event_time(event, now, earliest, ahead)
+
+    check(now + ahead)  # the edges are inside
+    check(earliest)
+    for outside in (
+        now + ahead + timedelta(seconds=1),
+        earliest - timedelta(seconds=1),
+        datetime.fromisoformat("9999-12-31T23:00:00-08:00"),
+        datetime.fromisoformat("0001-01-01T00:00:00+14:00"),
+    ):
+        with pytest.raises(EventRejected) as raised:
+            check(outside)
+        assert raised.value.reason == "implausible_time"
