@@ -10,19 +10,41 @@ from stockflow.config import get_settings
 
 commands = typer.Typer()  # top-level commands, added to the `stockflow` app
 
-audit_app = typer.Typer(no_args_is_help=True, help="The hash-chained audit log: verify, list.")
+audit_app = typer.Typer(no_args_is_help=True, help="The hash-chained audit log: verify, head, list.")
 
 
 @audit_app.command("verify")
-def audit_verify() -> None:
-    """Check every entry's hash and link; name the first edited, deleted, inserted or moved one."""
+def audit_verify(
+    anchor: list[str] = typer.Option(
+        [], "--anchor", help="A head hash written down elsewhere: the chain must contain it (repeatable)."
+    ),
+) -> None:
+    """Check every entry's hash and link (name the first edited, deleted, inserted or moved one),
+    that the log still holds every anchored head (a log cut below an anchor or rewritten fails),
+    and every --anchor given; then anchor the head. Exit 1 on any failure."""
     log = _audit()
-    verdict = log.verify()
+    verdict, head = log.verify_and_anchor(anchor)
     if verdict.ok:
         console.print(f"[green]{verdict}[/]")
+        if head is not None:
+            console.print(f"anchored entry {head.entries} in {log.anchor_path}")
         return
-    console.print(f"[red]{verdict}[/] ({log.path})")
+    console.print(f"[red]{verdict}[/] (log {log.path}, anchors {log.anchor_path})")
     raise typer.Exit(1)
+
+
+@audit_app.command("head")
+def audit_head() -> None:
+    """Print the chain's head (entry count, last hash, time) to write down somewhere else; check it
+    later with `stockflow audit verify --anchor HASH`. Exit 1 if the log does not verify."""
+    from datetime import UTC, datetime
+
+    log = _audit()
+    verdict = log.verify()
+    if not verdict.ok:
+        console.print(f"[red]{verdict}[/] (log {log.path}, anchors {log.anchor_path})")
+        raise typer.Exit(1)
+    typer.echo(f"{verdict.entries} {verdict.last_hash} {datetime.now(UTC).isoformat(timespec='seconds')}")
 
 
 @audit_app.command("list")

@@ -59,8 +59,9 @@ def replenish_list(
 
 
 def _decide(suggestion_id: str, decision: str, reviewer: str, reason: str, role: str) -> None:
+    """Exit 2 when the decision is refused or cannot be sent, 3 when another took it first."""
     from infra.worker_client import StockApiError, WorkerClient
-    from stockflow.replenishment import SuggestionError
+    from stockflow.replenishment import SuggestionAlreadyDecided, SuggestionError
     from stockflow.services.planning import decide_suggestion
 
     try:
@@ -74,6 +75,9 @@ def _decide(suggestion_id: str, decision: str, reviewer: str, reason: str, role:
             role,
             publish=WorkerClient(get_settings().web_url),
         )
+    except SuggestionAlreadyDecided as exc:
+        console.print(f"[yellow]{exc}[/]")
+        raise typer.Exit(3) from None
     except (SuggestionError, StockApiError) as exc:
         console.print(f"[red]{exc}[/]")
         raise typer.Exit(2) from None

@@ -15,8 +15,17 @@ from 1 (`seq`).
   appears further on.
 
 A chain can only prove itself against its own start: whoever can rewrite every hash from an
-entry to the end, can rewrite history. Keep a copy of the last hash elsewhere (an export,
-a ticket) to anchor it.
+entry to the end, or drop the last entries, can rewrite history. Anchors close that gap: an
+`Anchor` is the chain's head (entry count, the last entry's hash, when) written down
+somewhere else (another disk, a WORM share, a ticket). `verify_anchored` checks the chain and
+that it still holds every anchor: the anchored hash at the anchored position. A log cut below
+an anchor fails as **truncated**; one whose anchored entry differs fails as **rewritten**.
+
+An entry is written before the effect of the action it records (see
+`stockflow.services.auditing`): a crash in between leaves an entry for an action that did not
+take effect, never an effect without its entry. Such an entry carries the action's own id
+(`decision_id`, `event_id`), by which the action is idempotent; a failure that is seen is
+followed by a `<action>.failed` entry naming the entry it voids.
 """
 
 from __future__ import annotations
@@ -113,10 +122,15 @@ class Verdict:
     seq: int | None = None
     problem: str = ""
     last_hash: str = GENESIS
+    #: how many anchors (and heads given) the chain was checked against
+    anchors: int = 0
 
     def __str__(self) -> str:
         if self.ok:
-            return f"audit log intact: {self.entries} entries, last hash {self.last_hash}"
+            held = f"; holds {self.anchors} anchors" if self.anchors else ""
+            return f"audit log intact: {self.entries} entries, last hash {self.last_hash}{held}"
+        if self.position is None:
+            return f"audit log broken: {self.problem}"
         return f"audit log broken at entry {self.position} (seq {self.seq}): {self.problem}"
 
 
@@ -169,3 +183,74 @@ def _first_problem(
         return position, f"reordered: seq {seq} where {expected_seq} was due (it comes later)"
     missing = expected_seq if seq == expected_seq + 1 else f"{expected_seq}–{seq - 1}"
     return position, f"deleted: the entry with seq {missing} before it is missing"
+
+
+# ----------------------------------------------------------------------------- anchors
+class Anchor(BaseModel):
+    """The chain's head as it was at `at`: `entries` entries, the last one's hash `hash`."""
+
+    model_config = ConfigDict(frozen=True)
+
+    entries: int = Field(ge=1)
+    hash: str = Field(pattern=r"^[0-9a-f]{64}$")
+    at: AwareDatetime
+    why: str = Field(default="", max_length=200, description="e.g. verify, every 100 entries")
+
+    def record(self) -> dict[str, Any]:
+        """The stored form (one JSON object per anchor)."""
+        return _fields(self.model_dump(mode="json"))
+
+    def __str__(self) -> str:
+        written = self.at.astimezone(UTC).isoformat(timespec="seconds")
+        why = f", {self.why}" if self.why else ""
+        return f"anchor of {written}{why} (entry {self.entries}, hash {self.hash})"
+
+
+def head_anchor(verdict: Verdict, why: str = "", at: datetime | None = None) -> Anchor | None:
+    """The head of a chain found intact, as an anchor (None: broken or empty)."""
+    if not verdict.ok or verdict.entries == 0:
+        return None
+    return Anchor(entries=verdict.entries, hash=verdict.last_hash, at=at or datetime.now(UTC), why=why)
+
+
+def verify_anchored(
+    records: Iterable[Mapping[str, Any] | None],
+    anchors: Iterable[Anchor | None] = (),
+    heads: Iterable[str] = (),
+) -> Verdict:
+    """`verify_chain`, then: every anchor (None: an anchor line that could not be read) names
+    an entry the chain still has, with the anchored hash; every head given (a hash written
+    down elsewhere) is the hash of one of its entries. The first that fails is named."""
+    rows = list(records)
+    verdict = verify_chain(rows)
+    if not verdict.ok:
+        return verdict
+    checked = 0
+    for line, anchor in enumerate(anchors, start=1):
+        if anchor is None:
+            return _unanchored(verdict, f"anchor {line} is unreadable, so the chain cannot be held to it")
+        if anchor.entries > len(rows):
+            return _unanchored(
+                verdict,
+                f"truncated: the {anchor} names entry {anchor.entries}, "
+                f"but the log ends at entry {len(rows)}",
+            )
+        found = rows[anchor.entries - 1]["hash"]  # type: ignore[index]
+        if found != anchor.hash:
+            return _unanchored(
+                verdict,
+                f"rewritten: entry {anchor.entries} has hash {found}, the {anchor} wrote down another",
+                anchor.entries,
+            )
+        checked += 1
+    positions = {row["hash"]: at for at, row in enumerate(rows, start=1)}  # type: ignore[index]
+    for head in heads:
+        wanted = head.strip().lower()
+        if wanted not in positions:
+            return _unanchored(verdict, f"the head {head} given is not the hash of any entry of the log")
+        checked += 1
+    return Verdict(True, verdict.entries, last_hash=verdict.last_hash, anchors=checked)
+
+
+def _unanchored(verdict: Verdict, problem: str, position: int | None = None) -> Verdict:
+    return Verdict(False, verdict.entries, position, position, problem, verdict.last_hash)

@@ -45,6 +45,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from stockflow.decisions import AlreadyDecided
 from stockflow.events import ForecastReviewed
 
 SEASON = 7
@@ -206,6 +207,10 @@ class Decision(StrEnum):
 
 class ReviewError(ValueError):
     """A review decision that cannot be taken."""
+
+
+class ReviewAlreadyDecided(AlreadyDecided, ReviewError):
+    """Another decision took the review first: who, when, how (`status`)."""
 
 
 def check_decision(decision: Decision, reviewer: str, reason: str, override_daily: float | None) -> None:

@@ -45,6 +45,7 @@ from datetime import date, datetime, timedelta
 from decimal import Decimal
 from enum import StrEnum
 
+from stockflow.decisions import AlreadyDecided
 from stockflow.events import PurchaseOrder, TransferOut
 from stockflow.masterdata import Catalog, Location
 
@@ -616,6 +617,10 @@ class SuggestionStatus(StrEnum):
 
 class SuggestionError(ValueError):
     """A decision on a suggestion that cannot be taken (and changes nothing)."""
+
+
+class SuggestionAlreadyDecided(AlreadyDecided, SuggestionError):
+    """Another decision took the suggestion first: who, when, how (`status`)."""
 
 
 def check_suggestion_decision(

@@ -19,8 +19,10 @@ produced, and its id kept) or rejects it with a reason.
 This module is persistence only, the adapter behind the planning use cases' ports
 (`stockflow.services.planning`): they decide, measure and plan; this stores and reads. A
 decision is taken in a decision unit (`deciding_review`, `deciding_suggestion`) that holds the
-store's writer lock from reading the item's status until it commits or rolls back, so that two
-decisions on one item never both go through.
+store's writer lock from reading the item's status until it commits or rolls back; the decision
+itself is a conditional update (`... WHERE status = 'open'` / `'proposed'`) whose row count
+says whether it took the item, so two decisions on one item never both go through, whichever
+process or connection they come from.
 """
 
 from __future__ import annotations
@@ -199,11 +201,7 @@ class Planning:
         """The review under the writer's lock (one decision at a time); what is not committed
         when the context ends is rolled back."""
         with self.connect() as con:
-            row = con.execute(
-                "SELECT status FROM reviews WHERE run_id = ? AND location = ? AND sku = ?",
-                [run_id, location, sku],
-            ).fetchall()
-            pending = PendingReview(con, run_id, location, sku, row[0][0] if row else None)
+            pending = PendingReview(con, run_id, location, sku)
             try:
                 yield pending
             finally:
@@ -398,16 +396,39 @@ class _Pending:
             self._open = False
             self.con.rollback()
 
+    def _claim(self, sql: str, params: list[Any]) -> bool:
+        """Run a conditional update in a new transaction: True where it changed exactly one row.
+        Otherwise (none left to change, or a concurrent transaction's conflicting write) it is
+        rolled back: False."""
+        self._begin()
+        try:
+            changed = self.con.execute(sql, params).fetchall()[0][0]
+        except duckdb.TransactionException:
+            changed = 0
+        if changed != 1:
+            self.rollback_unless_committed()
+            return False
+        return True
+
 
 class PendingReview(_Pending):
     """A review being decided (`status` None: there is no such review)."""
 
-    def __init__(
-        self, con: duckdb.DuckDBPyConnection, run_id: str, location: str, sku: str, status: str | None
-    ) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection, run_id: str, location: str, sku: str) -> None:
         super().__init__(con)
         self.key = [run_id, location, sku]
-        self.status = status
+        self.row = self._row()
+
+    @property
+    def status(self) -> str | None:
+        return self.row["status"] if self.row else None
+
+    def _row(self) -> dict[str, Any] | None:
+        rows = self.con.execute(
+            "SELECT status, reviewer, decided_at FROM reviews WHERE run_id = ? AND location = ? AND sku = ?",
+            self.key,
+        ).fetchall()
+        return dict(zip(("status", "reviewer", "decided_at"), rows[0], strict=True)) if rows else None
 
     def record(
         self,
@@ -417,13 +438,15 @@ class PendingReview(_Pending):
         reason: str,
         decided_at: datetime,
         override_daily: float | None,
-    ) -> None:
-        self._begin()
-        self.con.execute(
+    ) -> bool:
+        taken = self._claim(
             "UPDATE reviews SET status = ?, reviewer = ?, role = ?, reason = ?, decided_at = ?,"
             " override_daily = ? WHERE run_id = ? AND location = ? AND sku = ? AND status = 'open'",
             [Decision(decision).value, reviewer, role, reason, decided_at, override_daily, *self.key],
         )
+        if not taken:
+            self.row = self._row()
+        return taken
 
     def commit(self) -> None:
         self._commit()
@@ -453,14 +476,16 @@ class PendingSuggestion(_Pending):
         reason: str,
         event_id: str | None,
         reference: str | None,
-    ) -> None:
-        self._begin()
-        self.con.execute(
+    ) -> bool:
+        taken = self._claim(
             "UPDATE suggestions SET status = ?, decided_at = ?, reviewer = ?, role = ?, reason = ?,"
             " event_id = ?, reference = ? WHERE suggestion_id = ? AND status = 'proposed'",
             [SuggestionStatus(status).value, decided_at, reviewer, role, reason, event_id, reference,
              self.suggestion_id],
         )  # fmt: skip
+        if not taken:
+            self.row = self._row()
+        return taken
 
     def commit(self) -> dict[str, Any]:
         self._commit()

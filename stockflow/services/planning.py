@@ -6,12 +6,23 @@ warehouse's demand, live stock), publishing an event and the audit trail shared
 (`stockflow.services.ports`). The adapters live outside the core and are handed in by the
 entry points (flows, CLI, dashboards).
 
-A decision is taken inside the store's decision unit (`deciding_review`, `deciding_suggestion`):
-the store holds its writer's lock from reading the item's status to committing, so of two
-concurrent decisions on one item exactly one is taken and publishes its event; the other finds
-it decided. Its event is published first (a failure leaves the item undecided; a repeat is a
-duplicate the stream ignores, the id being derived), then the store's change and the audit
-entry are written, and the change is committed only once the audit entry is.
+A decision is taken inside the store's decision unit (`deciding_review`, `deciding_suggestion`),
+one transaction, in this order:
+
+1. the item is claimed: the store changes it only where it is still pending (a conditional
+   update whose row count says whether this decision took it). Of two concurrent decisions on
+   one item exactly one takes it; the other is refused with `ReviewAlreadyDecided` /
+   `SuggestionAlreadyDecided`, saying who decided and when, and nothing of it is written or
+   sent;
+2. the audit entry is written (`stockflow.services.auditing.recorded_first`), with the
+   decision's id (`decision_id`, and the `event_id` of what it sends);
+3. the decision's event is published (its id is derived, so sending it again is a duplicate
+   the stream ignores);
+4. the claim is committed.
+
+A failure at 3 or 4 rolls the claim back (the item is pending again) and is followed by a
+`<action>.failed` entry; a crash there leaves an entry for a decision that did not take effect,
+never a decision or an event without its entry.
 """
 
 from __future__ import annotations
@@ -29,6 +40,7 @@ from stockflow.forecasting import (
     SEPARATOR,
     Decision,
     ForecastResult,
+    ReviewAlreadyDecided,
     ReviewError,
     check_decision,
     realised_accuracy,
@@ -47,6 +59,7 @@ from stockflow.replenishment import (
     Plan,
     PurchaseOrderLine,
     StockCount,
+    SuggestionAlreadyDecided,
     SuggestionError,
     SuggestionStatus,
     TransferSuggestion,
@@ -60,6 +73,7 @@ from stockflow.replenishment import (
     plan,
     series_inputs,
 )
+from stockflow.services.auditing import recorded_first
 from stockflow.services.ports import AuditTrail, EventPublisher
 
 #: Forecast runs are measured against the demand since for this many days after their last day.
@@ -103,9 +117,13 @@ class DemandHistory(Protocol):
 
 
 class PendingReview(Protocol):
-    """A review being decided, under the store's lock. `status` is None where there is none."""
+    """A review being decided. `row` (its status, reviewer, decided_at) is None where there is
+    none; `status` is the row's status."""
 
-    status: str | None
+    row: Mapping[str, Any] | None
+
+    @property
+    def status(self) -> str | None: ...
 
     def record(
         self,
@@ -115,8 +133,9 @@ class PendingReview(Protocol):
         reason: str,
         decided_at: datetime,
         override_daily: float | None,
-    ) -> None:
-        """Write the decision (not committed yet)."""
+    ) -> bool:
+        """Write the decision where the review is still open (not committed yet): True. False,
+        with nothing written and `row` read again, where another decision took it first."""
 
     def commit(self) -> None: ...
 
@@ -137,8 +156,9 @@ class PendingSuggestion(Protocol):
         reason: str,
         event_id: str | None,
         reference: str | None,
-    ) -> None:
-        """Write the decision if the suggestion is still proposed (not committed yet)."""
+    ) -> bool:
+        """Write the decision where the suggestion is still proposed (not committed yet): True.
+        False, with nothing written and `row` read again, where another decision took it first."""
 
     def commit(self) -> dict[str, Any]:
         """Commit; the suggestion as stored."""
@@ -328,20 +348,22 @@ def decide_review(
     publish: EventPublisher | None = None,
 ) -> None:
     """Accept the forecast under review, or override it with a daily quantity for the run's
-    horizon. With `publish`, the decision goes into the stream first as a `forecast_reviewed`
-    event (a failure leaves the review open)."""
+    horizon. With `publish`, the decision also goes into the stream as a `forecast_reviewed`
+    event. Taken once: a review another decision took first is refused with
+    `ReviewAlreadyDecided` (who, when)."""
     check_decision(decision, reviewer, reason, override_daily)
+    item = f"the review of {location} × {sku} in run {run_id}"
     with store.deciding_review(run_id, location, sku) as review:
         if review.status is None:
             raise ReviewError(f"no review of {location} × {sku} in run {run_id}")
         if review.status != "open":
-            raise ReviewError(f"{location} × {sku} in run {run_id} was already {review.status}")
+            raise _review_taken(item, review.row)
         now = datetime.now(UTC)
-        if publish is not None:
-            event = review_event(run_id, location, sku, decision, reviewer, reason, role, override_daily, now)
-            publish.publish(event)
-        review.record(decision, reviewer, role, reason, now, override_daily)
-        audit.append(
+        if not review.record(decision, reviewer, role, reason, now, override_daily):
+            raise _review_taken(item, review.row)
+        decision_id = review_event_id(run_id, location, sku)
+        with recorded_first(
+            audit,
             reviewer,
             f"forecast_review.{decision.value}",
             f"forecast {location} × {sku} ({run_id})",
@@ -352,10 +374,21 @@ def decide_review(
                 "location": location,
                 "sku": sku,
                 "override_daily": override_daily,
-                "event_id": review_event_id(run_id, location, sku) if publish is not None else None,
+                "decision_id": decision_id,
+                "event_id": decision_id if publish is not None else None,
             },
-        )
-        review.commit()
+        ):
+            if publish is not None:
+                publish.publish(
+                    review_event(run_id, location, sku, decision, reviewer, reason, role, override_daily, now)
+                )
+            review.commit()
+
+
+def _review_taken(item: str, row: Mapping[str, Any] | None) -> ReviewAlreadyDecided:
+    if row is None or row.get("status") in (None, "open"):
+        return ReviewAlreadyDecided(item, "being decided", note="another decision on it is under way")
+    return ReviewAlreadyDecided(item, row["status"], row.get("reviewer"), row.get("decided_at"))
 
 
 # ----------------------------------------------------------------------------- replenishment
@@ -426,35 +459,53 @@ def decide_suggestion(
     role: str = "",
     publish: EventPublisher | None = None,
 ) -> dict[str, Any]:
-    """Approve or reject a proposed suggestion. Approving builds its event and publishes it
-    before the status changes: a failed publish leaves it proposed. The suggestion as stored."""
+    """Approve or reject a proposed suggestion; approving sends the event that carries it out
+    (its purchase order or transfer). Taken once: a suggestion another decision took first is
+    refused with `SuggestionAlreadyDecided` (who, when). The suggestion as stored."""
     with store.deciding_suggestion(suggestion_id) as pending:
         if pending.row is None or pending.suggestion is None:
             raise SuggestionError(f"no suggestion {suggestion_id!r}")
         row = pending.row
+        item = f"{row['kind']} suggestion {suggestion_id}"
+        if row["status"] != SuggestionStatus.PROPOSED.value:
+            raise _suggestion_taken(item, row)
         decision = check_suggestion_decision(row["status"], decision, reviewer, reason)
         now = datetime.now(UTC)
         event = None
         if decision is SuggestionStatus.APPROVED:
-            event = approval_event(suggestion_id, pending.suggestion, now, reviewer)
             if publish is None:
                 raise SuggestionError("approving needs a way to send the event")
-            publish.publish(event)
+            event = approval_event(suggestion_id, pending.suggestion, now, reviewer)
         event_id = event.event_id if event else None
-        pending.record(
-            decision, now, reviewer, role, reason, event_id, approval_reference(event) if event else None
-        )
-        audit.append(
+        reference = approval_reference(event) if event else None
+        if not pending.record(decision, now, reviewer, role, reason, event_id, reference):
+            raise _suggestion_taken(item, pending.row)
+        with recorded_first(
+            audit,
             reviewer,
             f"suggestion.{decision.value}",
-            f"{row['kind']} suggestion {suggestion_id}",
+            item,
             role,
             reason,
             {
                 "location": row["location"],
                 "sku": row["sku"],
                 "quantity": row["quantity"],
+                "decision_id": f"suggestion:{suggestion_id}",
                 "event_id": event_id,
             },
+        ):
+            if event is not None:
+                assert publish is not None
+                publish.publish(event)
+            return pending.commit()
+
+
+def _suggestion_taken(item: str, row: Mapping[str, Any] | None) -> SuggestionAlreadyDecided:
+    if row is None or row.get("status") == SuggestionStatus.PROPOSED.value:
+        return SuggestionAlreadyDecided(item, "being decided", note="another decision on it is under way")
+    if row["status"] == SuggestionStatus.EXPIRED.value:
+        return SuggestionAlreadyDecided(
+            item, row["status"], None, row.get("decided_at"), row.get("reason") or ""
         )
-        return pending.commit()
+    return SuggestionAlreadyDecided(item, row["status"], row.get("reviewer"), row.get("decided_at"))

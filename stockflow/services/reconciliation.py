@@ -10,7 +10,8 @@ One run (`Reconciliation`):
 4. **Repair**, unless asked to report only: a `StockCorrection` per drift and a
    ``count_variance`` adjustment per count whose difference is not booked yet, published into
    the stream (`EventPublisher`, never written into the workers' tables), each recorded in the
-   audit trail with its reason; then wait until the state has applied them.
+   audit trail with its reason before it is published; then wait until the state has applied
+   them.
 5. **Report** (`ReportStore`), and raise a drift alert (`AlertPublisher`) when the state had
    drifted.
 
@@ -48,6 +49,7 @@ from stockflow.reconciliation import (
     variance_adjustment_id,
     withheld,
 )
+from stockflow.services.auditing import recorded_first
 from stockflow.services.ports import AuditTrail, EventPublisher
 
 #: Who the audit trail says repaired the state.
@@ -191,10 +193,9 @@ class Reconciliation:
                 event, what = variance_adjustment(d.count, now), "stock.count_variance_posted"
             else:
                 continue
-            self.events.publish(event)
-            f.event_id = event.event_id
-            sent[event.event_id] = f
-            self.audit.append(
+            # the entry first, then the event (its id is derived: sending it again is a duplicate)
+            with recorded_first(
+                self.audit,
                 ACTOR,
                 what,
                 f"{d.key.location} {d.key.sku} {d.key.batch or '-'}",
@@ -207,7 +208,10 @@ class Reconciliation:
                     "difference": dict(d.difference),
                     "value": str(d.value),
                 },
-            )
+            ):
+                self.events.publish(event)
+            f.event_id = event.event_id
+            sent[event.event_id] = f
         self._confirm(sent, wait_seconds)
         return findings
 

@@ -4,19 +4,21 @@ what a refusal leaves behind, and what replenishment and the accuracy measure re
 from __future__ import annotations
 
 from contextlib import contextmanager
-from datetime import date, timedelta
+from datetime import UTC, date, datetime, timedelta
+from types import SimpleNamespace
 from typing import Any
 
 import pandas as pd
 import pytest
 
 from stockflow.events import ForecastReviewed, PurchaseOrder, TransferOut
-from stockflow.forecasting import Decision, ReviewError
+from stockflow.forecasting import Decision, ReviewAlreadyDecided, ReviewError
 from stockflow.replenishment import (
     ApprovedOrder,
     OrderSuggestion,
     StockCount,
     StockPosition,
+    SuggestionAlreadyDecided,
     SuggestionError,
     TransferSuggestion,
 )
@@ -25,21 +27,28 @@ from stockflow.services import planning as service
 LAST_DAY = date(2026, 3, 31)
 
 
+class Journal(list):
+    """What the ports were asked to do, in order."""
+
+
 class Publisher:
-    def __init__(self, fails: bool = False) -> None:
+    def __init__(self, fails: bool = False, journal: Journal | None = None) -> None:
         self.events: list[Any] = []
         self.fails = fails
+        self.journal = journal if journal is not None else Journal()
 
     def publish(self, event: Any) -> None:
         if self.fails:
             raise RuntimeError("the stream is down")
+        self.journal.append(("publish", event.event_id))
         self.events.append(event)
 
 
 class Audit:
-    def __init__(self, fails: bool = False) -> None:
+    def __init__(self, fails: bool = False, journal: Journal | None = None) -> None:
         self.entries: list[dict[str, Any]] = []
         self.fails = fails
+        self.journal = journal if journal is not None else Journal()
 
     def append(self, actor, action, target, role="", reason="", details=None):  # noqa: ANN001, ANN201
         if self.fails:
@@ -47,45 +56,69 @@ class Audit:
         self.entries.append(
             {"actor": actor, "action": action, "target": target, "role": role, "reason": reason, **details}
         )
+        self.journal.append(("audit", action))
+        return SimpleNamespace(seq=len(self.entries))
 
 
 class Pending:
-    """A decision unit: changes become visible only on commit."""
+    """A decision unit: `record` claims the item only where it is still pending (else False and
+    `row` read again); changes become visible only on commit."""
+
+    pending_status = "open"
 
     def __init__(self, store: Store, key: Any) -> None:
         self.store, self.key, self.change = store, key, None
+        self.row = dict(store.items[key]) if key in store.items else None
+
+    def claim(self, change: dict[str, Any]) -> bool:
+        if self.store.before_claim is not None:  # another decision gets there first
+            self.store.before_claim(self.store.items[self.key])
+        if self.store.items[self.key]["status"] != self.pending_status:
+            self.row = dict(self.store.items[self.key])
+            return False
+        self.change = change
+        return True
 
     def commit(self) -> Any:
         self.store.items[self.key].update(self.change)
         self.store.commits += 1
+        self.store.journal.append(("commit", self.key))
         return dict(self.store.items[self.key])
 
 
 class PendingReview(Pending):
     @property
     def status(self) -> str | None:
-        return self.store.items.get(self.key, {}).get("status")
+        return self.row and self.row["status"]
 
     def record(self, decision, reviewer, role, reason, decided_at, override_daily):  # noqa: ANN001, ANN201
-        self.change = {"status": decision.value, "reviewer": reviewer, "override_daily": override_daily}
+        return self.claim({"status": decision.value, "reviewer": reviewer, "override_daily": override_daily})
 
 
 class PendingSuggestion(Pending):
-    @property
-    def row(self) -> dict[str, Any] | None:
-        return self.store.items.get(self.key)
+    pending_status = "proposed"
 
     @property
     def suggestion(self) -> Any:
         return self.row and self.row["suggestion"]
 
     def record(self, status, decided_at, reviewer, role, reason, event_id, reference):  # noqa: ANN001, ANN201
-        self.change = {"status": status.value, "event_id": event_id, "reference": reference}
+        return self.claim(
+            {
+                "status": status.value,
+                "event_id": event_id,
+                "reference": reference,
+                "reviewer": reviewer,
+                "decided_at": decided_at,
+            }
+        )
 
 
 class Store:
-    def __init__(self, items: dict[Any, dict[str, Any]]) -> None:
+    def __init__(self, items: dict[Any, dict[str, Any]], journal: Journal | None = None) -> None:
         self.items, self.commits = items, 0
+        self.journal = journal if journal is not None else Journal()
+        self.before_claim = None
 
     @contextmanager
     def deciding_review(self, run_id, location, sku):  # noqa: ANN001, ANN201
@@ -99,15 +132,29 @@ class Store:
         return [r for r in self.items.values() if status is None or r["status"] == status]
 
 
-def reviews() -> Store:
+def reviews(journal: Journal | None = None) -> Store:
     return Store(
-        {("run-1", "S1", "MILK-1L"): {"status": "open"}, ("run-1", "S1", "RICE-5KG"): {"status": "accepted"}}
+        {("run-1", "S1", "MILK-1L"): {"status": "open"}, ("run-1", "S1", "RICE-5KG"): {"status": "accepted"}},
+        journal,
     )
 
 
+DECIDED_AT = datetime(2026, 3, 31, 9, 15, 7, tzinfo=UTC)
+
+
+def someone_else_decides(status: str):  # noqa: ANN201
+    """Another decision that takes the item between our read and our claim."""
+
+    def decide(item: dict[str, Any]) -> None:
+        item.update(status=status, reviewer="李会计", decided_at=DECIDED_AT)
+
+    return decide
+
+
 # ----------------------------------------------------------------------------- reviews
-def test_an_override_is_published_then_recorded_then_audited():
-    store, audit, publisher = reviews(), Audit(), Publisher()
+def test_an_override_is_audited_then_published_then_committed():
+    journal = Journal()
+    store, audit, publisher = reviews(journal), Audit(journal=journal), Publisher(journal=journal)
     service.decide_review(
         store,
         audit,
@@ -121,6 +168,11 @@ def test_an_override_is_published_then_recorded_then_audited():
         12.0,
         publisher,
     )
+    assert journal == [
+        ("audit", "forecast_review.overridden"),
+        ("publish", "review:run-1:S1:MILK-1L"),
+        ("commit", ("run-1", "S1", "MILK-1L")),
+    ]
     assert store.items[("run-1", "S1", "MILK-1L")] == {
         "status": "overridden",
         "reviewer": "王经理",
@@ -144,6 +196,7 @@ def test_an_override_is_published_then_recorded_then_audited():
             "location": "S1",
             "sku": "MILK-1L",
             "override_daily": 12.0,
+            "decision_id": "review:run-1:S1:MILK-1L",
             "event_id": "review:run-1:S1:MILK-1L",
         }
     ]
@@ -154,24 +207,35 @@ def test_without_a_publisher_a_review_decision_is_recorded_with_no_event_id():
     service.decide_review(store, audit, "run-1", "S1", "MILK-1L", Decision.ACCEPTED, "李会计", "looks right")
     assert store.items[("run-1", "S1", "MILK-1L")]["status"] == "accepted"
     assert audit.entries[0]["event_id"] is None
+    assert audit.entries[0]["decision_id"] == "review:run-1:S1:MILK-1L"
 
 
-@pytest.mark.parametrize(
-    "publisher, audit", [(Publisher(fails=True), Audit()), (Publisher(), Audit(fails=True))]
-)
-def test_a_review_decision_the_stream_or_the_audit_log_refuses_leaves_the_review_open(publisher, audit):
-    store = reviews()
-    with pytest.raises((RuntimeError, OSError)):
+def test_a_review_decision_the_stream_refuses_stays_open_with_its_entry_and_a_failed_one():
+    store, audit = reviews(), Audit()
+    with pytest.raises(RuntimeError, match="stream is down"):
         service.decide_review(
-            store, audit, "run-1", "S1", "MILK-1L", Decision.ACCEPTED, "x", "y", publish=publisher
+            store, audit, "run-1", "S1", "MILK-1L", Decision.ACCEPTED, "x", "y", publish=Publisher(fails=True)
         )
     assert store.items[("run-1", "S1", "MILK-1L")] == {"status": "open"} and store.commits == 0
-    assert audit.entries == []
+    entry, failed = audit.entries
+    assert entry["action"] == "forecast_review.accepted"
+    assert failed["action"] == "forecast_review.accepted.failed" and failed["voids_entry"] == 1
+    assert failed["decision_id"] == entry["decision_id"] and "stream is down" in failed["error"]
+
+
+def test_a_review_decision_the_audit_log_refuses_is_not_sent_nor_taken():
+    store, publisher = reviews(), Publisher()
+    with pytest.raises(OSError, match="disk is full"):
+        service.decide_review(
+            store, Audit(fails=True), "run-1", "S1", "MILK-1L", Decision.ACCEPTED, "x", "y", publish=publisher
+        )
+    assert store.items[("run-1", "S1", "MILK-1L")] == {"status": "open"} and store.commits == 0
+    assert publisher.events == []
 
 
 def test_a_decided_or_missing_review_and_an_invalid_decision_are_refused_before_anything_is_sent():
     store, audit, publisher = reviews(), Audit(), Publisher()
-    with pytest.raises(ReviewError, match="already accepted"):
+    with pytest.raises(ReviewAlreadyDecided, match="already accepted"):
         service.decide_review(
             store, audit, "run-1", "S1", "RICE-5KG", Decision.ACCEPTED, "x", "y", publish=publisher
         )
@@ -186,8 +250,22 @@ def test_a_decided_or_missing_review_and_an_invalid_decision_are_refused_before_
     assert publisher.events == [] and audit.entries == [] and store.commits == 0
 
 
+def test_a_review_taken_by_another_decision_before_the_claim_says_by_whom_and_when():
+    store, audit, publisher = reviews(), Audit(), Publisher()
+    store.before_claim = someone_else_decides("overridden")
+    with pytest.raises(ReviewAlreadyDecided) as refused:
+        service.decide_review(
+            store, audit, "run-1", "S1", "MILK-1L", Decision.ACCEPTED, "王经理", "ok", publish=publisher
+        )
+    assert (refused.value.status, refused.value.by, refused.value.at) == ("overridden", "李会计", DECIDED_AT)
+    assert str(refused.value) == (
+        "the review of S1 × MILK-1L in run run-1 was already overridden by 李会计 at 2026-03-31 09:15:07 UTC"
+    )
+    assert publisher.events == [] and audit.entries == [] and store.commits == 0
+
+
 # ----------------------------------------------------------------------------- suggestions
-def suggestions() -> Store:
+def suggestions(journal: Journal | None = None) -> Store:
     order = OrderSuggestion("S1", "MILK-1L", "SUP1", 24, LAST_DAY, LAST_DAY + timedelta(days=3), 5, 12, 3.0)
     transfer = TransferSuggestion("MILK-1L", "WH1", "S1", "B1", 6, 3.2, None)
     row = {"location": "S1", "sku": "MILK-1L", "status": "proposed"}
@@ -195,19 +273,22 @@ def suggestions() -> Store:
         {
             "s-1": {**row, "suggestion_id": "s-1", "kind": "purchase", "quantity": 24, "suggestion": order},
             "s-2": {**row, "suggestion_id": "s-2", "kind": "transfer", "quantity": 6, "suggestion": transfer},
-        }
+        },
+        journal,
     )
 
 
-def test_approving_a_purchase_suggestion_places_its_order_and_keeps_its_reference():
-    store, audit, publisher = suggestions(), Audit(), Publisher()
+def test_approving_a_purchase_suggestion_audits_then_places_its_order_then_commits():
+    journal = Journal()
+    store, audit, publisher = suggestions(journal), Audit(journal=journal), Publisher(journal=journal)
     row = service.decide_suggestion(store, audit, "s-1", "approved", "王经理", publish=publisher)
+    assert journal == [("audit", "suggestion.approved"), ("publish", "s-1:po"), ("commit", "s-1")]
     (event,) = publisher.events
     assert isinstance(event, PurchaseOrder) and (event.event_id, event.purchase_order) == ("s-1:po", "PO-s-1")
     assert (row["status"], row["event_id"], row["reference"]) == ("approved", "s-1:po", "PO-s-1")
-    assert [(e["action"], e["target"], e["quantity"], e["event_id"]) for e in audit.entries] == [
-        ("suggestion.approved", "purchase suggestion s-1", 24, "s-1:po")
-    ]
+    assert [
+        (e["action"], e["target"], e["quantity"], e["decision_id"], e["event_id"]) for e in audit.entries
+    ] == [("suggestion.approved", "purchase suggestion s-1", 24, "suggestion:s-1", "s-1:po")]
 
 
 def test_approving_a_transfer_dispatches_it():
@@ -232,14 +313,51 @@ def test_refused_suggestion_decisions_change_nothing():
     store, audit = suggestions(), Audit()
     with pytest.raises(SuggestionError, match="a way to send"):
         service.decide_suggestion(store, audit, "s-1", "approved", "王经理")
-    with pytest.raises(RuntimeError):
-        service.decide_suggestion(store, audit, "s-1", "approved", "王经理", publish=Publisher(fails=True))
     with pytest.raises(SuggestionError, match="no suggestion"):
         service.decide_suggestion(store, audit, "s-9", "approved", "王经理", publish=Publisher())
     assert store.items["s-1"]["status"] == "proposed" and store.commits == 0 and audit.entries == []
     service.decide_suggestion(store, audit, "s-1", "approved", "王经理", publish=Publisher())
-    with pytest.raises(SuggestionError, match="already approved"):
+    with pytest.raises(SuggestionAlreadyDecided, match="already approved by 王经理 at 20"):
         service.decide_suggestion(store, audit, "s-1", "rejected", "x", "too late", publish=Publisher())
+    assert [e["action"] for e in audit.entries] == ["suggestion.approved"]
+
+
+def test_an_approval_the_stream_refuses_leaves_its_entry_a_failed_entry_and_the_suggestion_proposed():
+    store, audit = suggestions(), Audit()
+    with pytest.raises(RuntimeError, match="stream is down"):
+        service.decide_suggestion(store, audit, "s-1", "approved", "王经理", publish=Publisher(fails=True))
+    assert store.items["s-1"]["status"] == "proposed" and store.commits == 0
+    assert [(e["action"], e["decision_id"], e["event_id"]) for e in audit.entries] == [
+        ("suggestion.approved", "suggestion:s-1", "s-1:po"),
+        ("suggestion.approved.failed", "suggestion:s-1", "s-1:po"),
+    ]
+    # taken again, the same decision id and event id: the stream takes the order once
+    publisher = Publisher()
+    service.decide_suggestion(store, audit, "s-1", "approved", "王经理", publish=publisher)
+    assert [e.event_id for e in publisher.events] == ["s-1:po"] and store.items["s-1"]["status"] == "approved"
+
+
+@pytest.mark.parametrize("status", ["approved", "rejected"])
+def test_a_suggestion_taken_by_another_decision_before_the_claim_is_refused_with_who_and_when(status):
+    store, audit, publisher = suggestions(), Audit(), Publisher()
+    store.before_claim = someone_else_decides(status)
+    with pytest.raises(SuggestionAlreadyDecided) as refused:
+        service.decide_suggestion(store, audit, "s-2", "approved", "王经理", publish=publisher)
+    assert (refused.value.status, refused.value.by, refused.value.at) == (status, "李会计", DECIDED_AT)
+    assert (
+        str(refused.value)
+        == f"transfer suggestion s-2 was already {status} by 李会计 at 2026-03-31 09:15:07 UTC"
+    )
+    assert publisher.events == [] and audit.entries == [] and store.commits == 0
+
+
+def test_an_expired_suggestion_is_refused_with_why():
+    store = suggestions()
+    store.items["s-1"].update(status="expired", decided_at=DECIDED_AT, reason="replaced by run r-2")
+    with pytest.raises(
+        SuggestionAlreadyDecided, match=r"already expired at 2026-03-31 09:15:07 UTC \(replaced by run r-2\)"
+    ):
+        service.decide_suggestion(store, Audit(), "s-1", "approved", "王经理", publish=Publisher())
 
 
 # ----------------------------------------------------------------------------- replenishment

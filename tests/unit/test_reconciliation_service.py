@@ -1,6 +1,9 @@
 """The reconciliation use case against fake ports: what it publishes, audits, stores and alerts."""
 
 from datetime import timedelta
+from types import SimpleNamespace
+
+import pytest
 
 from stockflow.alerts import Alert, AlertType, Severity
 from stockflow.events import AdjustmentReason, StockAdjustment, StockCorrection
@@ -20,6 +23,8 @@ class Ports:
     def __init__(self, ledger, state, state_applies=True, last_started_at=None):
         self.book, self.state, self.state_applies = ledger, state, state_applies
         self.published, self.audited, self.saved, self.alerted = [], [], [], []
+        self.order: list[str] = []  # "audit <action>" and "publish <event id>", as they came
+        self.stream_down = False
         self.applied_ids: set[str] = set()
         self.last = last_started_at
 
@@ -43,12 +48,17 @@ class Ports:
 
     # events, audit, reports, alerts
     def publish(self, event):
+        if self.stream_down:
+            raise ConnectionError("the stream is down")
+        self.order.append(f"publish {event.event_id}")
         self.published.append(event)
         if self.state_applies:
             self.applied_ids.add(event.event_id)
 
     def append(self, actor, action, target, role="", reason="", details=None):
+        self.order.append(f"audit {action}")
         self.audited.append((actor, action, target, role, reason, dict(details or {})))
+        return SimpleNamespace(seq=len(self.audited))
 
     def last_started_at(self, source):
         return self.last
@@ -98,6 +108,29 @@ def test_drift_is_corrected_the_count_booked_both_audited_and_one_alert_raised(c
     (alert,) = ports.alerted
     assert alert.alert_id == Alert.make_id(AlertType.STOCK_DRIFT, "rec-test")
     assert (alert.severity, alert.location) == (Severity.WARNING, "WH1") and "all corrected" in alert.message
+
+
+def test_each_repair_is_audited_before_it_is_published(catalog):
+    ports = drifted(catalog)
+    ports.run(catalog).run()
+    fix, booking = ports.published
+    assert ports.order == [
+        "audit stock.corrected",
+        f"publish {fix.event_id}",
+        "audit stock.count_variance_posted",
+        f"publish {booking.event_id}",
+    ]
+
+
+def test_a_repair_the_stream_refuses_leaves_its_entry_and_one_voiding_it(catalog):
+    ports = drifted(catalog)
+    ports.stream_down = True
+    with pytest.raises(ConnectionError):
+        ports.run(catalog).run()
+    assert ports.published == []
+    (entry, failed) = ports.audited
+    assert (entry[1], failed[1]) == ("stock.corrected", "stock.corrected.failed")
+    assert failed[5]["voids_entry"] == 1 and failed[5]["event_id"] == entry[5]["event_id"]
 
 
 def test_a_repair_the_state_never_confirms_makes_the_alert_critical(catalog):
