@@ -217,12 +217,16 @@ def test_forecasts_page_records_a_review_decision(env, stack, monkeypatch):
         at.text_input(key="review_reason").input("promotion next week")
         at.button(key="review_submit").click().run()
 
-    # no stream to take the decision's event: it is refused, and the review stays open
+    # no stream to take the decision's event: it is refused and the review stays open; the audit
+    # log has the decision's entry (written before the event is sent) and the entry voiding it
     audited_before = len(AuditLog(var).records())
     decide()
     assert "Not recorded" in at.error[0].value and not at.success
     assert planning.effective_forecast(location, sku)[0][2] is False
-    assert len(AuditLog(var).records()) == audited_before
+    entry, failed = AuditLog(var).records()[audited_before:]
+    assert entry["action"] == "forecast_review.overridden"
+    assert failed["action"] == "forecast_review.overridden.failed"
+    assert failed["details"]["voids_entry"] == entry["seq"]
 
     # with a stream worker: the event goes into the stream and the lake, then the decision stands
     worker = stack.worker()
