@@ -12,6 +12,7 @@ counted once, by its stronger reading), and so do the two load classes."""
 from __future__ import annotations
 
 import json
+import threading
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -68,7 +69,11 @@ def nms(boxes: np.ndarray, scores: np.ndarray, iou: float) -> np.ndarray:
 
 
 class Detector:
-    """One model loaded once; `detect` is one photo (BGR, as OpenCV reads it)."""
+    """One model read once; `detect` is one photo (BGR, as OpenCV reads it).
+
+    A ``cv2.dnn.Net`` keeps its buffers between calls and is not safe to share between threads,
+    so each thread that detects gets its own net, built from the model's bytes on its first
+    call (`net`). One detector can serve a whole thread pool."""
 
     def __init__(
         self,
@@ -95,7 +100,16 @@ class Detector:
         self.groups = None if groups is None else np.asarray(groups, dtype=np.float32)
         if threads is not None:
             cv2.setNumThreads(threads)
-        self.net = cv2.dnn.readNetFromONNX(str(model))
+        self._onnx = np.frombuffer(model.read_bytes(), np.uint8)
+        self._per_thread = threading.local()
+
+    @property
+    def net(self) -> cv2.dnn.Net:
+        """This thread's net (built on its first use)."""
+        net = getattr(self._per_thread, "net", None)
+        if net is None:
+            net = self._per_thread.net = cv2.dnn.readNetFromONNX(self._onnx)
+        return net
 
     def raw(self, image: np.ndarray) -> tuple[np.ndarray, Letterbox]:
         """The model's output for one photo, (4 + classes) × anchors, and the letterbox used."""
@@ -103,8 +117,9 @@ class Detector:
             raise ValueError("expected a colour photo (height × width × 3)")
         padded, box = letterbox(image, self.imgsz)
         blob = np.ascontiguousarray(padded[..., ::-1].transpose(2, 0, 1))[None].astype(np.float32) / 255
-        self.net.setInput(blob)
-        return self.net.forward()[0], box
+        net = self.net
+        net.setInput(blob)
+        return net.forward()[0], box
 
     def detect(self, image: np.ndarray) -> list[Detection]:
         out, lb = self.raw(image)

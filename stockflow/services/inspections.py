@@ -5,11 +5,15 @@ record through here; a photo without a pallet records nothing.
 
 The stream's own view publishes from its event loop, so the publisher port comes in two
 forms: `EventPublisher` (`record_inspection`) and `AsyncEventPublisher`
-(`record_inspection_async`)."""
+(`record_inspection_async`).
+
+The annotated photo belongs to a recorded inspection only: `keep_photo` (when given) is called
+with the event once the event is valid and before it is published, so a refused inspection
+leaves no photo behind, and a recorded one never names a photo that was not kept."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Protocol
@@ -110,12 +114,16 @@ def record_inspection(
     model: str = "",
     image: str | None = None,
     clock: Callable[[], datetime] = _utc_now,
+    keep_photo: Callable[[PalletInspected], object] | None = None,
 ) -> PalletInspected | None:
-    """Publish the inspection's event (None, and nothing published, without a pallet)."""
+    """Publish the inspection's event (None, and nothing published, without a pallet); the
+    photo is kept (`keep_photo`) after the event is found valid, before it is published."""
     event = inspection_record(
         result, delivery, event_id=event_id, source=source, model=model, image=image, occurred_at=clock()
     )
     if event is not None:
+        if keep_photo is not None:
+            keep_photo(event)
         publish.publish(event)
     return event
 
@@ -130,11 +138,14 @@ async def record_inspection_async(
     model: str = "",
     image: str | None = None,
     clock: Callable[[], datetime] = _utc_now,
+    keep_photo: Callable[[PalletInspected], Awaitable[object]] | None = None,
 ) -> PalletInspected | None:
     """`record_inspection` from an event loop."""
     event = inspection_record(
         result, delivery, event_id=event_id, source=source, model=model, image=image, occurred_at=clock()
     )
     if event is not None:
+        if keep_photo is not None:
+            await keep_photo(event)
         await publish.publish(event)
     return event

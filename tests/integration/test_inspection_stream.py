@@ -2,6 +2,7 @@
 quarantined in the stock API until it is released; one inspected before its receipt holds the
 receipt when it comes."""
 
+import math
 import os
 import subprocess
 import sys
@@ -112,7 +113,10 @@ def test_a_photo_posted_to_inspections_quarantines_the_damaged_batch(stack, tmp_
     wait_until(
         lambda: (batch(worker, sku, "LOT-CAM") or {}).get("quarantined") == 24, 30, "LOT-CAM quarantined"
     )
-    with urllib.request.urlopen(worker.url + body["annotated"], timeout=5) as resp:
+    from tests.support.network import auth_headers
+
+    req = urllib.request.Request(worker.url + body["annotated"], headers=auth_headers())
+    with urllib.request.urlopen(req, timeout=5) as resp:
         assert resp.headers["Content-Type"] == "image/jpeg" and resp.read()[:2] == b"\xff\xd8"
     # the same photo again for the same delivery is the same inspection (one event id)
     status, again = post_multipart(
@@ -163,3 +167,72 @@ def test_a_photo_posted_to_inspections_quarantines_the_damaged_batch(stack, tmp_
 
     wait_until(applied, 30, "the command's inspection applied by the stream")
     assert (batch(worker, sku, "LOT-CAM") or {}).get("quarantined") == 24
+
+
+def test_photos_that_cannot_take_the_worker_down(stack):
+    """Decompression bombs (a few kilobytes declaring 32000×32000 pixels), one and four at once,
+    are answered 413 from their header and the worker goes on inspecting; a JPEG cut short and a
+    damaged header are 400, a body that is not multipart 415. An inspection the event refuses
+    leaves no annotated photo; photos older than the days they are kept are removed when the
+    worker starts."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from tests.unit.test_inspection_photos import png_declaring
+    from tests.vision import damaged_and_sound
+    from vision.inspector import inspection_id
+
+    keep_days = stack.settings.inspection_photos_keep_days
+    photos = stack.settings.var_dir / "inspections"
+    photos.mkdir(parents=True)
+    day = 24 * 3600
+    old, young = photos / f"insp-{'0' * 24}.jpg", photos / f"insp-{'1' * 24}.jpg"
+    unfinished = photos / f".insp-{'2' * 24}.jpg.x1.partial"
+    for path, age_days in ((old, keep_days + 1), (young, keep_days - 1), (unfinished, keep_days + 1)):
+        path.write_bytes(b"\xff\xd8 an earlier annotated photo")
+        moment = datetime.now(UTC).timestamp() - age_days * day
+        os.utime(path, (moment, moment))
+    worker = stack.worker()
+    wait_until(lambda: not old.exists() and not unfinished.exists(), 60, "the old annotated photos removed")
+    assert young.exists()
+
+    sku = next(code for code, s in sorted(stack.catalog.skus.items()) if s.batch_managed)
+    supplier = stack.catalog.skus[sku].supplier or sorted(stack.catalog.suppliers)[0]
+    delivery = {"supplier": supplier, "sku": sku, "location": "WH1", "batch": "LOT-BOMB"}
+    bomb = png_declaring(32000, 32000)
+    assert len(bomb) < 10_000
+
+    def post(name, data, fields=delivery):
+        return post_multipart(f"{worker.url}/inspections", fields, {"image": (name, data)})
+
+    status, refused = post("bomb.png", bomb)
+    assert (status, refused["error"]) == (413, "too_many_pixels"), refused
+    with ThreadPoolExecutor(4) as pool:
+        answers = list(pool.map(lambda i: post(f"bomb-{i}.png", bomb), range(4)))
+    assert [(s, b["error"]) for s, b in answers] == [(413, "too_many_pixels")] * 4, answers
+    limit = stack.settings.inspection_max_pixels
+    side = math.isqrt(limit) + 1  # just over the limit
+    status, refused = post("over.png", png_declaring(side, side))
+    assert (status, refused["error"]) == (413, "too_many_pixels")
+    assert f"{side}×{side} pixels is more than a photo ({limit:,} at most)" in refused["detail"]
+
+    (damaged, _), _, _ = damaged_and_sound()
+    whole = jpeg(damaged)
+    status, refused = post("cut.jpg", whole[: len(whole) // 2])
+    assert (status, refused["error"]) == (400, "not_a_photo") and "cut short" in refused["detail"]
+    status, refused = post("header.jpg", whole[:20])
+    assert (status, refused["error"]) == (400, "not_a_photo")
+    status, refused = post_json(f"{worker.url}/inspections", {"image": "not multipart"})
+    assert (status, refused["error"]) == (415, "unsupported_media_type")
+
+    # refused by the event (a batch with a space is no identifier): nothing kept
+    refused_delivery = {**delivery, "batch": "LOT BOMB"}
+    status, refused = post("pallet.jpg", whole, refused_delivery)
+    assert (status, refused["error"]) == (400, "invalid_fields"), refused
+    never = inspection_id(whole, supplier, sku, "LOT BOMB", None)
+    assert not (photos / f"{never}.jpg").exists()
+
+    # the worker is up and still inspects
+    assert worker.proc.poll() is None and worker.health()["ready"]
+    status, body = post("pallet.jpg", whole)
+    assert status == 202 and body["verdict"] == "quarantine", body
+    assert sorted(p.name for p in photos.iterdir()) == sorted([young.name, f"{body['event_id']}.jpg"])

@@ -3,15 +3,19 @@ same weights, NMS and letterbox as ultralytics does them, and the held-out accur
 asks of the committed model (measured with the core's inspection rules)."""
 
 import json
+import threading
+from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import pytest
 
+from stockflow.config import get_settings
 from stockflow.inspection import CARTON, DAMAGED
 from tests.support.vision import damaged_and_sound
+from tests.unit.test_inspection_photos import png_declaring
 from vision.detector import COUNTING_GROUPS, DEFAULT_MODEL, Detector, letterbox, nms
 from vision.evaluate import evaluate
-from vision.inspector import Inspector, NotAPhoto
+from vision.inspector import Inspector, NotAPhoto, PhotoTooLarge
 from vision.synth import ordinary_photo, pallet_photo
 
 pytestmark = pytest.mark.integration
@@ -139,3 +143,39 @@ def test_inspector_verdicts_on_damaged_sound_and_ordinary_photos():
         inspector.inspect_bytes(b"GIF89a but not really")
     with pytest.raises(NotAPhoto, match="empty"):
         inspector.inspect_bytes(b"")
+    assert inspector.max_pixels == get_settings().inspection_max_pixels
+    with pytest.raises(PhotoTooLarge):
+        inspector.inspect_bytes(png_declaring(32000, 32000))
+
+
+def test_one_detector_gives_each_thread_its_own_net_and_the_serial_results():
+    """Threads that share one detector detect as one thread does, each on a net of its own
+    (a cv2.dnn.Net keeps its buffers between calls: shared, threads overwrite each other's).
+    OpenCV runs one thread per call here, as in the workers; with more, the split of its own
+    work changes the last bits of a float."""
+    import cv2
+
+    threads_before = cv2.getNumThreads()
+    try:
+        detector = Detector(threads=1)
+        photos = photos_of_every_shape()
+        serial = [detector.detect(img) for img in photos]
+        nets = {}
+        start = threading.Barrier(4, timeout=120)
+
+        def detect_all(offset):
+            start.wait()  # all four threads detect at the same time
+            nets[threading.get_ident()] = detector.net
+            # each thread takes the photos in its own order, so different photos run at once
+            order = photos[offset:] + photos[:offset]
+            found = [detector.detect(img) for img in order]
+            return found[len(photos) - offset :] + found[: len(photos) - offset]
+
+        with ThreadPoolExecutor(4) as pool:
+            results = list(pool.map(detect_all, [0, 5, 10, 15]))
+    finally:
+        cv2.setNumThreads(threads_before)
+    assert len(nets) == 4 and len({id(net) for net in nets.values()}) == 4
+    assert all(detector.net is not net for net in nets.values())  # the main thread's is its own too
+    for found in results:
+        assert found == serial

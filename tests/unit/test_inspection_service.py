@@ -71,3 +71,53 @@ def test_fields_the_event_refuses_are_refused_with_a_reason():
     with pytest.raises(InspectionRefused) as refused:
         record_inspection(FOUND, DELIVERY, Published(), event_id="x" * 200, source="test")
     assert refused.value.reason == "invalid_fields"
+
+
+def test_the_photo_is_kept_after_the_event_is_valid_and_before_it_is_published():
+    order = []
+
+    class Stream(list):
+        def publish(self, event):
+            order.append(("published", event.event_id))
+
+    kept = record_inspection(
+        FOUND, DELIVERY, Stream(), event_id="insp-3", source="test", keep_photo=lambda e: order.append(("kept", e.event_id))
+    )  # fmt: skip
+    assert kept is not None and order == [("kept", "insp-3"), ("published", "insp-3")]
+
+    order.clear()
+    with pytest.raises(InspectionRefused):  # an event the schema refuses: no photo, nothing published
+        record_inspection(
+            FOUND, DELIVERY, Stream(), event_id="x" * 200, source="test", keep_photo=lambda e: order.append("kept")
+        )  # fmt: skip
+    assert record_inspection(
+        InspectionResult(pallet_found=False), DELIVERY, Stream(), event_id="insp-4", source="test",
+        keep_photo=lambda e: order.append("kept"),
+    ) is None  # fmt: skip
+    assert order == []
+
+
+def test_the_async_form_keeps_the_photo_before_publishing_too():
+    order = []
+
+    class Stream:
+        async def publish(self, event):
+            order.append("published")
+
+    async def keep(event):
+        order.append(("kept", event.image))
+
+    asyncio.run(
+        record_inspection_async(
+            FOUND, DELIVERY, Stream(), event_id="insp-5", source="api", image="inspections/insp-5.jpg", keep_photo=keep
+        )
+    )  # fmt: skip
+    assert order == [("kept", "inspections/insp-5.jpg"), "published"]
+    order.clear()
+    with pytest.raises(InspectionRefused):
+        asyncio.run(
+            record_inspection_async(
+                FOUND, DELIVERY, Stream(), event_id="x" * 200, source="api", keep_photo=keep
+            )
+        )
+    assert order == []
