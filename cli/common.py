@@ -45,12 +45,13 @@ def _prefect_server(settings):  # noqa: ANN001, ANN202
         return server
 
 
-def _show_new_passwords(chosen: dict) -> None:
+def _show_new_passwords(chosen: dict[str, str]) -> None:
+    """The first accounts' passwords (account name → password), shown this once."""
     if chosen:
         console.print(
-            "dashboard passwords chosen for you (shown once; change one with "
-            "`stockflow dashboard password ROLE`): "
-            + ", ".join(f"{role.value} [bold]{password}[/]" for role, password in chosen.items())
+            "dashboard accounts made for you, one per role (passwords shown once; change one with "
+            "`stockflow users passwd NAME`, add people with `stockflow users add NAME --role ROLE`): "
+            + ", ".join(f"{name} [bold]{password}[/]" for name, password in chosen.items())
         )
 
 

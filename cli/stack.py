@@ -4,50 +4,26 @@ from __future__ import annotations
 
 import typer
 
-from cli.common import _logging, _show_new_passwords, console
+from cli.common import _logging, _show_new_passwords, _whoami, console
 from stockflow.config import get_settings
 
 commands = typer.Typer()  # top-level commands, added to the `stockflow` app
 
-dashboard_app = typer.Typer(help="The managers' dashboards (Streamlit), signed in by role.")
 
-
-@dashboard_app.callback(invoke_without_command=True)
-def dashboard(ctx: typer.Context) -> None:
-    """Serve the dashboards on STOCKFLOW_DASHBOARD_HOST:PORT in the foreground."""
-    if ctx.invoked_subcommand is not None:
-        return
+@commands.command("dashboard")
+def dashboard() -> None:
+    """Serve the dashboards on STOCKFLOW_DASHBOARD_HOST:PORT in the foreground (people sign in
+    with named accounts: `stockflow users`)."""
     import os
     import sys
 
-    from dashboards.access import ensure_passwords
+    from dashboards.access import ensure_accounts
     from dashboards.server import dashboard_env, streamlit_args
 
     settings = get_settings()
-    _show_new_passwords(ensure_passwords(settings))
+    _show_new_passwords(ensure_accounts(settings, _whoami()))
     console.print(f"dashboard at {settings.dashboard_url}")
     os.execve(sys.executable, [sys.executable, *streamlit_args(settings)], dashboard_env(settings))
-
-
-@dashboard_app.command("password")
-def dashboard_password(
-    role: str = typer.Argument(..., help="manager, warehouse, finance or auditor"),
-) -> None:
-    """Set a role's dashboard password (stored as a scrypt hash in var/dashboard_passwords.json)."""
-    from dashboards.access import set_password
-    from stockflow.masking import Role
-
-    try:
-        chosen = Role(role)
-    except ValueError:
-        console.print(f"[red]unknown role {role!r}[/]: " + ", ".join(r.value for r in Role))
-        raise typer.Exit(2) from None
-    password = typer.prompt(f"new password for {chosen.value}", hide_input=True, confirmation_prompt=True)
-    if len(password) < 8:
-        console.print("[red]a password needs at least 8 characters[/]")
-        raise typer.Exit(2)
-    set_password(get_settings(), chosen, password)
-    console.print(f"password of {chosen.value} changed")
 
 
 @commands.command()
@@ -136,7 +112,7 @@ def up(
     import threading
 
     from cli.supervisor import Stack, wipe
-    from dashboards.access import ensure_passwords
+    from dashboards.access import ensure_accounts
     from dashboards.server import start_dashboard, wait_until_serving
     from flows.server import PrefectServer, start_flow_serving
     from infra.processes import stop_processes
@@ -165,7 +141,7 @@ def up(
         stack.start()
         prefect.wait()
         serving = start_flow_serving(settings, settings.var_dir / "logs" / "flows.log")
-        new_passwords = ensure_passwords(settings)
+        new_passwords = ensure_accounts(settings, _whoami())
         dashboard = start_dashboard(settings, settings.var_dir / "logs" / "dashboard.log")
         wait_until_serving(settings, dashboard)
         resume = lake_has_events(settings)
@@ -181,7 +157,7 @@ def up(
             f"  flows           http://{settings.prefect_host}:{settings.prefect_port}   "
             f"(Prefect UI; post_vouchers every {settings.voucher_interval_seconds}s)"
         )
-        console.print(f"  dashboard       {settings.dashboard_url}   (sign in with a role's password)")
+        console.print(f"  dashboard       {settings.dashboard_url}   (sign in with a named account)")
         console.print(f"  lake            {settings.lake_dir.resolve()}")
         console.print(f"  books           {(settings.var_dir / 'books.duckdb').resolve()}")
         console.print(
@@ -251,4 +227,4 @@ def up(
         raise typer.Exit(1)
 
 
-GROUPS = {"dashboard": dashboard_app}
+GROUPS: dict[str, typer.Typer] = {}

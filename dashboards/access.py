@@ -1,56 +1,43 @@
-"""Sign-in for the dashboards: one password per role, stored as scrypt hashes.
-
-Hashes come from the setting `STOCKFLOW_DASHBOARD_PASSWORDS` (JSON, role → hash) and, for the
-roles it does not name, from `var/dashboard_passwords.json` (written by `stockflow dashboard
-password ROLE`, or by `stockflow up` the first time, which then prints the passwords it chose
-once). No password is ever stored in clear."""
+"""Sign-in for the dashboards: people's named accounts in `var/accounts.json` (argon2id hashes),
+made with `stockflow users add NAME --role ROLE`, or by `stockflow up` the first time (one per
+role, named after it, whose passwords it prints once). The lockout rule and the audit entries
+are the core's (`stockflow.services.accounts`); this module hands it the file and the log."""
 
 from __future__ import annotations
 
-import json
-import os
-import secrets
+from datetime import timedelta
 
+from stockflow.accounts import Account, LockoutPolicy
 from stockflow.config import Settings
-from stockflow.masking import Role, hash_password, verify_password
+from stockflow.services.accounts import SignInResult, first_accounts
+from stockflow.services.accounts import sign_in as sign_in_account
+from stores.accounts import AccountFile
+from stores.audit_log import AuditLog
 
 
-def password_hashes(settings: Settings) -> dict[Role, str]:
-    """Role → hash; an unknown role name in either place is a configuration error."""
-    path = settings.dashboard_passwords_path
-    stored = json.loads(path.read_text()) if path.exists() else {}
-    hashes: dict[Role, str] = {}
-    for source, entries in ((path, stored), ("STOCKFLOW_DASHBOARD_PASSWORDS", settings.dashboard_passwords)):
-        for name, value in entries.items():
-            try:
-                hashes[Role(name)] = value
-            except ValueError:
-                roles = ", ".join(r.value for r in Role)
-                raise ValueError(f"{source}: unknown role {name!r} (roles: {roles})") from None
-    return hashes
+def account_book(settings: Settings) -> AccountFile:
+    return AccountFile(settings.accounts_path)
 
 
-def sign_in(settings: Settings, role: Role, password: str) -> bool:
-    stored = password_hashes(settings).get(role)
-    return stored is not None and verify_password(password, stored)
+def lockout_policy(settings: Settings) -> LockoutPolicy:
+    return LockoutPolicy(
+        max_failures=settings.sign_in_max_failures,
+        lockout=timedelta(minutes=settings.sign_in_lockout_minutes),
+    )
 
 
-def set_password(settings: Settings, role: Role, password: str) -> None:
-    """Store the hash of `role`'s new password in var/dashboard_passwords.json."""
-    path = settings.dashboard_passwords_path
-    stored = json.loads(path.read_text()) if path.exists() else {}
-    stored[role.value] = hash_password(password)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
-    tmp.write_text(json.dumps(stored, indent=2, sort_keys=True) + "\n")
-    os.chmod(tmp, 0o600)
-    os.replace(tmp, path)
+def sign_in(settings: Settings, name: str, password: str) -> SignInResult:
+    return sign_in_account(
+        account_book(settings), AuditLog(settings.var_dir), name, password, lockout_policy(settings)
+    )
 
 
-def ensure_passwords(settings: Settings) -> dict[Role, str]:
-    """Choose a random password for every role that has none; return those (to show once)."""
-    missing = [role for role in Role if role not in password_hashes(settings)]
-    chosen = {role: secrets.token_urlsafe(9) for role in missing}
-    for role, password in chosen.items():
-        set_password(settings, role, password)
-    return chosen
+def signed_in_account(settings: Settings, name: str) -> Account | None:
+    """The account a session signed in with, as it is now: None once it is gone or disabled."""
+    account = account_book(settings).get(name)
+    return None if account is None or account.disabled else account
+
+
+def ensure_accounts(settings: Settings, actor: str) -> dict[str, str]:
+    """With no account yet, one per role named after it: name → password, to be shown once."""
+    return first_accounts(account_book(settings), AuditLog(settings.var_dir), actor)

@@ -23,7 +23,7 @@ import pandas as pd
 from stockflow.config import Settings
 from stockflow.kpis import KPIS, PeriodComparison, compare_periods, daily_values
 from stockflow.ledger import Position
-from stockflow.masking import Role, mask_record
+from stockflow.masking import DEFAULT_POLICY, Role
 from stockflow.masterdata import Catalog
 from stockflow.risk import prior_only
 from stockflow.risk import supplier_risk as score_suppliers
@@ -370,13 +370,15 @@ def journal_summary(
 
 def voucher_journal(
     settings: Settings,
+    role: Role,
     period: str | None,
     unit: str | None = None,
     account: str | None = None,
     limit: int | None = None,
 ) -> pd.DataFrame:
-    """Voucher lines, newest first (`limit`: only the first lines, for the screen)."""
-    return warehouse(
+    """Voucher lines, newest first (`limit`: only the first lines, for the screen), masked for
+    `role` (a customer code or a summary can hold a phone number)."""
+    frame = warehouse(
         settings,
         "SELECT voucher_id, line_no, accounting_unit, period, voucher_date, account_code, account_name,"
         " debit, credit, summary, location_id, sku_id, supplier_id, customer_id"
@@ -385,6 +387,7 @@ def voucher_journal(
         + (f" LIMIT {int(limit)}" if limit else ""),
         _journal_params(period, unit, account),
     )
+    return masked(frame, role)
 
 
 class _WarehouseAccountTotals:
@@ -465,10 +468,17 @@ def receivables(settings: Settings, role: Role) -> pd.DataFrame:
 
 
 def masked(frame: pd.DataFrame, role: Role) -> pd.DataFrame:
-    """The frame with every field the role may not see masked (the core's rules)."""
+    """The frame as `role` may see it (the core's rules): every field the role may not see
+    masked, and every phone number inside a text column; other columns are left as they are."""
     if frame.empty:
         return frame
-    return pd.DataFrame([mask_record(row, role) for row in frame.to_dict("records")], columns=frame.columns)
+    out = frame.copy()
+    for name in frame.columns:
+        column = frame[name]
+        text = pd.api.types.is_object_dtype(column) or pd.api.types.is_string_dtype(column)
+        if text or str(name) in DEFAULT_POLICY.maskers:
+            out[name] = [DEFAULT_POLICY.mask_value(str(name), value, role) for value in column]
+    return out
 
 
 # ----------------------------------------------------------------------------- data quality
@@ -617,12 +627,12 @@ def decide_suggestion(
         ) from exc
 
 
-def record_export(settings: Settings, role: Role | None, file_name: str, rows: int) -> None:
+def record_export(settings: Settings, actor: str, role: Role, file_name: str, rows: int) -> None:
+    """A download, in the audit log under the signed-in person's account name and role."""
     from stores.audit_log import AuditLog
 
-    who = role.value if role else "unknown"
     AuditLog(settings.var_dir).append(
-        f"dashboard:{who}", "dashboard.exported", file_name, who, details={"rows": rows}
+        actor, "dashboard.exported", file_name, role.value, details={"rows": rows}
     )
 
 

@@ -1,4 +1,4 @@
-"""The managers' dashboards: sign in with a role, then the pages that role may see.
+"""The managers' dashboards: sign in with a named account, then the pages its role may see.
 
 Run with `stockflow dashboard` (or as part of `stockflow up`)."""
 
@@ -22,7 +22,8 @@ PAGES = [
     (Area.AUDIT, "pages/audit.py", "Audit trail", ":material/verified_user:"),
 ]
 
-role = ui.role()
+account = ui.account()
+role = account.role if account else None
 if role is None:
     page = st.navigation([st.Page(ui.sign_in_page, title="Sign in", icon=":material/login:")])
 else:
@@ -30,7 +31,7 @@ else:
         [st.Page(path, title=title, icon=icon) for area, path, title, icon in PAGES if can_view(role, area)]
     )
     with st.sidebar:
-        st.caption(f"Signed in as **{role.value}**")
+        st.caption(f"Signed in as **{account.name}** ({role.value})")
         if st.button("Sign out"):
             ui.sign_out()
             st.rerun()

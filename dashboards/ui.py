@@ -1,4 +1,5 @@
-"""What every page shares: the settings, the signed-in role, cached reads, number formats."""
+"""What every page shares: the settings, the signed-in person and role, cached reads, number
+formats."""
 
 from __future__ import annotations
 
@@ -9,13 +10,15 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import data
-from dashboards.access import sign_in
+from dashboards.access import sign_in, signed_in_account
+from stockflow.accounts import Account, Outcome
 from stockflow.config import Settings
 from stockflow.kpis import Kpi, PeriodComparison
 from stockflow.masking import Area, Role, can_decide, can_view
 
 T = TypeVar("T")
-ROLE_KEY = "role"
+ACCOUNT_KEY = "account"  # the signed-in account's name
+SIGNED_OUT = "You are not signed in (or your account was disabled): open the dashboard again to sign in."
 
 
 def settings() -> Settings:
@@ -23,15 +26,38 @@ def settings() -> Settings:
     return Settings()
 
 
+def account() -> Account | None:
+    """The signed-in account, read afresh on every run: a disabled or removed one signs out."""
+    name = st.session_state.get(ACCOUNT_KEY)
+    if not name:
+        return None
+    found = signed_in_account(settings(), name)
+    if found is None:
+        sign_out()
+    return found
+
+
 def role() -> Role | None:
-    value = st.session_state.get(ROLE_KEY)
-    return Role(value) if value else None
+    current = account()
+    return current.role if current else None
+
+
+def who() -> str:
+    """The signed-in person's account name (for the audit log)."""
+    current = account()
+    if current is None:
+        st.error(SIGNED_OUT)
+        st.stop()
+    return current.name  # type: ignore[union-attr]
 
 
 def require(area: Area) -> Role:
     """The signed-in role, or stop the page (a role that may not see the area sees nothing)."""
     current = role()
-    if current is None or not can_view(current, area):
+    if current is None:
+        st.error(SIGNED_OUT)
+        st.stop()
+    if not can_view(current, area):
         st.error("Your role may not see this page.")
         st.stop()
     return current  # type: ignore[return-value]
@@ -44,20 +70,29 @@ def may_decide(area: Area) -> bool:
 
 def sign_in_page() -> None:
     st.title("stockflow")
-    st.caption("Sign in with your role's password.")
+    st.caption("Sign in with your account's name and password.")
     with st.form("sign_in"):
-        chosen = st.radio("Role", [r.value for r in Role], horizontal=True, key="sign_in_role")
+        name = st.text_input("Name", key="sign_in_name")
         password = st.text_input("Password", type="password", key="sign_in_password")
         submitted = st.form_submit_button("Sign in")
     if submitted:
-        if sign_in(settings(), Role(chosen), password):
-            st.session_state[ROLE_KEY] = chosen
+        current = settings()
+        result = sign_in(current, name, password)
+        if result.signed_in:
+            st.session_state[ACCOUNT_KEY] = result.name
             st.rerun()
-        st.error("Wrong password for this role.")
+        if result.outcome in (Outcome.LOCKED, Outcome.LOCKED_OUT) and result.locked_until:
+            until = result.locked_until.astimezone(current.tz).strftime("%Y-%m-%d %H:%M %Z")
+            st.error(
+                f"This account is locked until {until} after too many failed sign-ins. "
+                "Try again then, or ask an administrator to unlock it."
+            )
+        else:
+            st.error("Wrong name or password.")
 
 
 def sign_out() -> None:
-    st.session_state.pop(ROLE_KEY, None)
+    st.session_state.pop(ACCOUNT_KEY, None)
 
 
 def cached(fn: Callable[..., T], *args: Any) -> T:
@@ -135,5 +170,6 @@ def download_csv(label: str, make_frame: Callable[[], pd.DataFrame], file_name: 
 
 
 def _audit_export(file_name: str, rows: int) -> None:
-    current = role()
-    data.record_export(settings(), current, file_name, rows)
+    current = account()
+    if current is not None:  # a download button is only ever shown to someone signed in
+        data.record_export(settings(), current.name, current.role, file_name, rows)

@@ -1,21 +1,20 @@
-"""Who sees what: the dashboard's roles, their passwords (stored hashed), and field-level masking
-of personal data.
+"""Who sees what: the dashboard's roles, what each may see, and masking of personal data.
 
-* **Roles**: manager, warehouse, finance, auditor; each signs in with its own password.
-* **Passwords** are kept as scrypt hashes (`hash_password`) in the settings, never in clear;
-  `verify_password` compares in constant time.
-* **Masking** (`mask_record`): a customer's phone number is shown as its first 3 and last 4
-  digits (138****1234) to every role; an identity number is shown in full only to the roles
-  the policy allows (the auditor by default) and otherwise as its first and last character
-  (3****************X). A field is masked wherever it appears, whatever the page.
+* **Roles**: manager, warehouse, finance, auditor; each person signs in with a named account
+  that has one of them (`stockflow.accounts`).
+* **Masking by field** (`mask_record`): a customer's phone number is shown as its first 3 and
+  last 4 digits (138****1234) to every role; an identity number is shown in full only to the
+  roles the policy allows (the auditor by default) and otherwise as its first and last
+  character (3****************X). A field is masked wherever it appears, whatever the page.
+* **Masking by value** (`mask_phone_numbers`): for a role that may not see phone numbers in
+  full, any mainland-China mobile number inside any text (a customer code, a summary, a
+  name) is masked the same way: 11 digits `1[3-9]X XXXX XXXX`, with or without a `+86` /
+  `0086` prefix, spaces or dashes between the groups; not when the digits are part of a
+  longer run of digits.
 """
 
 from __future__ import annotations
 
-import base64
-import hashlib
-import hmac
-import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -30,33 +29,12 @@ class Role(StrEnum):
     AUDITOR = "auditor"
 
 
-_SCRYPT = {"n": 2**14, "r": 8, "p": 1}
 _NON_DIGITS = re.compile(r"\D")
-
-
-def hash_password(password: str, salt: bytes | None = None) -> str:
-    """`scrypt$<n>$<r>$<p>$<salt>$<hash>` (base64), for the settings."""
-    if not password:
-        raise ValueError("a password cannot be empty")
-    salt = salt or os.urandom(16)
-    digest = hashlib.scrypt(password.encode(), salt=salt, dklen=32, **_SCRYPT)
-    b64 = base64.b64encode
-    return f"scrypt${_SCRYPT['n']}${_SCRYPT['r']}${_SCRYPT['p']}${b64(salt).decode()}${b64(digest).decode()}"
-
-
-def verify_password(password: str, stored: str) -> bool:
-    """Whether `password` matches a `hash_password` result; False for anything malformed."""
-    try:
-        scheme, n, r, p, salt, digest = stored.split("$")
-        if scheme != "scrypt":
-            return False
-        expected = base64.b64decode(digest)
-        actual = hashlib.scrypt(
-            password.encode(), salt=base64.b64decode(salt), dklen=len(expected), n=int(n), r=int(r), p=int(p)
-        )
-    except (ValueError, TypeError):
-        return False
-    return hmac.compare_digest(actual, expected)
+_SEPARATOR = r"[ -]?"
+#: a mainland mobile number anywhere in a text, not inside a longer run of digits
+MOBILE_NUMBER = re.compile(
+    rf"(?<![0-9])(?:(?:\+|00)86{_SEPARATOR})?(1[3-9][0-9]){_SEPARATOR}([0-9]{{4}}){_SEPARATOR}([0-9]{{4}})(?![0-9])"
+)
 
 
 def mask_phone(value: str | None) -> str | None:
@@ -71,6 +49,14 @@ def mask_phone(value: str | None) -> str | None:
     if len(digits) < 8:
         return "*" * max(len(digits), 4)
     return digits[:3] + "*" * (len(digits) - 7) + digits[-4:]
+
+
+def mask_phone_numbers(text: str | None) -> str | None:
+    """`text` with every mobile number in it shown as 138****5678 (prefix and separators
+    dropped); everything else is left as it is."""
+    if not text:
+        return text
+    return MOBILE_NUMBER.sub(lambda m: f"{m[1]}****{m[3]}", text)
 
 
 def mask_id_number(value: str | None) -> str | None:
@@ -97,13 +83,24 @@ class MaskingPolicy:
     def masked_fields(self, role: Role) -> list[str]:
         return [f for f in self.maskers if role not in self.unmasked_for.get(f, frozenset())]
 
+    def masks_values(self, role: Role) -> bool:
+        """Whether phone numbers inside any text are masked for `role`: for every role that may
+        not see the `phone` field in full."""
+        return role not in self.unmasked_for.get("phone", frozenset())
+
+    def mask_value(self, name: str, value: Any, role: Role) -> Any:
+        """One field's value as `role` may see it: its field's masker if it has one for the
+        role, else (text only) phone numbers inside it masked."""
+        if name in self.maskers and role not in self.unmasked_for.get(name, frozenset()):
+            return self.maskers[name](value)
+        if isinstance(value, str) and self.masks_values(role):
+            return mask_phone_numbers(value)
+        return value
+
     def mask_record(self, record: Mapping[str, Any], role: Role) -> dict[str, Any]:
-        """A copy of `record` with every field this role may not see masked."""
-        out = dict(record)
-        for name in self.masked_fields(role):
-            if name in out:
-                out[name] = self.maskers[name](out[name])
-        return out
+        """A copy of `record` with every field and every phone number this role may not see
+        masked."""
+        return {name: self.mask_value(name, value, role) for name, value in record.items()}
 
 
 DEFAULT_POLICY = MaskingPolicy()

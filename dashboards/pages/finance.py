@@ -30,19 +30,20 @@ with tab_journal:
     a.metric("Vouchers", f"{int(summary['vouchers']):,}")
     b.metric("Debit", f"¥{summary['debit']:,.2f}")
     c.metric("Credit", f"¥{summary['credit']:,.2f}")
-    st.dataframe(ui.cached(data.voucher_journal, *filters, SHOWN_LINES), hide_index=True, width="stretch")
+    journal = ui.cached(data.voucher_journal, role, *filters, SHOWN_LINES)
+    st.dataframe(journal, hide_index=True, width="stretch")
     st.caption(
         f"The newest {min(SHOWN_LINES, summary['lines']):,} of {summary['lines']:,} lines; the download has all."
     )
     settings = ui.settings()
     ui.download_csv(
         "Download the journal (CSV)",
-        lambda: data.voucher_journal(settings, *filters),
+        lambda: data.voucher_journal(settings, role, *filters),
         f"vouchers-{period}.csv",
         summary["lines"],
     )
 with tab_balance:
-    balance = ui.cached(data.trial_balance, period, None if unit == "all" else unit)
+    balance = data.masked(ui.cached(data.trial_balance, period, None if unit == "all" else unit), role)
     totals = ui.cached(data.trial_balance_totals, period, None if unit == "all" else unit)
     st.metric(
         "Debit = credit",
@@ -55,6 +56,6 @@ with tab_balance:
         "Download the trial balance (CSV)", lambda: balance, f"trial-balance-{period}.csv", len(balance)
     )
 with tab_customers:
-    st.caption("Contact details are masked for your role.")
+    st.caption("Contact details, and phone numbers anywhere on this page, are masked for your role.")
     # a plain table: thirty-odd customers read better as text than in a grid
     st.table(ui.cached(data.receivables, role).set_index("customer_id"))

@@ -72,6 +72,7 @@ st.subheader("Review queue")
 st.dataframe(reviews, hide_index=True, width="stretch")
 if decides and not open_reviews.empty:
     with st.form("review"):
+        st.caption(f"Recorded as {ui.who()}.")
         target = st.selectbox(
             "Forecast",
             list(zip(open_reviews["location"], open_reviews["sku"], strict=True)),
@@ -80,13 +81,12 @@ if decides and not open_reviews.empty:
         )
         decision = st.radio("Decision", ["accept", "override"], horizontal=True, key="review_decision")
         daily = st.number_input("Override: units per day", min_value=0.0, step=1.0, key="review_daily")
-        reviewer = st.text_input("Your name", key="review_reviewer")
         reason = st.text_input("Reason", key="review_reason")
         if st.form_submit_button("Record decision", key="review_submit"):
             try:
                 data.decide_review(
                     settings, run_id, target[0], target[1],
-                    daily if decision == "override" else None, reviewer, role, reason,
+                    daily if decision == "override" else None, ui.who(), role, reason,
                 )  # fmt: skip
             except (ValueError, data.Unavailable) as exc:  # the core's reason, or the stream's
                 st.error(str(exc))
@@ -109,11 +109,10 @@ if decides and not proposed.empty:
         chosen = st.selectbox("Suggestion", proposed["suggestion_id"].tolist(), key="suggestion_target")
         decision = st.radio("Decision", ["approve", "reject"], horizontal=True, key="suggestion_decision")
         approve = decision == "approve"
-        reviewer = st.text_input("Your name", key="suggestion_reviewer")
         reason = st.text_input("Reason (required to reject)", key="suggestion_reason")
         if st.form_submit_button("Record decision", key="suggestion_submit"):
             try:
-                row = data.decide_suggestion(settings, chosen, approve, reviewer, role, reason)
+                row = data.decide_suggestion(settings, chosen, approve, ui.who(), role, reason)
             except (ValueError, data.Unavailable) as exc:
                 st.error(str(exc))
             else:

@@ -17,7 +17,9 @@ from dashboards.server import streamlit_args, wait_until_serving
 from flows.reconcile_stock import reconcile_legacy
 from simulator.company import build_catalog
 from stockflow.config import Settings
-from stockflow.masking import hash_password
+from stockflow.masking import Role
+from stockflow.services.accounts import add_account
+from stores.accounts import AccountFile
 from stores.audit_log import AuditLog
 from streams.broker import EmbeddedBroker, ensure_topics
 from tests.e2e.chromium import CHROMIUM, Chromium
@@ -92,11 +94,14 @@ def test_every_page_renders_in_chromium_and_no_phone_number_shows(tmp_path, live
         f"location,sku,batch,on_hand\n{key.location},{key.sku},{key.batch},{position.on_hand + 2}\n"
     )
     reconcile_legacy(settings, export)
+    # the manager signs in as herself: her name is on what she does
+    add_account(
+        AccountFile(var / "accounts.json"), AuditLog(var), "zhou.min", Role.MANAGER, "manager-pw", "admin"
+    )
     env = {
         **os.environ,
         "STOCKFLOW_VAR_DIR": str(var),
         "STOCKFLOW_WEB_PORT": str(live_worker.web_port),
-        "STOCKFLOW_DASHBOARD_PASSWORDS": json.dumps({"manager": hash_password("manager-pw")}),
     }
     log = open(tmp_path / "dashboard.log", "wb")  # noqa: SIM115
     server = subprocess.Popen([sys.executable, *streamlit_args(settings)], env=env, stdout=log, stderr=log)
@@ -107,6 +112,8 @@ def test_every_page_renders_in_chromium_and_no_phone_number_shows(tmp_path, live
         browser = Chromium(tmp_path / "chromium", height=1600)
         browser.navigate(settings.dashboard_url)
         browser.wait_for("document.querySelector('input[type=password]')", "the sign-in form")
+        browser.evaluate("document.querySelector('input[aria-label=\"Name\"]').focus(); true")
+        browser.type_text("zhou.min")
         browser.evaluate("document.querySelector('input[type=password]').focus(); true")
         browser.type_text("manager-pw")
         browser.evaluate(
@@ -116,6 +123,7 @@ def test_every_page_renders_in_chromium_and_no_phone_number_shows(tmp_path, live
             f"[...document.querySelectorAll({json.dumps(NAV)})].some(a => a.innerText.trim().endsWith('Data quality'))",
             "the manager's navigation",
         )
+        assert "Signed in as zhou.min (manager)" in browser.text()
         for title, expected in PAGES.items():
             browser.evaluate(
                 f"[...document.querySelectorAll({json.dumps(NAV)})]"
@@ -142,7 +150,9 @@ def test_every_page_renders_in_chromium_and_no_phone_number_shows(tmp_path, live
                 browser.click(button)
                 wait_until(
                     lambda: any(
-                        r and r["action"] == "dashboard.exported" and r["actor"] == "dashboard:manager"
+                        r
+                        and r["action"] == "dashboard.exported"
+                        and (r["actor"], r["role"]) == ("zhou.min", "manager")
                         for r in AuditLog(var).records()
                     ),
                     30,

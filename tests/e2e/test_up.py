@@ -10,9 +10,9 @@ import sys
 import urllib.request
 from pathlib import Path
 
+import argon2
 import pytest
 
-from stockflow.masking import verify_password
 from tests.support import free_port, get_json, kill_left_behind, wait_until
 
 pytestmark = pytest.mark.e2e
@@ -66,18 +66,25 @@ def test_up_runs_a_live_company_and_stops_cleanly(tmp_path: Path):
         output = (tmp_path / "up.log").read_text()
         assert f"{url}/stock/ST01" in output and f"127.0.0.1:{broker_port}" in output
         assert f"http://127.0.0.1:{prefect_port}" in output
-        # the dashboard is served, and the passwords chosen for it are shown once (only hashes kept)
+        # the dashboard is served, and one account per role is made for it, its password shown
+        # once (only argon2id hashes kept)
         assert f"dashboard       http://127.0.0.1:{dashboard_port}" in output
         with urllib.request.urlopen(f"http://127.0.0.1:{dashboard_port}/_stcore/health", timeout=5) as r:
             assert r.read() == b"ok"
         shown = dict(
             re.findall(
-                r"(manager|warehouse|finance|auditor)\s+([A-Za-z0-9_-]+)", output.split("chosen for you")[1]
+                r"\b(manager|warehouse|finance|auditor)\s+([A-Za-z0-9_-]{12})(?![A-Za-z0-9_-])",
+                output.split("made for you")[1],
             )
         )
-        stored = json.loads((tmp_path / "var" / "dashboard_passwords.json").read_text())
+        accounts = json.loads((tmp_path / "var" / "accounts.json").read_text())["accounts"]
+        stored = {a["name"]: a for a in accounts}
         assert set(shown) == set(stored) == {"manager", "warehouse", "finance", "auditor"}
-        assert all(verify_password(shown[r], stored[r]) and shown[r] not in stored[r] for r in shown)
+        assert all(
+            stored[n]["role"] == n and stored[n]["password_hash"].startswith("$argon2id$") for n in shown
+        )
+        assert all(argon2.PasswordHasher().verify(stored[n]["password_hash"], shown[n]) for n in shown)
+        assert not any(shown[n] in json.dumps(accounts) for n in shown)
 
         def applied():
             return get_json(f"{url}/health")["counters"].get("applied", 0)

@@ -3,10 +3,9 @@
 The test has a broker of its own (`stack`): its worker's consumer group and offsets stay there."""
 
 import pytest
-from streamlit.testing.v1 import AppTest
 
 from stockflow.masking import Role
-from tests.integration.test_dashboards import APP
+from tests.integration.test_dashboards import signed_in
 from tests.integration.test_pipeline import simulated, wait_processed
 from tests.support import get_json, produce_with_confluent
 
@@ -21,9 +20,7 @@ def test_live_stock_shows_the_worker_s_positions_and_filters_them(stack, monkeyp
     monkeypatch.setenv("STOCKFLOW_VAR_DIR", str(stack.settings.var_dir))
     monkeypatch.setenv("STOCKFLOW_WEB_PORT", worker.url.rsplit(":", 1)[1])
 
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["role"] = Role.WAREHOUSE.value
-    at.run()
+    at = signed_in(Role.WAREHOUSE)
     at.switch_page("pages/live_stock.py").run()
     assert not at.exception and not at.warning, [w.value for w in at.warning]
     location = at.multiselect(key="stock_locations").value[0]

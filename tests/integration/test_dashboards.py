@@ -2,7 +2,9 @@
 (lake → books → dbt warehouse → forecasts → expectations), checked against the stores."""
 
 import json
+import os
 import re
+from datetime import datetime
 from decimal import Decimal
 from pathlib import Path
 
@@ -10,7 +12,10 @@ import duckdb
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from stockflow.masking import Area, Role, can_view, hash_password
+from dashboards import ui
+from stockflow.masking import Area, Role, can_view
+from stockflow.services.accounts import add_account
+from stores.accounts import AccountFile
 from stores.audit_log import AuditLog
 from stores.planning import Planning
 from tests.company import build_company
@@ -19,7 +24,38 @@ from tests.support import lake_event_ids, wait_until
 pytestmark = pytest.mark.integration
 
 APP = str(Path(__file__).resolve().parents[2] / "dashboards" / "streamlit_app.py")
-PASSWORDS = {role: f"pw-{role.value}" for role in Role}
+#: one person per role, each with an account of their own
+NAMES = {
+    Role.MANAGER: "zhou.min",
+    Role.WAREHOUSE: "王经理",
+    Role.FINANCE: "li.kuaiji",
+    Role.AUDITOR: "sun.shen",
+}
+PASSWORDS = {role: f"pw-{role.value}-2026" for role in Role}
+
+
+def ensure_account(var: Path, role: Role) -> str:
+    """The account of `role`'s person in `var` (made when missing); its name."""
+    book = AccountFile(var / "accounts.json")
+    if book.get(NAMES[role]) is None:
+        add_account(book, AuditLog(var), NAMES[role], role, PASSWORDS[role], "test-admin")
+    return NAMES[role]
+
+
+def sign_in(at: AppTest, name: str, password: str) -> AppTest:
+    at.text_input(key="sign_in_name").input(name)
+    at.text_input(key="sign_in_password").input(password)
+    return at.button[0].click().run()
+
+
+def signed_in(role: Role) -> AppTest:
+    """The app, signed in through its form as `role`'s person (in STOCKFLOW_VAR_DIR's accounts);
+    it shows the role's first page, whatever that page makes of the data there."""
+    name = ensure_account(Path(os.environ["STOCKFLOW_VAR_DIR"]), role)
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    sign_in(at, name, PASSWORDS[role])
+    assert at.session_state["account"] == name, [e.value for e in at.error]
+    return at
 
 
 @pytest.fixture(scope="module")
@@ -33,9 +69,6 @@ def company(tmp_path_factory):
 def env(company, monkeypatch):
     var, catalog = company
     monkeypatch.setenv("STOCKFLOW_VAR_DIR", str(var))
-    monkeypatch.setenv(
-        "STOCKFLOW_DASHBOARD_PASSWORDS", json.dumps({r.value: hash_password(p) for r, p in PASSWORDS.items()})
-    )
     monkeypatch.setenv("STOCKFLOW_WEB_PORT", "9")  # no stream worker here: nothing listens there
     return var, catalog
 
@@ -46,9 +79,7 @@ def warehouse(var: Path, sql: str, params=()):
 
 
 def page(role: Role, path: str) -> AppTest:
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["role"] = role.value
-    at.run()
+    at = signed_in(role)
     at.switch_page(path).run()
     assert not at.exception, at.exception
     return at
@@ -60,17 +91,26 @@ def metric(at: AppTest, label: str) -> str:
     return found[0]
 
 
-def test_sign_in_needs_the_role_s_password_and_shows_only_its_pages(env):
+def test_sign_in_needs_the_account_s_password_and_shows_only_its_role_s_pages(env):
+    var, _ = env
+    finance = ensure_account(var, Role.FINANCE)
+    ensure_account(var, Role.MANAGER)
     at = AppTest.from_file(APP, default_timeout=30).run()
     assert at.text_input(key="sign_in_password") is not None
-    at.radio(key="sign_in_role").set_value("finance")
-    at.text_input(key="sign_in_password").input("pw-manager")  # another role's password
-    at.button[0].click().run()
-    assert "role" not in at.session_state and "Wrong password" in at.error[0].value
-    at.text_input(key="sign_in_password").input("pw-finance")
-    at.button[0].click().run()
-    assert at.session_state["role"] == "finance"
-    assert not at.exception
+    sign_in(at, finance, PASSWORDS[Role.MANAGER])  # another person's password
+    assert "account" not in at.session_state and at.error[0].value == "Wrong name or password."
+    sign_in(at, "nobody.here", PASSWORDS[Role.FINANCE])  # no such account: the same answer
+    assert "account" not in at.session_state and at.error[0].value == "Wrong name or password."
+    sign_in(at, finance.upper(), PASSWORDS[Role.FINANCE])
+    assert at.session_state["account"] == finance and not at.exception
+    assert any(f"Signed in as **{finance}** (finance)" in c.value for c in at.sidebar.caption)
+    # the failed attempts and the sign-in are in the audit log, under the names tried
+    entries = [(r["actor"], r["action"]) for r in AuditLog(var).records()[-3:]]
+    assert entries == [
+        (finance, "dashboard.sign_in_failed"),
+        ("nobody.here", "dashboard.sign_in_failed"),
+        (finance, "dashboard.signed_in"),
+    ]
     # finance gets the books, not the stock pages: they are not even in its navigation
     at.switch_page("pages/finance.py").run()
     assert not at.exception and at.title[0].value == "Finance"
@@ -80,6 +120,61 @@ def test_sign_in_needs_the_role_s_password_and_shows_only_its_pages(env):
         assert "Could not find a navigation page" in str(exc)
     else:  # or the page runs and its own guard refuses the role
         assert [e.value for e in at.error] == ["Your role may not see this page."] and not at.dataframe
+
+
+def test_repeated_wrong_passwords_lock_the_account_and_the_page_says_until_when(tmp_path, monkeypatch):
+    from zoneinfo import ZoneInfo
+
+    from stockflow.services.accounts import unlock_account
+
+    var = tmp_path / "var"
+    monkeypatch.setenv("STOCKFLOW_VAR_DIR", str(var))
+    monkeypatch.setenv("STOCKFLOW_SIGN_IN_MAX_FAILURES", "3")
+    monkeypatch.setenv("STOCKFLOW_SIGN_IN_LOCKOUT_MINUTES", "10")
+    name = ensure_account(var, Role.WAREHOUSE)
+    at = AppTest.from_file(APP, default_timeout=30).run()
+    for _ in range(2):
+        sign_in(at, name, "not-the-password")
+        assert at.error[0].value == "Wrong name or password."
+    sign_in(at, name, "not-the-password")  # the third: locked
+    (stored,) = json.loads((var / "accounts.json").read_text())["accounts"]
+    until = datetime.fromisoformat(stored["locked_until"])
+    shown = until.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+    locked = at.error[0].value
+    assert "locked" in locked and shown in locked and "Wrong" not in locked
+    # now even the right password is refused, with the same words: they tell nothing of it
+    sign_in(at, name, PASSWORDS[Role.WAREHOUSE])
+    assert "account" not in at.session_state and at.error[0].value == locked
+    sign_in(at, name, "not-the-password")
+    assert at.error[0].value == locked
+    entries = [(r["actor"], r["role"], r["action"]) for r in AuditLog(var).records()]
+    assert entries[1:] == [
+        (name, "warehouse", "dashboard.sign_in_failed"),
+        (name, "warehouse", "dashboard.sign_in_failed"),
+        (name, "warehouse", "dashboard.locked_out"),
+        (name, "warehouse", "dashboard.sign_in_while_locked"),
+        (name, "warehouse", "dashboard.sign_in_while_locked"),
+    ]
+    # an administrator unlocks it: the right password works again
+    unlock_account(AccountFile(var / "accounts.json"), AuditLog(var), name, "admin")
+    sign_in(at, name, PASSWORDS[Role.WAREHOUSE])
+    assert at.session_state["account"] == name and not at.exception
+
+
+def test_a_disabled_account_s_session_ends(env):
+    from stockflow.services.accounts import disable_account, enable_account
+
+    var, _ = env
+    at = page(Role.AUDITOR, "pages/audit.py")
+    assert at.title[0].value == "Audit trail"
+    book = AccountFile(var / "accounts.json")
+    disable_account(book, AuditLog(var), NAMES[Role.AUDITOR], "admin")
+    try:
+        at.run()
+        assert "account" not in at.session_state
+        assert [e.value for e in at.error] == [ui.SIGNED_OUT] and not at.dataframe and not at.metric
+    finally:
+        enable_account(book, AuditLog(var), NAMES[Role.AUDITOR], "admin")
 
 
 def test_overview_shows_each_kpi_with_its_comparison(env):
@@ -213,7 +308,6 @@ def test_forecasts_page_records_a_review_decision(env, stack, monkeypatch):
     def decide():
         at.radio(key="review_decision").set_value("override")
         at.number_input(key="review_daily").set_value(12.0)
-        at.text_input(key="review_reviewer").input("王经理")
         at.text_input(key="review_reason").input("promotion next week")
         at.button(key="review_submit").click().run()
 
@@ -242,7 +336,7 @@ def test_forecasts_page_records_a_review_decision(env, stack, monkeypatch):
             "SELECT status, reviewer, role, reason FROM reviews WHERE location = ? AND sku = ?",
             [location, sku],
         ).fetchall() == [("overridden", "王经理", "warehouse", "promotion next week")]
-    # in the audit log, with who, as which role, and why
+    # in the audit log, with who (the signed-in person, not a name typed in), as which role, and why
     last = AuditLog(var).records()[-1]
     assert (last["actor"], last["role"], last["action"], last["reason"]) == (
         "王经理", "warehouse", "forecast_review.overridden", "promotion next week",
@@ -297,11 +391,12 @@ def test_the_audit_page_verifies_the_chain_and_shows_tampering(env):
     assert len(shown) == len(log.records()) and shown["seq"].iloc[0] == len(log.records())
     # someone edits an entry in the file: the page says so and names it
     lines = log.path.read_text(encoding="utf-8").splitlines()
-    lines[-2] = lines[-2].replace("2026-08", "2026-06")
+    edited = next(i for i, line in enumerate(lines) if "vouchers 2026-08" in line)
+    lines[edited] = lines[edited].replace("2026-08", "2026-06")
     log.path.write_text("\n".join(lines) + "\n", encoding="utf-8")
     at = page(Role.AUDITOR, "pages/audit.py")
     assert metric(at, "Chain") == "BROKEN"
-    assert f"broken at entry {len(lines) - 1}" in at.error[0].value and "edited" in at.error[0].value
+    assert f"broken at entry {edited + 1}" in at.error[0].value and "edited" in at.error[0].value
     # the warehouse role has no audit page
     assert not can_view(Role.WAREHOUSE, Area.AUDIT)
 

@@ -69,3 +69,71 @@ def test_the_trial_balance_to_a_period_per_set_of_books_and_account(settings):
 def test_no_warehouse_yet_is_said(tmp_path):
     with pytest.raises(data.Unavailable, match="not been built yet"):
         data.trial_balance(Settings(var_dir=tmp_path), None)
+
+
+PHONE_CODE = "13812345678"  # a customer whose code is its owner's mobile number
+PHONE_IN_TEXT = "+86 139-1234-5678"
+
+
+@pytest.fixture
+def phone_coded_company(tmp_path, monkeypatch):
+    """A warehouse of one period whose customer code is a mobile number, and a summary that
+    quotes another one."""
+    from stockflow.vouchers import AccountingPolicy
+    from stockflow.vouchers import Role as AccountRole
+
+    receivable = AccountingPolicy.load(None).account(AccountRole.RECEIVABLE).code
+    var = tmp_path / "var"
+    (var / "warehouse").mkdir(parents=True)
+    with duckdb.connect(str(var / "warehouse" / "warehouse.duckdb")) as con:
+        con.execute("CREATE TABLE fct_vouchers AS SELECT 'V1' AS voucher_id, '2026-03' AS period")
+        con.execute(
+            "CREATE TABLE fct_voucher_lines (voucher_id VARCHAR, line_no INTEGER, accounting_unit VARCHAR,"
+            " period VARCHAR, voucher_date DATE, account_code VARCHAR, account_name VARCHAR,"
+            " debit DECIMAL(18, 2), credit DECIMAL(18, 2), summary VARCHAR, location_id VARCHAR,"
+            " sku_id VARCHAR, supplier_id VARCHAR, customer_id VARCHAR)"
+        )
+        con.execute(
+            "INSERT INTO fct_voucher_lines VALUES"
+            " ('V1', 1, 'A', '2026-03', DATE '2026-03-02', ?, '应收账款', 500.00, 0, ?, 'ST01', NULL, NULL, ?),"
+            " ('V1', 2, 'A', '2026-03', DATE '2026-03-02', '5001', '主营业务收入', 0, 500.00, '批发', 'ST01',"
+            "  NULL, NULL, ?)",
+            [receivable, f"批发 联系 {PHONE_IN_TEXT}", PHONE_CODE, PHONE_CODE],
+        )
+        con.execute(
+            "CREATE TABLE dim_customers AS SELECT ? AS customer_id, '个体户 张' AS customer_name,"
+            " ? AS phone, '31011519870412123X' AS id_number",
+            [PHONE_CODE, PHONE_CODE],
+        )
+    monkeypatch.setenv("STOCKFLOW_VAR_DIR", str(var))
+    return var
+
+
+def test_the_finance_page_masks_a_customer_code_that_is_a_phone_number(phone_coded_company):
+    from stockflow.masking import Role
+    from tests.integration.test_dashboards import signed_in
+
+    at = signed_in(Role.FINANCE)
+    at.switch_page("pages/finance.py").run()
+    assert not at.exception and at.title[0].value == "Finance"
+    journal = at.dataframe[0].value
+    assert list(journal["customer_id"]) == ["138****5678", "138****5678"]
+    assert list(journal["summary"]) == ["批发 联系 139****5678", "批发"]
+    assert list(journal["debit"]) == [D("500.00"), D("0.00")]  # amounts are left as they are
+    receivables = at.table[0].value
+    assert list(receivables.index) == ["138****5678"] and list(receivables["phone"]) == ["138****5678"]
+    shown = "\n".join(f.to_csv() for f in (journal, at.dataframe[1].value, receivables))
+    shown += "\n".join(m.value for m in (*at.markdown, *at.caption))
+    for whole in (PHONE_CODE, "13912345678", "139-1234-5678", "1234-5678"):
+        assert whole not in shown
+
+
+def test_the_journal_download_masks_them_too(phone_coded_company):
+    """The CSV the page's download button makes (`voucher_journal` for the signed-in role)."""
+    from stockflow.masking import Role
+
+    settings = Settings(var_dir=phone_coded_company)
+    for role in (Role.FINANCE, Role.MANAGER, Role.AUDITOR):
+        csv = data.voucher_journal(settings, role, "2026-03").to_csv(index=False)
+        assert csv.count("138****5678") == 2 and "139****5678" in csv
+        assert PHONE_CODE not in csv and "1234-5678" not in csv

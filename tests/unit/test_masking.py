@@ -1,16 +1,13 @@
-"""Roles, hashed passwords and field-level masking of personal data."""
-
-import pytest
+"""Roles and field-level masking of personal data (passwords: test_accounts.py; phone numbers
+inside any text: test_masking_values.py)."""
 
 from simulator.company import build_catalog
 from stockflow.masking import (
     DEFAULT_POLICY,
     Role,
-    hash_password,
     mask_id_number,
     mask_phone,
     mask_record,
-    verify_password,
 )
 
 
@@ -47,17 +44,6 @@ def test_no_simulated_customer_s_number_survives_masking():
     for c in build_catalog(7).customers.values():
         shown = mask_record(c.model_dump(), Role.MANAGER)
         assert c.phone not in str(shown) and c.id_number not in str(shown)
-
-
-def test_passwords_are_stored_hashed_and_checked():
-    stored = hash_password("仓库2026!")
-    assert "仓库2026!" not in stored and stored.startswith("scrypt$")
-    assert verify_password("仓库2026!", stored)
-    assert not verify_password("仓库2026", stored)
-    assert hash_password("x") != hash_password("x")  # salted
-    assert not verify_password("x", "not a hash") and not verify_password("x", "md5$1$2$3$4$5")
-    with pytest.raises(ValueError, match="empty"):
-        hash_password("")
 
 
 def test_roles_see_their_areas_and_only_planners_decide():
