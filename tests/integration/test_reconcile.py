@@ -70,15 +70,11 @@ def run_flow(settings, var_dir, web_url, full_replay=None):
 
 def show_page(monkeypatch, var, latest, flow_run_id, flow_summary):
     """The dashboard's reconciliation page: the latest run's figures, then any run's findings."""
-    from streamlit.testing.v1 import AppTest
-
     from stockflow.masking import Role
-    from tests.integration.test_dashboards import APP
+    from tests.integration.test_dashboards import signed_in
 
     monkeypatch.setenv("STOCKFLOW_VAR_DIR", str(var))
-    at = AppTest.from_file(APP, default_timeout=60)
-    at.session_state["role"] = Role.WAREHOUSE.value
-    at.run()
+    at = signed_in(Role.WAREHOUSE)
     at.switch_page("pages/reconciliation.py").run()
     assert not at.exception, at.exception
     metrics = {m.label: m.value for m in at.metric}
