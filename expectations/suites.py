@@ -10,6 +10,7 @@ import great_expectations as gx
 import great_expectations.expectations as gxe
 from great_expectations.expectations.row_conditions import Column
 
+from stockflow.events import CELSIUS_RANGE
 from stockflow.quality import DEVICE_DUPLICATE_RATE_LIMIT, DEVICE_GAP_RATE_LIMIT
 
 CRITICAL = {"critical": True}
@@ -53,8 +54,8 @@ def build_events_suite() -> gx.ExpectationSuite:
     suite.add_expectation(
         gxe.ExpectColumnValuesToBeBetween(
             column="celsius",
-            min_value=-40,
-            max_value=60,
+            min_value=CELSIUS_RANGE[0],
+            max_value=CELSIUS_RANGE[1],
             row_condition=Column("topic") == "temperature_readings",
             meta=CRITICAL,
         )

@@ -38,6 +38,13 @@ SCHEMA_VERSION = 1
 
 Identifier = Annotated[str, Field(min_length=1, max_length=64, pattern=r"^[A-Za-z0-9_.:\-]+$")]
 PositiveQty = Annotated[Decimal, Field(gt=0, max_digits=14, decimal_places=3)]
+#: What a cold-chain sensor can plausibly read (ultra-low freezers to hot docks); the same range
+#: is the data-quality suite's (a reading outside it is refused, never stored).
+CELSIUS_RANGE = (-80.0, 80.0)
+#: Whole numbers a device may send: bounded so that every stored copy fits a 64-bit column.
+BASE_UNITS_LIMIT = 10**15
+Count = Annotated[int, Field(ge=0, le=BASE_UNITS_LIMIT)]
+SignedUnits = Annotated[int, Field(ge=-BASE_UNITS_LIMIT, le=BASE_UNITS_LIMIT)]
 Money = Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=4)]
 
 
@@ -98,7 +105,9 @@ class _Event(BaseModel):
     event_id: Identifier
     occurred_at: AwareDatetime
     source: Identifier = Field(description="Device, till or system that produced the event.")
-    source_seq: int | None = Field(default=None, ge=0, description="The source's running number.")
+    source_seq: int | None = Field(
+        default=None, ge=0, le=2**63 - 1, description="The source's running number."
+    )
     schema_version: Literal[1] = SCHEMA_VERSION
 
     #: The topic producers send this event on.
@@ -246,7 +255,7 @@ class TransitDispatched(_Event):
     sku: Identifier
     batch: str = ""
     expiry_date: date | None = None
-    qty_base: int = Field(gt=0)
+    qty_base: int = Field(gt=0, le=BASE_UNITS_LIMIT)
 
     @property
     def location_id(self) -> str:
@@ -407,11 +416,13 @@ class PalletInspected(_Event):
     sku: Identifier
     batch: Identifier | None = None
     pallet_found: bool = True
-    cartons: int = Field(ge=0)
-    layers: int = Field(ge=0)
-    damaged_cartons: int = Field(ge=0)
+    cartons: Count
+    layers: Count
+    damaged_cartons: Count
     mixed_goods: bool = False
-    confidence: float = Field(ge=0, le=1, description="The detector's confidence in its verdict.")
+    confidence: float = Field(
+        ge=0, le=1, allow_inf_nan=False, description="The detector's confidence in its verdict."
+    )
     verdict: InspectionVerdict
     model: str = Field(default="", max_length=200, description="The model (file and hash) that inspected it.")
     image: str | None = Field(default=None, max_length=500, description="Where the annotated photo is kept.")
@@ -441,10 +452,10 @@ class StockCorrection(_Event):
     location: Identifier
     sku: Identifier
     batch: Identifier | None = None
-    on_hand: int = 0
-    reserved: int = 0
-    quarantined: int = 0
-    in_transit: int = 0
+    on_hand: SignedUnits = 0
+    reserved: SignedUnits = 0
+    quarantined: SignedUnits = 0
+    in_transit: SignedUnits = 0
     run_id: Identifier = Field(description="The reconciliation run that found the drift.")
     note: str = Field(default="", max_length=500)
 
@@ -466,7 +477,7 @@ class TemperatureReading(_Event):
     topic: ClassVar[Topic] = Topic.TEMPERATURE_READINGS
     sensor: Identifier
     location: Identifier
-    celsius: Annotated[float, Field(ge=-80, le=80)]
+    celsius: Annotated[float, Field(ge=CELSIUS_RANGE[0], le=CELSIUS_RANGE[1], allow_inf_nan=False)]
 
     @property
     def location_id(self) -> str:
@@ -521,10 +532,14 @@ def parse_event(raw: bytes | str | dict[str, Any], topic: Topic | str | None = N
             data = json.loads(raw)
         except (UnicodeDecodeError, json.JSONDecodeError) as exc:
             raise EventRejected("malformed_json", str(exc)) from exc
+        except RecursionError:
+            raise EventRejected("malformed_json", "JSON nested too deeply") from None
     else:
         data = raw
     if not isinstance(data, dict):
         raise EventRejected("malformed_json", "the message is not a JSON object")
+    if not isinstance(data.get("event_type", ""), str):
+        raise EventRejected("schema_violation", "event_type: not a string")
     if topic is not None:
         event_type = data.get("event_type")
         allowed = TOPIC_EVENT_TYPES[Topic(topic)]

@@ -21,6 +21,8 @@ import asyncio
 import gc
 import json
 import logging
+import os
+import signal
 import time
 from collections import Counter, OrderedDict
 from datetime import UTC, datetime, timedelta
@@ -73,7 +75,24 @@ EVENT_TOPICS = EVENT_TABLES  # every input topic lands in the lake table of the 
 #: How many dead-lettered event ids a worker remembers for `GET /events/{id}` (older ones are
 #: looked up in the lake).
 RECENT_DEAD_LETTERS = 100_000
+#: The most of a rejected payload a `dead_letters` message carries (the lake row has all of it).
+DEAD_LETTER_TOPIC_PAYLOAD = 64 * 1024
 EVENT_TIME_AHEAD = timedelta(hours=settings.event_time_max_ahead_hours)
+#: Failpoints armed by the `failpoints` setting (the fault suite's crash injection): name → the
+#: hit that kills the worker.
+FAILPOINTS = {
+    name.strip(): int(at) for name, _, at in (p.partition("=") for p in settings.failpoints.split(",")) if at
+}
+_failpoint_hits: Counter[str] = Counter()
+
+
+def failpoint(name: str) -> None:
+    """SIGKILL this worker at the armed hit of `name` (a no-op unless the setting arms it)."""
+    if name in FAILPOINTS:
+        _failpoint_hits[name] += 1
+        if _failpoint_hits[name] == FAILPOINTS[name]:
+            log.error("failpoint %s reached (hit %d): killing this worker", name, FAILPOINTS[name])
+            os.kill(os.getpid(), signal.SIGKILL)
 
 
 def position_key(location: str, sku: str) -> str:
@@ -111,6 +130,8 @@ class StockState:
         self.dead_lettered: OrderedDict[str, tuple[str, str]] = OrderedDict()
         #: Why the lake cannot be written now (consumption is paused meanwhile); None: it can.
         self.lake_blocked: str | None = None
+        #: Per input topic-partition: the offset after the last message acked (its rows landed).
+        self.acked_next: dict[tuple[str, int], int] = {}
         self.lake.remove_leftovers()
 
     def load_catalog(self) -> Catalog:
@@ -305,16 +326,29 @@ async def dead_letter(
         state.dead_lettered[event_id] = (reason, detail[:1000])
         if len(state.dead_lettered) > RECENT_DEAD_LETTERS:
             state.dead_lettered.popitem(last=False)
-    await send(OutputTopic.DEAD_LETTERS, key or "", json.dumps(record, ensure_ascii=False).encode())
+    if len(raw) > DEAD_LETTER_TOPIC_PAYLOAD:  # the topic tells; the lake keeps the whole payload
+        record = {
+            **record,
+            "payload": record["payload"][:DEAD_LETTER_TOPIC_PAYLOAD],
+            "payload_truncated": True,
+            "payload_bytes": len(raw),
+        }
     state.counters["dead_lettered"] += 1
+    try:
+        await send(OutputTopic.DEAD_LETTERS, key or "", json.dumps(record, ensure_ascii=False).encode())
+    except Exception:  # landed already: the record has it, only the notification is missing
+        log.exception("dead letter %s/%d@%d landed but not published", topic, partition, offset)
+        state.counters["dead_letters_not_published"] += 1
     state.counters[f"dead_lettered.{reason}"] += 1
     log.warning("dead letter %s/%d@%d: %s: %s", topic, partition, offset, reason, detail[:200])
 
 
 def _event_id_of(raw: bytes) -> str:
+    """The event id a message claims, if it has a readable one (never raises: it runs while
+    dead-lettering whatever could not be read)."""
     try:
         data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
+    except Exception:  # noqa: BLE001 — malformed, too deep, too big: no id
         return ""
     value = data.get("event_id") if isinstance(data, dict) else None
     return value if isinstance(value, str) and len(value) <= 64 else ""
@@ -331,9 +365,13 @@ async def process_message(topic: str, partition: int, offset: int, key: Any, raw
         await _apply_message(topic, partition, offset, key_text, raw)
     except Exception as exc:  # a bug must not stop the stream; the message is kept with the reason
         log.exception("processing failed for %s/%d@%d", topic, partition, offset)
-        await dead_letter(
-            topic, partition, offset, key_text, raw, "internal_error", repr(exc)[:1000], _event_id_of(raw)
-        )
+        try:
+            await dead_letter(
+                topic, partition, offset, key_text, raw, "internal_error", repr(exc)[:1000], _event_id_of(raw)
+            )
+        except Exception:  # not even its dead letter could be made: logged, and the stream goes on
+            log.exception("dead letter for %s/%d@%d failed", topic, partition, offset)
+            state.counters["dead_letter_failures"] += 1
 
 
 async def _apply_message(topic: str, partition: int, offset: int, key_text: str, raw: bytes) -> None:
@@ -453,6 +491,7 @@ async def flush_lake() -> None:
         rows = state.lake.take()
         due = state.checkpoints_due()
         await app.producer.flush()
+        failpoint("before_lake_write")
         try:
             await asyncio.to_thread(state.lake.write, rows)
         except OSError as exc:
@@ -462,10 +501,16 @@ async def flush_lake() -> None:
             return
         if state.lake_blocked is not None:
             _resume(f"the lake can be written again after: {state.lake_blocked}")
+        failpoint("after_lake_write")
         if due:
             await asyncio.to_thread(state.write_checkpoints, due)
+        acked_next = state.acked_next
         for event in acks:
             await state.stream.ack(event)
+            msg = event.message
+            tp = (msg.topic, msg.partition)
+            if msg.offset >= acked_next.get(tp, 0):
+                acked_next[tp] = msg.offset + 1
         keep_collector_pauses_short()
     await _record_lake_trouble()
 
@@ -551,6 +596,22 @@ def keep_collector_pauses_short() -> None:
 def full_collection() -> None:
     gc.unfreeze()
     gc.collect()
+
+
+async def input_lag() -> dict[str, int]:
+    """Per assigned input partition: messages on the broker this worker has not landed and acked
+    yet (0 everywhere, with nothing buffered: drained). Asks the broker for its end offsets."""
+    assigned = [tp for tp in app.consumer.assignment() if tp.topic in EVENT_TOPICS]
+    if not assigned:
+        return {}
+    ends = await app.consumer.highwaters(*assigned)
+    lag = {}
+    for tp in assigned:
+        done = state.acked_next.get((tp.topic, tp.partition))
+        if done is None:  # nothing taken since it was assigned: where this worker starts reading
+            done = await app.consumer.position(tp) or 0
+        lag[f"{tp.topic}/{tp.partition}"] = max(0, ends.get(tp, 0) - done)
+    return lag
 
 
 @app.timer(interval=settings.lake_flush_seconds, name="flush_lake")
