@@ -207,10 +207,15 @@ def up(
         simulation = threading.Thread(target=_simulate, name="simulation", daemon=True)
         simulation.start()
         while simulation.is_alive() and not stop.wait(0.5):
-            pass
-        console.print("stopping…")
+            stack.watch(console.print)  # a worker that died is restarted, with a backoff
+        console.print("stopping: the producers first…")
         stop.set()
         simulation.join(timeout=15)
+        stop_processes([p for p in (dashboard, serving) if p is not None])  # they post events too
+        dashboard = serving = None
+        # then every partition drained into the lake, before the memory-only broker goes
+        if stack.drain(settings.drain_timeout_seconds, console.print):
+            console.print("drained: every event taken is in the lake")
         if failure:
             console.print(f"[red]the simulated company stopped: {failure[0]!r}[/]")
     except KeyboardInterrupt:

@@ -2,9 +2,15 @@
 
 from __future__ import annotations
 
+import json
+import logging
 import os
 import shutil
 import subprocess
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -15,6 +21,11 @@ from stockflow.config import Settings
 from stores.credentials import ensure_service_token
 from streams.broker import EmbeddedBroker, ensure_topics, wait_for_broker
 
+log = logging.getLogger(__name__)
+
+#: A worker that stayed up this long has its restart backoff reset.
+HEALTHY_AFTER_SECONDS = 60.0
+
 
 @dataclass
 class Stack:
@@ -24,6 +35,11 @@ class Stack:
     workers: int = 1
     broker: EmbeddedBroker | None = None
     worker_procs: list[subprocess.Popen] = field(default_factory=list)
+    #: Per worker: when it was (re)started, the next backoff, when it may be restarted, restarts.
+    started_at: list[float] = field(default_factory=list)
+    backoff: list[float] = field(default_factory=list)
+    restart_due: list[float | None] = field(default_factory=list)
+    restarts: list[int] = field(default_factory=list)
 
     @property
     def logs(self) -> Path:
@@ -46,9 +62,73 @@ class Stack:
         prepare_company(s)
         ensure_service_token(s)  # the credential the flows and dashboards present to the workers
         for i in range(self.workers):
-            self.worker_procs.append(start_worker(s, s.web_port + i, self.logs / f"worker-{i + 1}.log"))
+            self.worker_procs.append(self._start_worker(i))
+            self.started_at.append(time.monotonic())
+            self.backoff.append(1.0)
+            self.restart_due.append(None)
+            self.restarts.append(0)
         for i, proc in enumerate(self.worker_procs):
             wait_for_http(self.worker_url(i) + "/health", timeout=120, process=proc, ready_key="ready")
+
+    def _start_worker(self, i: int) -> subprocess.Popen:
+        s = self.settings
+        return start_worker(s, s.web_port + i, self.logs / f"worker-{i + 1}.log")
+
+    def watch(self, say: Callable[[str], None] = log.warning) -> None:
+        """Restart any worker that died, after a backoff that doubles (up to the setting) while
+        it keeps dying and resets once it stays up; say so each time. Call it every second."""
+        now = time.monotonic()
+        for i, proc in enumerate(self.worker_procs):
+            if proc.poll() is None:
+                if now - self.started_at[i] >= HEALTHY_AFTER_SECONDS:
+                    self.backoff[i] = 1.0
+                continue
+            due = self.restart_due[i]
+            if due is None:
+                wait = self.backoff[i]
+                self.restart_due[i] = now + wait
+                self.backoff[i] = min(wait * 2, self.settings.restart_backoff_max_seconds)
+                say(f"worker {i + 1} exited with code {proc.returncode}; restarting it in {wait:.0f}s")
+            elif now >= due:
+                self.worker_procs[i] = self._start_worker(i)
+                self.started_at[i] = now
+                self.restart_due[i] = None
+                self.restarts[i] += 1
+                say(f"worker {i + 1} restarted (restart {self.restarts[i]}; its log: worker-{i + 1}.log)")
+
+    def drain(self, timeout: float, say: Callable[[str], None] = log.warning) -> bool:
+        """Wait until every worker has landed and acked everything on its partitions (lag 0,
+        nothing buffered, twice in a row); True when drained, False at the timeout."""
+        deadline = time.monotonic() + timeout
+        settled = 0
+        last = ""
+        while time.monotonic() < deadline:
+            try:
+                states = [
+                    self._lag(i) for i in range(len(self.worker_procs)) if self.worker_procs[i].poll() is None
+                ]
+            except (OSError, ValueError) as exc:
+                last = str(exc)
+                settled = 0
+                time.sleep(0.5)
+                continue
+            waiting = sum(states)
+            settled = settled + 1 if waiting == 0 else 0
+            if settled >= 2:
+                return True
+            if str(waiting) != last:
+                last = str(waiting)
+                say(f"draining: {waiting} message(s) not landed yet")
+            time.sleep(0.5)
+        say(f"not drained within {timeout:.0f}s ({last}); stopping anyway (unacked messages are redelivered)")
+        return False
+
+    def _lag(self, i: int) -> int:
+        with urllib.request.urlopen(self.worker_url(i) + "/health?lag=1", timeout=10) as resp:  # noqa: S310
+            body = json.loads(resp.read())
+        if not body.get("ready") or body.get("lag") is None:
+            raise ValueError(f"worker {i + 1} is not ready")
+        return sum(body["lag"].values()) + body["pending_acks"] + body["lake_pending_rows"]
 
     def stop(self) -> None:
         for proc in self.worker_procs:
@@ -74,13 +154,16 @@ def worker_env(settings: Settings, web_port: int) -> dict[str, str]:
     )
     if settings.kafka_url:
         env["STOCKFLOW_KAFKA_URL"] = settings.kafka_url
+    if settings.failpoints:
+        env["STOCKFLOW_FAILPOINTS"] = settings.failpoints
     return env
 
 
 def start_worker(
     settings: Settings, web_port: int, log_path: Path, loglevel: str = "info"
 ) -> subprocess.Popen:
-    """A Faust worker process."""
+    """A Faust worker process (the installation's service credential registered for it first)."""
+    ensure_service_token(settings)
     return start_process(
         ["-m", "streams", "worker", "-l", loglevel, "--web-port", str(web_port)],
         worker_env(settings, web_port),

@@ -74,6 +74,11 @@ class Settings(BaseSettings):
     alerts_max_body_kb: int = Field(default=256, ge=1, description="largest POST /alerts body")
     json_max_depth: int = Field(default=32, ge=2, description="deepest JSON nesting any endpoint takes")
 
+    # Fault injection for the fault suite: "before_lake_write=3,after_lake_write=2" kills the
+    # worker (SIGKILL) at the 3rd lake write, after its derived messages are on the broker and
+    # before the rows are written (or after the write, before the ack). Empty: none.
+    failpoints: str = ""
+
     # `stockflow up`: a process that dies is restarted after a backoff that doubles up to this.
     restart_backoff_max_seconds: float = Field(default=30.0, gt=0)
     drain_timeout_seconds: float = Field(default=60.0, gt=0, description="Ctrl-C waits this long for lag 0")

@@ -50,6 +50,7 @@ from streams.security import BadRequest, read_json, require
 from streams.stock import (
     EVENT_TIME_AHEAD,
     flush_lake,
+    input_lag,
     position_key,
     positions,
     publish_alert,
@@ -181,9 +182,14 @@ async def reconcile_snapshot(view: web.View, request: web.Request, location: str
 
 @app.page("/health")
 async def health(view: web.View, request: web.Request) -> web.Response:
+    """Partitions, counters and lake progress; ``?lag=1`` adds each input partition's lag (it
+    asks the broker, so `stockflow up` uses it only while draining)."""
     lake = state.lake
+    lag = await input_lag() if request.query.get("lag") and state.ready else None
     return view.json(
         {
+            "lag": lag,
+            "pending_acks": len(state.pending_acks),
             "status": "ok",
             "ready": state.ready,
             "broker": "embedded" if settings.embedded_broker else "external",

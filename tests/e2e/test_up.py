@@ -122,7 +122,7 @@ def test_up_runs_a_live_company_and_stops_cleanly(tmp_path: Path):
     finally:
         up.send_signal(signal.SIGINT)
         try:
-            code = up.wait(timeout=60)
+            code = up.wait(timeout=150)
         finally:
             if up.poll() is None:
                 up.kill()
