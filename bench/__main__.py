@@ -1,10 +1,25 @@
 """`make bench`: every benchmark, each against a baseline measured in the same run.
 
-`BENCH_ONLY=stream`, `books`, `warehouse`, `forecasting`, `reconciliation`, `recovery` or `vision` runs one of them."""
+`BENCH_ONLY=stream`, `books`, `warehouse`, `forecasting`, `reconciliation`, `recovery`, `vision` or
+`trust` runs one of them."""
 
 import os
 
-from bench import forecasting, pipeline, reconciliation, recovery, vision, vouchers, warehouse
+from stockflow.identity import new_token
+
+# the credential this run's tools present to the workers it starts (each registers it)
+os.environ.setdefault("STOCKFLOW_API_TOKEN", new_token()[0])
+
+from bench import (  # noqa: E402 — after the credential is chosen
+    forecasting,
+    pipeline,
+    reconciliation,
+    recovery,
+    trust,
+    vision,
+    vouchers,
+    warehouse,
+)
 
 only = os.environ.get("BENCH_ONLY", "")
 if only in ("", "stream"):
@@ -21,3 +36,5 @@ if only in ("", "recovery"):
     recovery.main()
 if only in ("", "vision"):
     vision.main()
+if only in ("", "trust"):
+    trust.main()

@@ -56,6 +56,12 @@ class Figure:
         return None if not self.baseline else self.value / self.baseline
 
 
+def auth() -> dict[str, str]:
+    """The run's service credential (bench/__main__.py chooses it; workers register it)."""
+    token = os.environ.get("STOCKFLOW_API_TOKEN")
+    return {"Authorization": f"Bearer {token}"} if token else {}
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -200,7 +206,7 @@ async def paced_latency(
 # ---------------------------------------------------------------- the pipeline
 def health(url: str) -> dict[str, Any]:
     conn = http.client.HTTPConnection("127.0.0.1", int(url.rsplit(":", 1)[1]), timeout=5)
-    conn.request("GET", "/health")
+    conn.request("GET", "/health", headers=auth())
     body = json.loads(conn.getresponse().read())
     conn.close()
     return body
@@ -211,7 +217,7 @@ def query_latencies(port: int, paths: list[str], rounds: int) -> list[float]:
     out = []
     for i in range(rounds):
         t0 = time.perf_counter()
-        conn.request("GET", paths[i % len(paths)])
+        conn.request("GET", paths[i % len(paths)], headers=auth())
         resp = conn.getresponse()
         resp.read()
         out.append((time.perf_counter() - t0) * 1000)
@@ -412,7 +418,7 @@ def _some_keys(url: str) -> list[str]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
     keys = []
     for location in ("ST01", "ST02", "WH1"):
-        conn.request("GET", f"/stock/{location}")
+        conn.request("GET", f"/stock/{location}", headers=auth())
         body = json.loads(conn.getresponse().read())
         keys += [f"{location}|{item['sku']}" for item in body["items"][:50]]
     conn.close()

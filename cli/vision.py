@@ -124,11 +124,11 @@ def inspect_photos(
         image = None
         if out_dir is not None:
             name = f"{event_id or path.stem}.jpg"
-            seen.write_annotated(out_dir / name)
             image = str(out_dir / name)
         sent = ""
         if delivery is not None:
             try:
+                # the annotated photo is written once the event is valid, before it is sent
                 event = record_inspection(
                     r,
                     delivery,
@@ -137,11 +137,16 @@ def inspect_photos(
                     source="stockflow-inspect",
                     model=seen.model,
                     image=image,
+                    keep_photo=(lambda _e, seen=seen, name=name: seen.write_annotated(out_dir / name))
+                    if out_dir is not None
+                    else None,
                 )
             except (StockApiError, InspectionRefused) as exc:
                 console.print(f"[red]{path}: not recorded: {exc}[/]")
                 raise typer.Exit(1) from None
             sent = event.event_id if event is not None else ""
+        elif out_dir is not None:  # inspected only, nothing recorded: the photo is all there is
+            seen.write_annotated(out_dir / name)
         if not r.pallet_found:
             table.add_row(str(path), "no pallet found", "", "", "", "", "", "", "")
             continue

@@ -33,6 +33,7 @@ from aiohttp.web import HTTPRequestEntityTooLarge
 from faust import web
 
 from stockflow.events import Event, PalletInspected, encode_event
+from stockflow.identity import Action
 from stockflow.services.inspections import (
     OPTIONAL,
     REQUIRED,
@@ -41,6 +42,7 @@ from stockflow.services.inspections import (
     record_inspection_async,
 )
 from streams.app import app
+from streams.security import BadRequest, require
 from streams.stock import send, settings, state
 
 log = logging.getLogger(__name__)
@@ -167,6 +169,10 @@ class Inspections(web.View):
             delivery = Delivery.from_fields({f: str(form.get(f) or "") for f in (*REQUIRED, *OPTIONAL)})
         except InspectionRefused as exc:
             return _refuse(self, exc.reason, exc.detail)
+        try:
+            require(request, Action.POST_INSPECTION, delivery.location)
+        except BadRequest as exc:  # a dock camera inspects at its own locations only
+            return _refuse(self, exc.reason, exc.detail, status=exc.status)
         source = str(form.get("source") or "").strip() or "inspection-api"
         loop = asyncio.get_running_loop()
         async with _photo_turns:  # the photo and its annotated copy are in memory until the answer

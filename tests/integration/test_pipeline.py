@@ -33,6 +33,7 @@ from tests.support import (
     wait_processed,
     wait_until,
 )
+from tests.support.network import auth_headers
 
 pytestmark = pytest.mark.integration
 START = date(2026, 5, 4)
@@ -181,7 +182,12 @@ def test_post_events_validates_and_produces(stack):
     status, _ = post_json(f"{worker.url}/events", {"event_type": "transit_dispatched"})
     assert status == 400
     for path in ("/events", "/alerts"):  # a body that is not JSON: 400 with the reason, both ways
-        request = urllib.request.Request(f"{worker.url}{path}", data=b"{not json", method="POST")
+        request = urllib.request.Request(
+            f"{worker.url}{path}",
+            data=b"{not json",
+            method="POST",
+            headers={"Content-Type": "application/json", **auth_headers()},
+        )
         with pytest.raises(urllib.error.HTTPError) as refused:
             urllib.request.urlopen(request, timeout=10)
         assert refused.value.code == 400 and json.loads(refused.value.read())["error"] == "malformed_json"

@@ -1,5 +1,7 @@
-from pathlib import Path
-import ssl, pytest
+import ssl
+
+import pytest
+
 from infra.kafka import aiokafka_options, ssl_context
 from stockflow.config import Settings
 
