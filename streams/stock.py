@@ -99,6 +99,10 @@ def position_key(location: str, sku: str) -> str:
     return f"{location}|{sku}"
 
 
+class NotOwner(LookupError):
+    """A request reached a worker that does not own the partition (a rebalance under way)."""
+
+
 class StockState:
     """This worker's partitions: their processors, the lake buffer and the events to ack."""
 
@@ -150,6 +154,14 @@ class StockState:
             near_expiry_days=settings.near_expiry_days,
             excursion_minutes=settings.excursion_minutes,
         )
+
+    def served_processor(self, partition: int) -> StockProcessor:
+        """The processor of a partition this worker owns, for a view; `NotOwner` otherwise (a
+        worker never rebuilds, or answers from, a partition another worker applies)."""
+        proc = self.processors.get(partition) if partition in self.owned else None
+        if proc is None:
+            raise NotOwner(partition)
+        return proc
 
     def processor_for(self, partition: int) -> StockProcessor:
         proc = self.processors.get(partition)

@@ -23,14 +23,16 @@ middleware in `streams.security` checks it, the views check its scope."""
 from __future__ import annotations
 
 import asyncio
+import json
 from collections import OrderedDict
 from functools import wraps
 from typing import Any
 
 import pyarrow.compute as pc
+from aiohttp import web as aioweb
 from faust import web
-from faust.exceptions import SameNode
 from pydantic import ValidationError
+from yarl import URL
 
 from lake import now_utc, partition_for, read_table
 from stockflow.alerts import Alert
@@ -49,6 +51,7 @@ from streams.app import app, guard
 from streams.security import BadRequest, read_json, require
 from streams.stock import (
     EVENT_TIME_AHEAD,
+    NotOwner,
     flush_lake,
     input_lag,
     position_key,
@@ -66,7 +69,7 @@ _taken: OrderedDict[str, None] = OrderedDict()
 
 
 def _item(location: str, sku: str, batches: dict[str, Any]) -> dict[str, Any]:
-    ledger = state.processor_for(partition_for(location, settings.topic_partitions)).ledger
+    ledger = state.served_processor(partition_for(location, settings.topic_partitions)).ledger
     rows = [
         {"batch": batch, **pos, "expiry_date": _iso(ledger.batch_expiry(location, sku, batch))}
         for batch, pos in sorted(batches.items())
@@ -121,13 +124,53 @@ def routed_by_location(action: Action) -> Any:
     return wrap
 
 
+def owner_url(location: str) -> URL | None:
+    """The URL of the worker that owns the location's partition, from the group's latest
+    assignment (each worker's table partitions follow its input partitions); None: unknown."""
+    partition = partition_for(location, settings.topic_partitions)
+    changelog = positions.changelog_topic.get_topic_name()
+    for url, topics in (app.assignor.changelog_distribution or {}).items():
+        if partition in topics.get(changelog, ()):
+            return URL(url)
+    return None
+
+
+def _is_me(url: URL) -> bool:
+    me = URL(str(app.conf.canonical_url))
+    return (url.host, url.port) == (me.host, me.port)
+
+
 async def _routed(handler: Any, view: web.View, request: web.Request, **kwargs: Any) -> web.Response:
+    """Answer here when this worker owns the location, else forward to the owner once."""
     if not state.ready:
         return _not_ready(view)
+    partition = partition_for(kwargs["location"], settings.topic_partitions)
+    dest = owner_url(kwargs["location"])
+    if (
+        partition not in state.owned
+        and dest is not None
+        and not _is_me(dest)
+        and FORWARDED_HEADER not in request.headers
+    ):
+        return await _forward(request, dest)
     try:
-        return await app.router.route_req(positions.name, kwargs["location"], view.web, request)
-    except SameNode:
         return await handler(view, request, **kwargs)
+    except NotOwner:  # a rebalance under way: the caller retries
+        state.counters["http.not_owner"] += 1
+        return _not_ready(view)
+
+
+async def _forward(request: web.Request, dest: URL, body: bytes | None = None) -> Any:
+    """The same request (its credential too) answered by the worker at `dest`."""
+    headers = {
+        k: v for k, v in request.headers.items() if k.lower() not in ("content-length", "transfer-encoding")
+    }
+    headers[FORWARDED_HEADER] = "1"
+    url = request.url.with_host(dest.host).with_port(int(dest.port))
+    async with app.http_client.request(request.method, url, headers=headers, data=body) as response:
+        return aioweb.Response(
+            body=await response.read(), status=response.status, content_type=response.content_type
+        )
 
 
 @app.page("/stock/{location}/{sku}")
@@ -145,7 +188,7 @@ async def stock_location(view: web.View, request: web.Request, location: str) ->
     problem = _unknown(location)
     if problem:
         return view.error(404, problem)
-    proc = state.processor_for(partition_for(location, settings.topic_partitions))
+    proc = state.served_processor(partition_for(location, settings.topic_partitions))
     items = [
         _item(location, sku, positions.data.get(position_key(location, sku)) or {})
         for sku in sorted(proc.ledger.skus_at(location))
@@ -161,7 +204,7 @@ async def reconcile_snapshot(view: web.View, request: web.Request, location: str
     if problem:
         return view.error(404, problem)
     partition = partition_for(location, settings.topic_partitions)
-    proc = state.processor_for(partition)
+    proc = state.served_processor(partition)
     asked = [e for e in request.query.get("events", "").split(",") if e]
     return view.json(
         {
@@ -194,6 +237,7 @@ async def health(view: web.View, request: web.Request) -> web.Response:
             "ready": state.ready,
             "broker": "embedded" if settings.embedded_broker else "external",
             "partitions": sorted(state.processors),
+            "owned": sorted(state.owned),
             "counters": dict(state.counters),
             "lake_rows_written": lake.rows_written,
             "lake_pending_rows": lake.pending,
@@ -305,25 +349,14 @@ class Events(web.View):
         return self.json({"accepted": [e.event_id for e in parsed]}, status=202)
 
 
-async def _forward_to_owner(request: web.Request, location: str, body: Any) -> web.Response | None:
+async def _forward_to_owner(request: web.Request, location: str, body: Any) -> Any:
     """POST the same body to the worker that owns `location`; None when that is this one."""
-    try:
-        dest = app.router.key_store(positions.name, location)
-    except KeyError:
+    if partition_for(location, settings.topic_partitions) in state.owned:
         return None
-    if (dest.host, dest.port) == (app.conf.canonical_url.host, app.conf.canonical_url.port):
+    dest = owner_url(location)
+    if dest is None or _is_me(dest):
         return None
-    headers = {
-        "Authorization": request.headers.get("Authorization", ""),
-        "Content-Type": "application/json",
-        "Host": request.headers.get("Host", ""),
-        FORWARDED_HEADER: "1",
-    }
-    url = request.url.with_host(dest.host).with_port(int(dest.port))
-    async with app.http_client.post(url, json=body, headers=headers) as response:
-        return web.Response(
-            body=await response.read(), status=response.status, content_type=response.content_type
-        )
+    return await _forward(request, dest, json.dumps(body).encode())
 
 
 @app.page("/events/{event_id}")
@@ -354,7 +387,7 @@ async def _event_status(view: web.View, request: web.Request, location: str, eve
     remembered = state.dead_lettered.get(event_id)
     if remembered is not None and not any(r["reason"] == remembered[0] for r in recorded):
         recorded.append({"reason": remembered[0], "detail": remembered[1]})
-    proc = state.processor_for(partition_for(location, settings.topic_partitions))
+    proc = state.served_processor(partition_for(location, settings.topic_partitions))
     refused = [r for r in recorded if r.get("refused_by_ledger") or r["reason"] != "conflicting_duplicate"]
     if proc.ledger.has_applied(event_id) and not any(r.get("refused_by_ledger") for r in recorded):
         return view.json({**answer, "status": "landed", "dead_letters": recorded})
