@@ -155,12 +155,29 @@ def _duration(seconds: float) -> str:
     return f"{seconds / 86400:.1f} d"
 
 
+def shown(frame: Any) -> Any:
+    """What the signed-in role may see of a table: every field it may not see masked, and every
+    mobile number inside a text column, whatever the column (the core's rules)."""
+    current = role()
+    if current is None:
+        return frame
+    if isinstance(frame, list):
+        frame = pd.DataFrame(frame)
+    return data.masked(frame, current) if isinstance(frame, pd.DataFrame) else frame
+
+
+def table(frame: Any, **options: Any) -> Any:
+    """`st.dataframe` of what the signed-in role may see (every page shows tables through this)."""
+    return st.dataframe(shown(frame), **options)
+
+
 def download_csv(label: str, make_frame: Callable[[], pd.DataFrame], file_name: str, rows: int) -> None:
     """CSV in UTF-8 with a BOM, so spreadsheets show Chinese text right, made only when
-    someone clicks (a month's journal is large); every download is an export in the audit log."""
+    someone clicks (a month's journal is large); masked as on screen; every download is an
+    export in the audit log."""
     st.download_button(
         label,
-        lambda: make_frame().to_csv(index=False).encode("utf-8-sig"),
+        lambda: shown(make_frame()).to_csv(index=False).encode("utf-8-sig"),
         file_name=file_name,
         mime="text/csv",
         on_click=_audit_export,

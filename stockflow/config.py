@@ -117,9 +117,6 @@ class Settings(BaseSettings):
     sign_in_lockout_minutes: float = Field(default=15.0, gt=0)
     dashboard_host: str = "127.0.0.1"
     dashboard_port: int = 8501
-    dashboard_passwords: dict[str, str] = Field(
-        default_factory=dict, description='JSON: {"manager": "scrypt$...", ...}'
-    )
     dashboard_cache_seconds: int = Field(default=30, ge=1, description="how long a query result is reused")
     dashboard_refresh_seconds: int = Field(default=5, ge=1, description="live stock auto-refresh")
 
@@ -185,10 +182,6 @@ class Settings(BaseSettings):
     def reconciliation_path(self) -> Path:
         """The discrepancy reports of the reconciliation runs (DuckDB)."""
         return self.var_dir / "reconciliation.duckdb"
-
-    @property
-    def dashboard_passwords_path(self) -> Path:
-        return self.var_dir / "dashboard_passwords.json"
 
     @property
     def audit_anchor_path(self) -> Path:

@@ -41,5 +41,5 @@ st.altair_chart(
     .encode(x=alt.X("day:T", title=None), y="alerts:Q", color=alt.Color("alert_type:N", title="type")),
     width="stretch",
 )
-st.dataframe(frame.head(2000), hide_index=True, width="stretch")
+ui.table(frame.head(2000), hide_index=True, width="stretch")
 st.caption(f"{len(frame):,} alerts (the newest 2,000 listed).")

@@ -16,4 +16,4 @@ else:
     b.error(str(verdict))
 actions = st.multiselect("Action", sorted(entries["action"].dropna().unique()), key="audit_actions")
 shown = entries[entries["action"].isin(actions)] if actions else entries
-st.dataframe(shown, hide_index=True, width="stretch")
+ui.table(shown, hide_index=True, width="stretch")

@@ -56,4 +56,4 @@ st.caption(
 
 st.subheader("Excursions bound to batches")
 batch_rows = here if not here.empty else excursions
-st.dataframe(batch_rows, hide_index=True, width="stretch")
+ui.table(batch_rows, hide_index=True, width="stretch")

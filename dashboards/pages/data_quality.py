@@ -23,7 +23,7 @@ d.metric("SKUs fully described", f"{(completeness['completeness'] >= 1).mean():.
 st.caption(f"Checked at {latest['checked_at']:%Y-%m-%d %H:%M} in {latest['seconds']:.1f} s.")
 
 st.subheader("Expectations")
-st.dataframe(results, hide_index=True, width="stretch")
+ui.table(results, hide_index=True, width="stretch")
 
 st.subheader("Master-data completeness per SKU")
 st.altair_chart(

@@ -31,7 +31,7 @@ with tab_journal:
     b.metric("Debit", f"¥{summary['debit']:,.2f}")
     c.metric("Credit", f"¥{summary['credit']:,.2f}")
     journal = ui.cached(data.voucher_journal, role, *filters, SHOWN_LINES)
-    st.dataframe(journal, hide_index=True, width="stretch")
+    ui.table(journal, hide_index=True, width="stretch")
     st.caption(
         f"The newest {min(SHOWN_LINES, summary['lines']):,} of {summary['lines']:,} lines; the download has all."
     )
@@ -51,7 +51,7 @@ with tab_balance:
         f"¥{totals['debit']:,.2f}",
         delta_color="off",
     )
-    st.dataframe(balance, hide_index=True, width="stretch")
+    ui.table(balance, hide_index=True, width="stretch")
     ui.download_csv(
         "Download the trial balance (CSV)", lambda: balance, f"trial-balance-{period}.csv", len(balance)
     )

@@ -69,7 +69,7 @@ st.caption(
 )
 
 st.subheader("Review queue")
-st.dataframe(reviews, hide_index=True, width="stretch")
+ui.table(reviews, hide_index=True, width="stretch")
 if decides and not open_reviews.empty:
     with st.form("review"):
         st.caption(f"Recorded as {ui.who()}.")
@@ -102,7 +102,7 @@ try:
 except data.Unavailable as exc:
     st.info(str(exc))
     st.stop()
-st.dataframe(suggestions, hide_index=True, width="stretch")
+ui.table(suggestions, hide_index=True, width="stretch")
 proposed = suggestions[suggestions["status"] == "proposed"]
 if decides and not proposed.empty:
     with st.form("suggestion"):

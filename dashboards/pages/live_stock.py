@@ -43,7 +43,7 @@ def positions() -> None:
         f"{len(frame):,} positions (location × SKU × batch), read from the stream at "
         f"{pd.Timestamp.now(tz=settings.timezone):%H:%M:%S}; refreshes every {settings.dashboard_refresh_seconds} s."
     )
-    st.dataframe(frame, hide_index=True, width="stretch", key="stock_positions")
+    ui.table(frame, hide_index=True, width="stretch", key="stock_positions")
 
 
 positions()
@@ -60,7 +60,7 @@ if sku:
     except data.Unavailable as exc:
         ui.unavailable(exc)
     st.caption("Movements valued by the books, as of the last warehouse build (newest first).")
-    st.dataframe(ledger, hide_index=True, width="stretch")
+    ui.table(ledger, hide_index=True, width="stretch")
     if not ledger.empty:
         chart = (
             alt.Chart(ledger)

@@ -69,5 +69,5 @@ for name, explanation in CLASSES.items():
     if (found["classification"] == name).any():
         st.caption(explanation)
 totals = found.groupby("classification").agg(positions=("qty", "size"), value=("value", "sum")).reset_index()
-st.dataframe(totals, hide_index=True)
-st.dataframe(found, hide_index=True, width="stretch")
+ui.table(totals, hide_index=True)
+ui.table(found, hide_index=True, width="stretch")

@@ -34,7 +34,7 @@ st.altair_chart(
     ),
     width="stretch",
 )
-st.dataframe(risk, hide_index=True, width="stretch")
+ui.table(risk, hide_index=True, width="stretch")
 st.caption(
     f"Risk = (α + k) / (α + β + n): n inspected pallets and k with a damaged carton, each weighted "
     f"0.5^(age in days / {HALF_LIFE_DAYS:.0f}); prior α + β = {PRIOR_PALLETS:.0f} pallets at {PRIOR_RATE:.0%}, so "

@@ -482,3 +482,14 @@ def test_trial_balance_totals_are_compared_exactly_in_the_warehouse(tmp_path):
     assert data.trial_balance_totals(settings, None)["balanced"] is False  # B is a cent out
     assert data.trial_balance_totals(settings, None, "A")["balanced"] is True
     assert data.trial_balance_totals(settings, "2026-02", "B")["balanced"] is False
+
+
+def test_every_page_masks_a_mobile_number_inside_any_text(env):
+    """Not only the Finance page: a number someone typed into a reason shows masked in the audit
+    trail too (masking by value happens wherever a table is shown)."""
+    var, _ = env
+    AuditLog(var).append("李会计", "customer.note", "CUST-88", reason="客户电话 138 1234 5678，请回电")
+    at = page(Role.AUDITOR, "pages/audit.py")
+    text = at.dataframe[0].value.to_csv(index=False)
+    assert "1234 5678" not in text and "12345678" not in text
+    assert "138****5678" in text
