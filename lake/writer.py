@@ -10,6 +10,7 @@ import os
 import time
 from collections import defaultdict
 from collections.abc import Iterable
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -43,6 +44,34 @@ class ApplySequence:
         """Continue above `seq` (one drawn by another writer, whose clock may run ahead of ours):
         what this writer lands after a rebuild replays after what that rebuild read."""
         self._last = max(self._last, seq)
+
+
+@dataclass
+class Prepared:
+    """Files written to temporary names by `LakeWriter.prepare`, not yet renamed into place."""
+
+    landed_at: datetime
+    #: (temporary path, final path, table, rows) still to rename
+    files: list[tuple[Path, Path, str, list[dict[str, Any]]]] = field(default_factory=list)
+    #: (table, rows) renamed into place
+    done: list[tuple[str, list[dict[str, Any]]]] = field(default_factory=list)
+
+    def discard(self) -> None:
+        for tmp, *_ in self.files:
+            tmp.unlink(missing_ok=True)
+        self.files.clear()
+
+    def discard_after_failure(self, writer: LakeWriter) -> None:
+        """After a failed commit: the rows not renamed go back to `writer`'s buffer."""
+        writer.put_back(self.not_written())
+        self.discard()
+
+    def not_written(self) -> dict[str, list[dict[str, Any]]]:
+        """The rows of the files not renamed (after a failed commit), to put back."""
+        out: dict[str, list[dict[str, Any]]] = defaultdict(list)
+        for _tmp, _final, table, rows in self.files:
+            out[table] += rows
+        return out
 
 
 class LakeWriter:
@@ -134,64 +163,79 @@ class LakeWriter:
         return buffered
 
     def write(self, buffered: dict[str, list[dict[str, Any]]]) -> int:
-        """Write rows taken with `take()`; safe to run in a worker thread.
+        """Write rows taken with `take()` (`prepare`, then `commit`); safe in a worker thread."""
+        return self.commit(self.prepare(buffered))
 
-        An `OSError` (a full disk, a failing one) propagates with nothing half-done that
-        matters: files are renamed into place only once complete, and the caller puts the rows
-        back (`put_back`) to write them again. A row that cannot be converted is left out and
-        kept in `unlandable` for the caller to record; the others are written."""
+    def prepare(self, buffered: dict[str, list[dict[str, Any]]]) -> Prepared:
+        """Write rows taken with `take()` to temporary files, fsynced, none visible yet: the
+        costly part, which can run while the derived messages are flushed to the broker.
+
+        An `OSError` (a full disk, a failing one) removes the temporary files and propagates;
+        the caller puts every row back (`put_back`) to write them again. A row that cannot be
+        converted is left out and kept in `unlandable` for the caller to record."""
         landed_at = now_utc()
-        written = sum(len(rows) for rows in buffered.values())
-        highest = self._write_all(buffered, landed_at)
+        prepared = Prepared(landed_at)
+        try:
+            for table, rows in buffered.items():
+                by_date: dict[str, list[dict[str, Any]]] = defaultdict(list)
+                for row in rows:
+                    row["landed_at"] = landed_at
+                    by_date[row.get("_day") or _dated(table, row)["_day"]].append(row)
+                for day, day_rows in by_date.items():
+                    try:
+                        prepared.files.append(self._write_tmp(table, day, day_rows))
+                    except OSError:
+                        raise
+                    except Exception:  # a row pyarrow cannot take: write the others, keep it aside
+                        good = []
+                        for row in day_rows:
+                            try:
+                                pa.Table.from_pylist([row], schema=SCHEMAS[table])
+                            except Exception as exc:  # noqa: BLE001 — any conversion failure
+                                self.unlandable.append((table, row, f"{type(exc).__name__}: {exc}"[:500]))
+                            else:
+                                good.append(row)
+                        if good:
+                            prepared.files.append(self._write_tmp(table, day, good))
+        except BaseException:
+            prepared.discard()
+            raise
+        return prepared
+
+    def commit(self, prepared: Prepared) -> int:
+        """Rename the prepared files into place and fsync their folders once each: from here
+        on readers see the rows. An `OSError` part-way leaves the files renamed so far in
+        place; those not renamed are removed and their rows are in `prepared.not_written()`."""
+        folders = set()
+        while prepared.files:
+            tmp, final, table, rows = prepared.files[0]
+            os.replace(tmp, final)
+            prepared.files.pop(0)
+            prepared.done.append((table, rows))
+            folders.add(final.parent)
+        for folder in folders:
+            fsync_dir(folder)  # the renames themselves survive a power cut
         self._writing = {}
+        written = sum(len(rows) for _, rows in prepared.done)
+        highest = max((r.get("apply_seq") or 0 for _, rows in prepared.done for r in rows), default=0)
         self.landed_seq = max(self.landed_seq, highest)
         self.rows_written += written
-        self.last_flush_at = landed_at
+        self.last_flush_at = prepared.landed_at
         return written
 
-    def _write_all(self, buffered: dict[str, list[dict[str, Any]]], landed_at: datetime) -> int:
-        """Write table by table, day by day; what has been written is removed from `buffered`,
-        so after an `OSError` it holds exactly the rows still to write."""
-        highest = 0
-        for table in list(buffered):
-            by_date: dict[str, list[dict[str, Any]]] = defaultdict(list)
-            for row in buffered[table]:
-                row["landed_at"] = landed_at
-                by_date[row.get("_day") or _dated(table, row)["_day"]].append(row)
-            for day in list(by_date):
-                day_rows = by_date[day]
-                try:
-                    self._write(table, day, day_rows)
-                except OSError:
-                    buffered[table] = [row for rows in by_date.values() for row in rows]
-                    raise
-                except Exception:  # a row pyarrow cannot take: write the others, keep it aside
-                    good = []
-                    for row in day_rows:
-                        try:
-                            pa.Table.from_pylist([row], schema=SCHEMAS[table])
-                        except Exception as exc:  # noqa: BLE001 — any conversion failure
-                            self.unlandable.append((table, row, f"{type(exc).__name__}: {exc}"[:500]))
-                        else:
-                            good.append(row)
-                    if good:
-                        self._write(table, day, good)
-                    day_rows = good
-                highest = max([highest, *(row.get("apply_seq") or 0 for row in day_rows)])
-                del by_date[day]
-            del buffered[table]
-        return highest
-
-    def _write(self, table: str, day: str, rows: list[dict[str, Any]]) -> None:
+    def _write_tmp(self, table: str, day: str, rows: list[dict[str, Any]]) -> tuple[Path, Path, str, list]:
         folder = self.root / table / f"date={day}"
         folder.mkdir(parents=True, exist_ok=True)
         name = f"part-{self._seq.next():020d}-{self.writer_id}.parquet"
         tmp = folder / f".{name}.tmp"
-        pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMAS[table]), tmp, compression="zstd")
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, folder / name)
-        fsync_dir(folder)  # the rename itself survives a power cut
+        try:
+            pq.write_table(pa.Table.from_pylist(rows, schema=SCHEMAS[table]), tmp, compression="zstd")
+            with open(tmp, "rb") as fh:
+                os.fsync(fh.fileno())
+        except BaseException:
+            tmp.unlink(missing_ok=True)
+            raise
+        return tmp, folder / name, table, rows
 
     def remove_leftovers(self) -> int:
         """Delete temporary files this writer left behind when it was killed mid-write (another

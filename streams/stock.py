@@ -502,12 +502,27 @@ async def flush_lake() -> None:
         acks, state.pending_acks = state.pending_acks, []
         rows = state.lake.take()
         due = state.checkpoints_due()
-        await app.producer.flush()
+        # the files are written (not yet visible) while the derived messages go to the broker;
+        # they are renamed into place only once the broker has every one of them
+        preparing = asyncio.ensure_future(asyncio.to_thread(state.lake.prepare, rows))
+        flushed: BaseException | None = None
+        try:
+            await app.producer.flush()
+        except Exception as exc:  # the broker did not take them: nothing may land yet
+            flushed = exc
+        (prepared,) = await asyncio.gather(preparing, return_exceptions=True)
         failpoint("before_lake_write")
         try:
-            await asyncio.to_thread(state.lake.write, rows)
-        except OSError as exc:
-            state.lake.put_back(rows)
+            if flushed is not None:
+                raise flushed
+            if isinstance(prepared, BaseException):
+                raise prepared
+            await asyncio.to_thread(state.lake.commit, prepared)
+        except Exception as exc:  # nothing acked, every row kept: written again on the next tick
+            if isinstance(prepared, BaseException):
+                state.lake.put_back(rows)
+            else:
+                prepared.discard_after_failure(state.lake)
             state.pending_acks[:0] = acks
             await _lake_blocked(f"{type(exc).__name__}: {exc}")
             return

@@ -21,7 +21,7 @@ def land(writer, *events):
         writer.land_applied(e, e.model_dump_json().encode(), "scans", 0, 0, (), datetime.now(UTC))
 
 
-def test_a_failed_write_keeps_every_row_not_written_and_writes_each_once_after(tmp_path):
+def test_a_failed_write_makes_nothing_visible_and_writes_each_row_once_after(tmp_path):
     root = tmp_path / "lake"
     writer = LakeWriter(root, "w1")
     land(writer, receipt("a", 1), receipt("b", 2), receipt("c", 3))
@@ -34,7 +34,9 @@ def test_a_failed_write_keeps_every_row_not_written_and_writes_each_once_after(t
         raise AssertionError("the write should have failed")
     except OSError:
         writer.put_back(rows)
-    assert set(writer.unlanded_event_ids()) == {"b", "c"}  # "a" was written before the failure
+    # nothing became visible: the files written before the failure were removed, every row is back
+    assert set(writer.unlanded_event_ids()) == {"a", "b", "c"}
+    assert not list(root.rglob("*.parquet")) and not list(root.rglob("*.tmp"))
     (root / "scans" / "date=2026-11-02").unlink()
     writer.flush()
     ids = read_table(root, "scans", ["event_id"]).column("event_id").to_pylist()
