@@ -133,10 +133,10 @@ def post_all(port: int, bodies: list[bytes], headers: dict[str, str]) -> list[in
     return statuses
 
 
-def http_ingest(tmp: Path, auth_on: bool, sku: str) -> float:
-    with Run(tmp, f"ingest-{'on' if auth_on else 'off'}", auth_on) as run:
+def http_ingest(tmp: Path, auth_on: bool, sku: str, round_no: int = 0) -> float:
+    with Run(tmp, f"ingest-{round_no}-{'on' if auth_on else 'off'}", auth_on) as run:
         headers = {"Content-Type": "application/json", **(auth() if auth_on else {})}
-        prefix = "on" if auth_on else "off"
+        prefix = f"r{round_no}"
         bodies = [
             json.dumps([sale(f"{prefix}-{b}-{i}", sku) for i in range(BATCH)]).encode()
             for b in range(HTTP_EVENTS // BATCH)
@@ -222,11 +222,16 @@ def main() -> None:
     sku = next(
         code for code, s in sorted(catalog.skus.items()) if not s.batch_managed and s.base_unit == "each"
     )
-    console.print("trust: HTTP ingest, authentication off …")
-    off = http_ingest(tmp, False, sku)
-    console.print("trust: HTTP ingest, authentication on …")
-    on = http_ingest(tmp, True, sku)
-    figures = [Figure("HTTP ingest, authentication on", on, "events/s", off, "≥ 0.9× off", on >= 0.9 * off)]
+    rates: dict[bool, list[float]] = {False: [], True: []}
+    for round_no, auth_on in enumerate((False, True, True, False)):  # alternated: no order effect
+        console.print(f"trust: HTTP ingest, authentication {'on' if auth_on else 'off'} …")
+        rates[auth_on].append(http_ingest(tmp, auth_on, sku, round_no))
+    on, off = max(rates[True]), max(rates[False])  # best of two each
+    figures = [
+        Figure(
+            "HTTP ingest, authentication on (best of 2)", on, "events/s", off, "≥ 0.9× off", on >= 0.9 * off
+        )
+    ]
     console.print("trust: rejection throughput …")
     figures += rejections(tmp, sku)
     report_and_save(
