@@ -14,12 +14,14 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from aiokafka.errors import KafkaError
+
 from infra.kafka import aiokafka_options
 from infra.processes import start_process, stop_process, wait_for_http
 from simulator.run import prepare_company
 from stockflow.config import Settings
 from stores.credentials import ensure_service_token
-from streams.broker import EmbeddedBroker, ensure_topics, wait_for_broker
+from streams.broker import EmbeddedBroker, ensure_topics, group_lag, wait_for_broker
 
 log = logging.getLogger(__name__)
 
@@ -97,38 +99,46 @@ class Stack:
                 say(f"worker {i + 1} restarted (restart {self.restarts[i]}; its log: worker-{i + 1}.log)")
 
     def drain(self, timeout: float, say: Callable[[str], None] = log.warning) -> bool:
-        """Wait until every worker has landed and acked everything on its partitions (lag 0,
-        nothing buffered, twice in a row); True when drained, False at the timeout."""
+        """Wait until the consumer group has committed every input message (a worker acks, and
+        so commits, an event only once its rows are in the lake) and no worker holds rows or
+        acks, twice in a row a second apart; True when drained, False at the timeout."""
+        s = self.settings
         deadline = time.monotonic() + timeout
         settled = 0
         last = ""
         while time.monotonic() < deadline:
             try:
-                states = [
-                    self._lag(i) for i in range(len(self.worker_procs)) if self.worker_procs[i].poll() is None
-                ]
-            except (OSError, ValueError) as exc:
+                held = sum(
+                    self._held(i)
+                    for i in range(len(self.worker_procs))
+                    if self.worker_procs[i].poll() is None
+                )
+                uncommitted = group_lag(
+                    s.bootstrap_servers, s.app_id, s.topic_partitions, s.embedded_broker, aiokafka_options(s)
+                )
+            except (OSError, ValueError, KafkaError) as exc:
                 last = str(exc)
                 settled = 0
                 time.sleep(0.5)
                 continue
-            waiting = sum(states)
+            waiting = uncommitted + held
             settled = settled + 1 if waiting == 0 else 0
             if settled >= 2:
                 return True
             if str(waiting) != last:
                 last = str(waiting)
                 say(f"draining: {waiting} message(s) not landed yet")
-            time.sleep(0.5)
+            time.sleep(1.0)
         say(f"not drained within {timeout:.0f}s ({last}); stopping anyway (unacked messages are redelivered)")
         return False
 
-    def _lag(self, i: int) -> int:
-        with urllib.request.urlopen(self.worker_url(i) + "/health?lag=1", timeout=10) as resp:  # noqa: S310
+    def _held(self, i: int) -> int:
+        """Rows worker `i` has not landed and events it has not acked."""
+        with urllib.request.urlopen(self.worker_url(i) + "/health", timeout=10) as resp:  # noqa: S310
             body = json.loads(resp.read())
-        if not body.get("ready") or body.get("lag") is None:
+        if not body.get("ready"):
             raise ValueError(f"worker {i + 1} is not ready")
-        return sum(body["lag"].values()) + body["pending_acks"] + body["lake_pending_rows"]
+        return body["pending_acks"] + body["lake_pending_rows"]
 
     def stop(self) -> None:
         for proc in self.worker_procs:
