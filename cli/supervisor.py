@@ -14,14 +14,13 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from aiokafka.errors import KafkaError
-
 from infra.kafka import aiokafka_options
 from infra.processes import start_process, stop_process, wait_for_http
+from infra.worker_client import client_token
 from simulator.run import prepare_company
 from stockflow.config import Settings
 from stores.credentials import ensure_service_token
-from streams.broker import EmbeddedBroker, ensure_topics, group_lag, wait_for_broker
+from streams.broker import EmbeddedBroker, ensure_topics, wait_for_broker
 
 log = logging.getLogger(__name__)
 
@@ -99,46 +98,65 @@ class Stack:
                 say(f"worker {i + 1} restarted (restart {self.restarts[i]}; its log: worker-{i + 1}.log)")
 
     def drain(self, timeout: float, say: Callable[[str], None] = log.warning) -> bool:
-        """Wait until the consumer group has committed every input message (a worker acks, and
-        so commits, an event only once its rows are in the lake) and no worker holds rows or
-        acks, twice in a row a second apart; True when drained, False at the timeout."""
-        s = self.settings
+        """Wait, the producers stopped, until every worker has taken in all there is and landed
+        and acked it: nothing buffered, nothing unacked, and no message taken in for two
+        looks a second apart (a consumer fetches every few milliseconds: a second with nothing
+        new is an empty topic). True when drained, False at the timeout."""
         deadline = time.monotonic() + timeout
+        for i in range(len(self.worker_procs)):  # no new events over HTTP from here on
+            try:
+                self._post(i, "/drain")
+            except OSError as exc:
+                say(f"worker {i + 1} did not take the drain request: {exc}")
         settled = 0
         last = ""
+        taken_before = -1
         while time.monotonic() < deadline:
             try:
-                held = sum(
+                states = [
                     self._held(i)
                     for i in range(len(self.worker_procs))
                     if self.worker_procs[i].poll() is None
-                )
-                uncommitted = group_lag(
-                    s.bootstrap_servers, s.app_id, s.topic_partitions, s.embedded_broker, aiokafka_options(s)
-                )
-            except (OSError, ValueError, KafkaError) as exc:
-                last = str(exc)
+                ]
+            except (OSError, ValueError) as exc:
+                last = f"{type(exc).__name__}: {exc}"
                 settled = 0
                 time.sleep(0.5)
                 continue
-            waiting = uncommitted + held
-            settled = settled + 1 if waiting == 0 else 0
+            held = sum(h for h, _ in states)
+            taken = sum(n for _, n in states)
+            settled = settled + 1 if held == 0 and taken == taken_before else 0
+            taken_before = taken
             if settled >= 2:
                 return True
-            if str(waiting) != last:
-                last = str(waiting)
-                say(f"draining: {waiting} message(s) not landed yet")
+            now = f"{held} held, {taken} taken in"
+            if now != last:
+                last = now
+                say(f"draining: {held} message(s) not landed yet")
             time.sleep(1.0)
         say(f"not drained within {timeout:.0f}s ({last}); stopping anyway (unacked messages are redelivered)")
         return False
 
-    def _held(self, i: int) -> int:
-        """Rows worker `i` has not landed and events it has not acked."""
+    def _post(self, i: int, path: str) -> None:
+        token = client_token(self.settings)
+        request = urllib.request.Request(
+            self.worker_url(i) + path,
+            data=b"{}",
+            headers={
+                "Content-Type": "application/json",
+                **({"Authorization": f"Bearer {token}"} if token else {}),
+            },
+        )
+        with urllib.request.urlopen(request, timeout=10):  # noqa: S310 — our own workers
+            pass
+
+    def _held(self, i: int) -> tuple[int, int]:
+        """(rows not landed + events not acked, messages taken in so far) of worker `i`."""
         with urllib.request.urlopen(self.worker_url(i) + "/health", timeout=10) as resp:  # noqa: S310
             body = json.loads(resp.read())
         if not body.get("ready"):
             raise ValueError(f"worker {i + 1} is not ready")
-        return body["pending_acks"] + body["lake_pending_rows"]
+        return body["pending_acks"] + body["lake_pending_rows"], body["counters"].get("in", 0)
 
     def stop(self) -> None:
         for proc in self.worker_procs:

@@ -39,6 +39,7 @@ class Action(StrEnum):
     POST_INSPECTION = "post_inspection"
     POST_ALERT = "post_alert"
     READ_STATE = "read_state"  # whole partitions, for the reconciliation
+    DRAIN = "drain"  # stop taking events in, before a shutdown
 
 
 #: What a device may do at its own locations (everything else is for services only).

@@ -132,6 +132,8 @@ class StockState:
         self.owned: set[int] = set()
         #: Recently dead-lettered event ids → (reason, detail).
         self.dead_lettered: OrderedDict[str, tuple[str, str]] = OrderedDict()
+        #: Set by `POST /drain` before a shutdown: no new events are taken over HTTP.
+        self.draining = False
         #: Why the lake cannot be written now (consumption is paused meanwhile); None: it can.
         self.lake_blocked: str | None = None
         #: Per input topic-partition: the offset after the last message acked (its rows landed).

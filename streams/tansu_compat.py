@@ -23,6 +23,7 @@ Quirks handled here:
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Mapping
 from typing import Any
 
@@ -36,8 +37,14 @@ _applied = False
 _bootstrap = ""
 
 
-async def true_end_offsets(bootstrap: str, reported: Mapping[Any, int]) -> dict[Any, int]:
-    """Correct end offsets reported as (last batch base offset + 1) by reading the last batch."""
+async def true_end_offsets(
+    bootstrap: str, reported: Mapping[Any, int], within: float = 2.0
+) -> dict[Any, int]:
+    """Correct end offsets reported as (last batch base offset + 1) by reading the last batch.
+
+    Reads until the partitions are quiet, or for `within` seconds on a partition still being
+    written (a worker producing transit legs as it catches up): the answer is then an end at
+    least as late as the one asked about, which is what a lag check needs."""
     result = dict(reported)
     todo = {tp: off for tp, off in reported.items() if off > 0}
     if not todo:
@@ -51,7 +58,8 @@ async def true_end_offsets(bootstrap: str, reported: Mapping[Any, int]) -> dict[
             consumer.seek(ktp, todo[tp] - 1)
         last: dict[TopicPartition, int] = {}
         quiet = 0
-        while quiet < 2:
+        deadline = time.monotonic() + within
+        while quiet < 2 and time.monotonic() < deadline:
             batch = await consumer.getmany(timeout_ms=200, max_records=10_000)
             if not any(batch.values()):
                 quiet += 1

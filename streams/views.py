@@ -264,6 +264,12 @@ class Events(web.View):
     dead-letters any conflict it finds later."""
 
     async def post(self, request: web.Request) -> web.Response:
+        if state.draining:  # shutting down: the sender keeps the events and sends them again
+            return self.json(
+                {"error": "draining", "detail": "this worker is shutting down; send again shortly"},
+                status=503,
+                headers={"Retry-After": "5"},
+            )
         try:
             body = await read_json(request, settings.events_max_body_kb * 1024, settings.json_max_depth)
         except BadRequest as exc:
@@ -357,6 +363,20 @@ async def _forward_to_owner(request: web.Request, location: str, body: Any) -> A
     if dest is None or _is_me(dest):
         return None
     return await _forward(request, dest, json.dumps(body).encode())
+
+
+@app.page("/drain")
+class Drain(web.View):
+    """``POST /drain`` (services only): stop taking events over HTTP (503 from now on), so
+    what was taken can be landed before a shutdown (`stockflow up` on Ctrl-C)."""
+
+    async def post(self, request: web.Request) -> web.Response:
+        try:
+            require(request, Action.DRAIN)
+        except BadRequest as exc:
+            return self.json({"error": exc.reason, "detail": exc.detail}, status=exc.status)
+        state.draining = True
+        return self.json({"draining": True})
 
 
 @app.page("/events/{event_id}")

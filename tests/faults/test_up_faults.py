@@ -82,6 +82,13 @@ class Up:
         return found
 
 
+def ready(url: str) -> bool:
+    try:
+        return bool(get_json(f"{url}/health")["ready"])
+    except OSError:  # restarting: not listening yet
+        return False
+
+
 def sale(event_id, sku):
     return {
         "event_type": "pos_sale",
@@ -116,12 +123,18 @@ class Poster(threading.Thread):
             time.sleep(0.02)
 
 
+def landed(url: str, event_ids: list[str]) -> bool:
+    return all(get_json(f"{url}/events/{e}?location=ST01")["status"] == "landed" for e in event_ids)
+
+
 def test_up_restarts_a_killed_worker_and_drains_before_it_stops(tmp_path):
     ports = {name: free_port() for name in ("broker", "web", "prefect", "dashboard")}
-    up = Up(tmp_path, ports).start("--fresh")
     sku = next(
         c for c, s in sorted(build_catalog(7).skus.items()) if not s.batch_managed and s.base_unit == "each"
     )
+
+    # 1. a worker killed with -9 is restarted by `up`, which says so, and goes on landing
+    up = Up(tmp_path, ports).start("--fresh")
     poster = Poster(up.url, sku)
     try:
         wait_until(lambda: "live:" in up.log(), 180, "the history produced, the live company going")
@@ -130,11 +143,27 @@ def test_up_restarts_a_killed_worker_and_drains_before_it_stops(tmp_path):
         (pid,) = up.worker_pids()
         os.kill(pid, signal.SIGKILL)
         wait_until(lambda: "worker 1 restarted" in up.log(), 60, "up to restart the killed worker")
-        assert "worker 1 exited with code" in up.log()
-        wait_until(lambda: get_json(f"{up.url}/health")["ready"], 120, "the restarted worker ready")
+        assert "worker 1 exited with code -9" in up.log()
+        wait_until(lambda: ready(up.url), 120, "the restarted worker ready")
         count = len(poster.accepted)
         wait_until(lambda: len(poster.accepted) > count + 50, 60, "sales accepted after the restart")
-        code = up.interrupt()  # under load: the live company and this poster still sending
+        after = poster.accepted[count : count + 50]
+        wait_until(lambda: landed(up.url, after), 90, "sales taken after the restart landed")
+    finally:
+        poster.halt.set()
+        poster.join(5)
+        assert up.interrupt() == 0
+
+    # 2. Ctrl-C under load (the live company and this poster sending): producers first, then
+    # every partition drained into the lake, then the memory-only broker
+    up = Up(tmp_path, ports).start()
+    assert "resuming" in up.log()
+    poster = Poster(up.url, sku)
+    try:
+        wait_until(lambda: ready(up.url), 120, "ready")
+        poster.start()
+        wait_until(lambda: len(poster.accepted) > 100, 60, "sales accepted")
+        code = up.interrupt()
     finally:
         poster.halt.set()
         if up.proc.poll() is None:
@@ -149,14 +178,12 @@ def test_up_restarts_a_killed_worker_and_drains_before_it_stops(tmp_path):
     missing = set(poster.accepted) - set(ids)
     assert not missing, f"{len(missing)} of {len(poster.accepted)} acknowledged sales are not in the lake"
 
-    # a restart resumes from the lake: the broker is new and empty, the record is not
+    # 3. a restart resumes from the lake: the broker is new and empty, the record is not
     up = Up(tmp_path, ports).start()
     try:
         assert "resuming" in up.log()
-        wait_until(lambda: get_json(f"{up.url}/health")["ready"], 120, "ready after the restart")
-        for event_id in poster.accepted[:: max(1, len(poster.accepted) // 40)]:
-            answer = get_json(f"{up.url}/events/{event_id}?location=ST01")
-            assert answer["status"] == "landed", answer
+        wait_until(lambda: ready(up.url), 120, "ready after the restart")
+        assert landed(up.url, poster.accepted[:: max(1, len(poster.accepted) // 40)])
         assert get_json(f"{up.url}/events/fault-never-sent?location=ST01")["status"] == "unknown"
     finally:
         assert up.interrupt() == 0
