@@ -81,44 +81,6 @@ def ensure_topics(
     return asyncio.run(_create_topics(bootstrap, ALL_TOPICS, partitions, replication, security))
 
 
-async def _group_lag(
-    bootstrap: str, group: str, partitions: int, embedded: bool, security: dict | None
-) -> int:
-    from aiokafka import AIOKafkaConsumer
-    from aiokafka.structs import TopicPartition
-
-    tps = [TopicPartition(t.value, p) for t in Topic for p in range(partitions)]
-    admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap, **(security or {}))
-    await admin.start()
-    try:
-        committed = await admin.list_consumer_group_offsets(group, partitions=tps)
-    finally:
-        await admin.close()
-    consumer = AIOKafkaConsumer(bootstrap_servers=bootstrap, enable_auto_commit=False, **(security or {}))
-    await consumer.start()
-    try:
-        ends = await consumer.end_offsets(tps)
-    finally:
-        await consumer.stop()
-    if embedded:  # the broker's ListOffsets quirk, corrected where it is handled
-        from streams.tansu_compat import true_end_offsets
-
-        ends = await true_end_offsets(bootstrap, ends)
-    lag = 0
-    for tp in tps:
-        done = committed.get(tp)
-        lag += max(0, ends.get(tp, 0) - (done.offset if done is not None and done.offset >= 0 else 0))
-    return lag
-
-
-def group_lag(
-    bootstrap: str, group: str, partitions: int, embedded: bool, security: dict | None = None
-) -> int:
-    """Messages on the input topics the consumer group has not committed (committed offsets
-    follow acks, and a worker acks an event only once its rows are in the lake)."""
-    return asyncio.run(_group_lag(bootstrap, group, partitions, embedded, security))
-
-
 class EmbeddedBroker:
     """A Tansu process; memory only, so it starts empty every time."""
 
