@@ -28,3 +28,23 @@ def append_durably(path: Path, line: str) -> None:
         out.write(line if line.endswith("\n") else line + "\n")
         out.flush()
         os.fsync(out.fileno())
+
+
+def replace_durably(path: Path, body: bytes, mode: int = 0o600) -> None:
+    """Replace a whole file: written beside it with `mode`, fsynced, renamed into place, its
+    folder fsynced (a reader sees the old file or the new one, also after a power cut). Call it
+    holding `exclusive(path)` when several processes write the file."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
+    os.fchmod(fd, mode)  # a temporary file left over keeps its old mode through O_CREAT
+    with os.fdopen(fd, "wb") as out:
+        out.write(body)
+        out.flush()
+        os.fsync(out.fileno())
+    os.replace(tmp, path)
+    folder = os.open(path.parent, os.O_RDONLY)
+    try:
+        os.fsync(folder)
+    finally:
+        os.close(folder)

@@ -8,12 +8,11 @@ folder fsynced, so a reader sees the old accounts or the new ones, never half a 
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
-from infra.jsonl import exclusive
+from infra.jsonl import exclusive, replace_durably
 from stockflow.accounts import Account
 
 FORMAT = 1
@@ -52,16 +51,4 @@ class AccountFile:
     def _write(self, accounts: dict[str, Account]) -> None:
         document = {"format": FORMAT, "accounts": [accounts[n].record() for n in sorted(accounts)]}
         body = (json.dumps(document, ensure_ascii=False, indent=2) + "\n").encode("utf-8")
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        os.fchmod(fd, 0o600)  # a temporary file left over keeps its old mode through O_CREAT
-        with os.fdopen(fd, "wb") as out:
-            out.write(body)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, self.path)
-        folder = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(folder)
-        finally:
-            os.close(folder)
+        replace_durably(self.path, body)

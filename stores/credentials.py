@@ -6,13 +6,12 @@ change it while workers run; workers reload it when the file changes (`Credentia
 from __future__ import annotations
 
 import json
-import os
 import time
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from pathlib import Path
 
-from infra.jsonl import exclusive
+from infra.jsonl import exclusive, replace_durably
 from infra.worker_client import client_token
 from stockflow.config import Settings
 from stockflow.events import EVENT_MODELS
@@ -31,20 +30,8 @@ class CredentialStore:
         return {item["token_id"]: Credential.from_dict(item) for item in data.get("credentials", [])}
 
     def _save(self, creds: Iterable[Credential]) -> None:
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = self.path.with_name(f".{self.path.name}.tmp")
         body = {"credentials": [c.as_dict() for c in sorted(creds, key=lambda c: (c.name, c.token_id))]}
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w", encoding="utf-8") as out:
-            out.write(json.dumps(body, indent=2, ensure_ascii=False) + "\n")
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(tmp, self.path)
-        dir_fd = os.open(self.path.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        replace_durably(self.path, (json.dumps(body, indent=2, ensure_ascii=False) + "\n").encode("utf-8"))
 
     def add(
         self, name: str, kind: Kind, locations: Iterable[str] = (), event_types: Iterable[str] = ()
@@ -125,11 +112,7 @@ def ensure_service_token(settings: Settings) -> str:
     if token is None:
         store.revoke(SERVICE_NAME)  # a token file that was deleted: its credential goes too
         cred, token = store.add(SERVICE_NAME, Kind.SERVICE)
-        path = settings.service_token_path
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-        with os.fdopen(fd, "w") as out:
-            out.write(token + "\n")
+        replace_durably(settings.service_token_path, (token + "\n").encode())
         return token
     store.register_token(SERVICE_NAME, Kind.SERVICE, token)
     return token
