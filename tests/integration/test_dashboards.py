@@ -13,6 +13,7 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboards import ui
+from stockflow.config import Settings
 from stockflow.masking import Area, Role, can_view
 from stockflow.services.accounts import add_account
 from stores.accounts import AccountFile
@@ -123,7 +124,6 @@ def test_sign_in_needs_the_account_s_password_and_shows_only_its_role_s_pages(en
 
 
 def test_repeated_wrong_passwords_lock_the_account_and_the_page_says_until_when(tmp_path, monkeypatch):
-    from zoneinfo import ZoneInfo
 
     from stockflow.services.accounts import unlock_account
 
@@ -139,7 +139,7 @@ def test_repeated_wrong_passwords_lock_the_account_and_the_page_says_until_when(
     sign_in(at, name, "not-the-password")  # the third: locked
     (stored,) = json.loads((var / "accounts.json").read_text())["accounts"]
     until = datetime.fromisoformat(stored["locked_until"])
-    shown = until.astimezone(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m-%d %H:%M")
+    shown = until.astimezone(Settings().tz).strftime("%Y-%m-%d %H:%M")  # the company's time zone
     locked = at.error[0].value
     assert "locked" in locked and shown in locked and "Wrong" not in locked
     # now even the right password is refused, with the same words: they tell nothing of it
