@@ -10,8 +10,6 @@ forwarded. The oracle is this file's own arithmetic over the valid events it sen
 
 import json
 import struct
-import urllib.error
-import urllib.request
 import uuid
 import zlib
 from collections import Counter
@@ -33,7 +31,7 @@ from tests.support import (
     settings_for,
     wait_until,
 )
-from tests.support.network import auth_headers
+from tests.support.network import auth_headers, call
 
 pytestmark = pytest.mark.faults
 
@@ -161,16 +159,7 @@ def produce(bootstrap, messages):
 
 
 def request(worker, path, body, headers):
-    req = urllib.request.Request(f"{worker.url}{path}", data=body, headers=headers)
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as err:
-        raw = err.read()
-        try:
-            return err.code, json.loads(raw)
-        except ValueError:
-            return err.code, {"raw": raw[:200]}
+    return call(f"{worker.url}{path}", body, headers)
 
 
 def bomb_png(width=32000, height=32000):

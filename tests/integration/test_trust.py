@@ -4,8 +4,6 @@ stands (`GET /events/{id}`). One broker and one worker for the module; each test
 event ids, so what one leaves behind does not change another's answer."""
 
 import json
-import urllib.error
-import urllib.request
 import uuid
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -18,7 +16,7 @@ from stockflow.identity import Kind
 from stores.credentials import CredentialStore
 from streams.broker import EmbeddedBroker, ensure_topics
 from tests.support import Worker, free_port, get_json, settings_for, wait_until
-from tests.support.network import auth_headers
+from tests.support.network import auth_headers, call
 
 pytestmark = pytest.mark.integration
 
@@ -38,20 +36,6 @@ def worker(tmp_path_factory):
     yield w
     w.stop()
     broker.stop()
-
-
-def call(url, body=None, headers=None, method=None):
-    """(status, parsed JSON body) of one request, with exactly the headers given."""
-    req = urllib.request.Request(url, data=body, headers=headers or {}, method=method)
-    try:
-        with urllib.request.urlopen(req, timeout=30) as resp:
-            return resp.status, json.loads(resp.read())
-    except urllib.error.HTTPError as err:
-        raw = err.read()
-        try:
-            return err.code, json.loads(raw)
-        except ValueError:
-            return err.code, raw
 
 
 def post(worker, events, token=None, content_type="application/json", extra=None):
