@@ -136,8 +136,6 @@ class StockState:
         self.draining = False
         #: Why the lake cannot be written now (consumption is paused meanwhile); None: it can.
         self.lake_blocked: str | None = None
-        #: Per input topic-partition: the offset after the last message acked (its rows landed).
-        self.acked_next: dict[tuple[str, int], int] = {}
         self.lake.remove_leftovers()
 
     def load_catalog(self) -> Catalog:
@@ -533,13 +531,8 @@ async def flush_lake() -> None:
         failpoint("after_lake_write")
         if due:
             await asyncio.to_thread(state.write_checkpoints, due)
-        acked_next = state.acked_next
         for event in acks:
             await state.stream.ack(event)
-            msg = event.message
-            tp = (msg.topic, msg.partition)
-            if msg.offset >= acked_next.get(tp, 0):
-                acked_next[tp] = msg.offset + 1
         keep_collector_pauses_short()
     await _record_lake_trouble()
 
@@ -625,22 +618,6 @@ def keep_collector_pauses_short() -> None:
 def full_collection() -> None:
     gc.unfreeze()
     gc.collect()
-
-
-async def input_lag() -> dict[str, int]:
-    """Per assigned input partition: messages on the broker this worker has not landed and acked
-    yet (0 everywhere, with nothing buffered: drained). Asks the broker for its end offsets."""
-    assigned = [tp for tp in app.consumer.assignment() if tp.topic in EVENT_TOPICS]
-    if not assigned:
-        return {}
-    ends = await app.consumer.highwaters(*assigned)
-    lag = {}
-    for tp in assigned:
-        done = state.acked_next.get((tp.topic, tp.partition))
-        if done is None:  # nothing taken since it was assigned: where this worker starts reading
-            done = await app.consumer.position(tp) or 0
-        lag[f"{tp.topic}/{tp.partition}"] = max(0, ends.get(tp, 0) - done)
-    return lag
 
 
 @app.timer(interval=settings.lake_flush_seconds, name="flush_lake")

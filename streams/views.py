@@ -53,7 +53,6 @@ from streams.stock import (
     EVENT_TIME_AHEAD,
     NotOwner,
     flush_lake,
-    input_lag,
     position_key,
     positions,
     publish_alert,
@@ -225,13 +224,10 @@ async def reconcile_snapshot(view: web.View, request: web.Request, location: str
 
 @app.page("/health")
 async def health(view: web.View, request: web.Request) -> web.Response:
-    """Partitions, counters and lake progress; ``?lag=1`` adds each input partition's lag (it
-    asks the broker, so `stockflow up` uses it only while draining)."""
+    """Partitions, counters and lake progress (open to all: it tells nothing about stock)."""
     lake = state.lake
-    lag = await input_lag() if request.query.get("lag") and state.ready else None
     return view.json(
         {
-            "lag": lag,
             "pending_acks": len(state.pending_acks),
             "status": "ok",
             "ready": state.ready,
