@@ -131,7 +131,8 @@ class LakeWriter:
 
     @property
     def pending(self) -> int:
-        return sum(len(rows) for rows in self._rows.values())
+        """Rows not landed yet: buffered, or taken by a write that has not made them visible."""
+        return sum(len(rows) for rows in self._rows.values()) + sum(len(r) for r in self._writing.values())
 
     def flush(self) -> int:
         """Write everything buffered; returns the number of rows written."""
