@@ -28,6 +28,8 @@ from typing import Any
 
 import pyarrow as pa
 
+from lake.writer import fsync_dir
+
 log = logging.getLogger(__name__)
 
 FORMAT_VERSION = 1
@@ -44,14 +46,6 @@ class Checkpoint:
     apply_seq: int
     state: Mapping[str, Any]
     path: Path
-
-
-def _fsync_dir(folder: Path) -> None:
-    fd = os.open(folder, os.O_RDONLY)
-    try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
 
 
 class CheckpointStore:
@@ -102,7 +96,7 @@ class CheckpointStore:
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
-        _fsync_dir(folder)
+        fsync_dir(folder)
         for _, old in self.paths(partition)[self.keep :]:
             old.unlink(missing_ok=True)
         for stale in folder.glob(".ckpt-*.tmp"):  # left by a writer killed mid-write

@@ -8,7 +8,7 @@
   character (3****************X). A field is masked wherever it appears, whatever the page.
 * **Masking by value** (`mask_phone_numbers`): for a role that may not see phone numbers in
   full, any mainland-China mobile number inside any text (a customer code, a summary, a
-  name) is masked the same way: 11 digits `1[3-9]X XXXX XXXX`, with or without a `+86` /
+  name) is masked the same way: 11 digits, `1[3-9]` then nine more (3-4-4 groups), with or without a `+86` /
   `0086` prefix, spaces or dashes between the groups; not when the digits are part of a
   longer run of digits.
 """
