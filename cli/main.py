@@ -11,13 +11,13 @@ from pathlib import Path
 import typer
 from rich.console import Console
 
-from cli import audit, books, devices, planning, reconcile, stack, users, vision
+from cli import audit, books, devices, messages, planning, reconcile, stack, users, vision
 from stockflow.events import event_json_schemas
 
 app = typer.Typer(no_args_is_help=True, add_completion=False, help="stockflow: real-time stock for SMEs.")
 schemas_app = typer.Typer(no_args_is_help=True, help="Event JSON Schemas (the producers' contract).")
 app.add_typer(schemas_app, name="schemas")
-for _group in (audit, books, devices, reconcile, vision, planning, stack, users):
+for _group in (audit, books, devices, messages, reconcile, vision, planning, stack, users):
     for _name, _sub in _group.GROUPS.items():
         app.add_typer(_sub, name=_name)
     app.registered_commands += _group.commands.registered_commands

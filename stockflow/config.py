@@ -10,6 +10,7 @@ from zoneinfo import ZoneInfo
 from pydantic import Field
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from stockflow.i18n import Language, company_language
 from stockflow.signals import CALENDAR_FILE
 
 
@@ -18,6 +19,10 @@ class Settings(BaseSettings):
 
     # The company's time zone: business days, voucher dates, schedules and what pages show.
     timezone: str = Field(default="Asia/Shanghai", description="an IANA time zone name")
+    # The company's locale, and the interface's language (pages, CLI output): unset → from the
+    # locale (zh-CN → Simplified Chinese). Each person can switch on the dashboard.
+    locale: str = Field(default="zh-CN", description="e.g. zh-CN, en-US")
+    language: str | None = Field(default=None, description="zh_CN | en; unset: from the locale")
 
     # Broker: unset → the embedded Tansu broker on 127.0.0.1:broker_port.
     kafka_url: str | None = Field(default=None, description="e.g. kafka://broker1:9092,broker2:9092")
@@ -141,6 +146,10 @@ class Settings(BaseSettings):
     @cached_property
     def tz(self) -> ZoneInfo:
         return ZoneInfo(self.timezone)
+
+    @property
+    def interface_language(self) -> Language:
+        return company_language(self.locale, self.language)
 
     @property
     def embedded_broker(self) -> bool:

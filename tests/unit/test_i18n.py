@@ -1,0 +1,123 @@
+"""The two catalogues: every key the code uses is in both, the two hold the same keys with the same
+fields, and nothing is left untranslated. The oracle reads the .po files with polib-free plain
+parsing of the code's syntax tree, not through the translator under test."""
+
+from __future__ import annotations
+
+import ast
+import re
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from stockflow.i18n import Language, catalogue, catalogue_path, company_language, fields, translator
+from stockflow.kpis import KPIS
+
+ROOT = Path(__file__).resolve().parents[2]
+SCANNED = ["stockflow", "dashboards", "cli", "streams", "flows", "stores", "simulator"]
+KEY = re.compile(r"^[a-z0-9_]+(\.[a-z0-9_]+)+$")
+
+
+def keys_used_in_code() -> dict[str, str]:
+    """Every `t("literal.key", ...)` or `something.t("literal.key")` call: key → where."""
+    used: dict[str, str] = {}
+    for package in SCANNED:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+            for node in ast.walk(tree):
+                if not (isinstance(node, ast.Call) and node.args):
+                    continue
+                func = node.func
+                name = func.id if isinstance(func, ast.Name) else func.attr if isinstance(func, ast.Attribute) else ""
+                first = node.args[0]
+                if name == "t" and isinstance(first, ast.Constant) and isinstance(first.value, str):
+                    used.setdefault(first.value, f"{path.relative_to(ROOT)}:{node.lineno}")
+    return used
+
+
+def raw_entries(language: Language) -> dict[str, str]:
+    """msgid → msgstr straight from the file's text (single-line entries, as the catalogues are kept)."""
+    text = catalogue_path(language).read_text(encoding="utf-8")
+    entries = {}
+    for block in re.split(r"\n\s*\n", text):
+        match = re.search(r'^msgid "(.*)"\nmsgstr "(.*)"$', block.strip(), re.MULTILINE)
+        if match and match.group(1):
+            entries[match.group(1)] = match.group(2)
+    return entries
+
+
+def test_the_code_uses_keys_both_catalogues_have():
+    used = keys_used_in_code()
+    assert len(used) > 50, "the scan found too few messages: is the code still calling t(...)?"
+    for language in Language:
+        known = raw_entries(language)
+        missing = {k: where for k, where in used.items() if k not in known}
+        assert not missing, f"missing in {language}: {missing}"
+
+
+def test_both_catalogues_hold_the_same_keys_with_the_same_fields_and_no_empty_message():
+    zh, en = raw_entries(Language.ZH_CN), raw_entries(Language.EN)
+    assert set(zh) ^ set(en) == set(), f"only in one catalogue: {sorted(set(zh) ^ set(en))}"
+    for key in zh:
+        assert KEY.match(key), f"{key!r} is not a key"
+        assert zh[key].strip() and en[key].strip(), f"{key} is empty in a catalogue"
+        assert fields(zh[key]) == fields(en[key]), f"{key}: the fields differ: {zh[key]!r} / {en[key]!r}"
+    duplicated = [k for k in zh if list(raw_entries(Language.ZH_CN)).count(k) > 1]
+    assert not duplicated
+
+
+def test_catalogue_files_have_no_duplicate_ids():
+    for language in Language:
+        ids = re.findall(r'^msgid "(.+)"$', catalogue_path(language).read_text(encoding="utf-8"), re.M)
+        repeated = sorted({i for i in ids if ids.count(i) > 1})
+        assert not repeated, f"{language}: {repeated}"
+
+
+def test_the_chinese_catalogue_is_chinese():
+    """A message copied over untranslated: Chinese text has Han characters unless it is only
+    fields, numbers, units or a product name."""
+    untranslated = [
+        key
+        for key, message in raw_entries(Language.ZH_CN).items()
+        if re.search(r"[A-Za-z]{4,}", re.sub(r"\{[^}]*\}|`[^`]*`|stockflow|CSV|JSON|SKU|Kafka|Prefect|WAPE|GS1|ID", "", message))
+        and not re.search(r"[\u4e00-\u9fff]", message)
+    ]
+    assert not untranslated, untranslated
+
+
+def test_every_kpi_has_a_title_and_definition_in_both_languages():
+    for language in Language:
+        for key in KPIS:
+            assert f"kpi.{key}.title" in catalogue(language)
+            assert f"kpi.{key}.definition" in catalogue(language)
+
+
+def test_company_language_follows_the_setting_then_the_locale():
+    assert company_language("zh-CN") is Language.ZH_CN
+    assert company_language("zh_Hans_CN") is Language.ZH_CN
+    assert company_language("en-US") is Language.EN
+    assert company_language("zh-CN", "en") is Language.EN
+    assert company_language("fr-FR") is Language.EN
+
+
+@pytest.mark.parametrize(
+    ("language", "amount", "expected"),
+    [
+        (Language.ZH_CN, Decimal("1234567.5"), "¥1,234,567.50"),
+        (Language.EN, Decimal("1234567.5"), "¥1,234,567.50"),
+        (Language.EN, Decimal("-80"), "-¥80.00"),
+        (Language.ZH_CN, 0, "¥0.00"),
+    ],
+)
+def test_amounts_are_yuan_with_thousands_separators(language, amount, expected):
+    assert translator(language).money(amount) == expected
+
+
+def test_durations_read_in_each_language():
+    assert translator(Language.ZH_CN).duration(3 * 86400) == "3.0 天"
+    assert translator(Language.EN).duration(90) == "90.0 s"
+
+
+def test_a_missing_key_falls_back_rather_than_breaking_a_page():
+    assert translator(Language.EN)("no.such.key") == "no.such.key"
