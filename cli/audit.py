@@ -2,91 +2,139 @@
 
 from __future__ import annotations
 
-import typer
-from rich.console import Console
+from typing import Any
 
-from cli.common import _audit, _whoami, console
+import typer
+from rich.text import Text
+
+from cli.common import Format, _audit, _whoami, console, format_option, print_table, role_name, t
 from stockflow.config import get_settings
 
 commands = typer.Typer()  # top-level commands, added to the `stockflow` app
 
-audit_app = typer.Typer(no_args_is_help=True, help="The hash-chained audit log: verify, head, list.")
+audit_app = typer.Typer(no_args_is_help=True, help=t("cli.audit.help"))
+
+AUDIT_COLUMNS = ("seq", "at", "actor", "role", "action", "target", "reason")
+DEAD_LETTER_COLUMNS = ("delivery_id", "subscriber", "attempts", "error", "failed_at")
+UNREADABLE = "unreadable_line"  # the action of an audit line that is not JSON, in csv and json
 
 
-@audit_app.command("verify")
+def _verdict(verdict: Any) -> str:
+    """The audit log's verdict as a sentence (the problem itself as the log names it)."""
+    if verdict.ok and verdict.anchors:
+        return t(
+            "cli.audit.intact_anchored",
+            entries=verdict.entries,
+            last_hash=verdict.last_hash,
+            anchors=verdict.anchors,
+        )
+    if verdict.ok:
+        return t("cli.audit.intact", entries=verdict.entries, last_hash=verdict.last_hash)
+    if verdict.position is None:
+        return t("cli.audit.broken", problem=verdict.problem)
+    return t("cli.audit.broken_at", position=verdict.position, seq=verdict.seq, problem=verdict.problem)
+
+
+def _broken(verdict: Any, log: Any) -> None:
+    console.print(Text(_verdict(verdict), style="red"))
+    console.print(t("cli.audit.files", log=log.path, anchors=log.anchor_path), markup=False)
+
+
+@audit_app.command("verify", help=t("cli.audit.verify.help"))
 def audit_verify(
-    anchor: list[str] = typer.Option(
-        [], "--anchor", help="A head hash written down elsewhere: the chain must contain it (repeatable)."
-    ),
+    anchor: list[str] = typer.Option([], "--anchor", help=t("cli.audit.verify.anchor")),
 ) -> None:
-    """Check every entry's hash and link (name the first edited, deleted, inserted or moved one),
-    that the log still holds every anchored head (a log cut below an anchor or rewritten fails),
-    and every --anchor given; then anchor the head. Exit 1 on any failure."""
+    """Check every entry's hash and link, the anchored heads and every --anchor; anchor the head."""
     log = _audit()
     verdict, head = log.verify_and_anchor(anchor)
     if verdict.ok:
-        console.print(f"[green]{verdict}[/]")
+        console.print(Text(_verdict(verdict), style="green"))
         if head is not None:
-            console.print(f"anchored entry {head.entries} in {log.anchor_path}")
+            console.print(t("cli.audit.anchored", entry=head.entries, path=log.anchor_path), markup=False)
         return
-    console.print(f"[red]{verdict}[/] (log {log.path}, anchors {log.anchor_path})")
+    _broken(verdict, log)
     raise typer.Exit(1)
 
 
-@audit_app.command("head")
+@audit_app.command("head", help=t("cli.audit.head.help"))
 def audit_head() -> None:
-    """Print the chain's head (entry count, last hash, time) to write down somewhere else; check it
-    later with `stockflow audit verify --anchor HASH`. Exit 1 if the log does not verify."""
+    """The chain's head on stdout (entries, last hash, time); exit 1 if the log does not verify."""
     from datetime import UTC, datetime
 
     log = _audit()
     verdict = log.verify()
     if not verdict.ok:
-        console.print(f"[red]{verdict}[/] (log {log.path}, anchors {log.anchor_path})")
+        _broken(verdict, log)
         raise typer.Exit(1)
     typer.echo(f"{verdict.entries} {verdict.last_hash} {datetime.now(UTC).isoformat(timespec='seconds')}")
 
 
-@audit_app.command("list")
-def audit_list(last: int = typer.Option(20, help="How many of the newest entries.")) -> None:
+def _moment(value: Any) -> Any:
+    """A stored ISO time as a datetime (shown in the company's time zone); anything else as is."""
+    from datetime import datetime
+
+    try:
+        return datetime.fromisoformat(value) if isinstance(value, str) else value
+    except ValueError:
+        return value
+
+
+def audit_rows(records: list[dict[str, Any] | None]) -> list[dict[str, Any]]:
+    """The log's lines as table rows (a line that is not JSON: a row that says so)."""
+    return [
+        {"action": UNREADABLE}
+        if record is None
+        else {**{c: record.get(c) for c in AUDIT_COLUMNS}, "at": _moment(record.get("at"))}
+        for record in records
+    ]
+
+
+@audit_app.command("list", help=t("cli.audit.list.help"))
+def audit_list(
+    last: int = typer.Option(20, help=t("cli.audit.list.last")),
+    output: Format = format_option(),
+) -> None:
     """The newest entries: when, who, what, why."""
-    from rich.table import Table
-
-    table = Table("seq", "at (UTC)", "who", "role", "action", "target", "reason")
-    for row in _audit().records()[-last:]:
-        if row is None:
-            table.add_row("?", "", "", "", "[red]unreadable line[/]", "", "")
-            continue
-        table.add_row(
-            str(row.get("seq")), str(row.get("at", ""))[:19], row.get("actor", ""), row.get("role", ""),
-            row.get("action", ""), row.get("target", ""), row.get("reason", ""),
-        )  # fmt: skip
-    Console().print(table)
-
-
-webhooks_app = typer.Typer(no_args_is_help=True, help="Webhook deliveries that failed: list, replay.")
+    rows = audit_rows(_audit().records()[-last:] if last > 0 else [])
+    print_table(
+        rows,
+        AUDIT_COLUMNS,
+        output,
+        t("cli.audit.list.title"),
+        shown={
+            "action": lambda a: t("cli.audit.unreadable_line") if a == UNREADABLE else a or "",
+            "role": lambda r: role_name(r) if r else "",
+        },
+    )
 
 
-@webhooks_app.command("dead-letters")
-def webhooks_dead_letters() -> None:
+webhooks_app = typer.Typer(no_args_is_help=True, help=t("cli.webhooks.help"))
+
+
+@webhooks_app.command("dead-letters", help=t("cli.webhooks.dead_letters.help"))
+def webhooks_dead_letters(output: Format = format_option()) -> None:
     """Deliveries that failed every attempt and have not been replayed."""
-    from rich.table import Table
-
     from streams.webhook_delivery import DeadLetters
 
-    table = Table("delivery", "subscriber", "attempts", "last error", "failed at (UTC)")
-    for r in DeadLetters(get_settings().var_dir).pending():
-        table.add_row(r["delivery_id"], r["subscriber"], str(r["attempts"]), r["error"], r["at"][:19])
-    Console().print(table)
+    rows = [
+        {
+            "delivery_id": r["delivery_id"],
+            "subscriber": r["subscriber"],
+            "attempts": r["attempts"],
+            "error": r["error"],
+            "failed_at": _moment(r["at"]),
+        }
+        for r in DeadLetters(get_settings().var_dir).pending()
+    ]
+    print_table(rows, DEAD_LETTER_COLUMNS, output, t("cli.webhooks.dead_letters.title"))
 
 
-@webhooks_app.command("replay")
+@webhooks_app.command("replay", help=t("cli.webhooks.replay.help"))
 def webhooks_replay(
-    delivery_id: str = typer.Argument(None, help="One delivery (default: every pending one)."),
-    by: str = typer.Option("", help="Who replays (default: the logged-in user)."),
+    delivery_id: str = typer.Argument(None, help=t("cli.webhooks.replay.delivery_id")),
+    by: str = typer.Option("", help=t("cli.option.by_replays")),
 ) -> None:
-    """Send dead-lettered deliveries again, signed afresh (a robot gets at most
-    STOCKFLOW_WEBHOOK_PER_MINUTE a minute); the ones delivered leave the list."""
+    """Send dead-lettered deliveries again, signed afresh; the ones delivered leave the list."""
     from streams.webhook_delivery import DeadLetters, load_subscribers
 
     settings = get_settings()
@@ -102,7 +150,10 @@ def webhooks_replay(
             details={"delivered": delivered},
         )
     for d, result in outcome.items():
-        console.print(f"{d}: " + ("[green]delivered[/]" if result == "delivered" else f"[red]{result}[/]"))
+        if result == "delivered":
+            console.print(Text(t("cli.webhooks.replay.delivered", delivery=d), style="green"))
+        else:
+            console.print(Text(t("cli.webhooks.replay.failed", delivery=d, error=result), style="red"))
     if len(delivered) < len(outcome):
         raise typer.Exit(1)
 

@@ -2,18 +2,22 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import typer
-from rich.console import Console
+from rich.text import Text
 
-from cli.common import _audit, _whoami, console
+from cli.common import Format, _audit, _whoami, console, format_option, print_table, t, tr
 from stockflow.config import get_settings
 
 commands = typer.Typer()  # top-level commands, added to the `stockflow` app
 
-vouchers_app = typer.Typer(no_args_is_help=True, help="The books: post, export, close periods, reverse.")
-flows_app = typer.Typer(no_args_is_help=True, help="Prefect flows on the local Prefect server.")
+vouchers_app = typer.Typer(no_args_is_help=True, help=t("cli.vouchers.help"))
+flows_app = typer.Typer(no_args_is_help=True, help=t("cli.flows.help"))
+
+TRIAL_BALANCE_COLUMNS = ("accounting_unit", "account_code", "account_name", "debit", "credit", "balance")
+FLOWS = ("post-vouchers",)
 
 
 def _books():  # noqa: ANN202
@@ -23,31 +27,38 @@ def _books():  # noqa: ANN202
     return open_books()
 
 
-@vouchers_app.command("post")
+def _refused(exc: Exception, code: int = 2) -> typer.Exit:
+    console.print(Text(str(exc), style="red"))
+    return typer.Exit(code)
+
+
+@vouchers_app.command("post", help=t("cli.vouchers.post.help"))
 def vouchers_post() -> None:
     """Post vouchers for every stock movement in the lake not posted yet (one pass, no server)."""
-    result = _books().post_vouchers()
-    console.print(
-        f"posted {result.vouchers} vouchers for {result.movements} movements from {result.files} lake files"
-        + (f" ({result.duplicates} already posted)" if result.duplicates else "")
-    )
+    with console.status(t("cli.vouchers.posting")):
+        result = _books().post_vouchers()
+    fields = {"vouchers": result.vouchers, "movements": result.movements, "files": result.files}
+    if result.duplicates:
+        console.print(t("cli.vouchers.posted_with_duplicates", duplicates=result.duplicates, **fields))
+    else:
+        console.print(t("cli.vouchers.posted", **fields))
 
 
-@vouchers_app.command("export")
+@vouchers_app.command("export", help=t("cli.vouchers.export.help"))
 def vouchers_export(
-    period: str = typer.Argument(..., help="YYYY-MM"),
-    fmt: str = typer.Option("csv", "--format", help="csv or json"),
-    unit: str = typer.Option(None, help="Only this set of books (accounting unit)."),
-    out: Path = typer.Option(None, help="File to write (default: standard output)."),
+    period: str = typer.Argument(..., help=t("cli.option.period")),
+    fmt: str = typer.Option("csv", "--format", help=t("cli.vouchers.export.format")),
+    unit: str = typer.Option(None, help=t("cli.vouchers.export.unit")),
+    out: Path = typer.Option(None, help=t("cli.vouchers.export.out")),
 ) -> None:
     """Export a period's vouchers, one row per line (CSV in UTF-8 with BOM, for spreadsheets)."""
     from stockflow.vouchers import PostingRejected
 
     try:
-        text = _books().export_period(period, fmt, unit)
+        with console.status(t("cli.vouchers.exporting", period=period)):
+            text = _books().export_period(period, fmt, unit)
     except (ValueError, PostingRejected) as exc:
-        console.print(f"[red]{exc}[/]")
-        raise typer.Exit(2) from None
+        raise _refused(exc) from None
     _audit().append(
         _whoami(),
         "vouchers.exported",
@@ -58,13 +69,13 @@ def vouchers_export(
         typer.echo(text, nl=False)
     else:
         out.write_text(text, encoding="utf-8-sig" if fmt == "csv" else "utf-8")
-        console.print(f"wrote {out}")
+        console.print(t("cli.wrote_file", path=out), markup=False)
 
 
-@vouchers_app.command("close")
+@vouchers_app.command("close", help=t("cli.vouchers.close.help"))
 def vouchers_close(
-    period: str = typer.Argument(..., help="YYYY-MM"),
-    by: str = typer.Option("", help="Who closes it (default: the logged-in user)."),
+    period: str = typer.Argument(..., help=t("cli.option.period")),
+    by: str = typer.Option("", help=t("cli.vouchers.close.by")),
 ) -> None:
     """Close a period: later postings dated in it are booked into the first open period."""
     from stockflow.vouchers import PostingRejected
@@ -72,16 +83,15 @@ def vouchers_close(
     try:
         _books().close_period(period, by or _whoami())
     except PostingRejected as exc:
-        console.print(f"[red]{exc}[/]")
-        raise typer.Exit(2) from None
-    console.print(f"period {period} closed")
+        raise _refused(exc) from None
+    console.print(t("cli.vouchers.closed", period=period))
 
 
-@vouchers_app.command("reverse")
+@vouchers_app.command("reverse", help=t("cli.vouchers.reverse.help"))
 def vouchers_reverse(
-    voucher_id: str,
-    reason: str = typer.Option(..., help="Why (kept on the reversal)."),
-    by: str = typer.Option("", help="Who reverses it (default: the logged-in user)."),
+    voucher_id: str = typer.Argument(..., help=t("cli.vouchers.reverse.voucher_id")),
+    reason: str = typer.Option(..., help=t("cli.vouchers.reverse.reason")),
+    by: str = typer.Option("", help=t("cli.vouchers.reverse.by")),
 ) -> None:
     """Post the red-letter reversal (红字冲销) of a voucher; posted vouchers are never edited."""
     from stockflow.vouchers import PostingRejected
@@ -89,44 +99,62 @@ def vouchers_reverse(
     try:
         reversal = _books().reverse(voucher_id, reason, by=by or _whoami())
     except PostingRejected as exc:
-        console.print(f"[red]{exc}[/]")
-        raise typer.Exit(2) from None
-    console.print(f"posted {reversal.voucher_id} on {reversal.voucher_date}")
+        raise _refused(exc) from None
+    console.print(
+        t("cli.vouchers.reversed", voucher=reversal.voucher_id, date=reversal.voucher_date), markup=False
+    )
 
 
-@vouchers_app.command("trial-balance")
-def vouchers_trial_balance(period: str = typer.Option(None, help="Up to the end of YYYY-MM.")) -> None:
+@vouchers_app.command("trial-balance", help=t("cli.vouchers.trial_balance.help"))
+def vouchers_trial_balance(
+    period: str = typer.Option(None, help=t("cli.vouchers.trial_balance.period")),
+    output: Format = format_option(),
+) -> None:
     """Totals per set of books and account, and the check against the stock ledger's value."""
-    from rich.table import Table
-
     from stockflow.vouchers import PostingRejected
 
     books = _books()
     try:
-        rows = books.trial_balance(period)
+        balance = books.trial_balance(period)
     except PostingRejected as exc:
-        console.print(f"[red]{exc}[/]")
-        raise typer.Exit(2) from None
-    table = Table("books", "account", "name", "debit", "credit", "balance")
-    for row in rows:
-        table.add_row(
-            row.accounting_unit,
-            row.account_code,
-            row.account_name,
-            f"{row.debit:,}",
-            f"{row.credit:,}",
-            f"{row.balance:,}",
-        )
-    Console().print(table)
+        raise _refused(exc) from None
+    rows = [
+        {
+            "accounting_unit": r.accounting_unit,
+            "account_code": r.account_code,
+            "account_name": r.account_name,
+            "debit": r.debit,
+            "credit": r.credit,
+            "balance": r.balance,
+        }
+        for r in balance
+    ]
+    money = tr().money
+    title = (
+        t("cli.vouchers.trial_balance.title_to", period=period)
+        if period
+        else t("cli.vouchers.trial_balance.title")
+    )
+    print_table(
+        rows,
+        TRIAL_BALANCE_COLUMNS,
+        output,
+        title,
+        shown={"debit": money, "credit": money, "balance": money},
+    )
     if period is None:
         check = books.check_stock()
-        status = "[green]equal[/]" if check.equal else "[red]DIFFERENT[/]"
-        console.print(f"inventory accounts vs stock ledger value: {status} ({check.stock_value:,})")
+        if check.equal:
+            console.print(Text(t("cli.vouchers.check_equal", value=money(check.stock_value)), style="green"))
+        else:
+            console.print(
+                Text(t("cli.vouchers.check_different", value=money(check.stock_value)), style="red")
+            )
         for location, difference in check.differences.items():
-            console.print(f"  {location}: inventory accounts − stock value = {difference:,}")
+            console.print(t("cli.vouchers.check_difference", location=location, difference=money(difference)))
 
 
-@flows_app.command("serve")
+@flows_app.command("serve", help=t("cli.flows.serve.help"))
 def flows_serve() -> None:
     """Serve the flows' deployments (schedules) against the local Prefect server."""
     import os
@@ -138,20 +166,24 @@ def flows_serve() -> None:
     os.execv(sys.executable, [sys.executable, "-m", "flows", "serve"])
 
 
-@flows_app.command("run")
-def flows_run(name: str = typer.Argument(..., help="post-vouchers")) -> None:
+@flows_app.command("run", help=t("cli.flows.run.help"))
+def flows_run(name: str = typer.Argument(..., help=t("cli.flows.run.name"))) -> None:
     """Run one flow now, recorded on the local Prefect server."""
     import os
 
     from flows.server import prefect_env
 
-    os.environ.update(prefect_env(get_settings()))
-    if name != "post-vouchers":
-        console.print(f"[red]unknown flow {name!r}[/]: post-vouchers")
+    settings = get_settings()
+    os.environ.update(prefect_env(settings))
+    if name not in FLOWS:
+        console.print(Text(t("cli.flows.unknown", name=name, known=", ".join(FLOWS)), style="red"))
         raise typer.Exit(2)
     from flows.post_vouchers import post_vouchers
 
-    console.print(post_vouchers())
+    console.print(t("cli.flows.running", name=name, url=settings.prefect_api_url), markup=False)
+    result = post_vouchers()
+    console.print(t("cli.flows.finished", name=name))
+    console.print_json(json.dumps(result, default=str))
 
 
 GROUPS = {"vouchers": vouchers_app, "flows": flows_app}

@@ -3,33 +3,37 @@
 from __future__ import annotations
 
 import typer
+from rich.text import Text
 
-from cli.common import _audit, _whoami, console
+from cli.common import Format, _audit, _whoami, console, format_option, print_table, t
 from stockflow.config import get_settings
 
 commands = typer.Typer()  # top-level commands, added to the `stockflow` app
 
-devices_app = typer.Typer(
-    no_args_is_help=True, help="Credentials for devices and services (tills, scanners, integrations)."
-)
+devices_app = typer.Typer(no_args_is_help=True, help=t("cli.devices.help"))
+
+DEVICE_COLUMNS = ("name", "kind", "locations", "event_types", "created_at", "revoked")
 
 
 def _split(values: list[str]) -> list[str]:
     return sorted({part.strip() for value in values for part in value.split(",") if part.strip()})
 
 
-@devices_app.command("add")
+def _error(message: str) -> None:
+    console.print(Text(message, style="red"))
+
+
+def kind_name(kind: str) -> str:
+    """A credential's kind in the interface's language."""
+    return {"device": t("cli.devices.kind.device"), "service": t("cli.devices.kind.service")}.get(kind, kind)
+
+
+@devices_app.command("add", help=t("cli.devices.add.help"))
 def devices_add(
-    name: str = typer.Argument(..., help="A name people recognise, e.g. till-ST01-1."),
-    location: list[str] = typer.Option(
-        [], "--location", "-l", help="Where it stands (repeatable, or comma-separated)."
-    ),
-    events: list[str] = typer.Option(
-        [], "--events", "-e", help="Event types it may post (repeatable or comma-separated; unset: any)."
-    ),
-    service: bool = typer.Option(
-        False, "--service", help="A service (any location, alerts, reconciliation reads), not a device."
-    ),
+    name: str = typer.Argument(..., help=t("cli.devices.add.name")),
+    location: list[str] = typer.Option([], "--location", "-l", help=t("cli.devices.add.location")),
+    events: list[str] = typer.Option([], "--events", "-e", help=t("cli.devices.add.events")),
+    service: bool = typer.Option(False, "--service", help=t("cli.devices.add.service")),
 ) -> None:
     """Make a credential and print its token once (only its hash is kept)."""
     from stockflow.identity import Kind
@@ -45,11 +49,17 @@ def devices_add(
             known = Catalog.load(settings.masterdata_path).locations
             unknown = [loc for loc in locations if loc not in known]
             if unknown:
-                console.print(f"[red]unknown locations {unknown}; known: {sorted(known)}[/]")
+                _error(
+                    t(
+                        "cli.devices.unknown_locations",
+                        unknown=", ".join(unknown),
+                        known=", ".join(sorted(known)),
+                    )
+                )
                 raise typer.Exit(2)
     store = CredentialStore(settings.credentials_path)
     if any(c.name == name and not c.revoked for c in store.load().values()):
-        console.print(f"[red]a credential named {name!r} exists; revoke it first[/]")
+        _error(t("cli.devices.exists", name=name))
         raise typer.Exit(2)
     # recorded before it exists: at worst the log names a credential a crash kept from being made
     _audit().append(
@@ -61,48 +71,56 @@ def devices_add(
     try:
         cred, token = store.add(name, kind, locations, event_types)
     except ValueError as exc:
-        console.print(f"[red]{exc}[/]")
+        _error(str(exc))
         raise typer.Exit(2) from None
-    console.print(f"credential {cred.name!r} ({kind.value}) made; its token, shown once:")
+    console.print(t("cli.devices.made", name=cred.name, kind=kind_name(kind.value)), markup=False)
     typer.echo(token)
-    console.print("send it as: Authorization: Bearer <token>")
+    console.print(t("cli.devices.send_as"), markup=False)
 
 
-@devices_app.command("list")
-def devices_list() -> None:
+@devices_app.command("list", help=t("cli.devices.list.help"))
+def devices_list(output: Format = format_option()) -> None:
     """Every credential: name, kind, locations, event types, made when, revoked or not."""
-    from rich.table import Table
-
     from stores.credentials import CredentialStore
 
-    table = Table("name", "kind", "locations", "event types", "made", "revoked")
-    creds = CredentialStore(get_settings().credentials_path).load().values()
-    for c in sorted(creds, key=lambda c: c.name):
-        table.add_row(
-            c.name,
-            c.kind.value,
-            ", ".join(sorted(c.locations)) or "any",
-            ", ".join(sorted(c.event_types)) or "any",
-            c.created_at.isoformat(timespec="seconds") if c.created_at else "",
-            "yes" if c.revoked else "",
-        )
-    from rich.console import Console
+    creds = sorted(CredentialStore(get_settings().credentials_path).load().values(), key=lambda c: c.name)
+    rows = [
+        {
+            "name": c.name,
+            "kind": c.kind.value,
+            "locations": sorted(c.locations),
+            "event_types": sorted(c.event_types),
+            "created_at": c.created_at,
+            "revoked": c.revoked,
+        }
+        for c in creds
+    ]
+    print_table(
+        rows,
+        DEVICE_COLUMNS,
+        output,
+        t("cli.devices.list.title"),
+        shown={
+            "kind": kind_name,
+            "locations": lambda v: ", ".join(v) or t("cli.devices.any"),
+            "event_types": lambda v: ", ".join(v) or t("cli.devices.any"),
+            "revoked": lambda v: t("cli.devices.revoked") if v else "",
+        },
+    )
 
-    Console().print(table)
 
-
-@devices_app.command("revoke")
-def devices_revoke(name: str = typer.Argument(..., help="The credential's name.")) -> None:
+@devices_app.command("revoke", help=t("cli.devices.revoke.help"))
+def devices_revoke(name: str = typer.Argument(..., help=t("cli.devices.revoke.name"))) -> None:
     """Revoke a credential: the workers refuse it within seconds."""
     from stores.credentials import CredentialStore
 
     store = CredentialStore(get_settings().credentials_path)
     if not any(c.name == name and not c.revoked for c in store.load().values()):
-        console.print(f"[red]no active credential named {name!r}[/]")
+        _error(t("cli.devices.no_such", name=name))
         raise typer.Exit(1)
     _audit().append(_whoami(), "credential.revoke", name)
     store.revoke(name)
-    console.print(f"credential {name!r} revoked")
+    console.print(t("cli.devices.revoked_now", name=name), markup=False)
 
 
 GROUPS = {"devices": devices_app}

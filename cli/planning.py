@@ -2,15 +2,20 @@
 
 from __future__ import annotations
 
-import typer
-from rich.console import Console
+import json
 
-from cli.common import console
+import typer
+from rich.text import Text
+
+from cli.common import Format, console, format_option, print_table, t
 from stockflow.config import get_settings
 
 commands = typer.Typer()  # top-level commands, added to the `stockflow` app
 
-replenish_app = typer.Typer(no_args_is_help=True, help="Replenishment suggestions: list, approve, reject.")
+replenish_app = typer.Typer(no_args_is_help=True, help=t("cli.replenish.help"))
+
+SUGGESTION_COLUMNS = ("suggestion_id", "kind", "location", "source", "sku", "quantity", "order_by", "status")
+STATUSES = ("proposed", "approved", "rejected", "expired", "all")
 
 
 def _planning():  # noqa: ANN202
@@ -25,37 +30,73 @@ def _audit():  # noqa: ANN202
     return AuditLog(get_settings().var_dir)
 
 
-@replenish_app.command("run")
+def suggestion_kind(kind: str) -> str:
+    """A suggestion's kind in the interface's language."""
+    names = {"transfer": t("cli.replenish.kind.transfer"), "purchase": t("cli.replenish.kind.purchase")}
+    return names.get(kind, kind)
+
+
+def suggestion_status(status: str) -> str:
+    """A suggestion's status in the interface's language."""
+    names = {
+        "proposed": t("cli.replenish.status.proposed"),
+        "approved": t("cli.replenish.status.approved"),
+        "rejected": t("cli.replenish.status.rejected"),
+        "expired": t("cli.replenish.status.expired"),
+    }
+    return names.get(status, status)
+
+
+@replenish_app.command("run", help=t("cli.replenish.run.help"))
 def replenish_run() -> None:
     """Plan now (live stock from the workers), recorded on the local Prefect server."""
     import os
 
     from flows.server import prefect_env
 
-    os.environ.update(prefect_env(get_settings()))
+    settings = get_settings()
+    os.environ.update(prefect_env(settings))
     from flows.replenish import replenish
 
-    console.print(replenish())
+    console.print(t("cli.flows.running", name="replenish", url=settings.prefect_api_url), markup=False)
+    result = replenish()
+    console.print(t("cli.flows.finished", name="replenish"))
+    console.print_json(json.dumps(result, default=str))
 
 
-@replenish_app.command("list")
+@replenish_app.command("list", help=t("cli.replenish.list.help"))
 def replenish_list(
-    status: str = typer.Option("proposed", help="proposed, approved, rejected, expired or all"),
+    status: str = typer.Option("proposed", help=t("cli.replenish.list.status")),
+    output: Format = format_option(),
 ) -> None:
     """Suggestions, transfers first, then purchase orders by order-by date."""
-    from rich.table import Table
-
     from stockflow.services.planning import list_suggestions
 
-    rows = list_suggestions(_planning(), None if status == "all" else status)
-    table = Table("id", "kind", "to", "from / supplier", "SKU", "qty", "order by", "status")
-    for r in rows:
-        source = r["from_location"] or r["supplier"] or ""
-        table.add_row(
-            r["suggestion_id"], r["kind"], r["location"], source, r["sku"], str(r["quantity"]),
-            str(r["order_by"] or ""), r["status"],
-        )  # fmt: skip
-    Console().print(table)
+    if status not in STATUSES:
+        console.print(
+            Text(t("cli.replenish.unknown_status", status=status, known=", ".join(STATUSES)), style="red")
+        )
+        raise typer.Exit(2)
+    rows = [
+        {
+            "suggestion_id": r["suggestion_id"],
+            "kind": r["kind"],
+            "location": r["location"],
+            "source": r["from_location"] or r["supplier"] or None,
+            "sku": r["sku"],
+            "quantity": r["quantity"],
+            "order_by": r["order_by"],
+            "status": r["status"],
+        }
+        for r in list_suggestions(_planning(), None if status == "all" else status)
+    ]
+    print_table(
+        rows,
+        SUGGESTION_COLUMNS,
+        output,
+        t("cli.replenish.list.title"),
+        shown={"kind": suggestion_kind, "status": suggestion_status},
+    )
 
 
 def _decide(suggestion_id: str, decision: str, reviewer: str, reason: str, role: str) -> None:
@@ -76,33 +117,38 @@ def _decide(suggestion_id: str, decision: str, reviewer: str, reason: str, role:
             publish=WorkerClient(get_settings().web_url),
         )
     except SuggestionAlreadyDecided as exc:
-        console.print(f"[yellow]{exc}[/]")
+        console.print(Text(str(exc), style="yellow"))
         raise typer.Exit(3) from None
     except (SuggestionError, StockApiError) as exc:
-        console.print(f"[red]{exc}[/]")
+        console.print(Text(str(exc), style="red"))
         raise typer.Exit(2) from None
-    console.print(
-        f"{row['suggestion_id']}: {row['status']}" + (f" as {row['event_id']}" if row["event_id"] else "")
-    )
+    status = suggestion_status(row["status"])
+    if row["event_id"]:
+        message = t(
+            "cli.replenish.decided_as", suggestion=row["suggestion_id"], status=status, event=row["event_id"]
+        )
+    else:
+        message = t("cli.replenish.decided", suggestion=row["suggestion_id"], status=status)
+    console.print(message, markup=False)
 
 
-@replenish_app.command("approve")
+@replenish_app.command("approve", help=t("cli.replenish.approve.help"))
 def replenish_approve(
-    suggestion_id: str,
-    reviewer: str = typer.Option(..., help="Who approves."),
-    reason: str = typer.Option("", help="Why (optional)."),
-    role: str = typer.Option("", help="The reviewer's role."),
+    suggestion_id: str = typer.Argument(..., help=t("cli.replenish.suggestion_id")),
+    reviewer: str = typer.Option(..., help=t("cli.replenish.approve.reviewer")),
+    reason: str = typer.Option("", help=t("cli.replenish.approve.reason")),
+    role: str = typer.Option("", help=t("cli.replenish.role")),
 ) -> None:
     """Approve a proposed suggestion: its purchase order or transfer goes into the stream."""
     _decide(suggestion_id, "approved", reviewer, reason, role)
 
 
-@replenish_app.command("reject")
+@replenish_app.command("reject", help=t("cli.replenish.reject.help"))
 def replenish_reject(
-    suggestion_id: str,
-    reviewer: str = typer.Option(..., help="Who rejects."),
-    reason: str = typer.Option(..., help="Why (required)."),
-    role: str = typer.Option("", help="The reviewer's role."),
+    suggestion_id: str = typer.Argument(..., help=t("cli.replenish.suggestion_id")),
+    reviewer: str = typer.Option(..., help=t("cli.replenish.reject.reviewer")),
+    reason: str = typer.Option(..., help=t("cli.replenish.reject.reason")),
+    role: str = typer.Option("", help=t("cli.replenish.role")),
 ) -> None:
     """Reject a proposed suggestion, with a reason."""
     _decide(suggestion_id, "rejected", reviewer, reason, role)

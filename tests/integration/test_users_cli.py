@@ -62,11 +62,19 @@ def test_add_list_passwd_disable_enable_unlock(var):
     accounts["accounts"][0]["locked_until"] = "2999-01-01T00:00:00+00:00"
     (var / "accounts.json").write_text(json.dumps(accounts))
     users("disable", "zhao")
-    listed = CliRunner().invoke(app, ["users", "list"], env={"COLUMNS": "200"})
+    listed = users("list")  # not a terminal: a plain table, one line per account
     assert listed.exit_code == 0
-    rows = {line.split("│")[1].strip(): line for line in listed.stdout.splitlines() if "│" in line}
-    assert "locked until 2999-01-01 08:00" in rows["wang.li"] and "finance" in rows["wang.li"]
+    rows = {line.split()[0]: line for line in listed.stdout.splitlines()[1:]}
+    assert (
+        "locked" in rows["wang.li"] and "2999-01-01 08:00" in rows["wang.li"] and "finance" in rows["wang.li"]
+    )
     assert "disabled" in rows["zhao"] and "auditor" in rows["zhao"]
+    as_json = {a["name"]: a for a in json.loads(users("list", "--format", "json").stdout)}
+    assert (as_json["wang.li"]["state"], as_json["wang.li"]["locked_until"]) == (
+        "locked",
+        "2999-01-01T00:00:00+00:00",
+    )
+    assert (as_json["zhao"]["state"], as_json["zhao"]["role"]) == ("disabled", "auditor")
     assert users("unlock", "wang.li").exit_code == 0 and stored(var)["wang.li"]["locked_until"] is None
 
     entries = [(r["actor"], r["action"], r["target"]) for r in AuditLog(var).records()]
