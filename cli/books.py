@@ -8,7 +8,7 @@ from pathlib import Path
 import typer
 from rich.text import Text
 
-from cli.common import Format, _audit, _whoami, console, format_option, print_table, t, tr
+from cli.common import Format, _audit, _whoami, console, explained, format_option, print_table, t, tr
 from stockflow.config import get_settings
 
 commands = typer.Typer()  # top-level commands, added to the `stockflow` app
@@ -28,7 +28,7 @@ def _books():  # noqa: ANN202
 
 
 def _refused(exc: Exception, code: int = 2) -> typer.Exit:
-    console.print(Text(str(exc), style="red"))
+    console.print(Text(explained(exc), style="red"))
     return typer.Exit(code)
 
 

@@ -45,6 +45,14 @@ def t(key: str, /, **values: Any) -> str:
     return tr()(key, **values)
 
 
+def explained(error: BaseException) -> str:
+    """An error in the interface's language where it carries a message key (the core's refusals),
+    its own text otherwise."""
+    from stockflow.i18n import explain
+
+    return explain(error, tr())
+
+
 class Format(StrEnum):
     TABLE = "table"
     CSV = "csv"

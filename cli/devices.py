@@ -5,7 +5,7 @@ from __future__ import annotations
 import typer
 from rich.text import Text
 
-from cli.common import Format, _audit, _whoami, console, format_option, print_table, t
+from cli.common import Format, _audit, _whoami, console, explained, format_option, print_table, t
 from stockflow.config import get_settings
 
 commands = typer.Typer()  # top-level commands, added to the `stockflow` app
@@ -25,7 +25,7 @@ def _error(message: str) -> None:
 
 def kind_name(kind: str) -> str:
     """A credential's kind in the interface's language."""
-    return {"device": t("cli.devices.kind.device"), "service": t("cli.devices.kind.service")}.get(kind, kind)
+    return {"device": t("value.kind.device"), "service": t("value.kind.service")}.get(kind, kind)
 
 
 @devices_app.command("add", help=t("cli.devices.add.help"))
@@ -71,7 +71,7 @@ def devices_add(
     try:
         cred, token = store.add(name, kind, locations, event_types)
     except ValueError as exc:
-        _error(str(exc))
+        _error(explained(exc))
         raise typer.Exit(2) from None
     console.print(t("cli.devices.made", name=cred.name, kind=kind_name(kind.value)), markup=False)
     typer.echo(token)

@@ -7,7 +7,7 @@ import json
 import typer
 from rich.text import Text
 
-from cli.common import Format, console, format_option, print_table, t
+from cli.common import Format, console, explained, format_option, print_table, t
 from stockflow.config import get_settings
 
 commands = typer.Typer()  # top-level commands, added to the `stockflow` app
@@ -32,17 +32,17 @@ def _audit():  # noqa: ANN202
 
 def suggestion_kind(kind: str) -> str:
     """A suggestion's kind in the interface's language."""
-    names = {"transfer": t("cli.replenish.kind.transfer"), "purchase": t("cli.replenish.kind.purchase")}
+    names = {"transfer": t("value.kind.transfer"), "purchase": t("value.kind.purchase")}
     return names.get(kind, kind)
 
 
 def suggestion_status(status: str) -> str:
     """A suggestion's status in the interface's language."""
     names = {
-        "proposed": t("cli.replenish.status.proposed"),
-        "approved": t("cli.replenish.status.approved"),
-        "rejected": t("cli.replenish.status.rejected"),
-        "expired": t("cli.replenish.status.expired"),
+        "proposed": t("value.status.proposed"),
+        "approved": t("value.status.approved"),
+        "rejected": t("value.status.rejected"),
+        "expired": t("value.status.expired"),
     }
     return names.get(status, status)
 
@@ -117,10 +117,10 @@ def _decide(suggestion_id: str, decision: str, reviewer: str, reason: str, role:
             publish=WorkerClient(get_settings().web_url),
         )
     except SuggestionAlreadyDecided as exc:
-        console.print(Text(str(exc), style="yellow"))
+        console.print(Text(explained(exc), style="yellow"))
         raise typer.Exit(3) from None
     except (SuggestionError, StockApiError) as exc:
-        console.print(Text(str(exc), style="red"))
+        console.print(Text(explained(exc), style="red"))
         raise typer.Exit(2) from None
     status = suggestion_status(row["status"])
     if row["event_id"]:

@@ -8,7 +8,7 @@ from typing import Any
 import typer
 from rich.text import Text
 
-from cli.common import Format, console, format_option, print_table, t, tr
+from cli.common import Format, console, explained, format_option, print_table, t, tr
 from stockflow.config import get_settings
 
 commands = typer.Typer()  # top-level commands, added to the `stockflow` app
@@ -29,9 +29,9 @@ DISCREPANCY_COLUMNS = (
 def classification_name(value: str) -> str:
     """A discrepancy's class in the interface's language."""
     names = {
-        "in_flight": t("reconciliation.classification.in_flight"),
-        "drift": t("reconciliation.classification.drift"),
-        "count_variance": t("reconciliation.classification.count_variance"),
+        "in_flight": t("value.classification.in_flight"),
+        "drift": t("value.classification.drift"),
+        "count_variance": t("value.classification.count_variance"),
     }
     return names.get(value, value)
 
@@ -39,11 +39,11 @@ def classification_name(value: str) -> str:
 def action_name(value: str) -> str:
     """What the reconciliation did about a discrepancy, in the interface's language."""
     names = {
-        "none": t("reconciliation.action.none"),
-        "correction": t("reconciliation.action.correction"),
-        "adjustment": t("reconciliation.action.adjustment"),
-        "already_posted": t("reconciliation.action.already_posted"),
-        "report_only": t("reconciliation.action.report_only"),
+        "none": t("value.action.none"),
+        "correction": t("value.action.correction"),
+        "adjustment": t("value.action.adjustment"),
+        "already_posted": t("value.action.already_posted"),
+        "report_only": t("value.action.report_only"),
     }
     return names.get(value, value)
 
@@ -96,7 +96,9 @@ def reconcile(
             with console.status(t("cli.reconcile.comparing", file=legacy.name)):
                 summary = reconcile_legacy(settings, legacy, when).summary()
         except LegacyFormatError as exc:
-            console.print(Text(t("cli.reconcile.unreadable_export", file=legacy, problem=exc), style="red"))
+            console.print(
+                Text(t("cli.reconcile.unreadable_export", file=legacy, problem=explained(exc)), style="red")
+            )
             raise typer.Exit(2) from None
     rows = ReconciliationStore(settings.reconciliation_path).discrepancies(summary["run_id"])
     print_discrepancies(rows, show, output)

@@ -9,7 +9,7 @@ import sys
 import typer
 from rich.text import Text
 
-from cli.common import Format, _audit, _whoami, console, format_option, print_table, role_name, t
+from cli.common import Format, _audit, _whoami, console, explained, format_option, print_table, role_name, t
 from stockflow.config import get_settings
 
 commands = typer.Typer()  # top-level commands, added to the `stockflow` app
@@ -42,16 +42,16 @@ def _apply(change, *args):  # noqa: ANN001, ANN202
     try:
         return change(_book(), _audit(), *args)
     except AccountError as exc:
-        console.print(Text(str(exc), style="red"))
+        console.print(Text(explained(exc), style="red"))
         raise typer.Exit(2) from None
 
 
 def state_name(state: str) -> str:
     """An account's state in the interface's language."""
     names = {
-        "active": t("cli.users.state.active"),
-        "locked": t("cli.users.state.locked"),
-        "disabled": t("cli.users.state.disabled"),
+        "active": t("value.state.active"),
+        "locked": t("value.state.locked"),
+        "disabled": t("value.state.disabled"),
     }
     return names.get(state, state)
 

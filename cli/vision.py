@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.text import Text
 
-from cli.common import Format, _prefect_server, console, format_option, print_table, t
+from cli.common import Format, _prefect_server, console, explained, format_option, print_table, t
 from stockflow.config import get_settings
 
 commands = typer.Typer()  # top-level commands, added to the `stockflow` app
@@ -33,9 +33,9 @@ INSPECTION_COLUMNS = (
 def verdict_name(verdict: str | None) -> str:
     """An inspection's verdict in the interface's language."""
     names = {
-        "accept": t("inspection.verdict.accept"),
-        "quarantine": t("inspection.verdict.quarantine"),
-        "manual_review": t("inspection.verdict.manual_review"),
+        "accept": t("value.verdict.accept"),
+        "quarantine": t("value.verdict.quarantine"),
+        "manual_review": t("value.verdict.manual_review"),
     }
     return "" if verdict is None else names.get(verdict, verdict)
 
@@ -167,7 +167,7 @@ def inspect_photos(
                 seen = inspector.inspect_bytes(data)
             except NotAPhoto as exc:
                 progress.console.print(
-                    Text(t("cli.inspect.not_a_photo", photo=path, problem=exc), style="red")
+                    Text(t("cli.inspect.not_a_photo", photo=path, problem=explained(exc)), style="red")
                 )
                 failed += 1
                 continue
@@ -199,7 +199,9 @@ def inspect_photos(
                     )
                 except (StockApiError, InspectionRefused) as exc:
                     progress.stop()
-                    console.print(Text(t("cli.inspect.not_recorded", photo=path, problem=exc), style="red"))
+                    console.print(
+                        Text(t("cli.inspect.not_recorded", photo=path, problem=explained(exc)), style="red")
+                    )
                     raise typer.Exit(1) from None
                 sent = event.event_id if event is not None else ""
             elif out_dir is not None:  # inspected only, nothing recorded: the photo is all there is

@@ -1,6 +1,9 @@
 """`stockflow vouchers ...`: the CLI calls the books' use cases and says what they refused."""
 
+import csv
+import io
 import json
+from decimal import Decimal
 
 import pytest
 from typer.testing import CliRunner
@@ -34,6 +37,15 @@ def test_post_check_export_reverse_and_close(var):
     assert balance.exit_code == 0 and "主营业务收入" in balance.output
     assert "inventory accounts vs stock ledger value: equal" in balance.output
     assert run("trial-balance", "--period", "2026-9").exit_code == 2
+    # for scripts: exact amounts under stable names; every set of books balances (double entry)
+    accounts = json.loads(run("trial-balance", "--format", "json").stdout)
+    assert "主营业务收入" in {a["account_name"] for a in accounts}
+    for unit in {a["accounting_unit"] for a in accounts}:
+        mine = [a for a in accounts if a["accounting_unit"] == unit]
+        assert sum(Decimal(a["debit"]) for a in mine) == sum(Decimal(a["credit"]) for a in mine) > 0
+    assert all(Decimal(a["balance"]) == Decimal(a["debit"]) - Decimal(a["credit"]) for a in accounts)
+    as_csv = list(csv.DictReader(io.StringIO(run("trial-balance", "--format", "csv").stdout)))
+    assert as_csv == accounts
 
     exported = run("export", "2026-09", "--format", "json")
     assert exported.exit_code == 0, exported.output
