@@ -15,6 +15,7 @@ from typing import Any
 from lake.checkpoints import CheckpointStore
 from lake.partitions import partition_for
 from lake.writer import LakeWriter, now_utc
+from stockflow.delivery import Delivery
 from stockflow.events import OutputTopic, encode_event
 from stockflow.ledger import StockRejected
 from stockflow.processing import StockProcessor
@@ -45,9 +46,9 @@ class Landing:
             proc = self.processors[partition] = self.new_processor()
         return proc
 
-    def apply(self, event: Any, offset: int = 0) -> None:
+    def apply(self, event: Any, offset: int = 0, delivery: Delivery = Delivery.LIVE) -> None:
         """Apply one parsed event and buffer what it lands (its follow-ups too, as the stream
-        applies them when they come back from their topic)."""
+        applies them when they come back from their topic, with the event's `delivery`)."""
         pending = [event]
         while pending:
             current = pending.pop(0)
@@ -78,15 +79,17 @@ class Landing:
                 self.counts["duplicates"] += 1
                 continue
             self.writer.land_applied(
-                current, raw, current.topic.value, partition, offset, result.movements, now_utc()
+                current, raw, current.topic.value, partition, offset, result.movements, now_utc(), delivery
             )
             self.since_checkpoint[partition] += 1
             self.counts["applied"] += 1
             pending.extend(result.follow_ups)
 
-    def apply_all(self, events: Iterable[Any], flush_every: int = 5_000) -> None:
+    def apply_all(
+        self, events: Iterable[Any], flush_every: int = 5_000, delivery: Delivery = Delivery.LIVE
+    ) -> None:
         for n, event in enumerate(events, 1):
-            self.apply(event, n)
+            self.apply(event, n, delivery)
             if n % flush_every == 0:
                 self.flush()
         self.flush()

@@ -7,13 +7,21 @@ from datetime import datetime
 from typing import Any
 
 from stockflow.alerts import Alert
+from stockflow.delivery import Delivery
 from stockflow.ledger import Movement
 from stockflow.masterdata import Catalog
 
 
 def event_row(
-    event: Any, raw: bytes, topic: str, partition: int, offset: int, apply_seq: int
+    event: Any,
+    raw: bytes,
+    topic: str,
+    partition: int,
+    offset: int,
+    apply_seq: int,
+    delivery: Delivery = Delivery.LIVE,
 ) -> dict[str, Any]:
+    """An accepted event's row; `delivery`: live, or history its producer sent after the fact."""
     return {
         "event_id": event.event_id,
         "event_type": event.event_type,
@@ -26,6 +34,7 @@ def event_row(
         "partition": partition,
         "offset": offset,
         "apply_seq": apply_seq,
+        "delivery": delivery.value,
     }
 
 

@@ -120,6 +120,7 @@ _EVENT_COLUMNS = _cols(
     partition int32
     offset int64
     apply_seq int64
+    delivery string
     landed_at timestamp
     """
 )

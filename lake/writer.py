@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 from lake.rows import event_row, movement_row
 from lake.tables import DATE_COLUMN, SCHEMAS
+from stockflow.delivery import Delivery
 from stockflow.events import OutputTopic
 from stockflow.ledger import Movement
 
@@ -108,11 +109,12 @@ class LakeWriter:
         offset: int,
         movements: Iterable[Movement],
         processed_at: datetime,
+        delivery: Delivery = Delivery.LIVE,
     ) -> int:
         """Buffer an event the ledger applied and the movements it made, in apply order;
-        returns the event's apply_seq."""
+        returns the event's apply_seq. `delivery`: live, or history sent after the fact."""
         seq = self.next_seq()
-        rows = [(topic, _dated(topic, event_row(event, raw, topic, partition, offset, seq)))]
+        rows = [(topic, _dated(topic, event_row(event, raw, topic, partition, offset, seq, delivery)))]
         table = OutputTopic.INVENTORY_CHANGED.value
         rows += [
             (table, _dated(table, movement_row(mv, partition, self.next_seq(), processed_at)))

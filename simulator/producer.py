@@ -19,9 +19,11 @@ async def produce(
     progress: object | None = None,
     stop: threading.Event | None = None,
     security: dict | None = None,
+    headers: list[tuple[str, bytes]] | None = None,
 ) -> int:
     """Send messages keyed by location; `rate` in messages per second (None: as fast as possible).
-    Setting `stop` ends it after the message being sent (what was sent is flushed)."""
+    Setting `stop` ends it after the message being sent (what was sent is flushed). `headers`
+    go with every message (`stockflow.delivery`: history marks itself as backfilled)."""
     producer = AIOKafkaProducer(
         bootstrap_servers=bootstrap, linger_ms=5, max_batch_size=256 * 1024, acks="all", **(security or {})
     )
@@ -32,7 +34,7 @@ async def produce(
         for msg in messages:
             if stop is not None and stop.is_set():
                 break
-            await producer.send(msg.topic, key=msg.key.encode(), value=msg.value)
+            await producer.send(msg.topic, key=msg.key.encode(), value=msg.value, headers=headers or None)
             sent += 1
             if progress is not None:
                 progress(1)  # type: ignore[operator]

@@ -14,6 +14,7 @@ from lake import lake_files
 from simulator.company import TZ, Simulation, build_catalog
 from simulator.producer import produce
 from stockflow.config import Settings
+from stockflow.delivery import Delivery, delivery_headers
 from stockflow.masterdata import Catalog
 
 log = logging.getLogger(__name__)
@@ -57,7 +58,8 @@ def run_simulation(
     stop: threading.Event | None = None,
 ) -> int:
     """Write the simulated history (unless it is already in the lake), then, with `live`, keep
-    producing the company's days until `stop` is set."""
+    producing the company's days until `stop` is set. The history is marked as backfilled
+    (`stockflow.delivery`): the KPIs that describe live operation count it apart."""
     catalog = prepare_company(settings)
     start = simulation_start(settings, days)
     sim = Simulation(catalog, seed=settings.seed)
@@ -74,6 +76,7 @@ def run_simulation(
                 sim.messages(history, bad_ratio),
                 stop=stop,
                 security=aiokafka_options(settings),
+                headers=delivery_headers(Delivery.BACKFILL),
             )
         )
         log.info("history: %d days, %d messages produced in %.1fs", days, sent, time.monotonic() - t0)

@@ -42,6 +42,7 @@ from lake import reader as lake_reader
 from stockflow.alerts import AlertType, Severity
 from stockflow.alerts import alert as make_alert
 from stockflow.config import get_settings
+from stockflow.delivery import Delivery, delivery_headers, delivery_of
 from stockflow.events import (
     ConflictingDuplicate,
     EventRejected,
@@ -366,15 +367,19 @@ def _event_id_of(raw: bytes) -> str:
     return value if isinstance(value, str) and len(value) <= 64 else ""
 
 
-async def process_message(topic: str, partition: int, offset: int, key: Any, raw: bytes) -> None:
+async def process_message(
+    topic: str, partition: int, offset: int, key: Any, raw: bytes, delivery: Delivery = Delivery.LIVE
+) -> None:
     """Decode, apply, land and publish one message. Never raises: whatever goes wrong with one
-    message (parsing, applying, landing, producing) dead-letters it with the reason."""
+    message (parsing, applying, landing, producing) dead-letters it with the reason. `delivery`:
+    live, or history its producer sent after the fact (landed with the event, passed on to the
+    transit legs it makes)."""
     state.counters["in"] += 1
     state.counters[f"in.{topic}"] += 1
     key_text = key.decode(errors="replace") if isinstance(key, bytes) else str(key or "")
     raw = raw if isinstance(raw, bytes) else (raw or b"")
     try:
-        await _apply_message(topic, partition, offset, key_text, raw)
+        await _apply_message(topic, partition, offset, key_text, raw, delivery)
     except Exception as exc:  # a bug must not stop the stream; the message is kept with the reason
         log.exception("processing failed for %s/%d@%d", topic, partition, offset)
         try:
@@ -386,7 +391,9 @@ async def process_message(topic: str, partition: int, offset: int, key: Any, raw
             state.counters["dead_letter_failures"] += 1
 
 
-async def _apply_message(topic: str, partition: int, offset: int, key_text: str, raw: bytes) -> None:
+async def _apply_message(
+    topic: str, partition: int, offset: int, key_text: str, raw: bytes, delivery: Delivery
+) -> None:
     try:
         event = parse_event(raw, topic)
         check_event_time(event, now_utc(), settings.event_time_earliest, EVENT_TIME_AHEAD)
@@ -398,7 +405,7 @@ async def _apply_message(topic: str, partition: int, offset: int, key_text: str,
         return
     owner = partition_for(event.location_id, settings.topic_partitions)
     if owner != partition:  # sent by a producer with another partitioner: forward
-        await send(topic, event.location_id, raw, partition=owner)
+        await send(topic, event.location_id, raw, partition=owner, headers=delivery_headers(delivery))
         state.counters["rerouted"] += 1
         return
     proc = state.processor_for(partition)
@@ -427,7 +434,7 @@ async def _apply_message(topic: str, partition: int, offset: int, key_text: str,
     processed_at = now_utc()
     state.last_event_at = processed_at
     state.applied_seq[partition] = state.lake.land_applied(
-        event, raw, topic, partition, offset, result.movements, processed_at
+        event, raw, topic, partition, offset, result.movements, processed_at, delivery
     )
     state.since_checkpoint[partition] += 1
     for mv in result.movements:
@@ -441,14 +448,25 @@ async def _apply_message(topic: str, partition: int, offset: int, key_text: str,
             inventory_changed_message(event, result.movements, processed_at),
         )
     for follow_up in result.follow_ups:
-        await send(Topic.STOCK_TRANSITS, follow_up.location_id, encode_event(follow_up))
+        await send(
+            Topic.STOCK_TRANSITS,
+            follow_up.location_id,
+            encode_event(follow_up),
+            headers=delivery_headers(delivery),
+        )
     for raised in result.alerts:
         await publish_alert(raised, processed_at)
 
 
-async def send(topic: str, key: str, value: bytes, partition: int | None = None) -> None:
+async def send(
+    topic: str,
+    key: str,
+    value: bytes,
+    partition: int | None = None,
+    headers: list[tuple[str, bytes]] | None = None,
+) -> None:
     """Produce through the transport directly (Faust's Topic.send costs far more per message)."""
-    await app.producer.send(str(topic), key.encode(), value, partition, None, None)
+    await app.producer.send(str(topic), key.encode(), value, partition, None, headers or None)
 
 
 def write_positions() -> None:
@@ -481,7 +499,9 @@ async def apply_stock_events(stream: Any) -> None:
             if msg.partition not in state.owned:  # revoked meanwhile: its new owner applies it
                 state.counters["not_owned"] += 1
                 continue
-            await process_message(msg.topic, msg.partition, msg.offset, event.key, event.value)
+            await process_message(
+                msg.topic, msg.partition, msg.offset, event.key, event.value, delivery_of(msg.headers)
+            )
             taken.append(event)
         write_positions()
         state.pending_acks.extend(taken)

@@ -9,7 +9,8 @@
 * ``GET /health``: partitions owned, counters, lake progress;
 * ``POST /events``: validate one event (or a list) and produce it, for devices that
   cannot speak Kafka; answered 202 once the broker has acknowledged every event (acks=all),
-  409 for an id already taken by a different event, 403 outside the caller's scope;
+  409 for an id already taken by a different event, 403 outside the caller's scope; history
+  sent after the fact carries the header ``stockflow-delivery: backfill`` (`stockflow.delivery`);
 * ``GET /events/{id}?location=L``: whether an event is ``landed`` (in the record),
   ``dead_lettered`` (with the reason), ``pending`` (taken, not yet landed) or ``unknown``;
 * ``POST /alerts``: validate one alert (or a list) raised outside the stream (the flows'
@@ -36,6 +37,7 @@ from yarl import URL
 
 from lake import now_utc, partition_for, read_table
 from stockflow.alerts import Alert
+from stockflow.delivery import DELIVERY_HEADER, delivery_headers, delivery_of
 from stockflow.events import (
     EventRejected,
     OutputTopic,
@@ -329,11 +331,18 @@ class Events(web.View):
         if conflicts:
             state.counters["http.conflicting_duplicate"] += len(conflicts)
             return self.json({"accepted": [], "errors": conflicts}, status=409)
+        # history sent after the fact says so (`stockflow.delivery`); the record header carries it
+        headers = delivery_headers(delivery_of([(DELIVERY_HEADER, request.headers.get(DELIVERY_HEADER))]))
         try:
             await asyncio.gather(
                 *(
                     app.producer.send_and_wait(
-                        str(event.topic), event.location_id.encode(), encode_event(event), None, None, None
+                        str(event.topic),
+                        event.location_id.encode(),
+                        encode_event(event),
+                        None,
+                        None,
+                        headers or None,
                     )
                     for event in parsed
                 )

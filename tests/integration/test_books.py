@@ -9,6 +9,7 @@ import pytest
 
 from lake import LakeWriter, alert_row, event_row, movement_row
 from simulator.company import Simulation, build_catalog
+from stockflow.delivery import Delivery
 from stockflow.ledger import Ledger
 from stockflow.processing import StockProcessor
 from stockflow.services.books import BooksService
@@ -34,8 +35,9 @@ class Lake:
         self.ledger = self.processor.ledger
         self.movements = 0
 
-    def write(self, n_events: int | None = None, files: int = 3) -> int:
-        """Apply the next events and land their movements in `files` lake files."""
+    def write(self, n_events: int | None = None, files: int = 3, delivery: Delivery = Delivery.LIVE) -> int:
+        """Apply the next events and land their movements in `files` lake files (`delivery`:
+        live, or history sent after the fact)."""
         taken = 0
         per_file = None if n_events is None else max(1, n_events // files)
         for ev in self.events:
@@ -44,7 +46,7 @@ class Lake:
             for event, r in [(ev, result), *follow_ups]:
                 topic = event.topic.value  # the accepted event itself, as the stream lands it
                 self.writer.append(
-                    topic, event_row(event, b"", topic, 0, self.movements, self.writer.next_seq())
+                    topic, event_row(event, b"", topic, 0, self.movements, self.writer.next_seq(), delivery)
                 )
                 for mv in r.movements:
                     self.writer.append(
