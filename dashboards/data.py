@@ -651,3 +651,28 @@ def audit_trail(settings: Settings) -> tuple[Any, pd.DataFrame]:
     ]
     columns = ["seq", "at", "actor", "role", "action", "target", "reason"]
     return log.verify(), pd.DataFrame(rows[::-1], columns=columns)
+
+
+# ----------------------------------------------------------------------------- live operation
+#: What each KPI that describes live operation (`Kpi.live_only`) left out per day, read from its
+#: mart: the events (freshness) or the vouchers (voucher lag) of backfilled or replayed history.
+_KPI_EXCLUDED_SQL = {
+    "data_freshness": """
+        SELECT business_date AS day, sum(backfilled_events)::DOUBLE AS excluded
+        FROM fct_data_freshness GROUP BY ALL""",
+    "voucher_lag": """
+        SELECT posted_date AS day, sum(backfilled_vouchers)::DOUBLE AS excluded
+        FROM kpi_voucher_lag GROUP BY ALL""",
+}
+
+
+def kpi_series_with_excluded(settings: Settings, key: str) -> pd.DataFrame:
+    """`kpi_series`, and for a KPI that counts live operation only (`Kpi.live_only`) an
+    `excluded` column: what each day left out. `kpi_comparison` of it has the current period's
+    total in `excluded`."""
+    frame = kpi_series(settings, key)
+    if not KPIS[key].live_only:
+        return frame
+    excluded = warehouse(settings, f"SELECT * FROM ({_KPI_EXCLUDED_SQL[key]}) ORDER BY day")
+    excluded["day"] = pd.to_datetime(excluded["day"]).dt.date
+    return frame.merge(excluded, on="day", how="left")

@@ -14,6 +14,12 @@ Every KPI is a daily series (one value per business day). A period's value is, b
 The current period is the `days` days ending on the latest day with data; the previous period
 is the `days` days before it. `change` is current − previous; `improved` says whether that
 change is good news given the KPI's direction (None when it has no direction or no change).
+
+Data freshness and voucher lag describe live operation (`live_only`): they count the events
+that arrived live and leave out history its producer sent after the fact, backfilled or
+replayed (`stockflow.delivery`), such as the simulated history `stockflow up` writes at start.
+What a day left out is its `excluded` count, and a comparison's `excluded` is the current
+period's total, for the Overview to say how much it left out.
 """
 
 from __future__ import annotations
@@ -51,6 +57,8 @@ class Kpi:
     aggregate: Aggregate
     direction: Direction
     definition: str
+    #: counts live operation only: backfilled or replayed history is left out (`excluded`)
+    live_only: bool = False
 
 
 KPIS: dict[str, Kpi] = {
@@ -82,11 +90,15 @@ KPIS: dict[str, Kpi] = {
         ),
         Kpi(
             "data_freshness", "Data freshness p95", "s", Aggregate.MEAN, Direction.LOWER_IS_BETTER,
-            "95th percentile of event time → landed in the lake, per day (mean of days).",
+            "95th percentile of event time → landed in the lake of the events that arrived live, per day"
+            " (mean of days); backfilled or replayed history is left out.",
+            live_only=True,
         ),
         Kpi(
             "voucher_lag", "Voucher lag p50", "s", Aggregate.MEAN, Direction.LOWER_IS_BETTER,
-            "Median of event time → voucher posted, per day (mean of days).",
+            "Median of event time → voucher posted for the events that arrived live, per day (mean of days);"
+            " vouchers for backfilled or replayed history are left out.",
+            live_only=True,
         ),
     )
 }  # fmt: skip
@@ -94,12 +106,15 @@ KPIS: dict[str, Kpi] = {
 
 @dataclass(frozen=True)
 class DailyValue:
-    """One day of a KPI: `value`, or for a ratio KPI `numerator` / `denominator`."""
+    """One day of a KPI: `value`, or for a ratio KPI `numerator` / `denominator`; for a KPI
+    that counts live operation only, `excluded`: the events (or vouchers) of backfilled or
+    replayed history the day left out."""
 
     day: date
     value: float | None = None
     numerator: float | None = None
     denominator: float | None = None
+    excluded: float | None = None
 
 
 @dataclass(frozen=True)
@@ -109,6 +124,9 @@ class PeriodComparison:
     previous: float | None
     current_period: tuple[date, date] | None
     previous_period: tuple[date, date] | None
+    #: what the current period left out (a `live_only` KPI: events or vouchers of backfilled
+    #: or replayed history); None when the series says nothing about it
+    excluded: float | None = None
 
     @property
     def change(self) -> float | None:
@@ -158,17 +176,26 @@ def compare_periods(kpi: Kpi, series: Iterable[DailyValue], days: int = 7) -> Pe
         period_value(kpi, previous),
         (current_first, last),
         (previous_first, previous_last),
+        period_excluded(current),
     )
 
 
+def period_excluded(days: Iterable[DailyValue]) -> float | None:
+    """What the given days left out in all (None where no day says)."""
+    counts = [d.excluded for d in days if d.excluded is not None]
+    return sum(counts) if counts else None
+
+
 def daily_values(rows: Iterable[Mapping[str, object]]) -> list[DailyValue]:
-    """`DailyValue`s from rows with a `day` and `value` or `numerator` / `denominator`."""
+    """`DailyValue`s from rows with a `day` and `value` or `numerator` / `denominator` (and
+    `excluded` where the KPI counts live operation only)."""
     return [
         DailyValue(
             day=row["day"],  # type: ignore[arg-type]
             value=_float(row.get("value")),
             numerator=_float(row.get("numerator")),
             denominator=_float(row.get("denominator")),
+            excluded=_float(row.get("excluded")),
         )
         for row in rows
     ]

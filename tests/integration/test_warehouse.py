@@ -3,7 +3,7 @@
 import shutil
 import threading
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import duckdb
@@ -12,6 +12,7 @@ import pytest
 
 from expectations.checks import frames_from_warehouse, prepare_frames, validate
 from stockflow.config import Settings
+from stockflow.delivery import Delivery
 from stockflow.masterdata import Catalog
 from stores import warehouse
 from stores.books import Books
@@ -246,9 +247,10 @@ def fingerprint(var: Path) -> dict[str, tuple]:
         " last_outbound_date",
         "int_batch_expiries": "location_id, sku_id, batch_id, expiry_date",
         "int_batch_excursion_days": "location_id, sku_id, batch_id, business_date, seconds_out_of_range",
-        "fct_data_freshness": "topic, business_date, events, last_landed_at",
+        "fct_data_freshness": "topic, business_date, events, live_events, backfilled_events, last_landed_at,"
+        " landed_lag_max_seconds",
         "kpi_stockout_rate": "location_id, business_date, stockout_rate",
-        "kpi_voucher_lag": "accounting_unit, posted_date, vouchers, lag_p99_seconds",
+        "kpi_voucher_lag": "accounting_unit, posted_date, vouchers, backfilled_vouchers, lag_p99_seconds",
         "kpi_fill_rate": "location_id, business_date, orders, ordered_qty, filled_qty",
         "kpi_daily_inventory": "location_id, business_date, stock_value, cost_of_sales, dead_stock_value",
         "kpi_daily_near_expiry_value": "location_id, business_date, batches, near_expiry_value",
@@ -263,7 +265,7 @@ def test_incremental_builds_over_a_growing_lake_equal_a_full_build(tmp_path):
 
     lake = Lake(tmp_path, days=4)
     books = Books(tmp_path, lake.catalog)
-    lake.write(4000)
+    lake.write(4000, delivery=Delivery.BACKFILL)  # history first, as `stockflow up` writes it
     books.post_new_movements()
     first = warehouse.build(tmp_path, lake.catalog, full=True)
     assert first.success, first.failures
@@ -298,3 +300,75 @@ def test_a_build_file_left_by_a_crash_is_cleared_and_builds_wait_for_each_other(
     assert not list(folder.glob(warehouse.BUILD_FILE + "*"))
     with duckdb.connect(str(warehouse.warehouse_path(var)), read_only=True) as con:
         assert con.execute("SELECT full_refresh FROM build_info").fetchall() == [(False,)]
+
+
+def test_freshness_and_voucher_lag_describe_live_operation(tmp_path):
+    """The history `stockflow up` writes at start lands as one burst days after it occurred,
+    marked as backfilled by its producer; then live events land a minute after they occur. The
+    Overview's freshness and voucher lag are the live events', and what they leave out is
+    exactly the history the test landed (it read as days of lag before)."""
+    from collections import Counter
+    from itertools import islice
+
+    from dashboards import data
+    from lake.landing import Landing
+    from simulator.company import Simulation, build_catalog
+    from stockflow.processing import StockProcessor
+
+    var = tmp_path / "var"
+    var.mkdir()
+    settings = Settings(var_dir=var)
+    catalog = build_catalog(settings.seed)
+    catalog.save(var / "masterdata.json")
+    today = datetime.now(settings.tz).date()
+    start = today - timedelta(days=6)
+    landing = Landing(settings.lake_dir, settings.topic_partitions, lambda: StockProcessor(catalog))
+    sim = Simulation(catalog, settings.seed)
+    # the history: 5 days, today−6 … today−2, all of it backfilled
+    history_by_day: Counter = Counter()
+    for event in sim.history(start, 5):
+        before = landing.counts["applied"]
+        landing.apply(event, delivery=Delivery.BACKFILL)  # with its transit legs, on its day
+        history_by_day[event.occurred_at.astimezone(settings.tz).date()] += landing.counts["applied"] - before
+    landing.flush()
+    books = Books(var, catalog)
+    books.post_new_movements()
+    with books.connect(read_only=True) as con:
+        ((history_vouchers, history_lag_p50),) = con.execute(
+            "SELECT count(*), median(lag_seconds) FROM vouchers WHERE kind = 'normal'"
+        ).fetchall()
+    assert history_vouchers > 100 and history_lag_p50 > 86_400  # what the Overview showed: days
+    # then live: each event stamped a minute before it is applied
+    live_from = datetime.now(UTC)
+    for event in islice(
+        sim.live(start + timedelta(days=5), lambda: datetime.now(UTC) - timedelta(minutes=1)), 400
+    ):
+        landing.apply(event)
+    landing.flush()
+    books.post_new_movements()
+    live_bound = (datetime.now(UTC) - live_from).total_seconds() + 60  # no live lag can be longer
+    built = warehouse.build(var, catalog, full=True, select=["+fct_data_freshness", "+kpi_voucher_lag"])
+    assert built.success, built.failures
+
+    freshness = data.kpi_comparison(
+        data.kpi_series_with_excluded(settings, "data_freshness"), "data_freshness"
+    )
+    assert freshness.current_period == (start, today)
+    assert 60 <= freshness.current <= live_bound
+    assert set(history_by_day) <= {start + timedelta(days=i) for i in range(5)}
+    assert freshness.excluded == sum(history_by_day.values())
+    by_day = {
+        day: (events, live, backfilled, p95)
+        for day, events, live, backfilled, p95 in query(
+            var,
+            "SELECT business_date, sum(events), sum(live_events), sum(backfilled_events),"
+            " max(landed_lag_p95_seconds) FROM fct_data_freshness GROUP BY 1",
+        )
+    }
+    for day, landed in history_by_day.items():  # history days: nothing live, no lag to show
+        assert by_day[day] == (landed, 0, landed, None), day
+
+    lag = data.kpi_comparison(data.kpi_series_with_excluded(settings, "voucher_lag"), "voucher_lag")
+    assert lag.current_period[1] == today
+    assert 60 <= lag.current <= live_bound  # posted by the second pass, before the bound was taken
+    assert lag.excluded == history_vouchers

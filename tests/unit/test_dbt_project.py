@@ -81,3 +81,17 @@ def test_inventory_accounts_and_time_zone_come_from_settings_and_policy(tmp_path
     path.write_text(custom.model_dump_json())
     chosen = build_vars(Settings(accounting_policy_file=path))
     assert chosen["inventory_account_codes"] == ["1403", "140501", "140502"]
+
+
+def test_the_lake_s_deliveries_are_the_core_s():
+    from stockflow.delivery import Delivery
+
+    spec = yaml.safe_load((PROJECT_DIR / "models" / "staging" / "lake" / "stg_lake__events.yml").read_text())
+    (model,) = spec["models"]
+    (column,) = [c for c in model["columns"] if c["name"] == "delivery"]
+    (test,) = [t["accepted_values"] for t in column["data_tests"] if "accepted_values" in t]
+    assert set(test["arguments"]["values"]) == {d.value for d in Delivery}
+    # and the marts that count live operation name the values the core has
+    for path in ("marts/core/fct_data_freshness.sql", "marts/kpi/kpi_voucher_lag.sql"):
+        named = set(re.findall(r"delivery = '(\w+)'", (PROJECT_DIR / "models" / path).read_text()))
+        assert named and named <= {d.value for d in Delivery}, path

@@ -59,3 +59,30 @@ def test_too_little_history_has_no_previous_period():
 def test_rows_become_daily_values_with_missing_numbers_as_none():
     rows = [{"day": D0, "value": float("nan")}, {"day": D0, "numerator": 1, "denominator": 2}]
     assert daily_values(rows) == [DailyValue(D0), DailyValue(D0, numerator=1.0, denominator=2.0)]
+
+
+def test_live_only_kpis_say_what_the_current_period_left_out():
+    freshness = KPIS["data_freshness"]
+    assert freshness.live_only and KPIS["voucher_lag"].live_only
+    assert not any(k.live_only for key, k in KPIS.items() if key not in ("data_freshness", "voucher_lag"))
+    # history written at start on the first days (no live events: no value), then live days
+    series = [
+        DailyValue(D0, value=None, excluded=500),
+        DailyValue(D0 + timedelta(days=1), value=None, excluded=400),
+        DailyValue(D0 + timedelta(days=2), value=30.0, excluded=100),  # the day live began
+        DailyValue(D0 + timedelta(days=3), value=10.0, excluded=0),
+        DailyValue(D0 + timedelta(days=4), value=20.0, excluded=0),
+    ]
+    comparison = compare_periods(freshness, series, days=3)
+    assert comparison.current_period == (D0 + timedelta(days=2), D0 + timedelta(days=4))
+    assert comparison.current == 20.0  # (30 + 10 + 20) / 3: the live days only
+    assert comparison.excluded == 100  # 100 + 0 + 0 in the current period
+    assert comparison.previous is None  # its days had history only
+    assert compare_periods(freshness, series, days=7).excluded == 1000
+    # a series that says nothing about it
+    assert compare_periods(freshness, days([1, 2, 3]), days=3).excluded is None
+
+
+def test_rows_carry_what_a_day_left_out():
+    rows = [{"day": D0, "value": 5.0, "excluded": 12}, {"day": D0, "value": None, "excluded": float("nan")}]
+    assert daily_values(rows) == [DailyValue(D0, value=5.0, excluded=12.0), DailyValue(D0)]

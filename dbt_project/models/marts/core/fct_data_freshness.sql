@@ -9,19 +9,32 @@ select min(business_date) from stg_lake__events where landed_at >= {{ check_sinc
     incremental_predicates=[recomputed_from('business_date', recomputed)],
 ) }}
 
--- Event time → landed in the lake, per topic and business day.
+-- Event time → landed in the lake, per topic and business day, of the events that arrived live:
+-- history its producer sent after the fact (backfilled, replayed) is counted apart.
 {% if is_incremental() %}{% set cutoff = constant_date(recomputed) %}{% endif %}
+
+with events as (
+    select
+        topic,
+        business_date,
+        delivery = 'live' as live,
+        epoch(landed_at) - epoch(occurred_at) as landed_lag_seconds,
+        landed_at
+    from {{ ref('stg_lake__events') }}
+    {% if is_incremental() %}
+    where business_date >= {{ cutoff }} and occurred_at >= cast({{ cutoff }} - 1 as timestamptz)
+    {% endif %}
+)
 
 select
     topic,
     business_date,
     count(*) as events,
-    quantile_cont(epoch(landed_at) - epoch(occurred_at), 0.5) as landed_lag_p50_seconds,
-    quantile_cont(epoch(landed_at) - epoch(occurred_at), 0.95) as landed_lag_p95_seconds,
-    max(epoch(landed_at) - epoch(occurred_at)) as landed_lag_max_seconds,
+    count(*) filter (where live) as live_events,
+    count(*) filter (where not live) as backfilled_events,
+    quantile_cont(landed_lag_seconds, 0.5) filter (where live) as landed_lag_p50_seconds,
+    quantile_cont(landed_lag_seconds, 0.95) filter (where live) as landed_lag_p95_seconds,
+    max(landed_lag_seconds) filter (where live) as landed_lag_max_seconds,
     max(landed_at) as last_landed_at
-from {{ ref('stg_lake__events') }}
-{% if is_incremental() %}
-where business_date >= {{ cutoff }} and occurred_at >= cast({{ cutoff }} - 1 as timestamptz)
-{% endif %}
+from events
 group by all

@@ -13,7 +13,13 @@ select
     "partition" as partition_id,
     "offset" as kafka_offset,
     apply_seq,
+    coalesce(delivery, 'live') as delivery,
     landed_at
-from {{ source('lake', t) }}
+from (
+    {#- files landed before deliveries were recorded have no `delivery` column: their events are live -#}
+    select * from {{ source('lake', t) }}
+    union all by name
+    select null::varchar as delivery where false
+)
 {% if not loop.last %}union all{% endif %}
 {% endfor %}
