@@ -24,6 +24,10 @@ def _books():  # noqa: ANN202
     """The books' use cases (`stockflow.services.books.BooksService`) on this machine's books."""
     from flows.post_vouchers import open_books
 
+    masterdata = get_settings().masterdata_path
+    if not masterdata.exists():
+        console.print(Text(t("cli.vouchers.no_masterdata", path=masterdata), style="red"))
+        raise typer.Exit(2)
     return open_books()
 
 

@@ -81,18 +81,20 @@ def print_table(
 ) -> None:
     """Rows to stdout. `table`: headers in the interface's language (`column.<name>`), values as
     `shown` says (else a plain rendering); a boxed table on a terminal wide enough for it, else a
-    plain aligned one with one line per row that never wraps and no title, and `note` (what the
-    table leaves out) on stderr. `csv` and `json`: the
+    plain aligned one with one line per row that never wraps and no title. `note` (what the
+    table leaves out) goes under a boxed table, else to stderr. `csv` and `json`: the
     columns' stable names as headers and keys and the values themselves (ISO times, amounts as
     exact decimal strings), the same in every language, for scripts."""
     if output is Format.JSON:
         doc = [{c: machine_value(r.get(c)) for c in columns} for r in rows]
         sys.stdout.write(json.dumps(doc, ensure_ascii=False, indent=1) + "\n")
-        return
-    if output is Format.CSV:
+    elif output is Format.CSV:
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(columns)
         writer.writerows([csv_value(r.get(c)) for c in columns] for r in rows)
+    if output is not Format.TABLE:
+        if note:
+            console.print(Text(note))
         return
     if not rows:
         console.print(t("cli.table.empty"), markup=False)

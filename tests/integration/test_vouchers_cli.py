@@ -68,3 +68,16 @@ def test_post_check_export_reverse_and_close(var):
         ("李会计", "voucher.reversed"),
         ("李会计", "period.closed"),
     ]
+
+
+def test_the_books_before_any_master_data_say_what_to_run(tmp_path, monkeypatch):
+    monkeypatch.setenv("STOCKFLOW_VAR_DIR", str(tmp_path))
+    get_settings.cache_clear()
+    try:
+        for command in (["post"], ["trial-balance"]):
+            result = CliRunner().invoke(app, ["vouchers", *command])
+            assert result.exit_code == 2, result.output
+            assert f"no master data at {tmp_path / 'masterdata.json'}" in result.output
+            assert "stockflow up" in result.output
+    finally:
+        get_settings.cache_clear()
