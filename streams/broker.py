@@ -16,6 +16,7 @@ from pathlib import Path
 from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
+from infra.process_group import parent_death_signal
 from stockflow.events import OutputTopic, Topic
 
 log = logging.getLogger(__name__)
@@ -82,7 +83,8 @@ def ensure_topics(
 
 
 class EmbeddedBroker:
-    """A Tansu process; memory only, so it starts empty every time."""
+    """A Tansu process; memory only, so it starts empty every time. It gets SIGTERM when the
+    thread that started it exits (Linux), so start it from the main thread."""
 
     def __init__(self, host: str, port: int, log_path: Path) -> None:
         self.host, self.port, self.log_path = host, port, log_path
@@ -113,6 +115,7 @@ class EmbeddedBroker:
                 stdout=out,
                 stderr=subprocess.STDOUT,
                 start_new_session=True,
+                preexec_fn=parent_death_signal(),
                 env={**os.environ, "RUST_LOG": os.environ.get("RUST_LOG", "warn")},
             )
         try:
