@@ -1,16 +1,45 @@
-"""`stockflow dashboard`, `broker`, `worker`, `simulate` and `up`."""
+"""`stockflow dashboard`, `broker`, `worker`, `simulate`, `up` and `down`."""
 
 from __future__ import annotations
 
-import typer
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any
 
-from cli.common import _logging, _show_new_passwords, _whoami, console
+import typer
+from rich.text import Text
+
+from cli.common import _logging, _show_new_passwords, _whoami, console, t, tr
 from stockflow.config import get_settings
+
+if TYPE_CHECKING:
+    from cli.supervisor import Stack
+    from stockflow.config import Settings
 
 commands = typer.Typer()  # top-level commands, added to the `stockflow` app
 
 
-@commands.command("dashboard")
+def say(message: str) -> None:
+    """One line to the person running the command (no rich markup read from it)."""
+    console.print(message, markup=False, highlight=False)
+
+
+def say_error(message: str) -> None:
+    console.print(Text(message, style="red"))
+
+
+def loglevel_option() -> str:
+    return typer.Option("info", help=t("cli.stack.loglevel"))
+
+
+def _stop_on_signals(handler: Callable[[int, Any], None]) -> None:
+    """`handler` for SIGTERM (`stockflow down`, a service manager) and SIGHUP (a closed terminal)."""
+    import signal
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGHUP, handler)
+
+
+@commands.command("dashboard", help=t("cli.dashboard.help"))
 def dashboard() -> None:
     """Serve the dashboards on STOCKFLOW_DASHBOARD_HOST:PORT in the foreground (people sign in
     with named accounts: `stockflow users`)."""
@@ -22,16 +51,17 @@ def dashboard() -> None:
 
     settings = get_settings()
     _show_new_passwords(ensure_accounts(settings, _whoami()))
-    console.print(f"dashboard at {settings.dashboard_url}")
+    say(t("cli.dashboard.serving", url=settings.dashboard_url))
     os.execve(sys.executable, [sys.executable, *streamlit_args(settings)], dashboard_env(settings))
 
 
-@commands.command()
+@commands.command(help=t("cli.broker.help"))
 def broker(
-    port: int = typer.Option(None, help="Port (default: STOCKFLOW_BROKER_PORT or 9092)."),
-    loglevel: str = "info",
+    port: int = typer.Option(None, help=t("cli.broker.port")),
+    loglevel: str = loglevel_option(),
 ) -> None:
-    """Run the embedded Tansu broker on 127.0.0.1 until Ctrl-C, with the pipeline's topics."""
+    """Run the embedded Tansu broker on 127.0.0.1 until Ctrl-C or SIGTERM, with the pipeline's
+    topics; the broker binary stops with it (also when this process is killed)."""
     import time
 
     from streams.broker import EmbeddedBroker, ensure_topics
@@ -40,24 +70,30 @@ def broker(
     settings = get_settings()
     port = port or settings.broker_port
     embedded = EmbeddedBroker(settings.broker_host, port, settings.var_dir / "logs" / "broker.log")
-    embedded.start()
-    ensure_topics(embedded.bootstrap, settings.topic_partitions)
-    console.print(f"[green]broker ready[/] at {embedded.bootstrap} (memory only); Ctrl-C stops it")
+
+    def _interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    _stop_on_signals(_interrupt)
     try:
+        embedded.start()
+        ensure_topics(embedded.bootstrap, settings.topic_partitions)
+        say(t("cli.broker.ready", bootstrap=embedded.bootstrap))
         while embedded.process and embedded.process.poll() is None:
             time.sleep(0.5)
+        if embedded.process is not None:
+            say_error(t("cli.broker.exited", code=embedded.process.returncode, log=embedded.log_path))
+            raise typer.Exit(1)
     except KeyboardInterrupt:
         pass
     finally:
         embedded.stop()
 
 
-@commands.command()
+@commands.command(help=t("cli.worker.help"))
 def worker(
-    web_port: int = typer.Option(
-        None, help="HTTP port of this worker (default: STOCKFLOW_WEB_PORT or 6066)."
-    ),
-    loglevel: str = "info",
+    web_port: int = typer.Option(None, help=t("cli.worker.web_port")),
+    loglevel: str = loglevel_option(),
 ) -> None:
     """Run one Faust stream worker in the foreground (more workers = more partitions in parallel)."""
     import os
@@ -71,165 +107,285 @@ def worker(
     )
 
 
-@commands.command()
+@commands.command(help=t("cli.simulate.help"))
 def simulate(
-    days: int = typer.Option(None, help="Days of history to write first (default: STOCKFLOW_HISTORY_DAYS)."),
-    live: bool = typer.Option(False, help="Keep producing a live stream after the history."),
-    rate: float = typer.Option(None, help="Live events per second (default: STOCKFLOW_LIVE_RATE)."),
-    bad_ratio: float = typer.Option(0.0, min=0.0, max=1.0, help="Share of bad messages to mix in."),
-    loglevel: str = "info",
+    days: int = typer.Option(None, help=t("cli.simulate.days")),
+    live: bool = typer.Option(False, help=t("cli.simulate.live")),
+    rate: float = typer.Option(None, min=0.0, help=t("cli.simulate.rate")),
+    bad_ratio: float = typer.Option(0.0, min=0.0, max=1.0, help=t("cli.simulate.bad_ratio")),
+    loglevel: str = loglevel_option(),
 ) -> None:
     """Play the simulated company into the broker: history fast, then (optionally) live."""
     from simulator.run import run_simulation
 
     _logging(loglevel)
     settings = get_settings()
+    live_rate = settings.live_rate if rate is None else rate
+    if live and live_rate <= 0:
+        say_error(t("cli.simulate.live_needs_rate"))
+        raise typer.Exit(2)
     try:
         sent = run_simulation(
-            settings,
-            settings.history_days if days is None else days,
-            live,
-            settings.live_rate if rate is None else rate,
-            bad_ratio,
+            settings, settings.history_days if days is None else days, live, live_rate, bad_ratio
         )
     except KeyboardInterrupt:
         raise typer.Exit(0) from None
-    console.print(f"produced {sent} messages to {settings.bootstrap_servers}")
+    say(t("cli.simulate.produced", count=tr().number(sent), bootstrap=settings.bootstrap_servers))
 
 
-@commands.command()
+@commands.command(help=t("cli.up.help"))
 def up(
-    fresh: bool = typer.Option(False, help="Delete var/ (lake, master data) and start from nothing."),
-    workers: int = typer.Option(1, min=1, help="Faust worker processes."),
-    days: int = typer.Option(None, help="Days of history on first start (default: STOCKFLOW_HISTORY_DAYS)."),
-    rate: float = typer.Option(None, help="Live events per second (default: STOCKFLOW_LIVE_RATE)."),
-    bad_ratio: float = typer.Option(0.01, min=0.0, max=1.0, help="Share of bad messages in the live stream."),
-    loglevel: str = "info",
+    fresh: bool = typer.Option(False, help=t("cli.up.fresh")),
+    workers: int = typer.Option(1, min=1, help=t("cli.up.workers")),
+    days: int = typer.Option(None, help=t("cli.up.days")),
+    rate: float = typer.Option(None, min=0.0, help=t("cli.up.rate")),
+    bad_ratio: float = typer.Option(0.01, min=0.0, max=1.0, help=t("cli.up.bad_ratio")),
+    loglevel: str = loglevel_option(),
 ) -> None:
     """Start everything: broker, workers, Prefect server and flows, simulated history and a live
-    company. Ctrl-C stops it."""
+    company (none with `--rate 0`). Ctrl-C, SIGTERM or `stockflow down` stops it; every process
+    it starts stops with it, also when it is killed."""
+    import os
     import signal
     import threading
+    import time
 
-    from cli.supervisor import Stack, wipe
+    from cli.supervisor import (
+        Stack,
+        forget_run,
+        held_ports,
+        read_run_record,
+        record_run,
+        report_held_ports,
+        stack_ports,
+        wipe,
+    )
     from dashboards.access import ensure_accounts
     from dashboards.server import start_dashboard, wait_until_serving
     from flows.server import PrefectServer, start_flow_serving
-    from infra.processes import stop_processes
+    from infra.processes import STACK_VARIABLE, stop_processes
     from simulator.run import lake_has_events, run_simulation
 
     _logging(loglevel)
     settings = get_settings()
+    history_days = settings.history_days if days is None else days
+    live_rate = settings.live_rate if rate is None else rate
+    ports = stack_ports(settings, workers)
+    # a previous run still up (or still stopping), or anything else on our ports: refuse
+    previous = read_run_record(settings)
+    if previous is not None and previous.running():
+        say_error(t("cli.up.already_running", pid=previous.pid, var_dir=settings.var_dir.resolve()))
+        raise typer.Exit(1)
+    held = held_ports(ports)
+    if held:
+        report_held_ports(held, say_error)
+        raise typer.Exit(1)
     if fresh:
         wipe(settings)
+    record = record_run(settings, ports)
+    # every process started from here on (and all they start) carries the stack's var dir:
+    # `stockflow down` finds them by it when this process is gone
+    os.environ[STACK_VARIABLE] = str(settings.var_dir.resolve())
     stack = Stack(settings, workers=workers)
     prefect = PrefectServer(settings, settings.var_dir / "logs" / "prefect-server.log")
     serving = dashboard = None
     failure: list[BaseException] = []
 
-    def _terminate(signum: int, frame: object) -> None:
+    def _interrupt(signum: int, frame: object) -> None:
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, _terminate)
+    _stop_on_signals(_interrupt)
     try:
-        console.print(
-            "starting "
-            + ("the embedded broker, " if settings.embedded_broker else "")
-            + f"{workers} worker(s)…"
-        )
+        if settings.embedded_broker:
+            say(t("cli.up.starting_embedded", workers=workers))
+        else:
+            say(t("cli.up.starting_external", workers=workers, bootstrap=settings.bootstrap_servers))
         prefect.start(wait=False)
-        stack.start()
+        stack.start(say)
         prefect.wait()
+        say(t("cli.up.prefect_ready", url=f"http://{settings.prefect_host}:{settings.prefect_port}"))
         serving = start_flow_serving(settings, settings.var_dir / "logs" / "flows.log")
         new_passwords = ensure_accounts(settings, _whoami())
         dashboard = start_dashboard(settings, settings.var_dir / "logs" / "dashboard.log")
         wait_until_serving(settings, dashboard)
         resume = lake_has_events(settings)
-        console.print("[bold green]stockflow is up[/]")
-        console.print(
-            f"  broker          {settings.bootstrap_servers}"
-            + (" (embedded Tansu)" if settings.embedded_broker else "")
-        )
-        for i in range(workers):
-            url = stack.worker_url(i)
-            console.print(f"  stock API       {url}/stock/ST01   {url}/stock/ST01/<sku>   {url}/health")
-        console.print(
-            f"  flows           http://{settings.prefect_host}:{settings.prefect_port}   "
-            f"(Prefect UI; post_vouchers every {settings.voucher_interval_seconds}s)"
-        )
-        console.print(f"  dashboard       {settings.dashboard_url}   (sign in with a named account)")
-        console.print(f"  lake            {settings.lake_dir.resolve()}")
-        console.print(f"  books           {(settings.var_dir / 'books.duckdb').resolve()}")
-        console.print(
-            f"  warehouse       {(settings.var_dir / 'warehouse' / 'warehouse.duckdb').resolve()}"
-            f"   (dbt every {settings.warehouse_interval_seconds}s, full nightly)"
-        )
-        console.print(
-            f"  forecasts       {(settings.var_dir / 'planning.duckdb').resolve()}"
-            "   (nightly at 03:00 and once at start; reviews under 85% confidence)"
-        )
-        console.print(
-            f"  data quality    {(settings.var_dir / 'quality' / 'gx' / 'uncommitted' / 'data_docs' / 'local_site' / 'index.html').resolve()}"
-        )
-        console.print(
-            f"  reconciliation  {settings.reconciliation_path.resolve()}"
-            f"   (every {settings.reconcile_interval_seconds}s: drift corrected, count variances booked)"
-        )
-        console.print(f"  logs            {(settings.var_dir / 'logs').resolve()}")
-        console.print(
-            "  " + ("resuming: history is already in the lake" if resume else "writing simulated history…")
-        )
+        _banner(settings, stack, workers)
         _show_new_passwords(new_passwords)
-        console.print("  Ctrl-C stops everything")
+        if resume:
+            say(t("cli.up.history_resuming"))
+        else:
+            say(t("cli.up.history_writing", days=history_days))
+        say(t("cli.up.stop_hint"))
         # The company plays in a thread; the main thread only waits, so Ctrl-C or SIGTERM is
-        # handled at once, whatever the producer's event loop is waiting for.
+        # handled at once, whatever the producer's event loop is waiting for. The main thread
+        # also starts every process (a restarted worker too): each stops when it ends.
         stop = threading.Event()
 
         def _stop(signum: int, frame: object) -> None:
             stop.set()
 
+        started = time.monotonic()
+
+        def _history_done(count: int) -> None:
+            if not resume:
+                took = tr().duration(time.monotonic() - started)
+                say(t("cli.up.history_written", count=tr().number(count), duration=took))
+            if live_rate > 0:
+                say(t("cli.up.live", rate=tr().number(live_rate, 1)))
+            else:
+                say(t("cli.up.no_live"))
+
         def _simulate() -> None:
             try:
                 run_simulation(
                     settings,
-                    settings.history_days if days is None else days,
-                    live=True,
-                    rate=settings.live_rate if rate is None else rate,
+                    history_days,
+                    live=live_rate > 0,
+                    rate=live_rate,
                     bad_ratio=bad_ratio,
                     produce_history=not resume,
                     stop=stop,
+                    on_history=_history_done,
                 )
             except BaseException as exc:  # noqa: BLE001 — reported by the main thread
                 failure.append(exc)
 
         signal.signal(signal.SIGINT, _stop)
-        signal.signal(signal.SIGTERM, _stop)
+        _stop_on_signals(_stop)
         simulation = threading.Thread(target=_simulate, name="simulation", daemon=True)
         simulation.start()
-        while simulation.is_alive() and not stop.wait(0.5):
-            stack.watch(console.print)  # a worker that died is restarted, with a backoff
-        console.print("stopping: the producers first…")
+        warehouse = settings.var_dir / "warehouse" / "warehouse.duckdb"
+        warehouse_built = warehouse.exists()
+        # with a live stream the company plays until stopped; without, up serves what there is
+        while not failure and not stop.wait(0.5):
+            stack.watch(say)  # a worker that died is restarted, with a backoff
+            if not warehouse_built and warehouse.exists():
+                warehouse_built = True
+                say(t("cli.up.warehouse_built", url=settings.dashboard_url))
+        say(t("cli.up.stopping_producers"))
         stop.set()
         simulation.join(timeout=15)
         stop_processes([p for p in (dashboard, serving) if p is not None])  # they post events too
         dashboard = serving = None
         # then every partition drained into the lake, before the memory-only broker goes
-        if stack.drain(settings.drain_timeout_seconds, console.print):
-            console.print("drained: every event taken is in the lake")
+        if stack.drain(settings.drain_timeout_seconds, say):
+            say(t("cli.up.drained"))
         if failure:
-            console.print(f"[red]the simulated company stopped: {failure[0]!r}[/]")
+            say_error(t("cli.up.simulation_failed", error=repr(failure[0])))
     except KeyboardInterrupt:
-        console.print("stopping…")
+        say(t("cli.up.stopping"))
     finally:
-        # the flows, the workers and the Prefect server stop together (each within 20 s)
+        _stop_on_signals(lambda signum, frame: None)  # stopping already: let it finish
+        signal.signal(signal.SIGINT, lambda signum, frame: None)
+        # the flows, the workers and the Prefect server stop together (each within 20 s), each
+        # with whatever it started
         stop_processes(
             [p for p in (dashboard, serving, prefect.process, *stack.worker_procs) if p is not None]
         )
         stack.stop()
         prefect.stop()
-        console.print("stopped")
+        forget_run(settings, record)
+        say(t("cli.up.stopped"))
     if failure:
         raise typer.Exit(1)
+
+
+def _banner(settings: Settings, stack: Stack, workers: int) -> None:
+    """Where everything is, once it all answers."""
+    var = settings.var_dir
+    console.print(Text(t("cli.up.ready"), style="bold green"))
+    if settings.embedded_broker:
+        say(t("cli.up.banner.broker_embedded", bootstrap=settings.bootstrap_servers))
+    else:
+        say(t("cli.up.banner.broker", bootstrap=settings.bootstrap_servers))
+    for i in range(workers):
+        say(t("cli.up.banner.worker", url=stack.worker_url(i)))
+    say(
+        t(
+            "cli.up.banner.flows",
+            url=f"http://{settings.prefect_host}:{settings.prefect_port}",
+            seconds=settings.voucher_interval_seconds,
+        )
+    )
+    say(t("cli.up.banner.dashboard", url=settings.dashboard_url))
+    say(t("cli.up.banner.lake", path=settings.lake_dir.resolve()))
+    say(t("cli.up.banner.books", path=(var / "books.duckdb").resolve()))
+    say(
+        t(
+            "cli.up.banner.warehouse",
+            path=(var / "warehouse" / "warehouse.duckdb").resolve(),
+            seconds=settings.warehouse_interval_seconds,
+        )
+    )
+    say(t("cli.up.banner.forecasts", path=(var / "planning.duckdb").resolve()))
+    quality = var / "quality" / "gx" / "uncommitted" / "data_docs" / "local_site" / "index.html"
+    say(t("cli.up.banner.quality", path=quality.resolve()))
+    say(
+        t(
+            "cli.up.banner.reconciliation",
+            path=settings.reconciliation_path.resolve(),
+            seconds=settings.reconcile_interval_seconds,
+        )
+    )
+    say(t("cli.up.banner.logs", path=(var / "logs").resolve()))
+
+
+@commands.command(help=t("cli.down.help"))
+def down(
+    timeout: float = typer.Option(None, min=0.0, help=t("cli.down.timeout")),
+) -> None:
+    """Stop the `stockflow up` running on this var dir (SIGTERM: it drains, then stops), and any
+    process a previous run left behind; exit status 0 when nothing of it is left running."""
+    import os
+    import signal
+    import time
+
+    from cli.supervisor import (
+        leftovers,
+        read_run_record,
+        run_record_path,
+        shown_command,
+        stack_ports,
+        stop_leftovers,
+    )
+
+    settings = get_settings()
+    record = read_run_record(settings)
+    wait = settings.drain_timeout_seconds + 60 if timeout is None else timeout
+    stopped_something = False
+    if record is not None and record.running():
+        say(t("cli.down.stopping", pid=record.pid, seconds=f"{wait:.0f}"))
+        began = time.monotonic()
+        os.kill(record.pid, signal.SIGTERM)
+        while record.running() and time.monotonic() - began < wait:
+            time.sleep(0.2)
+        if record.running():
+            say_error(
+                t(
+                    "cli.down.still_running",
+                    pid=record.pid,
+                    seconds=f"{wait:.0f}",
+                    logs=(settings.var_dir / "logs").resolve(),
+                )
+            )
+            raise typer.Exit(1)
+        say(t("cli.down.stopped", pid=record.pid, duration=tr().duration(time.monotonic() - began)))
+        stopped_something = True
+    # what a run that did not stop cleanly left behind (its record names its ports)
+    found = leftovers(settings, record.ports if record is not None else stack_ports(settings, 1))
+    if found:
+        say(t("cli.down.leftovers", count=len(found)))
+        for info in found:
+            say(t("cli.down.leftover", pid=info.pid, command=shown_command(info)))
+        killed = stop_leftovers(found)
+        if killed:
+            say(t("cli.down.leftovers_killed", count=len(killed)))
+        say(t("cli.down.leftovers_stopped"))
+        stopped_something = True
+    if record is not None and not record.running():
+        run_record_path(settings).unlink(missing_ok=True)  # a run that ended without removing it
+    if not stopped_something:
+        say(t("cli.down.not_running", var_dir=settings.var_dir.resolve()))
 
 
 GROUPS: dict[str, typer.Typer] = {}

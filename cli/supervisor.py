@@ -1,4 +1,5 @@
-"""`stockflow up`'s processes: the embedded broker (unless external) and the Faust workers."""
+"""`stockflow up`'s processes: the embedded broker (unless external) and the Faust workers; the
+record of a running `up` (var/up.json) and its ports, which `stockflow down` reads."""
 
 from __future__ import annotations
 
@@ -14,8 +15,21 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from cli.common import t
 from infra.kafka import aiokafka_options
-from infra.processes import start_process, stop_process, wait_for_http
+from infra.processes import (
+    ProcessInfo,
+    alive,
+    kill_process,
+    port_holders,
+    port_taken,
+    stack_processes,
+    start_process,
+    started_at,
+    stop_process,
+    terminate,
+    wait_for_http,
+)
 from infra.worker_client import client_token
 from simulator.run import prepare_company
 from stockflow.config import Settings
@@ -49,12 +63,15 @@ class Stack:
     def worker_url(self, i: int) -> str:
         return f"http://{self.settings.web_host}:{self.settings.web_port + i}"
 
-    def start(self) -> None:
+    def start(self, say: Callable[[str], None] = log.info) -> None:
+        """Start the broker (unless external) and the workers, from the main thread (each stops
+        when the thread that started it ends); return once every worker is ready."""
         s = self.settings
         self.logs.mkdir(parents=True, exist_ok=True)
         if s.embedded_broker:
             self.broker = EmbeddedBroker(s.broker_host, s.broker_port, self.logs / "broker.log")
             self.broker.start()
+            say(t("cli.up.broker_ready", bootstrap=self.broker.bootstrap))
         else:
             wait_for_broker(s.bootstrap_servers, security=aiokafka_options(s))
         ensure_topics(
@@ -70,6 +87,7 @@ class Stack:
             self.restarts.append(0)
         for i, proc in enumerate(self.worker_procs):
             wait_for_http(self.worker_url(i) + "/health", timeout=120, process=proc, ready_key="ready")
+            say(t("cli.up.worker_ready", number=i + 1, url=self.worker_url(i)))
 
     def _start_worker(self, i: int) -> subprocess.Popen:
         s = self.settings
@@ -89,13 +107,20 @@ class Stack:
                 wait = self.backoff[i]
                 self.restart_due[i] = now + wait
                 self.backoff[i] = min(wait * 2, self.settings.restart_backoff_max_seconds)
-                say(f"worker {i + 1} exited with code {proc.returncode}; restarting it in {wait:.0f}s")
+                say(t("cli.up.worker_exited", number=i + 1, code=proc.returncode, seconds=f"{wait:.0f}"))
             elif now >= due:
                 self.worker_procs[i] = self._start_worker(i)
                 self.started_at[i] = now
                 self.restart_due[i] = None
                 self.restarts[i] += 1
-                say(f"worker {i + 1} restarted (restart {self.restarts[i]}; its log: worker-{i + 1}.log)")
+                say(
+                    t(
+                        "cli.up.worker_restarted",
+                        number=i + 1,
+                        count=self.restarts[i],
+                        log=f"worker-{i + 1}.log",
+                    )
+                )
 
     def drain(self, timeout: float, say: Callable[[str], None] = log.warning) -> bool:
         """Wait, the producers stopped, until every worker has taken in all there is and landed
@@ -107,7 +132,7 @@ class Stack:
             try:
                 self._post(i, "/drain")
             except OSError as exc:
-                say(f"worker {i + 1} did not take the drain request: {exc}")
+                say(t("cli.up.drain_refused", number=i + 1, error=exc))
         settled = 0
         last = ""
         taken_before = -1
@@ -129,12 +154,12 @@ class Stack:
             taken_before = taken
             if settled >= 2:
                 return True
-            now = f"{held} held, {taken} taken in"
+            now = t("cli.up.drain_state", held=held, taken=taken)
             if now != last:
                 last = now
-                say(f"draining: {held} message(s) not landed yet")
+                say(t("cli.up.draining", count=held))
             time.sleep(1.0)
-        say(f"not drained within {timeout:.0f}s ({last}); stopping anyway (unacked messages are redelivered)")
+        say(t("cli.up.not_drained", seconds=f"{timeout:.0f}", state=last))
         return False
 
     def _post(self, i: int, path: str) -> None:
@@ -155,7 +180,7 @@ class Stack:
         with urllib.request.urlopen(self.worker_url(i) + "/health", timeout=10) as resp:  # noqa: S310
             body = json.loads(resp.read())
         if not body.get("ready"):
-            raise ValueError(f"worker {i + 1} is not ready")
+            raise ValueError(t("cli.up.worker_not_ready", number=i + 1))
         return body["pending_acks"] + body["lake_pending_rows"], body["counters"].get("in", 0)
 
     def stop(self) -> None:
@@ -202,3 +227,141 @@ def start_worker(
 def wipe(settings: Settings) -> None:
     if settings.var_dir.exists():
         shutil.rmtree(settings.var_dir)
+
+
+# A running `up`: its record, its ports, and what holds them.
+
+#: The ports of a stack, by what listens there: "broker", "worker-1", …, "prefect", "dashboard".
+Ports = dict[str, tuple[str, int]]
+#: How much of a holder's command line a message shows.
+COMMAND_SHOWN = 160
+
+
+def stack_ports(settings: Settings, workers: int) -> Ports:
+    """The ports `up` listens on with these settings and this many workers."""
+    ports: Ports = {}
+    if settings.embedded_broker:
+        ports["broker"] = (settings.broker_host, settings.broker_port)
+    for i in range(workers):
+        ports[f"worker-{i + 1}"] = (settings.web_host, settings.web_port + i)
+    ports["prefect"] = (settings.prefect_host, settings.prefect_port)
+    ports["dashboard"] = (settings.dashboard_host, settings.dashboard_port)
+    return ports
+
+
+def port_role(name: str) -> str:
+    """What listens on a stack's port, in the interface's language."""
+    if name.startswith("worker-"):
+        return t("cli.up.port.worker", number=name.removeprefix("worker-"))
+    roles = {
+        "broker": t("cli.up.port.broker"),
+        "prefect": t("cli.up.port.prefect"),
+        "dashboard": t("cli.up.port.dashboard"),
+    }
+    return roles.get(name, name)
+
+
+def shown_command(info: ProcessInfo) -> str:
+    command = info.command or t("cli.up.command_unknown")
+    return command if len(command) <= COMMAND_SHOWN else command[: COMMAND_SHOWN - 1] + "…"
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """What `up` writes about itself at start (var/up.json) and removes when it has stopped."""
+
+    pid: int
+    #: When that process started (see `infra.processes.started_at`): a later process given the
+    #: same pid is not it.
+    started: int | None
+    ports: Ports
+
+    def running(self) -> bool:
+        return alive(self.pid) and (self.started is None or started_at(self.pid) == self.started)
+
+
+def run_record_path(settings: Settings) -> Path:
+    return settings.var_dir / "up.json"
+
+
+def record_run(settings: Settings, ports: Ports) -> RunRecord:
+    record = RunRecord(os.getpid(), started_at(os.getpid()), ports)
+    path = run_record_path(settings)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    body = {"pid": record.pid, "started": record.started, "ports": {k: list(v) for k, v in ports.items()}}
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_text(json.dumps(body, indent=1) + "\n")
+    tmp.replace(path)
+    return record
+
+
+def read_run_record(settings: Settings) -> RunRecord | None:
+    """The record of the last `up` on this var dir (None when there is none, or it is unreadable)."""
+    try:
+        body = json.loads(run_record_path(settings).read_text())
+        ports = {str(k): (str(v[0]), int(v[1])) for k, v in body["ports"].items()}
+        return RunRecord(int(body["pid"]), body.get("started"), ports)
+    except (OSError, ValueError, KeyError, TypeError, IndexError):
+        return None
+
+
+def forget_run(settings: Settings, record: RunRecord) -> None:
+    """Remove the record if it is still `record`'s (a later `up` may have replaced it)."""
+    if read_run_record(settings) == record:
+        run_record_path(settings).unlink(missing_ok=True)
+
+
+@dataclass(frozen=True)
+class HeldPort:
+    name: str
+    host: str
+    port: int
+    #: The processes listening on it; empty when this system does not say (or not to us).
+    holders: tuple[ProcessInfo, ...]
+
+
+def held_ports(ports: Ports) -> list[HeldPort]:
+    """The ports among `ports` another socket holds, with the processes holding them."""
+    taken = {name: (host, port) for name, (host, port) in ports.items() if port_taken(host, port)}
+    holders = port_holders(port for _, port in taken.values())
+    return [HeldPort(name, host, port, tuple(holders.get(port, ()))) for name, (host, port) in taken.items()]
+
+
+def report_held_ports(held: list[HeldPort], say: Callable[[str], None]) -> None:
+    """Say which ports are held and by what, and how to free them."""
+    say(t("cli.up.ports_held", count=len(held)))
+    for h in held:
+        role = port_role(h.name)
+        if not h.holders:
+            say(t("cli.up.port_held_unnamed", port=h.port, role=role))
+        for info in h.holders:
+            say(t("cli.up.port_held_by", port=h.port, role=role, pid=info.pid, command=shown_command(info)))
+    holders = [info for h in held for info in h.holders]
+    if any(info.stack for info in holders):
+        say(t("cli.up.ports_held_stockflow"))
+    if not holders or any(not info.stack for info in holders) or any(not h.holders for h in held):
+        say(t("cli.up.ports_held_other"))
+
+
+def leftovers(settings: Settings, ports: Ports) -> list[ProcessInfo]:
+    """Processes of a stack whose `up` is gone: those started for this var dir, and stockflow
+    processes (of any var dir) holding one of `ports`."""
+    found = {info.pid: info for info in stack_processes(settings.var_dir)}
+    for holders in port_holders(port for _, port in ports.values()).values():
+        for info in holders:
+            if info.stack:
+                found[info.pid] = info
+    return sorted(found.values(), key=lambda info: info.pid)
+
+
+def stop_leftovers(found: list[ProcessInfo], timeout: float = 20.0) -> list[int]:
+    """Stop `found`: SIGTERM to those whose parent is not among them (each takes down what it
+    started), then SIGKILL to whatever is left at the deadline; the pids that had to be killed."""
+    pids = {info.pid for info in found}
+    roots = [info.pid for info in found if info.parent not in pids]
+    killed = terminate(roots, timeout)
+    for pid in sorted(pids - set(roots)):
+        if alive(pid):
+            kill_process(pid)
+            killed.append(pid)
+    return killed

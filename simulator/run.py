@@ -7,6 +7,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 
 from infra.kafka import aiokafka_options
@@ -56,6 +57,7 @@ def run_simulation(
     bad_ratio: float,
     produce_history: bool = True,
     stop: threading.Event | None = None,
+    on_history: Callable[[int], None] | None = None,
 ) -> int:
     """Write the simulated history (unless it is already in the lake), then, with `live`, keep
     producing the company's days until `stop` is set. The history is marked as backfilled
@@ -84,6 +86,8 @@ def run_simulation(
         for _ in history:  # rebuild the simulated world without producing it again
             pass
         log.info("history already in the lake: simulated world rebuilt, not produced again")
+    if on_history is not None:
+        on_history(sent)  # the messages of history produced (0 when it was in the lake already)
     if live and not (stop is not None and stop.is_set()):
         log.info("live: %.1f events/s", rate)
         sent += asyncio.run(
