@@ -15,6 +15,7 @@ from prefect.cache_policies import NO_CACHE
 from infra.worker_client import WorkerClient
 from stockflow.alerts import Alert, AlertType, Severity, alert
 from stockflow.config import get_settings
+from stockflow.i18n import Message
 
 
 @task(cache_policy=NO_CACHE)
@@ -40,8 +41,11 @@ def quality_alert(report: dict[str, Any], raised_at: datetime) -> Alert:
         Severity.CRITICAL,
         raised_at,
         "",
-        f"{len(report['critical_failures'])} critical expectation(s) failed: "
-        + "; ".join(report["critical_failures"])[:900],
+        Message(
+            "alert.data_quality",
+            count=len(report["critical_failures"]),
+            failures="; ".join(report["critical_failures"])[:900],
+        ),
         id_parts=(report["run_id"],),
         run_id=report["run_id"],
         failures=report["critical_failures"],

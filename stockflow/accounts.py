@@ -29,6 +29,7 @@ from typing import Any
 from argon2 import PasswordHasher, profiles
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
 
+from stockflow.i18n import Explained
 from stockflow.masking import Role
 
 #: RFC 9106, section 4, second recommended option (the first needs 2 GiB per hash)
@@ -38,8 +39,8 @@ MAX_PASSWORD_LENGTH = 1024
 _NAME = re.compile(r"[\w.@-]{1,64}")
 
 
-class AccountError(ValueError):
-    """A change to the accounts that cannot be made (the message says why)."""
+class AccountError(Explained, ValueError):
+    """A change to the accounts that cannot be made (the message, in any language, says why)."""
 
 
 def password_hasher() -> PasswordHasher:
@@ -51,17 +52,15 @@ def account_name(name: str) -> str:
     `_`, `@` and `-`, at most 64 characters."""
     cleaned = name.strip().lower()
     if not _NAME.fullmatch(cleaned):
-        raise AccountError(
-            f"{name!r} is not a valid account name (letters, digits, '.', '_', '@', '-'; 1 to 64 characters)"
-        )
+        raise AccountError("refusal.account_name_invalid", name=name)
     return cleaned
 
 
 def check_new_password(password: str) -> None:
     if len(password) < MIN_PASSWORD_LENGTH:
-        raise AccountError(f"a password needs at least {MIN_PASSWORD_LENGTH} characters")
+        raise AccountError("refusal.password_too_short", minimum=MIN_PASSWORD_LENGTH)
     if len(password) > MAX_PASSWORD_LENGTH:
-        raise AccountError(f"a password has at most {MAX_PASSWORD_LENGTH} characters")
+        raise AccountError("refusal.password_too_long", maximum=MAX_PASSWORD_LENGTH)
 
 
 def hash_password(password: str, hasher: PasswordHasher | None = None) -> str:
@@ -120,6 +119,8 @@ class Account:
     locked_until: datetime | None = None
     last_sign_in: datetime | None = None
     created_at: datetime | None = None
+    #: the interface language the person chose (zh_CN | en); None: the company's
+    language: str | None = None
 
     def is_locked(self, now: datetime) -> bool:
         return self.locked_until is not None and now < self.locked_until
@@ -151,6 +152,7 @@ class Account:
             "locked_until": _iso(self.locked_until),
             "last_sign_in": _iso(self.last_sign_in),
             "created_at": _iso(self.created_at),
+            "language": self.language,
         }
 
     @classmethod
@@ -164,6 +166,7 @@ class Account:
             locked_until=_time(record.get("locked_until")),
             last_sign_in=_time(record.get("last_sign_in")),
             created_at=_time(record.get("created_at")),
+            language=record.get("language"),
         )
 
 

@@ -12,6 +12,8 @@ from typing import Any
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict
 
+from stockflow.i18n import Message
+
 
 class AlertType(StrEnum):
     LOW_STOCK = "low_stock"
@@ -56,13 +58,17 @@ def alert(
     severity: Severity,
     occurred_at: datetime,
     location: str,
-    message: str,
+    message: Message,
     *,
     id_parts: tuple[object, ...],
     sku: str = "",
     batch: str = "",
     **details: Any,
 ) -> Alert:
+    """An alert whose message is kept as its key and fields too (`message_key`,
+    `message_fields` in its details), so pages and robots show it in their reader's language;
+    `message` is the English text."""
+    details = {**details, "message_key": message.key, "message_fields": message.fields}
     return Alert(
         alert_id=Alert.make_id(alert_type, *id_parts),
         alert_type=alert_type,
@@ -71,6 +77,6 @@ def alert(
         location=location,
         sku=sku,
         batch=batch,
-        message=message,
+        message=message.english,
         details=details,
     )

@@ -13,6 +13,7 @@ from typing import Any
 
 from stockflow.alerts import Alert, AlertType, Severity, alert
 from stockflow.events import TemperatureReading
+from stockflow.i18n import Message
 from stockflow.masterdata import Sku
 
 
@@ -114,9 +115,16 @@ class ColdChainMonitor:
                         Severity.CRITICAL,
                         reading.occurred_at,
                         reading.location,
-                        f"{sku.sku} at {reading.location}: {exc.minutes:.0f} min outside "
-                        f"{sku.cold_chain_min_c}–{sku.cold_chain_max_c} °C (peak {exc.peak_c:.1f} °C, "
-                        f"sensor {reading.sensor})",
+                        Message(
+                            "alert.temperature_excursion",
+                            sku=sku.sku,
+                            location=reading.location,
+                            minutes=f"{exc.minutes:.0f}",
+                            low=sku.cold_chain_min_c,
+                            high=sku.cold_chain_max_c,
+                            peak=f"{exc.peak_c:.1f}",
+                            sensor=reading.sensor,
+                        ),
                         id_parts=(reading.sensor, sku.sku, exc.started_at.isoformat()),
                         sku=sku.sku,
                         sensor=reading.sensor,

@@ -47,6 +47,7 @@ import pandas as pd
 
 from stockflow.decisions import AlreadyDecided
 from stockflow.events import ForecastReviewed
+from stockflow.i18n import Explained
 
 SEASON = 7
 BACKTEST_WINDOWS = 2
@@ -205,8 +206,8 @@ class Decision(StrEnum):
     OVERRIDDEN = "overridden"
 
 
-class ReviewError(ValueError):
-    """A review decision that cannot be taken."""
+class ReviewError(Explained, ValueError):
+    """A review decision that cannot be taken (the message, in any language, says why)."""
 
 
 class ReviewAlreadyDecided(AlreadyDecided, ReviewError):
@@ -217,11 +218,11 @@ def check_decision(decision: Decision, reviewer: str, reason: str, override_dail
     """An override replaces the forecast with a daily quantity (0 or more) for the run's horizon;
     an accepted forecast has none; every decision names its reviewer and reason."""
     if decision is Decision.OVERRIDDEN and (override_daily is None or override_daily < 0):
-        raise ReviewError("an override needs a daily quantity of 0 or more")
+        raise ReviewError("refusal.override_needs_quantity")
     if decision is Decision.ACCEPTED and override_daily is not None:
-        raise ReviewError("an accepted forecast has no override")
+        raise ReviewError("refusal.accepted_has_no_override")
     if not reason.strip() or not reviewer.strip():
-        raise ReviewError("a decision needs a reviewer and a reason")
+        raise ReviewError("refusal.decision_needs_reviewer_and_reason")
 
 
 def review_event_id(run_id: str, location: str, sku: str) -> str:

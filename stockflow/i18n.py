@@ -12,13 +12,14 @@ amounts as ¥ with thousands separators, times in the company's time zone."""
 
 from __future__ import annotations
 
+import json
 import logging
 import string
 from dataclasses import dataclass
 from datetime import date, datetime
 from decimal import Decimal
 from enum import StrEnum
-from functools import lru_cache
+from functools import cache
 from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
@@ -71,7 +72,7 @@ def catalogue_path(language: Language) -> Path:
     return LOCALES_DIR / str(language) / "LC_MESSAGES" / f"{DOMAIN}.po"
 
 
-@lru_cache(maxsize=None)
+@cache
 def catalogue(language: Language) -> dict[str, str]:
     """key → message of one language (an untranslated entry is absent, not empty)."""
     with catalogue_path(language).open("rb") as file:
@@ -150,6 +151,66 @@ class Translator:
 
     def yes_no(self, value: bool) -> str:
         return self("common.yes") if value else self("common.no")
+
+
+@dataclass(frozen=True)
+class Message:
+    """A message made now and read later, by people of either language (an alert): its key and
+    fields are kept, so it is shown in the reader's language; `english` is for logs and
+    machines."""
+
+    key: str
+    fields: dict[str, Any]
+
+    def __init__(self, key: str, /, **fields: Any) -> None:
+        object.__setattr__(self, "key", key)
+        object.__setattr__(self, "fields", fields)
+
+    @property
+    def english(self) -> str:
+        return translator(Language.EN)(self.key, **self.fields)
+
+    def text(self, t: Translator) -> str:
+        return t(self.key, **self.fields)
+
+
+def stored_message(details: Any, fallback: str, t: Translator) -> str:
+    """A kept message (`message_key`, `message_fields` in a record's details) in `t`'s
+    language; `fallback` (the stored text) for a record made before messages were kept."""
+    if isinstance(details, str):
+        try:
+            details = json.loads(details)
+        except ValueError:
+            return fallback
+    if not isinstance(details, dict) or not t.has(str(details.get("message_key"))):
+        return fallback
+    try:
+        return t(details["message_key"], **dict(details.get("message_fields") or {}))
+    except (KeyError, IndexError, ValueError):  # fields of another version of the message
+        return fallback
+
+
+class Explained(Exception):
+    """An error a person reads (a refused decision, a password too short): a message key of the
+    catalogues and its fields. `str()` is the English message (logs, API answers); `explain`
+    gives it in the reader's language."""
+
+    def __init__(self, key: str, /, **fields: Any) -> None:
+        self.key, self.fields = key, fields
+        super().__init__(translator(Language.EN)(key, **fields))
+
+
+def explain(error: BaseException, t: Translator) -> str:
+    """An error in `t`'s language where it carries a message key (a status word among its fields
+    is translated too); its own text otherwise."""
+    key, values = getattr(error, "key", None), getattr(error, "fields", None)
+    if not (isinstance(key, str) and isinstance(values, dict) and t.has(key)):
+        return str(error)
+    shown = {
+        name: t.get(f"value.status.{value}", value) if name == "status" and isinstance(value, str) else value
+        for name, value in values.items()
+    }
+    return t(key, **shown)
 
 
 def po_quote(text: str) -> str:

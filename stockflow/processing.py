@@ -16,6 +16,7 @@ from typing import Any
 from stockflow.alerts import Alert, AlertType, Severity, alert
 from stockflow.coldchain import ColdChainMonitor
 from stockflow.events import TemperatureReading, TransitDispatched
+from stockflow.i18n import Message
 from stockflow.ledger import Ledger, LedgerResult, Movement, Position, PositionKey
 from stockflow.masterdata import Catalog, Sku
 
@@ -104,8 +105,15 @@ class StockProcessor:
                     Severity.WARNING,
                     mv.occurred_at,
                     mv.location,
-                    f"{mv.sku} batch {mv.batch or '-'} at {mv.location} went to {mv.after.on_hand} "
-                    f"on hand ({mv.event_type} {mv.event_id}); allowed by policy, needs a count",
+                    Message(
+                        "alert.negative_stock",
+                        sku=mv.sku,
+                        batch=mv.batch or "-",
+                        location=mv.location,
+                        on_hand=mv.after.on_hand,
+                        event_type=mv.event_type,
+                        event_id=mv.event_id,
+                    ),
                     id_parts=(mv.event_id, mv.location, mv.sku, mv.batch),
                     sku=mv.sku,
                     batch=mv.batch,
@@ -120,9 +128,17 @@ class StockProcessor:
                     Severity.WARNING,
                     mv.occurred_at,
                     mv.location,
-                    f"{mv.quarantined_delta} {sku.base_unit} of {mv.sku} batch {mv.batch or '-'} at "
-                    f"{mv.location} put in quarantine ({mv.event_type} {mv.event_id}); "
-                    f"{mv.after.quarantined} held there now, not sellable until released",
+                    Message(
+                        "alert.quarantine",
+                        qty=mv.quarantined_delta,
+                        unit=sku.base_unit,
+                        sku=mv.sku,
+                        batch=mv.batch or "-",
+                        location=mv.location,
+                        event_type=mv.event_type,
+                        event_id=mv.event_id,
+                        held=mv.after.quarantined,
+                    ),
                     id_parts=(mv.event_id, mv.location, mv.sku, mv.batch),
                     sku=mv.sku,
                     batch=mv.batch,
@@ -141,8 +157,14 @@ class StockProcessor:
                         Severity.WARNING,
                         mv.occurred_at,
                         mv.location,
-                        f"{mv.sku} at {mv.location}: {available} {sku.base_unit} available, "
-                        f"below the reorder point {sku.reorder_point}",
+                        Message(
+                            "alert.low_stock",
+                            sku=mv.sku,
+                            location=mv.location,
+                            available=available,
+                            unit=sku.base_unit,
+                            reorder_point=sku.reorder_point,
+                        ),
                         id_parts=(mv.event_id, mv.location, mv.sku),
                         sku=mv.sku,
                         available=available,
@@ -173,9 +195,15 @@ class StockProcessor:
             Severity.CRITICAL if expired else Severity.WARNING,
             now,
             key.location,
-            f"batch {key.batch} of {key.sku} at {key.location} "
-            + (f"expired on {expiry}" if expired else f"expires on {expiry} ({days_left} days)")
-            + f" with {pos.on_hand} on hand",
+            Message(
+                "alert.expired" if expired else "alert.near_expiry",
+                batch=key.batch,
+                sku=key.sku,
+                location=key.location,
+                expiry=expiry.isoformat(),
+                days_left=days_left,
+                on_hand=pos.on_hand,
+            ),
             id_parts=(key.location, key.sku, key.batch),
             sku=key.sku,
             batch=key.batch,

@@ -41,6 +41,7 @@ from typing import Any
 
 from stockflow.alerts import Alert, AlertType, Severity, alert
 from stockflow.events import AdjustmentReason, StockAdjustment, StockCorrection
+from stockflow.i18n import Message
 from stockflow.ledger import NO_BATCH, CountRecord, Position, PositionKey
 from stockflow.masterdata import Catalog, UnitConversionError
 from stockflow.money import to_money
@@ -320,19 +321,19 @@ def drift_alert(report: RunReport) -> Alert | None:
     worth = sum(abs(f.discrepancy.value) for f in drift)
     locations = {f.discrepancy.key.location for f in drift}
     reported_only = sum(1 for f in drift if f.action is Action.REPORT_ONLY)
+    fields = {"positions": len(drift), "worth": f"{worth:,}", "run": report.run_id}
     if unconfirmed:
-        outcome = f"{unconfirmed} repair(s) not confirmed"
+        message = Message("alert.drift_unconfirmed", unconfirmed=unconfirmed, **fields)
     elif reported_only:
-        outcome = f"{reported_only} not corrected (report only)"
+        message = Message("alert.drift_report_only", reported=reported_only, **fields)
     else:
-        outcome = "all corrected"
+        message = Message("alert.drift_corrected", **fields)
     return alert(
         AlertType.STOCK_DRIFT,
         drift_severity(unconfirmed),
         report.finished_at or report.started_at,
         next(iter(locations)) if len(locations) == 1 else "",
-        f"the live stock had drifted from the ledger at {len(drift)} position(s) worth {worth:,} at "
-        f"standard cost; {outcome} (reconciliation {report.run_id})",
+        message,
         id_parts=(report.run_id,),
         run_id=report.run_id,
         positions=[f"{f.discrepancy.key.location}|{f.discrepancy.key.sku}|{f.discrepancy.key.batch}" for f in drift][:50],

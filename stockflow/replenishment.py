@@ -47,6 +47,7 @@ from enum import StrEnum
 
 from stockflow.decisions import AlreadyDecided
 from stockflow.events import PurchaseOrder, TransferOut
+from stockflow.i18n import Explained
 from stockflow.masterdata import Catalog, Location
 
 DEMAND_DAYS = 28
@@ -615,7 +616,7 @@ class SuggestionStatus(StrEnum):
     EXPIRED = "expired"
 
 
-class SuggestionError(ValueError):
+class SuggestionError(Explained, ValueError):
     """A decision on a suggestion that cannot be taken (and changes nothing)."""
 
 
@@ -630,13 +631,13 @@ def check_suggestion_decision(
     with a reason)."""
     current, decision = SuggestionStatus(current), SuggestionStatus(decision)
     if decision not in (SuggestionStatus.APPROVED, SuggestionStatus.REJECTED):
-        raise SuggestionError(f"a person approves or rejects a suggestion, not {decision.value!r}")
+        raise SuggestionError("refusal.approve_or_reject", decision=decision.value)
     if current is not SuggestionStatus.PROPOSED:
-        raise SuggestionError(f"the suggestion is already {current.value}")
+        raise SuggestionError("refusal.suggestion_already", status=current.value)
     if not reviewer.strip():
-        raise SuggestionError("a decision names its reviewer")
+        raise SuggestionError("refusal.decision_needs_reviewer")
     if decision is SuggestionStatus.REJECTED and not reason.strip():
-        raise SuggestionError("a rejection needs a reason")
+        raise SuggestionError("refusal.rejection_needs_reason")
     return decision
 
 

@@ -40,6 +40,8 @@ from urllib.parse import quote_plus
 
 from pydantic import BaseModel, ConfigDict, Field, HttpUrl, field_validator, model_validator
 
+from stockflow.i18n import Language, Translator, stored_message, translator
+
 SIGNATURE_HEADER = "X-Stockflow-Signature"
 TIMESTAMP_HEADER = "X-Stockflow-Timestamp"
 DELIVERY_HEADER = "X-Stockflow-Delivery"
@@ -262,11 +264,14 @@ class SendWindow:
         return wait
 
 
-def payload(fmt: PayloadFormat, event_type: str, data: Mapping[str, Any]) -> bytes:
-    """The body for one event in the subscriber's format."""
+def payload(
+    fmt: PayloadFormat, event_type: str, data: Mapping[str, Any], t: Translator | None = None
+) -> bytes:
+    """The body for one event in the subscriber's format; a robot's message in `t`'s language
+    (the company's), English by default."""
     if fmt is PayloadFormat.JSON:
         return _json({"event_type": event_type, "data": dict(data)})
-    title, lines = _summary(event_type, data)
+    title, lines = _summary(event_type, data, t or translator(Language.EN))
     if fmt is PayloadFormat.WECOM:
         return _json({"msgtype": "markdown", "markdown": {"content": "\n".join([f"**{title}**", *lines])}})
     return _json(
@@ -274,20 +279,35 @@ def payload(fmt: PayloadFormat, event_type: str, data: Mapping[str, Any]) -> byt
     )
 
 
-def _summary(event_type: str, data: Mapping[str, Any]) -> tuple[str, list[str]]:
+def _summary(event_type: str, data: Mapping[str, Any], t: Translator) -> tuple[str, list[str]]:
     if event_type == "alerts":
-        severity = str(data.get("severity", "")).upper()
-        title = f"[{severity}] {data.get('alert_type', 'alert')} at {data.get('location', '-')}"
-        return title, [str(data.get("message", "")), f"> {data.get('occurred_at', '')}"]
+        severity, alert_type = str(data.get("severity", "")), str(data.get("alert_type", "alert"))
+        title = t(
+            "webhook.alert_title",
+            severity=t.get(f"value.severity.{severity}", severity).upper(),
+            alert_type=t.get(f"value.alert_type.{alert_type}", alert_type),
+            location=data.get("location") or "-",
+        )
+        message = stored_message(data.get("details"), str(data.get("message", "")), t)
+        return title, [message, f"> {data.get('occurred_at', '')}"]
     changes = list(data.get("changes") or [])
-    title = f"Stock changed at {data.get('location', '-')} ({data.get('event_type', '')})"
+    title = t(
+        "webhook.stock_changed_title",
+        location=data.get("location", "-"),
+        event_type=data.get("event_type", ""),
+    )
     lines = [
-        f"{c.get('sku')} batch {c.get('batch') or '-'}: on hand {_signed((c.get('delta') or {}).get('on_hand'))}"
-        f" → {(c.get('position') or {}).get('on_hand', '-')}"
+        t(
+            "webhook.stock_change_line",
+            sku=c.get("sku"),
+            batch=c.get("batch") or "-",
+            delta=_signed((c.get("delta") or {}).get("on_hand")),
+            on_hand=(c.get("position") or {}).get("on_hand", "-"),
+        )
         for c in changes[:5]
     ]
     if len(changes) > 5:
-        lines.append(f"… and {len(changes) - 5} more")
+        lines.append(t("webhook.more_changes", count=len(changes) - 5))
     return title, [*lines, f"> {data.get('occurred_at', '')}"]
 
 

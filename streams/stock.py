@@ -52,6 +52,7 @@ from stockflow.events import (
     encode_event,
     parse_event,
 )
+from stockflow.i18n import Message
 from stockflow.ledger import Movement, StockRejected
 from stockflow.masterdata import Catalog
 from stockflow.processing import StockProcessor
@@ -568,7 +569,7 @@ async def _lake_blocked(why: str) -> None:
         if assignment:
             app.consumer.pause_partitions(assignment)
         await publish_alert(
-            _system_alert(f"the lake cannot be written ({why}); stock events are held until it can", why),
+            _system_alert(Message("alert.lake_unwritable", why=why), why),
             now_utc(),
         )
 
@@ -581,7 +582,7 @@ def _resume(message: str) -> None:
         app.consumer.resume_partitions(assignment)
 
 
-def _system_alert(message: str, *id_parts: object) -> Any:
+def _system_alert(message: Message, *id_parts: object) -> Any:
     return make_alert(
         AlertType.SYSTEM,
         Severity.CRITICAL,
@@ -619,7 +620,9 @@ async def _record_lake_trouble() -> None:
     while lake_reader.moved_aside:
         path, why = lake_reader.moved_aside.pop(0)
         await publish_alert(
-            _system_alert(f"lake file {path.name} could not be read ({why}); moved to {path}", str(path)),
+            _system_alert(
+                Message("alert.lake_file_unreadable", file=path.name, why=why, moved_to=str(path)), str(path)
+            ),
             now_utc(),
         )
 

@@ -33,6 +33,7 @@ from yarl import URL
 
 from infra.jsonl import append_durably, exclusive
 from stockflow.config import Settings
+from stockflow.i18n import Translator
 from stockflow.webhooks import (
     SendWindow,
     Subscriber,
@@ -72,12 +73,19 @@ class Delivery:
     body: bytes
 
     @classmethod
-    def build(cls, subscriber: Subscriber, event_type: str, key: str, data: dict[str, Any]) -> Delivery:
+    def build(
+        cls,
+        subscriber: Subscriber,
+        event_type: str,
+        key: str,
+        data: dict[str, Any],
+        t: Translator | None = None,
+    ) -> Delivery:
         return cls(
             f"{subscriber.name}:{event_type}:{key}",
             subscriber.name,
             event_type,
-            payload(subscriber.format, event_type, data),
+            payload(subscriber.format, event_type, data, t),
         )
 
 

@@ -20,6 +20,7 @@ from collections.abc import Awaitable, Callable
 
 from stockflow.config import get_settings
 from stockflow.events import OutputTopic
+from stockflow.i18n import translator
 from streams.app import app
 from streams.stock import state
 from streams.webhook_delivery import DeadLetters, Delivery, DeliveryDone, Dispatcher, load_subscribers
@@ -27,6 +28,7 @@ from streams.webhook_delivery import DeadLetters, Delivery, DeliveryDone, Dispat
 log = logging.getLogger(__name__)
 settings = get_settings()
 subscribers = load_subscribers(settings)
+language = translator(settings.interface_language)  # what the robots' messages say
 dead_letters = DeadLetters(settings.var_dir)
 
 
@@ -72,7 +74,7 @@ if subscribers:
                     continue
                 done = acknowledge_when_all_done(len(wanted), lambda event=event: manual.ack(event))
                 for s in wanted:
-                    dispatcher.submit(Delivery.build(s, topic, key, data), done)
+                    dispatcher.submit(Delivery.build(s, topic, key, data, language), done)
         finally:
             await dispatcher.close()
 

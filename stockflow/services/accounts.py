@@ -30,6 +30,7 @@ from stockflow.accounts import (
     judge_sign_in,
     random_password,
 )
+from stockflow.i18n import translator
 from stockflow.masking import Role
 from stockflow.services.ports import AuditTrail
 
@@ -73,7 +74,7 @@ def add_account(
     password_hash = hash_password(password)
     with book.changing() as accounts:
         if name in accounts:
-            raise AccountError(f"an account named {name!r} exists already")
+            raise AccountError("refusal.account_exists", name=name)
         account = Account(name=name, role=Role(role), password_hash=password_hash, created_at=now())
         accounts[name] = account
         audit.append(actor, "account.added", name, details={"role": account.role.value})
@@ -92,7 +93,7 @@ def _change(
     name = account_name(name)
     with book.changing() as accounts:
         if name not in accounts:
-            raise AccountError(f"no account named {name!r}")
+            raise AccountError("refusal.no_such_account", name=name)
         accounts[name] = changed = change(accounts[name])
         audit.append(actor, action, name, details={"role": changed.role.value})
     log.info("%s: %s by %s", name, action, actor)
@@ -117,6 +118,16 @@ def disable_account(book: AccountBook, audit: AuditTrail, name: str, actor: str)
 
 def enable_account(book: AccountBook, audit: AuditTrail, name: str, actor: str) -> Account:
     return _change(book, audit, name, actor, "account.enabled", lambda a: replace(a, disabled=False))
+
+
+def set_language(
+    book: AccountBook, audit: AuditTrail, name: str, language: str | None, actor: str
+) -> Account:
+    """The interface language a person chose (kept with the account, for every session)."""
+    chosen = None if language is None else str(translator(language).language)  # refuses an unknown one
+    return _change(
+        book, audit, name, actor, "account.language_changed", lambda a: replace(a, language=chosen)
+    )
 
 
 def unlock_account(book: AccountBook, audit: AuditTrail, name: str, actor: str) -> Account:

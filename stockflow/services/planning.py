@@ -355,7 +355,7 @@ def decide_review(
     item = f"the review of {location} × {sku} in run {run_id}"
     with store.deciding_review(run_id, location, sku) as review:
         if review.status is None:
-            raise ReviewError(f"no review of {location} × {sku} in run {run_id}")
+            raise ReviewError("refusal.no_such_review", location=location, sku=sku, run=run_id)
         if review.status != "open":
             raise _review_taken(item, review.row)
         now = datetime.now(UTC)
@@ -464,7 +464,7 @@ def decide_suggestion(
     refused with `SuggestionAlreadyDecided` (who, when). The suggestion as stored."""
     with store.deciding_suggestion(suggestion_id) as pending:
         if pending.row is None or pending.suggestion is None:
-            raise SuggestionError(f"no suggestion {suggestion_id!r}")
+            raise SuggestionError("refusal.no_such_suggestion", suggestion=suggestion_id)
         row = pending.row
         item = f"{row['kind']} suggestion {suggestion_id}"
         if row["status"] != SuggestionStatus.PROPOSED.value:
@@ -474,7 +474,7 @@ def decide_suggestion(
         event = None
         if decision is SuggestionStatus.APPROVED:
             if publish is None:
-                raise SuggestionError("approving needs a way to send the event")
+                raise SuggestionError("refusal.approval_needs_stream")
             event = approval_event(suggestion_id, pending.suggestion, now, reviewer)
         event_id = event.event_id if event else None
         reference = approval_reference(event) if event else None

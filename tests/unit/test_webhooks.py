@@ -85,7 +85,7 @@ def test_payload_formats():
     assert plain == {"event_type": "inventory_changed", "data": CHANGE}
     wecom = json.loads(payload(PayloadFormat.WECOM, "alerts", ALERT))
     assert wecom["msgtype"] == "markdown" and set(wecom["markdown"]) == {"content"}
-    assert "[CRITICAL] temperature_excursion at ST02" in wecom["markdown"]["content"]
+    assert "[CRITICAL] Temperature excursion at ST02" in wecom["markdown"]["content"]
     assert "9.5 °C" in wecom["markdown"]["content"]
     ding = json.loads(payload(PayloadFormat.DINGTALK, "inventory_changed", CHANGE))
     assert ding["msgtype"] == "markdown" and ding["markdown"]["title"] == "Stock changed at ST01 (pos_sale)"
@@ -236,3 +236,23 @@ def test_the_window_says_how_long_to_wait():
     assert window.take(61.0) == 9.0  # the one at 10 leaves at 70
     with pytest.raises(ValueError):
         SendWindow(0)
+
+
+def test_a_robot_reads_the_alert_in_the_company_s_language():
+    from datetime import UTC, datetime
+
+    from stockflow.alerts import AlertType, Severity, alert
+    from stockflow.i18n import Language, Message, translator
+
+    raised = alert(
+        AlertType.LOW_STOCK, Severity.WARNING, datetime(2026, 11, 1, 2, tzinfo=UTC), "ST02",
+        Message("alert.low_stock", sku="MILK-1L", location="ST02", available=3, unit="瓶", reorder_point=10),
+        id_parts=("e1",), sku="MILK-1L",
+    )  # fmt: skip
+    data = raised.model_dump(mode="json")
+    assert data["message"] == "MILK-1L at ST02: 3 瓶 available, below the reorder point 10"
+    chinese = json.loads(payload(PayloadFormat.WECOM, "alerts", data, translator(Language.ZH_CN)))
+    content = chinese["markdown"]["content"]
+    assert "[警告] ST02：低库存" in content and "ST02 的 MILK-1L：可用 3 瓶，低于再订货点 10" in content
+    english = json.loads(payload(PayloadFormat.DINGTALK, "alerts", data))
+    assert english["markdown"]["title"] == "[WARNING] Low stock at ST02"
