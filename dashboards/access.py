@@ -9,7 +9,7 @@ from datetime import timedelta
 
 from stockflow.accounts import Account, LockoutPolicy
 from stockflow.config import Settings
-from stockflow.services.accounts import SignInResult, first_accounts
+from stockflow.services.accounts import SignInResult, first_accounts, set_language
 from stockflow.services.accounts import sign_in as sign_in_account
 from stores.accounts import AccountFile
 from stores.audit_log import AuditLog
@@ -36,6 +36,11 @@ def signed_in_account(settings: Settings, name: str) -> Account | None:
     """The account a session signed in with, as it is now: None once it is gone or disabled."""
     account = account_book(settings).get(name)
     return None if account is None or account.disabled else account
+
+
+def save_language(settings: Settings, name: str, language: str) -> None:
+    """The language a person picked, kept with their account (they change their own)."""
+    set_language(account_book(settings), AuditLog(settings.var_dir), name, language, name)
 
 
 def ensure_accounts(settings: Settings, actor: str) -> dict[str, str]:

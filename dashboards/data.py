@@ -30,7 +30,23 @@ from stockflow.risk import supplier_risk as score_suppliers
 
 
 class Unavailable(RuntimeError):
-    """A source the page needs cannot be read (yet): the message says why."""
+    """A source the page needs cannot be read (yet): a message key of the catalogues and its
+    fields say why (the page shows it in the interface's language, `ui.reason`)."""
+
+    def __init__(self, key: str, **fields: Any) -> None:
+        super().__init__(key, fields)
+        self.key = key
+        self.fields = fields
+
+    def __str__(self) -> str:
+        return f"{self.key} {self.fields}" if self.fields else self.key
+
+
+#: the stores the pages read, each with its own messages (no sentence built from a noun)
+_STORE_MESSAGES = {
+    "planning": ("data.planning_missing", "data.planning_busy", "data.planning_empty"),
+    "quality": ("data.quality_missing", "data.quality_busy", "data.quality_empty"),
+}
 
 
 # ----------------------------------------------------------------------------- connections
@@ -43,7 +59,7 @@ def warehouse_file(settings: Settings) -> Path:
 def warehouse(settings: Settings, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
     path = warehouse_file(settings)
     if not path.exists():
-        raise Unavailable("The warehouse has not been built yet: its first build runs when stockflow starts.")
+        raise Unavailable("data.warehouse_missing")
     with duckdb.connect(str(path), read_only=True) as con:
         return con.execute(sql, list(params)).df()
 
@@ -54,10 +70,11 @@ def warehouse_built_at(settings: Settings) -> float | None:
 
 
 def _store(
-    path: Path, sql: str, params: Sequence[Any] = (), what: str = "store", wait: float = 5.0
+    path: Path, sql: str, params: Sequence[Any] = (), what: str = "planning", wait: float = 5.0
 ) -> pd.DataFrame:
+    missing, busy, empty = _STORE_MESSAGES[what]
     if not path.exists():
-        raise Unavailable(f"No {what} yet ({path.name} does not exist).")
+        raise Unavailable(missing, file=path.name)
     deadline = time.monotonic() + wait
     while True:
         try:
@@ -65,18 +82,18 @@ def _store(
                 return con.execute(sql, list(params)).df()
         except duckdb.IOException as exc:  # a flow holds the file for writing
             if time.monotonic() > deadline:
-                raise Unavailable(f"The {what} is being written; try again in a moment.") from exc
+                raise Unavailable(busy) from exc
             time.sleep(0.2)
         except duckdb.CatalogException as exc:
-            raise Unavailable(f"The {what} has no data yet.") from exc
+            raise Unavailable(empty) from exc
 
 
 def planning(settings: Settings, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
-    return _store(settings.var_dir / "planning.duckdb", sql, params, "planning store")
+    return _store(settings.var_dir / "planning.duckdb", sql, params, "planning")
 
 
 def quality(settings: Settings, sql: str, params: Sequence[Any] = ()) -> pd.DataFrame:
-    return _store(settings.var_dir / "quality" / "quality.duckdb", sql, params, "data-quality store")
+    return _store(settings.var_dir / "quality" / "quality.duckdb", sql, params, "quality")
 
 
 def _reconciliation_store(settings: Settings) -> Any:
@@ -89,14 +106,14 @@ def _reconciliation_rows(read: Any, *args: Any) -> list[dict[str, Any]]:
     try:
         return read(*args)
     except duckdb.IOException as exc:  # a run holds the file for writing
-        raise Unavailable("The reconciliation report is being written; try again in a moment.") from exc
+        raise Unavailable("data.reconciliation_busy") from exc
 
 
 def reconciliation_runs(settings: Settings, limit: int = 200) -> pd.DataFrame:
     """The newest reconciliation runs (the live state's and legacy comparisons), newest first."""
     rows = _reconciliation_rows(_reconciliation_store(settings).runs, limit)
     if not rows:
-        raise Unavailable("No reconciliation has run yet: reconcile_stock runs every 15 minutes.")
+        raise Unavailable("data.reconciliation_missing")
     return pd.DataFrame(rows)
 
 
@@ -115,7 +132,7 @@ def discrepancies(settings: Settings, run_id: str) -> pd.DataFrame:
 
 def catalog(settings: Settings) -> Catalog:
     if not settings.masterdata_path.exists():
-        raise Unavailable("No master data yet: start stockflow first.")
+        raise Unavailable("data.masterdata_missing")
     return Catalog.load(settings.masterdata_path)
 
 
@@ -179,12 +196,10 @@ def live_stock(settings: Settings, locations: Sequence[str]) -> pd.DataFrame:
             body = workers.stock(location)
         except StockApiError as exc:
             if exc.status == 503:
-                raise Unavailable(
-                    "The stream workers are taking over their partitions; retry in a moment."
-                ) from exc
+                raise Unavailable("data.stock_rebalancing") from exc
             if exc.status is not None:
-                raise Unavailable(f"The stock API answered {exc.status} for {location}.") from exc
-            raise Unavailable(f"The stock API at {settings.web_url} cannot be reached ({exc}).") from exc
+                raise Unavailable("data.stock_api_status", status=exc.status, location=location) from exc
+            raise Unavailable("data.stock_api_unreachable", url=settings.web_url, error=str(exc)) from exc
         for item in body["items"]:
             for batch in item["batches"]:
                 rows.append(
@@ -242,12 +257,13 @@ def alerts(settings: Settings, since: date | None = None) -> pd.DataFrame:
                 "sku",
                 "batch",
                 "message",
+                "details",
             ]
         )
     with duckdb.connect() as con:
         frame = con.execute(
             f"""
-            SELECT raised_at, occurred_at, alert_type, severity, location, sku, batch, message, alert_id
+            SELECT raised_at, occurred_at, alert_type, severity, location, sku, batch, message, details, alert_id
             FROM read_parquet('{folder.as_posix()}/**/*.parquet', union_by_name = true, hive_partitioning = false)
             WHERE ? IS NULL OR occurred_at >= CAST(? AS TIMESTAMPTZ)
             QUALIFY row_number() OVER (PARTITION BY alert_id ORDER BY raised_at) = 1
@@ -404,9 +420,7 @@ class _WarehouseAccountTotals:
 
         path = warehouse_file(self.settings)
         if not path.exists():
-            raise Unavailable(
-                "The warehouse has not been built yet: its first build runs when stockflow starts."
-            )
+            raise Unavailable("data.warehouse_missing")
         with duckdb.connect(str(path), read_only=True) as con:
             rows = con.execute(
                 """
@@ -486,7 +500,7 @@ def quality_results(settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The latest run (one row) and its expectation results."""
     run = quality(settings, "SELECT * FROM quality_runs ORDER BY checked_at DESC LIMIT 1")
     if run.empty:
-        raise Unavailable("The data-quality suites have not run yet.")
+        raise Unavailable("data.quality_not_run")
     results = quality(
         settings,
         "SELECT * FROM expectation_results WHERE run_id = ? ORDER BY success, suite, expectation",
@@ -534,7 +548,7 @@ def actual_demand(settings: Settings, location: str, sku: str, days: int = 60) -
     from stores.demand import open_warehouse_demand
 
     if not warehouse_file(settings).exists():
-        raise Unavailable("The warehouse has not been built yet: its first build runs when stockflow starts.")
+        raise Unavailable("data.warehouse_missing")
     with open_warehouse_demand(settings.var_dir) as demand:
         return recent_demand(demand, location, sku, days)
 
@@ -596,9 +610,7 @@ def decide_review(
             publish=WorkerClient(settings.web_url),
         )
     except StockApiError as exc:
-        raise Unavailable(
-            f"Not recorded: the stream could not take the decision ({exc}). Try again."
-        ) from exc
+        raise Unavailable("data.decision_not_recorded", error=str(exc)) from exc
 
 
 def decide_suggestion(
@@ -622,9 +634,7 @@ def decide_suggestion(
             publish=WorkerClient(settings.web_url),
         )
     except StockApiError as exc:
-        raise Unavailable(
-            f"Not recorded: the stream could not take the decision ({exc}). Try again."
-        ) from exc
+        raise Unavailable("data.decision_not_recorded", error=str(exc)) from exc
 
 
 def record_export(settings: Settings, actor: str, role: Role, file_name: str, rows: int) -> None:

@@ -1,4 +1,5 @@
-"""The managers' dashboards: sign in with a named account, then the pages its role may see.
+"""The managers' dashboards: sign in with a named account, then the pages its role may see, in
+the company's language or the one the person picks on the sidebar.
 
 Run with `stockflow dashboard` (or as part of `stockflow up`)."""
 
@@ -8,31 +9,33 @@ from dashboards import ui
 from stockflow.masking import Area, can_view
 
 st.set_page_config(page_title="stockflow", page_icon="📦", layout="wide", initial_sidebar_state="expanded")
+t = ui.translator()
 
 PAGES = [
-    (Area.OVERVIEW, "pages/overview.py", "Overview", ":material/dashboard:"),
-    (Area.STOCK, "pages/live_stock.py", "Live stock", ":material/inventory_2:"),
-    (Area.STOCK, "pages/reconciliation.py", "Reconciliation", ":material/rule:"),
-    (Area.ALERTS, "pages/alerts.py", "Alerts", ":material/notifications:"),
-    (Area.COLD_CHAIN, "pages/cold_chain.py", "Cold chain", ":material/thermostat:"),
-    (Area.FINANCE, "pages/finance.py", "Finance", ":material/account_balance:"),
-    (Area.PLANNING, "pages/forecasts.py", "Forecasts & replenishment", ":material/insights:"),
-    (Area.PLANNING, "pages/suppliers.py", "Suppliers", ":material/local_shipping:"),
-    (Area.QUALITY, "pages/data_quality.py", "Data quality", ":material/fact_check:"),
-    (Area.AUDIT, "pages/audit.py", "Audit trail", ":material/verified_user:"),
+    (Area.OVERVIEW, "pages/overview.py", t("page.overview"), ":material/dashboard:"),
+    (Area.STOCK, "pages/live_stock.py", t("page.live_stock"), ":material/inventory_2:"),
+    (Area.STOCK, "pages/reconciliation.py", t("page.reconciliation"), ":material/rule:"),
+    (Area.ALERTS, "pages/alerts.py", t("page.alerts"), ":material/notifications:"),
+    (Area.COLD_CHAIN, "pages/cold_chain.py", t("page.cold_chain"), ":material/thermostat:"),
+    (Area.FINANCE, "pages/finance.py", t("page.finance"), ":material/account_balance:"),
+    (Area.PLANNING, "pages/forecasts.py", t("page.forecasts"), ":material/insights:"),
+    (Area.PLANNING, "pages/suppliers.py", t("page.suppliers"), ":material/local_shipping:"),
+    (Area.QUALITY, "pages/data_quality.py", t("page.data_quality"), ":material/fact_check:"),
+    (Area.AUDIT, "pages/audit.py", t("page.audit"), ":material/verified_user:"),
 ]
 
 account = ui.account()
 role = account.role if account else None
 if role is None:
-    page = st.navigation([st.Page(ui.sign_in_page, title="Sign in", icon=":material/login:")])
+    page = st.navigation([st.Page(ui.sign_in_page, title=t("sign_in.title"), icon=":material/login:")])
 else:
     page = st.navigation(
         [st.Page(path, title=title, icon=icon) for area, path, title, icon in PAGES if can_view(role, area)]
     )
     with st.sidebar:
-        st.caption(f"Signed in as **{account.name}** ({role.value})")
-        if st.button("Sign out"):
+        st.caption(t("ui.signed_in_as", name=account.name, role=ui.role_name(role)))
+        ui.language_switch()
+        if st.button(t("ui.sign_out")):
             ui.sign_out()
             st.rerun()
 page.run()

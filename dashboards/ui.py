@@ -1,5 +1,5 @@
-"""What every page shares: the settings, the signed-in person and role, cached reads, number
-formats."""
+"""What every page shares: the settings, the signed-in person and role, the interface's language
+(the company's, switchable per person), cached reads, number formats, translated tables."""
 
 from __future__ import annotations
 
@@ -10,20 +10,66 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import data
-from dashboards.access import sign_in, signed_in_account
+from dashboards.access import save_language, sign_in, signed_in_account
 from stockflow.accounts import Account, Outcome
 from stockflow.config import Settings
-from stockflow.kpis import Kpi, PeriodComparison
+from stockflow.i18n import Language, Translator, parse_language
+from stockflow.i18n import translator as translator_for
+from stockflow.kpis import (
+    DEAD_STOCK_DAYS,
+    NEAR_EXPIRY_VALUE_DAYS,
+    STOCKOUT_ACTIVE_DAYS,
+    Kpi,
+    PeriodComparison,
+)
 from stockflow.masking import Area, Role, can_decide, can_view
 
 T = TypeVar("T")
 ACCOUNT_KEY = "account"  # the signed-in account's name
-SIGNED_OUT = "You are not signed in (or your account was disabled): open the dashboard again to sign in."
+LANGUAGE_KEY = "language"  # the person's chosen language for this session
+#: columns whose values are a fixed vocabulary (statuses, severities): shown in the interface's
+#: language through `value.<column>.<value>` keys, the stored value where no key exists
+VOCABULARY_COLUMNS = (
+    "status", "state", "severity", "alert_type", "verdict", "decision", "classification", "level",
+    "pattern", "role", "kind", "result", "action",
+)  # fmt: skip
 
 
 def settings() -> Settings:
     """Read per run (cheap): the environment decides which company the dashboard shows."""
     return Settings()
+
+
+def language() -> Language:
+    """The person's language: their choice on the sidebar (or a link's `?lang=zh_CN|en`, which
+    then holds for the session), else the company's."""
+    asked = parse_language(st.query_params.get("lang"))
+    if asked is not None and LANGUAGE_KEY not in st.session_state:
+        st.session_state[LANGUAGE_KEY] = str(asked)
+    return parse_language(st.session_state.get(LANGUAGE_KEY)) or settings().interface_language
+
+
+def translator() -> Translator:
+    return translator_for(language())
+
+
+def language_switch() -> None:
+    """Both languages, each named in itself; the choice holds for this person's session."""
+    languages = list(Language)
+    current = language()
+    chosen = st.selectbox(
+        "语言 / Language",
+        languages,
+        index=languages.index(current),
+        format_func=lambda lang: lang.label,
+        key="language_choice",
+    )
+    if chosen != current:
+        st.session_state[LANGUAGE_KEY] = str(chosen)
+        name = st.session_state.get(ACCOUNT_KEY)
+        if name:  # kept with the account: the next session opens in it too
+            save_language(settings(), name, str(chosen))
+        st.rerun()
 
 
 def account() -> Account | None:
@@ -46,21 +92,32 @@ def who() -> str:
     """The signed-in person's account name (for the audit log)."""
     current = account()
     if current is None:
-        st.error(SIGNED_OUT)
+        st.error(translator()("ui.signed_out"))
         st.stop()
     return current.name  # type: ignore[union-attr]
 
 
 def require(area: Area) -> Role:
     """The signed-in role, or stop the page (a role that may not see the area sees nothing)."""
+    t = translator()
     current = role()
     if current is None:
-        st.error(SIGNED_OUT)
+        st.error(t("ui.signed_out"))
         st.stop()
     if not can_view(current, area):
-        st.error("Your role may not see this page.")
+        st.error(t("ui.role_may_not_see"))
         st.stop()
     return current  # type: ignore[return-value]
+
+
+def role_name(role: Role) -> str:
+    t = translator()
+    return {
+        Role.MANAGER: t("role.manager"),
+        Role.WAREHOUSE: t("role.warehouse"),
+        Role.FINANCE: t("role.finance"),
+        Role.AUDITOR: t("role.auditor"),
+    }[role]
 
 
 def may_decide(area: Area) -> bool:
@@ -69,26 +126,28 @@ def may_decide(area: Area) -> bool:
 
 
 def sign_in_page() -> None:
+    t = translator()
     st.title("stockflow")
-    st.caption("Sign in with your account's name and password.")
+    language_switch()
+    st.caption(t("sign_in.caption"))
     with st.form("sign_in"):
-        name = st.text_input("Name", key="sign_in_name")
-        password = st.text_input("Password", type="password", key="sign_in_password")
-        submitted = st.form_submit_button("Sign in")
+        name = st.text_input(t("sign_in.name"), key="sign_in_name")
+        password = st.text_input(t("sign_in.password"), type="password", key="sign_in_password")
+        submitted = st.form_submit_button(t("sign_in.submit"))
     if submitted:
         current = settings()
         result = sign_in(current, name, password)
         if result.signed_in:
             st.session_state[ACCOUNT_KEY] = result.name
+            chosen = signed_in_account(current, result.name)
+            if chosen is not None and chosen.language and LANGUAGE_KEY not in st.session_state:
+                st.session_state[LANGUAGE_KEY] = chosen.language
             st.rerun()
         if result.outcome in (Outcome.LOCKED, Outcome.LOCKED_OUT) and result.locked_until:
             until = result.locked_until.astimezone(current.tz).strftime("%Y-%m-%d %H:%M %Z")
-            st.error(
-                f"This account is locked until {until} after too many failed sign-ins. "
-                "Try again then, or ask an administrator to unlock it."
-            )
+            st.error(t("sign_in.locked", until=until))
         else:
-            st.error("Wrong name or password.")
+            st.error(t("sign_in.wrong"))
 
 
 def sign_out() -> None:
@@ -113,46 +172,55 @@ def _cached(name: str, var_dir: str, ttl: int, args: tuple) -> Any:
     return _cached_forever(name, var_dir, int(time.time() // ttl), args)
 
 
+def reason(exc: data.Unavailable) -> str:
+    """Why a source cannot be read, in the interface's language."""
+    return translator()(exc.key, **exc.fields)
+
+
 def unavailable(exc: data.Unavailable) -> None:
-    st.info(str(exc))
+    st.info(reason(exc))
     st.stop()
 
 
+def kpi_title(kpi: Kpi) -> str:
+    return translator().get(f"kpi.{kpi.key}.title", kpi.title)
+
+
+def kpi_definition(kpi: Kpi) -> str:
+    """The KPI's definition in the interface's language, with the core's thresholds filled in."""
+    message = translator().get(f"kpi.{kpi.key}.definition", kpi.definition)
+    return message.format(
+        active_days=STOCKOUT_ACTIVE_DAYS, dead_days=DEAD_STOCK_DAYS, expiry_days=NEAR_EXPIRY_VALUE_DAYS
+    )
+
+
 def fmt(kpi: Kpi, value: float | None) -> str:
+    t = translator()
     if value is None:
         return "—"
     if kpi.unit == "%":
-        return f"{value:.1%}"
+        return t.percent(value)
     if kpi.unit == "CNY":
-        return f"¥{value:,.0f}"
+        return t.money(value, decimals=0)
     if kpi.unit == "s":
-        return _duration(value)
-    return f"{value:,.1f} {kpi.unit}"
+        return t.duration(value)
+    return t("unit.days", value=t.number(value, 1))
 
 
 def fmt_change(kpi: Kpi, comparison: PeriodComparison) -> str | None:
+    t = translator()
     change = comparison.change
     if change is None:
         return None
-    if kpi.unit == "%":
-        return f"{change * 100:+.1f} pp"
     # a plain "-" in front: Streamlit reads the sign (arrow and colour) from it
     sign = "+" if change >= 0 else "-"
+    if kpi.unit == "%":
+        return t("unit.points", value=sign + t.number(abs(change) * 100, 1))
     if kpi.unit == "CNY":
-        return f"{sign}¥{abs(change):,.0f}"
+        return t.money(change, decimals=0, signed=True)
     if kpi.unit == "s":
-        return sign + _duration(abs(change))
-    return f"{change:+,.1f} {kpi.unit}"
-
-
-def _duration(seconds: float) -> str:
-    if seconds < 120:
-        return f"{seconds:.1f} s"
-    if seconds < 7200:
-        return f"{seconds / 60:.0f} min"
-    if seconds < 172800:
-        return f"{seconds / 3600:.1f} h"
-    return f"{seconds / 86400:.1f} d"
+        return sign + t.duration(abs(change))
+    return t("unit.days", value=sign + t.number(abs(change), 1))
 
 
 def shown(frame: Any) -> Any:
@@ -166,18 +234,37 @@ def shown(frame: Any) -> Any:
     return data.masked(frame, current) if isinstance(frame, pd.DataFrame) else frame
 
 
+def labelled(frame: Any, lang: Language | None = None) -> Any:
+    """A table as people read it: column headers (`column.<name>`) and fixed-vocabulary values
+    (`value.<column>.<value>`) in the interface's language; a name with no key stays as it is."""
+    if not isinstance(frame, pd.DataFrame):
+        return frame
+    t = translator_for(lang or language())
+    out = frame.copy()
+    for column in VOCABULARY_COLUMNS:
+        if column in out.columns and out[column].dtype == object:
+            out[column] = out[column].map(
+                lambda v, c=column: t.get(f"value.{c}.{v}", v) if isinstance(v, str) else v
+            )
+    if isinstance(out.index.name, str):
+        out.index = out.index.rename(t.get(f"column.{out.index.name}", out.index.name))
+    return out.rename(columns=lambda c: t.get(f"column.{c}", c) if isinstance(c, str) else c)
+
+
 def table(frame: Any, **options: Any) -> Any:
-    """`st.dataframe` of what the signed-in role may see (every page shows tables through this)."""
-    return st.dataframe(shown(frame), **options)
+    """`st.dataframe` of what the signed-in role may see (every page shows tables through this),
+    with headers and statuses in the interface's language."""
+    return st.dataframe(labelled(shown(frame)), **options)
 
 
 def download_csv(label: str, make_frame: Callable[[], pd.DataFrame], file_name: str, rows: int) -> None:
     """CSV in UTF-8 with a BOM, so spreadsheets show Chinese text right, made only when
-    someone clicks (a month's journal is large); masked as on screen; every download is an
-    export in the audit log."""
+    someone clicks (a month's journal is large); masked as on screen, with the headers on
+    screen; every download is an export in the audit log."""
+    chosen = language()
     st.download_button(
         label,
-        lambda: shown(make_frame()).to_csv(index=False).encode("utf-8-sig"),
+        lambda: labelled(shown(make_frame()), chosen).to_csv(index=False).encode("utf-8-sig"),
         file_name=file_name,
         mime="text/csv",
         on_click=_audit_export,

@@ -6,14 +6,18 @@ from dashboards import data, ui
 from stockflow.masking import Area
 
 ui.require(Area.AUDIT)
-st.title("Audit trail")
+t = ui.translator()
+st.title(t("page.audit"))
 verdict, entries = data.audit_trail(ui.settings())  # read fresh: tampering must show at once
 a, b = st.columns([1, 3])
-a.metric("Chain", "intact" if verdict.ok else "BROKEN")
+a.metric(t("audit.chain"), t("audit.intact") if verdict.ok else t("audit.broken"))
 if verdict.ok:
-    b.caption(f"{verdict.entries:,} entries; last hash `{verdict.last_hash}` (keep a copy to anchor it).")
+    b.caption(t("audit.caption", entries=t.number(verdict.entries), hash=verdict.last_hash))
 else:
-    b.error(str(verdict))
-actions = st.multiselect("Action", sorted(entries["action"].dropna().unique()), key="audit_actions")
+    if verdict.position is None:
+        b.error(t("audit.broken_reason", problem=verdict.problem))
+    else:
+        b.error(t("audit.broken_at", position=verdict.position, seq=verdict.seq, problem=verdict.problem))
+actions = st.multiselect(t("audit.action"), sorted(entries["action"].dropna().unique()), key="audit_actions")
 shown = entries[entries["action"].isin(actions)] if actions else entries
 ui.table(shown, hide_index=True, width="stretch")

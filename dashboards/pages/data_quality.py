@@ -7,7 +7,8 @@ from dashboards import data, ui
 from stockflow.masking import Area
 
 ui.require(Area.QUALITY)
-st.title("Data quality")
+t = ui.translator()
+st.title(t("page.data_quality"))
 try:
     run, results = ui.cached(data.quality_results)
     completeness = ui.cached(data.sku_completeness)
@@ -16,23 +17,35 @@ except data.Unavailable as exc:
 
 latest = run.iloc[0]
 a, b, c, d = st.columns(4)
-a.metric("Latest check", "passed" if latest["success"] else "FAILED")
-b.metric("Critical failures", int(latest["critical_failures"]))
-c.metric("Warnings", int(latest["warnings"]))
-d.metric("SKUs fully described", f"{(completeness['completeness'] >= 1).mean():.0%}")
-st.caption(f"Checked at {latest['checked_at']:%Y-%m-%d %H:%M} in {latest['seconds']:.1f} s.")
+a.metric(t("quality.latest"), t("quality.passed") if latest["success"] else t("quality.failed"))
+b.metric(t("quality.critical"), int(latest["critical_failures"]))
+c.metric(t("quality.warnings"), int(latest["warnings"]))
+d.metric(t("quality.described"), t.percent((completeness["completeness"] >= 1).mean(), 0))
+st.caption(
+    t(
+        "quality.checked",
+        at=f"{latest['checked_at']:%Y-%m-%d %H:%M}",
+        took=t("unit.seconds", value=t.number(latest["seconds"], 1)),
+    )
+)
 
-st.subheader("Expectations")
+st.subheader(t("quality.expectations"))
 ui.table(results, hide_index=True, width="stretch")
 
-st.subheader("Master-data completeness per SKU")
+st.subheader(t("quality.completeness"))
+chart = completeness.assign(gtin_valid=completeness["gtin_valid"].map(t.yes_no))
 st.altair_chart(
-    alt.Chart(completeness)
+    alt.Chart(chart)
     .mark_bar()
     .encode(
-        x=alt.X("completeness:Q", axis=alt.Axis(format="%"), scale=alt.Scale(domain=[0, 1])),
+        x=alt.X(
+            "completeness:Q",
+            title=t("column.completeness"),
+            axis=alt.Axis(format="%"),
+            scale=alt.Scale(domain=[0, 1]),
+        ),
         y=alt.Y("sku_id:N", sort="x", title=None),
-        color=alt.Color("gtin_valid:N", title="GTIN valid"),
+        color=alt.Color("gtin_valid:N", title=t("column.gtin_valid")),
     ),
     width="stretch",
 )

@@ -6,18 +6,20 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import data, ui
+from stockflow.i18n import explain
 from stockflow.masking import Area
 
 role = ui.require(Area.PLANNING)
+t = ui.translator()
 settings = ui.settings()
 decides = ui.may_decide(Area.PLANNING)
-st.title("Forecasts & replenishment")
+st.title(t("page.forecasts"))
 try:
     run = ui.cached(data.forecast_run)
 except data.Unavailable as exc:
     ui.unavailable(exc)
 if run.empty:
-    st.info("No forecast run yet: the first one runs when stockflow starts.")
+    st.info(t("forecasts.no_run"))
     st.stop()
 run = run.iloc[0]
 run_id = run["run_id"]
@@ -26,97 +28,141 @@ reviews = ui.cached(data.reviews, run_id)
 open_reviews = reviews[reviews["status"] == "open"]
 
 a, b, c, d = st.columns(4)
-a.metric("Series forecast", f"{int(run['series']):,}")
-b.metric("Waiting for review", f"{len(open_reviews):,}", help="Confidence below 85% goes to a person.")
-c.metric("Median confidence", f"{series['confidence'].median():.0%}")
-d.metric("Horizon", f"{int(run['horizon'])} days", help=f"From {run['last_day']} on; run {run_id}.")
+a.metric(t("forecasts.series"), t.number(int(run["series"])))
+b.metric(t("forecasts.waiting"), t.number(len(open_reviews)), help=t("forecasts.waiting_help"))
+c.metric(t("forecasts.median_confidence"), t.percent(series["confidence"].median(), 0))
+d.metric(
+    t("forecasts.horizon"),
+    t("unit.days", value=int(run["horizon"])),
+    help=t("forecasts.horizon_help", day=run["last_day"], run=run_id),
+)
 
-st.subheader("Forecast against actuals")
+st.subheader(t("forecasts.against_actuals"))
 choices = list(dict.fromkeys(zip(open_reviews["location"], open_reviews["sku"], strict=True))) + [
     (r.location, r.sku) for r in series.itertuples()
 ]
 choices = list(dict.fromkeys(choices))
 location, sku = st.selectbox(
-    "Series (those waiting for review first)",
-    choices,
-    format_func=lambda c: f"{c[0]} × {c[1]}",
-    key="fc_series",
+    t("forecasts.series_choice"), choices, format_func=lambda c: f"{c[0]} × {c[1]}", key="fc_series"
 )
 ahead = ui.cached(data.forecast, run_id, location, sku)
 actual = ui.cached(data.actual_demand, location, sku, 60)
 info = series[(series["location"] == location) & (series["sku"] == sku)]
 if not info.empty:
     row = info.iloc[0]
-    st.caption(
-        f"Model {row['model']} ({row['pattern'] or 'regular'} demand), confidence {row['confidence']:.0%}"
-        + (f", backtest WAPE {row['backtest_wape']:.2f}" if pd.notna(row["backtest_wape"]) else "")
-    )
+    pattern = t.get(f"value.pattern.{row['pattern'] or 'regular'}", row["pattern"] or "regular")
+    confidence = t.percent(row["confidence"], 0)
+    if pd.notna(row["backtest_wape"]):
+        st.caption(
+            t(
+                "forecasts.model_caption_wape",
+                model=row["model"],
+                pattern=pattern,
+                confidence=confidence,
+                wape=f"{row['backtest_wape']:.2f}",
+            )
+        )
+    else:
+        st.caption(t("forecasts.model_caption", model=row["model"], pattern=pattern, confidence=confidence))
 ahead["day"] = pd.to_datetime(ahead["day"])
 actual["day"] = pd.to_datetime(actual["day"])
 x = alt.X("day:T", title=None)
+units = t("forecasts.axis_units")  # one axis: every layer carries its title
 layers = [
-    alt.Chart(ahead)
-    .mark_area(opacity=0.15)
-    .encode(x=x, y=alt.Y("lo95:Q", title="units per day"), y2="hi95:Q"),
-    alt.Chart(ahead).mark_area(opacity=0.25).encode(x=x, y="lo80:Q", y2="hi80:Q"),
-    alt.Chart(ahead).mark_line(strokeDash=[4, 3]).encode(x=x, y="model_forecast:Q"),
-    alt.Chart(ahead).mark_line(color="#ff7f0e").encode(x=x, y="forecast:Q"),
-    alt.Chart(actual).mark_line(color="#1f77b4", point=True).encode(x=x, y="units:Q"),
+    alt.Chart(ahead).mark_area(opacity=0.15).encode(x=x, y=alt.Y("lo95:Q", title=units), y2="hi95:Q"),
+    alt.Chart(ahead).mark_area(opacity=0.25).encode(x=x, y=alt.Y("lo80:Q", title=units), y2="hi80:Q"),
+    alt.Chart(ahead).mark_line(strokeDash=[4, 3]).encode(x=x, y=alt.Y("model_forecast:Q", title=units)),
+    alt.Chart(ahead).mark_line(color="#ff7f0e").encode(x=x, y=alt.Y("forecast:Q", title=units)),
+    alt.Chart(actual).mark_line(color="#1f77b4", point=True).encode(x=x, y=alt.Y("units:Q", title=units)),
 ]
 st.altair_chart(alt.layer(*layers), width="stretch")
-st.caption(
-    "Blue: actual demand. Orange: the forecast in force (an override replaces the model's, dashed). Bands: 80% and 95% intervals."
-)
+st.caption(t("forecasts.chart_caption"))
 
-st.subheader("Review queue")
+st.subheader(t("forecasts.review_queue"))
 ui.table(reviews, hide_index=True, width="stretch")
 if decides and not open_reviews.empty:
     with st.form("review"):
-        st.caption(f"Recorded as {ui.who()}.")
+        st.caption(t("forecasts.recorded_as", name=ui.who()))
         target = st.selectbox(
-            "Forecast",
+            t("forecasts.forecast"),
             list(zip(open_reviews["location"], open_reviews["sku"], strict=True)),
             format_func=lambda c: f"{c[0]} × {c[1]}",
             key="review_target",
         )
-        decision = st.radio("Decision", ["accept", "override"], horizontal=True, key="review_decision")
-        daily = st.number_input("Override: units per day", min_value=0.0, step=1.0, key="review_daily")
-        reason = st.text_input("Reason", key="review_reason")
-        if st.form_submit_button("Record decision", key="review_submit"):
+        review_labels = {"accept": t("forecasts.accept"), "override": t("forecasts.override")}
+        decision = st.radio(
+            t("forecasts.decision"),
+            list(review_labels),
+            format_func=review_labels.get,
+            horizontal=True,
+            key="review_decision",
+        )
+        daily = st.number_input(t("forecasts.override_daily"), min_value=0.0, step=1.0, key="review_daily")
+        reason = st.text_input(t("forecasts.reason"), key="review_reason")
+        if st.form_submit_button(t("forecasts.record"), key="review_submit"):
             try:
                 data.decide_review(
                     settings, run_id, target[0], target[1],
                     daily if decision == "override" else None, ui.who(), role, reason,
                 )  # fmt: skip
-            except (ValueError, data.Unavailable) as exc:  # the core's reason, or the stream's
-                st.error(str(exc))
+            except data.Unavailable as exc:  # the stream's reason
+                st.error(ui.reason(exc))
+            except ValueError as exc:  # the core's reason
+                st.error(explain(exc, t))
             else:
                 st.cache_data.clear()
-                st.success(f"{target[0]} × {target[1]}: {decision} recorded.")
+                st.success(
+                    t(
+                        "forecasts.review_recorded",
+                        location=target[0],
+                        sku=target[1],
+                        decision=review_labels[decision],
+                    )
+                )
 elif not decides:
-    st.caption("Your role can see the queue but not decide.")
+    st.caption(t("forecasts.cannot_decide"))
 
-st.subheader("Replenishment suggestions")
+st.subheader(t("forecasts.suggestions"))
 try:
     suggestions = ui.cached(data.suggestions)
 except data.Unavailable as exc:
-    st.info(str(exc))
+    st.info(ui.reason(exc))
     st.stop()
 ui.table(suggestions, hide_index=True, width="stretch")
 proposed = suggestions[suggestions["status"] == "proposed"]
 if decides and not proposed.empty:
     with st.form("suggestion"):
-        chosen = st.selectbox("Suggestion", proposed["suggestion_id"].tolist(), key="suggestion_target")
-        decision = st.radio("Decision", ["approve", "reject"], horizontal=True, key="suggestion_decision")
+        chosen = st.selectbox(
+            t("forecasts.suggestion"), proposed["suggestion_id"].tolist(), key="suggestion_target"
+        )
+        suggestion_labels = {"approve": t("forecasts.approve"), "reject": t("forecasts.reject")}
+        decision = st.radio(
+            t("forecasts.decision"),
+            list(suggestion_labels),
+            format_func=suggestion_labels.get,
+            horizontal=True,
+            key="suggestion_decision",
+        )
         approve = decision == "approve"
-        reason = st.text_input("Reason (required to reject)", key="suggestion_reason")
-        if st.form_submit_button("Record decision", key="suggestion_submit"):
+        reason = st.text_input(t("forecasts.reason_to_reject"), key="suggestion_reason")
+        if st.form_submit_button(t("forecasts.record"), key="suggestion_submit"):
             try:
                 row = data.decide_suggestion(settings, chosen, approve, ui.who(), role, reason)
-            except (ValueError, data.Unavailable) as exc:
-                st.error(str(exc))
+            except data.Unavailable as exc:
+                st.error(ui.reason(exc))
+            except ValueError as exc:
+                st.error(explain(exc, t))
             else:
                 st.cache_data.clear()
-                st.success(
-                    f"{chosen}: {row['status']}" + (f" as event {row['event_id']}" if row["event_id"] else "")
-                )
+                status = t.get(f"value.status.{row['status']}", row["status"])
+                if row["event_id"]:
+                    st.success(
+                        t(
+                            "forecasts.suggestion_sent",
+                            suggestion=chosen,
+                            status=status,
+                            event=row["event_id"],
+                        )
+                    )
+                else:
+                    st.success(t("forecasts.suggestion_recorded", suggestion=chosen, status=status))

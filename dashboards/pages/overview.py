@@ -9,13 +9,17 @@ from stockflow.kpis import KPIS, Direction
 from stockflow.masking import Area
 
 ui.require(Area.OVERVIEW)
-st.title("Overview")
-days = st.radio("Compare", [7, 28], format_func=lambda d: f"last {d} days vs the {d} before", horizontal=True)
+t = ui.translator()
+st.title(t("page.overview"))
+days = st.radio(
+    t("overview.compare"), [7, 28], format_func=lambda d: t("overview.compare_days", days=d), horizontal=True
+)
 
 series: dict[str, pd.DataFrame] = {}
+left_out: dict[str, float] = {}  # what the live-only KPIs left out of the current period
 try:
     for key in KPIS:
-        series[key] = ui.cached(data.kpi_series, key)
+        series[key] = ui.cached(data.kpi_series_with_excluded, key)
 except data.Unavailable as exc:
     ui.unavailable(exc)
 
@@ -24,13 +28,20 @@ for i, (key, kpi) in enumerate(KPIS.items()):
         columns = st.columns(4)
     frame = series[key]
     comparison = data.kpi_comparison(frame, key, days)
-    period = ""
+    if kpi.live_only:
+        left_out[key] = comparison.excluded or 0
+    definition = ui.kpi_definition(kpi)
     if comparison.current_period:
         (a, b), (c, d) = comparison.current_period, comparison.previous_period
-        period = f" {a:%m-%d}–{b:%m-%d} vs {c:%m-%d}–{d:%m-%d}."
+        definition = t(
+            "overview.kpi_help",
+            definition=definition,
+            current=f"{a:%m-%d}–{b:%m-%d}",
+            previous=f"{c:%m-%d}–{d:%m-%d}",
+        )
     with columns[i % 4]:
         st.metric(
-            kpi.title,
+            ui.kpi_title(kpi),
             ui.fmt(kpi, comparison.current),
             delta=ui.fmt_change(kpi, comparison),
             delta_color={
@@ -38,26 +49,37 @@ for i, (key, kpi) in enumerate(KPIS.items()):
                 Direction.LOWER_IS_BETTER: "inverse",
                 Direction.NEUTRAL: "off",
             }[kpi.direction],
-            help=kpi.definition + period,
+            help=definition,
             chart_data=frame["value"].dropna().tail(2 * days).tolist(),
             chart_type="area",
             border=True,
         )
 
+if left_out:
+    st.caption(
+        t(
+            "overview.live_only",
+            events=t.number(left_out.get("data_freshness", 0)),
+            vouchers=t.number(left_out.get("voucher_lag", 0)),
+        )
+    )
 built = data.warehouse_built_at(ui.settings())
 if built:
     st.caption(
-        f"As of the warehouse build at {pd.Timestamp(built, unit='s', tz=ui.settings().timezone):%Y-%m-%d %H:%M}."
+        t(
+            "overview.as_of",
+            built=f"{pd.Timestamp(built, unit='s', tz=ui.settings().timezone):%Y-%m-%d %H:%M}",
+        )
     )
 
-st.subheader("Inventory value and stockout rate")
+st.subheader(t("overview.trend"))
 trend = series["inventory_value"][["day", "value"]].merge(
     series["stockout_rate"][["day", "value"]], on="day", how="outer", suffixes=("_value", "_stockout")
 )
 trend["day"] = pd.to_datetime(trend["day"])
 base = alt.Chart(trend).encode(x=alt.X("day:T", title=None))
-value = base.mark_area(opacity=0.3).encode(y=alt.Y("value_value:Q", title="inventory value (CNY)"))
+value = base.mark_area(opacity=0.3).encode(y=alt.Y("value_value:Q", title=t("overview.axis_value")))
 stockout = base.mark_line(color="#d62728").encode(
-    y=alt.Y("value_stockout:Q", title="stockout rate", axis=alt.Axis(format="%"))
+    y=alt.Y("value_stockout:Q", title=t("overview.axis_stockout"), axis=alt.Axis(format="%"))
 )
 st.altair_chart(alt.layer(value, stockout).resolve_scale(y="independent"), width="stretch")

@@ -7,14 +7,28 @@ import streamlit as st
 from dashboards import data, ui
 from stockflow.masking import Area
 
+ui.require(Area.STOCK)
+t = ui.translator()
+tz = ui.settings().timezone
 CLASSES = {
-    "drift": "Drift: the live state differed from the ledger; a correction event repaired it.",
-    "count_variance": "Count variance: a count differed from the book; an adjustment books it to 待处理财产损溢.",
-    "in_flight": "In flight: events applied but not landed yet; resolves itself.",
+    "drift": t("reconciliation.explain_drift"),
+    "count_variance": t("reconciliation.explain_count_variance"),
+    "in_flight": t("reconciliation.explain_in_flight"),
 }
 
-ui.require(Area.STOCK)
-st.title("Reconciliation")
+
+def class_name(name: str) -> str:
+    return t.get(f"value.classification.{name}", name)
+
+
+def source_name(source: str) -> str:
+    """The live state's runs, or a legacy system's export by its file name."""
+    if source.startswith("legacy:"):
+        return t("reconciliation.source_legacy", file=source.removeprefix("legacy:"))
+    return t("reconciliation.source_stream") if source == "stream" else source
+
+
+st.title(t("page.reconciliation"))
 try:
     runs = ui.cached(data.reconciliation_runs)
 except data.Unavailable as exc:
@@ -24,15 +38,20 @@ live = runs[runs["source"] == "stream"]
 if not live.empty:
     last = live.iloc[0]
     a, b, c, d, e = st.columns(5)
-    a.metric("Positions compared", f"{int(last['positions_compared']):,}")
-    b.metric("Drift", int(last["drift"]))
-    c.metric("Count variances", int(last["count_variance"]))
-    d.metric("In flight", int(last["in_flight"]))
-    e.metric("Repairs unconfirmed", int(last["unconfirmed"]))
+    a.metric(t("reconciliation.compared"), t.number(int(last["positions_compared"])))
+    b.metric(t("reconciliation.drift"), int(last["drift"]))
+    c.metric(t("reconciliation.count_variances"), int(last["count_variance"]))
+    d.metric(t("reconciliation.in_flight"), int(last["in_flight"]))
+    e.metric(t("reconciliation.unconfirmed"), int(last["unconfirmed"]))
     st.caption(
-        f"Last run {pd.Timestamp(last['finished_at']).tz_convert(ui.settings().timezone):%Y-%m-%d %H:%M} "
-        f"in {last['seconds']:.1f} s over {int(last['events_replayed']):,} events; "
-        f"{int(last['corrections'])} corrections and {int(last['adjustments'])} adjustments sent."
+        t(
+            "reconciliation.last_run",
+            at=f"{pd.Timestamp(last['finished_at']).tz_convert(tz):%Y-%m-%d %H:%M}",
+            took=t("unit.seconds", value=t.number(last["seconds"], 1)),
+            events=t.number(int(last["events_replayed"])),
+            corrections=int(last["corrections"]),
+            adjustments=int(last["adjustments"]),
+        )
     )
     history = live.melt(
         id_vars=["started_at"],
@@ -40,29 +59,42 @@ if not live.empty:
         var_name="class",
         value_name="n",
     )
+    history["class"] = history["class"].map(class_name)
     st.altair_chart(
         alt.Chart(history)
         .mark_bar()
-        .encode(x=alt.X("started_at:T", title=None), y=alt.Y("n:Q", title="discrepancies"), color="class:N"),
+        .encode(
+            x=alt.X("started_at:T", title=None),
+            y=alt.Y("n:Q", title=t("reconciliation.axis_discrepancies")),
+            color=alt.Color("class:N", title=t("column.classification")),
+        ),
         width="stretch",
     )
 
 labels = {
-    r[
-        "run_id"
-    ]: f"{pd.Timestamp(r['started_at']).tz_convert(ui.settings().timezone):%m-%d %H:%M} · {r['source']}"
-    f" · {int(r['drift'])} drift, {int(r['count_variance'])} count"
+    r["run_id"]: t(
+        "reconciliation.run_label",
+        at=f"{pd.Timestamp(r['started_at']).tz_convert(tz):%m-%d %H:%M}",
+        source=source_name(r["source"]),
+        drift=int(r["drift"]),
+        counts=int(r["count_variance"]),
+    )
     for _, r in runs.iterrows()
 }
-run_id = st.selectbox("Run", list(labels), format_func=labels.get, key="reconciliation_run")
+run_id = st.selectbox(t("reconciliation.run"), list(labels), format_func=labels.get, key="reconciliation_run")
 try:
     found = ui.cached(data.discrepancies, run_id)
 except data.Unavailable as exc:
     ui.unavailable(exc)
 if found.empty:
-    st.success("Every position agreed.")
+    st.success(t("reconciliation.all_agreed"))
     st.stop()
-classes = st.multiselect("Class", sorted(found["classification"].unique()), key="reconciliation_classes")
+classes = st.multiselect(
+    t("reconciliation.class"),
+    sorted(found["classification"].unique()),
+    format_func=class_name,
+    key="reconciliation_classes",
+)
 if classes:
     found = found[found["classification"].isin(classes)]
 for name, explanation in CLASSES.items():

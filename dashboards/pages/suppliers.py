@@ -8,35 +8,49 @@ from stockflow.masking import Area
 from stockflow.risk import HALF_LIFE_DAYS, HIGH, MEDIUM, PRIOR_PALLETS, PRIOR_RATE
 
 ui.require(Area.PLANNING)
-st.title("Suppliers")
+t = ui.translator()
+st.title(t("page.suppliers"))
 try:
     risk = ui.cached(data.supplier_risk)
 except data.Unavailable as exc:
     ui.unavailable(exc)
 
 a, b, c = st.columns(3)
-a.metric("Suppliers", len(risk))
-b.metric("High risk", int((risk["level"] == "high").sum()))
-c.metric("Pallets inspected", f"{int(risk['pallets'].sum()):,}")
+a.metric(t("suppliers.count"), len(risk))
+b.metric(t("suppliers.high_risk"), int((risk["level"] == "high").sum()))
+c.metric(t("suppliers.pallets"), t.number(int(risk["pallets"].sum())))
 if not risk["pallets"].any():
-    st.info("No pallet inspected yet: every supplier shows the prior.")
+    st.info(t("suppliers.none_inspected"))
+LEVELS = {"low": t("value.level.low"), "medium": t("value.level.medium"), "high": t("value.level.high")}
 st.altair_chart(
-    alt.Chart(risk)
+    alt.Chart(risk.assign(level=risk["level"].map(LEVELS)))
     .mark_bar()
     .encode(
-        x=alt.X("risk:Q", title="pallet damage risk", axis=alt.Axis(format="%")),
+        x=alt.X("risk:Q", title=t("suppliers.axis_risk"), axis=alt.Axis(format="%")),
         y=alt.Y("supplier:N", sort="-x", title=None),
         color=alt.Color(
             "level:N",
-            scale=alt.Scale(domain=["low", "medium", "high"], range=["#4c9a2a", "#e0a500", "#c0392b"]),
+            title=t("column.level"),
+            scale=alt.Scale(domain=list(LEVELS.values()), range=["#4c9a2a", "#e0a500", "#c0392b"]),
         ),
-        tooltip=["supplier", "name", alt.Tooltip("risk:Q", format=".1%"), "pallets", "damaged_pallets"],
+        tooltip=[
+            alt.Tooltip("supplier:N", title=t("column.supplier")),
+            alt.Tooltip("name:N", title=t("column.name")),
+            alt.Tooltip("risk:Q", title=t("column.risk"), format=".1%"),
+            alt.Tooltip("pallets:Q", title=t("column.pallets")),
+            alt.Tooltip("damaged_pallets:Q", title=t("column.damaged_pallets")),
+        ],
     ),
     width="stretch",
 )
 ui.table(risk, hide_index=True, width="stretch")
 st.caption(
-    f"Risk = (α + k) / (α + β + n): n inspected pallets and k with a damaged carton, each weighted "
-    f"0.5^(age in days / {HALF_LIFE_DAYS:.0f}); prior α + β = {PRIOR_PALLETS:.0f} pallets at {PRIOR_RATE:.0%}, so "
-    f"a new supplier is not judged on two pallets. High from {HIGH:.0%}, medium from {MEDIUM:.0%}."
+    t(
+        "suppliers.caption",
+        half_life=f"{HALF_LIFE_DAYS:.0f}",
+        prior=f"{PRIOR_PALLETS:.0f}",
+        rate=t.percent(PRIOR_RATE, 0),
+        high=t.percent(HIGH, 0),
+        medium=t.percent(MEDIUM, 0),
+    )
 )

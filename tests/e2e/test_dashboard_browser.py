@@ -37,18 +37,54 @@ from tests.support.company import write_company
 
 pytestmark = pytest.mark.e2e
 
+#: each page by its title's key, and what must show on it
 PAGES = {
-    "Overview": {"metrics": 8, "chart": True},
-    "Live stock": {"metrics": 5, "grid": True},
-    "Alerts": {"metrics": 1, "chart": True},
-    "Cold chain": {"chart": True},
-    "Finance": {"metrics": 4},
-    "Forecasts & replenishment": {"metrics": 4, "chart": True},
-    "Data quality": {"metrics": 4, "chart": True},
-    "Audit trail": {"metrics": 1},
-    "Reconciliation": {"grid": True},
-    "Suppliers": {"metrics": 3, "chart": True},
+    "page.overview": {"metrics": 8, "chart": True},
+    "page.live_stock": {"metrics": 5, "grid": True},
+    "page.alerts": {"metrics": 1, "chart": True},
+    "page.cold_chain": {"chart": True},
+    "page.finance": {"metrics": 4},
+    "page.forecasts": {"metrics": 4, "chart": True},
+    "page.data_quality": {"metrics": 4, "chart": True},
+    "page.audit": {"metrics": 1},
+    "page.reconciliation": {"grid": True},
+    "page.suppliers": {"metrics": 3, "chart": True},
 }
+HAN = re.compile(r"[\u4e00-\u9fff]")
+
+
+def catalogue_entries(language: str) -> dict[str, str]:
+    """key → message, read from the .po file's text (not through the translator)."""
+    path = (
+        Path(__file__).resolve().parents[2]
+        / "stockflow"
+        / "locales"
+        / language
+        / "LC_MESSAGES"
+        / "stockflow.po"
+    )
+    pairs = re.findall(r'^msgid "(.+)"\nmsgstr "(.*)"$', path.read_text(encoding="utf-8"), re.M)
+    return {key: json.loads(f'"{message}"') for key, message in pairs}
+
+
+def fragments(message: str, minimum: int) -> list[str]:
+    """The literal stretches of a message between its fields, long enough to be telling."""
+    return [p.strip() for p in re.split(r"\{[^}]*\}|\*\*", message) if len(p.strip()) >= minimum]
+
+
+def other_language_shown(text: str, language: str) -> list[str]:
+    """Keys, or messages of the other language, found in a page's text."""
+    keys = catalogue_entries("en")
+    found = [k for k in keys if re.search(rf"(?<![\w.]){re.escape(k)}(?![\w.])", text)]
+    if language == "zh_CN":  # English labels: messages of several words
+        for message in catalogue_entries("en").values():
+            found += [f for f in fragments(message, 12) if " " in f and f in text]
+    else:  # Chinese labels
+        for message in catalogue_entries("zh_CN").values():
+            found += [f for f in fragments(message, 4) if HAN.search(f) and f in text]
+    return found
+
+
 NAV = "a[data-testid=stSidebarNavLink]"  # its text is the icon's name, then the title
 CHART = '[data-testid="stVegaLiteChart"] canvas, [data-testid="stVegaLiteChart"] svg'
 
@@ -110,76 +146,117 @@ def test_every_page_renders_in_chromium_and_no_phone_number_shows(tmp_path, live
     try:
         wait_until_serving(settings, server)
         browser = Chromium(tmp_path / "chromium", height=1600)
-        browser.navigate(settings.dashboard_url)
-        browser.wait_for("document.querySelector('input[type=password]')", "the sign-in form")
-        browser.evaluate("document.querySelector('input[aria-label=\"Name\"]').focus(); true")
-        browser.type_text("zhou.min")
-        browser.evaluate("document.querySelector('input[type=password]').focus(); true")
-        browser.type_text("manager-pw")
-        browser.evaluate(
-            "[...document.querySelectorAll('button')].find(b => b.innerText.includes('Sign in')).click()"
-        )
-        browser.wait_for(
-            f"[...document.querySelectorAll({json.dumps(NAV)})].some(a => a.innerText.trim().endsWith('Data quality'))",
-            "the manager's navigation",
-        )
-        assert "Signed in as zhou.min (manager)" in browser.text()
-        for title, expected in PAGES.items():
-            browser.evaluate(
-                f"[...document.querySelectorAll({json.dumps(NAV)})]"
-                f".find(a => a.innerText.trim().endsWith({json.dumps(title)})).click()"
-            )
-            browser.wait_for(
-                f"[...document.querySelectorAll('h1')].some(h => h.innerText.trim() === {json.dumps(title)})",
-                f"the {title} page",
-            )
-            if expected.get("metrics"):
-                browser.wait_for(
-                    f"document.querySelectorAll('[data-testid=stMetric]').length >= {expected['metrics']}",
-                    f"the KPIs on {title}",
-                )
-            if expected.get("chart"):
-                browser.wait_for(f"document.querySelector({json.dumps(CHART)})", f"a chart on {title}")
-            if expected.get("grid"):
-                browser.wait_for(
-                    "document.querySelector('[data-testid=stDataFrame] canvas')", "the stock grid"
-                )
-            if title == "Finance":  # a download is an export: the audit log records it
-                button = "[...document.querySelectorAll('button')].find(b => b.innerText.includes('Download the journal'))"
-                browser.wait_for(button, "the journal's download button")
-                browser.click(button)
-                wait_until(
-                    lambda: any(
-                        r
-                        and r["action"] == "dashboard.exported"
-                        and (r["actor"], r["role"]) == ("zhou.min", "manager")
-                        for r in AuditLog(var).records()
-                    ),
-                    30,
-                    "the export in the audit log",
-                )
-                tab = "[...document.querySelectorAll('[data-testid=stTab]')].find(t => t.innerText.includes('Receivables'))"
-                browser.wait_for(tab, "the finance tabs")
-                browser.click(tab)
-                browser.wait_for("document.querySelector('[data-testid=stTable]')", "the receivables table")
-            text = browser.text()
-            assert "Traceback" not in text and "Error" not in text.split("\n")[0], text[:500]
-            shown = [p for p in phones if p in text]
-            assert not shown, f"full phone numbers on {title}: {shown[:3]}"
-            if title == "Finance":  # the numbers are there, masked
-                assert len(re.findall(r"\b\d{3}\*{4}\d{4}\b", text)) >= len(catalog.customers)
-            if title == "Audit trail":
-                assert "intact" in text and int(re.search(r"([\d,]+) entries", text).group(1)) >= 1
-            if title == "Suppliers":  # a month of the dock cameras' pallets
-                assert int(re.search(r"Pallets inspected\s+([\d,]+)", text).group(1).replace(",", "")) > 100
-            if title == "Live stock":
-                on_hand = int(re.search(r"On hand\s+([\d,]+)", text).group(1).replace(",", ""))
-                assert on_hand > 0
-            shot = browser.screenshot(shots / f"{title.split()[0].lower()}.png")
-            assert shot.stat().st_size > 20_000, f"{title}: a near-empty screenshot"
+        for language in ("en", "zh_CN"):
+            walk_every_page(browser, settings, var, catalog, phones, language, shots / language)
     finally:
         if browser is not None:
             browser.close()
         server.terminate()
         server.wait(timeout=20)
         log.close()
+
+
+def manager_exports(var: Path) -> int:
+    """Downloads the audit log records as the manager's."""
+    return sum(
+        1
+        for r in AuditLog(var).records()
+        if r and r["action"] == "dashboard.exported" and (r["actor"], r["role"]) == ("zhou.min", "manager")
+    )
+
+
+def walk_every_page(browser, settings, var, catalog, phones, language, shots):
+    """Sign in with the interface in `language` (a link's `?lang=`), open every page, check it
+    shows its content in that language only and no full phone number."""
+    words = catalogue_entries(language)
+    browser.navigate(f"{settings.dashboard_url}?lang={language}")
+    browser.wait_for("document.querySelector('input[type=password]')", "the sign-in form")
+    browser.evaluate(
+        f"document.querySelector('input[aria-label={json.dumps(words['sign_in.name'])}]').focus(); true"
+    )
+    browser.type_text("zhou.min")
+    browser.evaluate("document.querySelector('input[type=password]').focus(); true")
+    browser.type_text("manager-pw")
+    browser.evaluate(
+        "[...document.querySelectorAll('button')]"
+        f".find(b => b.innerText.includes({json.dumps(words['sign_in.submit'])})).click()"
+    )
+    last = words["page.data_quality"]
+    browser.wait_for(
+        f"[...document.querySelectorAll({json.dumps(NAV)})].some(a => a.innerText.trim().endsWith({json.dumps(last)}))",
+        "the manager's navigation",
+    )
+    signed_in = words["ui.signed_in_as"].format(name="zhou.min", role=words["role.manager"]).replace("**", "")
+    assert signed_in in browser.text()
+    for key, expected in PAGES.items():
+        title = words[key]
+        browser.evaluate(
+            f"[...document.querySelectorAll({json.dumps(NAV)})]"
+            f".find(a => a.innerText.trim().endsWith({json.dumps(title)})).click()"
+        )
+        browser.wait_for(
+            f"[...document.querySelectorAll('h1')].some(h => h.innerText.trim() === {json.dumps(title)})",
+            f"the {title} page",
+        )
+        if expected.get("metrics"):
+            browser.wait_for(
+                f"document.querySelectorAll('[data-testid=stMetric]').length >= {expected['metrics']}",
+                f"the KPIs on {title}",
+            )
+        if expected.get("chart"):
+            browser.wait_for(f"document.querySelector({json.dumps(CHART)})", f"a chart on {title}")
+        if expected.get("grid"):
+            browser.wait_for("document.querySelector('[data-testid=stDataFrame] canvas')", "the stock grid")
+        if key == "page.finance":  # a download is an export: the audit log records it
+            label = words["finance.download_journal"]
+            button = f"[...document.querySelectorAll('button')].find(b => b.innerText.includes({json.dumps(label)}))"
+            browser.wait_for(button, "the journal's download button")
+            before = manager_exports(var)
+            browser.click(button)
+            wait_until(lambda n=before: manager_exports(var) > n, 30, "the export in the audit log")
+            tab_label = words["finance.tab_receivables"]
+            tab = f"[...document.querySelectorAll('[data-testid=stTab]')].find(t => t.innerText.includes({json.dumps(tab_label)}))"
+            browser.wait_for(tab, "the finance tabs")
+            browser.click(tab)
+            browser.wait_for("document.querySelector('[data-testid=stTable]')", "the receivables table")
+        text = browser.text()
+        assert "Traceback" not in text and "Error" not in text.split("\n")[0], text[:500]
+        shown = [p for p in phones if p in text]
+        assert not shown, f"full phone numbers on {title}: {shown[:3]}"
+        wrong = other_language_shown(text, language)
+        assert not wrong, f"{title} ({language}) shows keys or the other language: {wrong[:5]}"
+        if language == "zh_CN":
+            assert HAN.search(title)
+        if key == "page.finance":  # the numbers are there, masked
+            assert len(re.findall(r"\b\d{3}\*{4}\d{4}\b", text)) >= len(catalog.customers)
+        if key == "page.audit":
+            assert words["audit.intact"] in text
+            entries = words["audit.caption"].split("{entries}")[1].split(";")[0]
+            assert int(re.search(rf"([\d,]+){re.escape(entries)}", text).group(1).replace(",", "")) >= 1
+        if key == "page.suppliers":  # a month of the dock cameras' pallets
+            label = re.escape(words["suppliers.pallets"])
+            assert int(re.search(rf"{label}\s+([\d,]+)", text).group(1).replace(",", "")) > 100
+        if key == "page.live_stock":
+            label = re.escape(words["stock.on_hand"])
+            assert int(re.search(rf"{label}\s+([\d,]+)", text).group(1).replace(",", "")) > 0
+        shot = browser.screenshot(shots / f"{key.removeprefix('page.')}.png")
+        assert shot.stat().st_size > 20_000, f"{title}: a near-empty screenshot"
+    if language == "zh_CN":  # the sidebar's switch turns the page English, and the account keeps it
+        browser.click("document.querySelector('[data-testid=stSidebar] [data-testid=stSelectbox] input')")
+        option = (
+            "[...document.querySelectorAll('li[role=option]')].find(o => o.innerText.trim() === 'English')"
+        )
+        browser.wait_for(option, "the language options")
+        browser.click(option)
+        english = catalogue_entries("en")["page.audit"]
+        browser.wait_for(
+            f"[...document.querySelectorAll('h1')].some(h => h.innerText.trim() === {json.dumps(english)})",
+            "the page in English",
+        )
+        wait_until(
+            lambda: AccountFile(var / "accounts.json").get("zhou.min").language == "en", 10, "the choice kept"
+        )
+        words = catalogue_entries("en")
+    browser.evaluate(
+        f"[...document.querySelectorAll('button')].find(b => b.innerText.includes({json.dumps(words['ui.sign_out'])})).click()"
+    )

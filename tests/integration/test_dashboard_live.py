@@ -5,7 +5,7 @@ The test has a broker of its own (`stack`): its worker's consumer group and offs
 import pytest
 
 from stockflow.masking import Role
-from tests.integration.test_dashboards import signed_in
+from tests.integration.test_dashboards import header, signed_in
 from tests.integration.test_pipeline import simulated, wait_processed
 from tests.support import get_json, produce_with_confluent
 
@@ -35,5 +35,5 @@ def test_live_stock_shows_the_worker_s_positions_and_filters_them(stack, monkeyp
     sku = served[0]["sku"]
     at.text_input(key="stock_sku").input(sku.lower()).run()
     narrowed = at.dataframe[0].value
-    assert set(narrowed["sku"]) == {sku} and len(narrowed) == len(served[0]["batches"])
+    assert set(narrowed[header("sku")]) == {sku} and len(narrowed) == len(served[0]["batches"])
     assert {m.label: m.value for m in at.metric}["On hand"] == f"{served[0]['on_hand']:,}"

@@ -13,9 +13,16 @@ import pytest
 from streamlit.testing.v1 import AppTest
 
 from dashboards import ui
+from dashboards.access import save_language
+from stockflow.alerts import AlertType, Severity
 from stockflow.config import Settings
+from stockflow.forecasting import Decision, Pattern
+from stockflow.i18n import Language, catalogue
 from stockflow.masking import Area, Role, can_view
-from stockflow.services.accounts import add_account
+from stockflow.reconciliation import Classification
+from stockflow.replenishment import SuggestionStatus
+from stockflow.risk import RiskLevel
+from stockflow.services.accounts import add_account, set_language
 from stores.accounts import AccountFile
 from stores.audit_log import AuditLog
 from stores.planning import Planning
@@ -84,6 +91,11 @@ def page(role: Role, path: str) -> AppTest:
     at.switch_page(path).run()
     assert not at.exception, at.exception
     return at
+
+
+def header(column: str) -> str:
+    """A table column's English header, from the catalogue (tables show headers, not names)."""
+    return catalogue(Language.EN)[f"column.{column}"]
 
 
 def metric(at: AppTest, label: str) -> str:
@@ -172,7 +184,11 @@ def test_a_disabled_account_s_session_ends(env):
     try:
         at.run()
         assert "account" not in at.session_state
-        assert [e.value for e in at.error] == [ui.SIGNED_OUT] and not at.dataframe and not at.metric
+        assert (
+            [e.value for e in at.error] == [ui.translator()("ui.signed_out")]
+            and not at.dataframe
+            and not at.metric
+        )
     finally:
         enable_account(book, AuditLog(var), NAMES[Role.AUDITOR], "admin")
 
@@ -270,14 +286,14 @@ def test_finance_journal_trial_balance_and_masked_receivables(env):
     assert metric(at, "Debit = credit") == "balanced"
     receivables = at.table[0].value
     phones = {c.phone for c in catalog.customers.values()}
-    assert len(receivables) == len(catalog.customers) and receivables["receivable"].sum() > 0
-    assert all(re.fullmatch(r"\d{3}\*{4}\d{4}", p) for p in receivables["phone"])
-    assert not phones & set(receivables["phone"])
-    assert all(re.fullmatch(r".\*+.", i) for i in receivables["id_number"])
+    assert len(receivables) == len(catalog.customers) and receivables[header("receivable")].sum() > 0
+    assert all(re.fullmatch(r"\d{3}\*{4}\d{4}", p) for p in receivables[header("phone")])
+    assert not phones & set(receivables[header("phone")])
+    assert all(re.fullmatch(r".\*+.", i) for i in receivables[header("id_number")])
     # the auditor alone sees identity numbers in full (phones stay masked)
     audited = page(Role.AUDITOR, "pages/finance.py").table[0].value
-    assert set(audited["id_number"]) == {c.id_number for c in catalog.customers.values()}
-    assert not phones & set(audited["phone"])
+    assert set(audited[header("id_number")]) == {c.id_number for c in catalog.customers.values()}
+    assert not phones & set(audited[header("phone")])
 
 
 def test_data_quality_shows_the_latest_run(env):
@@ -388,7 +404,7 @@ def test_the_audit_page_verifies_the_chain_and_shows_tampering(env):
     at = page(Role.AUDITOR, "pages/audit.py")
     assert metric(at, "Chain") == "intact"
     shown = at.dataframe[0].value
-    assert len(shown) == len(log.records()) and shown["seq"].iloc[0] == len(log.records())
+    assert len(shown) == len(log.records()) and shown[header("seq")].iloc[0] == len(log.records())
     # someone edits an entry in the file: the page says so and names it
     lines = log.path.read_text(encoding="utf-8").splitlines()
     edited = next(i for i, line in enumerate(lines) if "vouchers 2026-08" in line)
@@ -429,8 +445,10 @@ def test_suppliers_page_scores_each_supplier_from_its_inspections(tmp_path, monk
     shown = at.dataframe[0].value
     assert len(shown) == len(catalog.suppliers)
     top = shown.iloc[0]
-    assert (top["supplier"], top["pallets"], top["damaged_pallets"]) == (first, 2, 2)
-    assert top["risk"] == pytest.approx(2.5 / 12) and top["level"] == "high"  # not 100% on two pallets
+    assert (top[header("supplier")], top[header("pallets")], top[header("damaged_pallets")]) == (first, 2, 2)
+    assert (
+        top[header("risk")] == pytest.approx(2.5 / 12) and top[header("level")] == "high"
+    )  # not 100% on two pallets
     clean = shown[shown["supplier"] == second].iloc[0]
     assert clean["risk"] == pytest.approx(0.5 / 40) and clean["level"] == "low"
     assert set(shown[shown["pallets"] == 0]["risk"]) == {0.05}  # never inspected: the prior
@@ -493,3 +511,148 @@ def test_every_page_masks_a_mobile_number_inside_any_text(env):
     text = at.dataframe[0].value.to_csv(index=False)
     assert "1234 5678" not in text and "12345678" not in text
     assert "138****5678" in text
+
+
+# ----------------------------------------------------------------------------- languages
+ALL_PAGES = [
+    "pages/overview.py", "pages/live_stock.py", "pages/alerts.py", "pages/cold_chain.py",
+    "pages/finance.py", "pages/forecasts.py", "pages/data_quality.py", "pages/audit.py",
+    "pages/reconciliation.py", "pages/suppliers.py",
+]  # fmt: skip
+HAN = re.compile(r"[\u4e00-\u9fff]")
+#: Latin words a Chinese interface may show: codes, units and names of standards
+LATIN_ALLOWED = {
+    "SKU",
+    "GTIN",
+    "WAPE",
+    "CSV",
+    "ID",
+    "P95",
+    "P50",
+    "B2B",
+    "stockflow",
+    "reconcile_stock",
+    "GS1",
+}
+#: the stored words of the statuses and classes tables show (shown translated in Chinese)
+VOCABULARY = {
+    m.value
+    for vocabulary in (AlertType, Severity, Pattern, SuggestionStatus, Decision, Classification, RiskLevel)
+    for m in vocabulary
+} - {"high", "low", "medium"} | {"open"}
+KEY_LIKE = re.compile(r"\b[a-z_]+\.[a-z_]+(\.[a-z_]+)*\b")
+
+
+def labels_on(at: AppTest) -> dict[str, list[str]]:
+    """What a page labels (not the data it shows): titles, headings, captions, notices, metric
+    and widget labels, tab names, table headers, status words, chart axis and legend titles."""
+    found: dict[str, list[str]] = {
+        "titles": [e.value for e in (*at.title, *at.subheader, *at.header)],
+        "notices": [e.value for e in (*at.caption, *at.info, *at.warning, *at.error, *at.success)],
+        "metrics": [m.label for m in at.metric],
+        "widgets": [
+            w.label
+            for w in (*at.selectbox, *at.multiselect, *at.radio, *at.text_input, *at.number_input, *at.slider)
+        ]
+        + [b.label for b in at.button],
+        "tabs": [tab.label for tab in at.tabs],
+        "headers": [str(c) for d in at.dataframe for c in d.value.columns]
+        + [str(c) for d in at.table for c in (*d.value.columns, d.value.index.name) if c],
+        "charts": [],
+    }
+    found["values"] = [
+        str(v)
+        for d in at.dataframe
+        for column in d.value.columns
+        if d.value[column].dtype == object
+        for v in d.value[column].dropna().unique()
+        if isinstance(v, str) and v in VOCABULARY
+    ]
+    for chart in at.get("arrow_vega_lite_chart"):
+        spec = json.loads(chart.proto.spec)
+        found["charts"] += [str(v) for v in _titles(spec)]
+    return found
+
+
+def _titles(node):
+    """Every title a chart shows: the ones given, and a channel's field name where none is given
+    (Vega-Lite shows the field's name as the axis, legend or tooltip title then)."""
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key == "encoding" and isinstance(value, dict):
+                for channel, encodings in value.items():
+                    if channel in ("x2", "y2", "detail", "order"):
+                        continue
+                    for encoding in encodings if isinstance(encodings, list) else [encodings]:
+                        if not isinstance(encoding, dict):
+                            continue
+                        if "title" in encoding:
+                            if isinstance(encoding["title"], str):
+                                yield encoding["title"]
+                        elif "field" in encoding:
+                            yield encoding["field"]
+            elif key == "title" and isinstance(value, str):
+                yield value
+            else:
+                yield from _titles(value)
+    elif isinstance(node, list):
+        for item in node:
+            yield from _titles(item)
+
+
+def english_words(text: str) -> list[str]:
+    """Latin words of two or more letters not allowed in a Chinese label (fields such as
+    hashes, codes and numbers are not words)."""
+    words = re.findall(r"(?<![\w`])[A-Za-z][A-Za-z_]+(?![\w`])", re.sub(r"`[^`]*`", "", text))
+    return [w for w in words if w not in LATIN_ALLOWED and not w.isupper()]
+
+
+@pytest.mark.parametrize("language", ["zh_CN", "en"])
+def test_every_page_speaks_one_language(env, monkeypatch, language):
+    """In Chinese no label is English or a message key; in English no label is Chinese. Data
+    (names, codes) may be in either; labels come only from the catalogue of the language."""
+    monkeypatch.setenv("STOCKFLOW_LANGUAGE", language)
+    problems = []
+    for path in ALL_PAGES:
+        role = Role.FINANCE if path == "pages/finance.py" else Role.MANAGER
+        at = page(role, path)
+        assert not at.exception, (path, [e.value for e in at.exception])
+        for kind, texts in labels_on(at).items():
+            for text in texts:
+                if KEY_LIKE.fullmatch(text.strip()) or any(
+                    m.group(0).count(".") and m.group(0).split(".")[0] in {"page", "column", "value", "kpi"}
+                    for m in KEY_LIKE.finditer(text)
+                ):
+                    problems.append((path, kind, "key", text))
+                elif (
+                    language == "zh_CN" and kind != "charts" and english_words(text) and not HAN.search(text)
+                ):
+                    problems.append((path, kind, "english", text))
+                elif language == "zh_CN" and english_words(text) and kind in ("headers", "metrics", "tabs"):
+                    problems.append((path, kind, "english", text))
+                elif language == "zh_CN" and kind == "values":
+                    problems.append((path, kind, "stored word", text))
+                elif language == "en" and HAN.search(text) and kind not in ("notices", "values"):
+                    problems.append((path, kind, "chinese", text))
+    assert not problems, "\n".join(map(str, problems))
+
+
+def test_a_person_picks_a_language_before_signing_in_and_an_account_keeps_its_own(env, monkeypatch):
+    var, _ = env
+    monkeypatch.setenv("STOCKFLOW_LANGUAGE", "en")
+    at = AppTest.from_file(APP, default_timeout=60).run()
+    assert at.text_input(key="sign_in_name").label == "Name"
+    at.selectbox(key="language_choice").select_index(list(Language).index(Language.ZH_CN)).run()
+    assert at.text_input(key="sign_in_name").label == "账户名"
+    sign_in(at, ensure_account(var, Role.MANAGER), PASSWORDS[Role.MANAGER])
+    at.switch_page("pages/overview.py").run()
+    assert at.title[0].value == "概览" and at.metric[0].label == "库存金额"
+    # a person's saved choice (the sidebar's switch keeps it with the account) opens their sessions
+    name = ensure_account(var, Role.WAREHOUSE)
+    save_language(Settings(var_dir=var), name, "zh_CN")
+    try:
+        assert AccountFile(var / "accounts.json").get(name).language == "zh_CN"
+        assert page(Role.WAREHOUSE, "pages/overview.py").title[0].value == "概览"
+        assert page(Role.MANAGER, "pages/overview.py").title[0].value == "Overview"  # the company's
+    finally:
+        set_language(AccountFile(var / "accounts.json"), AuditLog(var), name, None, "test-admin")
