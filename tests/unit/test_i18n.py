@@ -133,6 +133,13 @@ def test_every_status_word_a_table_shows_has_its_words_in_both_languages():
         assert all(f"role.{r.value}" in known for r in Role)
 
 
+def test_every_column_of_a_discrepancy_report_has_a_header():
+    from dashboards.data import DISCREPANCY_COLUMNS
+
+    for language in Language:
+        assert [c for c in DISCREPANCY_COLUMNS if f"column.{c}" not in catalogue(language)] == []
+
+
 def test_every_kpi_has_a_title_and_definition_in_both_languages():
     for language in Language:
         for key in KPIS:
