@@ -372,3 +372,21 @@ def test_freshness_and_voucher_lag_describe_live_operation(tmp_path):
     assert lag.current_period[1] == today
     assert 60 <= lag.current <= live_bound  # posted by the second pass, before the bound was taken
     assert lag.excluded == history_vouchers
+
+
+def test_a_lake_from_before_deliveries_were_recorded_counts_its_events_live(built):
+    """Every scan landed before the lake recorded deliveries (no such column in any file): the
+    build still reads them, as live events."""
+    import pyarrow.parquet as pq
+
+    var = built.settings.var_dir
+    files = sorted((built.settings.lake_dir / "scans").rglob("*.parquet"))
+    assert files
+    for path in files:
+        pq.write_table(pq.read_table(path).drop_columns(["delivery"]), path)
+    result = warehouse.build(var, built.catalog, full=True, select=["+fct_data_freshness"])
+    assert result.success, result.failures
+    assert query(var, "SELECT DISTINCT delivery FROM stg_lake__events WHERE topic = 'scans'") == [("live",)]
+    assert query(
+        var, "SELECT sum(events) = sum(live_events), sum(backfilled_events) FROM fct_data_freshness"
+    ) == [(True, 0)]
