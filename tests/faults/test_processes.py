@@ -214,6 +214,34 @@ def test_up_refusal_reads_in_chinese(tmp_path):
     assert f"端口 {run.ports['broker']}（消息代理）：进程号 {os.getpid()}" in refused.stderr, refused.stderr
 
 
+def test_down_stops_what_a_run_left_behind_on_its_ports(tmp_path):
+    """A process of an earlier run whose `up` is gone (as after a kill -9 on a system without
+    parent-death signals) holds a port: `up` names it and points at `down`, which stops it."""
+    run = Up(tmp_path)
+    port = run.ports["web"]
+    env = {**run.env, "STOCKFLOW_STACK": str(run.var.resolve())}  # as `up` marks what it starts
+    left = subprocess.Popen(
+        [sys.executable, "-m", "http.server", "--bind", "127.0.0.1", str(port)],
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_until(lambda: listening(port), 30, "the left-over process listening")
+        refused = stockflow("up", env=run.env, timeout=120)
+        assert refused.returncode == 1, refused.stderr
+        assert f"pid {left.pid}" in refused.stderr and "stockflow down" in refused.stderr, refused.stderr
+        down = stockflow("down", env=run.env, timeout=120)
+        assert down.returncode == 0, down.stderr
+        assert f"pid {left.pid}" in down.stderr, down.stderr
+        assert left.wait(timeout=10) is not None
+        assert not listening(port)
+    finally:
+        if left.poll() is None:
+            left.kill()
+        run.close()
+
+
 @pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGKILL], ids=["sigterm", "sigkill"])
 def test_broker_command_stopped_leaves_no_broker_binary(tmp_path, signum):
     port = free_port()
