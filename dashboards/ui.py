@@ -172,6 +172,14 @@ def _cached(name: str, var_dir: str, ttl: int, args: tuple) -> Any:
     return _cached_forever(name, var_dir, int(time.time() // ttl), args)
 
 
+def time_axis(with_time: bool = False) -> Any:
+    """A time axis labelled with numbers (09-01, 09-01 14:00), the same in both languages:
+    Vega's own labels would name months and weekdays in English."""
+    import altair as alt
+
+    return alt.Axis(format="%m-%d %H:%M" if with_time else "%m-%d")
+
+
 def reason(exc: data.Unavailable) -> str:
     """Why a source cannot be read, in the interface's language."""
     return translator()(exc.key, **exc.fields)

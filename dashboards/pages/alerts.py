@@ -55,7 +55,7 @@ st.altair_chart(
     alt.Chart(daily)
     .mark_bar()
     .encode(
-        x=alt.X("day:T", title=None),
+        x=alt.X("day:T", title=None, axis=ui.time_axis()),
         y=alt.Y("alerts:Q", title=t("alerts.axis_alerts")),
         color=alt.Color("alert_type:N", title=t("alerts.type")),
     ),

@@ -37,7 +37,7 @@ low, high = skus.set_index("sku_id").loc[sku, ["cold_chain_min_c", "cold_chain_m
 readings = ui.cached(data.temperature_readings, location, days)
 readings["outside"] = (readings["celsius"] < low) | (readings["celsius"] > high)
 band = pd.DataFrame({"low": [low], "high": [high]})
-x = alt.X("occurred_at:T", title=None)
+x = alt.X("occurred_at:T", title=None, axis=ui.time_axis(with_time=True))
 shade = (
     alt.Chart(band).mark_rect(opacity=0.15, color="#2ca02c").encode(y=alt.Y("low:Q", title="°C"), y2="high:Q")
 )
@@ -55,7 +55,7 @@ marks = (
         x=x,
         y=alt.Y("celsius:Q", title="°C"),
         tooltip=[
-            alt.Tooltip("occurred_at:T", title=t("column.occurred_at")),
+            alt.Tooltip("occurred_at:T", title=t("column.occurred_at"), format="%Y-%m-%d %H:%M"),
             alt.Tooltip("sensor_id:N", title=t("column.sensor_id")),
             alt.Tooltip("celsius:Q", title="°C"),
         ],

@@ -66,7 +66,7 @@ if not info.empty:
         st.caption(t("forecasts.model_caption", model=row["model"], pattern=pattern, confidence=confidence))
 ahead["day"] = pd.to_datetime(ahead["day"])
 actual["day"] = pd.to_datetime(actual["day"])
-x = alt.X("day:T", title=None)
+x = alt.X("day:T", title=None, axis=ui.time_axis())
 units = t("forecasts.axis_units")  # one axis: every layer carries its title
 layers = [
     alt.Chart(ahead).mark_area(opacity=0.15).encode(x=x, y=alt.Y("lo95:Q", title=units), y2="hi95:Q"),

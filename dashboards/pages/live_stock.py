@@ -77,7 +77,7 @@ if sku:
             alt.Chart(ledger)
             .mark_line(interpolate="step-after")
             .encode(
-                x=alt.X("occurred_at:T", title=None),
+                x=alt.X("occurred_at:T", title=None, axis=ui.time_axis()),
                 y=alt.Y("stock_value_after:Q", title=t("stock.axis_value_after")),
                 color=alt.Color("location:N", title=t("column.location")),
             )

@@ -77,7 +77,7 @@ trend = series["inventory_value"][["day", "value"]].merge(
     series["stockout_rate"][["day", "value"]], on="day", how="outer", suffixes=("_value", "_stockout")
 )
 trend["day"] = pd.to_datetime(trend["day"])
-base = alt.Chart(trend).encode(x=alt.X("day:T", title=None))
+base = alt.Chart(trend).encode(x=alt.X("day:T", title=None, axis=ui.time_axis()))
 value = base.mark_area(opacity=0.3).encode(y=alt.Y("value_value:Q", title=t("overview.axis_value")))
 stockout = base.mark_line(color="#d62728").encode(
     y=alt.Y("value_stockout:Q", title=t("overview.axis_stockout"), axis=alt.Axis(format="%"))

@@ -64,7 +64,7 @@ if not live.empty:
         alt.Chart(history)
         .mark_bar()
         .encode(
-            x=alt.X("started_at:T", title=None),
+            x=alt.X("started_at:T", title=None, axis=ui.time_axis(with_time=True)),
             y=alt.Y("n:Q", title=t("reconciliation.axis_discrepancies")),
             color=alt.Color("class:N", title=t("column.classification")),
         ),

@@ -231,7 +231,7 @@ def walk_every_page(browser, settings, var, catalog, phones, language, shots):
             assert len(re.findall(r"\b\d{3}\*{4}\d{4}\b", text)) >= len(catalog.customers)
         if key == "page.audit":
             assert words["audit.intact"] in text
-            entries = words["audit.caption"].split("{entries}")[1].split(";")[0]
+            entries = re.split(r"[;；{]", words["audit.caption"].split("{entries}")[1])[0]
             assert int(re.search(rf"([\d,]+){re.escape(entries)}", text).group(1).replace(",", "")) >= 1
         if key == "page.suppliers":  # a month of the dock cameras' pallets
             label = re.escape(words["suppliers.pallets"])
@@ -242,13 +242,13 @@ def walk_every_page(browser, settings, var, catalog, phones, language, shots):
         shot = browser.screenshot(shots / f"{key.removeprefix('page.')}.png")
         assert shot.stat().st_size > 20_000, f"{title}: a near-empty screenshot"
     if language == "zh_CN":  # the sidebar's switch turns the page English, and the account keeps it
-        browser.click("document.querySelector('[data-testid=stSidebar] [data-testid=stSelectbox] input')")
-        option = (
-            "[...document.querySelectorAll('li[role=option]')].find(o => o.innerText.trim() === 'English')"
+        browser.click(
+            "document.querySelector('[data-testid=stSidebar] [data-testid=stSelectbox] button[aria-haspopup=listbox]')"
         )
+        option = "[...document.querySelectorAll('[role=option]')].find(o => o.innerText.trim() === 'English')"
         browser.wait_for(option, "the language options")
         browser.click(option)
-        english = catalogue_entries("en")["page.audit"]
+        english = catalogue_entries("en")[list(PAGES)[-1]]  # the page last open
         browser.wait_for(
             f"[...document.querySelectorAll('h1')].some(h => h.innerText.trim() === {json.dumps(english)})",
             "the page in English",
