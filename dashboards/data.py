@@ -21,6 +21,7 @@ import duckdb
 import pandas as pd
 
 from stockflow.config import Settings
+from stockflow.i18n import Language, translator
 from stockflow.kpis import KPIS, PeriodComparison, compare_periods, daily_values
 from stockflow.ledger import Position
 from stockflow.masking import DEFAULT_POLICY, Role
@@ -38,8 +39,8 @@ class Unavailable(RuntimeError):
         self.key = key
         self.fields = fields
 
-    def __str__(self) -> str:
-        return f"{self.key} {self.fields}" if self.fields else self.key
+    def __str__(self) -> str:  # logs and tracebacks: the English message
+        return translator(Language.EN)(self.key, **self.fields)
 
 
 #: the stores the pages read, each with its own messages (no sentence built from a noun)

@@ -18,6 +18,7 @@ from flows.reconcile_stock import reconcile_legacy, reconciliation
 from lake import LakeWriter, now_utc, partition_for, read_table
 from stockflow.alerts import Alert, AlertType
 from stockflow.events import AdjustmentReason, CycleCount, GoodsReceipt, StockAdjustment, StockCorrection
+from stockflow.i18n import Language, catalogue
 from stockflow.reconciliation import Action, Classification, variance_adjustment_id
 from stores.audit_log import AuditLog
 from stores.books import Books
@@ -71,7 +72,7 @@ def run_flow(settings, var_dir, web_url, full_replay=None):
 def show_page(monkeypatch, var, latest, flow_run_id, flow_summary):
     """The dashboard's reconciliation page: the latest run's figures, then any run's findings."""
     from stockflow.masking import Role
-    from tests.integration.test_dashboards import signed_in
+    from tests.integration.test_dashboards import header, signed_in
 
     monkeypatch.setenv("STOCKFLOW_VAR_DIR", str(var))
     at = signed_in(Role.WAREHOUSE)
@@ -81,8 +82,15 @@ def show_page(monkeypatch, var, latest, flow_run_id, flow_summary):
     assert metrics["Positions compared"] == f"{latest.positions_compared:,}" and metrics["Drift"] == "0"
     at.selectbox(key="reconciliation_run").select(flow_run_id).run()
     found = at.dataframe[1].value
-    assert sorted(found["classification"]) == ["count_variance", "drift", "drift"]
-    assert set(found["action"]) == {"correction", "adjustment"} and found["applied"].all()
+    words = catalogue(Language.EN)  # the table shows its classes and actions in words
+    assert sorted(found[header("classification")]) == sorted(
+        words[f"value.classification.{c}"] for c in ("count_variance", "drift", "drift")
+    )
+    assert set(found[header("action")]) == {
+        words["value.action.correction"],
+        words["value.action.adjustment"],
+    }
+    assert found[header("applied")].all()
     assert flow_summary["drift"] == 2
 
 
