@@ -23,6 +23,7 @@ import aiohttp
 import pytest
 from confluent_kafka import Consumer, TopicPartition
 
+from stockflow.i18n import Language, catalogue
 from stockflow.webhooks import Subscriber, verify_signature
 from stores.audit_log import AuditLog
 from streams.webhook_delivery import DeadLetters, Delivery, Dispatcher
@@ -319,7 +320,8 @@ def test_robot_answers_are_read_dingtalk_signs_and_redirects_are_not_followed(tm
         # 加签 arrived intact, and the robot's own query was kept
         (ding,) = receivers.accepted["/ding"]
         assert ding["query"].startswith("access_token=t0k3n&timestamp=") and "加签" not in receivers.refused
-        assert ding["msgtype"] == "markdown" and "low_stock" in ding["markdown"]["title"]
+        low_stock = catalogue(Language.EN)["value.alert_type.low_stock"]  # a robot reads words, not codes
+        assert ding["msgtype"] == "markdown" and low_stock in ding["markdown"]["title"]
         # errcode 45009 (too fast) was tried again and then taken
         assert receivers.attempts[("/busy", "busy:alerts:a1")] == 2 and len(receivers.accepted["/busy"]) == 1
         # errcode 310000 is final: one attempt, then the dead-letter store with the robot's words
