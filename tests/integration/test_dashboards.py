@@ -449,9 +449,10 @@ def test_suppliers_page_scores_each_supplier_from_its_inspections(tmp_path, monk
     assert (
         top[header("risk")] == pytest.approx(2.5 / 12) and top[header("level")] == "high"
     )  # not 100% on two pallets
-    clean = shown[shown["supplier"] == second].iloc[0]
-    assert clean["risk"] == pytest.approx(0.5 / 40) and clean["level"] == "low"
-    assert set(shown[shown["pallets"] == 0]["risk"]) == {0.05}  # never inspected: the prior
+    clean = shown[shown[header("supplier")] == second].iloc[0]
+    assert clean[header("risk")] == pytest.approx(0.5 / 40) and clean[header("level")] == "low"
+    never = shown[shown[header("pallets")] == 0]
+    assert set(never[header("risk")]) == {0.05}  # never inspected: the prior
 
 
 @pytest.mark.parametrize(
