@@ -37,7 +37,7 @@ contracts: $(STAMP)
 	$(BIN)/lint-imports
 
 test: lint contracts $(CHROMIUM)
-	$(BIN)/pytest tests
+	$(BIN)/pytest tests --durations=40
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
