@@ -7,7 +7,7 @@ import json
 import typer
 from rich.text import Text
 
-from cli.common import Format, console, explained, format_option, print_table, t
+from cli.common import Format, console, explained, format_option, print_table, t, tr
 from stockflow.config import get_settings
 
 commands = typer.Typer()  # top-level commands, added to the `stockflow` app
@@ -32,19 +32,12 @@ def _audit():  # noqa: ANN202
 
 def suggestion_kind(kind: str) -> str:
     """A suggestion's kind in the interface's language."""
-    names = {"transfer": t("value.kind.transfer"), "purchase": t("value.kind.purchase")}
-    return names.get(kind, kind)
+    return tr().word("kind", kind)
 
 
 def suggestion_status(status: str) -> str:
     """A suggestion's status in the interface's language."""
-    names = {
-        "proposed": t("value.status.proposed"),
-        "approved": t("value.status.approved"),
-        "rejected": t("value.status.rejected"),
-        "expired": t("value.status.expired"),
-    }
-    return names.get(status, status)
+    return tr().word("status", status)
 
 
 @replenish_app.command("run", help=t("cli.replenish.run.help"))

@@ -28,24 +28,12 @@ DISCREPANCY_COLUMNS = (
 
 def classification_name(value: str) -> str:
     """A discrepancy's class in the interface's language."""
-    names = {
-        "in_flight": t("value.classification.in_flight"),
-        "drift": t("value.classification.drift"),
-        "count_variance": t("value.classification.count_variance"),
-    }
-    return names.get(value, value)
+    return tr().word("classification", value)
 
 
 def action_name(value: str) -> str:
     """What the reconciliation did about a discrepancy, in the interface's language."""
-    names = {
-        "none": t("value.action.none"),
-        "correction": t("value.action.correction"),
-        "adjustment": t("value.action.adjustment"),
-        "already_posted": t("value.action.already_posted"),
-        "report_only": t("value.action.report_only"),
-    }
-    return names.get(value, value)
+    return tr().word("action", value)
 
 
 @commands.command(help=t("cli.reconcile.help"))

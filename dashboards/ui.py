@@ -251,9 +251,7 @@ def labelled(frame: Any, lang: Language | None = None) -> Any:
     out = frame.copy()
     for column in VOCABULARY_COLUMNS:
         if column in out.columns and out[column].dtype == object:
-            out[column] = out[column].map(
-                lambda v, c=column: t.get(f"value.{c}.{v}", v) if isinstance(v, str) else v
-            )
+            out[column] = out[column].map(lambda v, c=column: t.word(c, v) if isinstance(v, str) else v)
     if isinstance(out.index.name, str):
         out.index = out.index.rename(t.get(f"column.{out.index.name}", out.index.name))
     return out.rename(columns=lambda c: t.get(f"column.{c}", c) if isinstance(c, str) else c)

@@ -105,6 +105,11 @@ class Translator:
     def has(self, key: str) -> bool:
         return key in catalogue(self.language)
 
+    def word(self, vocabulary: str, value: str) -> str:
+        """A stored word of a fixed vocabulary (a status, an alert type: `value.<vocabulary>.<value>`)
+        in this language; the stored word where the catalogue has none."""
+        return catalogue(self.language).get(f"value.{vocabulary}.{value}", value)
+
     def get(self, key: str, default: str) -> str:
         """The message for a key that may not exist (a column the catalogue does not name)."""
         return catalogue(self.language).get(key, default)
@@ -207,7 +212,7 @@ def explain(error: BaseException, t: Translator) -> str:
     if not (isinstance(key, str) and isinstance(values, dict) and t.has(key)):
         return str(error)
     shown = {
-        name: t.get(f"value.status.{value}", value) if name == "status" and isinstance(value, str) else value
+        name: t.word("status", value) if name == "status" and isinstance(value, str) else value
         for name, value in values.items()
     }
     return t(key, **shown)

@@ -284,8 +284,8 @@ def _summary(event_type: str, data: Mapping[str, Any], t: Translator) -> tuple[s
         severity, alert_type = str(data.get("severity", "")), str(data.get("alert_type", "alert"))
         title = t(
             "webhook.alert_title",
-            severity=t.get(f"value.severity.{severity}", severity).upper(),
-            alert_type=t.get(f"value.alert_type.{alert_type}", alert_type),
+            severity=t.word("severity", severity).upper(),
+            alert_type=t.word("alert_type", alert_type),
             location=data.get("location") or "-",
         )
         message = stored_message(data.get("details"), str(data.get("message", "")), t)

@@ -18,11 +18,11 @@ if frame.empty:
 
 
 def alert_type(name: str) -> str:
-    return t.get(f"value.alert_type.{name}", name)
+    return t.word("alert_type", name)
 
 
 def severity(name: str) -> str:
-    return t.get(f"value.severity.{name}", name)
+    return t.word("severity", name)
 
 
 left, middle, right = st.columns(3)

@@ -50,7 +50,7 @@ actual = ui.cached(data.actual_demand, location, sku, 60)
 info = series[(series["location"] == location) & (series["sku"] == sku)]
 if not info.empty:
     row = info.iloc[0]
-    pattern = t.get(f"value.pattern.{row['pattern'] or 'regular'}", row["pattern"] or "regular")
+    pattern = t.word("pattern", row["pattern"] or "regular")
     confidence = t.percent(row["confidence"], 0)
     if pd.notna(row["backtest_wape"]):
         st.caption(
@@ -154,7 +154,7 @@ if decides and not proposed.empty:
                 st.error(explain(exc, t))
             else:
                 st.cache_data.clear()
-                status = t.get(f"value.status.{row['status']}", row["status"])
+                status = t.word("status", row["status"])
                 if row["event_id"]:
                     st.success(
                         t(

@@ -18,7 +18,7 @@ CLASSES = {
 
 
 def class_name(name: str) -> str:
-    return t.get(f"value.classification.{name}", name)
+    return t.word("classification", name)
 
 
 def source_name(source: str) -> str:
