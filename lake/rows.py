@@ -78,7 +78,7 @@ def masterdata_rows(catalog: Catalog) -> dict[str, list[dict[str, Any]]]:
                 "sku": s.sku,
                 "gtin": s.gtin,
                 "name": s.name,
-                "category": s.category.value,
+                "category": str(s.category),
                 "base_unit": s.base_unit,
                 "packs": json.dumps(s.packs, sort_keys=True),
                 "min_pack_units": s.min_pack_units,

@@ -349,11 +349,32 @@ SUPPLIERS = LakeTable(
     layout=Layout.MASTERDATA,
 )
 
+# Every master-data change, in version order (the history the warehouse's dimensions keep).
+MASTERDATA_CHANGES = LakeTable(
+    "masterdata_changes",
+    _cols(
+        """
+        version int64!
+        event_id string!
+        event_type string!
+        entity string!
+        code string!
+        change_key string!
+        actor string!
+        occurred_at timestamp!
+        payload string!
+        """
+    ),
+    layout=Layout.FLAT,
+    primary_key=("version",),
+)
+
 TABLES: dict[str, LakeTable] = {
     **{name: LakeTable(name, _EVENT_COLUMNS, date_column="occurred_at") for name in EVENT_TABLES},
     **{t.name: t for t in (INVENTORY_CHANGED, ALERTS, DEAD_LETTERS)},
     **{t.name: t for t in (STOCK_LEDGER, VOUCHERS, VOUCHER_LINES)},
     **{t.name: t for t in (SKUS, LOCATIONS, SUPPLIERS, CUSTOMERS)},
+    MASTERDATA_CHANGES.name: MASTERDATA_CHANGES,
 }
 #: The tables the stream workers land, by name.
 STREAM_TABLES: tuple[str, ...] = (*EVENT_TABLES, INVENTORY_CHANGED.name, ALERTS.name, DEAD_LETTERS.name)

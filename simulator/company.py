@@ -682,7 +682,7 @@ class Simulation:
             self._apply(back, out)
 
     def _b2b(self, when: datetime, wh: str, day: date, out: list) -> None:
-        code = self.rng.choice([s.sku for s in self.skus if s.category is not Category.CHILLED_FOOD])
+        code = self.rng.choice([s.sku for s in self.skus if s.category != Category.CHILLED_FOOD])
         free = sum(p.unrestricted for p in self.ledger.batches_at(wh, code).values())
         qty = min(free, self.rng.randint(5, 40))
         if qty <= 0:

@@ -1,15 +1,21 @@
-"""Master data: SKUs (GS1 GTIN via biip, units of measure, shelf life, cold chain), locations,
-suppliers and customers, and the catalogue the stream checks every event against."""
+"""Master data: SKUs (GS1 GTIN via biip, units of measure, shelf life, cold chain, lifecycle,
+serial numbers), locations, suppliers, customers, other systems' codes (aliases) and exchange
+rates: the catalogue the stream checks every event against.
+
+A SKU's lifecycle is draft → active ⇄ frozen → archived (a draft may be archived, an archived
+SKU may come back as frozen). What each state admits is the ledger's rule
+(`stockflow.ledger`); which moves are allowed is `SKU_TRANSITIONS`."""
 
 from __future__ import annotations
 
 import json
 import math
+from datetime import date
 from decimal import Decimal
 from enum import StrEnum
 from functools import lru_cache
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from biip import ParseError
 from biip.gtin import Gtin
@@ -52,9 +58,32 @@ VAT_RATES = (Decimal("0.13"), Decimal("0.09"), Decimal("0.06"), Decimal("0"))
 
 
 class Category(StrEnum):
+    """The categories the accounting policy knows out of the box; a company adds its own (a
+    category is any code: one the policy does not name is valued by its default method)."""
+
     CHILLED_FOOD = "chilled_food"
     DRY_GOODS = "dry_goods"
     ELECTRONICS = "electronics"
+
+
+class SkuStatus(StrEnum):
+    """Where a SKU is in its life: 新建 draft, 启用 active, 冻结 frozen, 归档 archived."""
+
+    DRAFT = "draft"
+    ACTIVE = "active"
+    FROZEN = "frozen"
+    ARCHIVED = "archived"
+
+
+#: The lifecycle moves allowed from each state. A draft is not yet trusted (nothing moves);
+#: frozen stock is sold down and counted but not bought; an archived SKU takes no events and
+#: comes back only as frozen (its history may still hold stock somewhere).
+SKU_TRANSITIONS: dict[SkuStatus, frozenset[SkuStatus]] = {
+    SkuStatus.DRAFT: frozenset({SkuStatus.ACTIVE, SkuStatus.ARCHIVED}),
+    SkuStatus.ACTIVE: frozenset({SkuStatus.FROZEN}),
+    SkuStatus.FROZEN: frozenset({SkuStatus.ACTIVE, SkuStatus.ARCHIVED}),
+    SkuStatus.ARCHIVED: frozenset({SkuStatus.FROZEN}),
+}
 
 
 class Sku(BaseModel):
@@ -63,7 +92,11 @@ class Sku(BaseModel):
     sku: Code
     gtin: str
     name: str = Field(min_length=1, max_length=200)
-    category: Category
+    category: Code
+    status: SkuStatus = SkuStatus.ACTIVE
+    serial_managed: bool = Field(
+        default=False, description="One serial number per base unit, carried from receipt to sale and return."
+    )
     base_unit: Code = "each"
     packs: dict[str, int] = Field(
         default_factory=dict, description="Other units and how many base units each holds."
@@ -119,6 +152,12 @@ class Sku(BaseModel):
             raise ValueError(f"cold-chain minimum {low} must be below maximum {high}")
         if self.base_unit in self.packs and self.packs[self.base_unit] != 1:
             raise ValueError("the base unit holds exactly one base unit")
+        return self
+
+    @model_validator(mode="after")
+    def _serials_count_units(self) -> Sku:
+        if self.serial_managed and self.negative_stock is not NegativeStockPolicy.REJECT:
+            raise ValueError("a serial-managed SKU cannot allow negative stock: each unit is one serial")
         return self
 
     @property
@@ -186,6 +225,57 @@ class Customer(BaseModel):
     id_number: str = ""
 
 
+AliasKind = Literal["sku", "location"]
+
+
+class Alias(BaseModel):
+    """Another system's code for one of our SKUs or locations (a legacy ERP's item number, a
+    delivery platform's store id, a supplier's own article code)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    system: Code = Field(
+        description="The system that uses the code, e.g. legacy_erp, meituan, supplier.S001."
+    )
+    code: Code
+    kind: AliasKind
+    target: Code = Field(description="Our SKU or location code.")
+
+    @property
+    def key(self) -> str:
+        return alias_key(self.kind, self.system, self.code)
+
+
+def alias_key(kind: str, system: str, code: str) -> str:
+    return f"{kind}|{system}|{code}"
+
+
+class ExchangeRate(BaseModel):
+    """Units of the books' currency one unit of `currency` buys, from `valid_from` on."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")]
+    valid_from: date
+    rate: Decimal = Field(gt=0, max_digits=18, decimal_places=8)
+
+    @property
+    def key(self) -> str:
+        return f"{self.currency}|{self.valid_from.isoformat()}"
+
+
+class AmbiguousAlias(LookupError):
+    """A code that other systems use for more than one of our SKUs or locations."""
+
+    def __init__(self, kind: str, code: str, targets: list[str]) -> None:
+        super().__init__(
+            f"{kind} code {code!r} is an alias of {', '.join(targets)}: it names no single {kind}"
+        )
+        self.kind = kind
+        self.code = code
+        self.targets = targets
+
+
 class UnitConversionError(ValueError):
     pass
 
@@ -199,6 +289,17 @@ class Catalog(BaseModel):
     locations: dict[str, Location] = Field(default_factory=dict)
     suppliers: dict[str, Supplier] = Field(default_factory=dict)
     customers: dict[str, Customer] = Field(default_factory=dict)
+    #: Other systems' codes, by `Alias.key`.
+    aliases: dict[str, Alias] = Field(default_factory=dict)
+    #: Exchange rates by `ExchangeRate.key`.
+    rates: dict[str, ExchangeRate] = Field(default_factory=dict)
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = Field(
+        default="CNY", description="The books' currency: what every cost is booked in."
+    )
+    #: The master-data version this catalogue includes (the highest change applied), and each
+    #: entity's own (by change key): a change at or below an entity's version is old news.
+    version: int = 0
+    versions: dict[str, int] = Field(default_factory=dict)
 
     @model_validator(mode="after")
     def _unique_gtins(self) -> Catalog:
@@ -227,6 +328,50 @@ class Catalog(BaseModel):
             suppliers={s.supplier: s for s in suppliers},
             customers={c.customer: c for c in customers},
         )
+
+    # ------------------------------------------------------------------ other systems' codes
+    def alias_targets(self, kind: str, code: str) -> list[str]:
+        """Our codes that other systems' `code` stands for (any system), sorted."""
+        index = self._alias_index()
+        return sorted(index.get((kind, code), ()))
+
+    def resolve(self, kind: AliasKind, code: str) -> str:
+        """Our own code for `code`: itself when it is one of ours, else the one SKU or location
+        other systems mean by it (unchanged when no system knows it: the caller refuses it as
+        unknown). Raises `AmbiguousAlias` when it stands for several."""
+        own = self.skus if kind == "sku" else self.locations
+        if code in own or not self.aliases:
+            return code
+        targets = self.alias_targets(kind, code)
+        if len(targets) > 1:
+            raise AmbiguousAlias(kind, code, targets)
+        return targets[0] if targets else code
+
+    def _alias_index(self) -> dict[tuple[str, str], set[str]]:
+        cached = self.__dict__.get("_alias_cache")
+        if cached is not None and cached[0] == (len(self.aliases), self.version):
+            return cached[1]
+        index: dict[tuple[str, str], set[str]] = {}
+        for alias in self.aliases.values():
+            index.setdefault((alias.kind, alias.code), set()).add(alias.target)
+        self.__dict__["_alias_cache"] = ((len(self.aliases), self.version), index)
+        return index
+
+    # ------------------------------------------------------------------ currencies
+    def rate_on(self, currency: str, day: date) -> Decimal | None:
+        """Books-currency units per unit of `currency` on `day` (the newest rate valid then);
+        1 for the books' own currency, None when no rate is known for that day."""
+        if currency == self.currency:
+            return Decimal(1)
+        best: ExchangeRate | None = None
+        for rate in self.rates.values():
+            if (
+                rate.currency == currency
+                and rate.valid_from <= day
+                and (best is None or rate.valid_from > best.valid_from)
+            ):
+                best = rate
+        return best.rate if best else None
 
     def to_base_units(self, sku: Sku, qty: Decimal, unit: str) -> int:
         """Convert a quantity in any unit the SKU knows into whole base units."""

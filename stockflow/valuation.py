@@ -59,7 +59,7 @@ from stockflow.money import ZERO, share_of, to_money, to_rate
 UNBOOKED_EVENT_TYPES = frozenset({"stock_correction"})
 _AT_CURRENT_RATE = frozenset({"cycle_count", "stock_adjustment", "quality_hold"})
 
-DEFAULT_METHODS: dict[Category, ValuationMethod] = {
+DEFAULT_METHODS: dict[str, ValuationMethod] = {
     Category.CHILLED_FOOD: ValuationMethod.FIFO,
     Category.DRY_GOODS: ValuationMethod.MOVING_AVERAGE,
     Category.ELECTRONICS: ValuationMethod.FIFO,
@@ -152,7 +152,7 @@ class Valuation:
     def __init__(
         self,
         catalog: Catalog,
-        methods: Mapping[Category, ValuationMethod] | None = None,
+        methods: Mapping[str, ValuationMethod] | None = None,
         issue_cost_lookup: IssueCostLookup | None = None,
     ) -> None:
         self.catalog = catalog

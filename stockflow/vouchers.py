@@ -44,7 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from stockflow.config import get_settings
 from stockflow.events import SalesChannel
-from stockflow.masterdata import Catalog, Category, ValuationMethod
+from stockflow.masterdata import Catalog, ValuationMethod
 from stockflow.money import ZERO, split_vat, to_money
 from stockflow.valuation import DEFAULT_METHODS, ValuedMovement
 
@@ -129,12 +129,12 @@ class AccountingPolicy(BaseModel):
     accounts: dict[str, Account]
     roles: dict[Role, str]
     #: Inventory account per SKU category (库存商品 for goods for resale, 原材料 for materials).
-    inventory_accounts: dict[Category, str] = Field(default_factory=dict)
+    inventory_accounts: dict[str, str] = Field(default_factory=dict)
     default_inventory_account: str = "140501"
     #: What a till sale is paid into, per sales channel.
     till_accounts: dict[SalesChannel, str] = Field(default_factory=dict)
     default_till_account: str = "1012"
-    valuation_methods: dict[Category, ValuationMethod] = Field(default_factory=lambda: dict(DEFAULT_METHODS))
+    valuation_methods: dict[str, ValuationMethod] = Field(default_factory=lambda: dict(DEFAULT_METHODS))
     #: The books' time zone: a voucher's date is its event's local date (default: the company's).
     timezone: str = Field(default_factory=lambda: get_settings().timezone)
 
@@ -188,7 +188,7 @@ class AccountingPolicy(BaseModel):
     def account(self, role: Role) -> Account:
         return self.accounts[self.roles[role]]
 
-    def inventory_account(self, category: Category) -> Account:
+    def inventory_account(self, category: str) -> Account:
         return self.accounts[self.inventory_accounts.get(category, self.default_inventory_account)]
 
     def is_inventory_account(self, code: str) -> bool:
