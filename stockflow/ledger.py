@@ -298,6 +298,11 @@ class Ledger:
         state corrections, yet a redelivered one must not apply to the rebuilt state)."""
         self._applied.setdefault(event_id, content)
 
+    def reconsider(self, event_id: str) -> None:
+        """Forget a refusal just made (a refusal changes nothing else), so that the event can be
+        decided again: the stream does so when the master data it lacked may have arrived."""
+        self._applied.pop(event_id, None)
+
     def latest_counts(self) -> Iterator[CountRecord]:
         """The latest cycle count of every position ever counted."""
         return iter(self._counts.values())

@@ -50,6 +50,10 @@ class StockProcessor:
         )
         self.coldchain = ColdChainMonitor(timedelta(minutes=self.excursion_minutes))
 
+    def catalog_changed(self) -> None:
+        """Take in a catalogue changed in place (master data applied while running)."""
+        self._cold_chain_skus = frozenset(code for code, sku in self.catalog.skus.items() if sku.is_cold_chain)
+
     def process(self, event: object) -> ProcessResult:
         """Apply one parsed event; raises `StockRejected` (nothing changes) when refused."""
         result: LedgerResult = self.ledger.apply(event)
