@@ -9,7 +9,7 @@ import time
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Collection
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -114,6 +114,17 @@ class WorkerClient:
         if alert.alert_id not in answer.get("accepted", []):
             raise StockApiError(f"the workers did not accept the alert: {answer}")
 
+    def publish_changes(self, changes: Sequence[Any], chunk: int = 2000) -> None:
+        """Publish recorded master-data changes on the master-data topic (`POST /masterdata`),
+        in order, in requests of at most `chunk`; a retry republishes the same versions, which
+        the workers ignore."""
+        for start in range(0, len(changes), chunk):
+            part = changes[start : start + chunk]
+            body = b"[" + b",".join(c.model_dump_json().encode() for c in part) + b"]"
+            answer = self._json("/masterdata", body)
+            if len(answer.get("accepted", [])) != len(part):
+                raise StockApiError(f"the workers did not take the master-data changes: {answer}")
+
     # --------------------------------------------------------------------- reads
     def stock(self, location: str, sku: str | None = None) -> dict[str, Any]:
         """`GET /stock/{location}` (every SKU there), or one SKU's batches with totals."""
@@ -151,3 +162,30 @@ class WorkerClient:
 
 def _quote(part: str) -> str:
     return urllib.parse.quote(part, safe="")
+
+
+def workers_running(settings: Any) -> bool:
+    """Whether this installation's stream workers answer (`GET /health`) now."""
+    try:
+        request_json(f"{settings.web_url.rstrip('/')}/health", attempts=1, timeout=2.0)
+    except StockApiError:
+        return False
+    return True
+
+
+@dataclass(frozen=True)
+class MasterDataPublisher:
+    """`stockflow.services.masterdata.ChangePublisher` through the workers' API."""
+
+    client: WorkerClient
+
+    def publish(self, changes: Sequence[Any]) -> None:
+        self.client.publish_changes(changes)
+
+
+def masterdata_publisher(settings: Any) -> MasterDataPublisher | None:
+    """The publisher of master-data changes when the stream workers are running; None when
+    they are not (they read the recorded catalogue when they start)."""
+    if not workers_running(settings):
+        return None
+    return MasterDataPublisher(WorkerClient(settings.web_url))

@@ -77,6 +77,7 @@ class Settings(BaseSettings):
     event_time_max_ahead_hours: float = Field(default=24.0, gt=0)
     events_max_body_kb: int = Field(default=1024, ge=1, description="largest POST /events body")
     alerts_max_body_kb: int = Field(default=256, ge=1, description="largest POST /alerts body")
+    masterdata_max_body_kb: int = Field(default=8192, ge=1, description="largest POST /masterdata body")
     json_max_depth: int = Field(default=32, ge=2, description="deepest JSON nesting any endpoint takes")
 
     # Fault injection for the fault suite: "before_lake_write=3,after_lake_write=2" kills the

@@ -40,6 +40,7 @@ class Action(StrEnum):
     POST_ALERT = "post_alert"
     READ_STATE = "read_state"  # whole partitions, for the reconciliation
     DRAIN = "drain"  # stop taking events in, before a shutdown
+    PUBLISH_MASTERDATA = "publish_masterdata"  # numbered master-data changes, from the store
 
 
 #: What a device may do at its own locations (everything else is for services only).

@@ -18,6 +18,7 @@ from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from infra.process_group import parent_death_signal
 from stockflow.events import OutputTopic, Topic
+from stockflow.masterdata_changes import MASTERDATA_TOPIC
 
 log = logging.getLogger(__name__)
 
@@ -61,12 +62,18 @@ async def _create_topics(
     created = []
     try:
         existing = set(await admin.list_topics())
-        for name in names:
-            if name in existing:
+        wanted = [NewTopic(name, partitions, replication) for name in names]
+        # master data: one partition (every worker reads all of it, in one order), compacted
+        # (the newest change of each entity holds its whole record)
+        wanted.append(
+            NewTopic(MASTERDATA_TOPIC, 1, replication, topic_configs={"cleanup.policy": "compact"})
+        )
+        for topic in wanted:
+            if topic.name in existing:
                 continue
             try:
-                await admin.create_topics([NewTopic(name, partitions, replication)])
-                created.append(name)
+                await admin.create_topics([topic])
+                created.append(topic.name)
             except TopicAlreadyExistsError:
                 pass
     finally:

@@ -56,6 +56,7 @@ from stockflow.i18n import Message
 from stockflow.ledger import Movement, StockRejected
 from stockflow.masterdata import Catalog
 from stockflow.processing import StockProcessor
+from stores.masterdata import MasterDataFiles
 from streams import topics
 from streams.app import app
 
@@ -141,14 +142,16 @@ class StockState:
         self.lake.remove_leftovers()
 
     def load_catalog(self) -> Catalog:
+        """The catalogue this worker checks events against: the recorded one when it started
+        (empty for a new company), then every change the master-data feed applies in place."""
         if self.catalog is None:
-            path = Path(settings.masterdata_path)
-            if not path.exists():
-                raise SystemExit(
-                    f"master data not found at {path}: run `stockflow simulate --days 0` or `stockflow up` first"
-                )
-            self.catalog = Catalog.load(path)
+            self.catalog = MasterDataFiles(Path(settings.masterdata_path), Path(settings.lake_dir)).load()
         return self.catalog
+
+    def catalog_changed(self) -> None:
+        """The catalogue changed in place: let the processors take it in."""
+        for proc in self.processors.values():
+            proc.catalog_changed()
 
     def new_processor(self) -> StockProcessor:
         return StockProcessor(
@@ -369,18 +372,25 @@ def _event_id_of(raw: bytes) -> str:
 
 
 async def process_message(
-    topic: str, partition: int, offset: int, key: Any, raw: bytes, delivery: Delivery = Delivery.LIVE
+    topic: str,
+    partition: int,
+    offset: int,
+    key: Any,
+    raw: bytes,
+    delivery: Delivery = Delivery.LIVE,
+    published_at: float | None = None,
 ) -> None:
     """Decode, apply, land and publish one message. Never raises: whatever goes wrong with one
     message (parsing, applying, landing, producing) dead-letters it with the reason. `delivery`:
     live, or history its producer sent after the fact (landed with the event, passed on to the
-    transit legs it makes)."""
+    transit legs it makes). `published_at`: when the broker took the message (epoch seconds), for
+    waiting on master data published before it."""
     state.counters["in"] += 1
     state.counters[f"in.{topic}"] += 1
     key_text = key.decode(errors="replace") if isinstance(key, bytes) else str(key or "")
     raw = raw if isinstance(raw, bytes) else (raw or b"")
     try:
-        await _apply_message(topic, partition, offset, key_text, raw, delivery)
+        await _apply_message(topic, partition, offset, key_text, raw, delivery, published_at)
     except Exception as exc:  # a bug must not stop the stream; the message is kept with the reason
         log.exception("processing failed for %s/%d@%d", topic, partition, offset)
         try:
@@ -393,7 +403,13 @@ async def process_message(
 
 
 async def _apply_message(
-    topic: str, partition: int, offset: int, key_text: str, raw: bytes, delivery: Delivery
+    topic: str,
+    partition: int,
+    offset: int,
+    key_text: str,
+    raw: bytes,
+    delivery: Delivery,
+    published_at: float | None = None,
 ) -> None:
     try:
         event = parse_event(raw, topic)
@@ -411,7 +427,15 @@ async def _apply_message(
         return
     proc = state.processor_for(partition)
     try:
-        result = proc.process(event)
+        try:
+            result = proc.process(event)
+        except StockRejected as err:
+            if err.reason not in MASTERDATA_REASONS or not await master_data_arrived(published_at):
+                raise
+            # the master data it lacked may have come in meanwhile: decided again, once
+            proc.ledger.reconsider(event.event_id)
+            state.counters["decided_again"] += 1
+            result = proc.process(event)
     except ConflictingDuplicate as err:
         await dead_letter(topic, partition, offset, key_text, raw, err.reason, err.detail, event.event_id)
         return
@@ -459,6 +483,36 @@ async def _apply_message(
         await publish_alert(raised, processed_at)
 
 
+#: Refusals a master-data change published a moment before the event can explain.
+MASTERDATA_REASONS = frozenset(
+    {
+        "unknown_sku",
+        "unknown_location",
+        "unknown_supplier",
+        "sku_draft",
+        "sku_archived",
+        "sku_frozen",
+        "no_exchange_rate",
+        "gtin_mismatch",
+        "unit_conversion",
+        "wrong_location_kind",
+    }
+)
+#: Set by `streams.masterdata` once its feed runs: waits until every master-data change
+#: published before a moment (epoch seconds) is applied; True when something new came in.
+master_data_waiter: Any = None
+
+
+async def master_data_arrived(published_at: float | None) -> bool:
+    """Whether the catalogue changed while waiting for the master data published before the
+    event was (False at once when there is no feed to wait for)."""
+    if master_data_waiter is None:
+        return False
+    before = state.counters["masterdata_applied"]
+    await master_data_waiter(published_at if published_at is not None else time.time())
+    return state.counters["masterdata_applied"] != before
+
+
 async def send(
     topic: str,
     key: str,
@@ -501,7 +555,13 @@ async def apply_stock_events(stream: Any) -> None:
                 state.counters["not_owned"] += 1
                 continue
             await process_message(
-                msg.topic, msg.partition, msg.offset, event.key, event.value, delivery_of(msg.headers)
+                msg.topic,
+                msg.partition,
+                msg.offset,
+                event.key,
+                event.value,
+                delivery_of(msg.headers),
+                msg.timestamp / 1000 if msg.timestamp else None,
             )
             taken.append(event)
         write_positions()

@@ -13,6 +13,9 @@
   sent after the fact carries the header ``stockflow-delivery: backfill`` (`stockflow.delivery`);
 * ``GET /events/{id}?location=L``: whether an event is ``landed`` (in the record),
   ``dead_lettered`` (with the reason), ``pending`` (taken, not yet landed) or ``unknown``;
+* ``POST /masterdata``: numbered master-data changes (`stockflow.services.masterdata`, after
+  they are recorded) produced on the compacted ``masterdata`` topic, keyed by entity; answered
+  once the broker has them all. Every worker applies them from there (`streams.masterdata`);
 * ``POST /alerts``: validate one alert (or a list) raised outside the stream (the flows'
   reconciliation and data-quality alerts), then land it in the lake and publish it on the
   ``alerts`` topic exactly as the worker does its own.
@@ -49,6 +52,7 @@ from stockflow.events import (
 )
 from stockflow.identity import Action
 from stockflow.ledger import Position
+from stockflow.masterdata_changes import MASTERDATA_TOPIC, change_key, encode_change, parse_change
 from streams.app import app, guard
 from streams.security import BadRequest, read_json, require
 from streams.stock import (
@@ -58,6 +62,7 @@ from streams.stock import (
     position_key,
     positions,
     publish_alert,
+    send,
     settings,
     state,
 )
@@ -462,3 +467,28 @@ class Alerts(web.View):
             await publish_alert(alert, raised_at)
         await flush_lake()  # landed and on the broker before the sender hears it was taken
         return self.json({"accepted": [a.alert_id for a in parsed]}, status=202)
+
+
+@app.page("/masterdata")
+class MasterData(web.View):
+    """Publish recorded master-data changes on the master-data topic (services only)."""
+
+    async def post(self, request: web.Request) -> web.Response:
+        try:
+            require(request, Action.PUBLISH_MASTERDATA)
+            body = await read_json(request, settings.masterdata_max_body_kb * 1024, settings.json_max_depth)
+        except BadRequest as exc:
+            return self.json({"error": exc.reason, "detail": exc.detail}, status=exc.status)
+        items = body if isinstance(body, list) else [body]
+        parsed, errors = [], []
+        for i, item in enumerate(items):
+            try:
+                parsed.append(parse_change(item))
+            except EventRejected as err:
+                errors.append({"index": i, "error": err.reason, "detail": err.detail})
+        if errors:
+            return self.json({"accepted": [], "errors": errors}, status=400)
+        for change in parsed:
+            await send(MASTERDATA_TOPIC, change_key(change), encode_change(change))
+        await app.producer.flush()
+        return self.json({"accepted": [c.version for c in parsed]}, status=202)
