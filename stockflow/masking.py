@@ -123,18 +123,24 @@ class Area(StrEnum):
     QUALITY = "quality"
     PLANNING = "planning"
     AUDIT = "audit"
+    MASTER_DATA = "master_data"
 
 
 _VIEWS: dict[Role, frozenset[Area]] = {
     Role.MANAGER: frozenset(Area),
     Role.WAREHOUSE: frozenset(
         {Area.OVERVIEW, Area.STOCK, Area.ALERTS, Area.COLD_CHAIN, Area.QUALITY, Area.PLANNING}
-    ),
-    Role.FINANCE: frozenset({Area.OVERVIEW, Area.FINANCE, Area.ALERTS, Area.QUALITY}),
+    )
+    | {Area.MASTER_DATA},
+    Role.FINANCE: frozenset({Area.OVERVIEW, Area.FINANCE, Area.ALERTS, Area.QUALITY, Area.MASTER_DATA}),
     Role.AUDITOR: frozenset(Area),
 }
-#: who may decide (approve, reject, override) in an area; the auditor looks, never acts
-_DECIDES: dict[Area, frozenset[Role]] = {Area.PLANNING: frozenset({Role.MANAGER, Role.WAREHOUSE})}
+#: who may decide (approve, reject, override; create and change master data) in an area; the
+#: auditor looks, never acts
+_DECIDES: dict[Area, frozenset[Role]] = {
+    Area.PLANNING: frozenset({Role.MANAGER, Role.WAREHOUSE}),
+    Area.MASTER_DATA: frozenset({Role.MANAGER, Role.WAREHOUSE}),
+}
 
 
 def can_view(role: Role, area: Area) -> bool:
