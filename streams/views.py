@@ -252,6 +252,8 @@ async def health(view: web.View, request: web.Request) -> web.Response:
             "checkpoints_written": state.checkpoints_written,
             "lake_blocked": state.lake_blocked,
             "requests_refused": guard.refused,
+            # the master-data version this worker's catalogue includes
+            "masterdata_version": state.catalog.version if state.catalog is not None else None,
         }
     )
 

@@ -1,0 +1,178 @@
+"""A company's own master data, live: changes recorded by the one service, published on the
+compacted master-data topic and applied by every running worker without a restart, enforced
+by the ledger (lifecycle, aliases), and kept as history by the warehouse.
+
+One broker and two workers for the module (module-scoped); the catalogue comes in through the
+service, as a company's import does."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+from decimal import Decimal
+from pathlib import Path
+
+import pytest
+
+from infra.worker_client import MasterDataPublisher, WorkerClient
+from simulator.company import build_catalog
+from stockflow.masterdata import Alias, Sku, SkuStatus
+from stockflow.masterdata_changes import SetAlias, SetStatus, Upsert
+from stockflow.services.masterdata import change_master_data
+from stores.audit_log import AuditLog
+from stores.masterdata import MasterDataFiles, read_change_log
+from streams.broker import EmbeddedBroker, ensure_topics
+from tests.support import Worker, free_port, settings_for, wait_until
+from tests.support.network import get_json, post_json
+
+pytestmark = pytest.mark.integration
+
+#: A GTIN no simulated SKU has (valid check digit).
+NEW_GTIN = "06901234567892"
+
+
+@pytest.fixture(scope="module")
+def company(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("masterdata")
+    broker_port = free_port()
+    settings = settings_for(tmp / "var", broker_port, free_port())
+    store = MasterDataFiles(settings.masterdata_path, settings.lake_dir)
+    audit = AuditLog(settings.var_dir)
+    simulated = build_catalog(settings.seed)
+    proposals = [
+        Upsert(r)
+        for r in (
+            *simulated.suppliers.values(),
+            *simulated.locations.values(),
+            *simulated.customers.values(),
+            *simulated.skus.values(),
+        )
+    ]
+    assert change_master_data(store, None, audit, proposals, "importer").ok
+    broker = EmbeddedBroker("127.0.0.1", broker_port, tmp / "broker.log")
+    broker.start()
+    ensure_topics(broker.bootstrap, settings.topic_partitions)
+    ports = [free_port(), free_port()]
+    workers = [Worker(settings_for(settings.var_dir, broker_port, port), port, tmp) for port in ports]
+    for w in workers:
+        w.start()
+
+    class Company:
+        pass
+
+    c = Company()
+    c.settings, c.store, c.audit, c.workers, c.tmp = settings, store, audit, workers, tmp
+    c.publisher = MasterDataPublisher(WorkerClient(workers[0].url))
+    yield c
+    for w in workers:
+        w.stop()
+    broker.stop()
+
+
+def change(company, *proposals, actor="buyer.li"):
+    """Make the changes; return once every worker uses them (a change takes effect for events a
+    worker takes after it has read it: a refused event waits for it, an accepted one does not)."""
+    result = change_master_data(company.store, company.publisher, company.audit, list(proposals), actor)
+    assert result.ok, [p.english for p in result.problems]
+    version = result.changes[-1].version
+    for w in company.workers:
+        wait_until(
+            lambda w=w: get_json(f"{w.url}/health")["masterdata_version"] >= version, 30, "the change applied"
+        )
+    return result
+
+
+def post(company, worker, event: dict) -> None:
+    status, answer = post_json(f"{worker.url}/events", event)
+    assert status == 202, answer
+
+
+def decided(company, event_id: str) -> dict:
+    """The event's fate as the owner worker reports it, once it is decided."""
+    location = company.location
+
+    def fate():
+        found = get_json(f"{company.workers[1].url}/events/{event_id}?location={location}")
+        return found if found.get("status") in ("landed", "dead_lettered") else None
+
+    return wait_until(fate, 60, f"event {event_id} decided")
+
+
+def receipt(company, event_id: str, sku: str, qty: str = "3") -> dict:
+    return {
+        "event_type": "goods_receipt",
+        "event_id": event_id,
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "source": "handheld-1",
+        "location": company.location,
+        "purchase_order": f"PO-{event_id}",
+        "supplier": company.supplier,
+        "sku": sku,
+        "qty": qty,
+        "unit": "each",
+        "unit_cost": "10.00",
+    }
+
+
+def sale(company, event_id: str, sku: str, qty: str = "1") -> dict:
+    return {
+        "event_type": "sales_issue",
+        "event_id": event_id,
+        "occurred_at": datetime.now(UTC).isoformat(),
+        "source": "handheld-1",
+        "location": company.location,
+        "sales_order": f"SO-{event_id}",
+        "customer": company.customer,
+        "sku": sku,
+        "qty": qty,
+        "unit": "each",
+    }
+
+
+def test_a_sku_created_while_the_workers_run_is_received_at_once_then_frozen(company):
+    catalog = company.store.load()
+    company.location = next(code for code, loc in catalog.locations.items() if loc.kind == "warehouse")
+    company.supplier = next(iter(catalog.suppliers))
+    company.customer = next(iter(catalog.customers))
+    new = Sku(
+        sku="NEW-0001",
+        gtin=NEW_GTIN,
+        name="新品 燕麦奶 1L",
+        category="plant_milk",
+        supplier=company.supplier,
+        standard_cost=Decimal("9.50"),
+        status=SkuStatus.ACTIVE,
+    )
+    # the SKU is created and, at once, received: no restart, no wait in between
+    created = change_master_data(company.store, company.publisher, company.audit, [Upsert(new)], "buyer.li")
+    assert created.ok
+    post(company, company.workers[0], receipt(company, "r-new-1", "NEW-0001"))
+    assert decided(company, "r-new-1")["status"] == "landed"
+
+    # every worker has it
+    for w in company.workers:
+        health = get_json(f"{w.url}/health")
+        assert health["counters"].get("masterdata_applied", 0) >= 1, health["counters"]
+
+    # frozen: the next receipt is refused with that reason, a sale is accepted
+    change(company, SetStatus("NEW-0001", SkuStatus.FROZEN, reason="supplier discontinued it"))
+    post(company, company.workers[0], receipt(company, "r-new-2", "NEW-0001"))
+    refused = decided(company, "r-new-2")
+    assert refused["status"] == "dead_lettered" and refused["reason"] == "sku_frozen", refused
+    post(company, company.workers[1], sale(company, "s-new-1", "NEW-0001"))
+    assert decided(company, "s-new-1")["status"] == "landed"
+
+    # an alias another system uses resolves to our SKU at intake
+    change(company, SetAlias(Alias(system="legacy_erp", code="ERP-778", kind="sku", target="NEW-0001")))
+    post(company, company.workers[0], sale(company, "s-new-2", "ERP-778"))
+    assert decided(company, "s-new-2")["status"] == "landed"
+    stock = get_json(f"{company.workers[0].url}/stock/{company.location}/NEW-0001")
+    assert stock["totals"]["on_hand"] == 3 - 1 - 1, stock
+
+    # the change log and the audit trail name who did it
+    log = read_change_log(company.settings.lake_dir)
+    mine = [r for r in log if r["code"] == "NEW-0001"]
+    assert [r["event_type"] for r in mine] == ["sku_upserted", "sku_status_changed"]
+    assert {r["actor"] for r in mine} == {"buyer.li"}
+    entries = [json.loads(line) for line in Path(company.audit.path).read_text().splitlines()]
+    assert any(e["actor"] == "buyer.li" and e["target"] == "sku|NEW-0001" for e in entries)
