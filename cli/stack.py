@@ -140,10 +140,12 @@ def up(
     days: int = typer.Option(None, help=t("cli.up.days")),
     rate: float = typer.Option(None, min=0.0, help=t("cli.up.rate")),
     bad_ratio: float = typer.Option(0.01, min=0.0, max=1.0, help=t("cli.up.bad_ratio")),
+    simulated: bool = typer.Option(None, "--simulated/--own-company", help=t("cli.up.simulated")),
     loglevel: str = loglevel_option(),
 ) -> None:
-    """Start everything: broker, workers, Prefect server and flows, simulated history and a live
-    company (none with `--rate 0`). Ctrl-C, SIGTERM or `stockflow down` stops it; every process
+    """Start everything: broker, workers, Prefect server and flows, and, for the simulated
+    company, its history and a live stream (none with `--rate 0`); a company's own data
+    (`stockflow init`) runs without the simulator. Ctrl-C, SIGTERM or `stockflow down` stops it; every process
     it starts stops with it, also when it is killed."""
     import os
     import signal
@@ -168,6 +170,10 @@ def up(
 
     _logging(loglevel)
     settings = get_settings()
+    simulated = settings.simulated if simulated is None else simulated
+    if fresh and not simulated:  # a company's own records are never wiped by a flag
+        say_error(t("cli.up.fresh_own_company", var_dir=settings.var_dir.resolve()))
+        raise typer.Exit(1)
     history_days = settings.history_days if days is None else days
     live_rate = settings.live_rate if rate is None else rate
     ports = stack_ports(settings, workers)
@@ -186,7 +192,7 @@ def up(
     # every process started from here on (and all they start) carries the stack's var dir:
     # `stockflow down` finds them by it when this process is gone
     os.environ[STACK_VARIABLE] = str(settings.var_dir.resolve())
-    stack = Stack(settings, workers=workers)
+    stack = Stack(settings, workers=workers, simulated=simulated)
     prefect = PrefectServer(settings, settings.var_dir / "logs" / "prefect-server.log")
     serving = dashboard = None
     failure: list[BaseException] = []
@@ -211,7 +217,9 @@ def up(
         resume = lake_has_events(settings)
         _banner(settings, stack, workers)
         _show_new_passwords(new_passwords)
-        if resume:
+        if not simulated:
+            _own_company(settings)
+        elif resume:
             say(t("cli.up.history_resuming"))
         else:
             say(t("cli.up.history_writing", days=history_days))
@@ -253,7 +261,8 @@ def up(
         signal.signal(signal.SIGINT, _stop)
         _stop_on_signals(_stop)
         simulation = threading.Thread(target=_simulate, name="simulation", daemon=True)
-        simulation.start()
+        if simulated:
+            simulation.start()
         warehouse = settings.var_dir / "warehouse" / "warehouse.duckdb"
         warehouse_built = warehouse.exists()
         # with a live stream the company plays until stopped; without, up serves what there is
@@ -264,7 +273,8 @@ def up(
                 say(t("cli.up.warehouse_built", url=settings.dashboard_url))
         say(t("cli.up.stopping_producers"))
         stop.set()
-        simulation.join(timeout=15)
+        if simulation.is_alive():
+            simulation.join(timeout=15)
         stop_processes([p for p in (dashboard, serving) if p is not None])  # they post events too
         dashboard = serving = None
         # then every partition drained into the lake, before the memory-only broker goes
@@ -288,6 +298,24 @@ def up(
         say(t("cli.up.stopped"))
     if failure:
         raise typer.Exit(1)
+
+
+def _own_company(settings: Settings) -> None:
+    """What a company's own stack holds, and the next step when it holds nothing yet."""
+    from stores.masterdata import MasterDataFiles
+
+    catalog = MasterDataFiles(settings.masterdata_path, settings.lake_dir).load()
+    say(
+        t(
+            "cli.up.own_company",
+            name=settings.company_name or settings.var_dir.resolve().parent.name,
+            skus=tr().number(len(catalog.skus)),
+            locations=tr().number(len(catalog.locations)),
+            suppliers=tr().number(len(catalog.suppliers)),
+        )
+    )
+    if not catalog.skus or not catalog.locations:
+        say(t("cli.up.own_company_empty"))
 
 
 def _banner(settings: Settings, stack: Stack, workers: int) -> None:

@@ -48,6 +48,8 @@ class Stack:
 
     settings: Settings
     workers: int = 1
+    #: Play the simulated company (its master data is prepared before the workers start).
+    simulated: bool = True
     broker: EmbeddedBroker | None = None
     worker_procs: list[subprocess.Popen] = field(default_factory=list)
     #: Per worker: when it was (re)started, the next backoff, when it may be restarted, restarts.
@@ -77,7 +79,8 @@ class Stack:
         ensure_topics(
             s.bootstrap_servers, s.topic_partitions, 1 if s.embedded_broker else 3, aiokafka_options(s)
         )
-        prepare_company(s)
+        if self.simulated:
+            prepare_company(s)
         ensure_service_token(s)  # the credential the flows and dashboards present to the workers
         for i in range(self.workers):
             self.worker_procs.append(self._start_worker(i))

@@ -5,9 +5,9 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from functools import cached_property, lru_cache
 from pathlib import Path
-from zoneinfo import ZoneInfo
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field
+from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from stockflow.i18n import Language, company_language
@@ -139,10 +139,24 @@ class Settings(BaseSettings):
     near_expiry_days: int = Field(default=3, ge=0)
     excursion_minutes: float = Field(default=15.0, ge=0)
 
-    # Simulator
+    # Simulator: `stockflow up` plays the simulated company unless this is a company's own
+    # (`stockflow init` writes simulated=false into the company's .env).
+    simulated: bool = Field(default=True, description="run the simulated company (false: your own data)")
+    company_name: str = Field(default="", description="the company's name, as pages and messages show it")
     seed: int = 7
     history_days: int = Field(default=60, ge=0)
     live_rate: float = Field(default=20.0, ge=0, description="events per second in live mode")
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_timezone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(
+                f"time zone {value!r} is not an IANA time zone name (e.g. Asia/Shanghai)"
+            ) from exc
+        return value
 
     @cached_property
     def tz(self) -> ZoneInfo:
