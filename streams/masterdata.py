@@ -88,8 +88,11 @@ class MasterDataFeed:
             await consumer.seek_to_beginning(_TP)
             while True:
                 batch = await consumer.getmany(_TP, timeout_ms=200, max_records=10_000)
+                before = self.applied
                 for record in batch.get(_TP, ()):
                     await self.take(record)
+                if self.applied != before:  # once per batch: the processors re-read the catalogue
+                    state.catalog_changed()
                 self.progress.set()
         finally:
             self.consumer = None
@@ -106,7 +109,6 @@ class MasterDataFeed:
             if apply_change(catalog, change):
                 self.applied += 1
                 state.counters["masterdata_applied"] += 1
-                state.catalog_changed()
         except EventRejected as err:
             await dead_letter(MASTERDATA_TOPIC, 0, record.offset, key, raw, err.reason, err.detail)
         except Exception as exc:  # a bug must not stop the feed; the message is kept with the reason
