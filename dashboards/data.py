@@ -687,3 +687,32 @@ def kpi_series_with_excluded(settings: Settings, key: str) -> pd.DataFrame:
     excluded = warehouse(settings, f"SELECT * FROM ({_KPI_EXCLUDED_SQL[key]}) ORDER BY day")
     excluded["day"] = pd.to_datetime(excluded["day"]).dt.date
     return frame.merge(excluded, on="day", how="left")
+
+
+# ----------------------------------------------------------------------------- master data
+def masterdata(settings: Settings) -> Catalog:
+    """Master data as recorded now (empty for a company with none yet), read afresh: the page
+    that changes it shows the change on its next run."""
+    from stores.masterdata import MasterDataFiles
+
+    return MasterDataFiles(settings.masterdata_path, settings.lake_dir).load()
+
+
+def change_masterdata(
+    settings: Settings, proposals: Sequence[Any], actor: str, role: Role, reason: str = ""
+) -> Any:
+    """Master-data changes through the core's one use case: checked, audited under `actor` and
+    `role`, recorded, then published to the stream workers when they run (`ChangeResult`)."""
+    from infra.worker_client import StockApiError, masterdata_publisher
+    from stockflow.services.masterdata import change_master_data
+    from stores.audit_log import AuditLog
+    from stores.masterdata import MasterDataFiles
+
+    store = MasterDataFiles(settings.masterdata_path, settings.lake_dir)
+    try:
+        return change_master_data(
+            store, masterdata_publisher(settings), AuditLog(settings.var_dir), proposals, actor,
+            role=role.value, reason=reason,
+        )  # fmt: skip
+    except StockApiError as exc:  # recorded, not published: the workers read it when they start
+        raise Unavailable("data.masterdata_not_published", error=str(exc)) from exc

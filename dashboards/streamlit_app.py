@@ -22,6 +22,7 @@ PAGES = [
     (Area.PLANNING, "pages/suppliers.py", t("page.suppliers"), ":material/local_shipping:"),
     (Area.QUALITY, "pages/data_quality.py", t("page.data_quality"), ":material/fact_check:"),
     (Area.AUDIT, "pages/audit.py", t("page.audit"), ":material/verified_user:"),
+    (Area.MASTER_DATA, "pages/master_data.py", t("page.master_data"), ":material/database:"),
 ]
 
 account = ui.account()
