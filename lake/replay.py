@@ -1,8 +1,10 @@
 """Rebuilding stock state from the lake: the ledger is the record, tables are its fast view.
 
 Accepted events are replayed through core processors in the order they were applied
-(``apply_seq``); events the ledger refused are remembered as decided, so that a redelivery
-stays refused. Dead letters from before the ledger (bad JSON, schema) or from a fault
+(``apply_seq``), without the admission rules (``admit=False``): a SKU's lifecycle state or an
+exchange rate now may differ from what they were when the event was admitted, and the record
+books what was admitted then. Events the ledger refused are remembered as decided, so that a
+redelivery stays refused. Dead letters from before the ledger (bad JSON, schema) or from a fault
 (``internal_error``) were never decided and are not remembered.
 
 With a checkpoint store, each partition starts from its newest usable checkpoint and replays
@@ -38,7 +40,9 @@ class Replayable(Protocol):
     @property
     def ledger(self) -> Ledger: ...
 
-    def process(self, event: object) -> object: ...
+    def process(self, event: object, admit: bool = True) -> object:
+        """Apply one event; a replay passes ``admit=False`` (see `Ledger.apply`)."""
+        ...
 
     def snapshot(self) -> dict[str, Any]: ...
 
@@ -58,8 +62,8 @@ class LedgerOnly:
     def new(cls, catalog: Catalog) -> LedgerOnly:
         return cls(Ledger(catalog))
 
-    def process(self, event: object) -> object:
-        return self.ledger.apply(event)
+    def process(self, event: object, admit: bool = True) -> object:
+        return self.ledger.apply(event, admit)
 
     def snapshot(self) -> dict[str, Any]:
         return {"ledger": self.ledger.snapshot()}
@@ -164,7 +168,7 @@ def replay_partitions(
         if row["event_type"] in STATE_ONLY_EVENT_TYPES:
             proc.ledger.mark_decided(row["event_id"])
             continue
-        proc.process(parse_event(row["payload"]))
+        proc.process(parse_event(row["payload"]), admit=False)
         out.events += 1
     for partition in list(pending_saves):
         save(partition)

@@ -46,6 +46,19 @@ BASE_UNITS_LIMIT = 10**15
 Count = Annotated[int, Field(ge=0, le=BASE_UNITS_LIMIT)]
 SignedUnits = Annotated[int, Field(ge=-BASE_UNITS_LIMIT, le=BASE_UNITS_LIMIT)]
 Money = Annotated[Decimal, Field(ge=0, max_digits=16, decimal_places=4)]
+#: Serial numbers one event may list: one per base unit of a serial-managed SKU.
+SERIALS_LIMIT = 10_000
+SerialNumbers = Annotated[list[Identifier], Field(max_length=SERIALS_LIMIT)]
+
+
+def _unset(value: object) -> bool:
+    return value is None
+
+
+_SERIALS_HELP = (
+    "Serial-managed SKUs only: one distinct serial number per base unit moved (at most "
+    f"{SERIALS_LIMIT:,}); leave it out for other SKUs."
+)
 
 
 class Topic(StrEnum):
@@ -143,7 +156,12 @@ class GoodsReceipt(_Event):
     qty: PositiveQty
     unit: Identifier = "each"
     unit_cost: Money = Field(description="Cost per `unit` as invoiced, excluding VAT.")
-    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = "CNY"
+    currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = Field(
+        default="CNY",
+        description="The invoice's currency: the cost is booked in the books' currency at the rate "
+        "valid on the receipt's day (company time zone).",
+    )
+    serials: SerialNumbers | None = Field(default=None, exclude_if=_unset, description=_SERIALS_HELP)
 
     @property
     def location_id(self) -> str:
@@ -210,6 +228,7 @@ class TransferOut(_Event):
     batch: Identifier | None = None
     qty: PositiveQty
     unit: Identifier = "each"
+    serials: SerialNumbers | None = Field(default=None, exclude_if=_unset, description=_SERIALS_HELP)
 
     @model_validator(mode="after")
     def _different_locations(self) -> TransferOut:
@@ -234,6 +253,7 @@ class TransferIn(_Event):
     batch: Identifier | None = None
     qty: PositiveQty
     unit: Identifier = "each"
+    serials: SerialNumbers | None = Field(default=None, exclude_if=_unset, description=_SERIALS_HELP)
 
     @property
     def location_id(self) -> str:
@@ -256,6 +276,9 @@ class TransitDispatched(_Event):
     batch: str = ""
     expiry_date: date | None = None
     qty_base: int = Field(gt=0, le=BASE_UNITS_LIMIT)
+    serials: SerialNumbers | None = Field(
+        default=None, exclude_if=_unset, description="The serial numbers this leg moves."
+    )
 
     @property
     def location_id(self) -> str:
@@ -274,6 +297,7 @@ class SalesIssue(_Event):
     batch: Identifier | None = None
     qty: PositiveQty
     unit: Identifier = "each"
+    serials: SerialNumbers | None = Field(default=None, exclude_if=_unset, description=_SERIALS_HELP)
 
     @property
     def location_id(self) -> str:
@@ -299,6 +323,7 @@ class StockReservation(_Event):
 class PosLine(_ItemLine):
     unit_price: Money
     batch: Identifier | None = None
+    serials: SerialNumbers | None = Field(default=None, exclude_if=_unset, description=_SERIALS_HELP)
 
 
 class PosSale(_Event):
@@ -371,6 +396,7 @@ class StockAdjustment(_Event):
     count_id: Identifier | None = Field(
         default=None, description="For a count variance: the count whose difference this books."
     )
+    serials: SerialNumbers | None = Field(default=None, exclude_if=_unset, description=_SERIALS_HELP)
 
     @field_validator("qty")
     @classmethod

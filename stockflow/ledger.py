@@ -24,6 +24,20 @@ always yields the same positions):
   which, like the goods that went missing, is never refused for lack of stock.
 * A `StockCorrection` moves a position by exactly what it says (it repairs a live state that
   drifted from this ledger; a replay of the record skips it, see `mark_decided`).
+* A SKU's lifecycle decides which events it takes (`LIFECYCLE_RULES`): a draft none, a frozen
+  SKU everything but buying (purchase orders and receipts), an archived SKU none. A till sale is
+  never refused for stock, but a sale of a draft or archived SKU is (the company does not sell
+  it). The derived transit leg and a state correction follow what was admitted already.
+* A receipt in another currency is booked in the books' currency at the rate valid on its day
+  (in the company's time zone); without a rate it is refused. Its movement keeps the invoiced
+  currency and cost per base unit beside the converted cost.
+* Admission rules (lifecycle and exchange rates) hold when an event enters; a replay of the
+  record (``admit=False``) books what was admitted then, whatever the master data says now.
+* A serial-managed SKU moves with one distinct serial number per base unit. The ledger keeps
+  where each serial is (on hand at a location, in transit to one, sold) and refuses a receipt of
+  a serial already in stock, an issue, transfer or write-off of one not on hand there, and a
+  return of one not sold; a till sale books its serials whatever the register says. A count
+  variance may name none (a count finds quantities, not which units).
 """
 
 from __future__ import annotations
@@ -31,10 +45,11 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime
+from datetime import date, datetime, tzinfo
 from decimal import Decimal
 from typing import Any
 
+from stockflow.config import get_settings
 from stockflow.events import (
     AdjustmentReason,
     ConflictingDuplicate,
@@ -66,6 +81,7 @@ from stockflow.masterdata import (
     LocationKind,
     NegativeStockPolicy,
     Sku,
+    SkuStatus,
     UnitConversionError,
     validate_gtin,
 )
@@ -76,6 +92,35 @@ RECENT_MOVEMENTS = 1024
 #: Precision of a cost per base unit (a case cost divided by its pack size).
 UNIT_COST_QUANTUM = Decimal("0.000001")
 _FAR_FUTURE = date.max
+
+#: Event types a SKU in each lifecycle state takes (an active SKU takes every event). Buying
+#: (purchase orders and receipts) needs an active SKU; a frozen one is sold down, counted,
+#: adjusted, moved between own locations, returned by customers, held and inspected.
+LIFECYCLE_RULES: dict[SkuStatus, frozenset[str]] = {
+    SkuStatus.DRAFT: frozenset(),
+    SkuStatus.FROZEN: frozenset(
+        {
+            "forecast_reviewed",
+            "transfer_out",
+            "transfer_in",
+            "sales_issue",
+            "stock_reservation",
+            "pos_sale",
+            "pos_return",
+            "cycle_count",
+            "stock_adjustment",
+            "quality_hold",
+            "pallet_inspected",
+        }
+    ),
+    SkuStatus.ARCHIVED: frozenset(),
+}
+#: The refusal of an event a SKU's state does not take, by state.
+LIFECYCLE_REASONS: dict[SkuStatus, str] = {
+    SkuStatus.DRAFT: "sku_draft",
+    SkuStatus.FROZEN: "sku_frozen",
+    SkuStatus.ARCHIVED: "sku_archived",
+}
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -146,10 +191,14 @@ class Movement:
     after: Position
     reference: str = ""
     counterparty: str = ""
-    #: Cost (receipts) or VAT-inclusive price (till lines) per base unit.
+    #: Cost (receipts, in the books' currency) or VAT-inclusive price (till lines) per base unit.
     unit_cost: Decimal | None = None
     unit_price: Decimal | None = None
     negative_stock: bool = False
+    #: A receipt invoiced in another currency than the books': that currency and the invoiced
+    #: cost per base unit in it (None for everything booked in the books' own currency).
+    currency: str | None = None
+    original_unit_cost: Decimal | None = None
 
     @property
     def key(self) -> PositionKey:
@@ -200,6 +249,8 @@ class _Line:
     counterparty: str = ""
     unit_cost: Decimal | None = None
     unit_price: Decimal | None = None
+    currency: str | None = None
+    original_unit_cost: Decimal | None = None
 
 
 @dataclass(slots=True)
@@ -216,9 +267,14 @@ class _Txn:
     """Working copy of the positions one event touches; committed only if the event is valid."""
 
     ledger: Ledger
+    #: Whether the admission rules hold (an event entering), or not (a replay of the record).
+    admit: bool = True
     touched: dict[PositionKey, Position] = field(default_factory=dict)
     order: list[_Change] = field(default_factory=list)
     on_commit: list[Callable[[], None]] = field(default_factory=list)
+    #: SKU × serial number of every serial the event named so far (one unit, one line); None
+    #: until it names one (most events move SKUs that are not serial-managed).
+    serials_named: set[tuple[str, str]] | None = None
 
     def get(self, key: PositionKey) -> Position:
         pos = self.touched.get(key)
@@ -244,8 +300,10 @@ class Ledger:
     """Positions plus the memory needed to apply the next event (applied ids, batch expiries,
     open reservations)."""
 
-    def __init__(self, catalog: Catalog) -> None:
+    def __init__(self, catalog: Catalog, timezone: tzinfo | None = None) -> None:
         self.catalog = catalog
+        #: The company's time zone (a receipt's day picks its exchange rate); None: the settings'.
+        self.timezone = timezone
         self._stock: dict[str, dict[str, dict[str, Position]]] = {}
         #: Every event id decided (applied or refused) → the fingerprint of its content (0: unknown).
         self._applied: dict[str, int] = {}
@@ -257,6 +315,11 @@ class Ledger:
         self._hold_on_receipt: set[PositionKey] = set()
         self._recent: dict[str, deque[tuple[datetime, PositionKey, int]]] = {}
         self._newest: dict[str, datetime] = {}  # the latest occurred_at among a location's recent
+        #: Serial-managed SKUs: SKU → serial → the location it is on hand at, or in transit to;
+        #: SKU → serials sold and not returned.
+        self._serials_on_hand: dict[str, dict[str, str]] = {}
+        self._serials_in_transit: dict[str, dict[str, str]] = {}
+        self._serials_sold: dict[str, set[str]] = {}
 
     # ---------------------------------------------------------------- reading
     def position(self, key: PositionKey) -> Position:
@@ -307,6 +370,22 @@ class Ledger:
         """The latest cycle count of every position ever counted."""
         return iter(self._counts.values())
 
+    def serials_on_hand(self, location: str, sku: str) -> set[str]:
+        """The serial numbers of a serial-managed SKU on hand at a location."""
+        return {serial for serial, at in self._serials_on_hand.get(sku, {}).items() if at == location}
+
+    def serials_in_transit(self, location: str, sku: str) -> set[str]:
+        """The serial numbers of a SKU in transit to a location."""
+        return {serial for serial, to in self._serials_in_transit.get(sku, {}).items() if to == location}
+
+    def serial_location(self, sku: str, serial: str) -> str | None:
+        """Where a serial is on hand (None: not on hand anywhere in this ledger)."""
+        return self._serials_on_hand.get(sku, {}).get(serial)
+
+    def serials_sold(self, sku: str) -> set[str]:
+        """The serial numbers of a SKU sold and not returned."""
+        return set(self._serials_sold.get(sku, ()))
+
     @property
     def applied_count(self) -> int:
         return len(self._applied)
@@ -347,6 +426,9 @@ class Ledger:
                 for location, recent in self._recent.items()
             },
             "newest": {location: t.isoformat() for location, t in self._newest.items()},
+            "serials_on_hand": {sku: dict(at) for sku, at in self._serials_on_hand.items() if at},
+            "serials_in_transit": {sku: dict(to) for sku, to in self._serials_in_transit.items() if to},
+            "serials_sold": {sku: sorted(sold) for sku, sold in self._serials_sold.items() if sold},
         }
 
     @classmethod
@@ -380,11 +462,18 @@ class Ledger:
             for location, rows in data["recent"].items()
         }
         ledger._newest = {location: datetime.fromisoformat(t) for location, t in data["newest"].items()}
+        # checkpoints taken before serial numbers were kept have none
+        ledger._serials_on_hand = {sku: dict(at) for sku, at in data.get("serials_on_hand", {}).items()}
+        ledger._serials_in_transit = {sku: dict(to) for sku, to in data.get("serials_in_transit", {}).items()}
+        ledger._serials_sold = {sku: set(sold) for sku, sold in data.get("serials_sold", {}).items()}
         return ledger
 
     # ---------------------------------------------------------------- writing
-    def apply(self, event: object) -> LedgerResult:
-        """Apply one validated event; raise `StockRejected` and change nothing if it is refused."""
+    def apply(self, event: object, admit: bool = True) -> LedgerResult:
+        """Apply one validated event; raise `StockRejected` and change nothing if it is refused.
+
+        `admit`: the event is entering (the lifecycle and exchange-rate rules hold); False for a
+        replay of the record, which books what was admitted then whatever master data says now."""
         event_id: str = event.event_id  # type: ignore[attr-defined]
         content = fingerprint(event)  # type: ignore[arg-type]
         known = self._applied.get(event_id)
@@ -399,8 +488,10 @@ class Ledger:
         handler = _HANDLERS.get(type(event))
         if handler is None:
             raise StockRejected("unsupported_event", f"the ledger does not book {type(event).__name__}")
-        txn = _Txn(self)
+        txn = _Txn(self, admit)
         try:
+            if admit and type(event) not in _FOLLOWS_ADMITTED:
+                self._admit(event)
             follow_ups = handler(self, txn, event) or ()
         except StockRejected:
             self._applied[event_id] = content  # a redelivery of a refused event stays refused
@@ -412,16 +503,18 @@ class Ledger:
         self._applied[event_id] = content
         return LedgerResult(event_id, duplicate=False, movements=movements, follow_ups=tuple(follow_ups))
 
-    def apply_accepted(self, events: Iterable[object]) -> Iterator[tuple[object, LedgerResult]]:
+    def apply_accepted(
+        self, events: Iterable[object], admit: bool = True
+    ) -> Iterator[tuple[object, LedgerResult]]:
         """Apply events as the stream does, each transfer's transit leg right after its dispatch,
         yielding the accepted ones with their results; a refused event changes nothing and is
-        skipped (the stream sends it to the dead letters)."""
+        skipped (the stream sends it to the dead letters). `admit`: as for `apply`."""
         for event in events:
             pending = [event]
             while pending:
                 current = pending.pop(0)
                 try:
-                    result = self.apply(current)
+                    result = self.apply(current, admit)
                 except StockRejected:
                     continue
                 yield current, result
@@ -495,11 +588,33 @@ class Ledger:
                     unit_cost=line.unit_cost if line else None,
                     unit_price=line.unit_price if line else None,
                     negative_stock=negative[key],
+                    currency=line.currency if line else None,
+                    original_unit_cost=line.original_unit_cost if line else None,
                 )
             )
         return tuple(movements)
 
     # ---------------------------------------------------------------- checks
+    def _admit(self, event: Any) -> None:
+        """The lifecycle rule: refuse an event that names a SKU whose state does not take it (an
+        unknown SKU is left to the handler, which refuses it as unknown)."""
+        lines = getattr(event, "lines", None)
+        for code in [line.sku for line in lines] if lines is not None else (event.sku,):
+            sku = self.catalog.skus.get(code)
+            if sku is None or sku.status is SkuStatus.ACTIVE:
+                continue
+            if event.event_type not in LIFECYCLE_RULES[sku.status]:
+                raise StockRejected(
+                    LIFECYCLE_REASONS[sku.status],
+                    f"SKU {code} is {sku.status.value}: it takes no {event.event_type}",
+                )
+
+    def _local_day(self, moment: datetime) -> date:
+        """The company's calendar day of a moment."""
+        if self.timezone is None:
+            self.timezone = get_settings().tz
+        return moment.astimezone(self.timezone).date()
+
     def _check_location(self, location: str, kind: LocationKind | None = None) -> None:
         loc = self.catalog.locations.get(location)
         if loc is None:
@@ -595,6 +710,91 @@ class Ledger:
             txn.on_commit.append(lambda: self._last_issued_batch.__setitem__((location, sku.sku), last_batch))
         return allocation
 
+    # ---------------------------------------------------------------- serial numbers
+    def _listed_serials(
+        self, txn: _Txn, line: _Line, serials: list[str] | None, optional: bool = False
+    ) -> tuple[str, ...]:
+        """The serials an event line lists, checked against its SKU and quantity: one distinct
+        serial per base unit of a serial-managed SKU (none for other SKUs; `optional`: a line
+        that may list none, a count variance)."""
+        sku = line.sku
+        if not sku.serial_managed:
+            raise StockRejected(
+                "serials_not_managed", f"{sku.sku} is not serial-managed: its events list no serials"
+            )
+        if serials is None and optional:
+            return ()
+        listed = tuple(serials or ())
+        distinct = set(listed)
+        if len(distinct) != len(listed) or len(listed) != line.qty:
+            raise StockRejected(
+                "serials_mismatch",
+                f"{line.qty} {sku.base_unit} of serial-managed {sku.sku} need {line.qty} distinct "
+                f"serial numbers; the event lists {len(listed)} ({len(distinct)} distinct)",
+            )
+        named = {(sku.sku, serial) for serial in listed}
+        if txn.serials_named is None:
+            txn.serials_named = named
+        elif again := txn.serials_named & named:
+            raise StockRejected(
+                "serials_mismatch",
+                f"serial {sorted(again)[0][1]} of {sku.sku} is listed twice in one event",
+            )
+        else:
+            txn.serials_named |= named
+        return listed
+
+    def _serials_arrive(self, txn: _Txn, sku: str, serials: tuple[str, ...], location: str) -> None:
+        """Serials that come into stock (a receipt, a positive adjustment): none may be in stock
+        or on its way anywhere in this ledger already."""
+        on_hand = self._serials_on_hand.get(sku, {})
+        in_transit = self._serials_in_transit.get(sku, {})
+        for serial in serials:
+            where = on_hand.get(serial)
+            if where is not None:
+                raise StockRejected(
+                    "serial_in_stock", f"serial {serial} of {sku} is already on hand at {where}"
+                )
+            where = in_transit.get(serial)
+            if where is not None:
+                raise StockRejected(
+                    "serial_in_stock", f"serial {serial} of {sku} is already in transit to {where}"
+                )
+        txn.on_commit.append(lambda: self._put_on_hand(sku, serials, location))
+
+    def _serials_leave(
+        self, txn: _Txn, sku: str, serials: tuple[str, ...], location: str, sold: bool, refusable: bool = True
+    ) -> None:
+        """Serials that leave a location's stock (an issue, a transfer, a write-off; `sold`: to a
+        customer). Each must be on hand there, unless the outflow is never refused for stock."""
+        on_hand = self._serials_on_hand.get(sku, {})
+        if refusable:
+            for serial in serials:
+                where = on_hand.get(serial)
+                if where != location:
+                    raise StockRejected(
+                        "serial_not_in_stock",
+                        f"serial {serial} of {sku} is not on hand at {location}"
+                        + (f" (it is at {where})" if where else ""),
+                    )
+
+        def take() -> None:
+            held = self._serials_on_hand.get(sku, {})
+            for serial in serials:
+                held.pop(serial, None)
+            if sold:
+                self._serials_sold.setdefault(sku, set()).update(serials)
+
+        txn.on_commit.append(take)
+
+    def _put_on_hand(self, sku: str, serials: Iterable[str], location: str) -> None:
+        held = self._serials_on_hand.setdefault(sku, {})
+        sold = self._serials_sold.get(sku)
+        for serial in serials:
+            held[serial] = location
+            if sold:
+                sold.discard(serial)
+
     def _require_batch(self, line: _Line, what: str) -> str:
         if line.batch is None:
             raise StockRejected(
@@ -627,18 +827,14 @@ class Ledger:
         self._check_location(ev.location)
         if ev.supplier not in self.catalog.suppliers:
             raise StockRejected("unknown_supplier", f"supplier {ev.supplier!r} is not in master data")
-        sku = self.catalog.skus.get(ev.sku)
-        unit_factor = sku.units().get(ev.unit) if sku else None
         line = self._resolve(
-            ev.sku,
-            ev.qty,
-            ev.unit,
-            ev.gtin,
-            ev.batch,
-            reference=ev.purchase_order,
-            counterparty=ev.supplier,
-            unit_cost=(ev.unit_cost / unit_factor).quantize(UNIT_COST_QUANTUM) if unit_factor else None,
+            ev.sku, ev.qty, ev.unit, ev.gtin, ev.batch, reference=ev.purchase_order, counterparty=ev.supplier
         )
+        unit_factor = line.sku.units()[ev.unit]
+        if ev.currency == self.catalog.currency:
+            line.unit_cost = (ev.unit_cost / unit_factor).quantize(UNIT_COST_QUANTUM)
+        else:
+            self._convert_cost(txn, ev, line, unit_factor)
         batch = self._require_batch(line, "goods receipt") if line.sku.batch_managed else NO_BATCH
         if line.sku.is_perishable and line.sku.batch_managed:
             if ev.expiry_date is None:
@@ -653,9 +849,29 @@ class Ledger:
                 )
             expiry = ev.expiry_date
             txn.on_commit.append(lambda: self._expiry.__setitem__(where, expiry))
+        if line.sku.serial_managed or ev.serials is not None:
+            serials = self._listed_serials(txn, line, ev.serials)
+            self._serials_arrive(txn, line.sku.sku, serials, ev.location)
         self._inflow(txn, ev.location, line, batch)
         if PositionKey(ev.location, line.sku.sku, batch) in self._hold_on_receipt:
             txn.change(PositionKey(ev.location, line.sku.sku, batch), line, quarantined=line.qty)
+
+    def _convert_cost(self, txn: _Txn, ev: GoodsReceipt, line: _Line, unit_factor: int) -> None:
+        """A receipt invoiced in another currency: its cost at the rate valid on its day, the
+        invoiced currency and cost kept beside it. Without a rate an entering receipt is refused;
+        a replayed one keeps its quantities and no cost (its landed rows hold what was booked)."""
+        day = self._local_day(ev.occurred_at)
+        rate = self.catalog.rate_on(ev.currency, day)
+        if rate is None and txn.admit:
+            raise StockRejected(
+                "no_exchange_rate",
+                f"no {ev.currency} to {self.catalog.currency} exchange rate is valid on {day}: "
+                "a receipt is booked in the books' currency",
+            )
+        line.currency = ev.currency
+        line.original_unit_cost = (ev.unit_cost / unit_factor).quantize(UNIT_COST_QUANTUM)
+        if rate is not None:
+            line.unit_cost = (ev.unit_cost * rate / unit_factor).quantize(UNIT_COST_QUANTUM)
 
     def _purchase_order(self, txn: _Txn, ev: PurchaseOrder) -> None:
         """Checked like a receipt (location, supplier, SKU, unit); it moves no stock."""
@@ -676,22 +892,31 @@ class Ledger:
         line = self._resolve(
             ev.sku, ev.qty, ev.unit, ev.gtin, ev.batch, reference=ev.transfer_id, counterparty=ev.to_location
         )
+        serials: tuple[str, ...] | None = None
+        if line.sku.serial_managed or ev.serials is not None:
+            serials = self._listed_serials(txn, line, ev.serials)
+            self._serials_leave(txn, ev.sku, serials, ev.from_location, sold=False)
         allocation = self._outflow(txn, ev.from_location, line, "transfer")
-        return [
-            TransitDispatched(
-                event_id=f"{ev.event_id}:transit:{i}",
-                occurred_at=ev.occurred_at,
-                source=ev.source,
-                transfer_id=ev.transfer_id,
-                from_location=ev.from_location,
-                to_location=ev.to_location,
-                sku=ev.sku,
-                batch=batch,
-                qty_base=qty,
-                expiry_date=self._expiry.get(PositionKey(ev.from_location, ev.sku, batch)),
+        legs = []
+        start = 0
+        for i, (batch, qty) in enumerate(allocation):
+            legs.append(
+                TransitDispatched(
+                    event_id=f"{ev.event_id}:transit:{i}",
+                    occurred_at=ev.occurred_at,
+                    source=ev.source,
+                    transfer_id=ev.transfer_id,
+                    from_location=ev.from_location,
+                    to_location=ev.to_location,
+                    sku=ev.sku,
+                    batch=batch,
+                    qty_base=qty,
+                    expiry_date=self._expiry.get(PositionKey(ev.from_location, ev.sku, batch)),
+                    serials=None if serials is None else list(serials[start : start + qty]),
+                )
             )
-            for i, (batch, qty) in enumerate(allocation)
-        ]
+            start += qty
+        return legs
 
     def _transit_dispatched(self, txn: _Txn, ev: TransitDispatched) -> None:
         self._check_location(ev.to_location)
@@ -706,6 +931,17 @@ class Ledger:
             sku=sku, qty=ev.qty_base, batch=ev.batch, reference=ev.transfer_id, counterparty=ev.from_location
         )
         txn.change(PositionKey(ev.to_location, ev.sku, ev.batch), line, in_transit=ev.qty_base)
+        if ev.serials:
+            txn.on_commit.append(lambda: self._serials_dispatched(ev.sku, ev.serials or (), ev.to_location))
+
+    def _serials_dispatched(self, sku: str, serials: Iterable[str], destination: str) -> None:
+        """Serials on their way to `destination`; one already on hand there arrived ahead of its
+        leg (the scanners' topic and the transits' are not ordered with each other)."""
+        on_hand = self._serials_on_hand.get(sku, {})
+        in_transit = self._serials_in_transit.setdefault(sku, {})
+        for serial in serials:
+            if on_hand.get(serial) != destination:
+                in_transit[serial] = destination
 
     def _transfer_in(self, txn: _Txn, ev: TransferIn) -> None:
         self._check_location(ev.to_location)
@@ -719,6 +955,8 @@ class Ledger:
             reference=ev.transfer_id,
             counterparty=ev.from_location,
         )
+        if line.sku.serial_managed or ev.serials is not None:
+            self._serials_received(txn, ev, self._listed_serials(txn, line, ev.serials))
         remaining = line.qty
         if line.batch is not None:
             plan = [(line.batch, remaining)]
@@ -735,11 +973,40 @@ class Ledger:
         for batch, qty in plan:
             txn.change(PositionKey(ev.to_location, ev.sku, batch), line, on_hand=qty, in_transit=-qty)
 
+    def _serials_received(self, txn: _Txn, ev: TransferIn, serials: tuple[str, ...]) -> None:
+        """A transfer's serials arrive: those in transit here are taken off transit; one whose leg
+        has not been applied yet is simply received (the leg then finds it here). A serial on hand
+        anywhere in this ledger, or on its way to another location, cannot arrive here."""
+        on_hand = self._serials_on_hand.get(ev.sku, {})
+        in_transit = self._serials_in_transit.get(ev.sku, {})
+        for serial in serials:
+            where = on_hand.get(serial)
+            if where is not None:
+                raise StockRejected(
+                    "serial_in_stock", f"serial {serial} of {ev.sku} is on hand at {where}, not in transit"
+                )
+            where = in_transit.get(serial)
+            if where is not None and where != ev.to_location:
+                raise StockRejected(
+                    "serial_in_stock", f"serial {serial} of {ev.sku} is in transit to {where}, not here"
+                )
+
+        def receive() -> None:
+            arriving = self._serials_in_transit.get(ev.sku, {})
+            for serial in serials:
+                arriving.pop(serial, None)
+            self._put_on_hand(ev.sku, serials, ev.to_location)
+
+        txn.on_commit.append(receive)
+
     def _sales_issue(self, txn: _Txn, ev: SalesIssue) -> None:
         self._check_location(ev.location)
         line = self._resolve(
             ev.sku, ev.qty, ev.unit, ev.gtin, ev.batch, reference=ev.sales_order, counterparty=ev.customer
         )
+        if line.sku.serial_managed or ev.serials is not None:
+            serials = self._listed_serials(txn, line, ev.serials)
+            self._serials_leave(txn, ev.sku, serials, ev.location, sold=True)
         self._outflow(txn, ev.location, line, "issue", own_reservation=(ev.sales_order, ev.sku))
         self._release_reservation(txn, ev.location, ev.sales_order, ev.sku, line.qty)
 
@@ -786,7 +1053,19 @@ class Ledger:
                 counterparty=ev.customer or ev.channel.value,
             )
             line.unit_price = _per_base_unit(line_in.unit_price, line_in.qty, line.qty)
+            if line.sku.serial_managed or line_in.serials is not None:
+                serials = self._listed_serials(txn, line, line_in.serials)
+                # the goods have left: sold wherever the register had them
+                txn.on_commit.append(
+                    lambda sku=line.sku.sku, sold=serials: self._serials_sold_at_till(sku, sold)
+                )
             self._outflow(txn, ev.store, line, "sale", refusable=False)
+
+    def _serials_sold_at_till(self, sku: str, serials: tuple[str, ...]) -> None:
+        held = self._serials_on_hand.get(sku, {})
+        for serial in serials:
+            held.pop(serial, None)
+        self._serials_sold.setdefault(sku, set()).update(serials)
 
     def _pos_return(self, txn: _Txn, ev: PosReturn) -> None:
         self._check_location(ev.store, LocationKind.STORE)
@@ -804,7 +1083,22 @@ class Ledger:
             batch = line.batch
             if batch is None:
                 batch = self._last_issued_batch.get((ev.store, line.sku.sku), NO_BATCH)
+            if line.sku.serial_managed or line_in.serials is not None:
+                self._serials_returned(
+                    txn, line.sku.sku, self._listed_serials(txn, line, line_in.serials), ev.store
+                )
             self._inflow(txn, ev.store, line, batch)
+
+    def _serials_returned(self, txn: _Txn, sku: str, serials: tuple[str, ...], store: str) -> None:
+        """Serials a customer brings back: each must have been sold and not be on hand."""
+        sold = self._serials_sold.get(sku, set())
+        on_hand = self._serials_on_hand.get(sku, {})
+        for serial in serials:
+            if serial not in sold or serial in on_hand:
+                raise StockRejected(
+                    "serial_not_sold", f"serial {serial} of {sku} was not sold (or is back in stock)"
+                )
+        txn.on_commit.append(lambda: self._put_on_hand(sku, serials, store))
 
     def _cycle_count(self, txn: _Txn, ev: CycleCount) -> None:
         self._check_location(ev.location)
@@ -826,12 +1120,19 @@ class Ledger:
             reference=ev.reason.value,
             counterparty=ev.count_id or "",
         )
+        counted = ev.reason is AdjustmentReason.COUNT_VARIANCE
+        serials: tuple[str, ...] = ()
+        if line.sku.serial_managed or ev.serials is not None:
+            serials = self._listed_serials(txn, line, ev.serials, optional=counted)
         if ev.qty < 0:
             # a counted shortfall is a fact about goods already gone: booked, flagged if negative
-            refusable = ev.reason is not AdjustmentReason.COUNT_VARIANCE
-            self._outflow(txn, ev.location, line, f"{ev.reason.value} adjustment", refusable=refusable)
+            if serials:
+                self._serials_leave(txn, ev.sku, serials, ev.location, sold=False, refusable=not counted)
+            self._outflow(txn, ev.location, line, f"{ev.reason.value} adjustment", refusable=not counted)
         else:
             batch = self._require_batch(line, "positive adjustment") if line.sku.batch_managed else NO_BATCH
+            if serials:
+                self._serials_arrive(txn, ev.sku, serials, ev.location)
             self._inflow(txn, ev.location, line, batch)
 
     def _stock_correction(self, txn: _Txn, ev: StockCorrection) -> None:
@@ -916,6 +1217,10 @@ def _per_base_unit(price: Decimal, qty: Decimal, base_qty: int) -> Decimal:
     """A price per sold unit as a price per base unit (a case price over its pack size)."""
     return (price * qty / base_qty).quantize(UNIT_COST_QUANTUM)
 
+
+#: Events the admission rules do not apply to: consequences of what was admitted already (the
+#: transit leg of an admitted dispatch) and repairs of the live state.
+_FOLLOWS_ADMITTED = frozenset({TransitDispatched, StockCorrection})
 
 _HANDLERS = {
     GoodsReceipt: Ledger._goods_receipt,

@@ -2,7 +2,8 @@
 
 ``process(event)`` applies the ledger, then the alert rules, and returns what the stream must
 publish. Replaying accepted events through a fresh processor in the order they were applied
-rebuilds exactly the same state (the lake is the record, the stream's tables its fast view).
+(``process(event, admit=False)``: what was admitted then is booked whatever master data says
+now) rebuilds exactly the same state (the lake is the record, the stream's tables its fast view).
 """
 
 from __future__ import annotations
@@ -52,11 +53,16 @@ class StockProcessor:
 
     def catalog_changed(self) -> None:
         """Take in a catalogue changed in place (master data applied while running)."""
-        self._cold_chain_skus = frozenset(code for code, sku in self.catalog.skus.items() if sku.is_cold_chain)
+        self._cold_chain_skus = frozenset(
+            code for code, sku in self.catalog.skus.items() if sku.is_cold_chain
+        )
 
-    def process(self, event: object) -> ProcessResult:
-        """Apply one parsed event; raises `StockRejected` (nothing changes) when refused."""
-        result: LedgerResult = self.ledger.apply(event)
+    def process(self, event: object, admit: bool = True) -> ProcessResult:
+        """Apply one parsed event; raises `StockRejected` (nothing changes) when refused.
+
+        `admit`: the event is entering, and the admission rules hold (a SKU's lifecycle, exchange
+        rates); False when the record is replayed (see `Ledger.apply`)."""
+        result: LedgerResult = self.ledger.apply(event, admit)
         if result.duplicate:
             return ProcessResult(result.event_id, duplicate=True)
         alerts: list[Alert] = []
