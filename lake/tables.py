@@ -148,6 +148,8 @@ INVENTORY_CHANGED = LakeTable(
         counterparty string
         unit_cost decimal(18,6)
         unit_price decimal(18,6)
+        original_currency string
+        original_unit_cost decimal(18,6)
         negative_stock bool
         partition int32
         apply_seq int64
@@ -227,11 +229,19 @@ STOCK_LEDGER = LakeTable(
         landed_at timestamp
         valued_at timestamp
         run_id string
+        original_currency string
+        original_unit_cost decimal(18,6)
         """
     ),
     layout=Layout.FLAT,
     primary_key=("event_id", "location", "sku", "batch"),
 )
+#: A receipt invoiced in another currency than the books': in inventory_changed and the stock
+#: ledger, `unit_cost` is the cost per base unit converted into the books' currency at the rate
+#: valid on the receipt's day, and `original_currency` / `original_unit_cost` what the invoice
+#: said (per base unit). Both are NULL on every other row: whatever was booked in the books' own
+#: currency (receipts in it, and every movement that is not a receipt).
+ORIGINAL_AMOUNT_COLUMNS = ("original_currency", "original_unit_cost")
 VOUCHERS = LakeTable(
     "vouchers",
     _cols(
@@ -292,6 +302,8 @@ SKUS = LakeTable(
         gtin string
         name string
         category string
+        status string
+        serial_managed bool
         base_unit string
         packs string
         min_pack_units int32

@@ -127,6 +127,10 @@ class ValuedMovement:
     stock_value_after: Decimal
     valuation_rate: Decimal
     unit_price: Decimal | None = None
+    #: A receipt invoiced in another currency: that currency and the invoiced cost per base unit
+    #: (`unit_cost` is in the books' currency); None for everything booked in the books' own.
+    original_currency: str | None = None
+    original_unit_cost: Decimal | None = None
 
     @property
     def amount(self) -> Decimal:
@@ -347,6 +351,8 @@ class Valuation:
             stock_value_after=value_after,
             valuation_rate=rate,
             unit_price=mv.unit_price,
+            original_currency=mv.currency,
+            original_unit_cost=mv.original_unit_cost,
         )
 
     def _take_from_transit(self, mv: Movement, sku: Sku, qty: int) -> _Outcome:

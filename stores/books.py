@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lake import SCHEMAS
-from lake.tables import STOCK_LEDGER, VOUCHER_LINES, VOUCHERS
+from lake.tables import ORIGINAL_AMOUNT_COLUMNS, STOCK_LEDGER, VOUCHER_LINES, VOUCHERS
 from stockflow.ledger import Movement, Position
 from stockflow.masterdata import Catalog
 from stockflow.services.books import (
@@ -64,9 +64,17 @@ VOUCHER_LINE_SCHEMA = VOUCHER_LINES.schema
 #: The books' tables exported to the lake (their definitions: `lake.tables`).
 EXPORTED_TABLES = {t.name: t.schema for t in (STOCK_LEDGER, VOUCHERS, VOUCHER_LINES)}
 
+#: Columns added to the stock ledger after books were first kept: added to older books.
+_ADDED_COLUMNS = "".join(
+    f'ALTER TABLE stock_ledger ADD COLUMN IF NOT EXISTS "{c.name}" {c.duckdb_type};\n'
+    for c in STOCK_LEDGER.columns
+    if c.name in ORIGINAL_AMOUNT_COLUMNS
+)
 _DDL = (
     ";\n".join(t.ddl() for t in (STOCK_LEDGER, VOUCHERS, VOUCHER_LINES))
-    + """;
+    + ";\n"
+    + _ADDED_COLUMNS
+    + """
 CREATE TABLE IF NOT EXISTS posting_state (
     id INTEGER PRIMARY KEY, valuation JSON NOT NULL, updated_at TIMESTAMPTZ NOT NULL,
     listed_at DOUBLE
@@ -486,6 +494,8 @@ def _movement(row: dict[str, Any]) -> Movement:
         unit_cost=row["unit_cost"],
         unit_price=row["unit_price"],
         negative_stock=bool(row["negative_stock"]),
+        currency=row.get("original_currency"),
+        original_unit_cost=row.get("original_unit_cost"),
     )
 
 
