@@ -1,8 +1,9 @@
 """Landing a stream of events as a worker does, without a broker: for tools that write a lake
 (the benchmarks, the tests' fixtures) through the same writer, rows and checkpoints as a worker.
 
-Events are applied to one core processor per partition; accepted events land with their
-movements, refusals as dead letters; a flush writes the buffered rows, then the checkpoints of
+Events have their codes resolved (other systems' aliases made ours, `stockflow.intake`) before
+their partition is chosen, and are applied, as they enter (the admission rules hold), to one
+core processor per partition; accepted events land with their movements, refusals as dead letters; a flush writes the buffered rows, then the checkpoints of
 the partitions that are due, each taken when the flush took the rows it includes."""
 
 from __future__ import annotations
@@ -16,8 +17,10 @@ from lake.checkpoints import CheckpointStore
 from lake.partitions import partition_for
 from lake.writer import LakeWriter, now_utc
 from stockflow.delivery import Delivery
-from stockflow.events import OutputTopic, encode_event
+from stockflow.events import EventRejected, OutputTopic, encode_event
+from stockflow.intake import resolve_codes
 from stockflow.ledger import StockRejected
+from stockflow.masterdata import Catalog
 from stockflow.processing import StockProcessor
 
 
@@ -30,8 +33,11 @@ class Landing:
         checkpoints: CheckpointStore | None = None,
         checkpoint_every_events: int = 20_000,
         writer_id: str = "landing",
+        catalog: Catalog | None = None,
     ) -> None:
         self.writer = LakeWriter(lake_dir, writer_id)
+        #: The catalogue codes are resolved against (None: the processors').
+        self.catalog = catalog
         self.partition_count = partition_count
         self.new_processor = new_processor
         self.processors: dict[int, StockProcessor] = {}
@@ -49,31 +55,22 @@ class Landing:
     def apply(self, event: Any, offset: int = 0, delivery: Delivery = Delivery.LIVE) -> None:
         """Apply one parsed event and buffer what it lands (its follow-ups too, as the stream
         applies them when they come back from their topic, with the event's `delivery`)."""
+        try:
+            event = resolve_codes(event, self._catalog())
+        except EventRejected as err:  # before the ledger: never decided, a resend may pass
+            self._dead_letter(
+                event, partition_for(event.location_id, self.partition_count), offset, err, False
+            )
+            return
         pending = [event]
         while pending:
             current = pending.pop(0)
             partition = partition_for(current.location_id, self.partition_count)
             raw = encode_event(current)
             try:
-                result = self.processor(partition).process(current)
+                result = self.processor(partition).process(current, admit=True)
             except StockRejected as err:
-                self.writer.append(
-                    OutputTopic.DEAD_LETTERS,
-                    {
-                        "topic": current.topic.value,
-                        "partition": partition,
-                        "offset": offset,
-                        "key": current.location_id,
-                        "event_id": current.event_id,
-                        "reason": err.reason,
-                        "detail": err.detail,
-                        "payload": raw,
-                        "rejected_at": now_utc(),
-                        "refused_by_ledger": True,
-                        "apply_seq": self.writer.next_seq(),
-                    },
-                )
-                self.counts["dead_lettered"] += 1
+                self._dead_letter(current, partition, offset, err, True)
                 continue
             if result.duplicate:
                 self.counts["duplicates"] += 1
@@ -84,6 +81,32 @@ class Landing:
             self.since_checkpoint[partition] += 1
             self.counts["applied"] += 1
             pending.extend(result.follow_ups)
+
+    def _catalog(self) -> Catalog:
+        if self.catalog is None:
+            self.catalog = self.new_processor().catalog
+        return self.catalog
+
+    def _dead_letter(
+        self, event: Any, partition: int, offset: int, err: EventRejected, by_ledger: bool
+    ) -> None:
+        self.writer.append(
+            OutputTopic.DEAD_LETTERS,
+            {
+                "topic": event.topic.value,
+                "partition": partition,
+                "offset": offset,
+                "key": event.location_id,
+                "event_id": event.event_id,
+                "reason": err.reason,
+                "detail": err.detail,
+                "payload": encode_event(event),
+                "rejected_at": now_utc(),
+                "refused_by_ledger": by_ledger,
+                "apply_seq": self.writer.next_seq(),
+            },
+        )
+        self.counts["dead_lettered"] += 1
 
     def apply_all(
         self, events: Iterable[Any], flush_every: int = 5_000, delivery: Delivery = Delivery.LIVE
