@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lake.rows import masterdata_rows
-from lake.tables import BOOKS_TABLES, STREAM_TABLES, TABLES
+from lake.tables import BOOKS_TABLES, MASTERDATA_CHANGES, STREAM_TABLES, TABLES
 from stockflow.config import Settings, get_settings
 from stockflow.kpis import DEAD_STOCK_DAYS, NEAR_EXPIRY_VALUE_DAYS, STOCKOUT_ACTIVE_DAYS
 from stockflow.masterdata import Catalog
@@ -84,12 +84,19 @@ def export_masterdata(catalog: Catalog, lake_dir: Path) -> None:
         os.replace(tmp, folder / f"{name}.parquet")
 
 
+#: The empty file of a table without any: ``part-<first>-<last>`` for the master-data change
+#: log, whose readers take the versions a file holds from its name (none here: versions start
+#: at 1); the others' writers name files by apply sequence and writer.
+_EMPTY_PART = {MASTERDATA_CHANGES.name: "part-00000000000000000000-00000000000000000000.parquet"}
+
+
 def ensure_sources(lake_dir: Path) -> None:
     """Give every table dbt reads at least one (empty) file with its schema, so a build on a
-    young lake (no transfers or vouchers yet) works instead of failing on an empty glob."""
+    young lake (no transfers or vouchers yet, no master-data change log) works instead of
+    failing on an empty glob."""
     wanted = {
         **{(t, "date=1970-01-01"): TABLES[t].schema for t in STREAM_TABLES},
-        **{(t, ""): TABLES[t].schema for t in BOOKS_TABLES},
+        **{(t, ""): TABLES[t].schema for t in (*BOOKS_TABLES, MASTERDATA_CHANGES.name)},
     }
     for (table, sub), schema in wanted.items():
         root = lake_dir / table
@@ -98,9 +105,10 @@ def ensure_sources(lake_dir: Path) -> None:
             continue
         folder = root / sub if sub else root
         folder.mkdir(parents=True, exist_ok=True)
-        tmp = folder / ".part-00000000000000000000-empty.parquet.tmp"
+        name = _EMPTY_PART.get(table, "part-00000000000000000000-empty.parquet")
+        tmp = folder / f".{name}.tmp"
         pq.write_table(schema.empty_table(), tmp)
-        os.replace(tmp, folder / "part-00000000000000000000-empty.parquet")
+        os.replace(tmp, folder / name)
 
 
 @dataclass

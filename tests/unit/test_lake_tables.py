@@ -12,7 +12,7 @@ import pyarrow.parquet as pq
 import pytest
 import yaml
 
-from lake.tables import STREAM_TABLES, TABLES, Layout
+from lake.tables import MASTERDATA_CHANGES, MASTERDATA_TABLES, STREAM_TABLES, TABLES, Layout
 
 DBT = Path(__file__).resolve().parents[2] / "dbt_project"
 SOURCE_FILES = sorted((DBT / "models" / "staging").glob("*/_*__sources.yml"))
@@ -24,13 +24,14 @@ LAYOUT_OF_LOCATION = {
 
 
 def dbt_sources() -> dict[tuple[str, str], Layout]:
-    """(source, table) → the layout its external location reads."""
+    """(source, table) → the layout its external location reads (the table's own, else its
+    source's)."""
     out = {}
     for path in SOURCE_FILES:
         for source in yaml.safe_load(path.read_text())["sources"]:
-            location = source["meta"]["external_location"]
-            (layout,) = [v for k, v in LAYOUT_OF_LOCATION.items() if f"/{k}'" in location]
             for table in source["tables"]:
+                location = table.get("meta", {}).get("external_location", source["meta"]["external_location"])
+                (layout,) = [v for k, v in LAYOUT_OF_LOCATION.items() if f"/{k}'" in location]
                 out[(source["name"], table["name"])] = layout
     return out
 
@@ -55,6 +56,7 @@ def test_every_dbt_source_is_a_registry_table_with_its_layout():
         assert TABLES[name].layout is layout, name
     read = {name for _, name in sources}
     assert set(STREAM_TABLES) <= read, "every table the workers land is a dbt source"
+    assert {*MASTERDATA_TABLES, MASTERDATA_CHANGES.name} <= read, "the catalogue and its change log too"
 
 
 def staging_reads() -> list[tuple[Path, str, list[str]]]:
