@@ -42,7 +42,7 @@ def frames_from_warehouse(warehouse: Path, now: datetime | None = None) -> dict[
     """The DataFrame each suite validates, read from the warehouse (read-only)."""
     now = now or datetime.now(UTC)
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        skus = con.sql("SELECT * FROM dim_skus").df()
+        skus = con.sql("SELECT * FROM dim_skus WHERE is_current").df()  # the SKUs as they are now
         events = con.sql(
             "SELECT event_id, topic, event_type, source_id, source_seq, occurred_at,"
             " epoch(landed_at) - epoch(occurred_at) AS landed_lag_seconds,"

@@ -18,7 +18,7 @@ WARNING = {"critical": False}
 
 
 def build_masterdata_suite() -> gx.ExpectationSuite:
-    """数据健康度审计: one row per SKU (dim_skus plus the core's GTIN check and score)."""
+    """数据健康度审计: one row per SKU (dim_skus' current versions plus the core's GTIN check and score)."""
     suite = gx.ExpectationSuite(name="masterdata_health")
     suite.add_expectation(gxe.ExpectColumnValuesToBeUnique(column="sku_id", meta=CRITICAL))
     suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column="min_pack_units", meta=CRITICAL))

@@ -95,3 +95,30 @@ def test_the_lake_s_deliveries_are_the_core_s():
     for path in ("marts/core/fct_data_freshness.sql", "marts/kpi/kpi_voucher_lag.sql"):
         named = set(re.findall(r"delivery = '(\w+)'", (PROJECT_DIR / "models" / path).read_text()))
         assert named and named <= {d.value for d in Delivery}, path
+
+
+def test_the_master_data_vocabularies_are_the_core_s():
+    from stockflow.masterdata import SkuStatus
+    from stockflow.masterdata_changes import CHANGE_MODELS
+
+    def accepted(model: str, column: str) -> set[str]:
+        (path,) = (PROJECT_DIR / "models").rglob(f"{model}.yml")
+        (spec,) = yaml.safe_load(path.read_text())["models"]
+        (found,) = [c for c in spec["columns"] if c["name"] == column]
+        (test,) = [t["accepted_values"] for t in found["data_tests"] if "accepted_values" in t]
+        return set(test["arguments"]["values"])
+
+    statuses = {s.value for s in SkuStatus}
+    assert accepted("stg_masterdata__skus", "sku_status") == statuses
+    assert accepted("stg_masterdata__changes", "sku_status") == statuses
+    assert accepted("stg_masterdata__changes", "event_type") == set(CHANGE_MODELS)
+
+
+def test_facts_join_the_sku_version_of_their_time():
+    """dim_skus holds every version of a SKU: a model joining it either picks the version in
+    effect when its fact happened (version_at) or the current one, never all of them."""
+    readers = {name: sql for name, sql in models().items() if "ref('dim_skus')" in sql}
+    assert {"fct_stock_movements", "fct_purchase_orders", "int_batch_excursion_days"} <= set(readers)
+    for name, sql in readers.items():
+        for join in re.findall(r"join \{\{ ref\('dim_skus'\) \}\}[^\n]*", sql):
+            assert "version_at(" in join or "is_current" in join, (name, join)

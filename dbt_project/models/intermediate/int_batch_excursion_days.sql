@@ -16,9 +16,9 @@ select least(
     incremental_predicates=[recomputed_from('business_date', recomputed)],
 ) }}
 
--- Readings out of its SKU's range while a cold-chain batch was at the location, per batch and
--- business day. A reading lasts until the sensor's next one (at most an hour); a sensor's last
--- reading counts for one minute.
+-- Readings out of its SKU's range (the range in effect when the reading was taken) while a
+-- cold-chain batch was at the location, per batch and business day. A reading lasts until the
+-- sensor's next one (at most an hour); a sensor's last reading counts for one minute.
 {% if is_incremental() %}{% set cutoff = constant_date(recomputed) %}{% endif %}
 
 with readings as (
@@ -35,8 +35,9 @@ with readings as (
 batches_present as (
     select distinct b.location_id, b.sku_id, b.batch_id, b.business_date
     from {{ ref('fct_daily_stock_balances') }} as b
-    inner join {{ ref('dim_skus') }} as s using (sku_id)
-    where s.is_cold_chain and (b.opening_qty > 0 or b.closing_qty > 0)
+    where (b.opening_qty > 0 or b.closing_qty > 0)
+        -- SKUs with a cold-chain range in any of their versions
+        and b.sku_id in (select sku_id from {{ ref('dim_skus') }} where is_cold_chain)
     {% if is_incremental() %} and b.business_date >= {{ cutoff }} {% endif %}
 )
 
@@ -57,7 +58,7 @@ from readings as r
 inner join batches_present as p
     on p.location_id = r.location_id
     and p.business_date = r.business_date
-inner join {{ ref('dim_skus') }} as s on s.sku_id = p.sku_id
+inner join {{ ref('dim_skus') }} as s on s.sku_id = p.sku_id and {{ version_at('s', 'r.occurred_at') }}
 where (r.celsius < s.cold_chain_min_c or r.celsius > s.cold_chain_max_c)
     {% if is_incremental() %} and r.business_date >= {{ cutoff }} {% endif %}
 group by all

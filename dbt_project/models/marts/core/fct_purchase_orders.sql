@@ -2,7 +2,8 @@
 
 -- Purchase order lines: what was ordered, what goods receipts naming the order have brought in,
 -- what is still open (on order), and the days from order to first receipt (the supplier's
--- observed lead time). Quantities in base units. A view: planning reads it a few times an hour,
+-- observed lead time). Quantities in base units, converted with the SKU's packs as they were
+-- when the order was placed. A view: planning reads it a few times an hour,
 -- and no build pays for it.
 with orders as (
     select
@@ -40,7 +41,8 @@ lines as (
             as bigint
         ) as ordered_units
     from orders as o
-    join {{ ref('dim_skus') }} as s on s.sku_id = o.sku_id
+    -- in the SKU's packs when the order was placed
+    join {{ ref('dim_skus') }} as s on s.sku_id = o.sku_id and {{ version_at('s', 'o.ordered_at') }}
 )
 
 select

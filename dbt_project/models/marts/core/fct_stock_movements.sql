@@ -35,6 +35,7 @@ select
     m.business_date,
     m.location_id,
     m.sku_id,
+    s.category,
     m.batch_id,
     m.on_hand_delta,
     m.reserved_delta,
@@ -61,5 +62,8 @@ select
     v.valued_at
 from movements as m
 left join valued as v using (movement_key)
+-- the SKU as it was when the movement occurred: a report by category for a past month counts
+-- each movement under the category the SKU had then
+left join {{ ref('dim_skus') }} as s on s.sku_id = m.sku_id and {{ version_at('s', 'm.occurred_at') }}
 -- a full build stores the rows by landing time: later builds replace a recent range, in few row groups
 {% if not is_incremental() %} order by m.landed_at {% endif %}
