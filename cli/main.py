@@ -12,7 +12,19 @@ from pathlib import Path
 import typer
 import typer.rich_utils
 
-from cli import audit, books, company, devices, messages, planning, reconcile, stack, users, vision
+from cli import (
+    audit,
+    books,
+    company,
+    devices,
+    masterdata,
+    messages,
+    planning,
+    reconcile,
+    stack,
+    users,
+    vision,
+)
 from cli.common import console, t
 from stockflow.events import event_json_schemas
 
@@ -26,7 +38,19 @@ typer.rich_utils.ABORTED_TEXT = t("cli.help.aborted")
 app = typer.Typer(no_args_is_help=True, add_completion=False, help=t("cli.help.app"))
 schemas_app = typer.Typer(no_args_is_help=True, help=t("cli.schemas.help"))
 app.add_typer(schemas_app, name="schemas")
-for _group in (company, audit, books, devices, messages, reconcile, vision, planning, stack, users):
+for _group in (
+    company,
+    audit,
+    books,
+    devices,
+    masterdata,
+    messages,
+    reconcile,
+    vision,
+    planning,
+    stack,
+    users,
+):
     for _name, _sub in _group.GROUPS.items():
         app.add_typer(_sub, name=_name)
     app.registered_commands += _group.commands.registered_commands

@@ -1,0 +1,313 @@
+"""`stockflow masterdata`: the catalogue from spreadsheets and back, one SKU's record, its
+lifecycle, other systems' codes and exchange rates.
+
+Every change goes through the master-data use cases (`stockflow.services.masterdata`,
+`stockflow.services.masterdata_import`): checked whole, audited under the person running the
+command (or `--actor`), recorded in the lake's change log and the catalogue, and published to
+the workers when they are running (else they read the recorded catalogue when they start)."""
+
+from __future__ import annotations
+
+from datetime import date
+from decimal import Decimal
+from enum import StrEnum
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.text import Text
+
+from cli.common import Format, _audit, _whoami, column_title, console, format_option, print_table, t, tr
+from stockflow.config import get_settings
+from stockflow.masterdata import SkuStatus
+from stockflow.masterdata_import import ENTITY_ORDER
+
+commands = typer.Typer()  # top-level commands, added to the `stockflow` app
+
+masterdata_app = typer.Typer(no_args_is_help=True, help=t("cli.masterdata.help"))
+alias_app = typer.Typer(no_args_is_help=True, help=t("cli.masterdata.alias.help"))
+rate_app = typer.Typer(no_args_is_help=True, help=t("cli.masterdata.rate.help"))
+masterdata_app.add_typer(alias_app, name="alias")
+masterdata_app.add_typer(rate_app, name="rate")
+
+PROBLEM_COLUMNS = ("file", "row", "column", "reason", "message")
+SHEET_PROBLEM_COLUMNS = ("file", "sheet", "row", "column", "reason", "message")
+COUNT_COLUMNS = ("entity", "rows", "new", "changed", "unchanged")
+SKU_COLUMNS = ("field", "content")
+
+EntityName = StrEnum("EntityName", {name: name for name in ENTITY_ORDER})  # type: ignore[misc]
+
+
+class ExportFormat(StrEnum):
+    CSV = "csv"
+    XLSX = "xlsx"
+
+
+def _store():  # noqa: ANN202
+    from stores.masterdata import MasterDataFiles
+
+    settings = get_settings()
+    return MasterDataFiles(settings.masterdata_path, settings.lake_dir)
+
+
+def _publisher() -> Any:
+    """The running workers' publisher; None when they are not running (each reads the recorded
+    catalogue when it starts)."""
+    from infra.worker_client import masterdata_publisher
+
+    return masterdata_publisher(get_settings())
+
+
+def _error(message: str) -> None:
+    console.print(Text(message, style="red"))
+
+
+def _said(message: str) -> None:
+    console.print(message, markup=False, highlight=False)
+
+
+def _actor_option() -> Any:
+    return typer.Option("", "--actor", help=t("cli.masterdata.option.actor"))
+
+
+def _reason_option() -> Any:
+    return typer.Option("", "--reason", help=t("cli.masterdata.option.reason"))
+
+
+def print_problems(problems: list[Any], output: Format) -> None:
+    """Import problems as a table: file (and sheet, for a workbook), row, column, reason, message."""
+    rows = [
+        {
+            "file": p.file,
+            "sheet": p.sheet,
+            "row": p.row,
+            "column": p.column,
+            "reason": p.reason,
+            "message": p.message.text(tr()),
+        }
+        for p in problems
+    ]
+    if any(p.sheet for p in problems):
+        print_table(rows, SHEET_PROBLEM_COLUMNS, output, t("cli.masterdata.import.problems_title"))
+    else:
+        print_table(rows, PROBLEM_COLUMNS, output, t("cli.masterdata.import.problems_title"))
+
+
+# ---------------------------------------------------------------------- import and export
+@masterdata_app.command("import", help=t("cli.masterdata.import.help"))
+def masterdata_import(
+    files: list[Path] = typer.Argument(..., help=t("cli.masterdata.import.files")),
+    dry_run: bool = typer.Option(False, "--dry-run", help=t("cli.masterdata.import.dry_run")),
+    entity: EntityName | None = typer.Option(None, "--entity", help=t("cli.masterdata.import.entity")),
+    actor: str = _actor_option(),
+    reason: str = _reason_option(),
+    output: Format = format_option(),
+) -> None:
+    """Check the files and, unless a dry run or any problem, make them one change."""
+    from stockflow.services.masterdata_import import import_master_data
+    from stores.spreadsheets import read_spreadsheet_files
+
+    chosen = entity.value if entity is not None else None
+    tables = read_spreadsheet_files(files, chosen)
+    result = import_master_data(
+        _store(), _publisher(), _audit(), tables, actor or _whoami(),
+        dry_run=dry_run, entity=chosen, reason=reason,
+    )  # fmt: skip
+    if result.problems:
+        print_problems(result.problems, output)
+        _error(t("cli.masterdata.import.refused", count=len(result.problems)))
+        raise typer.Exit(1)
+    rows = [
+        {"entity": name, "rows": c.rows, "new": c.new, "changed": c.changed, "unchanged": c.unchanged}
+        for name, c in result.counts.items()
+        if c.rows
+    ]
+    print_table(
+        rows,
+        COUNT_COLUMNS,
+        output,
+        t("cli.masterdata.import.counts_title"),
+        shown={"entity": lambda v: tr().word("entity", v)},
+    )
+    if dry_run:
+        _said(t("cli.masterdata.import.checked"))
+    elif result.written and result.versions:
+        first, last = result.versions
+        _said(t("cli.masterdata.import.recorded", changes=last - first + 1, first=first, last=last))
+    else:
+        _said(t("cli.masterdata.import.nothing_changed"))
+
+
+@masterdata_app.command("export", help=t("cli.masterdata.export.help"))
+def masterdata_export(
+    folder: Path = typer.Argument(..., help=t("cli.masterdata.export.folder")),
+    file_format: ExportFormat = typer.Option(
+        ExportFormat.CSV, "--format", case_sensitive=False, help=t("cli.masterdata.export.format")
+    ),
+    chinese: bool = typer.Option(False, "--chinese-headers", help=t("cli.masterdata.export.chinese")),
+) -> None:
+    """Write the catalogue as the import reads it: a CSV file per entity, or one workbook."""
+    from stores.spreadsheets import write_csv_files, write_workbook
+
+    catalog = _store().load()
+    if file_format is ExportFormat.XLSX:
+        written = [write_workbook(catalog, folder / "masterdata.xlsx", chinese)]
+    else:
+        written = write_csv_files(catalog, folder, chinese)
+    for path in written:
+        typer.echo(str(path))
+    _said(t("cli.masterdata.export.wrote", count=len(written), folder=str(folder)))
+
+
+# ---------------------------------------------------------------------- one SKU
+@masterdata_app.command("show", help=t("cli.masterdata.show.help"))
+def masterdata_show(
+    sku: str = typer.Argument(..., help=t("cli.masterdata.show.sku")),
+    output: Format = format_option(),
+) -> None:
+    """A SKU's record (by its code or another system's), how complete it is, and its aliases."""
+    from stockflow.masterdata import AmbiguousAlias
+    from stockflow.masterdata_changes import completeness
+    from stockflow.masterdata_import import format_packs
+
+    catalog = _store().load()
+    try:
+        code = catalog.resolve("sku", sku)
+    except AmbiguousAlias as exc:
+        _error(t("cli.masterdata.show.ambiguous", code=sku, targets=", ".join(exc.targets)))
+        raise typer.Exit(1) from None
+    record = catalog.skus.get(code)
+    if record is None:
+        _error(t("cli.masterdata.show.unknown", sku=sku))
+        raise typer.Exit(1)
+    rows: list[dict[str, Any]] = []
+    for name in type(record).model_fields:
+        value = getattr(record, name)
+        if name == "packs":
+            value = format_packs(value)
+        rows.append({"field": name, "content": value})
+    score, missing = completeness(record)
+    rows.append({"field": "completeness", "content": f"{score}%"})
+    if missing:
+        rows.append({"field": "missing", "content": missing})
+    aliases = sorted(
+        f"{a.system}:{a.code}" for a in catalog.aliases.values() if a.kind == "sku" and a.target == code
+    )
+    rows.append({"field": "aliases", "content": aliases})
+    print_table(rows, SKU_COLUMNS, output, code, shown={"field": column_title})
+
+
+# ---------------------------------------------------------------------- changes one at a time
+def _change(proposals: list[Any], actor: str, reason: str) -> Any:
+    """Make the proposals one change; its problems are the command's error (exit 1)."""
+    from stockflow.services.masterdata import change_master_data
+
+    result = change_master_data(
+        _store(), _publisher(), _audit(), proposals, actor or _whoami(), reason=reason
+    )
+    if result.problems:
+        for problem in result.problems:
+            _error(problem.message.text(tr()))
+        raise typer.Exit(1)
+    if result.versions:
+        _said(t("cli.masterdata.changed", version=result.versions[-1]))
+    else:
+        _said(t("cli.masterdata.unchanged"))
+    return result
+
+
+def _invalid(exc: Exception) -> None:
+    from pydantic import ValidationError
+
+    detail = "; ".join(str(e["msg"]) for e in exc.errors()) if isinstance(exc, ValidationError) else str(exc)
+    _error(t("cli.masterdata.invalid", detail=detail))
+    raise typer.Exit(2) from None
+
+
+@masterdata_app.command("status", help=t("cli.masterdata.status.help"))
+def masterdata_status(
+    sku: str = typer.Argument(..., help=t("cli.masterdata.status.sku")),
+    status: SkuStatus = typer.Argument(..., help=t("cli.masterdata.status.status")),
+    reason: str = _reason_option(),
+    actor: str = _actor_option(),
+) -> None:
+    """Move a SKU along its lifecycle (draft → active ⇄ frozen → archived)."""
+    from stockflow.masterdata_changes import SetStatus
+
+    _change([SetStatus(sku, status, reason)], actor, reason)
+
+
+def _alias(system: str, code: str, sku: str | None, location: str | None) -> Any:
+    from pydantic import ValidationError
+
+    from stockflow.masterdata import Alias
+
+    if (sku is None) == (location is None):
+        _error(t("cli.masterdata.alias.one_target"))
+        raise typer.Exit(2)
+    kind, target = ("sku", sku) if sku is not None else ("location", location)
+    try:
+        return Alias(system=system, code=code, kind=kind, target=target)
+    except ValidationError as exc:
+        _invalid(exc)
+
+
+@alias_app.command("set", help=t("cli.masterdata.alias.set.help"))
+def alias_set(
+    system: str = typer.Argument(..., help=t("cli.masterdata.alias.system")),
+    code: str = typer.Argument(..., help=t("cli.masterdata.alias.code")),
+    sku: str | None = typer.Option(None, "--sku", help=t("cli.masterdata.alias.sku")),
+    location: str | None = typer.Option(None, "--location", help=t("cli.masterdata.alias.location")),
+    actor: str = _actor_option(),
+    reason: str = _reason_option(),
+) -> None:
+    """Another system's code for one of our SKUs or locations."""
+    from stockflow.masterdata_changes import SetAlias
+
+    _change([SetAlias(_alias(system, code, sku, location))], actor, reason)
+
+
+@alias_app.command("remove", help=t("cli.masterdata.alias.remove.help"))
+def alias_remove(
+    system: str = typer.Argument(..., help=t("cli.masterdata.alias.system")),
+    code: str = typer.Argument(..., help=t("cli.masterdata.alias.code")),
+    sku: str | None = typer.Option(None, "--sku", help=t("cli.masterdata.alias.sku")),
+    location: str | None = typer.Option(None, "--location", help=t("cli.masterdata.alias.location")),
+    actor: str = _actor_option(),
+    reason: str = _reason_option(),
+) -> None:
+    """Stop knowing another system's code."""
+    from stockflow.masterdata_changes import RemoveAlias
+
+    _change([RemoveAlias(_alias(system, code, sku, location))], actor, reason)
+
+
+@rate_app.command("set", help=t("cli.masterdata.rate.set.help"))
+def rate_set(
+    currency: str = typer.Argument(..., help=t("cli.masterdata.rate.currency")),
+    valid_from: str = typer.Argument(..., help=t("cli.masterdata.rate.valid_from")),
+    rate: str = typer.Argument(..., help=t("cli.masterdata.rate.rate")),
+    actor: str = _actor_option(),
+    reason: str = _reason_option(),
+) -> None:
+    """How many units of the books' currency one unit of CURRENCY buys from VALID_FROM on."""
+    from pydantic import ValidationError
+
+    from stockflow.masterdata import ExchangeRate
+    from stockflow.masterdata_changes import SetRate
+    from stockflow.masterdata_import import CellProblem, parse_date, parse_decimal
+
+    try:
+        day: date = parse_date(valid_from)
+        value: Decimal = parse_decimal(rate)
+        record = ExchangeRate(currency=currency.strip().upper(), valid_from=day, rate=value)
+    except CellProblem as exc:
+        _error(exc.message.text(tr()))
+        raise typer.Exit(2) from None
+    except ValidationError as exc:
+        _invalid(exc)
+        return
+    _change([SetRate(record)], actor, reason)
+
+
+GROUPS = {"masterdata": masterdata_app}
