@@ -690,12 +690,16 @@ def kpi_series_with_excluded(settings: Settings, key: str) -> pd.DataFrame:
 
 
 # ----------------------------------------------------------------------------- master data
+def _masterdata_store(settings: Settings) -> Any:
+    from stores.masterdata import MasterDataFiles
+
+    return MasterDataFiles(settings.masterdata_path, settings.lake_dir)
+
+
 def masterdata(settings: Settings) -> Catalog:
     """Master data as recorded now (empty for a company with none yet), read afresh: the page
     that changes it shows the change on its next run."""
-    from stores.masterdata import MasterDataFiles
-
-    return MasterDataFiles(settings.masterdata_path, settings.lake_dir).load()
+    return _masterdata_store(settings).load()
 
 
 def change_masterdata(
@@ -706,13 +710,31 @@ def change_masterdata(
     from infra.worker_client import StockApiError, masterdata_publisher
     from stockflow.services.masterdata import change_master_data
     from stores.audit_log import AuditLog
-    from stores.masterdata import MasterDataFiles
 
-    store = MasterDataFiles(settings.masterdata_path, settings.lake_dir)
     try:
         return change_master_data(
-            store, masterdata_publisher(settings), AuditLog(settings.var_dir), proposals, actor,
-            role=role.value, reason=reason,
+            _masterdata_store(settings), masterdata_publisher(settings), AuditLog(settings.var_dir),
+            proposals, actor, role=role.value, reason=reason,
         )  # fmt: skip
     except StockApiError as exc:  # recorded, not published: the workers read it when they start
+        raise Unavailable("data.masterdata_not_published", error=str(exc)) from exc
+
+
+def import_masterdata(
+    settings: Settings, files: Sequence[tuple[str, bytes]], actor: str, role: Role, dry_run: bool
+) -> Any:
+    """Uploaded files (name, bytes) through the core's import: every row of every file checked;
+    unless `dry_run` or any problem, all of it recorded as one change (`ImportResult`)."""
+    from infra.worker_client import StockApiError, masterdata_publisher
+    from stockflow.services.masterdata_import import import_master_data
+    from stores.audit_log import AuditLog
+    from stores.spreadsheets import read_spreadsheet
+
+    tables = [table for name, content in files for table in read_spreadsheet(content, name)]
+    try:
+        return import_master_data(
+            _masterdata_store(settings), None if dry_run else masterdata_publisher(settings),
+            AuditLog(settings.var_dir), tables, actor, role=role.value, dry_run=dry_run,
+        )  # fmt: skip
+    except StockApiError as exc:
         raise Unavailable("data.masterdata_not_published", error=str(exc)) from exc

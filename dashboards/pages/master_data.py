@@ -9,25 +9,26 @@ every table on the page already shows what they changed."""
 
 from __future__ import annotations
 
+import hashlib
+from dataclasses import replace
 from typing import Any
 
 import pandas as pd
 import streamlit as st
-from pydantic import ValidationError
 
 from dashboards import data, ui
-from stockflow.i18n import Language
+from stockflow.i18n import Language, Message
 from stockflow.masking import Area
 from stockflow.masterdata import (
     SKU_TRANSITIONS,
     VAT_RATES,
-    Alias,
     NegativeStockPolicy,
     Sku,
     SkuStatus,
     ValuationMethod,
 )
-from stockflow.masterdata_changes import RemoveAlias, SetAlias, SetStatus, Upsert, completeness
+from stockflow.masterdata_changes import RemoveAlias, SetStatus, completeness
+from stockflow.masterdata_import import SheetTable, format_packs, prepare_import
 
 role = ui.require(Area.MASTER_DATA)
 t = ui.translator()
@@ -35,6 +36,7 @@ edits = ui.may_decide(Area.MASTER_DATA)
 catalog = data.masterdata(ui.settings())
 SKU_FIELD = "md_sku_{}"  # the SKU form's widgets, by the record's field
 DONE = "md_done_{}"  # what an action did, by section, for the run that draws the page
+CHECKED = "md_import_checked"  # the last check of uploaded files: which files, what it found
 
 
 # ----------------------------------------------------------------------------- words
@@ -53,49 +55,35 @@ def listing(words: list[str]) -> str:
 def problem_text(problem: Any) -> str:
     """A refusal in the reader's language, the status words and field names in it too."""
     fields = dict(problem.message.fields)
-    for name in ("current", "wanted"):
-        if isinstance(fields.get(name), str):
-            fields[name] = status_word(fields[name])
-    if isinstance(fields.get("allowed"), str) and fields["allowed"] != "-":
-        fields["allowed"] = listing([status_word(s) for s in fields["allowed"].split(", ")])
+    if problem.message.key in ("masterdata.problem.status_move", "masterdata.problem.status_via_upsert"):
+        for name in ("current", "wanted"):
+            if isinstance(fields.get(name), str):
+                fields[name] = status_word(fields[name])
+        if isinstance(fields.get("allowed"), str) and fields["allowed"] != "-":
+            fields["allowed"] = listing([status_word(s) for s in fields["allowed"].split(", ")])
     if isinstance(fields.get("field"), str):
         fields["field"] = field_name(fields["field"])
     return t(problem.message.key, **fields)
 
 
-#: pydantic's kinds of error, each with its message (the record's own rules: `invalid_other`)
-INVALID = {
-    "missing": "master_data.invalid_required",
-    "string_too_short": "master_data.invalid_required",
-    "string_too_long": "master_data.invalid_too_long",
-    "string_pattern_mismatch": "master_data.invalid_code",
-    "greater_than": "master_data.invalid_too_small",
-    "greater_than_equal": "master_data.invalid_too_small",
-    "less_than_equal": "master_data.invalid_too_large",
-    "int_parsing": "master_data.invalid_number",
-    "int_from_float": "master_data.invalid_number",
-    "float_parsing": "master_data.invalid_number",
-    "decimal_parsing": "master_data.invalid_number",
-    "decimal_max_places": "master_data.invalid_number",
-}
+def form_problem_text(problem: Any) -> str:
+    """A problem of a record typed into a form: the field's label, then why (a column it names
+    by its label too)."""
+    column = problem.message.fields.get("column")
+    if isinstance(column, str):
+        fields = {**problem.message.fields, "column": field_name(column)}
+        problem = replace(problem, message=Message(problem.message.key, **fields))
+    text = problem_text(problem)
+    label = field_name(problem.column) if problem.column else ""
+    return f"{label}: {text}" if label and label not in text else text
 
 
-def invalid_texts(exc: ValidationError) -> list[str]:
-    """Why a record typed into a form is not valid, field by field, in the reader's language."""
-    out = []
-    for error in exc.errors():
-        name = str(error["loc"][0]) if error["loc"] else ""
-        kind = error["type"]
-        context = error.get("ctx") or {}
-        limit = next((context[k] for k in ("gt", "ge", "le", "max_length") if k in context), "")
-        if name == "gtin" and kind == "value_error":
-            out.append(t("master_data.invalid_gtin", value=str(error.get("input", ""))))
-        elif kind in INVALID:
-            out.append(t(INVALID[kind], field=field_name(name), limit=limit))
-        else:  # a rule of the record as a whole (a cold-chain range, a pack): its own words
-            detail = str(error["msg"]).removeprefix("Value error, ")
-            out.append(t("master_data.invalid_other", field=field_name(name) if name else "—", detail=detail))
-    return out
+def read_form(entity: str, record: dict[str, Any]) -> tuple[list[Any], list[str]]:
+    """A record typed into a form, read as a one-row table by the import's rules (the same
+    cells, rules and messages as a file's): its proposals, or why it cannot be made."""
+    table = SheetTable(file="form", rows=[(1, list(record)), (2, list(record.values()))], entity=entity)
+    prepared = prepare_import(data.masterdata(ui.settings()), [table], entity)
+    return prepared.proposals, [form_problem_text(p) for p in prepared.problems]
 
 
 # ----------------------------------------------------------------------------- actions
@@ -146,7 +134,7 @@ def form_values(sku: Sku | None) -> dict[str, Any]:
         "name": sku.name,
         "category": sku.category,
         "base_unit": sku.base_unit,
-        "packs": ", ".join(f"{unit}={count}" for unit, count in sku.packs.items()),
+        "packs": format_packs(sku.packs),
         "supplier": sku.supplier or "",
         "shelf_life_days": sku.shelf_life_days,
         "batch_managed": sku.batch_managed,
@@ -171,55 +159,23 @@ def load_form() -> None:
         st.session_state[SKU_FIELD.format(name)] = value
 
 
-def parse_packs(text: str) -> dict[str, Any] | None:
-    """`case=12, box=6` → {"case": "12", "box": "6"} (the record checks the counts); None when
-    a part is not `unit=count`."""
-    packs: dict[str, Any] = {}
-    for part in text.replace("，", ",").replace("；", ",").replace(";", ",").split(","):
-        if not part.strip():
-            continue
-        unit, sep, count = part.replace("＝", "=").replace(":", "=").partition("=")
-        if not sep or not unit.strip() or not count.strip():
-            return None
-        packs[unit.strip()] = count.strip()
-    return packs
-
-
 def save_sku() -> None:
     value = {name: st.session_state.get(SKU_FIELD.format(name)) for name in form_values(None)}
     existing = data.masterdata(ui.settings()).skus.get(st.session_state.get("md_edit_choice") or "")
-    packs = parse_packs(value["packs"] or "")
-    if packs is None:
-        remember("sku", "error", "master_data.refused", [t("master_data.packs_invalid", text=value["packs"])])
-        return
-    text = {name: (value[name] or "").strip() for name in ("code", "gtin", "name", "category", "base_unit")}
+    code = existing.sku if existing else (value.pop("code") or "").strip()
+    value.pop("code", None)
     record = {
-        **{k: v for k, v in text.items() if k != "code"},
-        "sku": existing.sku if existing else text["code"],
-        "status": existing.status if existing else SkuStatus.DRAFT,
-        "packs": packs,
-        "supplier": value["supplier"] or None,
-        "shelf_life_days": value["shelf_life_days"],
-        "batch_managed": bool(value["batch_managed"]),
-        "serial_managed": bool(value["serial_managed"]),
-        "cold_chain_min_c": value["cold_chain_min_c"],
-        "cold_chain_max_c": value["cold_chain_max_c"],
-        "reorder_point": value["reorder_point"] or 0,
-        "moq": value["moq"] or 0,
-        "negative_stock": value["negative_stock"],
-        "standard_cost": (value["standard_cost"] or "").strip() or "0",
-        "vat_rate": value["vat_rate"],
-        "wholesale_price": (value["wholesale_price"] or "").strip() or None,
-        "valuation_method": value["valuation_method"] or None,
+        "sku": code,
+        "status": (existing.status if existing else SkuStatus.DRAFT).value,
+        **{name: cell.strip() if isinstance(cell, str) else cell for name, cell in value.items()},
     }
-    try:
-        sku = Sku.model_validate(record)
-    except ValidationError as exc:
-        remember("sku", "error", "master_data.refused", invalid_texts(exc))
+    proposals, problems = read_form("skus", record)
+    if problems:
+        remember("sku", "error", "master_data.refused", problems)
         return
     saved = "master_data.sku_saved" if existing else "master_data.sku_created"
-    if change("sku", [Upsert(sku)], "", saved, sku=sku.sku) and existing is None:
-        st.session_state["md_edit_choice"] = sku.sku  # the new SKU is the one being edited now
+    if change("sku", proposals, "", saved, sku=code) and existing is None:
+        st.session_state["md_edit_choice"] = code  # the new SKU is the one being edited now
 
 
 def change_status() -> None:
@@ -239,22 +195,80 @@ def change_status() -> None:
 
 
 def add_alias() -> None:
-    fields = {
+    record = {
         name: (st.session_state.get(f"md_alias_{name}") or "").strip()
         for name in ("system", "code", "kind", "target")
     }
-    try:
-        alias = Alias.model_validate(fields)
-    except ValidationError as exc:
-        remember("aliases", "error", "master_data.refused", invalid_texts(exc))
+    proposals, problems = read_form("aliases", record)
+    if problems:
+        remember("aliases", "error", "master_data.refused", problems)
         return
-    change("aliases", [SetAlias(alias)], "", "master_data.alias_set", code=alias.code, target=alias.target)
+    change("aliases", proposals, "", "master_data.alias_set", code=record["code"], target=record["target"])
 
 
 def remove_alias() -> None:
     alias = data.masterdata(ui.settings()).aliases.get(st.session_state.get("md_alias_remove") or "")
     if alias is not None:
         change("aliases", [RemoveAlias(alias)], "", "master_data.alias_removed", code=alias.code)
+
+
+def uploaded_files() -> list[tuple[str, bytes]]:
+    return [(f.name, f.getvalue()) for f in st.session_state.get("md_import_files") or []]
+
+
+def fingerprint(files: list[tuple[str, bytes]]) -> tuple[tuple[str, str], ...]:
+    """Which files these are: a check holds for these bytes only."""
+    return tuple((name, hashlib.sha256(content).hexdigest()) for name, content in files)
+
+
+def import_files(dry_run: bool) -> None:
+    """Check the uploaded files (a dry run: nothing is written), or import them."""
+    files = uploaded_files()
+    current = ui.account()
+    if not files or current is None or not ui.may_decide(Area.MASTER_DATA):
+        return
+    st.session_state.pop(DONE.format("import"), None)
+    try:
+        result = data.import_masterdata(ui.settings(), files, current.name, current.role, dry_run)
+    except data.Unavailable as exc:  # recorded; the stream workers did not take it
+        st.session_state[CHECKED] = {"files": fingerprint(files), "imported": True}
+        remember("import", "warning", exc.key, **exc.fields)
+        return
+    plan = result.change.plan if result.change else None
+    st.session_state[CHECKED] = {
+        "files": fingerprint(files),
+        "problems": result.problems,
+        "counts": result.counts,
+        "changes": len(plan.changes) if plan else 0,
+        "imported": not dry_run and result.ok,
+    }
+    if dry_run or not result.ok:
+        return
+    if result.written and result.versions:
+        first, last = result.versions
+        remember(
+            "import", "success", "master_data.imported", changes=last - first + 1, first=first, last=last
+        )
+    else:
+        remember("import", "info", "master_data.import_unchanged")
+
+
+def problem_rows(problems: list[Any]) -> pd.DataFrame:
+    """Import problems as a table: file (and sheet, for a workbook), row, column, reason and
+    the message in the reader's language."""
+    columns = ["file", "sheet", "row", "column", "reason", "message"]
+    if not any(p.sheet for p in problems):
+        columns.remove("sheet")
+    frame = pd.DataFrame(
+        [
+            {"file": p.file, "sheet": p.sheet, "row": p.row, "column": p.column, "reason": p.reason,
+             "message": problem_text(p)}
+            for p in problems
+        ],
+        columns=columns,
+    )  # fmt: skip
+    frame["row"] = frame["row"].astype("Int64")  # a whole file's problem has no row
+    return frame
 
 
 # ----------------------------------------------------------------------------- the page
@@ -283,15 +297,20 @@ tabs = st.tabs(
         t("master_data.tab_customers"),
         t("master_data.tab_aliases"),
         t("master_data.tab_rates"),
+        t("master_data.tab_import"),
     ]
 )
-sku_tab, locations_tab, suppliers_tab, customers_tab, aliases_tab, rates_tab = tabs
+sku_tab, locations_tab, suppliers_tab, customers_tab, aliases_tab, rates_tab, import_tab = tabs
 
 with sku_tab:
     search, status_filter = st.columns([2, 1])
     query = search.text_input(t("master_data.search"), key="md_search").strip().casefold()
     statuses = status_filter.multiselect(
-        t("master_data.status_filter"), list(SkuStatus), format_func=status_word, key="md_status"
+        t("master_data.status_filter"),
+        list(SkuStatus),
+        format_func=status_word,
+        placeholder=t("common.all"),
+        key="md_status",
     )
     aliases_of: dict[str, list[str]] = {}
     for alias in catalog.aliases.values():
@@ -312,7 +331,7 @@ with sku_tab:
             "category": sku.category,
             "status": sku.status.value,
             "base_unit": sku.base_unit,
-            "packs": ", ".join(f"{unit}={count}" for unit, count in sku.packs.items()),
+            "packs": format_packs(sku.packs),
             "supplier": sku.supplier or "",
             "completeness": scores[code][0],
             "missing": listing([field_name(name) for name in scores[code][1]]),
@@ -525,3 +544,51 @@ with rates_tab:
         st.info(t("master_data.empty"))
     else:
         ui.table(rates, hide_index=True, width="stretch")
+
+with import_tab:
+    st.caption(t("master_data.import_caption"))
+    if not edits:
+        st.info(t("master_data.cannot_change"))
+    else:
+        uploaded = st.file_uploader(
+            t("master_data.import_files"),
+            type=["csv", "xlsx", "xls"],
+            accept_multiple_files=True,
+            key="md_import_files",
+        )
+        files = [(f.name, f.getvalue()) for f in uploaded or []]
+        checked = st.session_state.get(CHECKED)
+        current = bool(files) and checked is not None and checked["files"] == fingerprint(files)
+        imported = current and checked["imported"]
+        clean = current and not imported and not checked["problems"] and checked["changes"] > 0
+        check_button, import_button, _ = st.columns([1, 1, 4])
+        check_button.button(
+            t("master_data.dry_run"), disabled=not files, on_click=import_files, args=(True,),
+            key="md_import_check", width="stretch",
+        )  # fmt: skip
+        import_button.button(
+            t("master_data.import"), disabled=not clean, type="primary", on_click=import_files, args=(False,),
+            key="md_import_run", width="stretch",
+        )  # fmt: skip
+        if current and not imported and checked["problems"]:
+            problems = checked["problems"]
+            st.error(t("master_data.import_problems", count=t.number(len(problems))))
+            ui.table(problem_rows(problems), hide_index=True, width="stretch")
+        elif current and not imported:
+            counts = pd.DataFrame(
+                [
+                    {"entity": t.word("entity", name), "rows": c.rows, "new": c.new, "changed": c.changed,
+                     "unchanged": c.unchanged}
+                    for name, c in checked["counts"].items()
+                    if c.rows
+                ],
+                columns=["entity", "rows", "new", "changed", "unchanged"],
+            )  # fmt: skip
+            if checked["changes"]:
+                st.success(t("master_data.import_clean", changes=t.number(checked["changes"])))
+            else:
+                st.info(t("master_data.import_nothing"))
+            ui.table(counts, hide_index=True)
+        elif files and not imported:
+            st.caption(t("master_data.import_check_first"))
+        show_outcome("import")

@@ -153,6 +153,7 @@ def test_finance_and_the_auditor_see_master_data_masked_and_change_nothing(compa
     assert en("master_data.cannot_change") in [c.value for c in at.caption]
     assert not [b for b in at.button if b.key and b.key.startswith("md_")]  # no action at all
     assert not [w for w in at.text_input if (w.key or "").startswith("md_sku_")]  # no form either
+    assert not at.file_uploader
     skus = table(at, "sku")
     assert list(skus[en("column.sku")]) == ["MILK-1L", "PHONE-X", "RICE-5KG"]
     customers = table(at, "customer")
@@ -254,18 +255,29 @@ def test_an_existing_sku_changes_what_may_change_and_the_core_refuses_the_rest(c
     assert at.text_input(key="md_sku_name").value == MILK.name
     assert at.text_input(key="md_sku_base_unit").disabled and at.checkbox(key="md_sku_batch_managed").disabled
     version = stored(var).version
-    # a pack's size once defined never changes: the core's refusal, nothing written
+    # the import's rules hold for the form too: a MOQ of whole cases
     at.text_input(key="md_sku_packs").input("case=24")  # a form's fields go with its button
     at.button(key="md_sku_save").click().run()
     assert stored(var).version == version
     errors = [e.value for e in at.error]
     assert len(errors) == 1 and errors[0].startswith(en("master_data.refused"))
-    assert en("masterdata.problem.pack_changed", code="MILK-1L", unit="case", old=12, new=24) in errors[0]
-    # a GTIN that is not a GS1 number: refused before the core is asked
-    at.text_input(key="md_sku_packs").input("case=12, pallet=480")
+    moq = en("masterdata.import.moq_not_whole_packs", moq=12, base_unit="each", unit="case", factor=24)
+    assert f"{en('column.moq')}: {moq}" in errors[0]
+    # a pack's size once defined never changes: the core's refusal, nothing written
+    at.text_input(key="md_sku_packs").input("case=24")
+    at.number_input(key="md_sku_moq").set_value(48)
+    at.button(key="md_sku_save").click().run()
+    assert stored(var).version == version
+    assert (
+        en("masterdata.problem.pack_changed", code="MILK-1L", unit="case", old=12, new=24)
+        in at.error[0].value
+    )
+    # a GTIN that is not a GS1 number
+    at.text_input(key="md_sku_packs").input("case=12;pallet=480")
+    at.number_input(key="md_sku_moq").set_value(12)
     at.text_input(key="md_sku_gtin").input("6900000000015")
     at.button(key="md_sku_save").click().run()
-    assert en("master_data.invalid_gtin", value="6900000000015") in at.error[0].value
+    assert "GTIN “6900000000015” is not valid" in at.error[0].value  # its label is in the message
     assert stored(var).version == version
     # a new pack and a new name are fine
     at.text_input(key="md_sku_gtin").input(MILK.gtin)
@@ -286,15 +298,15 @@ def test_a_form_that_is_not_a_record_says_which_fields(company):
     at.text_input(key="md_sku_code").input("bad code!")
     at.text_input(key="md_sku_gtin").input(gtin("690000000005"))
     at.text_input(key="md_sku_packs").input("case")
-    at.button(key="md_sku_save").click().run()
-    assert en("master_data.packs_invalid", text="case") in at.error[0].value
-    at.text_input(key="md_sku_packs").input("")
+    at.text_input(key="md_sku_category").input("chilled_food")  # perishable: needs a shelf life
     at.button(key="md_sku_save").click().run()
     error = at.error[0].value
-    assert en("master_data.invalid_code", field=en("column.sku"), limit="") in error
-    assert en("master_data.invalid_required", field=en("column.name"), limit="") in error
-    assert en("master_data.invalid_required", field=en("column.category"), limit="") in error
-    assert "bad code!" not in stored(company).skus
+    assert f"{en('column.sku')}: {en('masterdata.import.bad_code', value='bad code!')}" in error
+    assert f"{en('column.packs')}: {en('masterdata.import.bad_pack', value='case')}" in error
+    assert en("masterdata.import.required", column=en("column.name")) in error  # said once, by its label
+    assert f"{en('column.name')}: {en('column.name')}" not in error
+    assert en("column.shelf_life_days") + ": " in error
+    assert "bad code!" not in stored(company).skus and len(stored(company).skus) == 3
 
 
 def test_the_lifecycle_offers_only_the_allowed_moves_and_needs_a_reason(company):
@@ -342,6 +354,111 @@ def test_aliases_are_set_and_removed_and_an_unknown_target_is_refused(company):
     assert table(at, "system")[en("column.code")].tolist() == ["MT-1"]
 
 
+# ----------------------------------------------------------------------------- import
+TEA, GREEN = gtin("690000000011"), gtin("690000000012")
+#: a file with a good row and three that are not: a GTIN, a supplier that does not exist, no code
+FAULTY_SKUS = (
+    "sku,gtin,name,category,supplier,packs\n"
+    f"TEA-1,{TEA},龙井茶 250g,tea,SUP1,case=20\n"
+    "BAD-GTIN,6900000000015,坏条码,tea,,\n"
+    f"NO-SUP,{GREEN},碧螺春 250g,tea,SUP9,\n"
+    f",{gtin('690000000013')},无编码,tea,,\n"
+).encode()
+CLEAN_SKUS = (
+    "sku,gtin,name,category,supplier,packs\n"
+    f"TEA-1,{TEA},龙井茶 250g,tea,SUP2,case=20\n"
+    f"TEA-2,{GREEN},碧螺春 250g,tea,SUP2,\n"
+).encode()
+CLEAN_SUPPLIERS = "supplier,name,lead_time_days,phone\nSUP2,杭州茶叶公司,3,0571-88880000\n".encode()
+
+
+def upload(at: AppTest, *files: tuple[str, bytes]) -> AppTest:
+    """Files chosen in the uploader (a browser runs the page again then)."""
+    at.file_uploader(key="md_import_files").set_value([(name, data, "text/csv") for name, data in files])
+    return at.run()
+
+
+def imports(var: Path) -> list[dict]:
+    return [r for r in AuditLog(var).records() if r and r["action"] == "masterdata.imported"]
+
+
+def test_a_dry_run_shows_every_problem_of_the_files_and_writes_nothing(company):
+    var = company
+    at = open_page(Role.MANAGER)
+    assert at.button(key="md_import_check").disabled and at.button(key="md_import_run").disabled
+    before, entries = stored(var), len(AuditLog(var).records())
+    upload(at, ("skus.csv", FAULTY_SKUS))
+    at.button(key="md_import_check").click().run()
+    assert not at.exception, at.exception
+    assert en("master_data.import_problems", count="3") in [e.value for e in at.error]
+    problems = table(at, "file")
+    assert list(problems.columns) == [
+        en(f"column.{c}") for c in ("file", "row", "column", "reason", "message")
+    ]
+    rows = problems.values.tolist()
+    assert [row[:4] for row in rows] == [
+        ["skus.csv", 3, "gtin", "bad_gtin"],
+        ["skus.csv", 4, "supplier", "unknown_supplier"],
+        ["skus.csv", 5, "sku", "required"],
+    ]
+    assert rows[1][4] == en("masterdata.problem.unknown_supplier", code="NO-SUP", supplier="SUP9")
+    assert rows[0][4].startswith("GTIN “6900000000015” is not valid")
+    # nothing written, and nothing to import until a dry run of the files is clean
+    assert at.button(key="md_import_run").disabled
+    assert stored(var) == before and len(AuditLog(var).records()) == entries
+    assert "TEA-1" not in stored(var).skus
+
+
+def test_a_clean_dry_run_lets_the_files_be_imported_all_at_once(company):
+    var = company
+    at = open_page(Role.WAREHOUSE)
+    version = stored(var).version
+    upload(at, ("skus.csv", CLEAN_SKUS), ("suppliers.csv", CLEAN_SUPPLIERS))
+    at.button(key="md_import_check").click().run()
+    assert [s.value for s in at.success] == [en("master_data.import_clean", changes="3")]
+    counts = table(at, "entity").set_index(en("column.entity"))
+    assert counts.loc[en("value.entity.skus"), en("column.new")] == 2
+    assert counts.loc[en("value.entity.suppliers"), en("column.rows")] == 1
+    assert stored(var).version == version and not imports(var)  # checked, not written
+    assert not at.button(key="md_import_run").disabled
+    at.button(key="md_import_run").click().run()
+    assert not at.exception, at.exception
+    assert [s.value for s in at.success] == [
+        en("master_data.imported", changes=3, first=version + 1, last=version + 3)
+    ]
+    catalog = stored(var)
+    assert catalog.skus["TEA-1"].supplier == "SUP2" and catalog.skus["TEA-2"].status is SkuStatus.ACTIVE
+    assert catalog.suppliers["SUP2"].lead_time_days == 3
+    [entry] = imports(var)
+    assert (entry["actor"], entry["role"]) == (NAMES[Role.WAREHOUSE], "warehouse")
+    assert "TEA-2" in table(at, "sku")[en("column.sku")].tolist()  # shown at once
+    assert at.button(key="md_import_run").disabled  # imported: once is enough
+    # other files: a dry run of them first
+    upload(at, ("skus.csv", CLEAN_SKUS.replace(b"case=20", b"case=20;pallet=400")))
+    assert at.button(key="md_import_run").disabled
+    assert en("master_data.import_check_first") in [c.value for c in at.caption]
+    at.button(key="md_import_check").click().run()
+    assert [s.value for s in at.success] == [en("master_data.import_clean", changes="1")]
+
+
+def test_a_workbook_with_chinese_sheets_and_headers_is_imported(company):
+    from stores.spreadsheets import workbook_bytes
+
+    var = company
+    catalog = stored(var)
+    extra = Sku(sku="TEA-9", gtin=TEA, name="白茶", category="tea", supplier="SUP1", status=SkuStatus.DRAFT)
+    book = workbook_bytes(catalog.model_copy(update={"skus": {**catalog.skus, "TEA-9": extra}}), chinese=True)
+    at = open_page(Role.MANAGER)
+    at.file_uploader(key="md_import_files").set_value(("主数据.xlsx", book, "application/vnd.ms-excel"))
+    at.run()
+    at.button(key="md_import_check").click().run()
+    assert [s.value for s in at.success] == [
+        en("master_data.import_clean", changes="1")
+    ]  # the rest is as it is
+    at.button(key="md_import_run").click().run()
+    assert stored(var).skus["TEA-9"] == extra
+
+
 @pytest.mark.parametrize("language", ["zh_CN", "en"])
 def test_the_page_speaks_one_language(company, monkeypatch, language):
     """As every page: no key and no label of the other language (the checks of test_dashboards)."""
@@ -350,6 +467,9 @@ def test_the_page_speaks_one_language(company, monkeypatch, language):
     monkeypatch.setenv("STOCKFLOW_LANGUAGE", language)
     at = open_page(Role.MANAGER)
     at.selectbox(key="md_edit_choice").set_value("MILK-1L").run()
+    upload(at, ("skus.csv", FAULTY_SKUS))
+    at.button(key="md_import_check").click().run()  # the problems' table and notice too
+    assert at.error and any(d.value.shape[0] == 3 for d in at.dataframe)
     problems = []
     for kind, texts in labels_on(at).items():
         for text in texts:
