@@ -390,3 +390,28 @@ def test_a_lake_from_before_deliveries_were_recorded_counts_its_events_live(buil
     assert query(
         var, "SELECT sum(events) = sum(live_events), sum(backfilled_events) FROM fct_data_freshness"
     ) == [(True, 0)]
+
+
+def test_a_lake_without_a_master_data_change_log_has_one_version_per_sku(built):
+    """The simulated company's catalogue came without a change log (as every lake from before
+    it): each SKU has one version, the catalogue's, current and in effect from the beginning,
+    and every movement takes its category. The build gave the log the empty file dbt needs,
+    which the master-data store reads as no change."""
+    from stores.masterdata import MasterDataFiles
+
+    var = built.settings.var_dir
+    store = MasterDataFiles(var / "masterdata.json", var / "lake")
+    if store.changes_after(0):  # a company whose catalogue came in through the log: take it away
+        shutil.rmtree(store.log_dir)
+        result = warehouse.build(var, built.catalog, full=True)
+        assert result.success, result.failures
+    assert query(var, "SELECT count(*) FROM stg_masterdata__changes") == [(0,)]
+    versions = query(
+        var, "SELECT sku_id, category, sku_version, valid_from, valid_to, is_current FROM dim_skus"
+    )
+    catalogue = sorted((s.sku, s.category, 0, None, None, True) for s in built.catalog.skus.values())
+    assert sorted(versions) == catalogue
+    assert query(var, "SELECT DISTINCT effective_from FROM dim_skus") == [(datetime(1900, 1, 1, tzinfo=UTC),)]
+    movements = "FROM fct_stock_movements AS m LEFT JOIN dim_skus AS s USING (sku_id)"
+    assert query(var, f"SELECT count(*) {movements} WHERE m.category IS DISTINCT FROM s.category") == [(0,)]
+    assert any(store.log_dir.glob("part-*.parquet")) and store.changes_after(0) == []
