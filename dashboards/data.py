@@ -320,7 +320,7 @@ def cold_chain_skus(settings: Settings) -> pd.DataFrame:
     return warehouse(
         settings,
         "SELECT sku_id, sku_name, cold_chain_min_c, cold_chain_max_c FROM dim_skus"
-        " WHERE cold_chain_min_c IS NOT NULL ORDER BY sku_id",
+        " WHERE is_current AND cold_chain_min_c IS NOT NULL ORDER BY sku_id",
     )
 
 
