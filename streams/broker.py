@@ -65,9 +65,7 @@ async def _create_topics(
         wanted = [NewTopic(name, partitions, replication) for name in names]
         # master data: one partition (every worker reads all of it, in one order), compacted
         # (the newest change of each entity holds its whole record)
-        wanted.append(
-            NewTopic(MASTERDATA_TOPIC, 1, replication, topic_configs={"cleanup.policy": "compact"})
-        )
+        wanted.append(NewTopic(MASTERDATA_TOPIC, 1, replication, topic_configs={"cleanup.policy": "compact"}))
         for topic in wanted:
             if topic.name in existing:
                 continue

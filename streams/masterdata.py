@@ -37,14 +37,21 @@ _TP = TopicPartition(MASTERDATA_TOPIC, 0)
 #: A fetch answered this long after a moment was answered after it (the broker's clock and
 #: ours, network delay included).
 _MARGIN_SECONDS = 0.5
+#: The version a change makes, beside it (a worker skips, unread, what its catalogue had at start).
+VERSION_HEADER = "stockflow-masterdata-version"
 #: How long an event waits for the feed before it is refused after all.
 CATCH_UP_SECONDS = 5.0
+
+
 class MasterDataFeed:
     def __init__(self) -> None:
         self.consumer: AIOKafkaConsumer | None = None
         self.applied = 0
         self.seen = 0
         self.progress = asyncio.Event()
+        #: The version of the catalogue recorded when this worker started: it holds every
+        #: change up to it, so those are skipped without being read.
+        self.loaded_version = 0
 
     async def caught_up(self, since: float) -> bool:
         """Whether every change published before `since` (epoch seconds) has been applied: a
@@ -83,6 +90,7 @@ class MasterDataFeed:
         )
         await consumer.start()
         self.consumer = consumer
+        self.loaded_version = state.load_catalog().version if self.seen == 0 else self.loaded_version
         try:
             consumer.assign([_TP])
             await consumer.seek_to_beginning(_TP)
@@ -101,6 +109,9 @@ class MasterDataFeed:
     async def take(self, record: Any) -> None:
         """Apply one message (never raises: a bad one is dead-lettered)."""
         self.seen += 1
+        if 0 < _header_version(record.headers) <= self.loaded_version:
+            state.counters["masterdata_known"] += 1
+            return
         raw = record.value if isinstance(record.value, bytes) else (record.value or b"")
         key = record.key.decode(errors="replace") if isinstance(record.key, bytes) else str(record.key or "")
         try:
@@ -113,7 +124,20 @@ class MasterDataFeed:
             await dead_letter(MASTERDATA_TOPIC, 0, record.offset, key, raw, err.reason, err.detail)
         except Exception as exc:  # a bug must not stop the feed; the message is kept with the reason
             log.exception("master-data change at offset %d failed", record.offset)
-            await dead_letter(MASTERDATA_TOPIC, 0, record.offset, key, raw, "internal_error", repr(exc)[:1000])
+            await dead_letter(
+                MASTERDATA_TOPIC, 0, record.offset, key, raw, "internal_error", repr(exc)[:1000]
+            )
+
+
+def _header_version(headers: Any) -> int:
+    """The version a message's header names; 0 when it has none (it is read, then)."""
+    for name, value in headers or ():
+        if name == VERSION_HEADER:
+            try:
+                return int(value)
+            except (TypeError, ValueError):
+                return 0
+    return 0
 
 
 feed = MasterDataFeed()

@@ -54,6 +54,7 @@ from stockflow.identity import Action
 from stockflow.ledger import Position
 from stockflow.masterdata_changes import MASTERDATA_TOPIC, change_key, encode_change, parse_change
 from streams.app import app, guard
+from streams.masterdata import VERSION_HEADER
 from streams.security import BadRequest, read_json, require
 from streams.stock import (
     EVENT_TIME_AHEAD,
@@ -491,6 +492,11 @@ class MasterData(web.View):
         if errors:
             return self.json({"accepted": [], "errors": errors}, status=400)
         for change in parsed:
-            await send(MASTERDATA_TOPIC, change_key(change), encode_change(change))
+            await send(
+                MASTERDATA_TOPIC,
+                change_key(change),
+                encode_change(change),
+                headers=[(VERSION_HEADER, str(change.version).encode())],
+            )
         await app.producer.flush()
         return self.json({"accepted": [c.version for c in parsed]}, status=202)

@@ -176,3 +176,34 @@ def test_a_sku_created_while_the_workers_run_is_received_at_once_then_frozen(com
     assert {r["actor"] for r in mine} == {"buyer.li"}
     entries = [json.loads(line) for line in Path(company.audit.path).read_text().splitlines()]
     assert any(e["actor"] == "buyer.li" and e["target"] == "sku|NEW-0001" for e in entries)
+
+
+def test_a_message_on_the_master_data_topic_that_is_no_change_is_dead_lettered_and_the_feed_goes_on(company):
+    """Bad input never stops the feed: it is dead-lettered with the reason, the next change applies."""
+    from confluent_kafka import Producer
+
+    from stockflow.masterdata_changes import MASTERDATA_TOPIC
+
+    producer = Producer({"bootstrap.servers": company.settings.bootstrap_servers})
+    for key, value in (
+        (b"sku|X", b"{not json"),
+        (b"sku|Y", json.dumps({"event_type": "sku_upserted", "version": 10**30}).encode()),
+        (b"sku|Z", b"[" * 5000 + b"]" * 5000),
+    ):
+        producer.produce(MASTERDATA_TOPIC, key=key, value=value)
+    producer.flush(10)
+    supplier = next(iter(company.store.load().suppliers))
+    later = Sku(sku="NEW-0002", gtin="06901234567809", name="新品二", category="plant_milk", supplier=supplier)
+    change(company, Upsert(later))  # applied by every worker after the bad messages
+
+    def dead_letters() -> list[dict]:
+        rows = []
+        for table in ("dead_letters",):
+            from lake import read_table
+
+            rows += read_table(company.settings.lake_dir, table, ["topic", "reason"]).to_pylist()
+        found = [r for r in rows if r["topic"] == MASTERDATA_TOPIC]
+        return found if len(found) >= 3 * len(company.workers) else None
+
+    found = wait_until(dead_letters, 60, "the bad master-data messages dead-lettered")
+    assert {r["reason"] for r in found} == {"malformed_json", "schema_violation"}, found
