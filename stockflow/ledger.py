@@ -598,8 +598,8 @@ class Ledger:
     def _admit(self, event: Any) -> None:
         """The lifecycle rule: refuse an event that names a SKU whose state does not take it (an
         unknown SKU is left to the handler, which refuses it as unknown)."""
-        lines = getattr(event, "lines", None)
-        for code in [line.sku for line in lines] if lines is not None else (event.sku,):
+        codes = [line.sku for line in event.lines] if type(event) in _TICKETS else (event.sku,)
+        for code in codes:
             sku = self.catalog.skus.get(code)
             if sku is None or sku.status is SkuStatus.ACTIVE:
                 continue
@@ -1221,6 +1221,8 @@ def _per_base_unit(price: Decimal, qty: Decimal, base_qty: int) -> Decimal:
 #: Events the admission rules do not apply to: consequences of what was admitted already (the
 #: transit leg of an admitted dispatch) and repairs of the live state.
 _FOLLOWS_ADMITTED = frozenset({TransitDispatched, StockCorrection})
+#: Events that name their SKUs on lines (every other event names one, as `sku`).
+_TICKETS = frozenset({PosSale, PosReturn})
 
 _HANDLERS = {
     GoodsReceipt: Ledger._goods_receipt,
