@@ -23,7 +23,9 @@ when every repair was confirmed, critical otherwise) are rules of this module; t
 is the use case `stockflow.services.reconciliation`.
 
 A legacy system's stock export (双写+校验 during a migration) is compared with the ledger in
-the same terms: `parse_legacy_csv` then `compare_legacy`.
+the same terms: `parse_legacy_csv` then `compare_legacy`. The export may use the legacy system's
+own codes: those master data knows as aliases are read as ours; a code that stands for several
+of ours cannot be compared, and its row is reported as ``ambiguous_code`` with the reason.
 """
 
 from __future__ import annotations
@@ -43,7 +45,7 @@ from stockflow.alerts import Alert, AlertType, Severity, alert
 from stockflow.events import AdjustmentReason, StockAdjustment, StockCorrection
 from stockflow.i18n import Message
 from stockflow.ledger import NO_BATCH, CountRecord, Position, PositionKey
-from stockflow.masterdata import Catalog, UnitConversionError
+from stockflow.masterdata import AliasKind, AmbiguousAlias, Catalog, UnitConversionError
 from stockflow.money import to_money
 
 FIELDS = ("on_hand", "reserved", "quarantined", "in_transit")
@@ -55,6 +57,8 @@ class Classification(StrEnum):
     IN_FLIGHT = "in_flight"
     DRIFT = "drift"
     COUNT_VARIANCE = "count_variance"
+    #: A legacy export's row whose SKU or location code stands for several of ours: not compared.
+    AMBIGUOUS_CODE = "ambiguous_code"
 
 
 class Action(StrEnum):
@@ -352,6 +356,9 @@ class LegacyRow:
     position: Position
     #: The quantities the export has columns for (the others are not compared).
     fields: tuple[str, ...] = FIELDS
+    #: Why the row cannot be compared (a code that names no single SKU or location); its key
+    #: then holds the codes as far as they resolve, and its quantities as the export states them.
+    problem: str = ""
 
 
 LEGACY_REQUIRED = ("location", "sku", "on_hand")
@@ -361,7 +368,9 @@ LEGACY_OPTIONAL = ("batch", "unit", "reserved", "quarantined", "in_transit")
 def parse_legacy_csv(text: str, catalog: Catalog) -> list[LegacyRow]:
     """Rows of a legacy export: ``location,sku,batch,on_hand`` (header names, any order; optional
     ``unit`` converts every quantity of the row into base units, and ``reserved``,
-    ``quarantined``, ``in_transit``). Master data is checked; a repeated position is an error."""
+    ``quarantined``, ``in_transit``). Codes are read through master data's aliases (the legacy
+    system's codes for ours); a code that stands for several of ours makes a row with a
+    `LegacyRow.problem`. Master data is checked; a repeated position is an error."""
     reader = csv.DictReader(io.StringIO(text.lstrip("\ufeff")))
     header = [h.strip() for h in reader.fieldnames or []]
     missing = [c for c in LEGACY_REQUIRED if c not in header]
@@ -377,14 +386,16 @@ def parse_legacy_csv(text: str, catalog: Catalog) -> list[LegacyRow]:
     present = tuple(name for name in FIELDS if name in header)
     for number, raw in enumerate(reader, start=2):
         row = {k.strip(): (v or "").strip() for k, v in raw.items() if k is not None}
-        location, sku_code = row["location"], row["sku"]
-        if location not in catalog.locations:
+        location, location_problem = _legacy_code(catalog, "location", row["location"])
+        sku_code, sku_problem = _legacy_code(catalog, "sku", row["sku"])
+        problems = [p for p in (location_problem, sku_problem) if p]
+        if location not in catalog.locations and not location_problem:
             raise LegacyFormatError(f"line {number}: location {location!r} is not in master data")
         sku = catalog.skus.get(sku_code)
-        if sku is None:
+        if sku is None and not sku_problem:
             raise LegacyFormatError(f"line {number}: SKU {sku_code!r} is not in master data")
-        batch = row.get("batch", "") if sku.batch_managed else NO_BATCH
-        unit = row.get("unit") or sku.base_unit
+        batch = row.get("batch", "") if sku is None or sku.batch_managed else NO_BATCH
+        unit = row.get("unit") or (sku.base_unit if sku is not None else "")
         values = {}
         for name in FIELDS:
             text_value = row.get(name, "") or ("" if name == "on_hand" else "0")
@@ -394,6 +405,9 @@ def parse_legacy_csv(text: str, catalog: Catalog) -> list[LegacyRow]:
                 raise LegacyFormatError(f"line {number}: {name} {text_value!r} is not a number") from None
             if qty < 0 and name != "on_hand":
                 raise LegacyFormatError(f"line {number}: {name} {qty} is negative")
+            if sku is None:  # which SKU's units? the figure as the export states it
+                values[name] = int(qty) if qty == qty.to_integral_value() else 0
+                continue
             try:
                 values[name] = catalog.to_base_units(sku, abs(qty), unit) * (1 if qty >= 0 else -1)
             except UnitConversionError as exc:
@@ -404,8 +418,21 @@ def parse_legacy_csv(text: str, catalog: Catalog) -> list[LegacyRow]:
                 f"line {number}: {location} {sku_code} {batch or '-'} repeats line {seen[key]}"
             )
         seen[key] = number
-        rows.append(LegacyRow(number, key, Position(**values), present))
+        problem = ""
+        if problems:
+            stated = f"on_hand {row.get('on_hand') or '0'}" + (f" {unit}" if unit else "")
+            problem = f"line {number}: " + "; ".join(problems) + f" (the export states {stated})"
+        rows.append(LegacyRow(number, key, Position(**values), present, problem))
     return rows
+
+
+def _legacy_code(catalog: Catalog, kind: AliasKind, code: str) -> tuple[str, str]:
+    """Our code for a legacy export's code (itself when it is ours or unknown), and why it names
+    no single one of ours ("" when it does): a code that stands for several is kept as it is."""
+    try:
+        return catalog.resolve(kind, code), ""
+    except AmbiguousAlias as exc:
+        return code, f"{kind} code {code!r} stands for {', '.join(exc.targets)} in master data"
 
 
 @dataclass
@@ -426,12 +453,26 @@ def compare_legacy(
 ) -> LegacyReport:
     """A legacy export vs the ledger, in the quantities it has columns for. Positions the ledger
     moved after the export was taken are in flight; other differences are drift (one of the two systems is wrong); counts whose
-    difference is not booked yet are count variances, as in the regular reconciliation."""
+    difference is not booked yet are count variances, as in the regular reconciliation. Rows
+    whose codes name no single SKU or location are reported as ambiguous codes, not compared."""
     rows = list(rows)
-    legacy = {row.key: row.position for row in rows}
+    legacy = {row.key: row.position for row in rows if not row.problem}
     fields = rows[0].fields if rows else FIELDS
     compared = compare_state(legacy, ledger, moved_after_export, catalog, "the legacy export", fields)
     found = list(compared.discrepancies)
+    found += [
+        Discrepancy(
+            row.key,
+            Classification.AMBIGUOUS_CODE,
+            row.position,
+            Position(),
+            {name: getattr(row.position, name) if name in fields else 0 for name in FIELDS},
+            to_money(0),
+            row.problem,
+        )
+        for row in rows
+        if row.problem
+    ]
     found += [
         d
         for d in count_variances(counts, ledger, catalog)
@@ -439,5 +480,5 @@ def compare_legacy(
     ]
     matched = sum(1 for key in legacy if key not in {d.key for d in compared.discrepancies})
     return LegacyReport(
-        Comparison(tuple(found), compared.positions_compared), len(legacy), len(ledger), matched
+        Comparison(tuple(found), compared.positions_compared), len(rows), len(ledger), matched
     )

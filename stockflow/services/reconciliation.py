@@ -16,7 +16,7 @@ One run (`Reconciliation`):
    drifted.
 
 `reconcile_legacy` compares a legacy system's stock export with the whole ledger in the same
-terms (report only).
+terms (report only), reading the legacy system's codes through master data's aliases.
 """
 
 from __future__ import annotations
@@ -275,8 +275,10 @@ def reconcile_legacy(
     clock: Callable[[], datetime] = _utc_now,
 ) -> RunReport:
     """A legacy system's stock export vs the ledger (report only); positions the ledger moved
-    after `as_of` (when the export was taken) are in flight. Raises `LegacyFormatError` for an
-    export that cannot be read."""
+    after `as_of` (when the export was taken) are in flight. The export's codes are read through
+    master data's aliases (the legacy system's codes for ours); a row whose code stands for
+    several of ours is reported as an ambiguous code with the reason, not compared. Raises
+    `LegacyFormatError` for an export that cannot be read (a code master data does not know)."""
     rows = parse_legacy_csv(export_text, catalog)
     started = clock()
     report = RunReport(new_run_id("legacy", started), f"legacy:{export_name}", started)
