@@ -30,6 +30,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta
 from decimal import Decimal, InvalidOperation
 from enum import StrEnum
+from functools import lru_cache
 from itertools import islice
 from typing import Any
 
@@ -88,7 +89,7 @@ _NO = {"no", "n", "false", "f", "0", "否", "不", "无"}
 
 #: Excel's error values: a formula that failed shows one of these instead of a value.
 _EXCEL_ERRORS = {"#DIV/0!", "#N/A", "#NAME?", "#NULL!", "#NUM!", "#REF!", "#VALUE!", "#SPILL!", "#CALC!"}
-_CODE = re.compile(r"^[A-Za-z0-9_.:\-]+$")
+_CODE = re.compile(r"[A-Za-z0-9_.:\-]{1,64}")
 _QUANTITY = re.compile(
     r"^([+-]?[0-9][0-9,]*(?:\.[0-9]*)?(?:[eE][+-]?[0-9]+)?)\s*([A-Za-z_][A-Za-z0-9_.:\-]*)?$"
 )
@@ -178,6 +179,7 @@ class Entity:
         return next(c for c in self.columns if c.name == name)
 
 
+@lru_cache(maxsize=4096)
 def _normal_title(text: str) -> str:
     """A header, sheet or word as compared: width-folded (`（天）` → `(天)`), lower case,
     spaces and dashes as `_`, a required-field mark (`*`) dropped."""
@@ -313,6 +315,11 @@ ENTITIES: dict[str, Entity] = {
 }
 
 
+def _normal_word(text: str) -> str:
+    """A cell's word as compared (`Yes`, `是`, ` 启用 `); the short ones are cached."""
+    return _normal_title(text) if len(text) <= 40 else _normal_title(text[:41])
+
+
 _TITLES: dict[str, dict[str, str]] = {
     name: {
         _normal_title(title): column.name
@@ -386,7 +393,8 @@ def quoted(value: Any) -> str:
 
 
 def _folded(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).strip()
+    """Full-width digits and punctuation as ASCII (`１２，５` → `12,5`); ASCII text as it is."""
+    return text.strip() if text.isascii() else unicodedata.normalize("NFKC", text).strip()
 
 
 def parse_decimal(value: Any) -> Decimal:
@@ -400,11 +408,14 @@ def parse_decimal(value: Any) -> Decimal:
             raise CellProblem("not_a_number", value=quoted(value))
         number = Decimal(repr(value))
     else:
-        text = _folded(_text(value)).replace(",", "").replace("¥", "").replace("元", "").strip()
         try:
-            number = Decimal(text)
-        except (InvalidOperation, ValueError):
-            raise CellProblem("not_a_number", value=quoted(value)) from None
+            number = Decimal(value)  # the usual cell: "12.50"
+        except (InvalidOperation, ValueError, TypeError):
+            text = _folded(_text(value)).replace(",", "").replace("¥", "").replace("元", "").strip()
+            try:
+                number = Decimal(text)
+            except (InvalidOperation, ValueError):
+                raise CellProblem("not_a_number", value=quoted(value)) from None
     if not number.is_finite():
         raise CellProblem("not_a_number", value=quoted(value))
     if abs(number) >= MAX_AMOUNT:
@@ -415,6 +426,8 @@ def parse_decimal(value: Any) -> Decimal:
 
 
 def parse_int(value: Any) -> int:
+    if type(value) is str and len(value) <= 18 and value.isascii() and value.isdigit():
+        return int(value)  # the usual cell: "12"
     number = _whole(value)
     if abs(number) > MAX_INT:
         raise CellProblem("out_of_range", value=quoted(value), rule=f"≤ {MAX_INT}")
@@ -448,7 +461,7 @@ def parse_float(value: Any) -> float:
 def parse_bool(value: Any) -> bool:
     if isinstance(value, bool):
         return value
-    word = _normal_title(_text(value))
+    word = _normal_title(_text(value)) if type(value) is not str else _normal_word(value)
     if word in _YES:
         return True
     if word in _NO:
@@ -478,7 +491,7 @@ def parse_date(value: Any) -> date:
 
 def parse_code(value: Any) -> str:
     text = _folded(_text(value))
-    if not _CODE.match(text) or len(text) > 64:
+    if not _CODE.fullmatch(text):
         raise CellProblem("bad_code", value=quoted(value))
     return text
 
@@ -493,7 +506,7 @@ def parse_gtin(value: Any) -> str:
     else:
         text = _folded(_text(value)).replace(" ", "")
     try:
-        validate_gtin(text)
+        validate_gtin(text)  # cached: the model's own check finds it again
     except InvalidGtin as exc:
         raise CellProblem("bad_gtin", value=quoted(value), detail=str(exc)) from None
     return text
@@ -527,6 +540,8 @@ def parse_quantity(value: Any) -> tuple[Decimal, str | None]:
     """A quantity and its unit (None: base units): `24`, `2 case`, `2case`."""
     if isinstance(value, int | float) and not isinstance(value, bool):
         return parse_decimal(value), None
+    if type(value) is str and len(value) <= 18 and value.isascii() and value.isdigit():
+        return Decimal(value), None
     match = _QUANTITY.match(_folded(_text(value)))
     if not match:
         raise CellProblem("not_a_number", value=quoted(value))
@@ -576,7 +591,7 @@ def _parser(column: Column) -> Callable[[Any], Any]:
     allowed = ", ".join(dict.fromkeys(words.values()))
 
     def parse_choice(value: Any) -> str:
-        word = words.get(_normal_title(_text(value)))
+        word = words.get(_normal_word(_text(value)))
         if word is None:
             raise CellProblem("not_allowed", value=quoted(value), allowed=allowed)
         return word
@@ -625,8 +640,8 @@ class PreparedImport:
     entities: dict[tuple[str, str], str] = field(default_factory=dict)
     #: The codes each entity's rows name (rows with problems included).
     codes: dict[str, set[str]] = field(default_factory=dict)
-    #: The files in the order they were given.
-    file_order: list[str] = field(default_factory=list)
+    #: (file, sheet) of every table given, in order.
+    table_order: list[tuple[str, str]] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -657,12 +672,14 @@ def choose_tables(
     """The tables to read and the entity each holds (None: its header tells). A workbook with
     sheets named after entities gives those sheets; any other file its first sheet, holding
     `entity` if given, else what the file's name says."""
-    by_file: dict[str, list[SheetTable]] = {}
-    for table in tables:
-        by_file.setdefault(table.file, []).append(table)
+    files: list[list[SheetTable]] = []
+    for table in tables:  # a file's tables come together, its sheets in order
+        if files and files[-1][-1].file == table.file and files[-1][-1].sheet_index < table.sheet_index:
+            files[-1].append(table)
+        else:
+            files.append([table])
     out: list[tuple[SheetTable, str | None]] = []
-    for file_tables in by_file.values():
-        file_tables.sort(key=lambda t: t.sheet_index)
+    for file_tables in files:
         named = [(t, entity_for_name(t.sheet)) for t in file_tables if t.sheet and entity_for_name(t.sheet)]
         if named:
             out += named
@@ -681,8 +698,8 @@ def prepare_import(
     if entity is not None and entity not in ENTITIES:
         entity = entity_for_name(entity)
     staged: dict[str, list[tuple[Proposal, Origin, str]]] = {name: [] for name in ENTITY_ORDER}
-    first_seen: dict[tuple[str, tuple[Any, ...]], str] = {}
-    suppliers_named: list[tuple[ImportProblem, str]] = []
+    first_seen: dict[tuple[str, tuple[Any, ...]], tuple[str, str, int]] = {}
+    readings: list[_TableReading] = []
     for table in tables:
         if table.sha256:
             prepared.files.setdefault(table.file, table.sha256)
@@ -695,27 +712,38 @@ def prepare_import(
             continue
         reading = _TableReading(catalog, table, len(prepared.tables), prepared, staged, first_seen)
         reading.read(table_entity)
-        suppliers_named += reading.suppliers_named
+        readings.append(reading)
         prepared.problems += table.read_problems
     # a SKU's supplier: in the catalogue or among the import's suppliers (any table, any order)
     known = set(catalog.suppliers) | prepared.codes.get("suppliers", set())
-    prepared.problems += [problem for problem, supplier in suppliers_named if supplier not in known]
+    prepared.problems += [
+        reading.unknown_supplier(row, code, supplier)
+        for reading in readings
+        for row, code, supplier in reading.suppliers_named
+        if supplier not in known
+    ]
     for name in ENTITY_ORDER:
         counts = prepared.counts[name]
         for proposal, origin, outcome in staged[name]:
             prepared.proposals.append(proposal)
             prepared.origins.append(origin)
             setattr(counts, outcome, getattr(counts, outcome) + 1)
-    prepared.file_order = list(dict.fromkeys(t.file for t in tables))
+    prepared.table_order = list(dict.fromkeys((t.file, t.sheet) for t in tables))
     prepared.problems = sorted_problems(prepared, prepared.problems)
     return prepared
 
 
 def sorted_problems(prepared: PreparedImport, problems: Iterable[ImportProblem]) -> list[ImportProblem]:
-    """Problems in the order of the files, then sheets, rows and columns."""
-    files = {name: i for i, name in enumerate(prepared.file_order)}
+    """Problems in the order of the files and their sheets, then rows and columns."""
+    order = {table: i for i, table in enumerate(prepared.table_order)}
+    files = {file: i for i, (file, _) in reversed(list(enumerate(prepared.table_order)))}
     return sorted(
-        problems, key=lambda p: (files.get(p.file, len(files)), p.sheet, p.row or 0, _column_number(p.cell))
+        problems,
+        key=lambda p: (
+            order.get((p.file, p.sheet), files.get(p.file, len(order))),
+            p.row or 0,
+            _column_number(p.cell),
+        ),
     )
 
 
@@ -743,7 +771,7 @@ class _TableReading:
         index: int,
         prepared: PreparedImport,
         staged: dict[str, list[tuple[Proposal, Origin, str]]],
-        first_seen: dict[tuple[str, tuple[Any, ...]], str],
+        first_seen: dict[tuple[str, tuple[Any, ...]], tuple[str, str, int]],
     ) -> None:
         self.catalog = catalog
         self.table = table
@@ -752,7 +780,8 @@ class _TableReading:
         self.staged = staged
         self.first_seen = first_seen
         self.headers: dict[str, tuple[str, int]] = {}
-        self.suppliers_named: list[tuple[ImportProblem, str]] = []
+        #: (row, SKU, supplier) of every SKU naming a supplier: checked once every table is read
+        self.suppliers_named: list[tuple[int, str, str]] = []
         self.entity = ENTITIES["skus"]
 
     # ---- problems
@@ -815,31 +844,26 @@ class _TableReading:
         for row, cells in _chain(top[header_at + 1 :], rows):
             if merged is not None:
                 cells = merged(row, cells, table.first_column)
-            if not any(
-                c is not None and c != "" and not (isinstance(c, str) and not c.strip()) for c in cells
-            ):
+            read = self._row(row, cells)
+            if read is None:  # an empty row
                 continue
             counts.rows += 1
-            key, code, record, problems = self._row(row, cells)
+            key, code, record, problems = read
             if code:
                 codes.add(code)
-                problems = [replace(p, code=code) for p in problems]
-            prepared.problems += problems
+            if problems:
+                prepared.problems += [replace(p, code=code) for p in problems] if code else problems
             if key is None:
                 continue
             seen_as = (entity_name, key)
-            if seen_as in self.first_seen:
-                prepared.problems.append(
-                    replace(
-                        self.problem(
-                            row, key_column, "duplicate_code", code=code, first=self.first_seen[seen_as]
-                        ),
-                        code=code,
-                    )
-                )
+            first = self.first_seen.get(seen_as)
+            if first is not None:
+                file, sheet, first_row = first
+                where = f"{file}[{sheet}]:{first_row}" if sheet else f"{file}:{first_row}"
+                duplicate = self.problem(row, key_column, "duplicate_code", code=code, first=where)
+                prepared.problems.append(replace(duplicate, code=code))
                 continue
-            sheet = f"[{table.sheet}]" if table.sheet else ""
-            self.first_seen[seen_as] = f"{table.file}{sheet}:{row}"
+            self.first_seen[seen_as] = (table.file, table.sheet, row)
             if record is not None:
                 origin = Origin(self.index, row, entity_name, code, self.headers)
                 proposal: Proposal
@@ -882,11 +906,9 @@ class _TableReading:
 
     def _prepare_rows(self, columns: dict[str, int]) -> None:
         entity = self.entity
-        self.cells = [
-            (entity.column(name), position, _parser(entity.column(name)))
-            for name, position in columns.items()
-        ]
+        self.cells = [(name, position, _parser(entity.column(name))) for name, position in columns.items()]
         self.stored = {c.name for c in entity.columns if c.stored}
+        self.unstored_read = any(name not in self.stored for name in columns)
         self.absent = [name for name in self.stored if name not in columns]
         self.existing: Mapping[str, Any] = {
             "skus": self.catalog.skus,
@@ -898,38 +920,44 @@ class _TableReading:
     # ---- a row
     def _row(
         self, row: int, cells: Sequence[Any]
-    ) -> tuple[tuple[Any, ...] | None, str, Any, list[ImportProblem]]:
-        """(key, code, record, problems) of one row: key None when the row names no record, record
-        None when it names one that cannot be made."""
+    ) -> tuple[tuple[Any, ...] | None, str, Any, list[ImportProblem]] | None:
+        """(key, code, record, problems) of one row, None for an empty one: key None when the row
+        names no record, record None when it names one that cannot be made."""
         problems: list[ImportProblem] = []
         values: dict[str, Any] = {}
         raw: dict[str, Any] = {}
         failed: set[str] = set()
         n = len(cells)
-        for column, position, parse in self.cells:
+        empty = True
+        for name, position, parse in self.cells:
             cell = cells[position] if position < n else None
             if cell is None:
                 continue
-            if isinstance(cell, str):
+            if type(cell) is str:
                 if len(cell) > MAX_CELL_CHARS:
                     problems.append(
-                        self.problem(row, column.name, "too_long", value=quoted(cell), limit=MAX_CELL_CHARS)
+                        self.problem(row, name, "too_long", value=quoted(cell), limit=MAX_CELL_CHARS)
                     )
-                    failed.add(column.name)
+                    failed.add(name)
+                    empty = False
                     continue
                 cell = cell.strip()
                 if not cell:
                     continue
-                if cell in _EXCEL_ERRORS:
-                    problems.append(self.problem(row, column.name, "formula_error", value=cell))
-                    failed.add(column.name)
+                if cell[0] == "#" and cell in _EXCEL_ERRORS:
+                    problems.append(self.problem(row, name, "formula_error", value=cell))
+                    failed.add(name)
+                    empty = False
                     continue
-            raw[column.name] = cell
+            empty = False
+            raw[name] = cell
             try:
-                values[column.name] = parse(cell)
+                values[name] = parse(cell)
             except CellProblem as exc:
-                problems.append(self.problem(row, column.name, exc.reason, **exc.fields))
-                failed.add(column.name)
+                problems.append(self.problem(row, name, exc.reason, **exc.fields))
+                failed.add(name)
+        if empty:
+            return None
         entity = self.entity
         key_values = [values.get(k) for k in entity.key]
         code = _code(entity.name, key_values)
@@ -946,7 +974,10 @@ class _TableReading:
                     values[name] = getattr(existing, name)
         if entity.name == "skus":
             self._sku_rules(row, code, values, raw, failed, problems)
-        record_values = {k: v for k, v in values.items() if k in self.stored and k not in failed}
+        if failed or self.unstored_read:
+            record_values = {k: v for k, v in values.items() if k in self.stored and k not in failed}
+        else:
+            record_values = values
         try:
             record = entity.model.model_validate(record_values)
         except ValidationError as exc:
@@ -1059,15 +1090,18 @@ class _TableReading:
             failed.add("negative_stock")
         supplier = values.get("supplier")
         if supplier and "supplier" not in failed:
-            problem = self.problem(
-                row,
-                "supplier",
-                "unknown_supplier",
-                "masterdata.problem.unknown_supplier",
-                code=code,
-                supplier=supplier,
-            )
-            self.suppliers_named.append((replace(problem, code=code), supplier))
+            self.suppliers_named.append((row, code, supplier))
+
+    def unknown_supplier(self, row: int, code: str, supplier: str) -> ImportProblem:
+        problem = self.problem(
+            row,
+            "supplier",
+            "unknown_supplier",
+            "masterdata.problem.unknown_supplier",
+            code=code,
+            supplier=supplier,
+        )
+        return replace(problem, code=code)
 
 
 def _chain(first: Iterable[Any], rest: Iterator[Any]) -> Iterator[Any]:

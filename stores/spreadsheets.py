@@ -48,7 +48,7 @@ def read_spreadsheet(data: bytes, file_name: str, entity: str | None = None) -> 
     """The tables of one file: a CSV file's one, or each sheet of a workbook. `file_name` is
     the name problems give (and what the file's entity is guessed from); `entity` what a file
     whose name says nothing holds."""
-    name = Path(file_name).name or file_name
+    name = file_name
     sha = hashlib.sha256(data).hexdigest()
     if len(data) > MAX_FILE_BYTES:
         return [_unreadable(name, sha, "file_too_large", limit=f"{MAX_FILE_BYTES // 2**20} MiB")]
@@ -61,18 +61,19 @@ def read_spreadsheet(data: bytes, file_name: str, entity: str | None = None) -> 
 
 
 def read_spreadsheet_files(paths: Iterable[Path], entity: str | None = None) -> list[SheetTable]:
-    """`read_spreadsheet` for files on disk (one that cannot be opened is a table saying why)."""
+    """`read_spreadsheet` for files on disk (one that cannot be opened is a table saying why),
+    each named by its file name, or by its path where two have the same name."""
+    paths = [Path(p) for p in paths]
+    names = [p.name for p in paths]
     tables: list[SheetTable] = []
     for path in paths:
-        path = Path(path)
+        name = path.name if names.count(path.name) == 1 else str(path)
         try:
             data = path.read_bytes()
         except OSError as exc:
-            tables.append(
-                _unreadable(path.name, "", "unreadable_file", detail=exc.strerror or type(exc).__name__)
-            )
+            tables.append(_unreadable(name, "", "unreadable_file", detail=exc.strerror or type(exc).__name__))
             continue
-        tables += read_spreadsheet(data, path.name, entity)
+        tables += read_spreadsheet(data, name, entity)
     return tables
 
 

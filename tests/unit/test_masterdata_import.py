@@ -465,3 +465,15 @@ def test_an_import_is_all_or_nothing_and_audited_with_its_files(tmp_path):
     again = import_master_data(store, None, audit, tables, "ops.chen")
     assert again.ok and not again.written and again.counts["skus"].unchanged == 1
     assert len(audit.records()) == 1
+
+
+def test_two_files_of_the_same_name_are_both_read(tmp_path):
+    from stores.spreadsheets import read_spreadsheet_files
+
+    for folder, code in (("north", "SUP01"), ("south", "SUP02")):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "suppliers.csv").write_text(f"supplier,name\n{code},甲\n", encoding="utf-8")
+    paths = [tmp_path / "north" / "suppliers.csv", tmp_path / "south" / "suppliers.csv"]
+    prepared = prepare_import(Catalog(), read_spreadsheet_files(paths))
+    assert prepared.ok and prepared.counts["suppliers"].new == 2
+    assert list(prepared.files) == [str(p) for p in paths]
