@@ -49,6 +49,7 @@ PAGES = {
     "page.audit": {"metrics": 1},
     "page.reconciliation": {"grid": True},
     "page.suppliers": {"metrics": 3, "chart": True},
+    "page.master_data": {"metrics": 6, "grid": True},
 }
 HAN = re.compile(r"[\u4e00-\u9fff]")
 
@@ -165,6 +166,54 @@ def manager_exports(var: Path) -> int:
     )
 
 
+def gtin13(base: str) -> str:
+    """A valid GTIN-13: `base` (12 digits) and its GS1 check digit."""
+    return base + str((10 - sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(base)) % 10) % 10)
+
+
+#: rows with deliberate errors, as (row, column, reason) the dry run must name
+FAULTY_ROWS = [(3, "gtin", "bad_gtin"), (4, "supplier", "unknown_supplier"), (5, "name", "required")]
+
+
+def dry_run_a_faulty_file(browser, words, path: Path) -> None:
+    """On the Master data page's import: upload a CSV with errors, press the dry run, and see
+    every problem row (file, row, column, reason) on the page; nothing may be imported."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(
+        "sku,gtin,name,category,supplier\n"
+        f"E2E-OK,{gtin13('200000000101')},good row,tea,\n"
+        "E2E-GTIN,2000000001015,bad check digit,tea,\n"
+        f"E2E-SUP,{gtin13('200000000102')},no such supplier,tea,NO-SUCH-SUPPLIER\n"
+        f"E2E-NONAME,{gtin13('200000000103')},,tea,\n",
+        encoding="utf-8",
+    )
+    tab = f"[...document.querySelectorAll('[data-testid=stTab]')].find(t => t.innerText.includes({json.dumps(words['master_data.tab_import'])}))"
+    browser.wait_for(tab, "the import tab")
+    browser.click(tab)
+    browser.wait_for(
+        "document.querySelector('[data-testid=stFileUploader] input[type=file]')", "the uploader"
+    )
+    root = browser.send("DOM.getDocument")["root"]["nodeId"]
+    found = browser.send(
+        "DOM.querySelector", nodeId=root, selector="[data-testid=stFileUploader] input[type=file]"
+    )
+    browser.send("DOM.setFileInputFiles", files=[str(path)], nodeId=found["nodeId"])
+    button = "[...document.querySelectorAll('button')].find(b => b.innerText.trim() === {})"
+    check, run = (
+        button.format(json.dumps(words["master_data.dry_run"])),
+        button.format(json.dumps(words["master_data.import"])),
+    )
+    browser.wait_for(f"{check} && !{check}.disabled", "the dry run button, once the file is uploaded")
+    browser.click(check)
+    cells = "[...document.querySelectorAll('[role=gridcell]')].map(c => c.innerText.trim())"
+    browser.wait_for(f"{cells}.includes('bad_gtin')", "the problems of the dry run")
+    shown = browser.evaluate(cells)
+    assert words["master_data.import_problems"].format(count=len(FAULTY_ROWS)) in browser.text()
+    for row, column, reason in FAULTY_ROWS:
+        assert {"skus.csv", str(row), column, reason} <= set(shown), (row, column, reason, shown[:40])
+    assert browser.evaluate(f"{run}.disabled"), "import stays off after a dry run with problems"
+
+
 def walk_every_page(browser, settings, var, catalog, phones, language, shots):
     """Sign in with the interface in `language` (a link's `?lang=`), open every page, check it
     shows its content in that language only and no full phone number."""
@@ -219,6 +268,8 @@ def walk_every_page(browser, settings, var, catalog, phones, language, shots):
             browser.wait_for(tab, "the finance tabs")
             browser.click(tab)
             browser.wait_for("document.querySelector('[data-testid=stTable]')", "the receivables table")
+        if key == "page.master_data" and language == "en":  # once: a faulty file's dry run
+            dry_run_a_faulty_file(browser, words, var.parent / "faulty" / "skus.csv")
         text = browser.text()
         assert "Traceback" not in text and "Error" not in text.split("\n")[0], text[:500]
         shown = [p for p in phones if p in text]
