@@ -53,6 +53,7 @@ from stockflow.events import (
     parse_event,
 )
 from stockflow.i18n import Message
+from stockflow.intake import resolve_codes
 from stockflow.ledger import Movement, StockRejected
 from stockflow.masterdata import Catalog
 from stockflow.processing import StockProcessor
@@ -412,16 +413,20 @@ async def _apply_message(
     published_at: float | None = None,
 ) -> None:
     try:
-        event = parse_event(raw, topic)
-        check_event_time(event, now_utc(), settings.event_time_earliest, EVENT_TIME_AHEAD)
+        received = parse_event(raw, topic)
+        check_event_time(received, now_utc(), settings.event_time_earliest, EVENT_TIME_AHEAD)
+        event = resolve_codes(received, state.load_catalog())  # other systems' codes made ours
     except EventRejected as err:
         await dead_letter(topic, partition, offset, key_text, raw, err.reason, err.detail, _event_id_of(raw))
         return
     except (RecursionError, MemoryError) as exc:  # nesting or size a parser cannot take
         await dead_letter(topic, partition, offset, key_text, raw, "malformed_json", type(exc).__name__, "")
         return
+    if event is not received:  # the record holds our codes
+        raw = encode_event(event)
+        state.counters["aliases_resolved"] += 1
     owner = partition_for(event.location_id, settings.topic_partitions)
-    if owner != partition:  # sent by a producer with another partitioner: forward
+    if owner != partition:  # sent by a producer with another partitioner (or by an alias): forward
         await send(topic, event.location_id, raw, partition=owner, headers=delivery_headers(delivery))
         state.counters["rerouted"] += 1
         return
@@ -432,9 +437,33 @@ async def _apply_message(
         except StockRejected as err:
             if err.reason not in MASTERDATA_REASONS or not await master_data_arrived(published_at):
                 raise
-            # the master data it lacked may have come in meanwhile: decided again, once
+            # the master data it lacked may have come in meanwhile: decided again, once (an
+            # alias made meanwhile may name another location: its owner decides then)
             proc.ledger.reconsider(event.event_id)
             state.counters["decided_again"] += 1
+            try:
+                again = resolve_codes(received, state.load_catalog())
+            except EventRejected as ambiguous:
+                await dead_letter(
+                    topic,
+                    partition,
+                    offset,
+                    key_text,
+                    raw,
+                    ambiguous.reason,
+                    ambiguous.detail,
+                    event.event_id,
+                )
+                return
+            if again is not event:
+                event, raw = again, encode_event(again)
+                owner = partition_for(event.location_id, settings.topic_partitions)
+                if owner != partition:
+                    await send(
+                        topic, event.location_id, raw, partition=owner, headers=delivery_headers(delivery)
+                    )
+                    state.counters["rerouted"] += 1
+                    return
             result = proc.process(event)
     except ConflictingDuplicate as err:
         await dead_letter(topic, partition, offset, key_text, raw, err.reason, err.detail, event.event_id)

@@ -167,7 +167,7 @@ def test_a_sku_created_while_the_workers_run_is_received_at_once_then_frozen(com
     post(company, company.workers[0], sale(company, "s-new-2", "ERP-778"))
     assert decided(company, "s-new-2")["status"] == "landed"
     stock = get_json(f"{company.workers[0].url}/stock/{company.location}/NEW-0001")
-    assert stock["totals"]["on_hand"] == 3 - 1 - 1, stock
+    assert stock["on_hand"] == 3 - 1 - 1, stock
 
     # the change log and the audit trail name who did it
     log = read_change_log(company.settings.lake_dir)
@@ -193,7 +193,9 @@ def test_a_message_on_the_master_data_topic_that_is_no_change_is_dead_lettered_a
         producer.produce(MASTERDATA_TOPIC, key=key, value=value)
     producer.flush(10)
     supplier = next(iter(company.store.load().suppliers))
-    later = Sku(sku="NEW-0002", gtin="06901234567809", name="新品二", category="plant_milk", supplier=supplier)
+    later = Sku(
+        sku="NEW-0002", gtin="06901234567809", name="新品二", category="plant_milk", supplier=supplier
+    )
     change(company, Upsert(later))  # applied by every worker after the bad messages
 
     def dead_letters() -> list[dict]:
@@ -207,3 +209,26 @@ def test_a_message_on_the_master_data_topic_that_is_no_change_is_dead_lettered_a
 
     found = wait_until(dead_letters, 60, "the bad master-data messages dead-lettered")
     assert {r["reason"] for r in found} == {"malformed_json", "schema_violation"}, found
+
+
+def test_the_warehouse_keeps_both_versions_of_the_sku_and_the_movements_of_each(company):
+    """After the workers have landed it all: dim_skus holds the SKU as created and as frozen,
+    each valid until the next, and its movements in the books' record."""
+    import duckdb
+
+    from stores import warehouse
+
+    for w in company.workers:  # every applied event in the lake
+        wait_until(lambda w=w: get_json(f"{w.url}/health")["lake_pending_rows"] == 0, 30, "the lake written")
+    result = warehouse.build(company.settings.var_dir, company.store.load(), full=True)
+    assert result.success, result.failures
+    with duckdb.connect(str(warehouse.warehouse_path(company.settings.var_dir)), read_only=True) as con:
+        versions = con.execute(
+            "SELECT sku_status, valid_from IS NOT NULL, valid_to IS NULL, is_current FROM dim_skus"
+            " WHERE sku_id = 'NEW-0001' ORDER BY sku_version"
+        ).fetchall()
+        moved = con.execute("SELECT count(*) FROM fct_stock_movements WHERE sku_id = 'NEW-0001'").fetchone()[
+            0
+        ]
+    assert versions == [("active", True, False, False), ("frozen", True, True, True)], versions
+    assert moved == 3  # one receipt and two sales (the second by its alias); the frozen receipt refused
