@@ -115,6 +115,14 @@ LIFECYCLE_RULES: dict[SkuStatus, frozenset[str]] = {
     ),
     SkuStatus.ARCHIVED: frozenset(),
 }
+
+
+def lifecycle_takes(status: SkuStatus, event_type: str) -> bool:
+    """Whether a SKU in this lifecycle state takes this event type (the one rule the ledger
+    admits by and planning suggests by)."""
+    return status is SkuStatus.ACTIVE or event_type in LIFECYCLE_RULES[status]
+
+
 #: The refusal of an event a SKU's state does not take, by state.
 LIFECYCLE_REASONS: dict[SkuStatus, str] = {
     SkuStatus.DRAFT: "sku_draft",
@@ -603,7 +611,7 @@ class Ledger:
             sku = self.catalog.skus.get(code)
             if sku is None or sku.status is SkuStatus.ACTIVE:
                 continue
-            if event.event_type not in LIFECYCLE_RULES[sku.status]:
+            if not lifecycle_takes(sku.status, event.event_type):
                 raise StockRejected(
                     LIFECYCLE_REASONS[sku.status],
                     f"SKU {code} is {sku.status.value}: it takes no {event.event_type}",

@@ -48,6 +48,7 @@ from enum import StrEnum
 from stockflow.decisions import AlreadyDecided
 from stockflow.events import PurchaseOrder, TransferOut
 from stockflow.i18n import Explained
+from stockflow.ledger import lifecycle_takes
 from stockflow.masterdata import Catalog, Location
 
 DEMAND_DAYS = 28
@@ -550,14 +551,16 @@ def plan(
     """Policies for every location × SKU; transfers first (stock already near a location that
     runs short), then purchase orders to each SKU's supplier for what transfers do not cover.
 
-    A SKU without a supplier gets no purchase order; one the catalogue does not know, nothing."""
+    A SKU without a supplier gets no purchase order; one the catalogue does not know, nothing;
+    one whose lifecycle state takes no purchase order (draft, frozen, archived) is not bought,
+    and one that takes no transfer (draft, archived) is not moved either."""
     observed_lead_times = observed_lead_times or {}
     planned: list[PlannedSeries] = []
     by_sku: dict[str, list[tuple[SeriesInput, PlannedSeries]]] = {}
     for item in items:
         sku = catalog.skus.get(item.sku)
         location = catalog.locations.get(item.location)
-        if sku is None or location is None:
+        if sku is None or location is None or not lifecycle_takes(sku.status, "transfer_out"):
             continue
         supplier = catalog.suppliers.get(sku.supplier or "")
         quoted = supplier.lead_time_days if supplier else DEFAULT_REVIEW_DAYS
@@ -587,7 +590,7 @@ def plan(
     orders: list[OrderSuggestion] = []
     for series in planned:
         sku = catalog.skus[series.sku]
-        if sku.supplier is None:
+        if sku.supplier is None or not lifecycle_takes(sku.status, "purchase_order"):
             continue
         key = (series.location, series.sku)
         p = series.position

@@ -278,3 +278,27 @@ def test_a_warehouse_plans_for_what_its_stores_take_as_well_as_its_own_sales():
     assert estimate.source is DemandSource.FORECAST
     assert estimate.mean == pytest.approx(3.0 + 70 / 28)  # the forecast plus the transfers' daily mean
     assert estimate.std == 0  # the last 7 days: 2 sold + 10 sent every day
+
+
+def test_a_frozen_sku_is_moved_but_not_bought_and_a_draft_or_archived_one_neither(catalog):
+    """Planning suggests only what the ledger would take: a frozen SKU is sold down (transfers
+    yes, purchase orders no); a draft or archived one is left out."""
+    from stockflow.masterdata import SkuStatus
+
+    steady = [10.0] * 28
+    items = [
+        SeriesInput("S1", "RICE-5KG", steady, StockPosition(on_hand=5)),
+        SeriesInput("S2", "RICE-5KG", steady, StockPosition(on_hand=200), batches=(BatchStock("", 200),)),
+    ]
+    found = {}
+    for status in SkuStatus:
+        company = small_company(catalog)
+        company.skus["RICE-5KG"] = company.skus["RICE-5KG"].model_copy(update={"status": status})
+        result = plan(company, items, TODAY, observed_lead_times={"SUP1": [3, 3, 3]})
+        found[status] = (bool(result.series), bool(result.transfers), bool(result.orders))
+    assert found == {
+        SkuStatus.ACTIVE: (True, True, True),
+        SkuStatus.FROZEN: (True, True, False),
+        SkuStatus.DRAFT: (False, False, False),
+        SkuStatus.ARCHIVED: (False, False, False),
+    }
