@@ -162,8 +162,8 @@ def load_form() -> None:
 def save_sku() -> None:
     value = {name: st.session_state.get(SKU_FIELD.format(name)) for name in form_values(None)}
     existing = data.masterdata(ui.settings()).skus.get(st.session_state.get("md_edit_choice") or "")
-    code = existing.sku if existing else (value.pop("code") or "").strip()
-    value.pop("code", None)
+    typed = value.pop("code") or ""
+    code = existing.sku if existing else typed.strip()
     record = {
         "sku": code,
         "status": (existing.status if existing else SkuStatus.DRAFT).value,
