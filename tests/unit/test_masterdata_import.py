@@ -477,3 +477,19 @@ def test_two_files_of_the_same_name_are_both_read(tmp_path):
     prepared = prepare_import(Catalog(), read_spreadsheet_files(paths))
     assert prepared.ok and prepared.counts["suppliers"].new == 2
     assert list(prepared.files) == [str(p) for p in paths]
+
+
+def test_a_change_made_while_an_import_was_read_is_in_the_catalogue_it_is_checked_against(tmp_path):
+    from stockflow.masterdata_changes import Upsert
+    from stockflow.services.masterdata import change_master_data
+    from stockflow.services.masterdata_import import _LoadedOnce
+
+    store = MasterDataFiles(tmp_path / "masterdata.json", tmp_path / "lake")
+    audit = AuditLog(tmp_path)
+    change_master_data(store, None, audit, [Upsert(Supplier(supplier="SUP01", name="甲"))], "a")
+    loaded = _LoadedOnce(store)
+    assert set(loaded.load().suppliers) == {"SUP01"}
+    change_master_data(store, None, audit, [Upsert(Supplier(supplier="SUP02", name="乙"))], "b")
+    with loaded.lock():
+        again = loaded.load()
+    assert again == store.load() and set(again.suppliers) == {"SUP01", "SUP02"} and again.version == 2
