@@ -274,15 +274,23 @@ def _csv_cell(value: Any) -> str:
     return str(value)
 
 
+def csv_files(catalog: Catalog, chinese: bool = False) -> dict[str, bytes]:
+    """`<entity>.csv` → its bytes, for every entity (a download, or `write_csv_files`)."""
+    return {
+        f"{table.entity}.csv": csv_bytes(table.rows, table.columns)
+        for table in export_tables(catalog, chinese)
+    }
+
+
 def write_csv_files(catalog: Catalog, folder: Path, chinese: bool = False) -> list[Path]:
     """One `<entity>.csv` per entity in `folder` (made if missing); the paths written."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for table in export_tables(catalog, chinese):
-        path = folder / f"{table.entity}.csv"
+    for name, data in csv_files(catalog, chinese).items():
+        path = folder / name
         tmp = path.with_name(f".{path.name}.tmp")
-        tmp.write_bytes(csv_bytes(table.rows, table.columns))
+        tmp.write_bytes(data)
         tmp.replace(path)
         written.append(path)
     return written
