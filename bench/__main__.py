@@ -1,7 +1,7 @@
 """`make bench`: every benchmark, each against a baseline measured in the same run.
 
-`BENCH_ONLY=stream`, `books`, `warehouse`, `forecasting`, `reconciliation`, `recovery`, `vision` or
-`trust` runs one of them."""
+`BENCH_ONLY=stream`, `books`, `warehouse`, `forecasting`, `reconciliation`, `recovery`, `vision`,
+`trust` or `masterdata` runs one of them."""
 
 import os
 
@@ -12,6 +12,7 @@ os.environ.setdefault("STOCKFLOW_API_TOKEN", new_token()[0])
 
 from bench import (  # noqa: E402 — after the credential is chosen
     forecasting,
+    masterdata,
     pipeline,
     reconciliation,
     recovery,
@@ -38,3 +39,5 @@ if only in ("", "vision"):
     vision.main()
 if only in ("", "trust"):
     trust.main()
+if only in ("", "masterdata"):
+    masterdata.main()
