@@ -13,6 +13,7 @@ os.environ.setdefault("STOCKFLOW_API_TOKEN", new_token()[0])
 from bench import (  # noqa: E402 — after the credential is chosen
     forecasting,
     masterdata,
+    masterdata_live,
     pipeline,
     reconciliation,
     recovery,
@@ -41,3 +42,4 @@ if only in ("", "trust"):
     trust.main()
 if only in ("", "masterdata"):
     masterdata.main()
+    masterdata_live.main()

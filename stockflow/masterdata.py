@@ -28,11 +28,12 @@ class InvalidGtin(ValueError):
     """A GTIN that is not a valid GS1 number (length, digits or check digit)."""
 
 
-@lru_cache(maxsize=65536)
+@lru_cache(maxsize=262_144)
 def validate_gtin(value: str) -> str:
     """Return the GTIN as its canonical 14 digits, or raise `InvalidGtin` with biip's reason.
 
-    Cached: a store scans the same few thousand GTINs all day (failures are not cached)."""
+    Cached: a store scans the same few thousand GTINs all day, and a catalogue of a few hundred
+    thousand SKUs loads without checking each again (failures are not cached)."""
     try:
         gtin = Gtin.parse(value.strip())
     except ParseError as exc:
