@@ -1,12 +1,14 @@
-"""A company's own master data, live: changes recorded by the one service, published on the
+"""A company's own master data, live: a catalogue of a few thousand rows imported from files
+(a dry run lists each mistake first), changes recorded by the one service, published on the
 compacted master-data topic and applied by every running worker without a restart, enforced
 by the ledger (lifecycle, aliases), and kept as history by the warehouse.
 
-One broker and two workers for the module (module-scoped); the catalogue comes in through the
-service, as a company's import does."""
+One broker and two workers for the module (module-scoped)."""
 
 from __future__ import annotations
 
+import csv
+import io
 import json
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -19,8 +21,10 @@ from simulator.company import build_catalog
 from stockflow.masterdata import Alias, Sku, SkuStatus
 from stockflow.masterdata_changes import SetAlias, SetStatus, Upsert
 from stockflow.services.masterdata import change_master_data
+from stockflow.services.masterdata_import import import_master_data
 from stores.audit_log import AuditLog
 from stores.masterdata import MasterDataFiles, read_change_log
+from stores.spreadsheets import csv_files, read_spreadsheet
 from streams.broker import EmbeddedBroker, ensure_topics
 from tests.support import Worker, free_port, settings_for, wait_until
 from tests.support.network import get_json, post_json
@@ -31,24 +35,81 @@ pytestmark = pytest.mark.integration
 NEW_GTIN = "06901234567892"
 
 
+def gtin13(n: int) -> str:
+    """A valid EAN-13 from a running number (the GS1 check digit)."""
+    body = f"698{n:09d}"
+    total = sum(int(d) * (3 if i % 2 else 1) for i, d in enumerate(body))
+    return body + str((10 - total % 10) % 10)
+
+
+#: Rows a person got wrong, appended after the good ones: (what is wrong, the row's changes,
+#: the column and reason the dry run must name). Row numbers as the spreadsheet shows them.
+MISTAKES = [
+    ("a GTIN with a wrong check digit", {"gtin": "6980000000010"}, "gtin", "bad_gtin"),
+    ("a pallet that is not whole cases", {"packs": "case=12;pallet=100"}, "packs", "pack_not_multiple"),
+    ("a chilled product without a shelf life", {"category": "chilled_food", "shelf_life_days": ""},
+     "shelf_life_days", "shelf_life_missing"),
+    ("an MOQ in a unit the SKU does not have", {"moq": "2 crate"}, "moq", "unknown_unit"),
+    ("a supplier nobody knows", {"supplier": "SUP-NOBODY"}, "supplier", "unknown_supplier"),
+    ("the code of a row above", {"sku": "GEN-00001"}, "sku", "duplicate_code"),
+]  # fmt: skip
+GENERATED = 2_700
+
+
+def catalogue_files(simulated, supplier: str) -> tuple[dict[str, bytes], dict[str, bytes], set]:
+    """The simulated company plus a few thousand SKUs as the CSV files a company imports: clean,
+    and with `MISTAKES` appended to skus.csv; and the problems the dry run must list."""
+    files = csv_files(simulated)
+    reader = csv.DictReader(io.StringIO(files["skus.csv"].decode("utf-8-sig")))
+    columns, rows = reader.fieldnames, list(reader)
+    template = {c: "" for c in columns} | {
+        "category": "dry_goods", "status": "active", "serial_managed": "no", "base_unit": "each",
+        "packs": "case=12", "batch_managed": "no", "reorder_point": "0", "supplier": supplier,
+        "moq": "12", "negative_stock": "reject", "standard_cost": "3.50", "vat_rate": "0.13",
+    }  # fmt: skip
+    rows += [
+        template | {"sku": f"GEN-{i:05d}", "gtin": gtin13(i), "name": f"干货 {i}"}
+        for i in range(1, GENERATED + 1)
+    ]
+    expected = set()
+    broken = list(rows)
+    for n, (_, change, column, reason) in enumerate(MISTAKES):
+        broken.append(template | {"sku": f"BAD-{n}", "gtin": gtin13(90_000 + n), "name": "有误"} | change)
+        expected.add(("skus.csv", len(broken) + 1, column, reason))  # the header is row 1
+
+    def encoded(table: list[dict]) -> bytes:
+        out = io.StringIO()
+        writer = csv.DictWriter(out, columns)
+        writer.writeheader()
+        writer.writerows(table)
+        return out.getvalue().encode("utf-8")
+
+    return {**files, "skus.csv": encoded(rows)}, {**files, "skus.csv": encoded(broken)}, expected
+
+
 @pytest.fixture(scope="module")
 def company(tmp_path_factory):
+    """A company whose catalogue is imported from files (a dry run of the ones with mistakes
+    first), then a broker and two workers over it."""
     tmp = tmp_path_factory.mktemp("masterdata")
     broker_port = free_port()
     settings = settings_for(tmp / "var", broker_port, free_port())
     store = MasterDataFiles(settings.masterdata_path, settings.lake_dir)
     audit = AuditLog(settings.var_dir)
     simulated = build_catalog(settings.seed)
-    proposals = [
-        Upsert(r)
-        for r in (
-            *simulated.suppliers.values(),
-            *simulated.locations.values(),
-            *simulated.customers.values(),
-            *simulated.skus.values(),
-        )
-    ]
-    assert change_master_data(store, None, audit, proposals, "importer").ok
+    clean, broken, expected = catalogue_files(simulated, next(iter(simulated.suppliers)))
+
+    def tables(files: dict[str, bytes]) -> list:
+        return [table for name, data in files.items() for table in read_spreadsheet(data, name)]
+
+    dry = import_master_data(store, None, audit, tables(broken), "importer", dry_run=True)
+    found = {(p.file, p.row, p.column, p.reason) for p in dry.problems}
+    assert found == expected, (found ^ expected, [p.english for p in dry.problems])
+    assert not settings.masterdata_path.exists()  # a dry run writes nothing
+    imported = import_master_data(store, None, audit, tables(clean), "importer")
+    assert imported.ok and imported.written, [p.english for p in imported.problems]
+    assert len(store.load().skus) == len(simulated.skus) + GENERATED
+
     broker = EmbeddedBroker("127.0.0.1", broker_port, tmp / "broker.log")
     broker.start()
     ensure_topics(broker.bootstrap, settings.topic_partitions)
