@@ -36,7 +36,7 @@ def company_env(name: str, timezone: str, locale: str) -> str:
 def init(
     folder: Path = typer.Argument(..., help=t("cli.init.folder")),
     name: str = typer.Option("", help=t("cli.init.name")),
-    timezone: str = typer.Option("Asia/Shanghai", help=t("cli.init.timezone")),
+    timezone: str = typer.Option(Settings.model_fields["timezone"].default, help=t("cli.init.timezone")),
     currency: str = typer.Option("CNY", help=t("cli.init.currency")),
     locale: str = typer.Option("zh-CN", help=t("cli.init.locale")),
 ) -> None:

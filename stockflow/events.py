@@ -551,8 +551,9 @@ class EventRejected(ValueError):
         self.detail = detail
 
 
-def parse_event(raw: bytes | str | dict[str, Any], topic: Topic | str | None = None) -> Any:
-    """Decode and validate one message into its event model, or raise `EventRejected`."""
+def json_object(raw: bytes | str | dict[str, Any]) -> dict[str, Any]:
+    """A message's JSON object, or `EventRejected` ``malformed_json`` (bad JSON, too deep, not an
+    object)."""
     if isinstance(raw, bytes | str):
         try:
             data = json.loads(raw)
@@ -564,6 +565,17 @@ def parse_event(raw: bytes | str | dict[str, Any], topic: Topic | str | None = N
         data = raw
     if not isinstance(data, dict):
         raise EventRejected("malformed_json", "the message is not a JSON object")
+    return data
+
+
+def validation_problems(exc: ValidationError, whole: str) -> str:
+    """A validation error's problems in one line: ``field.path: message; ...``."""
+    return "; ".join(f"{'.'.join(str(p) for p in err['loc']) or whole}: {err['msg']}" for err in exc.errors())
+
+
+def parse_event(raw: bytes | str | dict[str, Any], topic: Topic | str | None = None) -> Any:
+    """Decode and validate one message into its event model, or raise `EventRejected`."""
+    data = json_object(raw)
     if not isinstance(data.get("event_type", ""), str):
         raise EventRejected("schema_violation", "event_type: not a string")
     if topic is not None:
@@ -578,10 +590,7 @@ def parse_event(raw: bytes | str | dict[str, Any], topic: Topic | str | None = N
     try:
         return _EVENT_ADAPTER.validate_python(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<event>'}: {err['msg']}" for err in exc.errors()
-        )
-        raise EventRejected("schema_violation", problems) from exc
+        raise EventRejected("schema_violation", validation_problems(exc, "<event>")) from exc
 
 
 class ConflictingDuplicate(EventRejected):

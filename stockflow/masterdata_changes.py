@@ -15,7 +15,6 @@ new unit), and whether it is batch- or serial-managed changes only while it is a
 
 from __future__ import annotations
 
-import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -23,7 +22,7 @@ from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from stockflow.events import EventRejected, Identifier
+from stockflow.events import EventRejected, Identifier, json_object, validation_problems
 from stockflow.i18n import Message
 from stockflow.masterdata import (
     SKU_TRANSITIONS,
@@ -52,21 +51,20 @@ class _Change(BaseModel):
     version: int = Field(ge=1, le=2**63 - 1, description="The master-data version this change made.")
     schema_version: Literal[1] = 1
 
+    #: What it changes; the record's code is the field of that name (an alias's or a rate's:
+    #: its key).
     entity: ClassVar[str] = ""
 
     @property
     def code(self) -> str:
-        raise NotImplementedError
+        record = self.record  # type: ignore[attr-defined]
+        return record.key if isinstance(record, Alias | ExchangeRate) else getattr(record, self.entity)
 
 
 class SkuUpserted(_Change):
     event_type: Literal["sku_upserted"] = "sku_upserted"
     record: Sku
     entity: ClassVar[str] = "sku"
-
-    @property
-    def code(self) -> str:
-        return self.record.sku
 
 
 class SkuStatusChanged(_Change):
@@ -76,19 +74,11 @@ class SkuStatusChanged(_Change):
     reason: str = Field(default="", max_length=500)
     entity: ClassVar[str] = "sku"
 
-    @property
-    def code(self) -> str:
-        return self.record.sku
-
 
 class LocationUpserted(_Change):
     event_type: Literal["location_upserted"] = "location_upserted"
     record: Location
     entity: ClassVar[str] = "location"
-
-    @property
-    def code(self) -> str:
-        return self.record.location
 
 
 class SupplierUpserted(_Change):
@@ -96,19 +86,11 @@ class SupplierUpserted(_Change):
     record: Supplier
     entity: ClassVar[str] = "supplier"
 
-    @property
-    def code(self) -> str:
-        return self.record.supplier
-
 
 class CustomerUpserted(_Change):
     event_type: Literal["customer_upserted"] = "customer_upserted"
     record: Customer
     entity: ClassVar[str] = "customer"
-
-    @property
-    def code(self) -> str:
-        return self.record.customer
 
 
 class AliasSet(_Change):
@@ -116,29 +98,17 @@ class AliasSet(_Change):
     record: Alias
     entity: ClassVar[str] = "alias"
 
-    @property
-    def code(self) -> str:
-        return self.record.key
-
 
 class AliasRemoved(_Change):
     event_type: Literal["alias_removed"] = "alias_removed"
     record: Alias
     entity: ClassVar[str] = "alias"
 
-    @property
-    def code(self) -> str:
-        return self.record.key
-
 
 class ExchangeRateSet(_Change):
     event_type: Literal["exchange_rate_set"] = "exchange_rate_set"
     record: ExchangeRate
     entity: ClassVar[str] = "rate"
-
-    @property
-    def code(self) -> str:
-        return self.record.key
 
 
 MasterDataChange = Annotated[
@@ -175,17 +145,7 @@ def change_key(change: _Change) -> str:
 
 def parse_change(raw: bytes | str | dict[str, Any]) -> Any:
     """Decode and validate one master-data message, or raise `EventRejected`."""
-    if isinstance(raw, bytes | str):
-        try:
-            data = json.loads(raw)
-        except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-            raise EventRejected("malformed_json", str(exc)) from exc
-        except RecursionError:
-            raise EventRejected("malformed_json", "JSON nested too deeply") from None
-    else:
-        data = raw
-    if not isinstance(data, dict):
-        raise EventRejected("malformed_json", "the message is not a JSON object")
+    data = json_object(raw)
     if data.get("event_type") not in CHANGE_MODELS:
         raise EventRejected(
             "wrong_topic",
@@ -195,10 +155,7 @@ def parse_change(raw: bytes | str | dict[str, Any]) -> Any:
     try:
         return _ADAPTER.validate_python(data)
     except ValidationError as exc:
-        problems = "; ".join(
-            f"{'.'.join(str(p) for p in err['loc']) or '<change>'}: {err['msg']}" for err in exc.errors()
-        )
-        raise EventRejected("schema_violation", problems) from exc
+        raise EventRejected("schema_violation", validation_problems(exc, "<change>")) from exc
     except (RecursionError, ValueError, OverflowError) as exc:
         raise EventRejected("schema_violation", f"{type(exc).__name__}: {exc}"[:1000]) from exc
 
