@@ -36,14 +36,8 @@ lint: $(STAMP)
 contracts: $(STAMP)
 	$(BIN)/lint-imports
 
-# The tests spread over TEST_WORKERS processes (pytest-xdist): most of a test's time is spent
-# waiting on the brokers, servers and workers it starts. `--dist loadfile` keeps a module's tests
-# on one process, so a module's shared broker, server or company is built once; the modules go
-# out in the order tests/conftest.py gives them (the longest-running kinds first).
-TEST_WORKERS ?= 3
-
 test: lint contracts $(CHROMIUM)
-	$(BIN)/pytest tests -n $(TEST_WORKERS) --dist loadfile --no-loadscope-reorder --durations=40
+	$(BIN)/pytest tests --durations=40
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
