@@ -154,7 +154,7 @@ class Settings(BaseSettings):
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
             raise ValueError(
-                f"time zone {value!r} is not an IANA time zone name (e.g. Asia/Shanghai)"
+                f"time zone {value!r} is not an IANA time zone name (Area/City)"
             ) from exc
         return value
 

@@ -14,6 +14,7 @@ import pytest
 from lake.landing import Landing
 from lake.reader import read_table
 from lake.tables import ORIGINAL_AMOUNT_COLUMNS, STOCK_LEDGER, LakeTable
+from stockflow.config import Settings
 from stockflow.ledger import Ledger, PositionKey, StockRejected
 from stockflow.masterdata import Catalog, ExchangeRate
 from stockflow.processing import StockProcessor
@@ -21,7 +22,8 @@ from stockflow.valuation import Valuation
 from stores.books import Books
 from tests.unit.conftest import receipt
 
-SHANGHAI = ZoneInfo("Asia/Shanghai")
+#: the company's default time zone setting (UTC+8 all year), which the day checks below assume
+SHANGHAI = ZoneInfo(Settings.model_fields["timezone"].default)
 MILK = PositionKey("WH1", "MILK-1L", "B1")
 
 
