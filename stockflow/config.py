@@ -153,9 +153,7 @@ class Settings(BaseSettings):
         try:
             ZoneInfo(value)
         except (ZoneInfoNotFoundError, ValueError) as exc:
-            raise ValueError(
-                f"time zone {value!r} is not an IANA time zone name (Area/City)"
-            ) from exc
+            raise ValueError(f"time zone {value!r} is not an IANA time zone name (Area/City)") from exc
         return value
 
     @cached_property
