@@ -48,3 +48,28 @@ def delivery_headers(delivery: Delivery) -> list[tuple[str, bytes]]:
     if delivery is Delivery.LIVE:
         return []
     return [(DELIVERY_HEADER, delivery.value.encode())]
+
+
+#: The header (HTTP request and Kafka record) an edge agent puts on what it forwards from its
+#: outbox: the agent's name. Events that carry it were taken at a store or gateway and may
+#: have waited there while the network was down, so the stream checks them for conflicts with
+#: what happened centrally meanwhile (`stockflow.conflicts`).
+EDGE_HEADER = "stockflow-edge"
+
+
+def edge_of(headers: Headers) -> str | None:
+    """The edge agent an event came through (its `EDGE_HEADER`), or None for a direct producer."""
+    if not headers:
+        return None
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    for name, value in pairs:
+        if not isinstance(name, str) or name.strip().lower() != EDGE_HEADER:
+            continue
+        text = value.decode("utf-8", "replace") if isinstance(value, bytes) else (value or "")
+        return text.strip()[:64] or None
+    return None
+
+
+def edge_headers(agent: str | None) -> list[tuple[str, bytes]]:
+    """The record headers that name the edge agent `agent` (none without one)."""
+    return [(EDGE_HEADER, agent.encode())] if agent else []

@@ -62,6 +62,7 @@ class Guard:
         self.allowed_hosts = {h.lower().strip("[]") for h in hosts if h}
         self.json_limits = {
             "/events": settings.events_max_body_kb * 1024,
+            "/events/status": settings.events_max_body_kb * 1024,
             "/alerts": settings.alerts_max_body_kb * 1024,
         }
         self.refused: dict[str, int] = {}

@@ -32,6 +32,7 @@ from collections import OrderedDict
 from functools import wraps
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.compute as pc
 from aiohttp import web as aioweb
 from faust import web
@@ -40,7 +41,14 @@ from yarl import URL
 
 from lake import now_utc, partition_for, read_table
 from stockflow.alerts import Alert
-from stockflow.delivery import DELIVERY_HEADER, delivery_headers, delivery_of
+from stockflow.delivery import (
+    DELIVERY_HEADER,
+    EDGE_HEADER,
+    delivery_headers,
+    delivery_of,
+    edge_headers,
+    edge_of,
+)
 from stockflow.events import (
     EventRejected,
     OutputTopic,
@@ -340,21 +348,25 @@ class Events(web.View):
             state.counters["http.conflicting_duplicate"] += len(conflicts)
             return self.json({"accepted": [], "errors": conflicts}, status=409)
         # history sent after the fact says so (`stockflow.delivery`); the record header carries it
-        headers = delivery_headers(delivery_of([(DELIVERY_HEADER, request.headers.get(DELIVERY_HEADER))]))
+        # and so does an edge agent's outbox (`stockflow.conflicts` checks what came through one)
+        headers = delivery_headers(
+            delivery_of([(DELIVERY_HEADER, request.headers.get(DELIVERY_HEADER))])
+        ) + edge_headers(edge_of([(EDGE_HEADER, request.headers.get(EDGE_HEADER))]))
         try:
-            await asyncio.gather(
-                *(
-                    app.producer.send_and_wait(
-                        str(event.topic),
-                        event.location_id.encode(),
-                        encode_event(event),
-                        None,
-                        None,
-                        headers or None,
-                    )
-                    for event in parsed
+            # handed to the producer one after another, so a source's events keep their order
+            # in the partition; then acknowledged together
+            sent = [
+                await app.producer.send(
+                    str(event.topic),
+                    event.location_id.encode(),
+                    encode_event(event),
+                    None,
+                    None,
+                    headers or None,
                 )
-            )
+                for event in parsed
+            ]
+            await asyncio.gather(*sent)
         except Exception as exc:  # the broker did not take them all: the sender must retry
             return self.json(
                 {"accepted": [], "error": "not_acknowledged", "detail": f"{type(exc).__name__}: {exc}"},
@@ -392,9 +404,60 @@ class Drain(web.View):
         return self.json({"draining": True})
 
 
+@app.page("/events/status")
+class EventStatuses(web.View):
+    """``POST /events/status?location=L`` with a JSON list of event ids (at most
+    `MAX_EVENTS_PER_REQUEST`): ``{"statuses": [...]}``, each as ``GET /events/{id}`` answers it,
+    in the order asked (an edge agent confirms what it forwarded this way)."""
+
+    async def post(self, request: web.Request) -> web.Response:
+        location = request.query.get("location", "")
+        if not location:
+            return self.json(
+                {"error": "location_required", "detail": "say ?location=<the events' location>"}, status=400
+            )
+        try:
+            require(request, Action.READ_STOCK, location)
+            body = await read_json(request, settings.events_max_body_kb * 1024, settings.json_max_depth)
+        except BadRequest as exc:
+            return self.json({"error": exc.reason, "detail": exc.detail}, status=exc.status)
+        if (
+            not isinstance(body, list)
+            or not all(isinstance(i, str) for i in body)
+            or len(body) > MAX_EVENTS_PER_REQUEST
+        ):
+            return self.json(
+                {
+                    "error": "bad_request",
+                    "detail": f"send a JSON list of at most {MAX_EVENTS_PER_REQUEST} event ids",
+                },
+                status=400,
+            )
+        if not state.ready:
+            return _not_ready(self)
+        dest = owner_url(location)
+        if (
+            partition_for(location, settings.topic_partitions) not in state.owned
+            and dest is not None
+            and not _is_me(dest)
+            and FORWARDED_HEADER not in request.headers
+        ):
+            return await _forward(request, dest, json.dumps(body).encode())
+        problem = _unknown(location)
+        if problem:
+            return self.error(404, problem)
+        try:
+            return self.json({"statuses": await _event_statuses(location, body)})
+        except NotOwner:
+            state.counters["http.not_owner"] += 1
+            return _not_ready(self)
+
+
 @app.page("/events/{event_id}")
 class EventStatus(web.View):
-    """``GET /events/{id}?location=L``: where an event stands, answered by the location's owner."""
+    """``GET /events/{id}?location=L``: where an event stands, answered by the location's owner:
+    ``pending`` (taken, not yet in the record), ``landed``, ``dead_lettered`` (with the reason)
+    or ``unknown``."""
 
     async def get(self, request: web.Request, event_id: str) -> web.Response:
         location = request.query.get("location", "")
@@ -413,35 +476,53 @@ async def _event_status(view: web.View, request: web.Request, location: str, eve
     problem = _unknown(location)
     if problem:
         return view.error(404, problem)
-    answer: dict[str, Any] = {"event_id": event_id, "location": location}
-    if event_id in state.lake.unlanded_event_ids():
-        return view.json({**answer, "status": "pending"})
-    recorded = await asyncio.to_thread(_dead_letter_records, event_id)
-    remembered = state.dead_lettered.get(event_id)
-    if remembered is not None and not any(r["reason"] == remembered[0] for r in recorded):
-        recorded.append({"reason": remembered[0], "detail": remembered[1]})
+    (answer,) = await _event_statuses(location, [event_id])
+    return view.json(answer)
+
+
+async def _event_statuses(location: str, event_ids: list[str]) -> list[dict[str, Any]]:
+    """Where each event stands (one read of the dead letters for them all)."""
+    unlanded = state.lake.unlanded_event_ids()
+    records = await asyncio.to_thread(_dead_letter_records, event_ids)
     proc = state.served_processor(partition_for(location, settings.topic_partitions))
-    refused = [r for r in recorded if r.get("refused_by_ledger") or r["reason"] != "conflicting_duplicate"]
-    if proc.ledger.has_applied(event_id) and not any(r.get("refused_by_ledger") for r in recorded):
-        return view.json({**answer, "status": "landed", "dead_letters": recorded})
-    if refused or recorded:
-        first = (refused or recorded)[0]
-        return view.json(
-            {**answer, "status": "dead_lettered", "reason": first["reason"], "detail": first["detail"]}
-        )
-    if event_id in _taken:
-        return view.json({**answer, "status": "pending"})
-    return view.json({**answer, "status": "unknown"})
+    answers = []
+    for event_id in event_ids:
+        answer: dict[str, Any] = {"event_id": event_id, "location": location}
+        if event_id in unlanded:
+            answers.append({**answer, "status": "pending"})
+            continue
+        recorded = list(records.get(event_id, ()))
+        remembered = state.dead_lettered.get(event_id)
+        if remembered is not None and not any(r["reason"] == remembered[0] for r in recorded):
+            recorded.append({"reason": remembered[0], "detail": remembered[1]})
+        refused = [
+            r for r in recorded if r.get("refused_by_ledger") or r["reason"] != "conflicting_duplicate"
+        ]
+        if proc.ledger.has_applied(event_id) and not any(r.get("refused_by_ledger") for r in recorded):
+            answers.append({**answer, "status": "landed", "dead_letters": recorded})
+        elif refused or recorded:
+            first = (refused or recorded)[0]
+            answers.append(
+                {**answer, "status": "dead_lettered", "reason": first["reason"], "detail": first["detail"]}
+            )
+        elif event_id in _taken:
+            answers.append({**answer, "status": "pending"})
+        else:
+            answers.append({**answer, "status": "unknown"})
+    return answers
 
 
-def _dead_letter_records(event_id: str) -> list[dict[str, Any]]:
+def _dead_letter_records(event_ids: list[str]) -> dict[str, list[dict[str, Any]]]:
     table = read_table(
         settings.lake_dir,
         OutputTopic.DEAD_LETTERS.value,
         ["event_id", "reason", "detail", "refused_by_ledger"],
     )
-    found = table.filter(pc.equal(table["event_id"], event_id))
-    return [{k: v for k, v in row.items() if k != "event_id"} for row in found.to_pylist()]
+    found = table.filter(pc.is_in(table["event_id"], pa.array(event_ids, pa.string())))
+    records: dict[str, list[dict[str, Any]]] = {}
+    for row in found.to_pylist():
+        records.setdefault(row.pop("event_id"), []).append(row)
+    return records
 
 
 @app.page("/alerts")
