@@ -147,6 +147,27 @@ class Settings(BaseSettings):
     history_days: int = Field(default=60, ge=0)
     live_rate: float = Field(default=20.0, ge=0, description="events per second in live mode")
 
+    # Edge agent (`stockflow edge run`): a store box or PDA gateway that takes its devices'
+    # events into a local outbox and forwards them to the workers when it can reach them.
+    edge_name: str = Field(default="edge", description="this agent's name (it heads what it forwards)")
+    edge_central_url: str = Field(
+        default="http://127.0.0.1:6066", description="a worker's HTTP API (any worker: it routes)"
+    )
+    edge_token: str | None = Field(default=None, description="the agent's own credential for the workers")
+    edge_locations: list[str] = Field(default_factory=list, description="the locations this agent serves")
+    edge_host: str = "127.0.0.1"
+    edge_port: int = 6070
+    edge_outbox_path: Path | None = Field(default=None, description="unset: var/edge/outbox.sqlite3")
+    edge_batch_events: int = Field(default=500, ge=1, le=1000, description="events per forwarding request")
+    edge_backoff_max_seconds: float = Field(default=30.0, gt=0, description="longest wait between tries")
+    edge_resend_after_seconds: float = Field(
+        default=30.0, gt=0, description="forwarded but unknown to the workers this long: send it again"
+    )
+    edge_sync_seconds: float = Field(
+        default=60.0, gt=0, description="how often the stock snapshot and master data are synced"
+    )
+    edge_request_timeout_seconds: float = Field(default=10.0, gt=0)
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -190,6 +211,11 @@ class Settings(BaseSettings):
     def reconciliation_checkpoints_dir(self) -> Path:
         """The reconciliation's own checkpoints of the ledger replayed from the lake alone."""
         return self.lake_dir / "_checkpoints" / "reconciliation"
+
+    @property
+    def edge_outbox(self) -> Path:
+        """The edge agent's outbox (SQLite)."""
+        return self.edge_outbox_path or self.var_dir / "edge" / "outbox.sqlite3"
 
     @property
     def masterdata_path(self) -> Path:

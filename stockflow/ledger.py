@@ -329,6 +329,15 @@ class Ledger:
         self._serials_in_transit: dict[str, dict[str, str]] = {}
         self._serials_sold: dict[str, set[str]] = {}
 
+    def seed(self, key: PositionKey, position: Position, expiry: date | None = None) -> None:
+        """Start a position from what another ledger holds (an edge agent's last synced snapshot
+        of its store), as if the events behind it had been applied here."""
+        if position.is_empty():
+            return
+        self._stock.setdefault(key.location, {}).setdefault(key.sku, {})[key.batch] = position.copy()
+        if expiry is not None:
+            self._expiry[key] = expiry
+
     # ---------------------------------------------------------------- reading
     def position(self, key: PositionKey) -> Position:
         return self._stock.get(key.location, {}).get(key.sku, {}).get(key.batch) or Position()
