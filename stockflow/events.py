@@ -496,6 +496,49 @@ class StockCorrection(_Event):
         return self.location
 
 
+class ConflictDecision(StrEnum):
+    """What a person decided about a conflict between an edge event and the central books."""
+
+    ACCEPT = "accept"  # keep what was booked
+    ADJUST = "adjust"  # book a given on-hand change
+    REVERSE = "reverse"  # undo the event's on-hand change at the conflict's position
+
+
+class ConflictDecided(_Event):
+    """A person's decision on a conflict (`stockflow.conflicts`): a late event from an edge agent
+    collided with what happened centrally meanwhile. It books `on_hand` (signed base units, 0 for
+    accept) at the conflict's position, never refused for lack of stock; its id derives from the
+    conflict's (`decision_event_id`), so deciding twice is a duplicate."""
+
+    event_type: Literal["conflict_decided"] = "conflict_decided"
+    conflict_id: Identifier
+    location: Identifier
+    sku: Identifier
+    batch: Identifier | None = None
+    decision: ConflictDecision
+    on_hand: SignedUnits = 0
+    decided_by: str = Field(min_length=1, max_length=200)
+    role: str = Field(default="", max_length=50)
+    note: str = Field(min_length=1, max_length=2000)
+
+    @model_validator(mode="after")
+    def _change_matches_decision(self) -> ConflictDecided:
+        if self.decision is ConflictDecision.ACCEPT and self.on_hand:
+            raise ValueError("accepting keeps what was booked: on_hand must be 0")
+        if self.decision is ConflictDecision.ADJUST and not self.on_hand:
+            raise ValueError("an adjustment of zero changes nothing")
+        return self
+
+    @property
+    def location_id(self) -> str:
+        return self.location
+
+
+def decision_event_id(conflict_id: str) -> str:
+    """The id of the decision on a conflict: one decision per conflict (a second is a duplicate)."""
+    return f"decided-{conflict_id}"
+
+
 class TemperatureReading(_Event):
     """A cold-chain sensor reading."""
 
@@ -526,6 +569,7 @@ StockEvent = (
     | QualityHold
     | PalletInspected
     | StockCorrection
+    | ConflictDecided
 )
 Event = Annotated[StockEvent | TemperatureReading, Field(discriminator="event_type")]
 

@@ -24,6 +24,8 @@ always yields the same positions):
   which, like the goods that went missing, is never refused for lack of stock.
 * A `StockCorrection` moves a position by exactly what it says (it repairs a live state that
   drifted from this ledger; a replay of the record skips it, see `mark_decided`).
+* A `ConflictDecided` books a person's decision on a conflict (`stockflow.conflicts`) at exactly
+  the conflict's position, never refused for lack of stock (flagged if it goes negative).
 * A SKU's lifecycle decides which events it takes (`LIFECYCLE_RULES`): a draft none, a frozen
   SKU everything but buying (purchase orders and receipts), an archived SKU none. A till sale is
   never refused for stock, but a sale of a draft or archived SKU is (the company does not sell
@@ -52,6 +54,7 @@ from typing import Any
 from stockflow.config import get_settings
 from stockflow.events import (
     AdjustmentReason,
+    ConflictDecided,
     ConflictingDuplicate,
     CycleCount,
     EventRejected,
@@ -386,6 +389,20 @@ class Ledger:
     def latest_counts(self) -> Iterator[CountRecord]:
         """The latest cycle count of every position ever counted."""
         return iter(self._counts.values())
+
+    def counted_after(self, key: PositionKey, when: datetime) -> CountRecord | None:
+        """The latest count of a position if it was taken after `when` (it is applied already:
+        the ledger holds only counts it applied)."""
+        record = self._counts.get(key)
+        return record if record is not None and record.occurred_at > when else None
+
+    def later_changes(self, key: PositionKey, after: datetime) -> list[tuple[datetime, int]]:
+        """On-hand changes of a position applied already that were made after `after` (when,
+        delta), among the last `RECENT_MOVEMENTS` on-hand changes of its location."""
+        newest = self._newest.get(key.location)
+        if newest is None or newest <= after:
+            return []
+        return [(t, d) for t, k, d in self._recent.get(key.location, ()) if t > after and k == key]
 
     def serials_on_hand(self, location: str, sku: str) -> set[str]:
         """The serial numbers of a serial-managed SKU on hand at a location."""
@@ -1168,6 +1185,24 @@ class Ledger:
             in_transit=ev.in_transit,
         )
 
+    def _conflict_decided(self, txn: _Txn, ev: ConflictDecided) -> None:
+        """A decision on a conflict: its on-hand change at exactly the conflict's position."""
+        self._check_location(ev.location)
+        sku = self.catalog.skus.get(ev.sku)
+        if sku is None:
+            raise StockRejected("unknown_sku", f"SKU {ev.sku!r} is not in master data")
+        if not ev.on_hand:
+            return
+        key = PositionKey(ev.location, ev.sku, ev.batch or NO_BATCH)
+        line = _Line(
+            sku=sku,
+            qty=abs(ev.on_hand),
+            batch=key.batch,
+            reference=ev.conflict_id,
+            counterparty=ev.decision.value,
+        )
+        txn.change(key, line, negative=txn.get(key).on_hand + ev.on_hand < 0, on_hand=ev.on_hand)
+
     def _pallet_inspected(self, txn: _Txn, ev: PalletInspected) -> None:
         """A verdict other than accept quarantines the batch (now, or when it is received)."""
         self._check_location(ev.location)
@@ -1236,8 +1271,9 @@ def _per_base_unit(price: Decimal, qty: Decimal, base_qty: int) -> Decimal:
 
 
 #: Events the admission rules do not apply to: consequences of what was admitted already (the
-#: transit leg of an admitted dispatch) and repairs of the live state.
-_FOLLOWS_ADMITTED = frozenset({TransitDispatched, StockCorrection})
+#: transit leg of an admitted dispatch, a decision on a conflict an admitted event made) and
+#: repairs of the live state.
+_FOLLOWS_ADMITTED = frozenset({TransitDispatched, StockCorrection, ConflictDecided})
 #: Events that name their SKUs on lines (every other event names one, as `sku`).
 _TICKETS = frozenset({PosSale, PosReturn})
 
@@ -1257,4 +1293,5 @@ _HANDLERS = {
     QualityHold: Ledger._quality_hold,
     PalletInspected: Ledger._pallet_inspected,
     StockCorrection: Ledger._stock_correction,
+    ConflictDecided: Ledger._conflict_decided,
 }

@@ -57,7 +57,7 @@ from stockflow.money import ZERO, share_of, to_money, to_rate
 #: Event types whose on-hand change is an inflow valued at the current rate (no cost of their own).
 #: Movements that record no change of goods: never valued, never booked.
 UNBOOKED_EVENT_TYPES = frozenset({"stock_correction"})
-_AT_CURRENT_RATE = frozenset({"cycle_count", "stock_adjustment", "quality_hold"})
+_AT_CURRENT_RATE = frozenset({"cycle_count", "stock_adjustment", "quality_hold", "conflict_decided"})
 
 DEFAULT_METHODS: dict[str, ValuationMethod] = {
     Category.CHILLED_FOOD: ValuationMethod.FIFO,

@@ -572,6 +572,11 @@ class VoucherRules:
             return
         self._stock_difference(mv, draft, f"{self._ADJUSTMENT_NAMES.get(mv.reference, '库存调整')} 调整单")
 
+    def _conflict_decided(self, mv: ValuedMovement, draft: Any) -> None:
+        """A decision on a conflict between an edge event and the books: a stock difference,
+        named after the conflict (`reference`)."""
+        self._stock_difference(mv, draft, f"冲突处理 {mv.reference}")
+
     def _quality_hold(self, mv: ValuedMovement, draft: Any) -> None:
         self._stock_difference(mv, draft, "质检拒收报废")
 
