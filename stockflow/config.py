@@ -168,6 +168,19 @@ class Settings(BaseSettings):
     )
     edge_request_timeout_seconds: float = Field(default=10.0, gt=0)
 
+    # MQTT devices (`stockflow mqtt-bridge`): sensors, scales, RFID gates and heartbeats publish
+    # to an MQTT broker; the bridge maps each device's payload onto events. Unset mqtt_url:
+    # `stockflow up` starts a local mosquitto on 127.0.0.1:mqtt_port.
+    mqtt_url: str | None = Field(default=None, description="e.g. mqtts://mqtt.example.com:8883")
+    mqtt_port: int = Field(default=1884, description="the local mosquitto's port (mqtt_url unset)")
+    mqtt_username: str | None = None
+    mqtt_password: str | None = None
+    mqtt_ca_file: Path | None = Field(default=None, description="CA bundle that signed the broker (mqtts)")
+    mqtt_topic_filter: str = Field(default="stockflow/devices/#", description="what the bridge subscribes to")
+    mqtt_client_id: str = Field(default="stockflow-mqtt-bridge", description="the bridge's MQTT session")
+    devices_registry_file: Path | None = Field(default=None, description="unset: var/devices.json")
+    device_check_seconds: float = Field(default=5.0, gt=0, description="how often silence is checked")
+
     @field_validator("timezone")
     @classmethod
     def _known_timezone(cls, value: str) -> str:
@@ -216,6 +229,25 @@ class Settings(BaseSettings):
     def edge_outbox(self) -> Path:
         """The edge agent's outbox (SQLite)."""
         return self.edge_outbox_path or self.var_dir / "edge" / "outbox.sqlite3"
+
+    @property
+    def local_mqtt(self) -> bool:
+        """No broker of the company's own: `stockflow up` starts mosquitto on 127.0.0.1."""
+        return not self.mqtt_url
+
+    @property
+    def mqtt_broker_url(self) -> str:
+        return self.mqtt_url or f"mqtt://127.0.0.1:{self.mqtt_port}"
+
+    @property
+    def devices_registry_path(self) -> Path:
+        """The MQTT device registry (device → location, kind, payload mapping)."""
+        return self.devices_registry_file or self.var_dir / "devices.json"
+
+    @property
+    def devices_seen_path(self) -> Path:
+        """When the bridge last heard each device, and which are silent (the dashboards read it)."""
+        return self.var_dir / "devices_seen.json"
 
     @property
     def masterdata_path(self) -> Path:
