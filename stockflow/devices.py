@@ -516,3 +516,30 @@ def silent_devices(
 def newly_silent(silent: Iterable[Device], already: set[str]) -> list[Device]:
     """The silent devices not alerted about yet (one alert per silence)."""
     return [d for d in silent if d.device_id not in already]
+
+
+# ------------------------------------------------------------------------ rejected messages
+
+#: A device message the bridge could not map travels to the stream with this header, whose
+#: value is ``{"reason": ..., "detail": ...}``; the stream dead-letters it with that reason.
+REJECTED_HEADER = "stockflow.device_rejected"
+
+
+def rejection_headers(reason: str, detail: str) -> list[tuple[str, bytes]]:
+    return [(REJECTED_HEADER, json.dumps({"reason": reason, "detail": detail[:1000]}).encode())]
+
+
+def rejection_of(headers: Any) -> tuple[str, str] | None:
+    """(reason, detail) when a message carries the bridge's rejection header, else None."""
+    if not headers:
+        return None
+    pairs = headers.items() if isinstance(headers, Mapping) else headers
+    for name, value in pairs:
+        if name != REJECTED_HEADER:
+            continue
+        try:
+            data = json.loads(value)
+            return str(data["reason"])[:64], str(data.get("detail", ""))[:1000]
+        except (ValueError, TypeError, KeyError):
+            return Rejection.MALFORMED_PAYLOAD.value, "a device message rejected by the bridge"
+    return None

@@ -43,6 +43,7 @@ from stockflow.alerts import AlertType, Severity
 from stockflow.alerts import alert as make_alert
 from stockflow.config import get_settings
 from stockflow.delivery import Delivery, delivery_headers, delivery_of
+from stockflow.devices import rejection_of
 from stockflow.events import (
     ConflictingDuplicate,
     EventRejected,
@@ -582,6 +583,13 @@ async def apply_stock_events(stream: Any) -> None:
             msg = event.message
             if msg.partition not in state.owned:  # revoked meanwhile: its new owner applies it
                 state.counters["not_owned"] += 1
+                continue
+            rejected = rejection_of(msg.headers)  # a device message the MQTT bridge could not map
+            if rejected is not None:
+                state.counters["in"] += 1
+                key = event.key.decode(errors="replace") if isinstance(event.key, bytes) else ""
+                await dead_letter(msg.topic, msg.partition, msg.offset, key, event.value or b"", *rejected)
+                taken.append(event)
                 continue
             await process_message(
                 msg.topic,
