@@ -7,7 +7,7 @@ from lake.checkpoints import Checkpoint, CheckpointError, CheckpointStore
 from lake.partitions import partition_for
 from lake.reader import iter_rows, lake_files, read_table
 from lake.replay import STATE_ONLY_EVENT_TYPES, LedgerOnly, Replay, Replayable, replay_lake, replay_partitions
-from lake.rows import alert_row, event_row, movement_row
+from lake.rows import alert_row, conflict_decision_row, conflict_row, event_row, movement_row
 from lake.tables import (
     ALERT_SCHEMA,
     DATE_COLUMN,
@@ -39,6 +39,8 @@ __all__ = [
     "Replay",
     "Replayable",
     "alert_row",
+    "conflict_decision_row",
+    "conflict_row",
     "event_row",
     "iter_rows",
     "lake_files",

@@ -7,7 +7,9 @@ from datetime import datetime
 from typing import Any
 
 from stockflow.alerts import Alert
+from stockflow.conflicts import Conflict
 from stockflow.delivery import Delivery
+from stockflow.events import ConflictDecided
 from stockflow.ledger import Movement
 from stockflow.masterdata import Catalog
 
@@ -69,6 +71,36 @@ def alert_row(alert: Alert, raised_at: datetime) -> dict[str, Any]:
         **alert.model_dump(mode="python", exclude={"details"}),
         "details": json.dumps(alert.details, ensure_ascii=False, default=str),
         "raised_at": raised_at,
+    }
+
+
+def conflict_row(conflict: Conflict, partition: int, apply_seq: int) -> dict[str, Any]:
+    """A conflict as found: its ``open`` row."""
+    return {**conflict.as_record(), "status": "open", "partition": partition, "apply_seq": apply_seq}
+
+
+def conflict_decision_row(
+    decision: ConflictDecided, partition: int, apply_seq: int, decided_at: datetime
+) -> dict[str, Any]:
+    """A person's decision on a conflict: its ``decided`` row (the decision event's id and time)."""
+    return {
+        "conflict_id": decision.conflict_id,
+        "status": "decided",
+        "event_id": decision.event_id,
+        "event_type": decision.event_type,
+        "source": decision.source,
+        "location": decision.location,
+        "sku": decision.sku,
+        "batch": decision.batch or "",
+        "occurred_at": decision.occurred_at,
+        "detected_at": decided_at,
+        "decision": decision.decision.value,
+        "decided_on_hand": decision.on_hand,
+        "decided_by": decision.decided_by,
+        "role": decision.role,
+        "note": decision.note,
+        "partition": partition,
+        "apply_seq": apply_seq,
     }
 
 

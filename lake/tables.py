@@ -199,6 +199,44 @@ DEAD_LETTERS = LakeTable(
     date_column="rejected_at",
 )
 
+#: Conflicts between late edge events and the central books (`stockflow.conflicts`): one
+#: ``open`` row per conflict when it is found, one ``decided`` row when a person decides it
+#: (the decision's own event id, time and fields; the finding's columns empty). A conflict's
+#: state is its latest row by ``apply_seq``.
+CONFLICTS = LakeTable(
+    "conflicts",
+    _cols(
+        """
+        conflict_id string
+        status string
+        kind string
+        event_id string
+        event_type string
+        source string
+        edge string
+        location string
+        sku string
+        batch string
+        occurred_at timestamp
+        detected_at timestamp
+        on_hand_delta int64
+        on_hand_after int64
+        suggested_on_hand int64
+        reference string
+        detail string
+        decision string
+        decided_on_hand int64
+        decided_by string
+        role string
+        note string
+        partition int32
+        apply_seq int64
+        landed_at timestamp
+        """
+    ),
+    date_column="detected_at",
+)
+
 # The books' exports (written by the voucher posting, read by the warehouse).
 STOCK_LEDGER = LakeTable(
     "stock_ledger",
@@ -383,13 +421,19 @@ MASTERDATA_CHANGES = LakeTable(
 
 TABLES: dict[str, LakeTable] = {
     **{name: LakeTable(name, _EVENT_COLUMNS, date_column="occurred_at") for name in EVENT_TABLES},
-    **{t.name: t for t in (INVENTORY_CHANGED, ALERTS, DEAD_LETTERS)},
+    **{t.name: t for t in (INVENTORY_CHANGED, ALERTS, DEAD_LETTERS, CONFLICTS)},
     **{t.name: t for t in (STOCK_LEDGER, VOUCHERS, VOUCHER_LINES)},
     **{t.name: t for t in (SKUS, LOCATIONS, SUPPLIERS, CUSTOMERS)},
     MASTERDATA_CHANGES.name: MASTERDATA_CHANGES,
 }
 #: The tables the stream workers land, by name.
-STREAM_TABLES: tuple[str, ...] = (*EVENT_TABLES, INVENTORY_CHANGED.name, ALERTS.name, DEAD_LETTERS.name)
+STREAM_TABLES: tuple[str, ...] = (
+    *EVENT_TABLES,
+    INVENTORY_CHANGED.name,
+    ALERTS.name,
+    DEAD_LETTERS.name,
+    CONFLICTS.name,
+)
 #: Master data as the warehouse reads it, by name.
 MASTERDATA_TABLES: tuple[str, ...] = (SKUS.name, LOCATIONS.name, SUPPLIERS.name, CUSTOMERS.name)
 #: The books' exports, by name.

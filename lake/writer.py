@@ -19,12 +19,16 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lake.rows import event_row, movement_row
-from lake.tables import DATE_COLUMN, SCHEMAS
+from lake.tables import CONFLICTS, DATE_COLUMN, SCHEMAS
 from stockflow.delivery import Delivery
 from stockflow.events import OutputTopic
 from stockflow.ledger import Movement
 
 log = logging.getLogger(__name__)
+
+
+#: Tables of rows derived from an event (not the event's own record): they never stand for it.
+_DERIVED_TABLES = frozenset({OutputTopic.INVENTORY_CHANGED.value, OutputTopic.ALERTS.value, CONFLICTS.name})
 
 
 def now_utc() -> datetime:
@@ -145,7 +149,7 @@ class LakeWriter:
         out = {}
         for source in (self._rows, self._writing):
             for table, rows in list(source.items()):
-                if table == OutputTopic.INVENTORY_CHANGED or table == OutputTopic.ALERTS:
+                if table in _DERIVED_TABLES:
                     continue
                 for row in rows:
                     if row.get("event_id"):

@@ -24,6 +24,8 @@ class AlertType(StrEnum):
     DATA_QUALITY = "data_quality"
     #: The reconciliation found the live state drifted from the ledger (and corrected it).
     STOCK_DRIFT = "stock_drift"
+    #: A late event from an edge agent collided with the central books (`stockflow.conflicts`).
+    CONFLICT = "conflict"
     #: The platform itself needs a person: the lake cannot be written, a file was moved aside.
     SYSTEM = "system"
 

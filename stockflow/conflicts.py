@@ -30,10 +30,22 @@ import hashlib
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, Protocol
 
+from stockflow.alerts import Alert, AlertType, Severity, alert
 from stockflow.events import ConflictDecision, ConflictingDuplicate, EventRejected
-from stockflow.ledger import NO_BATCH, Ledger, LedgerResult, Movement, PositionKey
+from stockflow.i18n import Message
+from stockflow.ledger import NO_BATCH, Ledger, Movement, PositionKey
+
+
+class Decided(Protocol):
+    """What applying an event gave (a `LedgerResult`, or the stream's processing result)."""
+
+    @property
+    def duplicate(self) -> bool: ...
+
+    @property
+    def movements(self) -> tuple[Movement, ...]: ...
 
 
 class ConflictKind(StrEnum):
@@ -87,6 +99,38 @@ def conflict_id_for(event_id: str, kind: ConflictKind | str, location: str, sku:
     return f"cf-{digest[:24]}"
 
 
+def conflict_alert(conflict: Conflict) -> Alert:
+    """The alert that asks a person to decide a conflict (its id follows the conflict's), dated
+    when the conflict was found (the event itself may be hours old)."""
+    message = Message(
+        f"alert.conflict.{conflict.kind.value}",
+        edge=conflict.edge,
+        event_type=conflict.event_type,
+        event_id=conflict.event_id,
+        location=conflict.location,
+        sku=conflict.sku,
+        batch=conflict.batch or "-",
+        on_hand_delta=conflict.on_hand_delta,
+        on_hand_after=conflict.on_hand_after,
+        suggested=conflict.suggested_on_hand,
+        reference=conflict.reference,
+    )
+    return alert(
+        AlertType.CONFLICT,
+        Severity.WARNING,
+        conflict.detected_at,
+        conflict.location,
+        message,
+        id_parts=(conflict.conflict_id,),
+        sku=conflict.sku,
+        batch=conflict.batch,
+        conflict_id=conflict.conflict_id,
+        kind=conflict.kind.value,
+        event_id=conflict.event_id,
+        edge=conflict.edge,
+    )
+
+
 def decided_on_hand(conflict: Conflict, decision: ConflictDecision, adjustment: int = 0) -> int:
     """The on-hand change a decision books: none to accept, `adjustment` to adjust, the event's
     change undone to reverse."""
@@ -100,7 +144,7 @@ def decided_on_hand(conflict: Conflict, decision: ConflictDecision, adjustment: 
 def find_conflicts(
     ledger: Ledger,
     event: Any,
-    outcome: LedgerResult | EventRejected,
+    outcome: Decided | EventRejected,
     edge: str | None,
     detected_at: datetime,
 ) -> list[Conflict]:

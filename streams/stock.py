@@ -34,6 +34,8 @@ from lake import (
     CheckpointStore,
     LakeWriter,
     alert_row,
+    conflict_decision_row,
+    conflict_row,
     now_utc,
     partition_for,
     replay_partitions,
@@ -42,9 +44,11 @@ from lake import reader as lake_reader
 from stockflow.alerts import AlertType, Severity
 from stockflow.alerts import alert as make_alert
 from stockflow.config import get_settings
-from stockflow.delivery import Delivery, delivery_headers, delivery_of
+from stockflow.conflicts import conflict_alert, find_conflicts
+from stockflow.delivery import Delivery, delivery_headers, delivery_of, edge_headers, edge_of
 from stockflow.devices import rejection_of
 from stockflow.events import (
+    ConflictDecided,
     ConflictingDuplicate,
     EventRejected,
     OutputTopic,
@@ -77,6 +81,8 @@ positions = app.Table(
 positions.key_serializer = "raw"
 
 EVENT_TOPICS = EVENT_TABLES  # every input topic lands in the lake table of the same name
+#: The lake table of conflicts between edge events and the books, and their decisions.
+CONFLICTS_TABLE = "conflicts"
 #: How many dead-lettered event ids a worker remembers for `GET /events/{id}` (older ones are
 #: looked up in the lake).
 RECENT_DEAD_LETTERS = 100_000
@@ -381,18 +387,20 @@ async def process_message(
     raw: bytes,
     delivery: Delivery = Delivery.LIVE,
     published_at: float | None = None,
+    edge: str | None = None,
 ) -> None:
     """Decode, apply, land and publish one message. Never raises: whatever goes wrong with one
     message (parsing, applying, landing, producing) dead-letters it with the reason. `delivery`:
     live, or history its producer sent after the fact (landed with the event, passed on to the
     transit legs it makes). `published_at`: when the broker took the message (epoch seconds), for
-    waiting on master data published before it."""
+    waiting on master data published before it. `edge`: the edge agent that forwarded it (its
+    conflicts with the central books are landed and alerted, `stockflow.conflicts`)."""
     state.counters["in"] += 1
     state.counters[f"in.{topic}"] += 1
     key_text = key.decode(errors="replace") if isinstance(key, bytes) else str(key or "")
     raw = raw if isinstance(raw, bytes) else (raw or b"")
     try:
-        await _apply_message(topic, partition, offset, key_text, raw, delivery, published_at)
+        await _apply_message(topic, partition, offset, key_text, raw, delivery, published_at, edge)
     except Exception as exc:  # a bug must not stop the stream; the message is kept with the reason
         log.exception("processing failed for %s/%d@%d", topic, partition, offset)
         try:
@@ -412,6 +420,7 @@ async def _apply_message(
     raw: bytes,
     delivery: Delivery,
     published_at: float | None = None,
+    edge: str | None = None,
 ) -> None:
     try:
         received = parse_event(raw, topic)
@@ -428,7 +437,13 @@ async def _apply_message(
         state.counters["aliases_resolved"] += 1
     owner = partition_for(event.location_id, settings.topic_partitions)
     if owner != partition:  # sent by a producer with another partitioner (or by an alias): forward
-        await send(topic, event.location_id, raw, partition=owner, headers=delivery_headers(delivery))
+        await send(
+            topic,
+            event.location_id,
+            raw,
+            partition=owner,
+            headers=delivery_headers(delivery) + edge_headers(edge),
+        )
         state.counters["rerouted"] += 1
         return
     proc = state.processor_for(partition)
@@ -461,13 +476,18 @@ async def _apply_message(
                 owner = partition_for(event.location_id, settings.topic_partitions)
                 if owner != partition:
                     await send(
-                        topic, event.location_id, raw, partition=owner, headers=delivery_headers(delivery)
+                        topic,
+                        event.location_id,
+                        raw,
+                        partition=owner,
+                        headers=delivery_headers(delivery) + edge_headers(edge),
                     )
                     state.counters["rerouted"] += 1
                     return
             result = proc.process(event)
     except ConflictingDuplicate as err:
         await dead_letter(topic, partition, offset, key_text, raw, err.reason, err.detail, event.event_id)
+        await record_conflicts(proc, event, err, edge, partition)
         return
     except StockRejected as err:
         await dead_letter(
@@ -481,6 +501,7 @@ async def _apply_message(
             event.event_id,
             refused_by_ledger=True,
         )
+        await record_conflicts(proc, event, err, edge, partition)
         return
     if result.duplicate:
         state.counters["duplicates"] += 1
@@ -511,6 +532,37 @@ async def _apply_message(
         )
     for raised in result.alerts:
         await publish_alert(raised, processed_at)
+    if isinstance(event, ConflictDecided):
+        state.lake.append(
+            CONFLICTS_TABLE, conflict_decision_row(event, partition, state.lake.next_seq(), processed_at)
+        )
+        state.counters["conflicts_decided"] += 1
+    await record_conflicts(proc, event, result, edge, partition, processed_at)
+
+
+async def record_conflicts(
+    proc: StockProcessor,
+    event: Any,
+    outcome: Any,
+    edge: str | None,
+    partition: int,
+    detected_at: datetime | None = None,
+) -> None:
+    """Land and alert the conflicts an edge event made with the central books (none for other
+    events). The event itself is decided already (applied and landed, or dead-lettered): a
+    failure here is logged and counted, never turned into a second record of the event."""
+    if edge is None:
+        return
+    try:
+        found = find_conflicts(proc.ledger, event, outcome, edge, detected_at or now_utc())
+        for conflict in found:
+            state.lake.append(CONFLICTS_TABLE, conflict_row(conflict, partition, state.lake.next_seq()))
+            await publish_alert(conflict_alert(conflict), conflict.detected_at)
+    except Exception:  # the event is decided and recorded; only its conflicts are missing
+        log.exception("conflicts of %s from edge %s not recorded", getattr(event, "event_id", "?"), edge)
+        state.counters["conflict_failures"] += 1
+        return
+    state.counters["conflicts"] += len(found)
 
 
 #: Refusals a master-data change published a moment before the event can explain.
@@ -599,6 +651,7 @@ async def apply_stock_events(stream: Any) -> None:
                 event.value,
                 delivery_of(msg.headers),
                 msg.timestamp / 1000 if msg.timestamp else None,
+                edge_of(msg.headers),
             )
             taken.append(event)
         write_positions()
