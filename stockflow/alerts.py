@@ -26,6 +26,8 @@ class AlertType(StrEnum):
     STOCK_DRIFT = "stock_drift"
     #: A late event from an edge agent collided with the central books (`stockflow.conflicts`).
     CONFLICT = "conflict"
+    #: An MQTT device sent nothing for longer than its interval (info: it is back).
+    DEVICE_SILENT = "device_silent"
     #: The platform itself needs a person: the lake cannot be written, a file was moved aside.
     SYSTEM = "system"
 
