@@ -24,9 +24,16 @@ $(CHROMIUM):
 	$(SUDO) apt-get update -qq
 	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq chromium fonts-wqy-microhei >/dev/null
 
-install: $(STAMP) $(CHROMIUM)
+# Debian's mosquitto: the MQTT broker `stockflow up` starts for the devices (and the tests).
+MOSQUITTO := /usr/sbin/mosquitto
 
-run: $(STAMP)
+$(MOSQUITTO):
+	$(SUDO) apt-get update -qq
+	DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq mosquitto >/dev/null
+
+install: $(STAMP) $(CHROMIUM) $(MOSQUITTO)
+
+run: $(STAMP) $(MOSQUITTO)
 	$(BIN)/stockflow up
 
 lint: $(STAMP)
@@ -36,16 +43,16 @@ lint: $(STAMP)
 contracts: $(STAMP)
 	$(BIN)/lint-imports
 
-test: lint contracts $(CHROMIUM)
+test: lint contracts $(CHROMIUM) $(MOSQUITTO)
 	$(BIN)/pytest tests --durations=40
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit
 
-integration: $(STAMP)
+integration: $(STAMP) $(MOSQUITTO)
 	$(BIN)/pytest tests/integration
 
-e2e: $(STAMP) $(CHROMIUM)
+e2e: $(STAMP) $(CHROMIUM) $(MOSQUITTO)
 	$(BIN)/pytest tests/e2e
 
 bench: $(STAMP)
