@@ -738,3 +738,44 @@ def import_masterdata(
         )  # fmt: skip
     except StockApiError as exc:
         raise Unavailable("data.masterdata_not_published", error=str(exc)) from exc
+
+
+# ----------------------------------------------------------------------------- conflicts
+CONFLICT_COLUMNS = [
+    "detected_at", "status", "kind", "location", "sku", "batch", "event_type", "event_id", "edge",
+    "source", "occurred_at", "on_hand_delta", "on_hand_after", "suggested_on_hand", "reference",
+    "decision", "decided_on_hand", "decided_by", "role", "note", "decided_at", "conflict_id",
+]  # fmt: skip
+
+
+def conflicts(settings: Settings) -> pd.DataFrame:
+    """Every conflict the stream found between a late edge event and the books, with its
+    decision once taken (from the lake, seconds fresh); newest found first."""
+    from stores.conflicts import ConflictLake
+
+    return pd.DataFrame(ConflictLake(settings.lake_dir).states(), columns=CONFLICT_COLUMNS)
+
+
+def decide_conflict(
+    settings: Settings,
+    conflict_id: str,
+    decision: str,
+    actor: str,
+    role: Role,
+    note: str,
+    adjustment: int = 0,
+) -> Any:
+    """A decision on a conflict through the core's use case (checked, audited, then published
+    to the stream workers); returns the `conflict_decided` event."""
+    from infra.worker_client import StockApiError, WorkerClient
+    from stockflow.services.conflicts import decide_conflict as decide
+    from stores.audit_log import AuditLog
+    from stores.conflicts import ConflictLake
+
+    try:
+        return decide(
+            ConflictLake(settings.lake_dir), WorkerClient(settings.web_url, attempts=3),
+            AuditLog(settings.var_dir), conflict_id, decision, actor, role, note, adjustment,
+        )  # fmt: skip
+    except StockApiError as exc:
+        raise Unavailable("data.decision_not_recorded", error=str(exc)) from exc

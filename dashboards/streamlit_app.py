@@ -23,6 +23,7 @@ PAGES = [
     (Area.QUALITY, "pages/data_quality.py", t("page.data_quality"), ":material/fact_check:"),
     (Area.AUDIT, "pages/audit.py", t("page.audit"), ":material/verified_user:"),
     (Area.MASTER_DATA, "pages/master_data.py", t("page.master_data"), ":material/database:"),
+    (Area.CONFLICTS, "pages/conflicts.py", t("page.conflicts"), ":material/merge_type:"),
 ]
 
 account = ui.account()

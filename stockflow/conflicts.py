@@ -27,6 +27,7 @@ A person decides each conflict with a `ConflictDecided` event (`stockflow.servic
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 from datetime import datetime
 from enum import StrEnum
@@ -91,6 +92,28 @@ class Conflict:
 
     def as_record(self) -> dict[str, Any]:
         return {**asdict(self), "kind": self.kind.value}
+
+    @classmethod
+    def from_record(cls, record: Mapping[str, Any]) -> Conflict:
+        """A conflict from its record (an ``open`` row of the lake's conflicts table)."""
+        return cls(
+            conflict_id=record["conflict_id"],
+            kind=ConflictKind(record["kind"]),
+            event_id=record["event_id"],
+            event_type=record["event_type"],
+            source=record.get("source") or "",
+            edge=record.get("edge") or "",
+            location=record["location"],
+            sku=record.get("sku") or "",
+            batch=record.get("batch") or NO_BATCH,
+            occurred_at=record["occurred_at"],
+            detected_at=record["detected_at"],
+            on_hand_delta=int(record.get("on_hand_delta") or 0),
+            on_hand_after=int(record.get("on_hand_after") or 0),
+            suggested_on_hand=int(record.get("suggested_on_hand") or 0),
+            reference=record.get("reference") or "",
+            detail=record.get("detail") or "",
+        )
 
 
 def conflict_id_for(event_id: str, kind: ConflictKind | str, location: str, sku: str, batch: str) -> str:

@@ -124,6 +124,8 @@ class Area(StrEnum):
     PLANNING = "planning"
     AUDIT = "audit"
     MASTER_DATA = "master_data"
+    #: Late edge events that collided with the central books, and the decisions on them.
+    CONFLICTS = "conflicts"
 
 
 _VIEWS: dict[Role, frozenset[Area]] = {
@@ -131,8 +133,10 @@ _VIEWS: dict[Role, frozenset[Area]] = {
     Role.WAREHOUSE: frozenset(
         {Area.OVERVIEW, Area.STOCK, Area.ALERTS, Area.COLD_CHAIN, Area.QUALITY, Area.PLANNING}
     )
-    | {Area.MASTER_DATA},
-    Role.FINANCE: frozenset({Area.OVERVIEW, Area.FINANCE, Area.ALERTS, Area.QUALITY, Area.MASTER_DATA}),
+    | {Area.MASTER_DATA, Area.CONFLICTS},
+    Role.FINANCE: frozenset(
+        {Area.OVERVIEW, Area.FINANCE, Area.ALERTS, Area.QUALITY, Area.MASTER_DATA, Area.CONFLICTS}
+    ),
     Role.AUDITOR: frozenset(Area),
 }
 #: who may decide (approve, reject, override; create and change master data) in an area; the
@@ -140,6 +144,7 @@ _VIEWS: dict[Role, frozenset[Area]] = {
 _DECIDES: dict[Area, frozenset[Role]] = {
     Area.PLANNING: frozenset({Role.MANAGER, Role.WAREHOUSE}),
     Area.MASTER_DATA: frozenset({Role.MANAGER, Role.WAREHOUSE}),
+    Area.CONFLICTS: frozenset({Role.MANAGER, Role.WAREHOUSE}),
 }
 
 
