@@ -1,7 +1,7 @@
 """`make bench`: every benchmark, each against a baseline measured in the same run.
 
 `BENCH_ONLY=stream`, `books`, `warehouse`, `forecasting`, `reconciliation`, `recovery`, `vision`,
-`trust` or `masterdata` runs one of them."""
+`trust`, `masterdata` or `edge` runs one of them."""
 
 import os
 
@@ -11,6 +11,7 @@ from stockflow.identity import new_token
 os.environ.setdefault("STOCKFLOW_API_TOKEN", new_token()[0])
 
 from bench import (  # noqa: E402 — after the credential is chosen
+    edge,
     forecasting,
     masterdata,
     masterdata_live,
@@ -43,3 +44,5 @@ if only in ("", "trust"):
 if only in ("", "masterdata"):
     masterdata.main()
     masterdata_live.main()
+if only in ("", "edge"):
+    edge.main()

@@ -62,6 +62,9 @@ MAX_EVENTS_PER_REQUEST = 1000
 STATUS_BATCH = 1000
 #: How often forwarded events are asked about while some are on their way.
 SETTLE_EVERY = timedelta(seconds=0.25)
+#: How soon a sync that could not be made (the workers away, forwarded events on their way) is
+#: tried again.
+SYNC_RETRY = timedelta(seconds=5)
 
 
 class CentralUnreachable(Exception):
@@ -434,6 +437,7 @@ class EdgeAgent:
         failures = 0
         last_settle = datetime.min.replace(tzinfo=UTC)
         sync_every = timedelta(seconds=self.settings.edge_sync_seconds)
+        next_sync = last_settle
         while True:
             try:
                 now = _now()
@@ -441,8 +445,13 @@ class EdgeAgent:
                 if now - last_settle >= SETTLE_EVERY:
                     on_the_way = await self.settle_sent()
                     last_settle = now
-                if self.last_sync is None or now - self.last_sync >= sync_every:
-                    await self.sync()
+                if now >= next_sync:
+                    try:
+                        synced = await self.sync()
+                    except CentralUnreachable as exc:  # forwarding goes on; the sync is tried again soon
+                        log.info("edge %s: no sync this time (%s)", self.settings.edge_name, exc)
+                        synced = False
+                    next_sync = now + (sync_every if synced else min(sync_every, SYNC_RETRY))
                 taken = await self.forward_batch()
                 if self.online is not True:
                     log.info("edge %s: the workers are reachable", self.settings.edge_name)
