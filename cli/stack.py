@@ -254,6 +254,7 @@ def up(
                     produce_history=not resume,
                     stop=stop,
                     on_history=_history_done,
+                    mqtt=True,  # the live sensors publish over MQTT, through the bridge
                 )
             except BaseException as exc:  # noqa: BLE001 — reported by the main thread
                 failure.append(exc)
@@ -276,6 +277,7 @@ def up(
         if simulation.is_alive():
             simulation.join(timeout=15)
         stop_processes([p for p in (dashboard, serving) if p is not None])  # they post events too
+        stack.stop_bridge()  # so does the MQTT bridge
         dashboard = serving = None
         # then every partition drained into the lake, before the memory-only broker goes
         if stack.drain(settings.drain_timeout_seconds, say):
@@ -328,6 +330,7 @@ def _banner(settings: Settings, stack: Stack, workers: int) -> None:
         say(t("cli.up.banner.broker", bootstrap=settings.bootstrap_servers))
     for i in range(workers):
         say(t("cli.up.banner.worker", url=stack.worker_url(i)))
+    say(t("cli.up.banner.mqtt", url=settings.mqtt_broker_url, topics=settings.mqtt_topic_filter))
     say(
         t(
             "cli.up.banner.flows",

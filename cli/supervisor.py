@@ -17,6 +17,7 @@ from pathlib import Path
 
 from cli.common import t
 from infra.kafka import aiokafka_options
+from infra.mosquitto import LocalMosquitto
 from infra.processes import (
     ProcessInfo,
     alive,
@@ -31,7 +32,7 @@ from infra.processes import (
     wait_for_http,
 )
 from infra.worker_client import client_token
-from simulator.run import prepare_company
+from simulator.run import prepare_company, register_simulated_sensors
 from stockflow.config import Settings
 from stores.credentials import ensure_service_token
 from streams.broker import EmbeddedBroker, ensure_topics, wait_for_broker
@@ -51,6 +52,9 @@ class Stack:
     #: Play the simulated company (its master data is prepared before the workers start).
     simulated: bool = True
     broker: EmbeddedBroker | None = None
+    #: The local MQTT broker for the devices (unless the company has its own: mqtt_url).
+    mqtt: LocalMosquitto | None = None
+    bridge_proc: subprocess.Popen | None = None
     worker_procs: list[subprocess.Popen] = field(default_factory=list)
     #: Per worker: when it was (re)started, the next backoff, when it may be restarted, restarts.
     started_at: list[float] = field(default_factory=list)
@@ -76,11 +80,16 @@ class Stack:
             say(t("cli.up.broker_ready", bootstrap=self.broker.bootstrap))
         else:
             wait_for_broker(s.bootstrap_servers, security=aiokafka_options(s))
+        if s.local_mqtt:
+            self.mqtt = LocalMosquitto(s.mqtt_port, s.var_dir)
+            self.mqtt.start()
+            say(t("cli.up.mqtt_ready", url=self.mqtt.url))
         ensure_topics(
             s.bootstrap_servers, s.topic_partitions, 1 if s.embedded_broker else 3, aiokafka_options(s)
         )
         if self.simulated:
             prepare_company(s)
+            register_simulated_sensors(s)
         ensure_service_token(s)  # the credential the flows and dashboards present to the workers
         for i in range(self.workers):
             self.worker_procs.append(self._start_worker(i))
@@ -91,6 +100,19 @@ class Stack:
         for i, proc in enumerate(self.worker_procs):
             wait_for_http(self.worker_url(i) + "/health", timeout=120, process=proc, ready_key="ready")
             say(t("cli.up.worker_ready", number=i + 1, url=self.worker_url(i)))
+        self.bridge_proc = self._start_bridge()
+
+    def _start_bridge(self) -> subprocess.Popen:
+        """The MQTT bridge (`stockflow mqtt-bridge`): devices into the stream, their health."""
+        s = self.settings
+        env = worker_env(s, s.web_port)
+        env["STOCKFLOW_MQTT_PORT"] = str(s.mqtt_port)
+        return start_process(["-m", "cli.main", "mqtt-bridge"], env, self.logs / "mqtt-bridge.log")
+
+    def stop_bridge(self) -> None:
+        if self.bridge_proc is not None:
+            stop_process(self.bridge_proc)
+            self.bridge_proc = None
 
     def _start_worker(self, i: int) -> subprocess.Popen:
         s = self.settings
@@ -100,6 +122,9 @@ class Stack:
         """Restart any worker that died, after a backoff that doubles (up to the setting) while
         it keeps dying and resets once it stays up; say so each time. Call it every second."""
         now = time.monotonic()
+        if self.bridge_proc is not None and self.bridge_proc.poll() is not None:
+            say(t("cli.up.bridge_restarted", code=self.bridge_proc.returncode, log="mqtt-bridge.log"))
+            self.bridge_proc = self._start_bridge()
         for i, proc in enumerate(self.worker_procs):
             if proc.poll() is None:
                 if now - self.started_at[i] >= HEALTHY_AFTER_SECONDS:
@@ -187,9 +212,12 @@ class Stack:
         return body["pending_acks"] + body["lake_pending_rows"], body["counters"].get("in", 0)
 
     def stop(self) -> None:
+        self.stop_bridge()
         for proc in self.worker_procs:
             stop_process(proc)
         self.worker_procs.clear()
+        if self.mqtt is not None:
+            self.mqtt.stop()
         if self.broker is not None:
             self.broker.stop()
 
@@ -245,6 +273,8 @@ def stack_ports(settings: Settings, workers: int) -> Ports:
     ports: Ports = {}
     if settings.embedded_broker:
         ports["broker"] = (settings.broker_host, settings.broker_port)
+    if settings.local_mqtt:
+        ports["mqtt"] = ("127.0.0.1", settings.mqtt_port)
     for i in range(workers):
         ports[f"worker-{i + 1}"] = (settings.web_host, settings.web_port + i)
     ports["prefect"] = (settings.prefect_host, settings.prefect_port)
@@ -258,6 +288,7 @@ def port_role(name: str) -> str:
         return t("cli.up.port.worker", number=name.removeprefix("worker-"))
     roles = {
         "broker": t("cli.up.port.broker"),
+        "mqtt": t("cli.up.port.mqtt"),
         "prefect": t("cli.up.port.prefect"),
         "dashboard": t("cli.up.port.dashboard"),
     }

@@ -16,10 +16,12 @@ from simulator.company import TZ, Simulation, build_catalog
 from simulator.producer import produce
 from stockflow.config import Settings
 from stockflow.delivery import Delivery, delivery_headers
+from stockflow.devices import Device, DeviceKind
 from stockflow.masterdata import Catalog
 from stockflow.masterdata_changes import Upsert
 from stockflow.services.masterdata import change_master_data
 from stores.audit_log import AuditLog
+from stores.device_registry import DeviceRegistryFile
 from stores.masterdata import MasterDataFiles
 
 log = logging.getLogger(__name__)
@@ -52,6 +54,38 @@ def prepare_company(settings: Settings) -> Catalog:
     return store.load()
 
 
+#: How long a simulated cold-chain sensor may be silent before it is alerted (it reports every
+#: half hour of simulated time, a few seconds to minutes of wall time in the live stream).
+SENSOR_INTERVAL_SECONDS = 900.0
+
+
+def sensor_id(location: str) -> str:
+    """The simulated cold-chain sensor at a location (the id its readings carry)."""
+    return f"TS-{location}-1"
+
+
+def register_simulated_sensors(settings: Settings) -> None:
+    """The simulated company's cold-chain sensors in the MQTT device registry (each location's
+    one, reporting °C in `value` with its own time in `ts`); those registered already are kept."""
+    registry = DeviceRegistryFile(settings.devices_registry_path)
+    known = registry.load().devices
+    catalog = MasterDataFiles(settings.masterdata_path, settings.lake_dir).load()
+    missing = [
+        Device(
+            device_id=sensor_id(location),
+            kind=DeviceKind.TEMPERATURE,
+            location=location,
+            unit="C",
+            interval_seconds=SENSOR_INTERVAL_SECONDS,
+            description="simulated cold-chain sensor",
+        )
+        for location in sorted(catalog.locations)
+        if sensor_id(location) not in known
+    ]
+    if missing:
+        registry.register_all(missing)
+
+
 def simulation_start(settings: Settings, days: int) -> date:
     """First simulated day; remembered in var/ so a restart regenerates the same history."""
     path = settings.var_dir / "simulation.json"
@@ -78,10 +112,13 @@ def run_simulation(
     produce_history: bool = True,
     stop: threading.Event | None = None,
     on_history: Callable[[int], None] | None = None,
+    mqtt: bool = False,
 ) -> int:
     """Write the simulated history (unless it is already in the lake), then, with `live`, keep
-    producing the company's days until `stop` is set. The history is marked as backfilled
-    (`stockflow.delivery`): the KPIs that describe live operation count it apart."""
+    producing the company's days until `stop` is set; with `mqtt`, the live sensors' readings
+    go to the MQTT broker as the devices' own messages (the bridge maps them). The history is
+    marked as backfilled (`stockflow.delivery`): the KPIs that describe live operation count it
+    apart."""
     catalog = prepare_company(settings)
     start = simulation_start(settings, days)
     sim = Simulation(catalog, seed=settings.seed)
@@ -117,6 +154,7 @@ def run_simulation(
                 rate=rate,
                 stop=stop,
                 security=aiokafka_options(settings),
+                mqtt=settings if mqtt else None,
             )
         )
     return sent

@@ -100,6 +100,9 @@ class Bridge:
         self._gtins: dict[str, str] = {}
         self._catalog_stamp: float | None = None
         self._dirty = False
+        #: Silence is measured from here for devices last heard before the bridge started (a
+        #: restart after a pause does not find every device silent at once).
+        self.started_at = now_utc()
         self.reload()
 
     # ------------------------------------------------------------------------ registry
@@ -194,7 +197,8 @@ class Bridge:
         silent one is back; then keep the record."""
         now = now or now_utc()
         self.reload()
-        silent = {d.device_id: d for d in silent_devices(self.registry, self.seen.last_seen, now)}
+        heard = {k: max(v, self.started_at) for k, v in self.seen.last_seen.items()}
+        silent = {d.device_id: d for d in silent_devices(self.registry, heard, now)}
         for device_id, device in silent.items():
             if device_id in self.seen.silent:
                 continue
