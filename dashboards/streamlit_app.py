@@ -24,6 +24,7 @@ PAGES = [
     (Area.AUDIT, "pages/audit.py", t("page.audit"), ":material/verified_user:"),
     (Area.MASTER_DATA, "pages/master_data.py", t("page.master_data"), ":material/database:"),
     (Area.CONFLICTS, "pages/conflicts.py", t("page.conflicts"), ":material/merge_type:"),
+    (Area.DEVICES, "pages/devices.py", t("page.devices"), ":material/sensors:"),
 ]
 
 account = ui.account()

@@ -126,6 +126,8 @@ class Area(StrEnum):
     MASTER_DATA = "master_data"
     #: Late edge events that collided with the central books, and the decisions on them.
     CONFLICTS = "conflicts"
+    #: The MQTT devices: registered sensors, scales, gates; last heard, silent or not.
+    DEVICES = "devices"
 
 
 _VIEWS: dict[Role, frozenset[Area]] = {
@@ -133,7 +135,7 @@ _VIEWS: dict[Role, frozenset[Area]] = {
     Role.WAREHOUSE: frozenset(
         {Area.OVERVIEW, Area.STOCK, Area.ALERTS, Area.COLD_CHAIN, Area.QUALITY, Area.PLANNING}
     )
-    | {Area.MASTER_DATA, Area.CONFLICTS},
+    | {Area.MASTER_DATA, Area.CONFLICTS, Area.DEVICES},
     Role.FINANCE: frozenset(
         {Area.OVERVIEW, Area.FINANCE, Area.ALERTS, Area.QUALITY, Area.MASTER_DATA, Area.CONFLICTS}
     ),
