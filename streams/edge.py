@@ -379,7 +379,8 @@ class EdgeAgent:
 
     async def settle_sent(self) -> int:
         """Ask the workers about forwarded events; the number still on their way."""
-        sent = await asyncio.to_thread(self.outbox.sent, 20 * STATUS_BATCH)
+        # the oldest first: the record takes them in the order they were sent
+        sent = await asyncio.to_thread(self.outbox.sent, STATUS_BATCH)
         if not sent:
             return 0
         by_location: dict[str, list[Any]] = {}
@@ -407,7 +408,8 @@ class EdgeAgent:
     async def sync(self) -> bool:
         """Sync master data and a stock snapshot of the agent's locations, when nothing forwarded
         is on its way (so the snapshot holds exactly what has landed); whether it synced."""
-        if await self.settle_sent():
+        await self.settle_sent()
+        if await asyncio.to_thread(self.outbox.sent, 1):
             return False
         first = self.locations[0]
         status, catalog = await self._call("GET", f"/masterdata?location={first}")
