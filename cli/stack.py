@@ -254,7 +254,7 @@ def up(
                     produce_history=not resume,
                     stop=stop,
                     on_history=_history_done,
-                    mqtt=True,  # the live sensors publish over MQTT, through the bridge
+                    mqtt=stack.settings,  # the live sensors publish over MQTT, through the bridge
                 )
             except BaseException as exc:  # noqa: BLE001 — reported by the main thread
                 failure.append(exc)
@@ -330,7 +330,7 @@ def _banner(settings: Settings, stack: Stack, workers: int) -> None:
         say(t("cli.up.banner.broker", bootstrap=settings.bootstrap_servers))
     for i in range(workers):
         say(t("cli.up.banner.worker", url=stack.worker_url(i)))
-    say(t("cli.up.banner.mqtt", url=settings.mqtt_broker_url, topics=settings.mqtt_topic_filter))
+    say(t("cli.up.banner.mqtt", url=stack.settings.mqtt_broker_url, topics=settings.mqtt_topic_filter))
     say(
         t(
             "cli.up.banner.flows",

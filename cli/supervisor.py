@@ -17,7 +17,7 @@ from pathlib import Path
 
 from cli.common import t
 from infra.kafka import aiokafka_options
-from infra.mosquitto import LocalMosquitto
+from infra.mosquitto import LocalMosquitto, free_local_port
 from infra.processes import (
     ProcessInfo,
     alive,
@@ -81,7 +81,10 @@ class Stack:
         else:
             wait_for_broker(s.bootstrap_servers, security=aiokafka_options(s))
         if s.local_mqtt:
-            self.mqtt = LocalMosquitto(s.mqtt_port, s.var_dir)
+            # its port when free, else another (the bridge and the simulator are told which)
+            port = free_local_port(s.mqtt_port)
+            self.settings = s = s.model_copy(update={"mqtt_port": port})
+            self.mqtt = LocalMosquitto(port, s.var_dir)
             self.mqtt.start()
             say(t("cli.up.mqtt_ready", url=self.mqtt.url))
         ensure_topics(
@@ -273,8 +276,6 @@ def stack_ports(settings: Settings, workers: int) -> Ports:
     ports: Ports = {}
     if settings.embedded_broker:
         ports["broker"] = (settings.broker_host, settings.broker_port)
-    if settings.local_mqtt:
-        ports["mqtt"] = ("127.0.0.1", settings.mqtt_port)
     for i in range(workers):
         ports[f"worker-{i + 1}"] = (settings.web_host, settings.web_port + i)
     ports["prefect"] = (settings.prefect_host, settings.prefect_port)
@@ -288,7 +289,6 @@ def port_role(name: str) -> str:
         return t("cli.up.port.worker", number=name.removeprefix("worker-"))
     roles = {
         "broker": t("cli.up.port.broker"),
-        "mqtt": t("cli.up.port.mqtt"),
         "prefect": t("cli.up.port.prefect"),
         "dashboard": t("cli.up.port.dashboard"),
     }

@@ -50,6 +50,20 @@ def mosquitto_config(port: int) -> str:
     )
 
 
+def free_local_port(preferred: int) -> int:
+    """`preferred` when nothing listens there on 127.0.0.1, else a free port the system picks."""
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            probe.bind(("127.0.0.1", preferred))
+            return preferred
+        except OSError:
+            pass
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
 class LocalMosquitto:
     """A mosquitto process; it gets SIGTERM when the thread that started it exits (Linux)."""
 

@@ -112,11 +112,12 @@ def run_simulation(
     produce_history: bool = True,
     stop: threading.Event | None = None,
     on_history: Callable[[int], None] | None = None,
-    mqtt: bool = False,
+    mqtt: Settings | None = None,
 ) -> int:
     """Write the simulated history (unless it is already in the lake), then, with `live`, keep
-    producing the company's days until `stop` is set; with `mqtt`, the live sensors' readings
-    go to the MQTT broker as the devices' own messages (the bridge maps them). The history is
+    producing the company's days until `stop` is set; with `mqtt` (the settings naming an MQTT
+    broker), the live sensors' readings go there as the devices' own messages (the bridge maps
+    them). The history is
     marked as backfilled (`stockflow.delivery`): the KPIs that describe live operation count it
     apart."""
     catalog = prepare_company(settings)
@@ -154,7 +155,7 @@ def run_simulation(
                 rate=rate,
                 stop=stop,
                 security=aiokafka_options(settings),
-                mqtt=settings if mqtt else None,
+                mqtt=mqtt,
             )
         )
     return sent
