@@ -176,6 +176,8 @@ class Settings(BaseSettings):
     mqtt_username: str | None = None
     mqtt_password: str | None = None
     mqtt_ca_file: Path | None = Field(default=None, description="CA bundle that signed the broker (mqtts)")
+    mqtt_cert_file: Path | None = Field(default=None, description="the bridge's certificate (mutual TLS)")
+    mqtt_key_file: Path | None = None
     mqtt_topic_filter: str = Field(default="stockflow/devices/#", description="what the bridge subscribes to")
     mqtt_client_id: str = Field(default="stockflow-mqtt-bridge", description="the bridge's MQTT session")
     devices_registry_file: Path | None = Field(default=None, description="unset: var/devices.json")

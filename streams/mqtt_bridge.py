@@ -71,9 +71,14 @@ def mqtt_connection(settings: Settings) -> dict[str, Any]:
         "clean_session": False,  # the broker keeps what was not acknowledged while we were away
     }
     if tls:
-        options["tls_context"] = ssl.create_default_context(
+        context = ssl.create_default_context(
             cafile=str(settings.mqtt_ca_file) if settings.mqtt_ca_file else None
         )
+        if settings.mqtt_cert_file:
+            context.load_cert_chain(
+                str(settings.mqtt_cert_file), str(settings.mqtt_key_file) if settings.mqtt_key_file else None
+            )
+        options["tls_context"] = context
     return options
 
 
