@@ -163,3 +163,13 @@ def test_the_page_speaks_chinese(company, monkeypatch):
     assert at.title[0].value == "冲突处理"
     assert "盘点 C-1" in " ".join(m.value for m in at.markdown)
     assert at.dataframe[0].value[catalogue(Language.ZH_CN)["column.kind"]].tolist() == ["盘点已覆盖"]
+
+
+def test_without_conflicts_the_page_says_so(tmp_path, monkeypatch):
+    var = tmp_path / "var"
+    add_account(AccountFile(var / "accounts.json"), AuditLog(var), NAMES[Role.MANAGER], Role.MANAGER,
+                PASSWORDS[Role.MANAGER], "test-admin")  # fmt: skip
+    monkeypatch.setenv("STOCKFLOW_VAR_DIR", str(var))
+    monkeypatch.setenv("STOCKFLOW_LANGUAGE", "en")
+    at = open_page(Role.MANAGER)
+    assert [i.value for i in at.info] == [en("conflicts.none")]
