@@ -6,9 +6,10 @@ after the event was. The ledger applies (or refuses) the late event by its usual
 module names the collisions a person has to look at, one `Conflict` per position:
 
 * ``counted_meanwhile``: the event changes on hand at a position a cycle count made after it
-  already covered (the count was applied first). The count saw the goods gone (or arrived), so
-  the event's change is in the books twice once the count's difference is booked; the
-  suggestion undoes it.
+  already covered (the count was applied first). The count saw the goods gone (or arrived):
+  where its difference is booked already, the event's change is in the books twice and the
+  suggestion undoes it; where it is not, the count's book takes the change in (the ledger's
+  rule), its difference comes out right, and the suggestion is no change.
 * ``moved_meanwhile``: the event drove the position negative, and on-hand changes made after it
   (a central transfer, adjustment, sale ...) were applied before it. The suggestion brings the
   position back to zero.
@@ -37,6 +38,7 @@ from stockflow.alerts import Alert, AlertType, Severity, alert
 from stockflow.events import ConflictDecision, ConflictingDuplicate, EventRejected
 from stockflow.i18n import Message
 from stockflow.ledger import NO_BATCH, Ledger, Movement, PositionKey
+from stockflow.reconciliation import variance_adjustment_id
 
 
 class Decided(Protocol):
@@ -216,14 +218,18 @@ def _judge(ledger: Ledger, event: Any, mv: Movement, edge: str, detected_at: dat
     after = mv.after.on_hand
     count = ledger.counted_after(key, mv.occurred_at)
     if count is not None:
+        # booked already, the count's difference holds this change too: undo it; not yet, the
+        # count's book takes the change in and its difference comes out right (nothing to undo)
+        booked = ledger.has_applied(variance_adjustment_id(count.event_id))
         detail = (
             f"{mv.event_type} {mv.event_id} from {edge} changed {mv.sku} at {mv.location} by "
             f"{mv.on_hand_delta} as of {mv.occurred_at.isoformat()}; count {count.count_id} taken at "
             f"{count.occurred_at.isoformat()} covered it already"
+            + ("; its difference was booked already" if booked else "; its difference is not booked yet")
         )
         return _conflict(
             event, edge, detected_at, ConflictKind.COUNTED_MEANWHILE, key, mv.on_hand_delta, after,
-            -mv.on_hand_delta, count.count_id, detail,
+            -mv.on_hand_delta if booked else 0, count.count_id, detail,
         )  # fmt: skip
     if not mv.negative_stock or after >= 0:
         return None

@@ -54,13 +54,10 @@ def both_sides(row: pd.Series) -> None:
     }  # fmt: skip
     unbooked = row["kind"] in ("refused", "document_changed")
     st.markdown(t("conflicts.store_side_unbooked" if unbooked else "conflicts.store_side", **fields))
-    st.markdown(
-        t(
-            f"conflicts.central.{row['kind']}",
-            reference=row["reference"] or "-",
-            suggested=int(row["suggested_on_hand"]),
-        )
-    )
+    central = f"conflicts.central.{row['kind']}"
+    if row["kind"] == "counted_meanwhile" and not row["suggested_on_hand"]:
+        central = "conflicts.central.counted_meanwhile_pending"  # the count's book took it in
+    st.markdown(t(central, reference=row["reference"] or "-", suggested=int(row["suggested_on_hand"])))
 
 
 if not open_ones.empty:

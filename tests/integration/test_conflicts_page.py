@@ -18,6 +18,7 @@ from stockflow.ledger import Ledger
 from stockflow.masking import Area, Role, can_decide, can_view
 from stockflow.masterdata import Location, LocationKind, Sku
 from stockflow.masterdata_changes import Upsert
+from stockflow.reconciliation import variance_adjustment_id
 from stockflow.services.accounts import add_account
 from stockflow.services.masterdata import change_master_data
 from stores.accounts import AccountFile
@@ -71,6 +72,9 @@ def write_company(var: Path) -> dict[ConflictKind, str]:
                                  qty=Decimal(10), reason="found"))  # fmt: skip
     ledger.apply(CycleCount(event_id="c1", occurred_at=at(60), source="hq", location="S1", count_id="C-1",
                             sku="RICE-5KG", counted_qty=Decimal(7)))  # fmt: skip
+    ledger.apply(StockAdjustment(event_id=variance_adjustment_id("c1"), occurred_at=at(61), source="hq",
+                                 location="S1", sku="RICE-5KG", qty=Decimal(-3), reason="count_variance",
+                                 count_id="C-1"))  # fmt: skip
     writer = LakeWriter(settings.lake_dir, "test")
     ids = {}
     for event in (sale("late-1", 3, minutes=30), sale("late-2", 20, minutes=90)):

@@ -20,6 +20,7 @@ from stockflow.events import (
     decision_event_id,
 )
 from stockflow.ledger import Ledger, PositionKey, StockRejected
+from stockflow.reconciliation import variance_adjustment_id
 from stockflow.valuation import Valuation
 from stockflow.vouchers import AccountingPolicy, VoucherRules
 from tests.unit.conftest import at, receipt
@@ -87,18 +88,44 @@ def edge_apply(ledger: Ledger, event, edge: str | None = EDGE) -> list[Conflict]
     return find_conflicts(ledger, event, outcome, edge, at(600))
 
 
+def variance(count_event_id: str, qty: int, minutes: float) -> StockAdjustment:
+    return StockAdjustment(
+        event_id=variance_adjustment_id(count_event_id),
+        occurred_at=at(minutes),
+        source="hq",
+        location="S1",
+        sku="RICE-5KG",
+        qty=D(qty),
+        reason="count_variance",
+        count_id=f"C-{count_event_id}",
+    )
+
+
 def test_a_late_sale_a_later_count_already_covered_is_counted_meanwhile(catalog):
     ledger = Ledger(catalog)
     ledger.apply(found("f1", 10))
     ledger.apply(count("c1", 7, minutes=60))  # the count saw 3 gone: the offline sale
+    ledger.apply(variance("c1", -3, minutes=61))  # and its difference is booked
     (conflict,) = edge_apply(ledger, sale("s1", 3, minutes=30))
     assert conflict.kind is ConflictKind.COUNTED_MEANWHILE
     assert (conflict.location, conflict.sku, conflict.batch) == ("S1", "RICE-5KG", "")
-    assert (conflict.on_hand_delta, conflict.on_hand_after) == (-3, 7)
+    assert (conflict.on_hand_delta, conflict.on_hand_after) == (-3, 4)
     assert conflict.suggested_on_hand == 3  # undo the sale: the count saw the goods gone
     assert conflict.reference == "C-c1"
     assert (conflict.edge, conflict.event_type, conflict.source) == (EDGE, "pos_sale", "till-1")
     assert conflict.occurred_at == at(30) and conflict.detected_at == at(600)
+
+
+def test_a_count_whose_difference_is_not_booked_yet_takes_the_late_sale_in(catalog):
+    ledger = Ledger(catalog)
+    ledger.apply(found("f1", 10))
+    ledger.apply(count("c1", 7, minutes=60))
+    (conflict,) = edge_apply(ledger, sale("s1", 3, minutes=30))
+    assert conflict.kind is ConflictKind.COUNTED_MEANWHILE
+    assert conflict.suggested_on_hand == 0  # the books hold 7, as counted
+    assert ledger.position(S1_RICE).on_hand == 7
+    (record,) = ledger.latest_counts()
+    assert record.variance == 0  # nothing left for the count's difference to book
 
 
 def test_a_count_made_before_the_event_is_no_conflict(catalog):
@@ -182,17 +209,7 @@ def test_a_decision_undoes_the_change_and_its_voucher_balances(catalog):
     valuation = Valuation(catalog)
     rules = VoucherRules(catalog, AccountingPolicy.cn_small_enterprise())
     bought = receipt(sku="RICE-5KG", batch=None, expiry=None, qty="10", unit="each", location="S1")
-    variance = StockAdjustment(
-        event_id="v1",
-        occurred_at=at(61),
-        source="hq",
-        location="S1",
-        sku="RICE-5KG",
-        qty=D(-3),
-        reason="count_variance",
-        count_id="C-c1",
-    )
-    for event in (bought, count("c1", 7, minutes=60), variance):
+    for event in (bought, count("c1", 7, minutes=60), variance("c1", -3, minutes=61)):
         valuation.value_all(ledger.apply(event).movements)
     late = sale("s1", 3, minutes=30)
     result = ledger.apply(late)
