@@ -149,14 +149,21 @@ def test_what_cannot_be_mapped_is_a_dead_letter_with_its_reason(devices):
     d.publish(FRIDGE.mqtt_topic, {"ts": datetime.now(UTC).isoformat(), "value": 900})
     d.publish(FRIDGE.mqtt_topic, {"ts": datetime.now(UTC).isoformat(), "temp": 3})
     d.publish("stockflow/devices/NOBODY-1", {"value": 3})
+    d.publish(FRIDGE.mqtt_topic, b'{"value": [' * 50_000)  # big and deep
 
     def mqtt_letters():
         return sorted(
             r["reason"] for r in lake_dead_letters(d.settings.lake_dir) if "MQTT topic" in (r["detail"] or "")
         )
 
-    wait_until(lambda: len(mqtt_letters()) >= 4, 30, "the device messages' dead letters")
-    assert mqtt_letters() == ["malformed_payload", "out_of_range", "unknown_device", "unmapped_field"]
+    wait_until(lambda: len(mqtt_letters()) >= 5, 30, "the device messages' dead letters")
+    assert mqtt_letters() == [
+        "malformed_payload",
+        "malformed_payload",
+        "out_of_range",
+        "unknown_device",
+        "unmapped_field",
+    ]
     d.publish(FRIDGE.mqtt_topic, {"ts": datetime.now(UTC).isoformat(), "value": 2.5})  # the bridge goes on
     wait_until(
         lambda: any(json.loads(r["payload"])["celsius"] == 2.5 for r in _rows(d, "temperature_readings")),
