@@ -231,7 +231,7 @@ def _judge(ledger: Ledger, event: Any, mv: Movement, edge: str, detected_at: dat
             event, edge, detected_at, ConflictKind.COUNTED_MEANWHILE, key, mv.on_hand_delta, after,
             -mv.on_hand_delta if booked else 0, count.count_id, detail,
         )  # fmt: skip
-    if not mv.negative_stock or after >= 0:
+    if not mv.negative_stock:  # took no more than the books had
         return None
     later = ledger.later_changes(key, mv.occurred_at)
     kind = ConflictKind.MOVED_MEANWHILE if later else ConflictKind.NEGATIVE_STOCK
@@ -243,7 +243,7 @@ def _judge(ledger: Ledger, event: Any, mv: Movement, edge: str, detected_at: dat
             else ""
         )
     )
-    return _conflict(event, edge, detected_at, kind, key, mv.on_hand_delta, after, -after, "", detail)
+    return _conflict(event, edge, detected_at, kind, key, mv.on_hand_delta, after, max(-after, 0), "", detail)
 
 
 def _conflict(
