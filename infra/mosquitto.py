@@ -4,6 +4,7 @@ the company's own broker; the tests start one per module)."""
 
 from __future__ import annotations
 
+import getpass
 import logging
 import shutil
 import signal
@@ -37,6 +38,9 @@ def mosquitto_config(port: int) -> str:
     return "\n".join(
         [
             f"listener {port} 127.0.0.1",
+            # run as whoever starts it: mosquitto started as root would switch to its own user,
+            # and a change of user clears the signal that stops it when its parent dies
+            f"user {getpass.getuser()}",
             "allow_anonymous true",  # the loopback only: nothing outside this machine reaches it
             "persistence false",
             "max_packet_size 1048576",
