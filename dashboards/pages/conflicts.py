@@ -61,26 +61,27 @@ def both_sides(row: pd.Series) -> None:
 
 
 if not open_ones.empty:
+    if decides:
+        st.subheader(t("conflicts.decide_title"))
+    rows = {r["conflict_id"]: r for _, r in open_ones.iterrows()}
+    chosen = st.selectbox(
+        t("conflicts.choose"),
+        list(rows),
+        format_func=lambda c: t(
+            "conflicts.choice",
+            kind=t.word("kind", rows[c]["kind"]),
+            location=rows[c]["location"],
+            sku=rows[c]["sku"],
+            event_type=rows[c]["event_type"],
+            event_id=rows[c]["event_id"],
+        ),
+        key="conflict_choice",
+    )
+    row = rows[chosen]
+    both_sides(row)
     if not decides:
         st.caption(t("conflicts.cannot_decide"))
     else:
-        st.subheader(t("conflicts.decide_title"))
-        rows = {r["conflict_id"]: r for _, r in open_ones.iterrows()}
-        chosen = st.selectbox(
-            t("conflicts.choose"),
-            list(rows),
-            format_func=lambda c: t(
-                "conflicts.choice",
-                kind=t.word("kind", rows[c]["kind"]),
-                location=rows[c]["location"],
-                sku=rows[c]["sku"],
-                event_type=rows[c]["event_type"],
-                event_id=rows[c]["event_id"],
-            ),
-            key="conflict_choice",
-        )
-        row = rows[chosen]
-        both_sides(row)
         with st.form("conflict_decision"):
             decision = st.radio(
                 t("conflicts.decision"),

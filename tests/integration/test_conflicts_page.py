@@ -138,6 +138,8 @@ def test_finance_and_the_auditor_see_conflicts_and_decide_nothing(company, role)
     assert decided_table[en("column.decision")].tolist() == ["Adjust"]
     assert decided_table[en("column.note")].tolist() == ["recounted: 10 there"]
     assert [m.value for m in at.metric] == ["1", "1"]
+    shown = " ".join(m.value for m in at.markdown)
+    assert "late-1" in shown and "count C-1" in shown  # both sides, to read
 
 
 def test_the_manager_sees_both_sides_and_a_decision_needs_its_reason(company):
