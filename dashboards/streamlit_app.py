@@ -33,7 +33,8 @@ if role is None:
     page = st.navigation([st.Page(ui.sign_in_page, title=t("sign_in.title"), icon=":material/login:")])
 else:
     page = st.navigation(
-        [st.Page(path, title=title, icon=icon) for area, path, title, icon in PAGES if can_view(role, area)]
+        [st.Page(path, title=title, icon=icon) for area, path, title, icon in PAGES if can_view(role, area)],
+        expanded=True,  # every page listed (Streamlit hides those after the tenth of more than twelve)
     )
     with st.sidebar:
         st.caption(t("ui.signed_in_as", name=account.name, role=ui.role_name(role)))

@@ -50,6 +50,7 @@ PAGES = {
     "page.reconciliation": {"grid": True},
     "page.suppliers": {"metrics": 3, "chart": True},
     "page.master_data": {"metrics": 6, "grid": True},
+    "page.devices": {},
     "page.conflicts": {},
 }
 HAN = re.compile(r"[\u4e00-\u9fff]")
