@@ -83,3 +83,29 @@ def test_connection_settings():
     assert (tls["port"], tls["username"], tls["password"], "tls_context" in tls) == (8883, "u", "p@ss", True)
     local = mqtt_connection(Settings(mqtt_port=1999))
     assert (local["hostname"], local["port"]) == ("127.0.0.1", 1999)
+
+
+def test_an_rfid_read_pass_is_a_count_of_the_sku_its_gtin_names(tmp_path):
+    from simulator.company import build_catalog
+
+    catalog = build_catalog(7)
+    catalog.save(tmp_path / "masterdata.json")
+    sku = next(iter(catalog.skus.values()))
+    gate = Device(device_id="GATE-1", kind=DeviceKind.RFID_GATE, location="WH1")
+    bridge, sent, _ = make_bridge(tmp_path)
+    DeviceRegistryFile(bridge.settings.devices_registry_path).register(gate)
+    g = sku.gtin  # GTIN-14: indicator, company prefix (7 digits here), item reference, check digit
+    tags = [f"urn:epc:id:sgtin:{g[1:8]}.{g[0]}{g[8:13]}.{serial}" for serial in (1, 2, 3, 2)]
+    assert (
+        asyncio.run(bridge.handle(gate.mqtt_topic, json.dumps({"tags": tags, "seq": 7}).encode()))
+        == "produced"
+    )
+    topic, key, value, _ = sent[-1]
+    count = json.loads(value)
+    assert (topic, key) == ("scans", b"WH1")
+    assert (count["event_type"], count["sku"], count["counted_qty"], count["event_id"]) == (
+        "cycle_count",
+        sku.sku,
+        "3",
+        "mqtt:GATE-1:7",
+    )
