@@ -32,12 +32,13 @@ BATCH = 500
 
 
 def _bodies(prefix: str, sku: str, start: datetime) -> list[bytes]:
+    """A day's sales at a store (one every half second), from four tills."""
     out = []
     for b in range(EVENTS // BATCH):
         batch = []
         for i in range(BATCH):
             n = b * BATCH + i
-            event = sale(f"{prefix}-{n}", sku, at=(start + timedelta(seconds=n)).isoformat())
+            event = sale(f"{prefix}-{n}", sku, at=(start + timedelta(seconds=n / 2)).isoformat())
             event["source"], event["source_seq"] = f"till-{n % 4}", n
             batch.append(event)
         out.append(json.dumps(batch).encode())
@@ -68,11 +69,25 @@ def run() -> list[Figure]:
         sku = "DRY-0001"
         headers = {"Content-Type": "application/json", **auth()}
         start = datetime.now(UTC) - timedelta(hours=20)
-        # baseline: straight to the worker
+        # stock for both days' sales, so that no sale drives it negative (each would be a conflict)
+        opening = {
+            "event_type": "goods_receipt",
+            "event_id": "opening",
+            "occurred_at": (start - timedelta(hours=1)).isoformat(),
+            "source": "backoffice",
+            "location": "ST01",
+            "purchase_order": "PO-opening",
+            "supplier": "SUP02",
+            "sku": sku,
+            "qty": 4 * EVENTS,
+            "unit_cost": "2.00",
+        }
+        _post(r.settings.web_port, [json.dumps(opening).encode()], headers)
+        # baseline: the first day, straight to the worker
         direct = _bodies("direct", sku, start)
         began = time.perf_counter()
         _post(r.settings.web_port, direct, headers)
-        r.wait_counted("applied", EVENTS)
+        r.wait_counted("applied", EVENTS + 1)
         direct_rate = EVENTS / (time.perf_counter() - began)
 
         # the edge agent, while the workers cannot be reached: the worker is stopped
@@ -95,7 +110,7 @@ def run() -> list[Figure]:
         )
         try:
             wait_for_http(f"http://127.0.0.1:{edge_port}/health", timeout=60, process=edge)
-            offline = _bodies("offline", sku, start)
+            offline = _bodies("offline", sku, start + timedelta(hours=8))
             began = time.perf_counter()
             _post(edge_port, offline, headers)
             intake_rate = EVENTS / (time.perf_counter() - began)

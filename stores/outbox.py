@@ -43,6 +43,7 @@ CREATE TABLE IF NOT EXISTS outbox (
 );
 CREATE INDEX IF NOT EXISTS outbox_forwarding
     ON outbox (state, source, source_seq IS NULL, source_seq, arrival);
+CREATE INDEX IF NOT EXISTS outbox_sent ON outbox (state, sent_at, arrival);
 CREATE TABLE IF NOT EXISTS landed (
     event_id TEXT PRIMARY KEY,
     fingerprint INTEGER NOT NULL,
