@@ -171,24 +171,25 @@ def local_stock(
 
 def units_sold(event: object, catalog: Catalog) -> list[tuple[str, str, int]]:
     """(location, SKU, base units) each line of a sale or issue takes out of demand (a return
-    gives back: negative); nothing for other events or SKUs the catalogue does not know."""
+    gives back: negative); nothing for other events, SKUs the catalogue does not know, or
+    quantities its units cannot convert (the stream refuses those)."""
     if isinstance(event, PosSale | PosReturn):
         sign = 1 if isinstance(event, PosSale) else -1
-        out = []
-        for line in event.lines:
-            sku = catalog.skus.get(line.sku)
-            if sku is not None:
-                out.append((event.store, line.sku, sign * _base_units(sku, line.qty, line.unit)))
-        return out
-    if isinstance(event, SalesIssue):
-        sku = catalog.skus.get(event.sku)
-        return [(event.location, event.sku, _base_units(sku, event.qty, event.unit))] if sku else []
-    return []
-
-
-def _base_units(sku: Any, qty: Any, unit: str) -> int:
-    factor = 1 if unit == sku.base_unit else sku.packs.get(unit)
-    return int(qty * factor) if factor else 0
+        lines = [(event.store, line.sku, line.qty, line.unit, sign) for line in event.lines]
+    elif isinstance(event, SalesIssue):
+        lines = [(event.location, event.sku, event.qty, event.unit, 1)]
+    else:
+        return []
+    out = []
+    for location, code, qty, unit, sign in lines:
+        sku = catalog.skus.get(code)
+        if sku is None:
+            continue
+        try:
+            out.append((location, code, sign * catalog.to_base_units(sku, qty, unit)))
+        except ValueError:
+            continue
+    return out
 
 
 def offline_plan(

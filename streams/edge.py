@@ -458,8 +458,10 @@ class EdgeAgent:
                 if self.online is not True:
                     log.info("edge %s: the workers are reachable", self.settings.edge_name)
                 self.online, failures, self.last_error = True, 0, ""
-            except CentralUnreachable as exc:
+            except Exception as exc:  # unreachable, or an answer it cannot read: never stop forwarding
                 failures += 1
+                if not isinstance(exc, CentralUnreachable):
+                    log.exception("edge %s: forwarding failed; trying again", self.settings.edge_name)
                 if self.online is not False:
                     log.warning("edge %s: the workers cannot be reached (%s)", self.settings.edge_name, exc)
                 self.online, self.last_error = False, str(exc)
