@@ -331,6 +331,35 @@ VOUCHER_LINES = LakeTable(
     primary_key=("voucher_id", "line_no"),
 )
 
+# The subledgers' open items (AP per supplier, AR per customer): the books replace the whole
+# table (one file, `open_items/part-current.parquet`) after each change, for the ageing marts
+# and the workers' credit checks.
+OPEN_ITEMS = LakeTable(
+    "open_items",
+    _cols(
+        """
+        item_id string!
+        accounting_unit string!
+        party_kind string!
+        party string!
+        document string!
+        document_type string!
+        document_date date!
+        due_date date!
+        amount decimal(18,2)!
+        open_amount decimal(18,2)!
+        source_event_id string!
+        sales_order string
+        sku string
+        net decimal(18,2)
+        vat decimal(18,2)
+        updated_at timestamp!
+        """
+    ),
+    layout=Layout.FLAT,
+    primary_key=("item_id",),
+)
+
 # Master data, exported for the warehouse at each build.
 SKUS = LakeTable(
     "skus",
@@ -422,7 +451,7 @@ MASTERDATA_CHANGES = LakeTable(
 TABLES: dict[str, LakeTable] = {
     **{name: LakeTable(name, _EVENT_COLUMNS, date_column="occurred_at") for name in EVENT_TABLES},
     **{t.name: t for t in (INVENTORY_CHANGED, ALERTS, DEAD_LETTERS, CONFLICTS)},
-    **{t.name: t for t in (STOCK_LEDGER, VOUCHERS, VOUCHER_LINES)},
+    **{t.name: t for t in (STOCK_LEDGER, VOUCHERS, VOUCHER_LINES, OPEN_ITEMS)},
     **{t.name: t for t in (SKUS, LOCATIONS, SUPPLIERS, CUSTOMERS)},
     MASTERDATA_CHANGES.name: MASTERDATA_CHANGES,
 }
@@ -437,7 +466,7 @@ STREAM_TABLES: tuple[str, ...] = (
 #: Master data as the warehouse reads it, by name.
 MASTERDATA_TABLES: tuple[str, ...] = (SKUS.name, LOCATIONS.name, SUPPLIERS.name, CUSTOMERS.name)
 #: The books' exports, by name.
-BOOKS_TABLES: tuple[str, ...] = (STOCK_LEDGER.name, VOUCHERS.name, VOUCHER_LINES.name)
+BOOKS_TABLES: tuple[str, ...] = (STOCK_LEDGER.name, VOUCHERS.name, VOUCHER_LINES.name, OPEN_ITEMS.name)
 
 # The names the writers and readers use.
 TS = pa.timestamp("us", tz="UTC")

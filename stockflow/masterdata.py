@@ -215,6 +215,16 @@ class Supplier(BaseModel):
     name: str
     lead_time_days: int = Field(default=3, ge=0)
     phone: str = ""
+    payment_terms_days: int | None = Field(
+        default=None, ge=0, le=3650, description="Days from invoice to due date (default: the books' terms)."
+    )
+
+
+class OverLimit(StrEnum):
+    """What happens to a reservation or issue that takes a customer over its credit limit."""
+
+    REFUSE = "refuse"
+    APPROVAL = "approval"  # held until a person approves the order above the limit
 
 
 class Customer(BaseModel):
@@ -224,6 +234,21 @@ class Customer(BaseModel):
     name: str
     phone: str = ""
     id_number: str = ""
+    credit_limit: Decimal | None = Field(
+        default=None,
+        ge=0,
+        max_digits=16,
+        decimal_places=2,
+        description="Open receivables plus open orders allowed (None: no limit).",
+    )
+    over_credit_limit: OverLimit = OverLimit.REFUSE
+    rebate_rate: Decimal = Field(
+        default=Decimal("0"),
+        ge=0,
+        le=Decimal("0.5"),
+        description="Rebate accrued on invoiced net sales (customer agreement).",
+    )
+    payment_terms_days: int | None = Field(default=None, ge=0, le=3650)
 
 
 AliasKind = Literal["sku", "location"]

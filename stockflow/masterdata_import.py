@@ -47,6 +47,7 @@ from stockflow.masterdata import (
     Location,
     LocationKind,
     NegativeStockPolicy,
+    OverLimit,
     Sku,
     SkuStatus,
     Supplier,
@@ -205,6 +206,9 @@ _VALUATION_WORDS = _choice(
     (m.value for m in ValuationMethod),
     {"先进先出": "fifo", "移动平均": "moving_average", "移动加权平均": "moving_average"},
 )
+_OVER_LIMIT_WORDS = _choice(
+    (o.value for o in OverLimit), {"拒绝": "refuse", "审批": "approval", "待审批": "approval"}
+)
 _LOCATION_KIND_WORDS = _choice((k.value for k in LocationKind), {"仓库": "warehouse", "门店": "store"})
 _ALIAS_KIND_WORDS = _choice(("sku", "location"), {"商品": "sku", "地点": "location", "仓库门店": "location"})
 
@@ -269,6 +273,7 @@ ENTITIES: dict[str, Entity] = {
                 Column("name", "text", ("名称", "供应商名称")),
                 Column("lead_time_days", "int", ("交货期(天)", "提前期(天)", "交货期", "提前期")),
                 Column("phone", "text", ("电话", "联系电话")),
+                Column("payment_terms_days", "int", ("账期(天)", "付款期(天)", "账期")),
                 _NOTE,
             ),
             ("supplier", "供应商"),
@@ -282,6 +287,10 @@ ENTITIES: dict[str, Entity] = {
                 Column("name", "text", ("名称", "客户名称")),
                 Column("phone", "text", ("电话", "联系电话")),
                 Column("id_number", "text", ("证件号码", "身份证号")),
+                Column("credit_limit", "decimal", ("信用额度", "授信额度")),
+                Column("over_credit_limit", "choice", ("超额度处理", "超信用额度"), _OVER_LIMIT_WORDS),
+                Column("rebate_rate", "decimal", ("返利比例", "返利率")),
+                Column("payment_terms_days", "int", ("账期(天)", "收款期(天)", "账期")),
                 _NOTE,
             ),
             ("customer", "客户"),

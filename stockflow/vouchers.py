@@ -79,6 +79,21 @@ class Role(StrEnum):
     PENDING_LOSSES = "pending_losses"
     INTERUNIT_RECEIVABLE = "interunit_receivable"
     INTERUNIT_PAYABLE = "interunit_payable"
+    PAYABLE = "payable"  # invoiced: 应付账款-应付货款
+    BANK = "bank"
+    ADMIN_EXPENSES = "admin_expenses"  # normal stock losses written off
+    NON_OPERATING_EXPENSES = "non_operating_expenses"  # abnormal losses
+    REBATES_PAYABLE = "rebates_payable"
+
+
+#: Accounts of the roles the finance documents added, for policies written before them.
+_FINANCE_ROLE_DEFAULTS: dict[str, str] = {
+    "payable": "220202",
+    "bank": "1002",
+    "admin_expenses": "5602",
+    "non_operating_expenses": "5711",
+    "rebates_payable": "224102",
+}
 
 
 def _account(code: str, name: str, kind: AccountKind) -> Account:
@@ -110,6 +125,7 @@ CN_SMALL_ENTERPRISE_ACCOUNTS: tuple[Account, ...] = (
     _account("22210102", "应交税费-应交增值税(销项税额)", L),
     _account("2241", "其他应付款", L),
     _account("224101", "其他应付款-内部往来", L),
+    _account("224102", "其他应付款-返利", L),
     _account("3001", "实收资本", AccountKind.EQUITY),
     _account("5001", "主营业务收入", P),
     _account("5301", "营业外收入", P),
@@ -135,8 +151,23 @@ class AccountingPolicy(BaseModel):
     till_accounts: dict[SalesChannel, str] = Field(default_factory=dict)
     default_till_account: str = "1012"
     valuation_methods: dict[str, ValuationMethod] = Field(default_factory=lambda: dict(DEFAULT_METHODS))
+    #: Three-way match: quantity invoiced above received/ordered (share), price away from the
+    #: receipt's cost (share, or money per base unit, whichever is larger).
+    match_qty_tolerance: Decimal = Field(default=Decimal("0"), ge=0, le=1)
+    match_price_tolerance: Decimal = Field(default=Decimal("0.02"), ge=0, le=1)
+    match_price_tolerance_abs: Decimal = Field(default=Decimal("0.01"), ge=0)
+    #: Days from an invoice to its due date when the invoice and the party name none.
+    payment_terms_days: int = Field(default=30, ge=0, le=3650)
     #: The books' time zone: a voucher's date is its event's local date (default: the company's).
     timezone: str = Field(default_factory=lambda: get_settings().timezone)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _finance_roles(cls, data: Any) -> Any:
+        """A policy written before the finance documents gets their default accounts."""
+        if isinstance(data, dict) and isinstance(data.get("roles"), dict):
+            data = {**data, "roles": {**_FINANCE_ROLE_DEFAULTS, **data["roles"]}}
+        return data
 
     @model_validator(mode="after")
     def _known_leaf_accounts(self) -> AccountingPolicy:
@@ -174,6 +205,7 @@ class AccountingPolicy(BaseModel):
                 Role.PENDING_LOSSES: "190101",
                 Role.INTERUNIT_RECEIVABLE: "122101",
                 Role.INTERUNIT_PAYABLE: "224101",
+                **{Role(role): code for role, code in _FINANCE_ROLE_DEFAULTS.items()},
             },
             till_accounts={SalesChannel.DELIVERY: "1122"},
         )
