@@ -108,7 +108,11 @@ def wait_landed(lake_dir: Path, run: SimulatedRun, workers: Sequence[Worker], ti
         return seen["events"] >= run.booked and seen["dead_letters"] >= len(run.bad) and not seen["pending"]
 
     what = f"{run.booked} events and {len(run.bad)} dead letters in the lake"
-    _waiting(landed, timeout, what, seen, workers, interval=1.0)
+    try:
+        _waiting(landed, timeout, what, seen, workers, interval=1.0)
+    except AssertionError as err:
+        missing = sorted(run.good_ids - set(lake_event_ids(lake_dir)))
+        raise AssertionError(f"events sent but not in the lake: {missing[:20]}; {err}") from None
 
 
 def wait_decided(workers: Sequence[Worker], run: SimulatedRun, timeout: float = 240) -> None:
