@@ -45,12 +45,12 @@ from __future__ import annotations
 
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
 
-from stockflow.ledger import NO_BATCH, Movement
+from stockflow.ledger import NO_BATCH, Movement, Position
 from stockflow.masterdata import Catalog, Category, Sku, ValuationMethod
 from stockflow.money import ZERO, share_of, to_money, to_rate
 
@@ -249,6 +249,74 @@ class Valuation:
         if mv.on_hand_delta > 0:
             return self._value_inflow(mv, sku)
         return self._value_outflow(mv, sku)
+
+    def revalue(
+        self,
+        event_id: str,
+        event_type: str,
+        occurred_at: datetime,
+        location: str,
+        sku_code: str,
+        amount: Decimal,
+        reference: str = "",
+        counterparty: str = "",
+    ) -> list[ValuedMovement]:
+        """Add `amount` (negative: take it off) to the value of a SKU's stock at a location,
+        without changing its quantity (a supplier invoice's price difference on goods still in
+        stock). Spread over the batches in stock by quantity; on FIFO keys it goes to the newest
+        layer. Never more is taken off a key than it is worth: what no key takes is returned as
+        the `cost_variance` of the last row (for cost of sales). One value-only row per key."""
+        sku = self._sku(sku_code)
+        held = sorted(
+            (b, self._stock[(location, sku_code, b)])
+            for b in self._keys_at.get((location, sku_code), ())
+            if self._stock[(location, sku_code, b)].qty > 0
+        )
+        if not held or amount == 0:
+            return []
+        total_qty = sum(stock.qty for _, stock in held)
+        rows = []
+        given, qty_seen, unplaced = ZERO, 0, ZERO
+        for batch, stock in held:
+            qty_seen += stock.qty
+            share = share_of(amount, qty_seen, total_qty) - given
+            given += share
+            if stock.value + share < 0:  # never below nothing: the rest is cost of sales
+                unplaced += share + stock.value
+                share = -stock.value
+            stock.value += share
+            if self.method_of(sku) is ValuationMethod.FIFO and stock.layers:
+                layer = stock.layers[-1]
+                take = max(share, -layer.value)
+                layer.value += take
+                rest = share - take
+                for older in reversed(list(stock.layers)[:-1]):  # a big reduction reaches older layers
+                    if rest == 0:
+                        break
+                    step = max(rest, -older.value)
+                    older.value += step
+                    rest -= step
+            stock.last_rate = to_rate(stock.value / stock.qty)
+            mv = Movement(
+                event_id=event_id,
+                event_type=event_type,
+                occurred_at=occurred_at,
+                location=location,
+                sku=sku_code,
+                batch=batch,
+                on_hand_delta=0,
+                reserved_delta=0,
+                quarantined_delta=0,
+                in_transit_delta=0,
+                after=Position(stock.qty, 0, 0, 0),
+                reference=reference,
+                counterparty=counterparty,
+            )
+            rows.append(self._record(mv, sku, _Outcome(share), unit_cost=ZERO))
+        if unplaced:
+            last = rows[-1]
+            rows[-1] = replace(last, cost_variance=unplaced)
+        return rows
 
     def value_all(self, movements: Iterable[Movement]) -> list[ValuedMovement]:
         out = []

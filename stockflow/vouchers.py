@@ -421,7 +421,7 @@ class VoucherRules:
                     source_event_id=first.event_id,
                     source_event_type=first.event_type,
                     occurred_at=first.occurred_at,
-                    lines=tuple(_merge_lines(d.lines)),
+                    lines=tuple(merge_lines(d.lines)),
                 )
             )
         return vouchers
@@ -613,7 +613,7 @@ class VoucherRules:
         self._stock_difference(mv, draft, "质检拒收报废")
 
 
-def _merge_lines(lines: Iterable[VoucherLine]) -> list[VoucherLine]:
+def merge_lines(lines: Iterable[VoucherLine]) -> list[VoucherLine]:
     """Add up lines that differ in nothing but their amounts (one debit and one credit line
     per account and dimensions), keeping first-seen order."""
     merged: dict[tuple[Any, ...], VoucherLine] = {}
