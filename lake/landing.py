@@ -70,7 +70,7 @@ class Landing:
             try:
                 result = self.processor(partition).process(current, admit=True)
             except StockRejected as err:
-                self._dead_letter(current, partition, offset, err, True)
+                self._dead_letter(current, partition, offset, err, err.decided)
                 continue
             if result.duplicate:
                 self.counts["duplicates"] += 1

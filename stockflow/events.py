@@ -9,7 +9,8 @@ Events travel as JSON on three topics, keyed by location so that every event abo
 location lands in one partition:
 
 * ``scans``: warehouse documents: barcode scans (receipts, transfers, picks, counts,
-  adjustments, reservations, quality holds) and the purchase orders placed for a location,
+  adjustments, reservations, quality holds), the purchase orders placed for a location and the
+  credit approvals of its sales orders,
 * ``pos_transactions``: store till sales and returns,
 * ``temperature_readings``: cold-chain sensors.
 """
@@ -310,10 +311,40 @@ class StockReservation(_Event):
     event_type: Literal["stock_reservation"] = "stock_reservation"
     location: Identifier
     sales_order: Identifier
+    customer: Identifier | None = Field(
+        default=None,
+        exclude_if=_unset,
+        description="The customer the sales order is for: a reservation for a customer with a credit "
+        "limit is checked against it. Named once, it stays the order's customer.",
+    )
     action: ReservationAction = ReservationAction.RESERVE
     sku: Identifier
     qty: PositiveQty
     unit: Identifier = "each"
+
+    @property
+    def location_id(self) -> str:
+        return self.location
+
+
+class CreditApproved(_Event):
+    """A person's approval of a sales order above its customer's credit limit.
+
+    For a customer whose over-limit setting is ``approval``, a reservation or issue that takes it
+    over its limit is held (``credit_hold``) rather than decided: once this event adds `amount`
+    above the limit for the order, the held event sent again with the same id passes when it fits.
+    Approvals of one order add up. It moves no stock; `location` is where the order's stock is
+    reserved and issued (the partition that checks it)."""
+
+    event_type: Literal["credit_approved"] = "credit_approved"
+    location: Identifier
+    customer: Identifier
+    sales_order: Identifier
+    amount: Annotated[Decimal, Field(gt=0, max_digits=16, decimal_places=2)] = Field(
+        description="Approved above the credit limit for this order, VAT included."
+    )
+    approved_by: str = Field(min_length=1, max_length=200)
+    note: str = Field(default="", max_length=2000)
 
     @property
     def location_id(self) -> str:
@@ -562,6 +593,7 @@ StockEvent = (
     | TransitDispatched
     | SalesIssue
     | StockReservation
+    | CreditApproved
     | PosSale
     | PosReturn
     | CycleCount

@@ -40,6 +40,16 @@ always yields the same positions):
   a serial already in stock, an issue, transfer or write-off of one not on hand there, and a
   return of one not sold; a till sale books its serials whatever the register says. A count
   variance may name none (a count finds quantities, not which units).
+* Credit: a reservation or a sales issue for a customer with a credit limit is checked when it
+  enters (never on a replay) with `stockflow.finance.credit_check`. The customer's exposure is
+  its open receivables (through the `OpenReceivables` port) plus its open orders: what this
+  ledger holds reserved for the customer's sales orders, valued as the issue will book it
+  (`receivable_value`). A reservation adds its value; an issue adds the value of what its order
+  had not reserved (reserved goods issued turn an open order into a receivable). Over the limit
+  it is refused (``credit_limit``), or held (``credit_hold``) for a customer whose setting asks
+  for approval: a held event is not decided, so that once a `CreditApproved` allows more for the
+  order, the same event sent again passes. A reservation names the order's customer (a later
+  one naming another is refused, ``customer_mismatch``); the ledger remembers it per order.
 """
 
 from __future__ import annotations
@@ -56,6 +66,7 @@ from stockflow.events import (
     AdjustmentReason,
     ConflictDecided,
     ConflictingDuplicate,
+    CreditApproved,
     CycleCount,
     EventRejected,
     ForecastReviewed,
@@ -78,16 +89,19 @@ from stockflow.events import (
     TransitDispatched,
     fingerprint,
 )
+from stockflow.finance import credit_check
 from stockflow.masterdata import (
     Catalog,
     InvalidGtin,
     LocationKind,
     NegativeStockPolicy,
+    OverLimit,
     Sku,
     SkuStatus,
     UnitConversionError,
     validate_gtin,
 )
+from stockflow.money import ZERO, to_money
 
 NO_BATCH = ""
 #: Movements remembered per location to date a count's book (see the module docstring).
@@ -118,6 +132,21 @@ LIFECYCLE_RULES: dict[SkuStatus, frozenset[str]] = {
     ),
     SkuStatus.ARCHIVED: frozenset(),
 }
+
+
+#: The port the credit check reads a customer's open receivables through: customer code → the
+#: sum of its open items in the books (what it owes now, before any open order).
+OpenReceivables = Callable[[str], Decimal]
+
+
+def receivable_value(sku: Sku, qty: int) -> Decimal:
+    """What issuing `qty` base units of `sku` books to 应收账款: the wholesale price plus output
+    VAT, each rounded to the fen as the sales-issue voucher rounds them; nothing for a SKU
+    without a wholesale price (it is invoiced elsewhere)."""
+    if not sku.wholesale_price or qty <= 0:
+        return ZERO
+    net = to_money(qty * sku.wholesale_price)
+    return net + to_money(net * sku.vat_rate)
 
 
 def lifecycle_takes(status: SkuStatus, event_type: str) -> bool:
@@ -248,6 +277,16 @@ class LedgerResult:
 class StockRejected(EventRejected):
     """The event is well-formed but the ledger refuses it (master data or stock rules)."""
 
+    #: Whether the refusal decides the event id: a redelivery of it stays refused.
+    decided: bool = True
+
+
+class CreditHeld(StockRejected):
+    """Over the customer's credit limit, held for a person's approval: not decided, so that the
+    same event sent again after a `CreditApproved` is taken."""
+
+    decided = False
+
 
 @dataclass(slots=True)
 class _Line:
@@ -311,10 +350,14 @@ class Ledger:
     """Positions plus the memory needed to apply the next event (applied ids, batch expiries,
     open reservations)."""
 
-    def __init__(self, catalog: Catalog, timezone: tzinfo | None = None) -> None:
+    def __init__(
+        self, catalog: Catalog, timezone: tzinfo | None = None, receivables: OpenReceivables | None = None
+    ) -> None:
         self.catalog = catalog
         #: The company's time zone (a receipt's day picks its exchange rate); None: the settings'.
         self.timezone = timezone
+        #: Customers' open receivables for the credit check; None: none known (0).
+        self.receivables = receivables
         self._stock: dict[str, dict[str, dict[str, Position]]] = {}
         #: Every event id decided (applied or refused) → the fingerprint of its content (0: unknown).
         self._applied: dict[str, int] = {}
@@ -331,6 +374,14 @@ class Ledger:
         self._serials_on_hand: dict[str, dict[str, str]] = {}
         self._serials_in_transit: dict[str, dict[str, str]] = {}
         self._serials_sold: dict[str, set[str]] = {}
+        #: Sales order → its customer (as a reservation named it); what a person approved above
+        #: the credit limit per customer × sales order.
+        self._order_customer: dict[str, str] = {}
+        self._credit_approved: dict[tuple[str, str], Decimal] = {}
+        #: Derived from the reservations: sales order → (location, SKU) it holds stock at, and
+        #: customer → its sales orders that hold stock.
+        self._order_reserved: dict[str, set[tuple[str, str]]] = {}
+        self._customer_orders: dict[str, set[str]] = {}
 
     def seed(self, key: PositionKey, position: Position, expiry: date | None = None) -> None:
         """Start a position from what another ledger holds (an edge agent's last synced snapshot
@@ -424,6 +475,26 @@ class Ledger:
     def applied_count(self) -> int:
         return len(self._applied)
 
+    def order_customer(self, sales_order: str) -> str | None:
+        """The customer a reservation named for this sales order (None: none did)."""
+        return self._order_customer.get(sales_order)
+
+    def open_orders(self, customer: str) -> Decimal:
+        """The customer's open orders in this ledger: the stock reserved for its sales orders and
+        not yet issued, valued as the issue will book it (`receivable_value`)."""
+        total = ZERO
+        for order in self._customer_orders.get(customer, ()):
+            for location, sku_code in self._order_reserved.get(order, ()):
+                sku = self.catalog.skus.get(sku_code)
+                if sku is not None:
+                    qty = sum(self._reservations.get((location, order, sku_code), {}).values())
+                    total += receivable_value(sku, qty)
+        return total
+
+    def credit_approved(self, customer: str, sales_order: str) -> Decimal:
+        """What people approved above the customer's credit limit for this sales order."""
+        return self._credit_approved.get((customer, sales_order), ZERO)
+
     # ---------------------------------------------------------------- snapshots
     def snapshot(self) -> dict[str, Any]:
         """Everything the ledger remembers, as JSON-ready values detached from the live state
@@ -463,11 +534,17 @@ class Ledger:
             "serials_on_hand": {sku: dict(at) for sku, at in self._serials_on_hand.items() if at},
             "serials_in_transit": {sku: dict(to) for sku, to in self._serials_in_transit.items() if to},
             "serials_sold": {sku: sorted(sold) for sku, sold in self._serials_sold.items() if sold},
+            "order_customers": dict(self._order_customer),
+            "credit_approved": [
+                [customer, order, str(amount)] for (customer, order), amount in self._credit_approved.items()
+            ],
         }
 
     @classmethod
-    def from_snapshot(cls, catalog: Catalog, data: Mapping[str, Any]) -> Ledger:
-        ledger = cls(catalog)
+    def from_snapshot(
+        cls, catalog: Catalog, data: Mapping[str, Any], receivables: OpenReceivables | None = None
+    ) -> Ledger:
+        ledger = cls(catalog, receivables=receivables)
         stock = ledger._stock
         for location, sku, batch, on_hand, reserved, quarantined, in_transit in data["stock"]:
             stock.setdefault(location, {}).setdefault(sku, {})[batch] = Position(
@@ -500,6 +577,15 @@ class Ledger:
         ledger._serials_on_hand = {sku: dict(at) for sku, at in data.get("serials_on_hand", {}).items()}
         ledger._serials_in_transit = {sku: dict(to) for sku, to in data.get("serials_in_transit", {}).items()}
         ledger._serials_sold = {sku: set(sold) for sku, sold in data.get("serials_sold", {}).items()}
+        # nor customers of orders, nor credit approvals, those taken before the credit check
+        ledger._order_customer = dict(data.get("order_customers", {}))
+        ledger._credit_approved = {
+            (customer, order): Decimal(amount) for customer, order, amount in data.get("credit_approved", [])
+        }
+        for location, order, sku in ledger._reservations:
+            ledger._order_reserved.setdefault(order, set()).add((location, sku))
+        for order in ledger._order_reserved:
+            ledger._index_order(order)
         return ledger
 
     # ---------------------------------------------------------------- writing
@@ -527,8 +613,9 @@ class Ledger:
             if admit and type(event) not in _FOLLOWS_ADMITTED:
                 self._admit(event)
             follow_ups = handler(self, txn, event) or ()
-        except StockRejected:
-            self._applied[event_id] = content  # a redelivery of a refused event stays refused
+        except StockRejected as refused:
+            if refused.decided:  # a redelivery of a refused event stays refused
+                self._applied[event_id] = content
             raise
         movements = self._commit(event, txn)
         for effect in txn.on_commit:
@@ -632,6 +719,8 @@ class Ledger:
     def _admit(self, event: Any) -> None:
         """The lifecycle rule: refuse an event that names a SKU whose state does not take it (an
         unknown SKU is left to the handler, which refuses it as unknown)."""
+        if type(event) in _NO_SKU:
+            return
         codes = [line.sku for line in event.lines] if type(event) in _TICKETS else (event.sku,)
         for code in codes:
             sku = self.catalog.skus.get(code)
@@ -853,8 +942,60 @@ class Ledger:
                 self._reservations[(location, order, sku)] = remaining
             else:
                 self._reservations.pop((location, order, sku), None)
+            self._reserved_at(order, location, sku, bool(remaining))
 
         txn.on_commit.append(store)
+
+    def _reserved_at(self, order: str, location: str, sku: str, holds: bool) -> None:
+        """Keep the indexes of open orders: whether `order` holds stock of `sku` at `location`."""
+        at = self._order_reserved.get(order)
+        if holds:
+            if at is None:
+                at = self._order_reserved[order] = set()
+            at.add((location, sku))
+        elif at is not None:
+            at.discard((location, sku))
+            if not at:
+                del self._order_reserved[order]
+        self._index_order(order)
+
+    def _index_order(self, order: str) -> None:
+        customer = self._order_customer.get(order)
+        if customer is None:
+            return
+        orders = self._customer_orders.get(customer)
+        if order in self._order_reserved:
+            if orders is None:
+                orders = self._customer_orders[customer] = set()
+            orders.add(order)
+        elif orders is not None:
+            orders.discard(order)
+            if not orders:
+                del self._customer_orders[customer]
+
+    # ---------------------------------------------------------------- credit
+    def _check_credit(self, txn: _Txn, customer: str | None, order: str, amount: Decimal) -> None:
+        """Refuse (or hold) an entering event that adds `amount` to the exposure of a customer
+        with a credit limit beyond that limit and what was approved above it for the order."""
+        if not txn.admit or customer is None or amount <= 0:
+            return
+        known = self.catalog.customers.get(customer)
+        if known is None or known.credit_limit is None:
+            return
+        receivables = self.receivables(customer) if self.receivables is not None else ZERO
+        orders = self.open_orders(customer)
+        approved = self.credit_approved(customer, order)
+        decision = credit_check(
+            known.credit_limit, known.over_credit_limit, receivables + orders, amount, approved
+        )
+        if decision.allowed:
+            return
+        detail = (
+            f"customer {customer}, sales order {order}: {decision.detail}; "
+            f"open receivables {receivables}, open orders {orders}"
+            + (f"; approved above the limit for this order {approved}" if approved else "")
+        )
+        raise (CreditHeld if decision.held else StockRejected)(decision.reason, detail)
 
     # ---------------------------------------------------------------- handlers
     def _goods_receipt(self, txn: _Txn, ev: GoodsReceipt) -> None:
@@ -1042,6 +1183,10 @@ class Ledger:
             serials = self._listed_serials(txn, line, ev.serials)
             self._serials_leave(txn, ev.sku, serials, ev.location, sold=True)
         self._outflow(txn, ev.location, line, "issue", own_reservation=(ev.sales_order, ev.sku))
+        # what the order had reserved is an open order already: only the rest adds to the exposure
+        reserved = sum(self._reservations.get((ev.location, ev.sales_order, ev.sku), {}).values())
+        unreserved = receivable_value(line.sku, line.qty - min(line.qty, reserved))
+        self._check_credit(txn, ev.customer, ev.sales_order, unreserved)
         self._release_reservation(txn, ev.location, ev.sales_order, ev.sku, line.qty)
 
     def _stock_reservation(self, txn: _Txn, ev: StockReservation) -> None:
@@ -1064,13 +1209,45 @@ class Ledger:
                 f"cannot reserve {line.qty} {line.sku.base_unit} of {ev.sku} at {ev.location}: "
                 f"only {line.qty - remaining} unrestricted",
             )
+        customer = self._order_customer.get(ev.sales_order)
+        if ev.customer is not None and customer is not None and ev.customer != customer and txn.admit:
+            raise StockRejected(
+                "customer_mismatch",
+                f"sales order {ev.sales_order} is for customer {customer}, not {ev.customer}",
+            )
+        customer = customer or ev.customer
+        self._check_credit(txn, customer, ev.sales_order, receivable_value(line.sku, line.qty))
         for batch, qty in plan:
             txn.change(PositionKey(ev.location, ev.sku, batch), line, reserved=qty)
 
         def store() -> None:
+            if customer is not None:
+                self._order_customer.setdefault(ev.sales_order, customer)
             held = self._reservations.setdefault((ev.location, ev.sales_order, ev.sku), {})
             for batch, qty in plan:
                 held[batch] = held.get(batch, 0) + qty
+            self._reserved_at(ev.sales_order, ev.location, ev.sku, True)
+
+        txn.on_commit.append(store)
+
+    def _credit_approval(self, txn: _Txn, ev: CreditApproved) -> None:
+        """A person allows `amount` above the customer's limit for the order; it moves no stock.
+        Entering, it needs a known customer whose over-limit setting asks for approval."""
+        self._check_location(ev.location)
+        if txn.admit:
+            customer = self.catalog.customers.get(ev.customer)
+            if customer is None:
+                raise StockRejected("unknown_customer", f"customer {ev.customer!r} is not in master data")
+            if customer.over_credit_limit is not OverLimit.APPROVAL:
+                raise StockRejected(
+                    "credit_approval_not_taken",
+                    f"customer {ev.customer} is set to {customer.over_credit_limit.value} orders over its "
+                    "credit limit: they are not held for approval",
+                )
+        key = (ev.customer, ev.sales_order)
+
+        def store() -> None:
+            self._credit_approved[key] = self._credit_approved.get(key, ZERO) + ev.amount
 
         txn.on_commit.append(store)
 
@@ -1274,8 +1451,9 @@ def _per_base_unit(price: Decimal, qty: Decimal, base_qty: int) -> Decimal:
 #: transit leg of an admitted dispatch, a decision on a conflict an admitted event made) and
 #: repairs of the live state.
 _FOLLOWS_ADMITTED = frozenset({TransitDispatched, StockCorrection, ConflictDecided})
-#: Events that name their SKUs on lines (every other event names one, as `sku`).
+#: Events that name their SKUs on lines (every other event names one, as `sku`, but these).
 _TICKETS = frozenset({PosSale, PosReturn})
+_NO_SKU = frozenset({CreditApproved})
 
 _HANDLERS = {
     GoodsReceipt: Ledger._goods_receipt,
@@ -1286,6 +1464,7 @@ _HANDLERS = {
     TransferIn: Ledger._transfer_in,
     SalesIssue: Ledger._sales_issue,
     StockReservation: Ledger._stock_reservation,
+    CreditApproved: Ledger._credit_approval,
     PosSale: Ledger._pos_sale,
     PosReturn: Ledger._pos_return,
     CycleCount: Ledger._cycle_count,

@@ -18,7 +18,7 @@ from stockflow.alerts import Alert, AlertType, Severity, alert
 from stockflow.coldchain import ColdChainMonitor
 from stockflow.events import TemperatureReading, TransitDispatched
 from stockflow.i18n import Message
-from stockflow.ledger import Ledger, LedgerResult, Movement, Position, PositionKey
+from stockflow.ledger import Ledger, LedgerResult, Movement, OpenReceivables, Position, PositionKey
 from stockflow.masterdata import Catalog, Sku
 
 log = logging.getLogger(__name__)
@@ -38,6 +38,8 @@ class StockProcessor:
     catalog: Catalog
     near_expiry_days: int = 3
     excursion_minutes: float = 15.0
+    #: Customers' open receivables for the credit check (None: none known, 0).
+    receivables: OpenReceivables | None = None
     ledger: Ledger = field(init=False)
     coldchain: ColdChainMonitor = field(init=False)
     _below_reorder: set[tuple[str, str]] = field(default_factory=set, init=False)
@@ -45,7 +47,7 @@ class StockProcessor:
     _cold_chain_skus: frozenset[str] = field(default=frozenset(), init=False)
 
     def __post_init__(self) -> None:
-        self.ledger = Ledger(self.catalog)
+        self.ledger = Ledger(self.catalog, receivables=self.receivables)
         self._cold_chain_skus = frozenset(
             code for code, sku in self.catalog.skus.items() if sku.is_cold_chain
         )
@@ -87,7 +89,7 @@ class StockProcessor:
 
     def restore(self, data: Mapping[str, Any]) -> None:
         """Take over a snapshot's state (this processor's settings stay its own)."""
-        self.ledger = Ledger.from_snapshot(self.catalog, data["ledger"])
+        self.ledger = Ledger.from_snapshot(self.catalog, data["ledger"], self.receivables)
         self._below_reorder = {(location, sku) for location, sku in data["below_reorder"]}
         self._expiry_alerted = {PositionKey(lo, sk, ba) for lo, sk, ba in data["expiry_alerted"]}
         self.coldchain.restore(data["cold_chain"])
