@@ -60,6 +60,9 @@ class Settings(BaseSettings):
     )
     checkpoints_kept: int = Field(default=3, ge=1, description="checkpoints kept per partition")
     embedded_fetch_wait_ms: int = Field(default=10, ge=1, description="Tansu holds a fetch this long")
+    open_items_refresh_seconds: float = Field(
+        default=1.0, gt=0, description="the credit check looks for newer open items at most this often"
+    )
 
     # Who may call the workers' HTTP API: every endpoint but /health needs a credential
     # (`stockflow devices add`); `auth_required=false` only for benchmarks on a closed machine.

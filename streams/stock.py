@@ -41,6 +41,7 @@ from lake import (
     replay_partitions,
 )
 from lake import reader as lake_reader
+from lake.tables import OPEN_ITEMS
 from stockflow.alerts import AlertType, Severity
 from stockflow.alerts import alert as make_alert
 from stockflow.config import get_settings
@@ -65,6 +66,7 @@ from stockflow.processing import StockProcessor
 from stores.masterdata import MasterDataFiles
 from streams import topics
 from streams.app import app
+from streams.open_items import OpenReceivablesFile
 
 log = logging.getLogger(__name__)
 settings = get_settings()
@@ -121,6 +123,10 @@ class StockState:
         self.catalog: Catalog | None = None
         self.processors: dict[int, StockProcessor] = {}
         self.lake = LakeWriter(settings.lake_dir, f"{settings.app_id}-{settings.web_port}")
+        #: Customers' open receivables as the books last published them, for the credit check.
+        self.receivables = OpenReceivablesFile(
+            settings.lake_dir / OPEN_ITEMS.name, settings.open_items_refresh_seconds
+        )
         self.pending_acks: list[Any] = []
         self.stream: Any = None
         self.counters: Counter[str] = Counter()
@@ -166,6 +172,7 @@ class StockState:
             self.load_catalog(),
             near_expiry_days=settings.near_expiry_days,
             excursion_minutes=settings.excursion_minutes,
+            receivables=self.receivables,
         )
 
     def served_processor(self, partition: int) -> StockProcessor:
@@ -499,7 +506,7 @@ async def _apply_message(
             err.reason,
             err.detail,
             event.event_id,
-            refused_by_ledger=True,
+            refused_by_ledger=err.decided,  # a credit hold is not: it may pass once approved
         )
         await record_conflicts(proc, event, err, edge, partition)
         return
@@ -578,6 +585,8 @@ MASTERDATA_REASONS = frozenset(
         "gtin_mismatch",
         "unit_conversion",
         "wrong_location_kind",
+        "unknown_customer",
+        "credit_approval_not_taken",
     }
 )
 #: Set by `streams.masterdata` once its feed runs: waits until every master-data change
