@@ -13,9 +13,11 @@ from prefect.cache_policies import NO_CACHE
 from stockflow.config import get_settings
 from stockflow.masterdata import Catalog
 from stockflow.services.books import BooksService, PassResult, percentile
+from stockflow.services.finance import FinanceService
 from stockflow.vouchers import AccountingPolicy
 from stores.audit_log import AuditLog
 from stores.books import Books
+from stores.finance import FinanceBooks
 
 
 def open_books(var_dir: str | None = None) -> BooksService:
@@ -28,10 +30,23 @@ def open_books(var_dir: str | None = None) -> BooksService:
     return BooksService(books, AuditLog(root), books.rules)
 
 
+def open_finance(var_dir: str | None = None) -> FinanceService:
+    """The finance documents' use cases on the same books (the same file, lock and chart)."""
+    settings = get_settings()
+    root = Path(var_dir) if var_dir else settings.var_dir
+    policy = AccountingPolicy.load(settings.accounting_policy_file)
+    store = FinanceBooks(root, Catalog.load(root / "masterdata.json"), policy)
+    return FinanceService(store, AuditLog(root), store.rules)
+
+
 @task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def post_pass(var_dir: str | None) -> PassResult:
-    """One posting pass: read lake files past the watermark, value, post (one transaction)."""
-    return open_books(var_dir).post_vouchers()
+    """One posting pass: read lake files past the watermark, value, post (one transaction);
+    then the receivables and payables those vouchers raised become open items (a second one)."""
+    result = open_books(var_dir).post_vouchers()
+    if result.vouchers:
+        open_finance(var_dir).sync()
+    return result
 
 
 @flow(name="post_vouchers")

@@ -139,14 +139,20 @@ LIFECYCLE_RULES: dict[SkuStatus, frozenset[str]] = {
 OpenReceivables = Callable[[str], Decimal]
 
 
-def receivable_value(sku: Sku, qty: int) -> Decimal:
-    """What issuing `qty` base units of `sku` books to 应收账款: the wholesale price plus output
-    VAT, each rounded to the fen as the sales-issue voucher rounds them; nothing for a SKU
-    without a wholesale price (it is invoiced elsewhere)."""
+def receivable_amounts(sku: Sku, qty: int) -> tuple[Decimal, Decimal]:
+    """What issuing `qty` base units of `sku` books as revenue and as output VAT: the wholesale
+    price, and the VAT on it, each rounded to the fen (the sales-issue voucher's rule); nothing
+    for a SKU without a wholesale price (it is invoiced elsewhere)."""
     if not sku.wholesale_price or qty <= 0:
-        return ZERO
+        return ZERO, ZERO
     net = to_money(qty * sku.wholesale_price)
-    return net + to_money(net * sku.vat_rate)
+    return net, to_money(net * sku.vat_rate)
+
+
+def receivable_value(sku: Sku, qty: int) -> Decimal:
+    """What issuing `qty` base units of `sku` books to 应收账款 (`receivable_amounts`, added)."""
+    net, vat = receivable_amounts(sku, qty)
+    return net + vat
 
 
 def lifecycle_takes(status: SkuStatus, event_type: str) -> bool:

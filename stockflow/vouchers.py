@@ -44,6 +44,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from stockflow.config import get_settings
 from stockflow.events import SalesChannel
+from stockflow.ledger import receivable_amounts
 from stockflow.masterdata import Catalog, ValuationMethod
 from stockflow.money import ZERO, split_vat, to_money
 from stockflow.valuation import DEFAULT_METHODS, ValuedMovement
@@ -502,9 +503,8 @@ class VoucherRules:
         d = draft(self.unit_of(mv.location), summary)
         sku = self.catalog.skus[mv.sku]
         receivable = self.policy.account(Role.RECEIVABLE)
-        if sku.wholesale_price:
-            net = to_money(-mv.qty_change * sku.wholesale_price)
-            vat = to_money(net * sku.vat_rate)
+        net, vat = receivable_amounts(sku, -mv.qty_change)
+        if net:
             d.debit(receivable, net + vat, summary, customer=mv.counterparty, location=mv.location)
             d.credit(
                 self.policy.account(Role.REVENUE),
