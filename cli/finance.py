@@ -81,18 +81,25 @@ def finance_record(
         console.print(Text(t("cli.finance.record.unreadable", file=file, why=str(exc)), style="red"))
         raise typer.Exit(2) from None
     raw = data if isinstance(data, list) else [data]
-    service, failed = _finance(), 0
+    parsed, failed = [], 0
     for item in raw:
         try:
-            result = service.record(parse_document(item), by=by or _whoami())
-        except (DocumentRefused, ValueError) as exc:
+            parsed.append(parse_document(item))
+        except DocumentRefused as exc:
             failed += 1
             event_id = item.get("event_id", "?") if isinstance(item, dict) else "?"
             console.print(
                 Text(t("cli.finance.record.refused", event_id=event_id, why=explained(exc)), style="red")
             )
-            continue
-        if result.status == "exception":
+    for doc, result in zip(parsed, _finance().record_many(parsed, by=by or _whoami()), strict=True):
+        if isinstance(result, DocumentRefused):
+            failed += 1
+            console.print(
+                Text(
+                    t("cli.finance.record.refused", event_id=doc.event_id, why=explained(result)), style="red"
+                )
+            )
+        elif result.status == "exception":
             problems = "; ".join(f"{p.reason}: {p.detail}" for p in result.problems)
             console.print(
                 Text(

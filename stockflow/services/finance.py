@@ -166,51 +166,90 @@ class FinanceService:
     # ------------------------------------------------------------------ recording
     def record(self, doc: Document, by: str = "unknown") -> Recorded:
         """Record one finance document (idempotent by `event_id`)."""
+        audits: list[tuple[str, str, str, dict[str, Any]]] = []
         with self.store.session() as books:
-            known = books.document(doc.event_id)
-            if known is not None:
-                before = json.loads(known["payload"])
-                if {k: v for k, v in before.items() if k != "occurred_at"} != json.loads(
-                    doc.model_dump_json(exclude={"occurred_at"})
-                ):  # a resend may carry a new time, never a new content
-                    raise DocumentRefused(
-                        "conflicting_duplicate",
-                        f"document id {doc.event_id!r} was recorded with a different content; a new document needs a new id",
-                    )
-                return Recorded(doc.event_id, "duplicate")
-            self._check_parties(doc)
             self.sync_items(books)
-            result = self._post(books, doc)
-            kind, party = party_of(doc)
-            books.add_document(
-                {
-                    "event_id": doc.event_id,
-                    "event_type": doc.event_type,
-                    "document_no": document_number(doc),
-                    "party_kind": kind.value,
-                    "party": party,
-                    "accounting_unit": self.rules.unit_of(doc.location),
-                    "location": doc.location,
-                    "document_date": _document_date(doc),
-                    "status": result.status,
-                    "problems": _problem_dicts(result.problems),
-                    "payload": doc.model_dump_json(),
-                    "recorded_at": self.clock(),
-                    "recorded_by": by,
-                }
-            )
-            self.audit.append(
+            result = self._record_in(books, doc, by, audits)
+            self._commit(books, audits)
+        return result
+
+    def _record_in(
+        self,
+        books: FinanceSession,
+        doc: Document,
+        by: str,
+        audits: list[tuple[str, str, str, dict[str, Any]]],
+    ) -> Recorded:
+        known = books.document(doc.event_id)
+        if known is not None:
+            before = json.loads(known["payload"])
+            if {k: v for k, v in before.items() if k != "occurred_at"} != json.loads(
+                doc.model_dump_json(exclude={"occurred_at"})
+            ):  # a resend may carry a new time, never a new content
+                raise DocumentRefused(
+                    "conflicting_duplicate",
+                    f"document id {doc.event_id!r} was recorded with a different content; "
+                    "a new document needs a new id",
+                )
+            return Recorded(doc.event_id, "duplicate")
+        self._check_parties(doc)
+        result = self._post(books, doc)
+        kind, party = party_of(doc)
+        books.add_document(
+            {
+                "event_id": doc.event_id,
+                "event_type": doc.event_type,
+                "document_no": document_number(doc),
+                "party_kind": kind.value,
+                "party": party,
+                "accounting_unit": self.rules.unit_of(doc.location),
+                "location": doc.location,
+                "document_date": _document_date(doc),
+                "status": result.status,
+                "problems": _problem_dicts(result.problems),
+                "payload": doc.model_dump_json(),
+                "recorded_at": self.clock(),
+                "recorded_by": by,
+            }
+        )
+        audits.append(
+            (
                 by,
                 f"finance.{doc.event_type}",
                 f"{doc.event_type} {document_number(doc)}",
-                details={
-                    "event_id": doc.event_id,
-                    "status": result.status,
-                    "vouchers": list(result.vouchers),
-                },
+                {"event_id": doc.event_id, "status": result.status, "vouchers": list(result.vouchers)},
             )
-            books.commit()
+        )
         return result
+
+    def _commit(self, books: FinanceSession, audits: list[tuple[str, str, str, dict[str, Any]]]) -> None:
+        """The audit entries of what is about to be committed, then the commit."""
+        for actor, action, target, details in audits:
+            self.audit.append(actor, action, target, details=details)
+        books.commit()
+
+    def record_many(self, docs: Sequence[Document], by: str = "unknown") -> list[Recorded | DocumentRefused]:
+        """Record documents in order in one transaction (one audit entry each); should any be
+        refused, the batch is undone and each is recorded on its own, so one bad document
+        never stops the others. Returns each one's outcome, or its refusal."""
+        try:
+            audits: list[tuple[str, str, str, dict[str, Any]]] = []
+            with self.store.session() as books:
+                self.sync_items(books)
+                out: list[Recorded | DocumentRefused] = [
+                    self._record_in(books, doc, by, audits) for doc in docs
+                ]
+                self._commit(books, audits)
+            return out
+        except DocumentRefused:
+            pass
+        results: list[Recorded | DocumentRefused] = []
+        for doc in docs:
+            try:
+                results.append(self.record(doc, by))
+            except DocumentRefused as exc:
+                results.append(exc)
+        return results
 
     def _check_parties(self, doc: Document) -> None:
         catalog = self.rules.catalog
