@@ -13,11 +13,15 @@ import pytest
 from expectations.checks import frames_from_warehouse, prepare_frames, validate
 from stockflow.config import Settings
 from stockflow.delivery import Delivery
+from stockflow.finance import AGEING_BUCKETS, PartyKind, ageing
 from stockflow.masterdata import Catalog
 from stores import warehouse
 from stores.books import Books
+from tests.support.open_items import read_open_items, sample_open_items, write_open_items
 
 pytestmark = pytest.mark.integration
+#: the ageing marts' bucket columns, in the order of stockflow.finance.AGEING_BUCKETS
+AGEING_COLUMNS = ["bucket_0_30", "bucket_31_60", "bucket_61_90", "bucket_over_90"]
 
 
 @dataclass
@@ -39,6 +43,8 @@ def company(tmp_path_factory):
     lake = Lake(var, days=3)
     lake.write()
     Books(var, lake.catalog).post_new_movements()
+    # the subledgers' open items, aged from today (the build's business day) back
+    write_open_items(var / "lake", sample_open_items(lake.catalog, datetime.now(Settings().tz).date()))
     result = warehouse.build(var, lake.catalog, full=True)
     assert result.success, result.failures
     assert result.statuses.get("success", 0) > 20 and result.statuses.get("pass", 0) > 50, result.statuses
@@ -234,6 +240,41 @@ def test_flows_build_check_and_alert_on_the_prefect_server(
         assert con.execute(
             "SELECT count(*), count(*) FILTER (WHERE NOT success) FROM quality_runs"
         ).fetchall() == [(2, 1)]
+
+
+def test_the_ageing_marts_age_the_open_items_as_the_core_does(built):
+    var = built.settings.var_dir
+    items = read_open_items(var / "lake")
+    ((started_at,),) = query(var, "SELECT started_at FROM build_info")
+    as_of = started_at.astimezone(built.settings.tz).date()  # the build's business day
+    buckets = ", ".join(f"sum({c})" for c in AGEING_COLUMNS)
+    for kind, mart in ((PartyKind.SUPPLIER, "fct_ap_ageing"), (PartyKind.CUSTOMER, "fct_ar_ageing")):
+        shown = query(
+            var,
+            f"SELECT accounting_unit, party, {', '.join(AGEING_COLUMNS)}, total, as_of_date FROM {mart}"
+            " ORDER BY accounting_unit, party",
+        )
+        expected = [
+            (
+                r.accounting_unit,
+                r.party,
+                *(r.buckets[label] for label, _, _ in AGEING_BUCKETS),
+                r.total,
+                as_of,
+            )
+            for r in ageing([i for i in items if i.party_kind is kind], as_of)
+        ]
+        assert shown == expected, mart
+        # the rows reach every bucket, and a credit shows where it is dated
+        lowest = f"min(least({', '.join(AGEING_COLUMNS)}))"
+        ((*sums, lowest),) = query(var, f"SELECT {buckets}, {lowest} FROM {mart}")
+        assert all(s != 0 for s in sums) and lowest < 0, (mart, sums, lowest)
+    # a party whose items are all settled has no row
+    suppliers = [i for i in items if i.party_kind is PartyKind.SUPPLIER]
+    settled = {(i.accounting_unit, i.party) for i in suppliers} - {
+        (i.accounting_unit, i.party) for i in suppliers if i.open_amount != 0
+    }
+    assert settled and not settled & set(query(var, "SELECT accounting_unit, party FROM fct_ap_ageing"))
 
 
 def fingerprint(var: Path) -> dict[str, tuple]:
