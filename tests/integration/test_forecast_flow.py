@@ -184,15 +184,12 @@ def test_the_planning_calendar_s_signals_compete_where_the_history_allows_a_back
     assert warehouse.build(tmp_path, lake.catalog, full=True).success
     calendar = tmp_path / CALENDAR_FILE
     with temporary_settings(updates={PREFECT_API_URL: module_prefect_server.prefect_api_url}):
-        # no calendar: the statistical models only
+        # no calendar: the statistical models only (a calendar that ends before the horizon
+        # does is refused the same way: see the test of `known_signals` below)
         plain = forecast_demand(var_dir=str(tmp_path))
-        # a calendar that ends before the horizon does: not used (its features would be unknown)
-        Simulation(lake.catalog, 7).signal_calendar(START, START + timedelta(days=40)).save(calendar)
-        stale = forecast_demand(var_dir=str(tmp_path))
         Simulation(lake.catalog, 7).signal_calendar(START, START + timedelta(days=90)).save(calendar)
         known = forecast_demand(var_dir=str(tmp_path))
     assert plain["signals"] is False and "LightGBM" not in plain["models"]
-    assert stale["signals"] is False and "LightGBM" not in stale["models"]
     assert known["signals"] is True and known["series"] == plain["series"]
     # series of four weeks or more were backtested (on two 7-day windows), the younger ones not
     assert known["models"]["HistoryMean"] == plain["models"]["HistoryMean"] < sum(known["models"].values())
@@ -209,3 +206,43 @@ def test_the_planning_calendar_s_signals_compete_where_the_history_allows_a_back
             [known["run_id"]],
         ).fetchall() == [(30 * boosted, True, True)]
     assert boosted > 0
+
+
+def test_a_planning_calendar_is_used_only_where_it_covers_the_whole_horizon(tmp_path):
+    """The flow's rule for the calendar (`known_signals`): with no calendar, or one that ends
+    before the horizon does (even by a day), no signals are used, since their features would be
+    unknown on the days to forecast; one that reaches the horizon's last day gives every series
+    the features of every day from its history's first to that last day."""
+    from datetime import timedelta
+
+    import numpy as np
+    import pandas as pd
+
+    from flows.forecast_demand import known_signals
+    from simulator.company import Simulation, build_catalog
+    from stockflow.forecasting import SEPARATOR
+    from stockflow.signals import CALENDAR_FILE, FEATURES
+
+    catalog = build_catalog(7)
+    catalog.save(tmp_path / "masterdata.json")
+    cold = next(code for code, sku in sorted(catalog.skus.items()) if sku.is_cold_chain)
+    dry = next(code for code, sku in sorted(catalog.skus.items()) if not sku.is_cold_chain)
+    store = sorted(catalog.locations)[0]
+    horizon, last_day = 30, START + timedelta(days=27)
+    days = pd.date_range(START, last_day, freq="D")
+    ids = [f"{store}{SEPARATOR}{cold}", f"{store}{SEPARATOR}{dry}"]
+    history = pd.DataFrame({"unique_id": np.repeat(ids, len(days)), "ds": np.tile(days, 2), "y": 1.0})
+    calendar = tmp_path / CALENDAR_FILE
+    simulation = Simulation(catalog, 7)
+
+    assert known_signals(tmp_path, history, last_day, horizon) is None  # no calendar
+    simulation.signal_calendar(START, last_day + timedelta(days=horizon - 1)).save(calendar)
+    assert known_signals(tmp_path, history, last_day, horizon) is None  # a day short
+    simulation.signal_calendar(START, last_day + timedelta(days=horizon)).save(calendar)
+    features = known_signals(tmp_path, history, last_day, horizon)
+    assert features is not None and list(features.columns) == ["unique_id", "ds", *FEATURES]
+    expected_days = [START + timedelta(days=i) for i in range(len(days) + horizon)]
+    for unique_id in ids:
+        rows = features[features["unique_id"] == unique_id]
+        assert [d.date() for d in rows["ds"]] == expected_days
+        assert set(rows["cold_chain"]) == {1.0 if unique_id == ids[0] else 0.0}
