@@ -48,19 +48,25 @@ def vouchers_post() -> None:
         console.print(t("cli.vouchers.posted", **fields))
 
 
-@vouchers_app.command("export", help=t("cli.vouchers.export.help"))
+@vouchers_app.command("export", help=t("cli.vouchers.export.help_layouts"))
 def vouchers_export(
     period: str = typer.Argument(..., help=t("cli.option.period")),
-    fmt: str = typer.Option("csv", "--format", help=t("cli.vouchers.export.format")),
+    fmt: str = typer.Option("csv", "--format", help=t("cli.vouchers.export.format_layouts")),
     unit: str = typer.Option(None, help=t("cli.vouchers.export.unit")),
     out: Path = typer.Option(None, help=t("cli.vouchers.export.out")),
+    preparer: str = typer.Option("", help=t("cli.vouchers.export.preparer")),
 ) -> None:
-    """Export a period's vouchers, one row per line (CSV in UTF-8 with BOM, for spreadsheets)."""
+    """Export a period's vouchers, one row per line (CSV in UTF-8 with BOM, for spreadsheets), or
+    as the voucher import workbook of 用友 U8 / 金蝶 K/3 (.xlsx, written to --out)."""
+    from stockflow.voucher_layouts import LAYOUTS, VoucherWorkbook
     from stockflow.vouchers import PostingRejected
 
+    if fmt in LAYOUTS and out is None:
+        console.print(Text(t("cli.vouchers.export.workbook_needs_out", format=fmt), style="red"))
+        raise typer.Exit(2)
     try:
         with console.status(t("cli.vouchers.exporting", period=period)):
-            text = _books().export_period(period, fmt, unit)
+            exported = _books().export_period(period, fmt, unit, preparer or _whoami())
     except (ValueError, PostingRejected) as exc:
         raise _refused(exc) from None
     _audit().append(
@@ -69,10 +75,15 @@ def vouchers_export(
         f"vouchers {period}" + (f" of {unit}" if unit else ""),
         details={"format": fmt, "file": str(out) if out else "standard output"},
     )
-    if out is None:
-        typer.echo(text, nl=False)
+    if isinstance(exported, VoucherWorkbook):
+        from stores.voucher_workbooks import write_workbook
+
+        write_workbook(exported, out)
+        console.print(t("cli.wrote_file", path=out), markup=False)
+    elif out is None:
+        typer.echo(exported, nl=False)
     else:
-        out.write_text(text, encoding="utf-8-sig" if fmt == "csv" else "utf-8")
+        out.write_text(exported, encoding="utf-8-sig" if fmt == "csv" else "utf-8")
         console.print(t("cli.wrote_file", path=out), markup=False)
 
 

@@ -1,5 +1,6 @@
 """The books' use cases: post vouchers for new stock movements, close a period, reverse or correct
-a posted voucher, the trial balance and its check against the stock ledger, a period's export.
+a posted voucher, the trial balance and its check against the stock ledger, a period's export
+(CSV, JSON, or the voucher import workbook of 用友 U8 or 金蝶 K/3: `stockflow.voucher_layouts`).
 
 They are written against the ports below; `stores.books.Books` implements them on DuckDB and the
 lake. Every write goes through one `BooksSession`: the store's single writer, one transaction,
@@ -24,6 +25,7 @@ from typing import Any, Protocol
 from stockflow.ledger import Movement
 from stockflow.services.ports import AuditTrail
 from stockflow.valuation import Valuation, ValuedMovement
+from stockflow.voucher_layouts import LAYOUTS, LayoutLine, Parties, VoucherWorkbook, voucher_workbook
 from stockflow.vouchers import (
     AccountingPolicy,
     AccountTotal,
@@ -51,7 +53,8 @@ log = logging.getLogger(__name__)
 Clock = Callable[[], datetime]
 #: A movement's key in the stock ledger: (event id, location, SKU, batch).
 MovementKey = tuple[str, str, str, str]
-EXPORT_FORMATS = ("csv", "json")
+#: Text formats, then the accounting software whose voucher import workbook a period can be laid out in.
+EXPORT_FORMATS = ("csv", "json", *LAYOUTS)
 #: The columns of a CSV export, in order (what accounting software imports).
 EXPORT_CSV_FIELDS = (
     "date", "voucher_no", "accounting_unit", "line_no", "summary", "account_code", "account_name",
@@ -362,11 +365,18 @@ class BooksService:
         """The inventory accounts against the stock ledger's value, per location."""
         return StockCheck(self.inventory_by_location(), self.store.stock_value_by_location())
 
-    def export_period(self, period: str, fmt: str, accounting_unit: str | None = None) -> str:
-        """A period's vouchers as CSV (one row per line) or JSON (vouchers with their lines)."""
+    def export_period(
+        self, period: str, fmt: str, accounting_unit: str | None = None, preparer: str = ""
+    ) -> str | VoucherWorkbook:
+        """A period's vouchers as CSV (one row per line) or JSON (vouchers with their lines), or
+        the workbook an accounting software imports (`yonyou`, `kingdee`: one set of books, with
+        `preparer` as 制单人; see `stockflow.voucher_layouts`)."""
         if fmt not in EXPORT_FORMATS:
-            raise ValueError(f"unknown export format {fmt!r}: csv or json")
+            raise ValueError(f"unknown export format {fmt!r}: csv or json, or {' or '.join(LAYOUTS)}")
         rows = self.store.export_rows(checked_period(period), accounting_unit)
+        if fmt in LAYOUTS:
+            lines = [LayoutLine.from_row(r) for r in rows]
+            return voucher_workbook(fmt, lines, preparer, Parties.of(self.rules.catalog))
         return export_json(period, rows) if fmt == "json" else export_csv(rows)
 
 
