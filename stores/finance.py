@@ -19,13 +19,14 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lake.tables import OPEN_ITEMS
 from stockflow.finance import OpenItem, PartyKind, ReceiptPosition
 from stockflow.masterdata import Catalog
 from stockflow.money import ZERO
-from stockflow.vouchers import AccountingPolicy, Voucher
+from stockflow.vouchers import AccountingPolicy, Voucher, VoucherKind, VoucherLine
 from stores import duck
 from stores.books import _DDL, Books, DuckDBBooksSession, first_row
 
@@ -133,6 +134,9 @@ class DuckDBFinanceSession(DuckDBBooksSession):
     def __init__(self, books: FinanceBooks, con: Any) -> None:
         super().__init__(books, con)
         self.items_changed = False
+        self.cache: dict[str, Any] = {}
+        self._last_numbers: dict[tuple[str, str], str] | None = None
+        self._orders: dict[str, dict[str, list[str]]] = {}
 
     def commit(self) -> None:
         super().commit()
@@ -188,18 +192,38 @@ class DuckDBFinanceSession(DuckDBBooksSession):
         )
 
     def ordered_payloads(self, location: str, purchase_orders: Collection[str]) -> list[str]:
-        """The purchase order events the stream landed for these orders at `location` (JSON)."""
-        root = self.books.lake_dir / "scans"
-        if not purchase_orders or not any(root.glob("date=*/part-*.parquet")):
-            return []
-        pattern = str(root / "date=*" / "part-*.parquet")
-        rows = self.con.execute(
-            "SELECT DISTINCT event_id, payload FROM read_parquet(?, union_by_name = true)"
-            " WHERE event_type = 'purchase_order' AND location = ?"
-            " AND json_extract_string(payload, '$.purchase_order') IN (SELECT unnest(?))",
-            [pattern, location, sorted(purchase_orders)],
-        ).fetchall()
-        return [payload for _, payload in rows]
+        """The purchase order events the stream landed for these orders at `location` (JSON);
+        a location's orders are read from the lake once per transaction."""
+        if location not in self._orders:
+            root = self.books.lake_dir / "scans"
+            by_order: dict[str, list[str]] = {}
+            if any(root.glob("date=*/part-*.parquet")):
+                rows = self.con.execute(
+                    "SELECT DISTINCT event_id, json_extract_string(payload, '$.purchase_order'), payload"
+                    " FROM read_parquet(?, union_by_name = true)"
+                    " WHERE event_type = 'purchase_order' AND location = ?",
+                    [str(root / "date=*" / "part-*.parquet"), location],
+                ).fetchall()
+                for _, order, payload in rows:
+                    by_order.setdefault(order, []).append(payload)
+            self._orders[location] = by_order
+        known = self._orders[location]
+        return [payload for order in sorted(set(purchase_orders)) for payload in known.get(order, ())]
+
+    def last_voucher_numbers(self) -> dict[tuple[str, str], str]:
+        """As the books', read once per transaction and kept up to date as vouchers are added."""
+        if self._last_numbers is None:
+            self._last_numbers = super().last_voucher_numbers()
+        return dict(self._last_numbers)
+
+    def add_vouchers(self, vouchers: Sequence[Any], posted_at: datetime, run_id: str) -> None:
+        super().add_vouchers(vouchers, posted_at, run_id)
+        if self._last_numbers is not None:
+            for n in vouchers:
+                key = (n.voucher.accounting_unit, n.voucher.period)
+                seen = self._last_numbers.get(key)
+                if seen is None or (len(n.voucher_no), n.voucher_no) > (len(seen), seen):
+                    self._last_numbers[key] = n.voucher_no
 
     def add_invoice_lines(self, rows: Sequence[dict[str, Any]]) -> None:
         for r in rows:
@@ -228,41 +252,66 @@ class DuckDBFinanceSession(DuckDBBooksSession):
         if not items:
             return
         self.items_changed = True
-        for item in items:
-            row = _item_row(item, at)
-            marks = ", ".join("?" for _ in _ITEM_COLUMNS)
+        latest = {item.item_id: item for item in items}  # the last change of an item wins
+        data = pa.Table.from_pylist([_item_row(i, at) for i in latest.values()], schema=OPEN_ITEMS.schema)
+        self.con.register("incoming_items", data)
+        try:
+            columns = ", ".join(_ITEM_COLUMNS)
             updates = ", ".join(f"{c} = excluded.{c}" for c in _ITEM_COLUMNS if c != "item_id")
             self.con.execute(
-                f"INSERT INTO open_items ({', '.join(_ITEM_COLUMNS)}) VALUES ({marks})"  # noqa: S608
-                f" ON CONFLICT (item_id) DO UPDATE SET {updates}",
-                [row[c] for c in _ITEM_COLUMNS],
+                f"INSERT INTO open_items ({columns}) SELECT {columns} FROM incoming_items"  # noqa: S608
+                f" ON CONFLICT (item_id) DO UPDATE SET {updates}"
             )
+        finally:
+            self.con.unregister("incoming_items")
 
     def add_settlements(self, event_id: str, settled: Sequence[tuple[str, Decimal]]) -> None:
-        for item_id, amount in settled:
-            self.con.execute("INSERT INTO settlements VALUES (?, ?, ?)", [event_id, item_id, amount])
+        if settled:
+            self.con.execute(
+                "INSERT INTO settlements SELECT ?, unnest(?), unnest(?::DECIMAL(18,2)[])",
+                [event_id, [i for i, _ in settled], [a for _, a in settled]],
+            )
 
     def unitemized_vouchers(self, account_codes: Collection[str]) -> list[Voucher]:
-        ids = [
-            r[0]
-            for r in self.con.execute(
-                "SELECT DISTINCT l.voucher_id FROM voucher_lines l JOIN vouchers v USING (voucher_id)"
-                " WHERE l.account_code IN (SELECT unnest(?))"
-                " AND l.voucher_id NOT IN (SELECT voucher_id FROM itemized_vouchers)"
-                " ORDER BY 1",
-                [sorted(account_codes)],
-            ).fetchall()
+        heads = self.con.execute(
+            "SELECT voucher_id, accounting_unit, voucher_date, summary, source_event_id, source_event_type,"
+            " occurred_at, kind, reverses, note FROM vouchers WHERE voucher_id IN ("
+            " SELECT DISTINCT voucher_id FROM voucher_lines WHERE account_code IN (SELECT unnest(?)))"
+            " AND voucher_id NOT IN (SELECT voucher_id FROM itemized_vouchers)",
+            [sorted(account_codes)],
+        ).fetchall()
+        if not heads:
+            return []
+        lines: dict[str, list[VoucherLine]] = {}
+        for row in self.con.execute(
+            "SELECT voucher_id, account_code, account_name, debit, credit, summary, location, sku, batch,"
+            " supplier, customer, counterpart_unit FROM voucher_lines WHERE voucher_id IN (SELECT unnest(?))"
+            " ORDER BY voucher_id, line_no",
+            [[h[0] for h in heads]],
+        ).fetchall():
+            lines.setdefault(row[0], []).append(VoucherLine(*row[1:]))
+        out = [
+            Voucher(
+                voucher_id=h[0],
+                accounting_unit=h[1],
+                voucher_date=h[2],
+                summary=h[3],
+                source_event_id=h[4],
+                source_event_type=h[5],
+                occurred_at=h[6],
+                lines=tuple(lines[h[0]]),
+                kind=VoucherKind(h[7]),
+                reverses=h[8] or "",
+                note=h[9] or "",
+            )  # fmt: skip
+            for h in heads
         ]
-        out = []
-        for voucher_id in ids:
-            voucher = self.voucher(voucher_id)
-            if voucher is not None:
-                out.append(voucher)
         return sorted(out, key=lambda v: (v.voucher_date, v.occurred_at, v.voucher_id))
 
     def mark_itemized(self, voucher_ids: Collection[str]) -> None:
-        for voucher_id in sorted(set(voucher_ids)):
-            self.con.execute("INSERT OR IGNORE INTO itemized_vouchers VALUES (?)", [voucher_id])
+        ids = sorted(set(voucher_ids))
+        if ids:
+            self.con.execute("INSERT OR IGNORE INTO itemized_vouchers SELECT unnest(?)", [ids])
 
     def stock_references(self, event_ids: Collection[str]) -> dict[str, tuple[str, str]]:
         """(reference, SKU) of the stock ledger rows of these events (the sales order issued)."""

@@ -86,6 +86,8 @@ class Status:
 # ---------------------------------------------------------------------------- ports
 class FinanceSession(BooksSession, Protocol):
     items_changed: bool
+    #: What a transaction keeps between the documents it records (valuation, run, numbers).
+    cache: dict[str, Any]
 
     def document(self, event_id: str) -> dict[str, Any] | None: ...
 
@@ -226,7 +228,7 @@ class FinanceService:
         """The audit entries of what is about to be committed, then the commit."""
         for actor, action, target, details in audits:
             self.audit.append(actor, action, target, details=details)
-        books.commit()
+        self._finish(books)
 
     def record_many(self, docs: Sequence[Document], by: str = "unknown") -> list[Recorded | DocumentRefused]:
         """Record documents in order in one transaction (one audit entry each); should any be
@@ -593,7 +595,7 @@ class FinanceService:
                 reason=note,
                 details={"event_id": event_id, "vouchers": list(result.vouchers)},
             )
-            books.commit()
+            self._finish(books)
         return result
 
     def recheck(self, event_id: str, by: str = "unknown") -> Recorded:
@@ -611,7 +613,7 @@ class FinanceService:
             if result.status == Status.POSTED:
                 self.audit.append(by, "finance.exception_matched", f"supplier_invoice {known['document_no']}",
                                   details={"event_id": event_id, "vouchers": list(result.vouchers)})  # fmt: skip
-            books.commit()
+            self._finish(books)
         return result
 
     # ------------------------------------------------------------------ write-offs
@@ -637,7 +639,7 @@ class FinanceService:
                 reason=note,
                 details={"cause": cause.value},
             )
-            books.commit()
+            self._finish(books)
 
     def approve_write_off(self, voucher_id: str, approver: str, on: date | None = None) -> Voucher:
         """A second person approves: 待处理财产损溢 is cleared to the cause's account."""
@@ -664,7 +666,7 @@ class FinanceService:
                 approver, "write_off.approved", f"voucher {voucher_id}",
                 details={"cause": request.cause.value, "requested_by": request.requested_by, "voucher": posted.voucher_id},
             )  # fmt: skip
-            books.commit()
+            self._finish(books)
         return posted
 
     def reject_write_off(self, voucher_id: str, by: str, reason: str) -> None:
@@ -676,7 +678,7 @@ class FinanceService:
                 {**known, "status": Status.REJECTED, "decided_by": by, "decided_at": self.clock()}
             )
             self.audit.append(by, "write_off.rejected", f"voucher {voucher_id}", reason=reason)
-            books.commit()
+            self._finish(books)
 
     # ------------------------------------------------------------------ subledgers
     def sync(self) -> int:
@@ -685,7 +687,7 @@ class FinanceService:
         with self.store.session() as books:
             n = self.sync_items(books)
             if n:
-                books.commit()
+                self._finish(books)
         return n
 
     def sync_items(self, books: FinanceSession) -> int:
@@ -697,52 +699,51 @@ class FinanceService:
         if not vouchers:
             return 0
         refs = books.stock_references({v.source_event_id for v in vouchers})
+        opened: list[OpenItem] = []  # saved together, before anything is settled against them
         for v in vouchers:
             for code, kind, field_name, on_debit in (
                 (receivable, PartyKind.CUSTOMER, "customer", True),
                 (payable, PartyKind.SUPPLIER, "supplier", False),
             ):
                 for party, change in control_changes(v, code, field_name, on_debit).items():
-                    self._item_change(books, v, kind, party, change, refs.get(v.source_event_id))
+                    if change > 0:
+                        opened.append(self._opened_item(v, kind, party, change, refs.get(v.source_event_id)))
+                        continue
+                    books.save_items(opened, self.clock())
+                    opened = []
+                    self._lowered(books, v, kind, party, change)
+        books.save_items(opened, self.clock())
         books.mark_itemized(v.voucher_id for v in vouchers)
         return len(vouchers)
 
-    def _item_change(
-        self,
-        books: FinanceSession,
-        v: Voucher,
-        kind: PartyKind,
-        party: str,
-        change: Decimal,
-        ref: tuple[str, str] | None,
+    def _opened_item(
+        self, v: Voucher, kind: PartyKind, party: str, change: Decimal, ref: tuple[str, str] | None
+    ) -> OpenItem:
+        """The open item a voucher raising a control account opens for a party."""
+        reference, sku = ref if ref is not None else ("", "")
+        net, vat = self._split_lines(v, party)
+        issue = v.source_event_type == "sales_issue"
+        return OpenItem(
+            item_id=f"{v.voucher_id}|{party}",
+            accounting_unit=v.accounting_unit,
+            party_kind=kind,
+            party=party,
+            document=reference or v.voucher_id,
+            document_type=v.source_event_type,
+            document_date=v.voucher_date,
+            due_date=due_date(v.voucher_date, None, self._terms(kind, party)),
+            amount=change,
+            open_amount=change,
+            source_event_id=v.source_event_id,
+            sales_order=reference if issue else "",
+            sku=sku if issue else "",
+            net=net,
+            vat=vat,
+        )
+
+    def _lowered(
+        self, books: FinanceSession, v: Voucher, kind: PartyKind, party: str, change: Decimal
     ) -> None:
-        if change > 0:
-            reference, sku = ref if ref is not None else ("", "")
-            net, vat = self._split_lines(v, party)
-            terms = self._terms(kind, party)
-            books.save_items(
-                [
-                    OpenItem(
-                        item_id=f"{v.voucher_id}|{party}",
-                        accounting_unit=v.accounting_unit,
-                        party_kind=kind,
-                        party=party,
-                        document=reference or v.voucher_id,
-                        document_type=v.source_event_type,
-                        document_date=v.voucher_date,
-                        due_date=due_date(v.voucher_date, None, terms),
-                        amount=change,
-                        open_amount=change,
-                        source_event_id=v.source_event_id,
-                        sales_order=reference if v.source_event_type == "sales_issue" else "",
-                        sku=sku if v.source_event_type == "sales_issue" else "",
-                        net=net,
-                        vat=vat,
-                    )
-                ],
-                self.clock(),
-            )
-            return
         # lowered: settle the items of the same source first (a reversal), then the oldest
         items = books.open_items(v.accounting_unit, kind, party)
         own = [
@@ -842,10 +843,14 @@ class FinanceService:
 
     # ------------------------------------------------------------------ posting helpers
     def _valuation(self, books: FinanceSession) -> Valuation:
-        valuation = Valuation(self.rules.catalog, self.policy.valuation_methods, books.sold)
-        state = books.valuation_state()
-        if state is not None:
-            valuation.restore(state)
+        """The valuation as the books left it (restored once per transaction)."""
+        valuation = books.cache.get("valuation")
+        if valuation is None:
+            valuation = Valuation(self.rules.catalog, self.policy.valuation_methods, books.sold)
+            state = books.valuation_state()
+            if state is not None:
+                valuation.restore(state)
+            books.cache["valuation"] = valuation
         return valuation
 
     def _book(
@@ -855,23 +860,37 @@ class FinanceService:
         entries: Sequence[LedgerEntry] = (),
         valuation: Valuation | None = None,
     ) -> list[Voucher]:
-        """Number and post vouchers (and stock ledger rows), as one run the lake export takes."""
+        """Number and post vouchers (and stock ledger rows) into the session's run (one run per
+        transaction: the lake export writes one file per table for it)."""
         closed = books.closed_periods()
         booked = [(book_into_open_period(v, closed), None) for v in vouchers]
         numbered: list[NumberedVoucher] = number_vouchers(
             booked, books.last_voucher_numbers(), books.posted_voucher_ids({v.voucher_id for v, _ in booked})
         )
-        run_id = f"finance-{time.time_ns()}"
+        run = books.cache.setdefault(
+            "run", {"run_id": f"finance-{time.time_ns()}", "entries": 0, "vouchers": 0}
+        )
         posted_at = self.clock()
         if entries:
-            books.add_ledger_entries(entries, posted_at, run_id)
-        if valuation is not None and entries:
-            books.save_valuation_state(valuation.state(), posted_at)
-        books.add_vouchers(numbered, posted_at, run_id)
-        books.add_run(
-            PassResult(run_id, 0, len(entries), 0, len(numbered), None, None, None), posted_at, posted_at
-        )
+            books.add_ledger_entries(entries, posted_at, run["run_id"])
+            books.cache["valuation_changed"] = valuation is not None
+        books.add_vouchers(numbered, posted_at, run["run_id"])
+        run["entries"] += len(entries)
+        run["vouchers"] += len(numbered)
         return [n.voucher for n in numbered]
+
+    def _finish(self, books: FinanceSession) -> None:
+        """What a transaction keeps until its end: the valuation state, the run's row; then commit."""
+        at = self.clock()
+        valuation = books.cache.get("valuation")
+        if valuation is not None and books.cache.get("valuation_changed"):
+            books.save_valuation_state(valuation.state(), at)
+        run = books.cache.get("run")
+        if run is not None:
+            books.add_run(
+                PassResult(run["run_id"], 0, run["entries"], 0, run["vouchers"], None, None, None), at, at
+            )
+        books.commit()
 
     # ------------------------------------------------------------------ reports
     def ageing(self, as_of: date | None = None, party_kind: PartyKind | None = None) -> list[AgeingRow]:
