@@ -1,7 +1,7 @@
 """`make bench`: every benchmark, each against a baseline measured in the same run.
 
 `BENCH_ONLY=stream`, `books`, `warehouse`, `forecasting`, `reconciliation`, `recovery`, `vision`,
-`trust`, `masterdata` or `edge` runs one of them."""
+`trust`, `masterdata`, `edge` or `finance` runs one of them."""
 
 import os
 
@@ -12,6 +12,7 @@ os.environ.setdefault("STOCKFLOW_API_TOKEN", new_token()[0])
 
 from bench import (  # noqa: E402 — after the credential is chosen
     edge,
+    finance,
     forecasting,
     masterdata,
     masterdata_live,
@@ -46,3 +47,5 @@ if only in ("", "masterdata"):
     masterdata_live.main()
 if only in ("", "edge"):
     edge.main()
+if only in ("", "finance"):
+    finance.main()
