@@ -259,3 +259,18 @@ def test_stock_with_no_cost_of_its_own_is_valued_at_what_is_held_not_at_a_negati
     assert out.amount == D("5.45")  # 2 × 60.00 / 22
     for key, qty, value in v.positions():
         assert (qty > 0 and value >= 0) or (qty < 0 and value <= 0) or (qty == 0 and value == 0), key
+
+
+def test_a_price_difference_revalues_the_newest_layer_and_never_below_nothing(fifo_catalog):
+    v = Valuation(fifo_catalog)
+    receive(v, 10, "1.00")
+    receive(v, 10, "2.00")
+    (up,) = v.revalue("inv1", "invoice_price_difference", at(5), "WH1", "RICE-5KG", D("5.00"))
+    assert (up.qty_change, up.value_change, up.stock_value_after) == (0, D("5.00"), D("35.00"))
+    assert issue(v, 10).amount == D("10.00")  # the oldest layer kept its own cost
+    assert issue(v, 5).amount == D("12.50")  # the newest took the difference: 25.00 for 10
+    # a reduction larger than what is held: stock goes to 0.00, the rest is cost of sales
+    (down,) = v.revalue("inv2", "invoice_price_difference", at(6), "WH1", "RICE-5KG", D("-20.00"))
+    assert (down.value_change, down.cost_variance) == (D("-12.50"), D("-7.50"))
+    assert v.on_hand("WH1", "RICE-5KG") == (5, D("0.00"))
+    assert v.revalue("inv3", "invoice_price_difference", at(7), "WH2", "RICE-5KG", D("1.00")) == []
