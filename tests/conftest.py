@@ -3,14 +3,25 @@ the interface in English unless a test chooses Chinese (tests that check both la
 `STOCKFLOW_LANGUAGE` or the dashboard's switch themselves).
 
 Every worker a test starts registers it in its own var/credentials.json (as `stockflow up`
-does with its service token); the helpers in `tests.support.network` send it."""
+does with its service token); the helpers in `tests.support.network` send it.
+
+The simulated company the dashboard tests read is built once for the session (`company_copy`),
+and each test or module that reads it gets a copy of its own."""
+
+from __future__ import annotations
 
 import os
 import sys
+from collections.abc import Callable
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 import pytest
 
 from stockflow.identity import new_token
+
+if TYPE_CHECKING:  # the company's helpers import the whole pipeline: only the tests that build one
+    from tests.support.company_copy import CompanyCopy
 
 os.environ.setdefault("STOCKFLOW_API_TOKEN", new_token()[0])
 os.environ.setdefault("STOCKFLOW_LANGUAGE", "en")
@@ -25,3 +36,22 @@ def _main_module_put_back():
     yield
     if main is not None:
         sys.modules["__main__"] = main
+
+
+@pytest.fixture(scope="session")
+def company_copy(tmp_path_factory) -> Callable[[Path], CompanyCopy]:
+    """A 30-day simulated company's data as the running system leaves it (lake, books, warehouse,
+    forecasts, quality results: `tests.support.company.write_company`), built once for the whole
+    session, since that takes minutes. The build itself is never handed out: `company_copy(var)`
+    copies it to `var` (a folder that does not exist yet), for the test to change as it likes."""
+    from tests.support.company import write_company
+    from tests.support.company_copy import CompanyCopy, copy_company
+
+    built = tmp_path_factory.mktemp("company") / "var"
+    lake = write_company(built, days=30)
+
+    def copy(var: Path) -> CompanyCopy:
+        copy_company(built, var)
+        return CompanyCopy(var, lake.catalog, lake.ledger)
+
+    return copy

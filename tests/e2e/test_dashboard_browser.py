@@ -33,7 +33,6 @@ from tests.support import (
     wait_landed,
     wait_until,
 )
-from tests.support.company import write_company
 
 pytestmark = pytest.mark.e2e
 
@@ -116,11 +115,11 @@ def live_worker(tmp_path):
         broker.stop()
 
 
-def test_every_page_renders_in_chromium_and_no_phone_number_shows(tmp_path, live_worker):
+def test_every_page_renders_in_chromium_and_no_phone_number_shows(tmp_path, live_worker, company_copy):
     if not Path(CHROMIUM).exists():
         pytest.fail("Chromium is not installed (make test installs Debian's chromium package)")
     var = tmp_path / "var"
-    company = write_company(var, days=30)
+    company = company_copy(var)
     catalog = company.catalog
     phones = {c.phone for c in catalog.customers.values()} | {
         s.phone for s in catalog.suppliers.values() if s.phone

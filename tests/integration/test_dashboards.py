@@ -26,7 +26,6 @@ from stockflow.services.accounts import add_account, set_language
 from stores.accounts import AccountFile
 from stores.audit_log import AuditLog
 from stores.planning import Planning
-from tests.company import build_company
 from tests.support import lake_event_ids, wait_until
 
 pytestmark = pytest.mark.integration
@@ -67,10 +66,10 @@ def signed_in(role: Role) -> AppTest:
 
 
 @pytest.fixture(scope="module")
-def company(tmp_path_factory):
-    var = tmp_path_factory.mktemp("company") / "var"
-    catalog = build_company(var, days=30)
-    return var, catalog
+def company(tmp_path_factory, company_copy):
+    """This module's copy of the session's company: its tests share it, and leave it changed."""
+    copy = company_copy(tmp_path_factory.mktemp("dashboards") / "var")
+    return copy.var, copy.catalog
 
 
 @pytest.fixture
