@@ -6,6 +6,7 @@ import gc
 import logging
 import socket
 import time
+from collections.abc import Iterable
 from typing import Any
 
 import faust
@@ -106,6 +107,43 @@ app = faust.App(
     broker_client_id=f"stockflow-{socket.gethostname()}",
     **_extra,
 )
+
+
+# Faust's read progress across a rebalance: the one place that touches its consumer internals.
+#
+# A rebalance revokes every partition, and Faust forgets each one's read offset, acks, gaps and
+# committed offset before the app hears of the revoke. Its fetch loop, woken by that revoke while
+# it hands over a message, then writes the message's offset back as the partition's read offset,
+# and the revoke's own lake flush acks and commits, which leaves acks and a committed offset behind
+# too. When the partition is assigned back to this worker, a fetch that runs before the recovery's
+# seek has replaced that read offset (Faust resumes the partitions first; the seek asks the broker
+# for one partition's committed offset after another) drops every message below it as already
+# read, and the loop, still handing over a message of that fetch, can write its offset back over
+# the seek's, so the redelivery from the committed offset drops them again. Nobody applies them,
+# yet the acks of the messages after them commit past a one-message hole (Faust commits a run of
+# acks that starts one above the committed offset as if that offset had been acked too).
+#
+# So every partition this worker is assigned starts as one Faust has never read: the fetch hands
+# over everything from the offset the broker has committed for it.
+
+
+def forget_read_progress(consumer: Any, partitions: Iterable[Any]) -> None:
+    """Forget what Faust's `consumer` read, acked and committed of these partitions (what Faust
+    itself forgets when they are revoked, once nothing can write it back any more)."""
+    for tp in partitions:
+        consumer._read_offset.pop(tp, None)
+        consumer._committed_offset.pop(tp, None)
+        consumer._acked.pop(tp, None)
+        consumer._acked_index.pop(tp, None)
+        consumer._gap.pop(tp, None)
+
+
+@app.on_partitions_assigned.connect
+async def read_assigned_partitions_afresh(app: Any, assigned: set[Any], **kwargs: Any) -> None:
+    """Every assigned partition is read from its committed offset (changelogs are the table
+    recovery's: it seeks those itself)."""
+    changelogs = app.tables.changelog_topics
+    forget_read_progress(app.consumer, (tp for tp in assigned if tp.topic not in changelogs))
 
 
 _gc_started: dict[int, float] = {}

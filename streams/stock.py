@@ -4,7 +4,9 @@ Delivery is at-least-once; the effect is exactly-once because
 
 1. every partition's state is a core `StockProcessor`, idempotent by event id;
 2. accepted events land in the lake *before* their offsets are acknowledged (the agent
-   takes events without acking them and acks them after each lake flush);
+   takes events without acking them and acks them after each lake flush), and only in the
+   consumer generation they were read in: a message read before a rebalance is neither applied
+   nor acknowledged after it (the partition's owner reads it again from the committed offset);
 3. when a worker (re)gains a partition it rebuilds that partition's processor from its newest
    checkpoint and the lake rows landed after it, in apply order, so anything redelivered after
    a crash is recognised. A checkpoint is the processor's snapshot taken when the rows of every
@@ -642,6 +644,9 @@ async def apply_stock_events(stream: Any) -> None:
         taken = []
         for event in batch:
             msg = event.message
+            if msg.generation_id != app.consumer_generation_id:  # read before a rebalance
+                state.counters["earlier_generation"] += 1
+                continue
             if msg.partition not in state.owned:  # revoked meanwhile: its new owner applies it
                 state.counters["not_owned"] += 1
                 continue
@@ -673,7 +678,9 @@ async def flush_lake() -> None:
     Derived messages (inventory changes, transit legs, alerts, dead letters) are flushed to the
     broker *before* the rows of their events are written: once an event is in the record, all
     that follows from it has been published. The Parquet write runs in a thread so the agent
-    keeps processing meanwhile; the events acked are exactly those whose rows were written.
+    keeps processing meanwhile; the events acked are exactly those whose rows were written and
+    that were read in the consumer generation still current (one read before a rebalance is
+    left unacked: it comes again, a duplicate its partition's state recognises).
     When the lake cannot be written (a full or failing disk) the rows stay buffered, nothing is
     acked, consumption pauses and an alert is raised; it resumes when a write succeeds."""
     async with state.flush_lock:
@@ -711,8 +718,10 @@ async def flush_lake() -> None:
         failpoint("after_lake_write")
         if due:
             await asyncio.to_thread(state.write_checkpoints, due)
+        generation = app.consumer_generation_id
         for event in acks:
-            await state.stream.ack(event)
+            if event.message.generation_id == generation:
+                await state.stream.ack(event)
         keep_collector_pauses_short()
     await _record_lake_trouble()
 
