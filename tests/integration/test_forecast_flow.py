@@ -168,8 +168,12 @@ def test_earlier_forecasts_are_measured_against_the_demand_since(module_prefect_
 
 
 def test_the_planning_calendar_s_signals_compete_where_the_history_allows_a_backtest(
-    module_prefect_server, tmp_path
+    module_prefect_server, company_copy, tmp_path
 ):
+    """Over the session's 30-day company (four weeks and two days: backtested on two 7-day
+    windows). Its build forecast it once with no calendar: the statistical models only (a calendar
+    that ends before the horizon does is refused the same way: see the test of `known_signals`
+    below). With a calendar that covers the horizon, the boosted model competes too."""
     from datetime import timedelta
 
     from prefect.settings import PREFECT_API_URL, temporary_settings
@@ -178,24 +182,29 @@ def test_the_planning_calendar_s_signals_compete_where_the_history_allows_a_back
     from simulator.company import Simulation
     from stockflow.signals import CALENDAR_FILE
 
-    lake = Lake(tmp_path, days=30)  # four weeks and two days: backtested on two 7-day windows
-    lake.write()
-    Books(tmp_path, lake.catalog).post_new_movements()
-    assert warehouse.build(tmp_path, lake.catalog, full=True).success
-    calendar = tmp_path / CALENDAR_FILE
+    company = company_copy(tmp_path / "var")
+    calendar = company.var / CALENDAR_FILE
+    assert not calendar.exists()
+    with Planning(company.var).connect(read_only=True) as con:
+        ((plain_run, plain_series),) = con.execute("SELECT run_id, series FROM forecast_runs").fetchall()
+        # each series' model, location × SKU and per channel (as the flow's summary counts them)
+        plain_models = dict(
+            con.execute(
+                "SELECT model, count(*) FROM (SELECT model FROM forecast_series WHERE run_id = $1"
+                " UNION ALL SELECT model FROM channel_series WHERE run_id = $1) GROUP BY model",
+                [plain_run],
+            ).fetchall()
+        )
+    assert plain_models and "LightGBM" not in plain_models
+    Simulation(company.catalog, 7).signal_calendar(START, START + timedelta(days=90)).save(calendar)
     with temporary_settings(updates={PREFECT_API_URL: module_prefect_server.prefect_api_url}):
-        # no calendar: the statistical models only (a calendar that ends before the horizon
-        # does is refused the same way: see the test of `known_signals` below)
-        plain = forecast_demand(var_dir=str(tmp_path))
-        Simulation(lake.catalog, 7).signal_calendar(START, START + timedelta(days=90)).save(calendar)
-        known = forecast_demand(var_dir=str(tmp_path))
-    assert plain["signals"] is False and "LightGBM" not in plain["models"]
-    assert known["signals"] is True and known["series"] == plain["series"]
+        known = forecast_demand(var_dir=str(company.var))
+    assert known["signals"] is True and known["series"] == plain_series
     # series of four weeks or more were backtested (on two 7-day windows), the younger ones not
-    assert known["models"]["HistoryMean"] == plain["models"]["HistoryMean"] < sum(known["models"].values())
+    assert known["models"]["HistoryMean"] == plain_models["HistoryMean"] < sum(known["models"].values())
     chosen = known["models"].get("LightGBM", 0)
     assert 0 < chosen < sum(known["models"].values()), known["models"]  # kept where it won
-    with Planning(tmp_path).connect(read_only=True) as con:
+    with Planning(company.var).connect(read_only=True) as con:
         (boosted,) = con.execute(
             "SELECT count(*) FROM forecast_series WHERE run_id = ? AND model = 'LightGBM'", [known["run_id"]]
         ).fetchall()[0]
