@@ -496,6 +496,33 @@ def masked(frame: pd.DataFrame, role: Role) -> pd.DataFrame:
     return out
 
 
+# ----------------------------------------------------------------------------- ageing
+#: the ageing marts' buckets, youngest first (stockflow.finance.AGEING_BUCKETS)
+AGEING_BUCKETS = ("bucket_0_30", "bucket_31_60", "bucket_61_90", "bucket_over_90")
+#: each subledger's ageing mart, by the kind of party it owes or is owed by
+_AGEING_MARTS = {"supplier": "fct_ap_ageing", "customer": "fct_ar_ageing"}
+
+
+def ageing(settings: Settings, party_kind: str) -> pd.DataFrame:
+    """One subledger's ageing (`party_kind`: supplier for payables, customer for receivables):
+    one row per set of books × party, the largest total first, then one row of the totals over
+    every party (`is_total`; summed in the warehouse, in DECIMAL); no rows when nothing is open."""
+    amounts = ", ".join(f"sum({c}) AS {c}" for c in (*AGEING_BUCKETS, "total"))
+    try:
+        return warehouse(
+            settings,
+            f"""
+            SELECT accounting_unit, party, {amounts}, max(as_of_date) AS as_of_date,
+                   grouping(accounting_unit, party) > 0 AS is_total
+            FROM {_AGEING_MARTS[party_kind]}
+            GROUP BY GROUPING SETS ((accounting_unit, party), ())
+            HAVING count(*) > 0
+            ORDER BY is_total, total DESC, accounting_unit, party""",
+        )
+    except duckdb.CatalogException as exc:  # a warehouse built before the ageing marts were
+        raise Unavailable("ageing.not_built") from exc
+
+
 # ----------------------------------------------------------------------------- data quality
 def quality_results(settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The latest run (one row) and its expectation results."""

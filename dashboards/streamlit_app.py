@@ -18,6 +18,7 @@ PAGES = [
     (Area.ALERTS, "pages/alerts.py", t("page.alerts"), ":material/notifications:"),
     (Area.COLD_CHAIN, "pages/cold_chain.py", t("page.cold_chain"), ":material/thermostat:"),
     (Area.FINANCE, "pages/finance.py", t("page.finance"), ":material/account_balance:"),
+    (Area.FINANCE, "pages/ageing.py", t("page.ageing"), ":material/hourglass_bottom:"),
     (Area.PLANNING, "pages/forecasts.py", t("page.forecasts"), ":material/insights:"),
     (Area.PLANNING, "pages/suppliers.py", t("page.suppliers"), ":material/local_shipping:"),
     (Area.QUALITY, "pages/data_quality.py", t("page.data_quality"), ":material/fact_check:"),

@@ -459,7 +459,7 @@ def test_suppliers_page_scores_each_supplier_from_its_inspections(tmp_path, monk
     [
         "pages/overview.py", "pages/live_stock.py", "pages/alerts.py", "pages/cold_chain.py",
         "pages/finance.py", "pages/forecasts.py", "pages/data_quality.py", "pages/audit.py",
-        "pages/reconciliation.py", "pages/suppliers.py",
+        "pages/reconciliation.py", "pages/suppliers.py", "pages/ageing.py",
     ],
 )  # fmt: skip
 def test_on_a_fresh_start_each_page_says_what_it_waits_for(tmp_path, monkeypatch, path):
@@ -474,6 +474,88 @@ def test_on_a_fresh_start_each_page_says_what_it_waits_for(tmp_path, monkeypatch
     said = [m.value for m in (*at.info, *at.warning)] + [m.value for m in at.caption]
     assert said, path
     assert not (var / "warehouse").exists() and not (var / "planning.duckdb").exists()  # nothing created
+
+
+AGEING_AMOUNTS = ["bucket_0_30", "bucket_31_60", "bucket_61_90", "bucket_over_90", "total"]
+
+
+def test_ageing_shows_each_subledger_by_bucket_per_party_with_totals(env):
+    var, _ = env
+    at = page(Role.FINANCE, "pages/ageing.py")
+    assert at.title[0].value == "Ageing"
+    assert [tab.label for tab in at.tabs] == ["Payables (suppliers)", "Receivables (customers)"]
+    ((as_of,),) = warehouse(var, "SELECT DISTINCT as_of_date FROM fct_ap_ageing")
+    assert f"counted on {as_of.isoformat()}" in at.caption[0].value
+    amounts = ", ".join(AGEING_AMOUNTS)
+    labels = iter(["Payables open", "of which over 90 days", "Receivables open", "of which over 90 days"])
+    for n, (kind, mart) in enumerate((("supplier", "fct_ap_ageing"), ("customer", "fct_ar_ageing"))):
+        rows = warehouse(
+            var,
+            f"SELECT party, accounting_unit, {amounts} FROM {mart} ORDER BY total DESC, accounting_unit, party",
+        )
+        assert len(rows) >= 3, mart  # the company's known open items
+        shown = at.table[n].value
+        assert shown.index.name == header(kind)
+        assert list(shown.columns) == [header("accounting_unit"), *(header(c) for c in AGEING_AMOUNTS)]
+        on_screen = [
+            (party, *row) for party, row in zip(shown.index, shown.itertuples(index=False), strict=True)
+        ]
+        assert on_screen[:-1] == [(p, u, *map(float, a)) for p, u, *a in rows]
+        # the totals row last, summed over every party
+        totals = [sum(r[2 + i] for r in rows) for i in range(len(AGEING_AMOUNTS))]
+        assert on_screen[-1] == ("Total", "", *map(float, totals))
+        assert at.metric[2 * n].label == next(labels) and at.metric[2 * n].value == f"¥{totals[-1]:,.2f}"
+        assert at.metric[2 * n + 1].label == next(labels)
+        assert at.metric[2 * n + 1].value == f"{'-' if totals[3] < 0 else ''}¥{abs(totals[3]):,.2f}"
+    assert len(at.get("vega_lite_chart") or at.get("arrow_vega_lite_chart")) == 2  # one per subledger
+    # the warehouse role has no finance pages
+    assert not can_view(Role.WAREHOUSE, Area.FINANCE)
+
+
+def test_the_ageing_page_says_when_nothing_is_open(tmp_path, monkeypatch):
+    """A warehouse built before the ageing marts, then with nothing open, then only receivables:
+    the page says which, and shows what there is."""
+    import streamlit as st
+
+    var = tmp_path / "var"
+    (var / "warehouse").mkdir(parents=True)
+    monkeypatch.setenv("STOCKFLOW_VAR_DIR", str(var))
+    monkeypatch.setenv("STOCKFLOW_LANGUAGE", "en")
+    en = catalogue(Language.EN)
+    columns = ", ".join(f"{c} DECIMAL(38, 2)" for c in AGEING_AMOUNTS)
+
+    def change_warehouse(sql: str) -> None:
+        with duckdb.connect(str(var / "warehouse" / "warehouse.duckdb")) as con:
+            con.execute(sql)
+        st.cache_data.clear()  # the page reads it again
+
+    def create(mart: str) -> str:
+        return f"CREATE TABLE {mart} (accounting_unit VARCHAR, party VARCHAR, {columns}, as_of_date DATE)"
+
+    change_warehouse(create("fct_ap_ageing"))
+    at = page(Role.FINANCE, "pages/ageing.py")
+    assert [i.value for i in at.info] == [en["ageing.not_built"]] and not at.table
+    change_warehouse(create("fct_ar_ageing"))
+    at = page(Role.FINANCE, "pages/ageing.py")
+    assert [i.value for i in at.info] == [en["ageing.no_open_items"]] and not at.table and not at.tabs
+    change_warehouse(
+        "INSERT INTO fct_ar_ageing VALUES ('DIST', 'CUS009', 0, 0, 0, 12.50, 12.50, '2026-09-30')"
+    )
+    at = page(Role.FINANCE, "pages/ageing.py")
+    assert [i.value for i in at.info] == [en["ageing.none_payable"]]
+    assert "counted on 2026-09-30" in at.caption[0].value
+    (shown,) = at.table
+    assert list(shown.value.index) == ["CUS009", "Total"]
+    assert [m.value for m in at.metric] == ["¥12.50", "¥12.50"]
+    # a bar per bucket, youngest first
+    (chart,) = at.get("vega_lite_chart") or at.get("arrow_vega_lite_chart")
+    spec = json.loads(chart.proto.spec)
+    buckets = [en[f"column.{c}"] for c in AGEING_AMOUNTS[:4]]
+    assert (
+        spec["encoding"]["x"]["sort"] == buckets
+        and spec["encoding"]["x"]["title"] == en["ageing.axis_bucket"]
+    )
+    assert spec["encoding"]["y"]["title"] == en["ageing.axis_amount"]
 
 
 def test_trial_balance_totals_are_compared_exactly_in_the_warehouse(tmp_path):
@@ -517,7 +599,7 @@ def test_every_page_masks_a_mobile_number_inside_any_text(env):
 ALL_PAGES = [
     "pages/overview.py", "pages/live_stock.py", "pages/alerts.py", "pages/cold_chain.py",
     "pages/finance.py", "pages/forecasts.py", "pages/data_quality.py", "pages/audit.py",
-    "pages/reconciliation.py", "pages/suppliers.py",
+    "pages/reconciliation.py", "pages/suppliers.py", "pages/ageing.py",
 ]  # fmt: skip
 HAN = re.compile(r"[\u4e00-\u9fff]")
 #: Latin words a Chinese interface may show: codes, units and names of standards
