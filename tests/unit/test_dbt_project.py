@@ -122,3 +122,25 @@ def test_facts_join_the_sku_version_of_their_time():
     for name, sql in readers.items():
         for join in re.findall(r"join \{\{ ref\('dim_skus'\) \}\}[^\n]*", sql):
             assert "version_at(" in join or "is_current" in join, (name, join)
+
+
+def test_the_subledgers_party_kinds_are_the_core_s():
+    from stockflow.finance import PartyKind
+
+    kinds = {k.value for k in PartyKind}
+    path = PROJECT_DIR / "models" / "staging" / "books" / "stg_books__open_items.yml"
+    (model,) = yaml.safe_load(path.read_text())["models"]
+    (column,) = [c for c in model["columns"] if c["name"] == "party_kind"]
+    (test,) = [
+        t["accepted_values"] for t in column["data_tests"] if isinstance(t, dict) and "accepted_values" in t
+    ]
+    assert set(test["arguments"]["values"]) == kinds
+    # one ageing mart per kind: payables (suppliers), receivables (customers)
+    named = {
+        mart: re.findall(
+            r"open_items_ageing\('(\w+)'\)",
+            (PROJECT_DIR / "models" / "marts" / "core" / f"{mart}.sql").read_text(),
+        )
+        for mart in ("fct_ap_ageing", "fct_ar_ageing")
+    }
+    assert named == {"fct_ap_ageing": [PartyKind.SUPPLIER.value], "fct_ar_ageing": [PartyKind.CUSTOMER.value]}
