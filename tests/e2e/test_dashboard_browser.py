@@ -17,6 +17,7 @@ from dashboards.server import streamlit_args, wait_until_serving
 from flows.reconcile_stock import reconcile_legacy
 from simulator.company import build_catalog
 from stockflow.config import Settings
+from stockflow.finance import PartyKind
 from stockflow.masking import Role
 from stockflow.services.accounts import add_account
 from stores.accounts import AccountFile
@@ -33,6 +34,7 @@ from tests.support import (
     wait_landed,
     wait_until,
 )
+from tests.support.open_items import read_open_items
 
 pytestmark = pytest.mark.e2e
 
@@ -43,6 +45,7 @@ PAGES = {
     "page.alerts": {"metrics": 1, "chart": True},
     "page.cold_chain": {"chart": True},
     "page.finance": {"metrics": 4},
+    "page.ageing": {"metrics": 2, "chart": True},
     "page.forecasts": {"metrics": 4, "chart": True},
     "page.data_quality": {"metrics": 4, "chart": True},
     "page.audit": {"metrics": 1},
@@ -158,6 +161,15 @@ def test_every_page_renders_in_chromium_and_no_phone_number_shows(tmp_path, live
         log.close()
 
 
+def owed_supplier(var: Path) -> str:
+    """A supplier the books owe something (from the open items the company's lake holds)."""
+    return next(
+        i.party
+        for i in read_open_items(var / "lake")
+        if i.party_kind is PartyKind.SUPPLIER and i.open_amount > 0
+    )
+
+
 def manager_exports(var: Path) -> int:
     """Downloads the audit log records as the manager's."""
     return sum(
@@ -257,6 +269,12 @@ def walk_every_page(browser, settings, var, catalog, phones, language, shots):
             browser.wait_for(f"document.querySelector({json.dumps(CHART)})", f"a chart on {title}")
         if expected.get("grid"):
             browser.wait_for("document.querySelector('[data-testid=stDataFrame] canvas')", "the stock grid")
+        if key == "page.ageing":  # the payables table (the first tab), with its totals row
+            total = json.dumps(words["ageing.total_row"])
+            browser.wait_for(
+                f"[...document.querySelectorAll('[data-testid=stTable]')].some(t => t.innerText.includes({total}))",
+                "the payables per supplier",
+            )
         if key == "page.finance":  # a download is an export: the audit log records it
             label = words["finance.download_journal"]
             button = f"[...document.querySelectorAll('button')].find(b => b.innerText.includes({json.dumps(label)}))"
@@ -281,6 +299,9 @@ def walk_every_page(browser, settings, var, catalog, phones, language, shots):
             assert HAN.search(title)
         if key == "page.finance":  # the numbers are there, masked
             assert len(re.findall(r"\b\d{3}\*{4}\d{4}\b", text)) >= len(catalog.customers)
+        if key == "page.ageing":  # the open payables, per supplier, by bucket (the first tab)
+            assert words["column.bucket_over_90"] in text and words["ageing.total_row"] in text
+            assert owed_supplier(var) in text
         if key == "page.audit":
             assert words["audit.intact"] in text
             entries = re.split(r"[;；{]", words["audit.caption"].split("{entries}")[1])[0]
