@@ -32,7 +32,12 @@ def bucket_chart(totals: pd.Series) -> alt.Chart:
         alt.Chart(bars)
         .mark_bar()
         .encode(
-            x=alt.X("bucket:N", sort=list(BUCKETS.values()), title=t("ageing.axis_bucket")),
+            x=alt.X(
+                "bucket:N",
+                sort=list(BUCKETS.values()),
+                title=t("ageing.axis_bucket"),
+                axis=alt.Axis(labelAngle=0),  # four short labels read across
+            ),
             y=alt.Y("amount:Q", title=t("ageing.axis_amount")),
             color=alt.condition(alt.datum.amount < 0, alt.value("#4c9a2a"), alt.value("#3b6ea5")),
             tooltip=[
