@@ -624,6 +624,8 @@ class FinanceService:
                 raise DocumentRefused("unknown_voucher", f"no voucher {voucher_id!r}")
             if not pending_balance(voucher, self.policy).by_location:
                 raise DocumentRefused("nothing_pending", f"{voucher_id} left nothing on 待处理财产损溢")
+            if books.is_reversed(voucher_id):
+                raise DocumentRefused("reversed", f"{voucher_id} is reversed: nothing of it is pending")
             known = books.write_off(voucher_id)
             if known is not None and known["status"] != Status.REJECTED:
                 raise DocumentRefused("already_requested", f"{voucher_id} is already {known['status']}")

@@ -193,6 +193,12 @@ def test_a_write_off_needs_a_second_person_and_clears_the_pending_losses(company
     assert (row["status"], row["requested_by"], row["decided_by"]) == ("approved", "keeper", "manager")
     with pytest.raises(DocumentRefused):
         company.finance.approve_write_off(voucher_id, "someone")
+    # a reversed loss has nothing pending: its write-off is refused
+    other = company.adjust(-1, "damage")
+    company.books.reverse(f"V:DIST:{other}", "keyed twice", by="keeper")
+    with pytest.raises(DocumentRefused) as reversed_:
+        company.finance.request_write_off(f"V:DIST:{other}", WriteOffCause.DAMAGE, by="keeper")
+    assert reversed_.value.reason == "reversed"
 
 
 # ---------------------------------------------------------------------------- any sequence
