@@ -460,6 +460,37 @@ def apply_settlement(items: Iterable[OpenItem], settlement: Settlement) -> list[
     ]
 
 
+@dataclass(frozen=True, slots=True)
+class CreditOnAccount:
+    """Where what a settlement leaves over is kept: a credit item on the party's account."""
+
+    item_id: str
+    accounting_unit: str
+    party_kind: PartyKind
+    party: str
+    document: str
+    document_type: str
+    day: date
+    source_event_id: str
+
+
+def settled_items(
+    items: Sequence[OpenItem], settlement: Settlement, credit: CreditOnAccount
+) -> list[OpenItem]:
+    """The items a settlement changed, and the credit item for what it left on account."""
+    taken = dict(settlement.settled)
+    changed = [i for i in apply_settlement(items, settlement) if i.item_id in taken]
+    if settlement.on_account:
+        c = credit
+        changed.append(
+            OpenItem(
+                c.item_id, c.accounting_unit, c.party_kind, c.party, c.document, c.document_type, c.day,
+                c.day, -settlement.on_account, -settlement.on_account, c.source_event_id,
+            )
+        )  # fmt: skip
+    return changed
+
+
 def due_date(document_date: date, given: date | None, terms_days: int) -> date:
     return given if given is not None else document_date + timedelta(days=terms_days)
 

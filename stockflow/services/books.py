@@ -236,10 +236,7 @@ class BooksService:
                 return PassResult(run_id, 0, 0, 0, 0, None, None, None)
             known = books.valued_keys({m.movement.event_id for m in batch.movements})
             fresh = [m for m in batch.movements if m.key not in known]
-            valuation = Valuation(self.rules.catalog, self.policy.valuation_methods, books.sold)
-            state = books.valuation_state()
-            if state is not None:
-                valuation.restore(state)
+            valuation = restored_valuation(self.rules, books)
             valued_at = self.clock()
             entries: list[LedgerEntry] = []
             drafts: list[tuple[Voucher, datetime | None]] = []
@@ -390,6 +387,15 @@ def trial_balance(
 
 
 # ---------------------------------------------------------------------------- helpers
+def restored_valuation(rules: VoucherRules, books: BooksSession) -> Valuation:
+    """The valuation as the books' last posting left it (a new one for new books)."""
+    valuation = Valuation(rules.catalog, rules.policy.valuation_methods, books.sold)
+    state = books.valuation_state()
+    if state is not None:
+        valuation.restore(state)
+    return valuation
+
+
 def movements_by_event(movements: Iterable[LandedMovement]) -> list[list[LandedMovement]]:
     """Movements per event, events in the order of their first movement (several workers'
     movements may interleave in apply order)."""

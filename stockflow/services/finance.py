@@ -16,13 +16,14 @@ import time
 from collections.abc import Callable, Iterable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, replace
-from datetime import UTC, date, datetime
+from datetime import date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
 from stockflow.finance import (
     AgeingRow,
     CreditNote,
+    CreditOnAccount,
     CustomerReceipt,
     DocumentRefused,
     MatchedLine,
@@ -44,6 +45,7 @@ from stockflow.finance import (
     match_line,
     party_of,
     settle,
+    settled_items,
     split_difference,
 )
 from stockflow.finance_vouchers import (
@@ -60,7 +62,7 @@ from stockflow.finance_vouchers import (
 )
 from stockflow.masterdata import UnitConversionError
 from stockflow.money import ZERO, to_money
-from stockflow.services.books import BooksSession, LedgerEntry, PassResult
+from stockflow.services.books import BooksSession, LedgerEntry, PassResult, now_utc, restored_valuation
 from stockflow.services.ports import AuditTrail
 from stockflow.valuation import Valuation
 from stockflow.vouchers import (
@@ -140,10 +142,6 @@ class Recorded:
     status: str  # posted | exception | duplicate
     vouchers: tuple[str, ...] = ()
     problems: tuple[MatchProblem, ...] = ()
-
-
-def now_utc() -> datetime:
-    return datetime.now(UTC)
 
 
 # ---------------------------------------------------------------------------- use cases
@@ -415,23 +413,10 @@ class FinanceService:
         unit = voucher.accounting_unit
         items = books.open_items(unit, kind, party)
         result = settle(items, amount, [(a.document, a.amount) for a in doc.allocations])
-        changed = [i for i in apply_settlement(items, result) if i.item_id in dict(result.settled)]
-        if result.on_account:
-            changed.append(
-                OpenItem(
-                    item_id=doc.event_id,
-                    accounting_unit=unit,
-                    party_kind=kind,
-                    party=party,
-                    document=document_number(doc),
-                    document_type=doc.event_type,
-                    document_date=on,
-                    due_date=on,
-                    amount=-result.on_account,
-                    open_amount=-result.on_account,
-                    source_event_id=doc.event_id,
-                )
-            )
+        credit = CreditOnAccount(
+            doc.event_id, unit, kind, party, document_number(doc), doc.event_type, on, doc.event_id
+        )
+        changed = settled_items(items, result, credit)
         posted = self._book(books, [voucher])
         books.save_items(changed, self.clock())
         books.add_settlements(doc.event_id, result.settled)
@@ -535,27 +520,11 @@ class FinanceService:
             if owed > 0:
                 allocations.append((note.against, min(owed, gross)))
         result = settle(items, gross, allocations) if gross > 0 else None
-        changed = (
-            []
-            if result is None
-            else [i for i in apply_settlement(items, result) if i.item_id in dict(result.settled)]
-        )
-        if result is not None and result.on_account:
-            changed.append(
-                OpenItem(
-                    item_id=note.event_id,
-                    accounting_unit=unit,
-                    party_kind=PartyKind.CUSTOMER,
-                    party=note.customer,
-                    document=note.note_no,
-                    document_type="credit_note",
-                    document_date=note.issued_on,
-                    due_date=note.issued_on,
-                    amount=-result.on_account,
-                    open_amount=-result.on_account,
-                    source_event_id=note.event_id,
-                )
-            )
+        credit = CreditOnAccount(
+            note.event_id, unit, PartyKind.CUSTOMER, note.customer, note.note_no, "credit_note", note.issued_on,
+            note.event_id,
+        )  # fmt: skip
+        changed = [] if result is None else settled_items(items, result, credit)
         posted = self._book(books, [voucher])
         books.save_items(changed, self.clock())
         if result is not None:
@@ -760,23 +729,11 @@ class FinanceService:
                 allocations.append((document, n))
                 left -= n
         result = settle(items, -change, _merged(allocations))
-        changed = [i for i in apply_settlement(items, result) if i.item_id in dict(result.settled)]
-        if result.on_account:
-            changed.append(
-                OpenItem(
-                    item_id=f"{v.voucher_id}|{party}",
-                    accounting_unit=v.accounting_unit,
-                    party_kind=kind,
-                    party=party,
-                    document=v.voucher_id,
-                    document_type=v.source_event_type,
-                    document_date=v.voucher_date,
-                    due_date=v.voucher_date,
-                    amount=-result.on_account,
-                    open_amount=-result.on_account,
-                    source_event_id=v.source_event_id,
-                )
-            )
+        credit = CreditOnAccount(
+            f"{v.voucher_id}|{party}", v.accounting_unit, kind, party, v.voucher_id, v.source_event_type,
+            v.voucher_date, v.source_event_id,
+        )  # fmt: skip
+        changed = settled_items(items, result, credit)
         books.save_items(changed, self.clock())
         books.add_settlements(v.voucher_id, result.settled)
 
@@ -848,11 +805,7 @@ class FinanceService:
         """The valuation as the books left it (restored once per transaction)."""
         valuation = books.cache.get("valuation")
         if valuation is None:
-            valuation = Valuation(self.rules.catalog, self.policy.valuation_methods, books.sold)
-            state = books.valuation_state()
-            if state is not None:
-                valuation.restore(state)
-            books.cache["valuation"] = valuation
+            valuation = books.cache["valuation"] = restored_valuation(self.rules, books)
         return valuation
 
     def _book(
