@@ -125,7 +125,7 @@ def finance_record(
 def finance_exceptions(output: Format = format_option()) -> None:
     rows = [
         {**d, "problems": "; ".join(f"{p['line']}: {p['reason']}: {p['detail']}" for p in d["problems"])}
-        for d in _finance().store.documents(status="exception")
+        for d in _finance().exceptions()
     ]
     print_table(rows, EXCEPTION_COLUMNS, output, t("cli.finance.exceptions.title"))
 
@@ -208,27 +208,7 @@ def finance_ageing(
 @finance_app.command("subledgers", help=t("cli.finance.subledgers.help"))
 def finance_subledgers(output: Format = format_option()) -> None:
     """Each control account against the sum of its open items, per set of books."""
-    from stockflow.finance import PartyKind
-    from stockflow.vouchers import Role
-
-    service = _finance()
-    service.sync()
-    rows = []
-    for kind, role, credit_side in (
-        (PartyKind.SUPPLIER, Role.PAYABLE, True),
-        (PartyKind.CUSTOMER, Role.RECEIVABLE, False),
-    ):
-        code = service.policy.roles[role]
-        control = service.store.control_balance(code, credit_side)
-        items: dict[str, Any] = {}
-        for item in service.store.open_items(kind):
-            items[item.accounting_unit] = items.get(item.accounting_unit, 0) + item.open_amount
-        for unit in sorted(set(control) | set(items)):
-            c, s = control.get(unit, 0), items.get(unit, 0)
-            rows.append(
-                {"accounting_unit": unit, "party_kind": kind.value, "control_account": code,
-                 "control_balance": c, "subledger": s, "difference": c - s}
-            )  # fmt: skip
+    rows = [r.__dict__ for r in _finance().check_subledgers()]
     print_table(rows, SUBLEDGER_COLUMNS, output, t("cli.finance.subledgers.title"))
     if any(r["difference"] for r in rows):
         raise typer.Exit(1)
@@ -293,7 +273,7 @@ def write_off_reject(
 
 @write_off_app.command("list", help=t("cli.finance.write_off.list.help"))
 def write_off_list(output: Format = format_option()) -> None:
-    print_table(_finance().store.write_offs(), WRITE_OFF_COLUMNS, output, t("cli.finance.write_off.title"))
+    print_table(_finance().write_offs(), WRITE_OFF_COLUMNS, output, t("cli.finance.write_off.title"))
 
 
 GROUPS = {"finance": finance_app}

@@ -133,6 +133,24 @@ class FinanceStore(Protocol):
 
     def open_items(self, party_kind: PartyKind | None = None) -> list[OpenItem]: ...
 
+    def documents(self, status: str | None = None) -> list[dict[str, Any]]: ...
+
+    def write_offs(self) -> list[dict[str, Any]]: ...
+
+    def control_balance(self, account_code: str, credit_side: bool) -> dict[str, Decimal]: ...
+
+
+@dataclass(frozen=True)
+class SubledgerCheck:
+    """A control account's balance against its open items, in one set of books."""
+
+    accounting_unit: str
+    party_kind: str
+    control_account: str
+    control_balance: Decimal
+    subledger: Decimal
+    difference: Decimal
+
 
 @dataclass(frozen=True)
 class Recorded:
@@ -848,6 +866,32 @@ class FinanceService:
         books.commit()
 
     # ------------------------------------------------------------------ reports
+    def check_subledgers(self) -> list[SubledgerCheck]:
+        """Each control account against the sum of its open items, per set of books (after
+        taking in what was posted since the last sync)."""
+        self.sync()
+        rows = []
+        for kind, role, credit_side in (
+            (PartyKind.SUPPLIER, Role.PAYABLE, True),
+            (PartyKind.CUSTOMER, Role.RECEIVABLE, False),
+        ):
+            code = self.policy.roles[role]
+            control = self.store.control_balance(code, credit_side)
+            items: dict[str, Decimal] = {}
+            for item in self.store.open_items(kind):
+                items[item.accounting_unit] = items.get(item.accounting_unit, ZERO) + item.open_amount
+            for unit in sorted(set(control) | set(items)):
+                c, s = control.get(unit, ZERO), items.get(unit, ZERO)
+                rows.append(SubledgerCheck(unit, kind.value, code, c, s, c - s))
+        return rows
+
+    def exceptions(self) -> list[dict[str, Any]]:
+        """Supplier invoices waiting in the match exceptions queue, with their problems."""
+        return self.store.documents(status=Status.EXCEPTION)
+
+    def write_offs(self) -> list[dict[str, Any]]:
+        return self.store.write_offs()
+
     def ageing(self, as_of: date | None = None, party_kind: PartyKind | None = None) -> list[AgeingRow]:
         day = as_of if as_of is not None else self.policy.local_date(self.clock())
         return ageing(self.store.open_items(party_kind), day)
