@@ -59,6 +59,8 @@ def movement_row(mv: Movement, partition: int, apply_seq: int, processed_at: dat
         "unit_price": mv.unit_price,
         "original_currency": mv.currency,
         "original_unit_cost": mv.original_unit_cost,
+        "dish": mv.dish,
+        "portions": mv.portions,
         "negative_stock": mv.negative_stock,
         "partition": partition,
         "apply_seq": apply_seq,

@@ -150,6 +150,8 @@ INVENTORY_CHANGED = LakeTable(
         unit_price decimal(18,6)
         original_currency string
         original_unit_cost decimal(18,6)
+        dish string
+        portions int64
         negative_stock bool
         partition int32
         apply_seq int64
@@ -269,6 +271,8 @@ STOCK_LEDGER = LakeTable(
         run_id string
         original_currency string
         original_unit_cost decimal(18,6)
+        dish string
+        portions int64
         """
     ),
     layout=Layout.FLAT,
@@ -280,6 +284,11 @@ STOCK_LEDGER = LakeTable(
 #: said (per base unit). Both are NULL on every other row: whatever was booked in the books' own
 #: currency (receipts in it, and every movement that is not a receipt).
 ORIGINAL_AMOUNT_COLUMNS = ("original_currency", "original_unit_cost")
+#: Made to a recipe (`stockflow.recipes`): `dish` names the dish or semi-finished item a row
+#: belongs to (the dish's own row of a till line, each ingredient it took, every row of a
+#: prep), `portions` the base units of the dish sold or refunded on its own row (it moves no
+#: stock). "" and 0 on every other row (NULL in files landed before recipes).
+RECIPE_COLUMNS = ("dish", "portions")
 VOUCHERS = LakeTable(
     "vouchers",
     _cols(

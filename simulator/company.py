@@ -95,6 +95,8 @@ _PRODUCTS = {
 }
 # Public holidays the simulated calendar knows (month, day) → demand factor.
 _WEEKDAY = [0.85, 0.8, 0.85, 0.9, 1.1, 1.45, 1.35]  # Monday..Sunday
+#: The channels a shop's tickets come through (a restaurant brand adds group meals).
+_SHOP_CHANNELS = [SalesChannel.DINE_IN, SalesChannel.TAKEOUT, SalesChannel.DELIVERY, SalesChannel.RETAIL]
 # How many SKU draws a till ticket makes, and how many units each draw adds.
 _TICKET_LINES = (1, 1, 1, 2, 2, 3, 4)
 _LINE_UNITS = (1, 1, 1, 2)
@@ -660,7 +662,7 @@ class Simulation:
                 )
         if not sale_lines:
             return
-        channel = rng.choices(list(SalesChannel), [0.15, 0.2, 0.25, 0.4])[0]
+        channel = rng.choices(_SHOP_CHANNELS, [0.15, 0.2, 0.25, 0.4])[0]
         ticket = PosSale(
             **self._common("POS", when, f"POS-{store}-1"),
             store=store,

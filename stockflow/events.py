@@ -56,6 +56,10 @@ def _unset(value: object) -> bool:
     return value is None
 
 
+def _false(value: object) -> bool:
+    return value is False
+
+
 _SERIALS_HELP = (
     "Serial-managed SKUs only: one distinct serial number per base unit moved (at most "
     f"{SERIALS_LIMIT:,}); leave it out for other SKUs."
@@ -84,6 +88,8 @@ class SalesChannel(StrEnum):
     TAKEOUT = "takeout"
     DELIVERY = "delivery"
     RETAIL = "retail"
+    #: 团餐: portions pre-ordered for a date (`GroupMealOrder`), served against its reservation.
+    GROUP_MEAL = "group_meal"
 
 
 class AdjustmentReason(StrEnum):
@@ -374,7 +380,11 @@ class PosSale(_Event):
 
 
 class PosReturn(_Event):
-    """Goods brought back to a store's till."""
+    """Goods brought back to a store's till, or a dish refunded.
+
+    Goods go back into stock. A dish made to a recipe is refunded; its ingredients come back
+    only when the ticket says the dish was untouched (`restock_ingredients`), else they stay
+    consumed (the cooked dish is waste)."""
 
     event_type: Literal["pos_return"] = "pos_return"
     topic: ClassVar[Topic] = Topic.POS_TRANSACTIONS
@@ -383,6 +393,11 @@ class PosReturn(_Event):
     original_ticket: Identifier | None = None
     channel: SalesChannel
     lines: list[PosLine] = Field(min_length=1, max_length=200)
+    restock_ingredients: bool = Field(
+        default=False,
+        exclude_if=_false,
+        description="Dishes only: the dish came back untouched, its ingredients go back into stock.",
+    )
 
     @property
     def location_id(self) -> str:
@@ -497,6 +512,26 @@ class PalletInspected(_Event):
         return self.location
 
 
+class PrepProduced(_Event):
+    """A semi-finished item made in store from its recipe (a sauce, dough, brewed tea): the
+    recipe's ingredients are taken first-expired-first-out, and the item comes into stock as
+    its own batch, expiring `expiry_date` or, without one, its shelf life after the day it was
+    made."""
+
+    event_type: Literal["prep_produced"] = "prep_produced"
+    location: Identifier
+    prep_id: Identifier
+    sku: Identifier
+    qty: PositiveQty
+    unit: Identifier = "each"
+    batch: Identifier | None = None
+    expiry_date: date | None = None
+
+    @property
+    def location_id(self) -> str:
+        return self.location
+
+
 class StockCorrection(_Event):
     """A repair of the live stock state where it drifted from the ledger (the lake replayed).
 
@@ -600,6 +635,7 @@ StockEvent = (
     | StockAdjustment
     | QualityHold
     | PalletInspected
+    | PrepProduced
     | StockCorrection
     | ConflictDecided
 )

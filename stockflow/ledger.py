@@ -76,6 +76,7 @@ from stockflow.events import (
     PalletInspected,
     PosReturn,
     PosSale,
+    PrepProduced,
     PurchaseOrder,
     QualityHold,
     ReservationAction,
@@ -97,11 +98,13 @@ from stockflow.masterdata import (
     NegativeStockPolicy,
     OverLimit,
     Sku,
+    SkuKind,
     SkuStatus,
     UnitConversionError,
     validate_gtin,
 )
 from stockflow.money import ZERO, to_money
+from stockflow.recipes import RecipeError, consumption
 
 NO_BATCH = ""
 #: Movements remembered per location to date a count's book (see the module docstring).
@@ -245,6 +248,12 @@ class Movement:
     #: cost per base unit in it (None for everything booked in the books' own currency).
     currency: str | None = None
     original_unit_cost: Decimal | None = None
+    #: Made to a recipe: the dish or semi-finished item this row belongs to (on the dish's own
+    #: row, on each ingredient it took, on a prep's every row); "" for everything else.
+    dish: str = ""
+    #: The dish's own row of a till line: base units of the dish sold or refunded (it moves no
+    #: stock: a dish is made to order); 0 on every other row.
+    portions: int = 0
 
     @property
     def key(self) -> PositionKey:
@@ -307,6 +316,11 @@ class _Line:
     unit_price: Decimal | None = None
     currency: str | None = None
     original_unit_cost: Decimal | None = None
+    dish: str = ""
+    portions: int = 0
+    #: A till line made to a recipe books its rows apart, under the event id and this suffix
+    #: (two dishes may take the same ingredient batch; each line keeps its own rows).
+    part: str = ""
 
 
 @dataclass(slots=True)
@@ -316,6 +330,7 @@ class _Change:
     after: Position
     negative_stock: bool = False
     line: _Line | None = None
+    part: str = ""
 
 
 @dataclass
@@ -339,12 +354,21 @@ class _Txn:
             self.touched[key] = pos
         return pos
 
-    def change(self, key: PositionKey, line: _Line | None, negative: bool = False, **deltas: int) -> None:
+    def change(
+        self,
+        key: PositionKey,
+        line: _Line | None,
+        negative: bool = False,
+        part: str | None = None,
+        **deltas: int,
+    ) -> None:
         pos = self.get(key)
         before = pos.copy()
         for name, delta in deltas.items():
             setattr(pos, name, getattr(pos, name) + delta)
-        self.order.append(_Change(key, before, pos.copy(), negative, line))
+        if part is None:
+            part = line.part if line is not None else ""
+        self.order.append(_Change(key, before, pos.copy(), negative, line, part))
 
     def batches(self, location: str, sku: str) -> list[str]:
         known = set(self.ledger.batches_at(location, sku))
@@ -673,22 +697,25 @@ class Ledger:
         return on_hand - later
 
     def _commit(self, event: object, txn: _Txn) -> tuple[Movement, ...]:
-        # Net the changes per position (an event may touch one position several times).
-        first: dict[PositionKey, _Change] = {}
-        last: dict[PositionKey, _Change] = {}
-        negative: dict[PositionKey, bool] = {}
+        # Net the changes per position (an event may touch one position several times), and per
+        # part of the event (a till line made to a recipe books its rows apart).
+        first: dict[tuple[str, PositionKey], _Change] = {}
+        last: dict[tuple[str, PositionKey], _Change] = {}
+        negative: dict[tuple[str, PositionKey], bool] = {}
         # the event line behind a position's changes (a reservation released by the same
         # event changes the position again, with no line of its own)
-        lines: dict[PositionKey, _Line] = {}
+        lines: dict[tuple[str, PositionKey], _Line] = {}
         for ch in txn.order:
-            first.setdefault(ch.key, ch)
-            last[ch.key] = ch
+            at = (ch.part, ch.key)
+            first.setdefault(at, ch)
+            last[at] = ch
             if ch.line is not None:
-                lines[ch.key] = ch.line
-            negative[ch.key] = negative.get(ch.key, False) or ch.negative_stock
-        movements = []
-        for key, ch in last.items():
-            before, after = first[key].before, ch.after
+                lines[at] = ch.line
+            negative[at] = negative.get(at, False) or ch.negative_stock
+        final: dict[PositionKey, Position] = {}
+        for ch in txn.order:
+            final[ch.key] = ch.after
+        for key, after in final.items():
             batches = self._stock.setdefault(key.location, {}).setdefault(key.sku, {})
             if after.is_empty():
                 batches.pop(key.batch, None)
@@ -696,10 +723,15 @@ class Ledger:
                     del self._stock[key.location][key.sku]
             else:
                 batches[key.batch] = after
-            line = lines.get(key)
+        event_id: str = event.event_id  # type: ignore[attr-defined]
+        movements = []
+        for at, ch in last.items():
+            part, key = at
+            before, after = first[at].before, ch.after
+            line = lines.get(at)
             movements.append(
                 Movement(
-                    event_id=event.event_id,  # type: ignore[attr-defined]
+                    event_id=event_id + part,
                     event_type=event.event_type,  # type: ignore[attr-defined]
                     occurred_at=event.occurred_at,  # type: ignore[attr-defined]
                     location=key.location,
@@ -714,9 +746,11 @@ class Ledger:
                     counterparty=line.counterparty if line else "",
                     unit_cost=line.unit_cost if line else None,
                     unit_price=line.unit_price if line else None,
-                    negative_stock=negative[key],
+                    negative_stock=negative[at],
                     currency=line.currency if line else None,
                     original_unit_cost=line.original_unit_cost if line else None,
+                    dish=line.dish if line else "",
+                    portions=line.portions if line else 0,
                 )
             )
         return tuple(movements)
@@ -1259,7 +1293,7 @@ class Ledger:
 
     def _pos_sale(self, txn: _Txn, ev: PosSale) -> None:
         self._check_location(ev.store, LocationKind.STORE)
-        for line_in in ev.lines:
+        for number, line_in in enumerate(ev.lines, 1):
             line = self._resolve(
                 line_in.sku,
                 line_in.qty,
@@ -1270,6 +1304,9 @@ class Ledger:
                 counterparty=ev.customer or ev.channel.value,
             )
             line.unit_price = _per_base_unit(line_in.unit_price, line_in.qty, line.qty)
+            if line.sku.kind is SkuKind.DISH:
+                self._made_to_order(txn, ev, number, line, sold=True)
+                continue
             if line.sku.serial_managed or line_in.serials is not None:
                 serials = self._listed_serials(txn, line, line_in.serials)
                 # the goods have left: sold wherever the register had them
@@ -1277,6 +1314,73 @@ class Ledger:
                     lambda sku=line.sku.sku, sold=serials: self._serials_sold_at_till(sku, sold)
                 )
             self._outflow(txn, ev.store, line, "sale", refusable=False)
+
+    def _recipe_consumption(self, product: str, qty: int, location: str, when: datetime) -> dict[str, int]:
+        """Base units per stocked SKU that making `qty` of `product` takes (`stockflow.recipes`),
+        with the recipe in effect at `location` on the company's day of `when`."""
+        try:
+            return consumption(self.catalog, product, qty, location, self._local_day(when))
+        except RecipeError as exc:
+            raise StockRejected(exc.reason, exc.detail) from exc
+
+    def _made_to_order(
+        self, txn: _Txn, ev: PosSale | PosReturn, number: int, line: _Line, sold: bool, restock: bool = False
+    ) -> None:
+        """A till line of a dish: its own row (what was sold or refunded, at what price; no
+        stock), and the ingredients its recipe takes first-expired-first-out (never refused:
+        the dish has left), or, for a refund of an untouched dish, gives back. Booked apart
+        under the event id and ``:<line number>``."""
+        dish = line.sku.sku
+        line.part, line.dish, line.portions = f":{number}", dish, line.qty
+        taken = self._recipe_consumption(dish, line.qty, ev.store, ev.occurred_at)
+        txn.change(PositionKey(ev.store, dish, NO_BATCH), line)
+        if not sold and not restock:
+            return
+        for code, units in taken.items():
+            ingredient = _Line(
+                sku=self.catalog.skus[code],
+                qty=units,
+                batch=None,
+                reference=line.reference,
+                counterparty=line.counterparty,
+                dish=dish,
+                part=line.part,
+            )
+            if sold:
+                self._outflow(txn, ev.store, ingredient, "sale", refusable=False)
+            else:
+                batch = self._last_issued_batch.get((ev.store, code), NO_BATCH)
+                self._inflow(txn, ev.store, ingredient, batch)
+
+    def _prep_produced(self, txn: _Txn, ev: PrepProduced) -> None:
+        """A semi-finished item made from its recipe: the ingredients out (refused for want of
+        stock as any issue is, by each ingredient's policy), the item in as a batch."""
+        self._check_location(ev.location)
+        line = self._resolve(ev.sku, ev.qty, ev.unit, None, ev.batch, reference=ev.prep_id)
+        sku = line.sku
+        if sku.kind is not SkuKind.SEMI_FINISHED:
+            raise StockRejected(
+                "not_semi_finished", f"{sku.sku} is {sku.kind.value}: only a semi-finished item is prepped"
+            )
+        line.dish = sku.sku
+        batch = self._require_batch(line, "prep") if sku.batch_managed else NO_BATCH
+        for code, units in self._recipe_consumption(sku.sku, line.qty, ev.location, ev.occurred_at).items():
+            ingredient = _Line(
+                sku=self.catalog.skus[code], qty=units, batch=None, reference=ev.prep_id, dish=sku.sku
+            )
+            self._outflow(txn, ev.location, ingredient, "prep")
+        if sku.is_perishable and sku.batch_managed:
+            expiry = ev.expiry_date or date.fromordinal(
+                self._local_day(ev.occurred_at).toordinal() + (sku.shelf_life_days or 0)
+            )
+            where = PositionKey(ev.location, sku.sku, batch)
+            known = self._expiry.get(where)
+            if known is not None and known != expiry:
+                raise StockRejected(
+                    "expiry_conflict", f"batch {batch!r} of {sku.sku} already expires on {known}"
+                )
+            txn.on_commit.append(lambda: self._expiry.__setitem__(where, expiry))
+        self._inflow(txn, ev.location, line, batch)
 
     def _serials_sold_at_till(self, sku: str, serials: tuple[str, ...]) -> None:
         held = self._serials_on_hand.get(sku, {})
@@ -1286,7 +1390,7 @@ class Ledger:
 
     def _pos_return(self, txn: _Txn, ev: PosReturn) -> None:
         self._check_location(ev.store, LocationKind.STORE)
-        for line_in in ev.lines:
+        for number, line_in in enumerate(ev.lines, 1):
             line = self._resolve(
                 line_in.sku,
                 line_in.qty,
@@ -1297,6 +1401,9 @@ class Ledger:
                 counterparty=ev.channel.value,
             )
             line.unit_price = _per_base_unit(line_in.unit_price, line_in.qty, line.qty)
+            if line.sku.kind is SkuKind.DISH:
+                self._made_to_order(txn, ev, number, line, sold=False, restock=ev.restock_ingredients)
+                continue
             batch = line.batch
             if batch is None:
                 batch = self._last_issued_batch.get((ev.store, line.sku.sku), NO_BATCH)
@@ -1477,6 +1584,7 @@ _HANDLERS = {
     StockAdjustment: Ledger._stock_adjustment,
     QualityHold: Ledger._quality_hold,
     PalletInspected: Ledger._pallet_inspected,
+    PrepProduced: Ledger._prep_produced,
     StockCorrection: Ledger._stock_correction,
     ConflictDecided: Ledger._conflict_decided,
 }

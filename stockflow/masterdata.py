@@ -67,6 +67,16 @@ class Category(StrEnum):
     ELECTRONICS = "electronics"
 
 
+class SkuKind(StrEnum):
+    """What a SKU is to the stock: goods are bought and kept; a dish (a drink, a set meal) is
+    made to order from its recipe when it is sold and never kept; a semi-finished item (a sauce,
+    dough, brewed tea) is made in store from its recipe by a prep event and kept in batches."""
+
+    GOODS = "goods"
+    DISH = "dish"
+    SEMI_FINISHED = "semi_finished"
+
+
 class SkuStatus(StrEnum):
     """Where a SKU is in its life: 新建 draft, 启用 active, 冻结 frozen, 归档 archived."""
 
@@ -95,6 +105,7 @@ class Sku(BaseModel):
     name: str = Field(min_length=1, max_length=200)
     category: Code
     status: SkuStatus = SkuStatus.ACTIVE
+    kind: SkuKind = SkuKind.GOODS
     serial_managed: bool = Field(
         default=False, description="One serial number per base unit, carried from receipt to sale and return."
     )
@@ -159,6 +170,12 @@ class Sku(BaseModel):
     def _serials_count_units(self) -> Sku:
         if self.serial_managed and self.negative_stock is not NegativeStockPolicy.REJECT:
             raise ValueError("a serial-managed SKU cannot allow negative stock: each unit is one serial")
+        return self
+
+    @model_validator(mode="after")
+    def _dishes_are_not_kept(self) -> Sku:
+        if self.kind is SkuKind.DISH and (self.serial_managed or self.batch_managed):
+            raise ValueError("a dish is made to order and never kept: it has no batches or serial numbers")
         return self
 
     @property
@@ -251,6 +268,60 @@ class Customer(BaseModel):
     payment_terms_days: int | None = Field(default=None, ge=0, le=3650)
 
 
+#: The most a preparation may lose (损耗率 below 95%: a component is at least 5% usable).
+MAX_LOSS_RATE = Decimal("0.95")
+
+
+class RecipeComponent(BaseModel):
+    """One ingredient (or semi-finished item, or dish of a set meal) of a recipe: the quantity
+    that goes into one round of the recipe, in any unit of that SKU, and the share lost
+    preparing it (损耗率: trimming, peeling, evaporation), so that ``qty ÷ (1 − loss_rate)`` is
+    taken from stock."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sku: Code
+    qty: Decimal = Field(gt=0, max_digits=14, decimal_places=4)
+    unit: Code | None = Field(default=None, description="None: the SKU's base unit.")
+    loss_rate: Decimal = Field(default=Decimal("0"), ge=0, lt=MAX_LOSS_RATE, max_digits=5, decimal_places=4)
+
+
+class Recipe(BaseModel):
+    """What a dish or a semi-finished item is made of (配方/BOM), from a day on, for every
+    store or for one store's own variant (which wins over the common recipe at that store).
+
+    One round of the recipe makes `yield_qty` base units of `product` (1 portion of a dish,
+    2,000 g of a sauce): making `n` base units takes ``n × qty ÷ yield_qty ÷ (1 − loss_rate)``
+    of each component (`stockflow.recipes`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    product: Code
+    store: Code | None = Field(default=None, description="None: every store; else this store's variant.")
+    effective_from: date
+    yield_qty: Decimal = Field(default=Decimal("1"), gt=0, max_digits=14, decimal_places=4)
+    components: list[RecipeComponent] = Field(min_length=1, max_length=100)
+    name: str = Field(default="", max_length=200)
+
+    @field_validator("components")
+    @classmethod
+    def _distinct(cls, value: list[RecipeComponent]) -> list[RecipeComponent]:
+        seen = set()
+        for component in value:
+            if component.sku in seen:
+                raise ValueError(f"component {component.sku} is listed twice: give it once with its total")
+            seen.add(component.sku)
+        return value
+
+    @property
+    def key(self) -> str:
+        return recipe_key(self.product, self.store, self.effective_from)
+
+
+def recipe_key(product: str, store: str | None, effective_from: date) -> str:
+    return f"{product}|{store or '*'}|{effective_from.isoformat()}"
+
+
 AliasKind = Literal["sku", "location"]
 
 
@@ -302,6 +373,16 @@ class AmbiguousAlias(LookupError):
         self.targets = targets
 
 
+def _in_effect(versions: list[Recipe], day: date) -> Recipe | None:
+    """The newest of `versions` (sorted by effective day) in effect on `day`."""
+    found = None
+    for recipe in versions:
+        if recipe.effective_from > day:
+            break
+        found = recipe
+    return found
+
+
 class UnitConversionError(ValueError):
     pass
 
@@ -319,6 +400,9 @@ class Catalog(BaseModel):
     aliases: dict[str, Alias] = Field(default_factory=dict)
     #: Exchange rates by `ExchangeRate.key`.
     rates: dict[str, ExchangeRate] = Field(default_factory=dict)
+    #: Recipes of dishes and semi-finished items by `Recipe.key` (every version kept: a sale
+    #: is made with the version in effect on its day).
+    recipes: dict[str, Recipe] = Field(default_factory=dict)
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = Field(
         default="CNY", description="The books' currency: what every cost is booked in."
     )
@@ -381,6 +465,38 @@ class Catalog(BaseModel):
         for alias in self.aliases.values():
             index.setdefault((alias.kind, alias.code), set()).add(alias.target)
         self.__dict__["_alias_cache"] = ((len(self.aliases), self.version), index)
+        return index
+
+    # ------------------------------------------------------------------ recipes
+    def recipe_for(self, product: str, store: str, day: date) -> Recipe | None:
+        """The recipe `product` is made with at `store` on `day`: the store's own variant in
+        effect then, else the common recipe in effect then (None: it has none)."""
+        versions = self._recipe_index().get(product)
+        if not versions:
+            return None
+        own = versions.get(store)
+        if own is not None:
+            found = _in_effect(own, day)
+            if found is not None:
+                return found
+        common = versions.get(None)
+        return _in_effect(common, day) if common is not None else None
+
+    def has_recipe(self, product: str) -> bool:
+        return product in self._recipe_index()
+
+    def _recipe_index(self) -> dict[str, dict[str | None, list[Recipe]]]:
+        cached = self.__dict__.get("_recipe_cache")
+        stamp = (len(self.recipes), self.version)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        index: dict[str, dict[str | None, list[Recipe]]] = {}
+        for recipe in self.recipes.values():
+            index.setdefault(recipe.product, {}).setdefault(recipe.store, []).append(recipe)
+        for by_store in index.values():
+            for versions in by_store.values():
+                versions.sort(key=lambda r: r.effective_from)
+        self.__dict__["_recipe_cache"] = (stamp, index)
         return index
 
     # ------------------------------------------------------------------ currencies

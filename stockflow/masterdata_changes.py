@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import date, datetime
 from typing import Annotated, Any, ClassVar, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
@@ -32,11 +32,14 @@ from stockflow.masterdata import (
     ExchangeRate,
     InvalidGtin,
     Location,
+    LocationKind,
+    Recipe,
     Sku,
     SkuStatus,
     Supplier,
     validate_gtin,
 )
+from stockflow.recipes import recipe_problems
 
 #: The compacted topic master-data changes travel on (one partition: every worker reads all).
 MASTERDATA_TOPIC = "masterdata"
@@ -58,7 +61,9 @@ class _Change(BaseModel):
     @property
     def code(self) -> str:
         record = self.record  # type: ignore[attr-defined]
-        return record.key if isinstance(record, Alias | ExchangeRate) else getattr(record, self.entity)
+        return (
+            record.key if isinstance(record, Alias | ExchangeRate | Recipe) else getattr(record, self.entity)
+        )
 
 
 class SkuUpserted(_Change):
@@ -111,6 +116,14 @@ class ExchangeRateSet(_Change):
     entity: ClassVar[str] = "rate"
 
 
+class RecipeSet(_Change):
+    """A version of a recipe, new or corrected before it takes effect (`stockflow.recipes`)."""
+
+    event_type: Literal["recipe_set"] = "recipe_set"
+    record: Recipe
+    entity: ClassVar[str] = "recipe"
+
+
 MasterDataChange = Annotated[
     SkuUpserted
     | SkuStatusChanged
@@ -119,7 +132,8 @@ MasterDataChange = Annotated[
     | CustomerUpserted
     | AliasSet
     | AliasRemoved
-    | ExchangeRateSet,
+    | ExchangeRateSet
+    | RecipeSet,
     Field(discriminator="event_type"),
 ]
 CHANGE_MODELS: dict[str, type[_Change]] = {
@@ -133,6 +147,7 @@ CHANGE_MODELS: dict[str, type[_Change]] = {
         AliasSet,
         AliasRemoved,
         ExchangeRateSet,
+        RecipeSet,
     )
 }
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(MasterDataChange)
@@ -186,6 +201,8 @@ def apply_change(catalog: Catalog, change: _Change) -> bool:
         catalog.aliases.pop(record.key, None)
     elif isinstance(change, ExchangeRateSet):
         catalog.rates[record.key] = record
+    elif isinstance(change, RecipeSet):
+        catalog.recipes[record.key] = record
     catalog.versions[key] = change.version
     if change.version > catalog.version:
         object.__setattr__(catalog, "version", change.version)
@@ -224,7 +241,16 @@ class SetRate:
     rate: ExchangeRate
 
 
-Proposal = Upsert | SetStatus | SetAlias | RemoveAlias | SetRate
+@dataclass(frozen=True, slots=True)
+class SetRecipe:
+    """Add a recipe version, or correct one that is not yet in effect; `today` is the
+    company's day (a version in effect on a past day never changes)."""
+
+    recipe: Recipe
+    today: date
+
+
+Proposal = Upsert | SetStatus | SetAlias | RemoveAlias | SetRate | SetRecipe
 
 
 @dataclass(frozen=True, slots=True)
@@ -274,6 +300,7 @@ def check_changes(catalog: Catalog, proposals: Sequence[Proposal]) -> Plan:
     locations: set[str] = set()
     suppliers: set[str] = set()
     aliases: dict[str, Alias | None] = {}
+    recipes: dict[str, Recipe] = {}
 
     def sku_of(code: str) -> Sku | None:
         return skus.get(code) or catalog.skus.get(code)
@@ -355,6 +382,31 @@ def check_changes(catalog: Catalog, proposals: Sequence[Proposal]) -> Plan:
                 else:
                     plan.changes.append(("alias_removed", present, None, ""))
                     aliases[alias.key] = None
+        elif isinstance(proposal, SetRecipe):
+            recipe = proposal.recipe
+            trial = catalog.model_copy(update={"recipes": {**catalog.recipes, **recipes}})
+            found = [
+                Problem(
+                    "recipe",
+                    recipe.key,
+                    p.column,
+                    p.reason,
+                    Message(f"masterdata.problem.{p.reason}", code=recipe.product, **p.fields),
+                )
+                for p in recipe_problems(
+                    trial,
+                    recipe,
+                    proposal.today,
+                    sku_of,
+                    lambda code: (
+                        code in locations
+                        or getattr(catalog.locations.get(code), "kind", None) is LocationKind.STORE
+                    ),
+                )
+            ]
+            if not found and trial.recipes.get(recipe.key) != recipe:
+                plan.changes.append(("recipe_set", recipe, None, ""))
+                recipes[recipe.key] = recipe
         elif isinstance(proposal, SetRate):
             rate = proposal.rate
             if rate.currency == catalog.currency:
@@ -396,7 +448,7 @@ def _check_sku(
                 )
             )
     if old.status is not SkuStatus.DRAFT:
-        for name in ("batch_managed", "serial_managed"):
+        for name in ("batch_managed", "serial_managed", "kind"):
             if getattr(new, name) != getattr(old, name):
                 out.append(_problem("sku", code, name, "tracking_changed", field=name))
     return out

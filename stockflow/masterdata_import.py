@@ -49,6 +49,7 @@ from stockflow.masterdata import (
     NegativeStockPolicy,
     OverLimit,
     Sku,
+    SkuKind,
     SkuStatus,
     Supplier,
     ValuationMethod,
@@ -198,6 +199,17 @@ _STATUS_WORDS = _choice(
     (s.value for s in SkuStatus),
     {"新建": "draft", "草稿": "draft", "启用": "active", "冻结": "frozen", "归档": "archived"},
 )
+_KIND_WORDS = _choice(
+    (k.value for k in SkuKind),
+    {
+        "商品": "goods",
+        "货品": "goods",
+        "菜品": "dish",
+        "饮品": "dish",
+        "套餐": "dish",
+        "半成品": "semi_finished",
+    },
+)
 _NEGATIVE_WORDS = _choice(
     (p.value for p in NegativeStockPolicy),
     {"拒绝": "reject", "允许并标记": "allow_and_flag", "允许": "allow_and_flag"},
@@ -228,6 +240,7 @@ ENTITIES: dict[str, Entity] = {
                 Column("name", "text", ("名称", "商品名称", "品名")),
                 Column("category", "code", ("类别", "品类", "分类", "类别编码")),
                 Column("status", "choice", ("状态",), _STATUS_WORDS),
+                Column("kind", "choice", ("类型", "商品类型"), _KIND_WORDS),
                 Column("serial_managed", "bool", ("序列号管理", "管理序列号")),
                 Column("base_unit", "code", ("基本单位", "单位")),
                 Column("packs", "packs", ("包装", "包装规格")),

@@ -131,6 +131,10 @@ class ValuedMovement:
     #: (`unit_cost` is in the books' currency); None for everything booked in the books' own.
     original_currency: str | None = None
     original_unit_cost: Decimal | None = None
+    #: Made to a recipe: the dish or semi-finished item the row belongs to, and on a dish's own
+    #: row the base units sold or refunded (`stockflow.ledger.Movement`).
+    dish: str = ""
+    portions: int = 0
 
     @property
     def amount(self) -> Decimal:
@@ -169,6 +173,9 @@ class Valuation:
         self._transit_to: dict[tuple[str, str], str] = {}
         #: Costs of till sales seen by this instance, for returns: (store, ticket, SKU) → qty, value.
         self._issued: dict[tuple[str, str, str], tuple[int, Decimal]] = {}
+        #: What a prep's ingredients cost so far, by event (its item comes in at that cost; the
+        #: ledger books the ingredients before the item).
+        self._made: dict[str, Decimal] = {}
 
     # ------------------------------------------------------------------ policy
     def method_of(self, sku: Sku) -> ValuationMethod:
@@ -242,6 +249,8 @@ class Valuation:
         if mv.event_type in UNBOOKED_EVENT_TYPES:
             return None
         if mv.event_type == "transit_dispatched":
+            return self._record(mv, self._sku(mv.sku), _Outcome(ZERO), unit_cost=ZERO)
+        if mv.portions:  # a dish's own row: sold or refunded, no stock of its own
             return self._record(mv, self._sku(mv.sku), _Outcome(ZERO), unit_cost=ZERO)
         if mv.on_hand_delta == 0:
             return None
@@ -339,6 +348,8 @@ class Valuation:
             transit_change, transit_location = -amount, mv.location
         elif mv.event_type == "pos_return":
             amount = to_money(qty * self._returned_cost(mv))
+        elif mv.event_type == "prep_produced":  # made in store: what its ingredients cost
+            amount = self._made.pop(mv.event_id, ZERO)
         else:
             amount = to_money(qty * self.current_rate(mv.location, mv.sku, mv.batch))
         stock = self._stock_at(self._key(mv.location, sku, mv.batch))
@@ -373,6 +384,8 @@ class Valuation:
             key = (mv.location, mv.reference, mv.sku)
             before_qty, before_value = self._issued.get(key, (0, ZERO))
             self._issued[key] = (before_qty + qty, before_value + taken.value)
+        elif mv.event_type == "prep_produced":
+            self._made[mv.event_id] = self._made.get(mv.event_id, ZERO) + taken.value
         return self._record(
             mv,
             sku,
@@ -421,6 +434,8 @@ class Valuation:
             unit_price=mv.unit_price,
             original_currency=mv.currency,
             original_unit_cost=mv.original_unit_cost,
+            dish=mv.dish,
+            portions=mv.portions,
         )
 
     def _take_from_transit(self, mv: Movement, sku: Sku, qty: int) -> _Outcome:

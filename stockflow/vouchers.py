@@ -468,10 +468,10 @@ class VoucherRules:
         VAT-inclusive amount against revenue and output VAT, and cost of sales at its cost."""
         d = draft(self.unit_of(mv.location), summary)
         paid_into, customer = self._till_account(mv.counterparty)
-        sign = 1 if mv.qty_change < 0 else -1
-        net, vat = split_vat(
-            to_money(abs(mv.qty_change) * (mv.unit_price or ZERO)), self.catalog.skus[mv.sku].vat_rate
-        )
+        sign = 1 if mv.event_type == "pos_sale" else -1
+        # a dish's own row sells its portions; an ingredient it took carries no price
+        sold = mv.portions or abs(mv.qty_change)
+        net, vat = split_vat(to_money(sold * (mv.unit_price or ZERO)), self.catalog.skus[mv.sku].vat_rate)
         for role, amount in ((Role.REVENUE, net), (Role.OUTPUT_VAT, vat)):
             d.post(
                 paid_into,
@@ -497,6 +497,16 @@ class VoucherRules:
 
     def _pos_return(self, mv: ValuedMovement, draft: Any) -> None:
         self._till_line(mv, draft, f"门店退货 原单 {mv.reference}")
+
+    def _prep_produced(self, mv: ValuedMovement, draft: Any) -> None:
+        """A semi-finished item made in store: its ingredients' cost moves into its stock."""
+        summary = f"门店制作 {mv.reference} {mv.dish}"
+        d = draft(self.unit_of(mv.location), summary)
+        if mv.qty_change < 0:
+            made = {"location": mv.location, "sku": mv.dish}
+            d.post(self._inventory(mv.dish), self._inventory(mv.sku), mv.amount, summary, **made)
+        else:
+            self._variance(d, mv, self._inventory(mv.sku), summary)
 
     def _sales_issue(self, mv: ValuedMovement, draft: Any) -> None:
         summary = f"销售出库 {mv.reference}"

@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lake import SCHEMAS
-from lake.tables import ORIGINAL_AMOUNT_COLUMNS, STOCK_LEDGER, VOUCHER_LINES, VOUCHERS
+from lake.tables import ORIGINAL_AMOUNT_COLUMNS, RECIPE_COLUMNS, STOCK_LEDGER, VOUCHER_LINES, VOUCHERS
 from stockflow.ledger import Movement, Position
 from stockflow.masterdata import Catalog
 from stockflow.services.books import (
@@ -68,7 +68,7 @@ EXPORTED_TABLES = {t.name: t.schema for t in (STOCK_LEDGER, VOUCHERS, VOUCHER_LI
 _ADDED_COLUMNS = "".join(
     f'ALTER TABLE stock_ledger ADD COLUMN IF NOT EXISTS "{c.name}" {c.duckdb_type};\n'
     for c in STOCK_LEDGER.columns
-    if c.name in ORIGINAL_AMOUNT_COLUMNS
+    if c.name in (*ORIGINAL_AMOUNT_COLUMNS, *RECIPE_COLUMNS)
 )
 _DDL = (
     ";\n".join(t.ddl() for t in (STOCK_LEDGER, VOUCHERS, VOUCHER_LINES))
@@ -496,6 +496,8 @@ def _movement(row: dict[str, Any]) -> Movement:
         negative_stock=bool(row["negative_stock"]),
         currency=row.get("original_currency"),
         original_unit_cost=row.get("original_unit_cost"),
+        dish=row.get("dish") or "",
+        portions=row.get("portions") or 0,
     )
 
 
