@@ -7,7 +7,7 @@ from functools import cached_property, lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, field_validator
+from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from stockflow.i18n import Language, company_language
@@ -132,6 +132,16 @@ class Settings(BaseSettings):
     # Webhooks: a JSON list of subscribers (see stockflow/webhooks.py); unset: var/webhooks.json
     webhooks_file: Path | None = None
     webhook_per_minute: int = Field(default=20, ge=1, description="messages per robot per minute")
+
+    # Delivery platforms' callbacks (POST /platforms/{platform}/callbacks, see
+    # stockflow/delivery_platforms.py): each platform signs with its app secret; a platform
+    # without one is refused. Callbacks sent further than the skew from this clock are refused.
+    meituan_app_secret: SecretStr | None = Field(default=None, description="signs Meituan callbacks")
+    eleme_app_secret: SecretStr | None = Field(default=None, description="signs Ele.me callbacks")
+    platform_callback_max_skew_seconds: float = Field(
+        default=300.0, gt=0, le=3600, description="a callback's timestamp may be this far from now"
+    )
+    platform_callback_max_body_kb: int = Field(default=256, ge=1, description="largest callback body")
 
     # Audit: the chain's head is also written here (every verify and every N entries), so a
     # truncated log is detected; put it on another disk or a WORM share in production.
@@ -298,6 +308,11 @@ class Settings(BaseSettings):
     @property
     def prefect_api_url(self) -> str:
         return f"http://{self.prefect_host}:{self.prefect_port}/api"
+
+    def platform_secret(self, platform: str) -> str | None:
+        """The app secret that signs a delivery platform's callbacks (None: not set up)."""
+        secret = {"meituan": self.meituan_app_secret, "eleme": self.eleme_app_secret}.get(platform)
+        return (secret.get_secret_value() or None) if secret is not None else None
 
     @property
     def web_url(self) -> str:

@@ -83,6 +83,7 @@ app = faust.App(
         "streams.views",
         "streams.webhooks",
         "streams.inspections",
+        "streams.delivery_platforms",
     ],
     origin="streams",
     topic_partitions=settings.topic_partitions,

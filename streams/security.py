@@ -5,7 +5,10 @@ An aiohttp middleware in front of every view:
 * the ``Host`` header must name this worker (localhost, its ``web_host`` or one of
   ``allowed_hosts``), so a page that rebinds its own DNS name to 127.0.0.1 gets 421;
 * every path but ``/health`` needs ``Authorization: Bearer <token>`` (401 without a valid one);
-  the credential is kept on the request for the views' scope checks (`require`);
+  the credential is kept on the request for the views' scope checks (`require`). The one
+  exception: a POST to a delivery platform's callback path (`PLATFORM_SIGNED_PATHS`) carries
+  no token; the platform signs its body and the view checks that signature before it reads
+  anything else (`streams.delivery_platforms`);
 * a POST to a JSON endpoint must say ``Content-Type: application/json`` (415 otherwise), so a
   cross-site form or ``no-cors`` fetch, which cannot send that type without a preflight, is
   refused; its body has a size limit (413) and a nesting limit (400), checked here, and large
@@ -25,6 +28,7 @@ from typing import Any
 from aiohttp import web as aioweb
 
 from stockflow.config import Settings
+from stockflow.delivery_platforms import Platform, callback_path
 from stockflow.identity import Action, Credential, Kind, Refusal, authorize, bearer_token, credential_for
 from stores.credentials import CredentialCache, CredentialStore
 
@@ -32,6 +36,8 @@ log = logging.getLogger(__name__)
 
 CREDENTIAL_KEY = "stockflow.credential"
 OPEN_PATHS = frozenset({"/health"})
+#: POSTs authenticated by a delivery platform's signature instead of a bearer token.
+PLATFORM_SIGNED_PATHS = frozenset(callback_path(platform) for platform in Platform)
 #: Bodies larger than this are parsed in a thread, so one big request does not stall the stream.
 PARSE_INLINE_BYTES = 64 * 1024
 
@@ -101,6 +107,8 @@ class Guard:
                 return refusal_response(421, "unknown_host", "this worker does not answer to that Host")
             if request.path in OPEN_PATHS:
                 return await handler(request)
+            if request.method == "POST" and request.path in PLATFORM_SIGNED_PATHS:
+                return await handler(request)  # the view verifies the platform's signature
             found = self.identify(request)
             if isinstance(found, Refusal):
                 self.count(found.reason)
