@@ -1,4 +1,5 @@
-"""Alerts raised by the stock stream: low stock, near expiry, negative stock, cold-chain excursions.
+"""Alerts raised by the stock stream: low stock, near expiry, negative stock, cold-chain
+excursions, dishes sold out for a channel.
 
 Each alert has a deterministic id derived from what triggered it, so re-processing the same
 event raises the same alert id (consumers can deduplicate)."""
@@ -30,6 +31,8 @@ class AlertType(StrEnum):
     DEVICE_SILENT = "device_silent"
     #: The platform itself needs a person: the lake cannot be written, a file was moved aside.
     SYSTEM = "system"
+    #: A dish sold out for a sales channel at a store (沽清), or back on its menu (info).
+    SOLD_OUT = "sold_out"
 
 
 class Severity(StrEnum):

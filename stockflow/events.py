@@ -81,6 +81,8 @@ class OutputTopic(StrEnum):
     INVENTORY_CHANGED = "inventory_changed"
     ALERTS = "alerts"
     DEAD_LETTERS = "dead_letters"
+    #: Dishes sold out, or back, per store × channel (`stockflow.ledger.MenuChange`).
+    MENU_AVAILABILITY = "menu_availability"
 
 
 class SalesChannel(StrEnum):
@@ -112,6 +114,12 @@ class InspectionVerdict(StrEnum):
     ACCEPT = "accept"
     QUARANTINE = "quarantine"  # damage found: held until released or scrapped
     MANUAL_REVIEW = "manual_review"  # the camera is not sure: held until a person decides
+
+
+class GroupMealAction(StrEnum):
+    CONFIRM = "confirm"  # reserve the ingredients (again, for a revised order)
+    CANCEL = "cancel"  # release what is reserved; the order is gone
+    CLOSE = "close"  # served: release what is left
 
 
 class ReservationAction(StrEnum):
@@ -373,6 +381,12 @@ class PosSale(_Event):
     channel: SalesChannel
     customer: Identifier | None = None
     lines: list[PosLine] = Field(min_length=1, max_length=200)
+    order: Identifier | None = Field(
+        default=None,
+        exclude_if=_unset,
+        description="The group-meal order (`GroupMealOrder`) this ticket serves: its dishes take the "
+        "ingredients the order reserved first.",
+    )
 
     @property
     def location_id(self) -> str:
@@ -402,6 +416,61 @@ class PosReturn(_Event):
     @property
     def location_id(self) -> str:
         return self.store
+
+
+class ChannelQuota(_Event):
+    """Keep a dish's ingredients for `portions` portions for one sales channel at a store
+    (堂食/外卖/团餐分流: e.g. 40 delivery portions for the evening peak).
+
+    The ingredients are reserved (first-expired-first-out, as far as stock allows); that
+    channel's sales of the dish take them first, and once they cannot make one more portion the
+    dish is sold out for that channel (the other channels sell from stock nobody keeps). A
+    receipt, transfer, prep or positive adjustment of one of its ingredients at the store tops
+    the quota up again, and so does setting it anew; 0 portions ends it."""
+
+    event_type: Literal["channel_quota"] = "channel_quota"
+    location: Identifier
+    channel: SalesChannel
+    dish: Identifier
+    portions: Annotated[int, Field(ge=0, le=1_000_000)]
+
+    @property
+    def location_id(self) -> str:
+        return self.location
+
+
+class GroupMealLine(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+    dish: Identifier
+    portions: Annotated[int, Field(gt=0, le=1_000_000)]
+
+
+class GroupMealOrder(_Event):
+    """团餐: portions of dishes pre-ordered for a day at a store.
+
+    Confirmed, it reserves the ingredients of its dishes (the recipes in effect at the store on
+    `serve_date`) as far as stock allows; the till sale that serves it (channel group_meal,
+    naming the order) takes them first. Confirmed again, the revised order replaces the
+    reservation; cancelled, or closed once served, it releases what is left."""
+
+    event_type: Literal["group_meal_order"] = "group_meal_order"
+    location: Identifier
+    order: Identifier
+    customer: Identifier | None = None
+    serve_date: date
+    action: GroupMealAction = GroupMealAction.CONFIRM
+    lines: list[GroupMealLine] = Field(default_factory=list, max_length=200)
+
+    @model_validator(mode="after")
+    def _confirmed_orders_have_lines(self) -> GroupMealOrder:
+        if self.action is GroupMealAction.CONFIRM and not self.lines:
+            raise ValueError("a confirmed group meal orders at least one dish")
+        return self
+
+    @property
+    def location_id(self) -> str:
+        return self.location
 
 
 class CycleCount(_Event):
@@ -629,6 +698,8 @@ StockEvent = (
     | SalesIssue
     | StockReservation
     | CreditApproved
+    | ChannelQuota
+    | GroupMealOrder
     | PosSale
     | PosReturn
     | CycleCount

@@ -54,16 +54,19 @@ always yields the same positions):
 
 from __future__ import annotations
 
+import math
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime, tzinfo
 from decimal import Decimal
+from functools import partial
 from typing import Any
 
 from stockflow.config import get_settings
 from stockflow.events import (
     AdjustmentReason,
+    ChannelQuota,
     ConflictDecided,
     ConflictingDuplicate,
     CreditApproved,
@@ -71,6 +74,8 @@ from stockflow.events import (
     EventRejected,
     ForecastReviewed,
     GoodsReceipt,
+    GroupMealAction,
+    GroupMealOrder,
     HoldAction,
     InspectionVerdict,
     PalletInspected,
@@ -104,7 +109,7 @@ from stockflow.masterdata import (
     validate_gtin,
 )
 from stockflow.money import ZERO, to_money
-from stockflow.recipes import RecipeError, consumption
+from stockflow.recipes import RecipeError, consumption, explode
 
 NO_BATCH = ""
 #: Movements remembered per location to date a count's book (see the module docstring).
@@ -278,11 +283,54 @@ class CountRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class MenuChange:
+    """A dish sold out, or back, for a channel at a store (`channel` "" stands for the
+    channels without a quota of their own). Its id derives from the event that changed it."""
+
+    event_id: str
+    occurred_at: datetime
+    store: str
+    dish: str
+    channel: str
+    sold_out: bool
+    #: Whole portions the channel can still make from what it may take (0 when sold out).
+    portions_left: int
+
+
+@dataclass(slots=True)
+class _Allocation:
+    """Ingredients kept at a store for a channel's quota of a dish or for a group-meal order:
+    ingredient → batch → base units reserved; `target` the quota's portions (0: an order)."""
+
+    held: dict[str, dict[str, int]] = field(default_factory=dict)
+    target: int = 0
+    dish: str = ""
+    channel: str = ""
+
+    def copy(self) -> _Allocation:
+        return _Allocation({i: dict(b) for i, b in self.held.items()}, self.target, self.dish, self.channel)
+
+    def total(self, ingredient: str) -> int:
+        return sum(self.held.get(ingredient, {}).values())
+
+
+def quota_holder(channel: str, dish: str) -> str:
+    """The allocation a channel's quota of a dish is kept under."""
+    return f"quota:{channel}:{dish}"
+
+
+def order_holder(order: str) -> str:
+    """The allocation a group-meal order is kept under."""
+    return f"group:{order}"
+
+
+@dataclass(frozen=True, slots=True)
 class LedgerResult:
     event_id: str
     duplicate: bool
     movements: tuple[Movement, ...] = ()
     follow_ups: tuple[TransitDispatched, ...] = ()
+    menu: tuple[MenuChange, ...] = ()
 
     @property
     def negative_stock(self) -> bool:
@@ -346,6 +394,9 @@ class _Txn:
     #: SKU × serial number of every serial the event named so far (one unit, one line); None
     #: until it names one (most events move SKUs that are not serial-managed).
     serials_named: set[tuple[str, str]] | None = None
+    #: Allocations (quotas, group-meal orders) this event changes: (store, holder) → the
+    #: allocation after it (None: removed); written back when the event is taken.
+    allocations: dict[tuple[str, str], _Allocation | None] = field(default_factory=dict)
 
     def get(self, key: PositionKey) -> Position:
         pos = self.touched.get(key)
@@ -412,6 +463,12 @@ class Ledger:
         #: customer → its sales orders that hold stock.
         self._order_reserved: dict[str, set[tuple[str, str]]] = {}
         self._customer_orders: dict[str, set[str]] = {}
+        #: Ingredients kept for channels' quotas and group-meal orders: (store, holder) → what
+        #: is held; the stores with quotas (store → {(channel, dish)}); the dishes sold out per
+        #: store × dish × channel ("" the channels without a quota).
+        self._allocations: dict[tuple[str, str], _Allocation] = {}
+        self._quotas_at: dict[str, set[tuple[str, str]]] = {}
+        self._sold_out: set[tuple[str, str, str]] = set()
 
     def seed(self, key: PositionKey, position: Position, expiry: date | None = None) -> None:
         """Start a position from what another ledger holds (an edge agent's last synced snapshot
@@ -521,6 +578,23 @@ class Ledger:
                     total += receivable_value(sku, qty)
         return total
 
+    def allocation(self, store: str, holder: str) -> dict[str, int]:
+        """Base units per ingredient kept at `store` for a quota or a group-meal order
+        (`quota_holder`, `order_holder`)."""
+        kept = self._allocations.get((store, holder))
+        return {i: kept.total(i) for i in kept.held} if kept is not None else {}
+
+    def quotas(self, store: str) -> dict[tuple[str, str], int]:
+        """The channels' quotas at a store: (channel, dish) → portions to keep."""
+        out = {}
+        for channel, dish in self._quotas_at.get(store, ()):
+            out[(channel, dish)] = self._allocations[(store, quota_holder(channel, dish))].target
+        return out
+
+    def sold_out(self, store: str) -> set[tuple[str, str]]:
+        """The (dish, channel) pairs sold out at a store ("" the channels without a quota)."""
+        return {(dish, channel) for at, dish, channel in self._sold_out if at == store}
+
     def credit_approved(self, customer: str, sales_order: str) -> Decimal:
         """What people approved above the customer's credit limit for this sales order."""
         return self._credit_approved.get((customer, sales_order), ZERO)
@@ -568,6 +642,11 @@ class Ledger:
             "credit_approved": [
                 [customer, order, str(amount)] for (customer, order), amount in self._credit_approved.items()
             ],
+            "allocations": [
+                [store, holder, a.dish, a.channel, a.target, a.held]
+                for (store, holder), a in self._allocations.items()
+            ],
+            "sold_out": [list(key) for key in sorted(self._sold_out)],
         }
 
     @classmethod
@@ -612,6 +691,14 @@ class Ledger:
         ledger._credit_approved = {
             (customer, order): Decimal(amount) for customer, order, amount in data.get("credit_approved", [])
         }
+        # nor quotas and group meals, those taken before recipes
+        for store, holder, dish, channel, target, held in data.get("allocations", []):
+            ledger._allocations[(store, holder)] = _Allocation(
+                {i: dict(b) for i, b in held.items()}, target, dish, channel
+            )
+            if target:
+                ledger._quotas_at.setdefault(store, set()).add((channel, dish))
+        ledger._sold_out = {(store, dish, channel) for store, dish, channel in data.get("sold_out", [])}
         for location, order, sku in ledger._reservations:
             ledger._order_reserved.setdefault(order, set()).add((location, sku))
         for order in ledger._order_reserved:
@@ -643,6 +730,7 @@ class Ledger:
             if admit and type(event) not in _FOLLOWS_ADMITTED:
                 self._admit(event)
             follow_ups = handler(self, txn, event) or ()
+            menu = self._menu_after(txn, event) if self._quotas_at or txn.allocations else []
         except StockRejected as refused:
             if refused.decided:  # a redelivery of a refused event stays refused
                 self._applied[event_id] = content
@@ -650,9 +738,12 @@ class Ledger:
         movements = self._commit(event, txn)
         for effect in txn.on_commit:
             effect()
+        self._keep_allocations(txn, menu)
         self._remember(movements)
         self._applied[event_id] = content
-        return LedgerResult(event_id, duplicate=False, movements=movements, follow_ups=tuple(follow_ups))
+        return LedgerResult(
+            event_id, duplicate=False, movements=movements, follow_ups=tuple(follow_ups), menu=tuple(menu)
+        )
 
     def apply_accepted(
         self, events: Iterable[object], admit: bool = True
@@ -1329,13 +1420,20 @@ class Ledger:
         """A till line of a dish: its own row (what was sold or refunded, at what price; no
         stock), and the ingredients its recipe takes first-expired-first-out (never refused:
         the dish has left), or, for a refund of an untouched dish, gives back. Booked apart
-        under the event id and ``:<line number>``."""
+        under the event id and ``:<line number>``. A sale takes first what its group-meal order
+        or its channel's quota of the dish keeps."""
         dish = line.sku.sku
         line.part, line.dish, line.portions = f":{number}", dish, line.qty
         taken = self._recipe_consumption(dish, line.qty, ev.store, ev.occurred_at)
         txn.change(PositionKey(ev.store, dish, NO_BATCH), line)
         if not sold and not restock:
             return
+        kept = None
+        if sold:
+            order = ev.order if isinstance(ev, PosSale) else None
+            holder = order_holder(order) if order else quota_holder(ev.channel.value, dish)
+            if self._held(txn, ev.store, holder) is not None:
+                kept = self._edit(txn, ev.store, holder)
         for code, units in taken.items():
             ingredient = _Line(
                 sku=self.catalog.skus[code],
@@ -1347,10 +1445,244 @@ class Ledger:
                 part=line.part,
             )
             if sold:
-                self._outflow(txn, ev.store, ingredient, "sale", refusable=False)
+                rest = self._take_kept(txn, ev.store, kept, ingredient) if kept is not None else units
+                if rest:
+                    ingredient.qty = rest
+                    self._outflow(txn, ev.store, ingredient, "sale", refusable=False)
             else:
                 batch = self._last_issued_batch.get((ev.store, code), NO_BATCH)
                 self._inflow(txn, ev.store, ingredient, batch)
+
+    # ---------------------------------------------------------------- quotas and group meals
+    def _held(self, txn: _Txn, store: str, holder: str) -> _Allocation | None:
+        at = (store, holder)
+        return txn.allocations[at] if at in txn.allocations else self._allocations.get(at)
+
+    def _edit(self, txn: _Txn, store: str, holder: str, new: _Allocation | None = None) -> _Allocation:
+        """The allocation this event changes (a working copy), `new` when there is none."""
+        at = (store, holder)
+        if at not in txn.allocations:
+            kept = self._allocations.get(at)
+            txn.allocations[at] = kept.copy() if kept is not None else None
+        if txn.allocations[at] is None:
+            txn.allocations[at] = new if new is not None else _Allocation()
+        return txn.allocations[at]  # type: ignore[return-value]
+
+    def _quotas_now(self, txn: _Txn, store: str) -> dict[tuple[str, str], _Allocation]:
+        """The quotas at a store as this event leaves them: (channel, dish) → allocation."""
+        out = {}
+        for channel, dish in self._quotas_at.get(store, ()):
+            kept = self._held(txn, store, quota_holder(channel, dish))
+            if kept is not None and kept.target:
+                out[(channel, dish)] = kept
+        for (at, _holder), kept in txn.allocations.items():
+            if at == store and kept is not None and kept.target:
+                out[(kept.channel, kept.dish)] = kept
+        return out
+
+    def _fill(
+        self,
+        txn: _Txn,
+        store: str,
+        kept: _Allocation,
+        wanted: Mapping[str, int],
+        reference: str,
+        counterparty: str,
+        release: bool = True,
+    ) -> None:
+        """Bring what `kept` holds of each ingredient to `wanted`: reserve more unrestricted
+        stock first-expired-first-out as far as there is, and (`release`) give back what is no
+        longer wanted."""
+        for code in sorted(wanted.keys() | kept.held.keys()):
+            sku = self.catalog.skus.get(code)
+            if sku is None:
+                continue
+            line = _Line(
+                sku=sku, qty=0, batch=None, reference=reference, counterparty=counterparty, dish=kept.dish
+            )
+            have, want = kept.total(code), wanted.get(code, 0)
+            if have < want:
+                held = kept.held.setdefault(code, {})
+                for batch in txn.batches(store, code):
+                    key = PositionKey(store, code, batch)
+                    qty = min(txn.get(key).unrestricted, want - have)
+                    if qty > 0:
+                        txn.change(key, line, reserved=qty)
+                        held[batch] = held.get(batch, 0) + qty
+                        have += qty
+                    if have >= want:
+                        break
+                if not held:
+                    del kept.held[code]
+            elif have > want and release:
+                held = kept.held[code]
+                excess = have - want
+                for batch in sorted(
+                    held, key=lambda b: (self.batch_expiry(store, code, b) or _FAR_FUTURE, b), reverse=True
+                ):
+                    if excess <= 0:
+                        break
+                    give = min(held[batch], excess)
+                    key = PositionKey(store, code, batch)
+                    unreserve = min(give, txn.get(key).reserved)
+                    if unreserve > 0:
+                        txn.change(key, line, reserved=-unreserve)
+                    held[batch] -= give
+                    excess -= give
+                    if not held[batch]:
+                        del held[batch]
+                if not held:
+                    del kept.held[code]
+
+    def _take_kept(self, txn: _Txn, store: str, kept: _Allocation, line: _Line) -> int:
+        """Take a sale's ingredient first from what `kept` holds (earliest expiry first); return
+        the base units still to take."""
+        code = line.sku.sku
+        held = kept.held.get(code)
+        remaining = line.qty
+        if not held:
+            return remaining
+        for batch in sorted(held, key=lambda b: (self.batch_expiry(store, code, b) or _FAR_FUTURE, b)):
+            key = PositionKey(store, code, batch)
+            pos = txn.get(key)
+            qty = min(remaining, held[batch], pos.on_hand - pos.quarantined)
+            if qty <= 0:
+                continue
+            txn.change(key, line, on_hand=-qty, reserved=-min(qty, pos.reserved))
+            held[batch] -= qty
+            if not held[batch]:
+                del held[batch]
+            remaining -= qty
+            txn.on_commit.append(lambda b=batch: self._last_issued_batch.__setitem__((store, code), b))
+            if not remaining:
+                break
+        if not held:
+            del kept.held[code]
+        return remaining
+
+    def _channel_quota(self, txn: _Txn, ev: ChannelQuota) -> None:
+        """Keep (or stop keeping) a dish's ingredients for a channel's portions."""
+        self._check_location(ev.location, LocationKind.STORE)
+        self._dish(ev.dish)
+        channel = ev.channel.value
+        holder = quota_holder(channel, ev.dish)
+        kept = self._edit(txn, ev.location, holder, _Allocation(dish=ev.dish, channel=channel))
+        kept.target = ev.portions
+        wanted = (
+            self._recipe_consumption(ev.dish, ev.portions, ev.location, ev.occurred_at) if ev.portions else {}
+        )
+        self._fill(txn, ev.location, kept, wanted, holder, channel)
+
+    def _group_meal_order(self, txn: _Txn, ev: GroupMealOrder) -> None:
+        """Reserve a group meal's ingredients (the recipes in effect on its day), replace them
+        for a revised order, or release what is left."""
+        self._check_location(ev.location, LocationKind.STORE)
+        holder = order_holder(ev.order)
+        if self._held(txn, ev.location, holder) is None:
+            if ev.action is GroupMealAction.CLOSE:  # served in full: nothing left to release
+                return
+            if ev.action is GroupMealAction.CANCEL:
+                raise StockRejected(
+                    "unknown_group_meal", f"group meal {ev.order} holds nothing at {ev.location} to cancel"
+                )
+        wanted: dict[str, int] = {}
+        for meal in ev.lines if ev.action is GroupMealAction.CONFIRM else ():
+            self._dish(meal.dish)
+            try:
+                taken = consumption(self.catalog, meal.dish, meal.portions, ev.location, ev.serve_date)
+            except RecipeError as exc:
+                raise StockRejected(exc.reason, exc.detail) from exc
+            for code, units in taken.items():
+                wanted[code] = wanted.get(code, 0) + units
+        kept = self._edit(txn, ev.location, holder, _Allocation(channel="group_meal"))
+        self._fill(txn, ev.location, kept, wanted, ev.order, ev.customer or "group_meal")
+
+    def _dish(self, code: str) -> Sku:
+        sku = self.catalog.skus.get(code)
+        if sku is None:
+            raise StockRejected("unknown_sku", f"SKU {code!r} is not in master data")
+        if sku.kind is not SkuKind.DISH:
+            raise StockRejected("not_a_dish", f"{code} is {sku.kind.value}: only a dish is made to order")
+        return sku
+
+    def _menu_after(self, txn: _Txn, event: Any) -> list[MenuChange]:
+        """After an event at a store with quotas: top its quotas up when one of their
+        ingredients came in, and say which dishes it sold out, or brought back, per channel."""
+        stores = {key.location for key in txn.touched} | {store for store, _ in txn.allocations}
+        changes: list[MenuChange] = []
+        for store in sorted(stores):
+            quotas = self._quotas_now(txn, store)
+            flagged = {(dish, channel) for at, dish, channel in self._sold_out if at == store}
+            if not quotas and not flagged:
+                continue
+            touched = {key.sku for key in txn.touched if key.location == store}
+            grew = {
+                ch.key.sku
+                for ch in txn.order
+                if ch.key.location == store and ch.after.on_hand > ch.before.on_hand
+            }
+            day = self._local_day(event.occurred_at)
+            for dish in sorted({d for _, d in quotas} | {d for d, _ in flagged}):
+                channels = sorted(c for c, d in quotas if d == dish)
+                try:
+                    need = explode(self.catalog, dish, 1, store, day)
+                except RecipeError:
+                    continue
+                if not (need.keys() & touched) and not channels and not flagged:
+                    continue
+                if grew & need.keys() and not isinstance(event, ChannelQuota):
+                    for channel in channels:  # replenished: the quotas are topped up
+                        kept = self._edit(txn, store, quota_holder(channel, dish))
+                        wanted = consumption(self.catalog, dish, kept.target, store, day)
+                        self._fill(
+                            txn, store, kept, wanted, quota_holder(channel, dish), channel, release=False
+                        )
+                left: dict[str, int] = {}
+                for channel in channels:
+                    kept = self._held(txn, store, quota_holder(channel, dish))
+                    left[channel] = _portions(need, kept.total if kept is not None else lambda _: 0)
+                left[""] = _portions(need, partial(_unrestricted, txn, store))
+                if not channels:  # no quota left for this dish: only its flags are cleared
+                    left = {c: 1 for d, c in flagged if d == dish}
+                for channel in sorted({c for d, c in flagged if d == dish} - left.keys()):
+                    left[channel] = 1  # a quota ended: the channel sells from open stock again
+                for channel, portions in sorted(left.items()):
+                    sold_out = portions < 1
+                    if sold_out != ((dish, channel) in flagged):
+                        changes.append(
+                            MenuChange(
+                                event_id=f"{event.event_id}:menu:{dish}:{channel or 'open'}",
+                                occurred_at=event.occurred_at,
+                                store=store,
+                                dish=dish,
+                                channel=channel,
+                                sold_out=sold_out,
+                                portions_left=max(portions, 0) if channel in channels or channel == "" else 0,
+                            )
+                        )
+        return changes
+
+    def _keep_allocations(self, txn: _Txn, menu: Iterable[MenuChange]) -> None:
+        for (store, holder), kept in txn.allocations.items():
+            if kept is None or (not kept.held and not kept.target):
+                self._allocations.pop((store, holder), None)
+            else:
+                self._allocations[(store, holder)] = kept
+            if holder.startswith("quota:"):
+                _, channel, dish = holder.split(":", 2)
+                at = self._quotas_at.setdefault(store, set())
+                if kept is not None and kept.target:
+                    at.add((channel, dish))
+                else:
+                    at.discard((channel, dish))
+                if not at:
+                    del self._quotas_at[store]
+        for change in menu:
+            flag = (change.store, change.dish, change.channel)
+            if change.sold_out:
+                self._sold_out.add(flag)
+            else:
+                self._sold_out.discard(flag)
 
     def _prep_produced(self, txn: _Txn, ev: PrepProduced) -> None:
         """A semi-finished item made from its recipe: the ingredients out (refused for want of
@@ -1555,6 +1887,17 @@ class Ledger:
             )
 
 
+def _unrestricted(txn: _Txn, store: str, code: str) -> int:
+    """Unrestricted stock of a SKU at a store as the event leaves it (never below 0)."""
+    return max(0, sum(txn.get(PositionKey(store, code, b)).unrestricted for b in txn.batches(store, code)))
+
+
+def _portions(need: Mapping[str, Any], have: Callable[[str], int]) -> int:
+    """Whole portions `have` makes of a dish that takes `need` (exact base units per portion)."""
+    counts = [math.floor(have(code) / per) for code, per in need.items() if per > 0]
+    return min(counts) if counts else 1_000_000
+
+
 def _per_base_unit(price: Decimal, qty: Decimal, base_qty: int) -> Decimal:
     """A price per sold unit as a price per base unit (a case price over its pack size)."""
     return (price * qty / base_qty).quantize(UNIT_COST_QUANTUM)
@@ -1566,7 +1909,7 @@ def _per_base_unit(price: Decimal, qty: Decimal, base_qty: int) -> Decimal:
 _FOLLOWS_ADMITTED = frozenset({TransitDispatched, StockCorrection, ConflictDecided})
 #: Events that name their SKUs on lines (every other event names one, as `sku`, but these).
 _TICKETS = frozenset({PosSale, PosReturn})
-_NO_SKU = frozenset({CreditApproved})
+_NO_SKU = frozenset({CreditApproved, ChannelQuota, GroupMealOrder})
 
 _HANDLERS = {
     GoodsReceipt: Ledger._goods_receipt,
@@ -1585,6 +1928,8 @@ _HANDLERS = {
     QualityHold: Ledger._quality_hold,
     PalletInspected: Ledger._pallet_inspected,
     PrepProduced: Ledger._prep_produced,
+    ChannelQuota: Ledger._channel_quota,
+    GroupMealOrder: Ledger._group_meal_order,
     StockCorrection: Ledger._stock_correction,
     ConflictDecided: Ledger._conflict_decided,
 }

@@ -18,7 +18,15 @@ from stockflow.alerts import Alert, AlertType, Severity, alert
 from stockflow.coldchain import ColdChainMonitor
 from stockflow.events import TemperatureReading, TransitDispatched
 from stockflow.i18n import Message
-from stockflow.ledger import Ledger, LedgerResult, Movement, OpenReceivables, Position, PositionKey
+from stockflow.ledger import (
+    Ledger,
+    LedgerResult,
+    MenuChange,
+    Movement,
+    OpenReceivables,
+    Position,
+    PositionKey,
+)
 from stockflow.masterdata import Catalog, Sku
 
 log = logging.getLogger(__name__)
@@ -31,6 +39,8 @@ class ProcessResult:
     movements: tuple[Movement, ...] = ()
     follow_ups: tuple[TransitDispatched, ...] = ()
     alerts: tuple[Alert, ...] = ()
+    #: Dishes sold out, or back, per channel (`stockflow.ledger.MenuChange`).
+    menu: tuple[MenuChange, ...] = ()
 
 
 @dataclass
@@ -73,9 +83,12 @@ class StockProcessor:
                 alerts += self.coldchain.observe(event, self._cold_chain_stock(event.location))
             for mv in result.movements:
                 alerts += self._movement_alerts(mv)
+            alerts += [menu_alert(change) for change in result.menu]
         except Exception:
             log.exception("alert rules failed for event %s; the event itself is booked", result.event_id)
-        return ProcessResult(result.event_id, False, result.movements, result.follow_ups, tuple(alerts))
+        return ProcessResult(
+            result.event_id, False, result.movements, result.follow_ups, tuple(alerts), result.menu
+        )
 
     # ------------------------------------------------------------------ snapshots
     def snapshot(self) -> dict[str, Any]:
@@ -233,3 +246,40 @@ class StockProcessor:
                 if found is not None:
                     out.append(found)
         return out
+
+
+def menu_alert(change: MenuChange) -> Alert:
+    """A dish sold out for a channel (warning), or back on its menu (info)."""
+    channel = change.channel or "open"
+    return alert(
+        AlertType.SOLD_OUT,
+        Severity.WARNING if change.sold_out else Severity.INFO,
+        change.occurred_at,
+        change.store,
+        Message(
+            "alert.sold_out" if change.sold_out else "alert.back_on_menu",
+            dish=change.dish,
+            channel=channel,
+            store=change.store,
+            portions=change.portions_left,
+        ),
+        id_parts=(change.event_id,),
+        sku=change.dish,
+        channel=channel,
+        sold_out=change.sold_out,
+        portions_left=change.portions_left,
+    )
+
+
+def menu_message(change: MenuChange) -> dict[str, object]:
+    """A menu change as the ``menu_availability`` topic carries it (keyed by store): what a
+    till or a delivery platform needs to mark the dish sold out, or offer it again."""
+    return {
+        "event_id": change.event_id,
+        "occurred_at": change.occurred_at.isoformat(),
+        "store": change.store,
+        "dish": change.dish,
+        "channel": change.channel or None,
+        "sold_out": change.sold_out,
+        "portions_left": change.portions_left,
+    }

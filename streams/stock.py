@@ -64,7 +64,7 @@ from stockflow.i18n import Message
 from stockflow.intake import resolve_codes
 from stockflow.ledger import Movement, StockRejected
 from stockflow.masterdata import Catalog
-from stockflow.processing import StockProcessor
+from stockflow.processing import StockProcessor, menu_message
 from stores.masterdata import MasterDataFiles
 from streams import topics
 from streams.app import app
@@ -539,6 +539,13 @@ async def _apply_message(
             encode_event(follow_up),
             headers=delivery_headers(delivery),
         )
+    for change in result.menu:
+        await send(
+            OutputTopic.MENU_AVAILABILITY,
+            change.store,
+            json.dumps(menu_message(change), ensure_ascii=False).encode(),
+        )
+        state.counters["menu_changes"] += 1
     for raised in result.alerts:
         await publish_alert(raised, processed_at)
     if isinstance(event, ConflictDecided):
