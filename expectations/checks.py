@@ -7,7 +7,8 @@ import logging
 import os
 import time
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
@@ -15,11 +16,13 @@ import duckdb
 import pandas as pd
 
 from expectations.suites import SUITES
+from stockflow.config import Settings, get_settings
 from stockflow.quality import (
     FUTURE_TOLERANCE_SECONDS,
     duplicate_rate,
     gap_rate,
     gtin_is_valid,
+    recipe_variance_share,
     sku_completeness,
 )
 
@@ -38,9 +41,12 @@ class QualityReport:
     docs_path: Path | None = None
 
 
-def frames_from_warehouse(warehouse: Path, now: datetime | None = None) -> dict[str, pd.DataFrame]:
+def frames_from_warehouse(
+    warehouse: Path, now: datetime | None = None, settings: Settings | None = None
+) -> dict[str, pd.DataFrame]:
     """The DataFrame each suite validates, read from the warehouse (read-only)."""
     now = now or datetime.now(UTC)
+    settings = settings or get_settings()
     with duckdb.connect(str(warehouse), read_only=True) as con:
         skus = con.sql("SELECT * FROM dim_skus WHERE is_current").df()  # the SKUs as they are now
         events = con.sql(
@@ -60,13 +66,48 @@ def frames_from_warehouse(warehouse: Path, now: datetime | None = None) -> dict[
             " UNION ALL SELECT 'dead_stock_ratio', location_id, as_of_date, dead_stock_ratio FROM kpi_dead_stock"
             "  WHERE dead_stock_ratio IS NOT NULL"
         ).df()
-    return prepare_frames(skus, events, balances, kpis, now)
+        # each ingredient's variance and theoretical value over the window, per location
+        variance = con.execute(
+            "SELECT location_id, sku_id, sum(variance_value) AS variance_value,"
+            " sum(theoretical_value) AS theoretical_value FROM fct_ingredient_variance"
+            " WHERE counted_at > ? AND counted_at <= ? GROUP BY ALL ORDER BY ALL",
+            [now - timedelta(days=settings.recipe_variance_days), now],
+        ).df()
+    return prepare_frames(
+        skus, events, balances, kpis, now, recipe_variance_frame(variance, settings.recipe_variance_limit)
+    )
+
+
+def recipe_variance_frame(per_ingredient: pd.DataFrame, limit: Decimal) -> pd.DataFrame:
+    """One row per location: its ingredients' variance share (`stockflow.quality`) and, in
+    `over_limit`, the location itself when the share is above `limit`."""
+    out = []
+    for location, group in per_ingredient.groupby("location_id", sort=True):
+        share = recipe_variance_share(
+            zip(group["variance_value"].fillna(0), group["theoretical_value"].fillna(0), strict=True)
+        )
+        over = share is not None and share > limit
+        out.append(
+            {
+                "location_id": location,
+                "variance_share": share,
+                "within_limit": not over,
+                "over_limit": location if over else None,
+            }
+        )
+    return pd.DataFrame(out, columns=["location_id", "variance_share", "within_limit", "over_limit"])
 
 
 def prepare_frames(
-    skus: pd.DataFrame, events: pd.DataFrame, balances: pd.DataFrame, kpis: pd.DataFrame, now: datetime
+    skus: pd.DataFrame,
+    events: pd.DataFrame,
+    balances: pd.DataFrame,
+    kpis: pd.DataFrame,
+    now: datetime,
+    recipe_variance: pd.DataFrame | None = None,
 ) -> dict[str, pd.DataFrame]:
-    """Add the checked columns the core defines (GTIN validity, completeness, gaps, future)."""
+    """Add the checked columns the core defines (GTIN validity, completeness, gaps, future);
+    `recipe_variance`: `recipe_variance_frame`'s (none: no kitchen counted)."""
     skus = skus.copy()
     skus["gtin_valid"] = skus["gtin"].map(gtin_is_valid)
     skus["completeness"] = [sku_completeness(r) for r in skus.to_dict("records")]
@@ -88,6 +129,9 @@ def prepare_frames(
         "device_sequences": devices,
         "mart_invariants": balances,
         "kpi_ranges": kpis,
+        "recipe_variance": recipe_variance
+        if recipe_variance is not None
+        else recipe_variance_frame(pd.DataFrame(columns=["location_id"]), Decimal(1)),
     }
 
 

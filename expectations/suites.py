@@ -103,10 +103,21 @@ def build_kpis_suite() -> gx.ExpectationSuite:
     return suite
 
 
+def build_recipe_variance_suite() -> gx.ExpectationSuite:
+    """Kitchens: one row per location with ingredient counts in the window (the settings'
+    recipe_variance_days): `over_limit` names the location when its ingredients' usage strayed
+    from the recipes by more than the settings' recipe_variance_limit. A warning, not a
+    failure: the data is sound, the kitchen is what to look at."""
+    suite = gx.ExpectationSuite(name="recipe_variance")
+    suite.add_expectation(gxe.ExpectColumnValuesToBeNull(column="over_limit", meta=WARNING))
+    return suite
+
+
 SUITES = {
     "masterdata_health": build_masterdata_suite,
     "event_quality": build_events_suite,
     "device_sequences": build_devices_suite,
     "mart_invariants": build_balances_suite,
     "kpi_ranges": build_kpis_suite,
+    "recipe_variance": build_recipe_variance_suite,
 }

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import datetime
+from decimal import Decimal
 from typing import Any
 
 from stockflow.alerts import Alert
@@ -12,6 +13,7 @@ from stockflow.delivery import Delivery
 from stockflow.events import ConflictDecided
 from stockflow.ledger import Movement
 from stockflow.masterdata import Catalog
+from stockflow.recipes import RecipeError, component_base_qty
 
 
 def event_row(
@@ -107,7 +109,8 @@ def conflict_decision_row(
 
 
 def masterdata_rows(catalog: Catalog) -> dict[str, list[dict[str, Any]]]:
-    """The master data tables' rows (skus, locations, suppliers, customers) for the warehouse."""
+    """The master data tables' rows (skus, locations, suppliers, customers, recipes) for the
+    warehouse."""
     return {
         "skus": [
             {
@@ -130,6 +133,7 @@ def masterdata_rows(catalog: Catalog) -> dict[str, list[dict[str, Any]]]:
                 "vat_rate": s.vat_rate,
                 "wholesale_price": s.wholesale_price,
                 "valuation_method": s.valuation_method.value if s.valuation_method else None,
+                "kind": s.kind.value,
             }
             for s in catalog.skus.values()
         ],
@@ -143,4 +147,39 @@ def masterdata_rows(catalog: Catalog) -> dict[str, list[dict[str, Any]]]:
             c.model_dump(mode="json", include={"customer", "name", "phone", "id_number"})
             for c in catalog.customers.values()
         ],
+        "recipes": recipe_rows(catalog),
     }
+
+
+#: `component_base_qty` is kept to six places (a cost or rate per base unit is too).
+_BASE_QTY_QUANTUM = Decimal("0.000001")
+
+
+def recipe_rows(catalog: Catalog) -> list[dict[str, Any]]:
+    """One row per recipe version × component, with what one round takes from stock (NULL for
+    a component master data cannot convert)."""
+    rows = []
+    for recipe in sorted(catalog.recipes.values(), key=lambda r: r.key):
+        for index, component in enumerate(recipe.components):
+            try:
+                base = component_base_qty(catalog, recipe, index)
+                base_qty: Decimal | None = (Decimal(base.numerator) / Decimal(base.denominator)).quantize(
+                    _BASE_QTY_QUANTUM
+                )
+            except RecipeError:
+                base_qty = None
+            rows.append(
+                {
+                    "product": recipe.product,
+                    "store": recipe.store,
+                    "effective_from": recipe.effective_from,
+                    "recipe_name": recipe.name,
+                    "yield_qty": recipe.yield_qty,
+                    "component": component.sku,
+                    "qty": component.qty,
+                    "unit": component.unit,
+                    "loss_rate": component.loss_rate,
+                    "component_base_qty": base_qty,
+                }
+            )
+    return rows

@@ -393,6 +393,29 @@ SKUS = LakeTable(
         vat_rate decimal(4,2)
         wholesale_price decimal(18,6)
         valuation_method string
+        kind string
+        """
+    ),
+    layout=Layout.MASTERDATA,
+)
+#: Recipes (`stockflow.recipes`): one row per recipe version × component. A version is
+#: product × store (NULL: every store) × effective_from; one round of it makes `yield_qty` base
+#: units of the product. `component_base_qty` is what one round takes of the component from
+#: stock, in the component's base units, its loss included (qty in its unit ÷ (1 − loss_rate)).
+RECIPES = LakeTable(
+    "recipes",
+    _cols(
+        """
+        product string
+        store string
+        effective_from date
+        recipe_name string
+        yield_qty decimal(18,4)
+        component string
+        qty decimal(18,4)
+        unit string
+        loss_rate decimal(6,4)
+        component_base_qty decimal(18,6)
         """
     ),
     layout=Layout.MASTERDATA,
@@ -461,7 +484,7 @@ TABLES: dict[str, LakeTable] = {
     **{name: LakeTable(name, _EVENT_COLUMNS, date_column="occurred_at") for name in EVENT_TABLES},
     **{t.name: t for t in (INVENTORY_CHANGED, ALERTS, DEAD_LETTERS, CONFLICTS)},
     **{t.name: t for t in (STOCK_LEDGER, VOUCHERS, VOUCHER_LINES, OPEN_ITEMS)},
-    **{t.name: t for t in (SKUS, LOCATIONS, SUPPLIERS, CUSTOMERS)},
+    **{t.name: t for t in (SKUS, LOCATIONS, SUPPLIERS, CUSTOMERS, RECIPES)},
     MASTERDATA_CHANGES.name: MASTERDATA_CHANGES,
 }
 #: The tables the stream workers land, by name.
@@ -473,7 +496,7 @@ STREAM_TABLES: tuple[str, ...] = (
     CONFLICTS.name,
 )
 #: Master data as the warehouse reads it, by name.
-MASTERDATA_TABLES: tuple[str, ...] = (SKUS.name, LOCATIONS.name, SUPPLIERS.name, CUSTOMERS.name)
+MASTERDATA_TABLES: tuple[str, ...] = (SKUS.name, LOCATIONS.name, SUPPLIERS.name, CUSTOMERS.name, RECIPES.name)
 #: The books' exports, by name.
 BOOKS_TABLES: tuple[str, ...] = (STOCK_LEDGER.name, VOUCHERS.name, VOUCHER_LINES.name, OPEN_ITEMS.name)
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from decimal import Decimal
 from functools import cached_property, lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -42,6 +43,12 @@ class Settings(BaseSettings):
 
     # Files
     var_dir: Path = Path("var")
+
+    # Kitchens (restaurants): the quality check flags a location whose ingredients' usage over
+    # the last `recipe_variance_days` strays from what the recipes say by more than this share of
+    # the theoretical usage's value (Σ per ingredient of |variance value| ÷ theoretical value).
+    recipe_variance_limit: Decimal = Field(default=Decimal("0.05"), gt=0, le=10)
+    recipe_variance_days: int = Field(default=7, ge=1, le=366)
 
     # Workers
     app_id: str = "stockflow"

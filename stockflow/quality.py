@@ -4,6 +4,7 @@ the suites)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from typing import Any
 
 from stockflow.masterdata import InvalidGtin, validate_gtin
@@ -67,3 +68,17 @@ def duplicate_rate(sequence_numbers: Iterable[int]) -> float:
     if not numbers:
         return 0.0
     return round((len(numbers) - len(set(numbers))) / len(numbers), 6)
+
+
+def recipe_variance_share(ingredients: Iterable[tuple[Decimal, Decimal]]) -> Decimal | None:
+    """How far a kitchen's ingredient usage strays from its recipes: Σ |variance value| ÷ Σ
+    theoretical value over its ingredients, each given as (variance value, theoretical value)
+    summed over the window (a miscount one day that the next count reverses nets out). None
+    when the recipes took nothing."""
+    strayed = theoretical = Decimal(0)
+    for variance_value, theoretical_value in ingredients:
+        strayed += abs(Decimal(variance_value))
+        theoretical += Decimal(theoretical_value)
+    if theoretical <= 0:
+        return None
+    return (strayed / theoretical).quantize(Decimal("0.0001"))

@@ -21,5 +21,15 @@ select
     valuation_rate,
     landed_at,
     valued_at,
-    run_id
-from {{ source('books', 'stock_ledger') }}
+    run_id,
+    reference,
+    counterparty,
+    unit_price,
+    nullif(dish, '') as dish_sku_id,
+    coalesce(portions, 0) as portions
+from (
+    {#- files exported before recipes have no dish and portions columns -#}
+    select * from {{ source('books', 'stock_ledger') }}
+    union all by name
+    select null::varchar as dish, null::bigint as portions where false
+)

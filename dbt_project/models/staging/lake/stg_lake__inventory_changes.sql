@@ -23,5 +23,12 @@ select
     "partition" as partition_id,
     apply_seq,
     processed_at,
-    landed_at
-from {{ source('lake', 'inventory_changed') }}
+    landed_at,
+    nullif(dish, '') as dish_sku_id,
+    coalesce(portions, 0) as portions
+from (
+    {#- files landed before recipes have no dish and portions columns -#}
+    select * from {{ source('lake', 'inventory_changed') }}
+    union all by name
+    select null::varchar as dish, null::bigint as portions where false
+)

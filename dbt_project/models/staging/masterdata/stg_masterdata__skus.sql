@@ -17,5 +17,6 @@ select
     standard_cost,
     vat_rate,
     wholesale_price,
-    valuation_method
+    valuation_method,
+    coalesce(kind, 'goods') as sku_kind
 from {{ source('masterdata', 'skus') }}
