@@ -1,7 +1,7 @@
 """`make bench`: every benchmark, each against a baseline measured in the same run.
 
 `BENCH_ONLY=stream`, `books`, `warehouse`, `forecasting`, `reconciliation`, `recovery`, `vision`,
-`trust`, `masterdata`, `edge` or `finance` runs one of them."""
+`trust`, `masterdata`, `edge`, `finance` or `restaurant` runs one of them."""
 
 import os
 
@@ -19,6 +19,7 @@ from bench import (  # noqa: E402 — after the credential is chosen
     pipeline,
     reconciliation,
     recovery,
+    restaurant,
     trust,
     vision,
     vouchers,
@@ -49,3 +50,5 @@ if only in ("", "edge"):
     edge.main()
 if only in ("", "finance"):
     finance.main()
+if only in ("", "restaurant"):
+    restaurant.main()

@@ -65,6 +65,7 @@ from typing import Any
 
 from stockflow.config import get_settings
 from stockflow.events import (
+    BASE_UNITS_LIMIT,
     AdjustmentReason,
     ChannelQuota,
     ConflictDecided,
@@ -942,8 +943,12 @@ class Ledger:
                     pos = txn.get(PositionKey(location, sku.sku, batch))
                     take(batch, min(qty, pos.on_hand - pos.quarantined))
             for batch in candidates:  # unrestricted stock first
+                if remaining <= 0:
+                    break
                 take(batch, txn.get(PositionKey(location, sku.sku, batch)).unrestricted)
             for batch in candidates:  # then stock reserved for other orders
+                if remaining <= 0:
+                    break
                 pos = txn.get(PositionKey(location, sku.sku, batch))
                 take(batch, pos.on_hand - pos.quarantined)
             shortfall_batch = candidates[-1] if candidates else NO_BATCH
@@ -1410,9 +1415,16 @@ class Ledger:
         """Base units per stocked SKU that making `qty` of `product` takes (`stockflow.recipes`),
         with the recipe in effect at `location` on the company's day of `when`."""
         try:
-            return consumption(self.catalog, product, qty, location, self._local_day(when))
+            taken = consumption(self.catalog, product, qty, location, self._local_day(when))
         except RecipeError as exc:
             raise StockRejected(exc.reason, exc.detail) from exc
+        for code, units in taken.items():
+            if units > BASE_UNITS_LIMIT:
+                raise StockRejected(
+                    "quantity_out_of_range",
+                    f"{qty} of {product} takes {units} of {code}, more than {BASE_UNITS_LIMIT} base units",
+                )
+        return taken
 
     def _made_to_order(
         self, txn: _Txn, ev: PosSale | PosReturn, number: int, line: _Line, sold: bool, restock: bool = False

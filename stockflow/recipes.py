@@ -87,6 +87,22 @@ def _explode(
             out[component.sku] = out.get(component.sku, Fraction(0)) + need
 
 
+def per_unit(catalog: Catalog, product: str, store: str, day: date) -> Mapping[str, Fraction]:
+    """`explode` for one base unit, remembered per catalogue version (a till explodes the same
+    few dishes all day; the explosion is linear, so `qty` units take `qty` times this)."""
+    stamp = (catalog.version, len(catalog.recipes), len(catalog.skus))
+    cached = catalog.__dict__.get("_per_unit_cache")
+    if cached is None or cached[0] != stamp:
+        cached = (stamp, {})
+        catalog.__dict__["_per_unit_cache"] = cached
+    memo: dict[tuple[str, str, date], Mapping[str, Fraction]] = cached[1]
+    key = (product, store, day)
+    found = memo.get(key)
+    if found is None:
+        found = memo[key] = explode(catalog, product, 1, store, day)
+    return found
+
+
 def round_half_up(value: Fraction) -> int:
     """The nearest whole number, halves away from zero (the quantities here are positive)."""
     whole, rest = divmod(value.numerator, value.denominator)
@@ -96,7 +112,7 @@ def round_half_up(value: Fraction) -> int:
 def consumption(catalog: Catalog, product: str, qty: int, store: str, day: date) -> dict[str, int]:
     """Whole base units per stocked SKU that making `qty` base units of `product` takes
     (`explode`, rounded half up once per SKU); SKUs that round to nothing are left out."""
-    taken = {sku: round_half_up(need) for sku, need in explode(catalog, product, qty, store, day).items()}
+    taken = {sku: round_half_up(qty * need) for sku, need in per_unit(catalog, product, store, day).items()}
     return {sku: units for sku, units in taken.items() if units > 0}
 
 
@@ -191,3 +207,93 @@ def _cycle_through(catalog: Catalog, recipe: Recipe, find: Callable[[str], Sku |
         return []
 
     return walk(recipe.product, [recipe.product])
+
+
+# ---------------------------------------------------------------------- planning
+#: A forecast or a planned demand's key: location, SKU, day.
+DayKey = tuple[str, str, date]
+
+
+@dataclass(frozen=True, slots=True)
+class PlannedDemand:
+    """What a day's forecasts take from each location's stock, in whole base units per
+    location × stocked SKU × day (`planned_demand`), and the forecasts that could not be
+    exploded (location, product, day, reason: `RecipeError.reason`)."""
+
+    demand: dict[DayKey, int]
+    unexploded: list[tuple[str, str, date, str]]
+
+
+def is_made_in_store(sku: Sku) -> bool:
+    """A semi-finished item is made from its recipe where it is used, unless it is bought (it
+    has a supplier: then it is planned and ordered like goods)."""
+    return sku.kind is SkuKind.SEMI_FINISHED and sku.supplier is None
+
+
+def planned_demand(catalog: Catalog, forecasts: Mapping[DayKey, float | Fraction]) -> PlannedDemand:
+    """Demand on stock from the daily forecasts of every location × SKU (base units a day).
+
+    * A dish is never kept: its forecast portions are exploded with the recipe in effect at
+      that store on that day (`explode`: set meals through their dishes), and the dish itself
+      has no demand on stock.
+    * Goods and semi-finished items keep their own (direct) forecast, plus what the dishes take.
+    * A semi-finished item made in store (`is_made_in_store`) is made from its ingredients: all
+      of its demand that day is exploded again into them (a semi-finished item in it in turn).
+    * Everything is added up exactly and rounded half up once per location × SKU × day.
+
+    A dish whose forecast cannot be exploded (no recipe in effect, a broken one) adds nothing
+    and is listed in `unexploded`; so is a semi-finished item made in store that cannot, which
+    keeps its own demand."""
+    exact: dict[DayKey, Fraction] = {}
+    unexploded: list[tuple[str, str, date, str]] = []
+
+    def take(location: str, code: str, day: date, qty: Fraction, path: tuple[str, ...]) -> None:
+        sku = catalog.skus.get(code)
+        if sku is not None and sku.kind is SkuKind.DISH:
+            if qty == 0:
+                return
+            parts = _exploded(catalog, code, qty, location, day, unexploded)
+        else:
+            key = (location, code, day)
+            exact[key] = exact.get(key, Fraction(0)) + qty
+            if sku is None or not is_made_in_store(sku) or qty == 0:
+                return
+            if code in path or len(path) >= MAX_DEPTH:
+                unexploded.append((location, code, day, "recipe_cycle"))
+                return
+            parts = _exploded(catalog, code, qty, location, day, unexploded)
+        for component, need in parts.items():
+            take(location, component, day, need, (*path, code))
+
+    for (location, code, day), value in sorted(forecasts.items()):
+        take(location, code, day, max(Fraction(0), _exact(value)), ())
+    return PlannedDemand({key: round_half_up(qty) for key, qty in sorted(exact.items())}, unexploded)
+
+
+def daily_means(planned: PlannedDemand, forecast_days: Mapping[str, int]) -> dict[tuple[str, str], float]:
+    """Mean planned demand a day per location × SKU, over the days each location's forecasts
+    cover (`forecast_days`: a day with no demand for a SKU counts as 0)."""
+    totals: dict[tuple[str, str], int] = {}
+    for (location, code, _), units in planned.demand.items():
+        totals[(location, code)] = totals.get((location, code), 0) + units
+    return {key: total / forecast_days[key[0]] for key, total in totals.items() if forecast_days.get(key[0])}
+
+
+def _exploded(
+    catalog: Catalog,
+    product: str,
+    qty: Fraction,
+    location: str,
+    day: date,
+    unexploded: list[tuple[str, str, date, str]],
+) -> dict[str, Fraction]:
+    try:
+        return explode(catalog, product, qty, location, day)
+    except RecipeError as exc:
+        unexploded.append((location, product, day, exc.reason))
+        return {}
+
+
+def _exact(value: float | Fraction) -> Fraction:
+    """A forecast as the decimal it prints as (10.3 is 103/10, not the binary float nearest it)."""
+    return value if isinstance(value, Fraction) else Fraction(repr(float(value)))
