@@ -7,7 +7,9 @@ Inputs, per location × SKU:
   batch can give with its expiry;
 * daily demand of the last 28 days from the warehouse (`fct_daily_demand`), and what each
   location transferred out to others on those days (a warehouse's stores take from it);
-* the latest effective forecast (a reviewer's override where there is one) from planning;
+* what recipes took from each ingredient on those days (dishes sold, semi-finished items made);
+* the latest effective forecast (a reviewer's override where there is one) from planning, the
+  dishes' exploded day by day into their ingredients through the recipes in effect;
 * on order: open purchase order lines in the warehouse (`fct_purchase_orders`), plus approved
   purchase suggestions whose orders have not reached the warehouse yet;
 * lead times observed per supplier (order to first receipt, last 90 days).

@@ -5,8 +5,11 @@ Quantities are in base units; a day is the unit of time. The definitions, per lo
 * daily demand `d`: the forecast's mean over the `FORECAST_DAYS` days from tomorrow where
   there is one (`forecast_window`), else the mean of the last `DEMAND_DAYS` days
   (`demand_window`), else a prior (the category's typical demand, for a new SKU), else 0;
-  demand is everything that leaves the location's stock for use: sales and issues, and
-  transfers to other locations (a warehouse's stores take from it);
+  demand is everything that leaves the location's stock for use: sales and issues, what
+  recipes take (the ingredients of the dishes sold, and of the semi-finished items made), and
+  transfers to other locations (a warehouse's stores take from it). For an ingredient the
+  forecast is its own forecast plus the dishes' forecasts exploded through their recipes
+  (`stockflow.recipes.planned_demand`); a dish itself is never kept and never planned;
 * demand volatility `σd`: the standard deviation of the last `VOLATILITY_DAYS` days of demand
   (with fewer than two days of history: `σd = d`, a coefficient of variation of 1);
 * lead time `L` and its spread `σL`: from the supplier's observed receipts (days from order to
@@ -49,7 +52,7 @@ from stockflow.decisions import AlreadyDecided
 from stockflow.events import PurchaseOrder, TransferOut
 from stockflow.i18n import Explained
 from stockflow.ledger import lifecycle_takes
-from stockflow.masterdata import Catalog, Location
+from stockflow.masterdata import Catalog, Location, SkuKind
 
 DEMAND_DAYS = 28
 VOLATILITY_DAYS = 7
@@ -551,7 +554,9 @@ def plan(
     """Policies for every location × SKU; transfers first (stock already near a location that
     runs short), then purchase orders to each SKU's supplier for what transfers do not cover.
 
-    A SKU without a supplier gets no purchase order; one the catalogue does not know, nothing;
+    A dish is made to order and never kept: it gets no policy and no suggestion (its
+    ingredients carry its demand: `stockflow.recipes.planned_demand`). A SKU without a supplier
+    gets no purchase order; one the catalogue does not know, nothing;
     one whose lifecycle state takes no purchase order (draft, frozen, archived) is not bought,
     and one that takes no transfer (draft, archived) is not moved either."""
     observed_lead_times = observed_lead_times or {}
@@ -561,6 +566,8 @@ def plan(
         sku = catalog.skus.get(item.sku)
         location = catalog.locations.get(item.location)
         if sku is None or location is None or not lifecycle_takes(sku.status, "transfer_out"):
+            continue
+        if sku.kind is SkuKind.DISH:
             continue
         supplier = catalog.suppliers.get(sku.supplier or "")
         quoted = supplier.lead_time_days if supplier else DEFAULT_REVIEW_DAYS

@@ -31,6 +31,9 @@ class Outflow(StrEnum):
     CHANNEL_DEMAND = "channel_demand"
     #: Transferred to other locations.
     TRANSFERS_OUT = "transfers_out"
+    #: Taken by recipes: the ingredients of the dishes sold at the tills (less what refunds of
+    #: untouched dishes gave back) and of the semi-finished items prepped.
+    RECIPE_USE = "recipe_use"
 
 
 _RECORDED = {
@@ -41,6 +44,13 @@ _RECORDED = {
     Outflow.TRANSFERS_OUT: """
         SELECT location_id, sku_id, '' AS channel, business_date, sum(-on_hand_delta) AS units
         FROM fct_stock_movements WHERE event_type = 'transfer_out' AND on_hand_delta < 0
+        GROUP BY ALL""",
+    # a recipe's rows name their dish or semi-finished item; the item's own rows (a dish's
+    # portions, a prep's output) are not taken from stock
+    Outflow.RECIPE_USE: """
+        SELECT location_id, sku_id, '' AS channel, business_date, greatest(0, sum(-on_hand_delta)) AS units
+        FROM fct_stock_movements
+        WHERE event_type IN ('pos_sale', 'pos_return', 'prep_produced') AND dish_sku_id <> sku_id
         GROUP BY ALL""",
 }
 
@@ -153,6 +163,9 @@ class WarehouseDemand:
 
     def daily_transfers_out(self, since: date, through: date) -> pd.DataFrame:
         return daily_demand(self.con, through, since=since, dense=True, outflow=Outflow.TRANSFERS_OUT)
+
+    def daily_recipe_use(self, since: date, through: date) -> pd.DataFrame:
+        return daily_demand(self.con, through, since=since, outflow=Outflow.RECIPE_USE)
 
     def purchase_order_lines(self) -> list[PurchaseOrderLine]:
         return purchase_order_lines(self.con)

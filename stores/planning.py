@@ -282,19 +282,19 @@ class Planning:
             con.execute("COMMIT")
 
     # ------------------------------------------------------------ replenishment
-    def forecast_means(self, first_day: Any, days: int) -> dict[tuple[str, str], float]:
-        """Mean daily effective forecast per location × SKU over `days` days from `first_day`,
+    def daily_forecasts(self, first_day: Any, days: int) -> dict[tuple[str, str, Any], float]:
+        """The effective forecast per location × SKU × day over `days` days from `first_day`,
         from the latest forecast run (empty without one)."""
         if not self.path.exists():
             return {}
         with self.connect(read_only=True) as con:
             run_id = self.latest_run(con)
             rows = con.execute(
-                "SELECT location, sku, avg(forecast) FROM effective_forecasts WHERE run_id = ?"
-                " AND day >= ? AND day < CAST(? AS DATE) + ? GROUP BY 1, 2",
+                "SELECT location, sku, day, forecast FROM effective_forecasts WHERE run_id = ?"
+                " AND day >= ? AND day < CAST(? AS DATE) + ?",
                 [run_id, first_day, first_day, days],
             ).fetchall()
-        return {(r[0], r[1]): float(r[2]) for r in rows}
+        return {(r[0], r[1], r[2]): float(r[3]) for r in rows}
 
     def store_plan(self, run_id: str, started_at: datetime, business_date: Any, plan: Plan) -> dict[str, int]:
         """A replenishment run's suggestions, proposed; earlier proposals expire (one transaction)."""

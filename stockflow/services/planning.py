@@ -27,6 +27,7 @@ never a decision or an event without its entry.
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
@@ -50,6 +51,7 @@ from stockflow.forecasting import (
     series_ids,
 )
 from stockflow.masterdata import Catalog
+from stockflow.recipes import daily_means, planned_demand
 from stockflow.replenishment import (
     DEFAULT_RADIUS_KM,
     DEFAULT_REVIEW_DAYS,
@@ -83,6 +85,8 @@ ACCURACY_INSAMPLE_DAYS = 8 * SEASON
 
 SeriesKey = tuple[str, str]
 
+log = logging.getLogger(__name__)
+
 
 # ----------------------------------------------------------------------------- ports
 class LiveStock(Protocol):
@@ -112,6 +116,11 @@ class DemandHistory(Protocol):
     ) -> pd.DataFrame: ...
 
     def daily_transfers_out(self, since: date, through: date) -> pd.DataFrame: ...
+
+    def daily_recipe_use(self, since: date, through: date) -> pd.DataFrame:
+        """What recipes took from each location's stock per day (the ingredients of the dishes
+        sold, less those given back by refunds of untouched dishes, and of the semi-finished
+        items made): location, sku, day, units, each series from its first day with units."""
 
     def purchase_order_lines(self) -> list[PurchaseOrderLine]: ...
 
@@ -203,8 +212,8 @@ class ForecastAccuracy(Protocol):
 
 
 class ReplenishmentPlans(Protocol):
-    def forecast_means(self, first_day: date, days: int) -> dict[SeriesKey, float]:
-        """Mean daily effective forecast per location × SKU over the window, latest run."""
+    def daily_forecasts(self, first_day: date, days: int) -> dict[tuple[str, str, date], float]:
+        """The effective forecast per location × SKU × day over the window, latest run."""
 
     def approved_purchase_orders(self) -> list[ApprovedOrder]: ...
 
@@ -403,8 +412,9 @@ def run_replenishment(
     run_id: str | None = None,
 ) -> dict[str, Any]:
     """Suggest transfers and purchase orders for every location × SKU from live stock, recent
-    demand and transfers out, units on order, observed lead times and the latest effective
-    forecast; store them as proposed (earlier proposals expire)."""
+    demand (sales and issues, what recipes took) and transfers out, units on order, observed
+    lead times and the latest effective forecast, the dishes' exploded into their ingredients
+    (`planning_forecast_means`); store them as proposed (earlier proposals expire)."""
     started_at = datetime.now(UTC)
     started = time.perf_counter()
     approved = store.approved_purchase_orders()
@@ -412,14 +422,15 @@ def run_replenishment(
     if last_day is None:
         return {"series": 0, "orders": 0, "transfers": 0, "expired": 0, "seconds": 0.0}
     since, _ = demand_window(last_day)
-    history = _values_by_series(demand.daily_demand(last_day, since=since))
+    history = _values_by_series(
+        _added_up(demand.daily_demand(last_day, since=since), demand.daily_recipe_use(since, last_day))
+    )
     transfers_out = _values_by_series(demand.daily_transfers_out(since, last_day))
     lines = demand.purchase_order_lines()
     counts = stock.stock(sorted(catalog.locations))
     first_day, days = forecast_window(last_day)
-    items = series_inputs(
-        counts, history, transfers_out, on_order(lines, approved), store.forecast_means(first_day, days)
-    )
+    means, unexploded = planning_forecast_means(catalog, store.daily_forecasts(first_day, days))
+    items = series_inputs(counts, history, transfers_out, on_order(lines, approved), means)
     result = plan(
         catalog,
         items,
@@ -431,7 +442,29 @@ def run_replenishment(
     )
     run_id = run_id or f"replenish-{time.time_ns()}"
     stored = store.store_plan(run_id, started_at, last_day, result)
-    return {"run_id": run_id, **stored, "seconds": round(time.perf_counter() - started, 2)}
+    return {
+        "run_id": run_id,
+        **stored,
+        "unexploded": unexploded,
+        "seconds": round(time.perf_counter() - started, 2),
+    }
+
+
+def planning_forecast_means(
+    catalog: Catalog, forecasts: Mapping[tuple[str, str, date], float]
+) -> tuple[dict[SeriesKey, float], int]:
+    """The daily demand replenishment plans with per location × SKU, from the daily forecasts:
+    each SKU's own forecast plus what the dishes' forecasts take through their recipes, day by
+    day (`stockflow.recipes.planned_demand`), averaged over the days the location's forecasts
+    cover; dishes have none. And how many location × product × day forecasts could not be
+    exploded (no recipe in effect: logged)."""
+    planned = planned_demand(catalog, forecasts)
+    covered: dict[str, set[date]] = {}
+    for location, _, day in forecasts:
+        covered.setdefault(location, set()).add(day)
+    for location, product, day, reason in planned.unexploded[:20]:
+        log.warning("forecast of %s at %s on %s not exploded: %s", product, location, day, reason)
+    return daily_means(planned, {loc: len(days) for loc, days in covered.items()}), len(planned.unexploded)
 
 
 def _values_by_series(frame: pd.DataFrame) -> dict[SeriesKey, list[float]]:
@@ -440,6 +473,16 @@ def _values_by_series(frame: pd.DataFrame) -> dict[SeriesKey, list[float]]:
         (location, sku): [float(v) for v in group["units"]]
         for (location, sku), group in frame.groupby(["location", "sku"], sort=False)
     }
+
+
+def _added_up(*frames: pd.DataFrame) -> pd.DataFrame:
+    """Daily units per location × SKU of several frames (location, sku, day, units) added up,
+    ordered by series and day; a series runs from its earliest first day in any of them."""
+    present = [f[["location", "sku", "day", "units"]] for f in frames if len(f)]
+    if not present:
+        return pd.DataFrame({"location": [], "sku": [], "day": [], "units": []})
+    both = pd.concat(present, ignore_index=True)
+    return both.groupby(["location", "sku", "day"], as_index=False, sort=True)["units"].sum()
 
 
 def list_suggestions(

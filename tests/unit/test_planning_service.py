@@ -383,6 +383,10 @@ class Demand:
         self.asked.append(("transfers_out", {"since": since, "through": through}))
         return pd.DataFrame({"location": ["WH1"], "sku": ["MILK-1L"], "day": [LAST_DAY], "units": [5.0]})
 
+    def daily_recipe_use(self, since, through):  # noqa: ANN001, ANN201
+        self.asked.append(("recipe_use", {"since": since, "through": through}))
+        return pd.DataFrame({"location": [], "sku": [], "day": [], "units": []})
+
     def purchase_order_lines(self):  # noqa: ANN201
         from stockflow.replenishment import PurchaseOrderLine
 
@@ -394,9 +398,9 @@ class Plans:
         self.stored: list[Any] = []
         self.window: tuple[date, int] | None = None
 
-    def forecast_means(self, first_day, days):  # noqa: ANN001, ANN201
+    def daily_forecasts(self, first_day, days):  # noqa: ANN001, ANN201
         self.window = (first_day, days)
-        return {("S1", "MILK-1L"): 7.0}
+        return {("S1", "MILK-1L", first_day + timedelta(days=i)): 7.0 for i in range(days)}
 
     def approved_purchase_orders(self):  # noqa: ANN201
         return [ApprovedOrder("PO-S9", "WH1", "RICE-5KG", 8)]
@@ -428,6 +432,7 @@ def test_replenishment_plans_from_live_stock_on_order_and_the_forecast(catalog):
     assert plans.window == (date(2026, 4, 1), 14)
     assert demand.asked == [
         ("demand", {"through": LAST_DAY, "since": date(2026, 3, 4)}),
+        ("recipe_use", {"since": date(2026, 3, 4), "through": LAST_DAY}),
         ("transfers_out", {"since": date(2026, 3, 4), "through": LAST_DAY}),
     ]
     ((run_id, business_date, plan),) = plans.stored

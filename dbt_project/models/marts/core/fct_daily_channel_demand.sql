@@ -8,9 +8,11 @@
 -- depends_on: {{ ref('fct_daily_stock_balances') }}  (its rebuilt days bound the incremental range)
 
 -- Units sold per store × SKU × sales channel × business day, in base units: the tills' sale
--- movements with the channel of their ticket (returns are not negative demand). What
--- per-channel forecasting reads; days without sales are absent. An incremental build replaces
--- a store × SKU × day with all its channels (the key above).
+-- movements with the channel of their ticket (returns are not negative demand), and a dish's
+-- portions per channel (int_dish_channel_days; the ingredients its recipe took are not their
+-- demand), as fct_daily_demand counts them. What per-channel forecasting reads; days without
+-- sales are absent. An incremental build replaces a store × SKU × day with all its channels
+-- (the key above).
 {% if is_incremental() %}{% set cutoff = constant_date(recomputed) %}{% endif %}
 
 with tickets as (
@@ -26,19 +28,31 @@ with tickets as (
 sales as (
     select event_id, location_id, sku_id, business_date, -on_hand_delta as units
     from {{ ref('fct_stock_movements') }}
-    where event_type = 'pos_sale' and on_hand_delta < 0
+    where event_type = 'pos_sale' and on_hand_delta < 0 and dish_sku_id is null
     {% if is_incremental() %} and business_date >= {{ cutoff }} {% endif %}
+),
+
+goods as (
+    select s.location_id, s.sku_id, t.channel, s.business_date, sum(s.units) as units,
+        count(distinct s.event_id) as tickets
+    from sales as s
+    join tickets as t on t.event_id = s.event_id
+    group by all
+),
+
+dishes as (
+    select location_id, sku_id, channel, business_date, units, tickets
+    from {{ ref('int_dish_channel_days') }}
+    {% if is_incremental() %} where business_date >= {{ cutoff }} {% endif %}
 )
 
 select
-    s.location_id,
-    s.sku_id,
-    t.channel,
-    s.business_date,
-    sum(s.units) as units,
-    count(distinct s.event_id) as tickets,
+    location_id,
+    sku_id,
+    channel,
+    business_date,
+    units,
+    tickets,
     {{ build_started_at() }} as built_at
-from sales as s
-join tickets as t on t.event_id = s.event_id
-group by all
-{% if not is_incremental() %} order by s.business_date {% endif %}
+from (select * from goods union all by name select * from dishes)
+{% if not is_incremental() %} order by business_date {% endif %}

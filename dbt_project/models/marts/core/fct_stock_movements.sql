@@ -49,6 +49,8 @@ select
     m.counterparty,
     m.unit_price,
     m.negative_stock,
+    m.dish_sku_id,
+    m.portions,
     m.apply_seq,
     m.landed_at,
     v.valuation_method,
