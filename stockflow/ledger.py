@@ -833,7 +833,9 @@ class Ledger:
                     reserved_delta=after.reserved - before.reserved,
                     quarantined_delta=after.quarantined - before.quarantined,
                     in_transit_delta=after.in_transit - before.in_transit,
-                    after=after.copy(),
+                    # the position after the whole event, also on a part's row (two lines of a
+                    # ticket may take the same batch: each row says where the event left it)
+                    after=final[key].copy(),
                     reference=line.reference if line else "",
                     counterparty=line.counterparty if line else "",
                     unit_cost=line.unit_cost if line else None,
@@ -1714,9 +1716,14 @@ class Ledger:
             )
             self._outflow(txn, ev.location, ingredient, "prep")
         if sku.is_perishable and sku.batch_managed:
-            expiry = ev.expiry_date or date.fromordinal(
-                self._local_day(ev.occurred_at).toordinal() + (sku.shelf_life_days or 0)
-            )
+            try:
+                expiry = ev.expiry_date or date.fromordinal(
+                    self._local_day(ev.occurred_at).toordinal() + (sku.shelf_life_days or 0)
+                )
+            except (OverflowError, ValueError) as exc:
+                raise StockRejected(
+                    "expiry_out_of_range", f"{sku.sku} made {ev.occurred_at} cannot expire: {exc}"
+                ) from exc
             where = PositionKey(ev.location, sku.sku, batch)
             known = self._expiry.get(where)
             if known is not None and known != expiry:

@@ -97,6 +97,20 @@ def test_the_sale_takes_ingredients_first_expired_first_out_and_books_each_line_
     assert not ledger.batches_at("R1", "DUMPLINGS")  # a dish is never kept
 
 
+def test_two_lines_taking_one_batch_each_say_where_the_event_left_it(catalog):
+    ledger = stocked(catalog)
+    result = ledger.apply(
+        ticket("t1", ("DUMPLINGS", "1", "portion"), ("NOODLES", "1", "portion"), ("FLOUR", "5", "g"))
+    )
+    flour = [m for m in result.movements if m.sku == "FLOUR"]
+    assert sorted((m.event_id, m.on_hand_delta) for m in flour) == [
+        ("t1", -5),
+        ("t1:1", -120),
+        ("t1:2", -150),
+    ]
+    assert {m.after.on_hand for m in flour} == {on_hand(ledger, "FLOUR", "F-SOON")} == {800 - 275}
+
+
 def test_a_dish_without_a_recipe_at_that_day_is_refused(catalog):
     ledger = stocked(catalog)
     early = ticket("t0", ("TEA", "1", "portion"), minutes=-60 * 24 * 3)  # before the recipe's day
