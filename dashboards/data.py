@@ -806,3 +806,62 @@ def decide_conflict(
         )  # fmt: skip
     except StockApiError as exc:
         raise Unavailable("data.decision_not_recorded", error=str(exc)) from exc
+
+
+# ----------------------------------------------------------------------------- restaurants
+def dish_sales(settings: Settings, days: int = 30) -> pd.DataFrame:
+    """The dishes' sales of the last `days` days with any (fct_dish_sales), one row per store ×
+    dish × channel × day; no rows when no dish was sold."""
+    try:
+        return warehouse(
+            settings,
+            """
+            SELECT * FROM fct_dish_sales
+            WHERE business_date > (SELECT max(business_date) FROM fct_dish_sales) - ?::INTEGER
+            ORDER BY business_date, location_id, dish_sku_id, channel""",
+            [days],
+        )
+    except duckdb.CatalogException as exc:  # a warehouse built before the restaurant marts were
+        raise Unavailable("restaurant.not_built") from exc
+
+
+def dish_margins(settings: Settings, by: str, days: int = 30) -> pd.DataFrame:
+    """Margins summed in the warehouse (DECIMAL) over the last `days` days with sales, one row
+    per dish (`by` = dish_sku_id) or per channel (`by` = channel), the largest margin first."""
+    if by not in ("dish_sku_id", "channel"):
+        raise ValueError(by)
+    try:
+        return warehouse(
+            settings,
+            f"""
+            SELECT {by}, sum(portions_net) AS portions_net, sum(revenue_net) AS revenue_net,
+                   sum(ingredient_cost) AS ingredient_cost, sum(gross_margin) AS gross_margin,
+                   CASE WHEN sum(revenue_net) <> 0
+                        THEN round(sum(gross_margin) / sum(revenue_net), 4) END AS margin_pct
+            FROM fct_dish_sales
+            WHERE business_date > (SELECT max(business_date) FROM fct_dish_sales) - ?::INTEGER
+            GROUP BY {by}
+            ORDER BY gross_margin DESC, {by}""",
+            [days],
+        )
+    except duckdb.CatalogException as exc:
+        raise Unavailable("restaurant.not_built") from exc
+
+
+def ingredient_variance(settings: Settings, days: int) -> pd.DataFrame:
+    """Theoretical against actual usage per location × ingredient × count of the last `days`
+    days with counts (fct_ingredient_variance); no rows when no kitchen counted twice."""
+    try:
+        return warehouse(
+            settings,
+            """
+            SELECT business_date, location_id, sku_id, count_id, opening_qty, net_other, closing_qty,
+                   theoretical_usage, actual_usage, variance_qty, variance_pct, recorded_waste,
+                   theoretical_value, variance_value
+            FROM fct_ingredient_variance
+            WHERE business_date > (SELECT max(business_date) FROM fct_ingredient_variance) - ?::INTEGER
+            ORDER BY business_date DESC, location_id, sku_id, counted_at""",
+            [days],
+        )
+    except duckdb.CatalogException as exc:
+        raise Unavailable("restaurant.not_built") from exc

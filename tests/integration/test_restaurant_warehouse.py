@@ -10,54 +10,17 @@ import pytest
 
 from expectations.checks import frames_from_warehouse, validate
 from stockflow.config import Settings
-from stockflow.events import AdjustmentReason
 from stores import warehouse
-from stores.books import Books
-from tests.support.restaurant import prep, refund, restaurant_catalog, stock_in, ticket
-from tests.support.restaurant_lake import adjustment, count, write_restaurant_lake
+from tests.support.restaurant_lake import build_restaurant_warehouse
 
 pytestmark = pytest.mark.integration
-DAMAGE, COUNT_VARIANCE = AdjustmentReason.DAMAGE, AdjustmentReason.COUNT_VARIANCE
-
-
-def a_day_at_store_r1():
-    """Receipts, a first count, a broth prep, three tickets and a refund, a damaged pack, a
-    second receipt, the end-of-day count, its variance booked, one more ticket, a last count."""
-    return [
-        stock_in("in-flour", "FLOUR", "10000", "F1", date(2026, 3, 10), cost="0.02", minutes=0),
-        stock_in("in-pork", "PORK", "5000", "P1", date(2026, 3, 5), cost="0.05", minutes=0),
-        stock_in("in-scallion", "SCALLION", "1000", "S1", date(2026, 3, 6), cost="0.01", minutes=0),
-        stock_in("in-bones", "BONES", "6000", "B1", date(2026, 3, 5), cost="0.03", minutes=0),
-        stock_in("in-ginger", "GINGER", "500", None, None, cost="0.04", minutes=0),
-        stock_in("in-tea", "TEA-LEAF", "200", None, None, cost="0.10", minutes=0),
-        count("c0-flour", "OPEN", "FLOUR", "10000", "F1", minutes=1),
-        count("c0-pork", "OPEN", "PORK", "5000", "P1", minutes=1),
-        prep("broth", "2000", minutes=5),
-        ticket("S1", ("DUMPLINGS", "3", "portion"), ("NOODLES", "2", "portion"), minutes=10),
-        ticket("S2", ("SET-A", "2", "portion"), channel="takeout", minutes=12),
-        refund("R1", "S1", ("DUMPLINGS", "1", "portion"), restock=True, minutes=20),
-        adjustment("dmg-pork", "PORK", "-50", "P1", DAMAGE, minutes=25),
-        stock_in("in-flour-2", "FLOUR", "2000", "F2", date(2026, 3, 12), cost="0.02", minutes=30),
-        count("c1-flour-f1", "EOD", "FLOUR", "9100", "F1", minutes=60),
-        count("c1-flour-f2", "EOD", "FLOUR", "2000", "F2", minutes=60),
-        count("c1-pork", "EOD", "PORK", "4500", "P1", minutes=60),
-        adjustment("var-flour", "FLOUR", "-120", "F1", COUNT_VARIANCE, minutes=61, count_id="EOD"),
-        adjustment("var-pork", "PORK", "-50", "P1", COUNT_VARIANCE, minutes=61, count_id="EOD"),
-        ticket("S3", ("DUMPLINGS", "1", "portion"), minutes=90),
-        count("c2-flour-f1", "LATE", "FLOUR", "8980", "F1", minutes=120),
-        count("c2-flour-f2", "LATE", "FLOUR", "2000", "F2", minutes=120),
-    ]
 
 
 @pytest.fixture(scope="module")
 def restaurant(tmp_path_factory):
     var = tmp_path_factory.mktemp("restaurant") / "var"
     var.mkdir()
-    catalog = restaurant_catalog()
-    write_restaurant_lake(var, catalog, a_day_at_store_r1())
-    Books(var, catalog).post_new_movements()
-    result = warehouse.build(var, catalog, full=True)
-    assert result.success, result.failures
+    build_restaurant_warehouse(var)
     return var
 
 
