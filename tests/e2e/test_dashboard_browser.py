@@ -46,6 +46,9 @@ PAGES = {
     "page.cold_chain": {"chart": True},
     "page.finance": {"metrics": 4},
     "page.ageing": {"metrics": 2, "chart": True},
+    # the company sells no dishes: both restaurant pages say so
+    "page.dishes": {"empty": "dishes.none"},
+    "page.recipe_variance": {"empty": "variance.none"},
     "page.forecasts": {"metrics": 4, "chart": True},
     "page.data_quality": {"metrics": 4, "chart": True},
     "page.audit": {"metrics": 1},
@@ -269,6 +272,9 @@ def walk_every_page(browser, settings, var, catalog, phones, language, shots):
             browser.wait_for(f"document.querySelector({json.dumps(CHART)})", f"a chart on {title}")
         if expected.get("grid"):
             browser.wait_for("document.querySelector('[data-testid=stDataFrame] canvas')", "the stock grid")
+        if expected.get("empty"):
+            notice = json.dumps(words[expected["empty"]])
+            browser.wait_for(f"document.body.innerText.includes({notice})", f"what {title} says without data")
         if key == "page.ageing":  # the payables table (the first tab), with its totals row
             total = json.dumps(words["ageing.total_row"])
             browser.wait_for(
