@@ -1,5 +1,5 @@
 """`stockflow masterdata`: the catalogue from spreadsheets and back, one SKU's record, its
-lifecycle, other systems' codes and exchange rates.
+lifecycle, other systems' codes, exchange rates, and one portion of a recipe with its cost.
 
 Every change goes through the master-data use cases (`stockflow.services.masterdata`,
 `stockflow.services.masterdata_import`): checked whole, audited under the person running the
@@ -27,13 +27,18 @@ commands = typer.Typer()  # top-level commands, added to the `stockflow` app
 masterdata_app = typer.Typer(no_args_is_help=True, help=t("cli.masterdata.help"))
 alias_app = typer.Typer(no_args_is_help=True, help=t("cli.masterdata.alias.help"))
 rate_app = typer.Typer(no_args_is_help=True, help=t("cli.masterdata.rate.help"))
+recipe_app = typer.Typer(no_args_is_help=True, help=t("cli.masterdata.recipe.help"))
 masterdata_app.add_typer(alias_app, name="alias")
 masterdata_app.add_typer(rate_app, name="rate")
+masterdata_app.add_typer(recipe_app, name="recipe")
 
 PROBLEM_COLUMNS = ("file", "row", "column", "reason", "message")
 SHEET_PROBLEM_COLUMNS = ("file", "sheet", "row", "column", "reason", "message")
 COUNT_COLUMNS = ("entity", "rows", "new", "changed", "unchanged")
 SKU_COLUMNS = ("field", "content")
+PORTION_COLUMNS = (
+    "component", "name", "recipe_qty", "unit", "loss_rate", "base_qty", "base_unit", "standard_cost", "cost",
+)  # fmt: skip
 
 EntityName = StrEnum("EntityName", {name: name for name in ENTITY_ORDER})  # type: ignore[misc]
 
@@ -308,6 +313,58 @@ def rate_set(
         _invalid(exc)
         return
     _change([SetRate(record)], actor, reason)
+
+
+# ---------------------------------------------------------------------- recipes
+@recipe_app.command("show", help=t("cli.masterdata.recipe.show.help"))
+def recipe_show(
+    product: str = typer.Argument(..., help=t("cli.masterdata.recipe.product")),
+    store: str | None = typer.Option(None, "--store", help=t("cli.masterdata.recipe.store")),
+    on: str | None = typer.Option(None, "--on", help=t("cli.masterdata.recipe.on")),
+    output: Format = format_option(),
+) -> None:
+    """The recipe in effect: each component per portion in base units with its loss, and the
+    portion's cost at the components' standard costs."""
+    from datetime import datetime
+
+    from stockflow.masterdata_import import CellProblem, parse_date
+    from stockflow.recipe_costing import portion_sheet
+    from stockflow.recipes import RecipeError
+
+    try:
+        day = parse_date(on) if on else datetime.now(get_settings().tz).date()
+    except CellProblem as exc:
+        _error(exc.message.text(tr()))
+        raise typer.Exit(2) from None
+    catalog = _store().load()
+    where = store or t("cli.masterdata.recipe.all_stores")
+    try:
+        sheet = portion_sheet(catalog, product, store, day)
+    except RecipeError as exc:
+        _error(t("cli.masterdata.recipe.broken", product=product, detail=exc.detail))
+        raise typer.Exit(1) from None
+    if sheet is None:
+        _error(t("cli.masterdata.recipe.none", product=product, store=where, day=day.isoformat()))
+        raise typer.Exit(1)
+    recipe = sheet.recipe
+    rows = [
+        {
+            "component": line.component, "name": line.name, "recipe_qty": line.qty, "unit": line.unit,
+            "loss_rate": line.loss_rate, "base_qty": line.base_qty, "base_unit": line.base_unit,
+            "standard_cost": line.standard_cost, "cost": line.cost,
+        }
+        for line in sheet.lines
+    ]  # fmt: skip
+    unit = catalog.skus[recipe.product].base_unit
+    title = t(
+        "cli.masterdata.recipe.title",
+        product=recipe.product, name=recipe.name or catalog.skus[recipe.product].name,
+        store=recipe.store or t("cli.masterdata.recipe.all_stores"),
+        effective_from=recipe.effective_from.isoformat(), yield_qty=recipe.yield_qty, unit=unit,
+    )  # fmt: skip
+    _said(title)
+    print_table(rows, PORTION_COLUMNS, output, shown={"loss_rate": lambda v: tr().percent(float(v), 1)})
+    _said(t("cli.masterdata.recipe.cost", unit=unit, cost=sheet.cost, currency=catalog.currency))
 
 
 GROUPS = {"masterdata": masterdata_app}

@@ -1,8 +1,8 @@
 """Master data from spreadsheets: what a file's rows mean, the rules each row must pass, and the
 rows an export writes.
 
-One table per entity — SKUs, locations, suppliers, customers, other systems' codes (aliases)
-and exchange rates — read from a CSV file or an Excel sheet (`stores.spreadsheets` reads the
+One table per entity — SKUs, locations, suppliers, customers, other systems' codes (aliases),
+exchange rates and recipes — read from a CSV file or an Excel sheet (`stores.spreadsheets` reads the
 bytes; everything here is pure). Which entity a table holds comes from the caller, else from
 the sheet's or the file's name (English or Chinese: `skus`, `商品`), else from its key column.
 The header is the row (among the first `HEADER_SEARCH_ROWS`) that names the most known
@@ -18,7 +18,14 @@ stops at the first problem: the whole file is checked, and the rules of the cata
 
 Columns a file leaves out keep the catalogue's value for a record that exists (a price list of
 `sku, standard_cost` changes prices only); an empty cell in a column the file has means the
-field's default (none, for the optional ones)."""
+field's default (none, for the optional ones).
+
+Recipes take one row per component (`RecipeRow`): the rows of one product × store ×
+effective day, in file order, make one recipe version (`Recipe`). What the rows say of the
+whole recipe (出品数量, 配方名称) is said on any of them and the same wherever it is said; a
+version's problems in the catalogue's rules are put at its rows (an unknown component at that
+component's row, a product or a store at the version's first row). A version the catalogue
+has as it is makes no change: a file imported twice adds nothing."""
 
 from __future__ import annotations
 
@@ -32,15 +39,17 @@ from decimal import Decimal, InvalidOperation
 from enum import StrEnum
 from functools import lru_cache
 from itertools import islice
-from typing import Any
+from typing import Annotated, Any
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, ConfigDict, ValidationError
 
+from stockflow.config import get_settings
 from stockflow.i18n import Message
 from stockflow.masterdata import (
     VAT_RATES,
     Alias,
     Catalog,
+    Code,
     Customer,
     ExchangeRate,
     InvalidGtin,
@@ -48,18 +57,21 @@ from stockflow.masterdata import (
     LocationKind,
     NegativeStockPolicy,
     OverLimit,
+    Recipe,
+    RecipeComponent,
     Sku,
     SkuKind,
     SkuStatus,
     Supplier,
     ValuationMethod,
+    recipe_key,
     validate_gtin,
 )
-from stockflow.masterdata_changes import Problem, Proposal, SetAlias, SetRate, Upsert
+from stockflow.masterdata_changes import Problem, Proposal, SetAlias, SetRate, SetRecipe, Upsert
 
 #: The entities in the order their proposals are checked: a SKU may name a supplier of the
-#: same import, an alias a SKU or location of it.
-ENTITY_ORDER = ("suppliers", "locations", "customers", "skus", "aliases", "rates")
+#: same import, an alias a SKU or location of it, a recipe its SKUs and stores.
+ENTITY_ORDER = ("suppliers", "locations", "customers", "skus", "aliases", "rates", "recipes")
 
 #: Every reason of the import's own problems (`masterdata.import.<reason>` in the catalogues);
 #: the catalogue's rules add theirs (`masterdata.problem.<reason>`).
@@ -70,7 +82,7 @@ IMPORT_REASONS = (
     "moq_not_whole_packs", "cold_chain_range", "shelf_life_missing", "serial_negative_stock",
     "duplicate_code", "unknown_column", "duplicate_column", "missing_column", "no_header",
     "unknown_entity", "unreadable_file", "unreadable_sheet", "unreadable_row", "unknown_encoding",
-    "file_too_large",
+    "file_too_large", "recipe_differs", "recipe_split", "recipe_invalid",
 )  # fmt: skip
 
 #: The header is looked for in this many rows at the top of a table (a title row or two above it).
@@ -155,6 +167,43 @@ class ImportProblem:
         return f"{place}:{self.row}" if self.row is not None else place
 
 
+# ---------------------------------------------------------------------- a recipe's rows
+class RecipeRow(BaseModel):
+    """One row of a recipes table: one component of one recipe version, with what the version
+    says of itself (its store, day, yield and name) repeated or left blank. The fields are
+    checked as the recipe's own (`Recipe`, `RecipeComponent`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    product: Code
+    store: Annotated[Code | None, Recipe.model_fields["store"]]
+    effective_from: date
+    yield_qty: Annotated[Decimal, Recipe.model_fields["yield_qty"]]
+    component: Code
+    qty: Annotated[Decimal, RecipeComponent.model_fields["qty"]]
+    unit: Annotated[Code | None, RecipeComponent.model_fields["unit"]]
+    loss_rate: Annotated[Decimal, RecipeComponent.model_fields["loss_rate"]]
+    name: Annotated[str, Recipe.model_fields["name"]]
+
+
+def recipe_rows(recipe: Recipe) -> list[RecipeRow]:
+    """A recipe version as the rows a recipes table writes: one per component, in order."""
+    return [
+        RecipeRow(
+            product=recipe.product,
+            store=recipe.store,
+            effective_from=recipe.effective_from,
+            yield_qty=recipe.yield_qty,
+            component=c.sku,
+            qty=c.qty,
+            unit=c.unit,
+            loss_rate=c.loss_rate,
+            name=recipe.name,
+        )
+        for c in recipe.components
+    ]
+
+
 # ---------------------------------------------------------------------- the columns
 @dataclass(frozen=True)
 class Column:
@@ -223,6 +272,8 @@ _OVER_LIMIT_WORDS = _choice(
 )
 _LOCATION_KIND_WORDS = _choice((k.value for k in LocationKind), {"仓库": "warehouse", "门店": "store"})
 _ALIAS_KIND_WORDS = _choice(("sku", "location"), {"商品": "sku", "地点": "location", "仓库门店": "location"})
+#: Columns a recipes table says of the whole version, not of its component.
+RECIPE_FIELDS = ("yield_qty", "name")
 
 #: Notes a template keeps beside the data (备注): read, never stored.
 _NOTE = Column("note", "text", ("备注", "说明", "remark", "remarks", "notes"), stored=False)
@@ -332,6 +383,24 @@ ENTITIES: dict[str, Entity] = {
                 _NOTE,
             ),
             ("rate", "exchange_rates", "汇率"),
+        ),
+        Entity(
+            "recipes",
+            RecipeRow,
+            ("product", "effective_from", "component"),
+            (
+                Column("product", "code", ("成品编码", "菜品编码", "成品", "菜品")),
+                Column("store", "code", ("门店", "门店编码", "适用门店")),
+                Column("effective_from", "date", ("生效日期", "启用日期")),
+                Column("yield_qty", "decimal", ("出品数量", "产出数量", "成品数量")),
+                Column("component", "code", ("用料编码", "原料编码", "物料编码", "用料")),
+                Column("qty", "decimal", ("用量", "用料数量")),
+                Column("unit", "code", ("单位", "用量单位")),
+                Column("loss_rate", "percent", ("损耗率", "损耗")),
+                Column("name", "text", ("配方名称", "名称")),
+                _NOTE,
+            ),
+            ("recipe", "配方", "菜品配方", "配方表", "bom"),
         ),
     )
 }
@@ -582,6 +651,14 @@ def parse_vat(value: Any) -> Decimal:
     return rate
 
 
+def parse_percent(value: Any) -> Decimal:
+    """A share: `10%` or `0.1`."""
+    text = _folded(_text(value)) if not isinstance(value, int | float) else None
+    if text is not None and text.endswith(("%", "％")):
+        return parse_decimal(text[:-1].strip()) / 100
+    return parse_decimal(value)
+
+
 def _parse_text(value: Any) -> str:
     return _text(value)
 
@@ -602,6 +679,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "packs": parse_packs,
     "quantity": parse_quantity,
     "vat": parse_vat,
+    "percent": parse_percent,
     "currency": _parse_currency,
 }
 
@@ -642,6 +720,8 @@ class Origin:
     code: str
     #: field → (header as the file writes it, column number counted from 1)
     headers: Mapping[str, tuple[str, int]]
+    #: A recipe version's rows: component → the row that gives it (`row` is the first).
+    component_rows: Mapping[str, int] = field(default_factory=dict)
 
 
 @dataclass
@@ -711,17 +791,75 @@ def choose_tables(
     return out
 
 
+@dataclass
+class _RecipeRows:
+    """The rows of one recipe version as they are read: the table's reading they are in, the
+    first row, the rows that could be read, and what they say of the whole version."""
+
+    reading: _TableReading
+    first_row: int
+    code: str
+    rows: list[tuple[int, RecipeRow]] = field(default_factory=list)
+    #: component → its row
+    components: dict[str, int] = field(default_factory=dict)
+    #: a field of the whole version (`RECIPE_FIELDS`) → (its value, the first row that says it)
+    said: dict[str, tuple[Any, int]] = field(default_factory=dict)
+    failed: bool = False
+
+
+def _recipe_proposals(
+    catalog: Catalog, groups: Mapping[tuple[str, str | None, date], _RecipeRows], today: date
+) -> Iterator[tuple[Proposal, Origin, str] | ImportProblem]:
+    """Each recipe version whose rows all passed as a proposal (`SetRecipe` on `today`), or the
+    problem that stops it. A column the table leaves out keeps the catalogue's version's
+    value (its yield and name, a component's unit and loss), else the field's default."""
+    for (product, store, day), group in groups.items():
+        if group.failed or not group.rows:
+            continue
+        headers = group.reading.headers
+        current = catalog.recipes.get(recipe_key(product, store, day))
+        kept = {c.sku: c for c in current.components} if current is not None else {}
+        whole: dict[str, Any] = {}
+        for name in RECIPE_FIELDS:
+            if name in group.said:
+                whole[name] = group.said[name][0]
+            elif name not in headers and current is not None:
+                whole[name] = getattr(current, name)
+        components = []
+        for _, row in group.rows:
+            component = {"sku": row.component, "qty": row.qty, "unit": row.unit, "loss_rate": row.loss_rate}
+            for name in ("unit", "loss_rate"):
+                if name not in headers and row.component in kept:
+                    component[name] = getattr(kept[row.component], name)
+            components.append(component)
+        try:
+            recipe = Recipe(product=product, store=store, effective_from=day, components=components, **whole)
+        except ValidationError as exc:
+            detail = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+            problem = group.reading.problem(
+                group.first_row, "product", "recipe_invalid", code=group.code, detail=detail[:200]
+            )
+            yield replace(problem, code=group.code)
+            continue
+        origin = Origin(
+            group.reading.index, group.first_row, "recipes", group.code, headers, dict(group.components)
+        )
+        yield SetRecipe(recipe, today), origin, _outcome(catalog, "recipes", recipe)
+
+
 def prepare_import(
-    catalog: Catalog, tables: Sequence[SheetTable], entity: str | None = None
+    catalog: Catalog, tables: Sequence[SheetTable], entity: str | None = None, today: date | None = None
 ) -> PreparedImport:
     """Read `tables` against `catalog` (see the module). `entity` says what a file holds whose
-    name (or sheets' names) does not."""
+    name (or sheets' names) does not; `today` is the company's day, for the rule that a recipe
+    version in effect never changes (None: today in the company's time zone)."""
     prepared = PreparedImport(counts={name: EntityCounts() for name in ENTITY_ORDER})
     if entity is not None and entity not in ENTITIES:
         entity = entity_for_name(entity)
     staged: dict[str, list[tuple[Proposal, Origin, str]]] = {name: [] for name in ENTITY_ORDER}
     first_seen: dict[tuple[str, tuple[Any, ...]], tuple[str, str, int]] = {}
     readings: list[_TableReading] = []
+    recipes: dict[tuple[str, str | None, date], _RecipeRows] = {}
     for table in tables:
         if table.sha256:
             prepared.files.setdefault(table.file, table.sha256)
@@ -732,7 +870,7 @@ def prepare_import(
                 ImportProblem(table.file, None, "", reason, table.unreadable, table.sheet)
             )
             continue
-        reading = _TableReading(catalog, table, len(prepared.tables), prepared, staged, first_seen)
+        reading = _TableReading(catalog, table, len(prepared.tables), prepared, staged, first_seen, recipes)
         reading.read(table_entity)
         readings.append(reading)
         prepared.problems += table.read_problems
@@ -744,6 +882,13 @@ def prepare_import(
         for row, code, supplier in reading.suppliers_named
         if supplier not in known
     ]
+    if recipes:
+        day = today if today is not None else datetime.now(get_settings().tz).date()
+        for made in _recipe_proposals(catalog, recipes, day):
+            if isinstance(made, ImportProblem):
+                prepared.problems.append(made)
+            else:
+                staged["recipes"].append(made)
     for name in ENTITY_ORDER:
         counts = prepared.counts[name]
         for proposal, origin, outcome in staged[name]:
@@ -794,8 +939,13 @@ class _TableReading:
         prepared: PreparedImport,
         staged: dict[str, list[tuple[Proposal, Origin, str]]],
         first_seen: dict[tuple[str, tuple[Any, ...]], tuple[str, str, int]],
+        recipes: dict[tuple[str, str | None, date], _RecipeRows] | None = None,
     ) -> None:
         self.catalog = catalog
+        #: the rows of each recipe version read so far (every table of the import), by its key
+        self.recipes = {} if recipes is None else recipes
+        self.row_values: dict[str, Any] = {}
+        self.row_raw: dict[str, Any] = {}
         self.table = table
         self.index = index
         self.prepared = prepared
@@ -871,6 +1021,9 @@ class _TableReading:
                 continue
             counts.rows += 1
             key, code, record, problems = read
+            if entity_name == "recipes":
+                self._recipe_row(row, record, problems, codes)
+                continue
             if code:
                 codes.add(code)
             if problems:
@@ -980,6 +1133,7 @@ class _TableReading:
                 failed.add(name)
         if empty:
             return None
+        self.row_values, self.row_raw = values, raw
         entity = self.entity
         key_values = [values.get(k) for k in entity.key]
         code = _code(entity.name, key_values)
@@ -1114,6 +1268,68 @@ class _TableReading:
         if supplier and "supplier" not in failed:
             self.suppliers_named.append((row, code, supplier))
 
+    def _recipe_row(
+        self, row: int, record: RecipeRow | None, problems: list[ImportProblem], codes: set[str]
+    ) -> None:
+        """A row of a recipes table joins the rows of its version (product × store × day): a
+        component given twice, a version split over two tables, or a yield or name that
+        differs from another row's is the row's problem; a version with any row that has a
+        problem is not proposed (its rows' problems say why)."""
+        values, raw = self.row_values, self.row_raw
+        product, store, day = values.get("product"), values.get("store"), values.get("effective_from")
+        known = (
+            isinstance(product, str) and isinstance(day, date) and ("store" in values or "store" not in raw)
+        )
+        code = recipe_key(product, store, day) if known else str(product or "")
+        if code:
+            codes.add(code)
+        found = list(problems)
+        if known:
+            group = self.recipes.get((product, store, day))
+            if group is None:
+                group = self.recipes[(product, store, day)] = _RecipeRows(self, row, code)
+            found += self._recipe_rules(row, group)
+            component = values.get("component")
+            if isinstance(component, str):
+                group.components.setdefault(component, row)
+            if record is None or found:
+                group.failed = True
+            else:
+                group.rows.append((row, record))
+        self.prepared.problems += [replace(p, code=code) for p in found]
+
+    def _recipe_rules(self, row: int, group: _RecipeRows) -> list[ImportProblem]:
+        """What a row may not do to its version: continue it in another table, give one of its
+        components again, say another yield or name than an earlier row."""
+        values, raw = self.row_values, self.row_raw
+        out = []
+        if group.reading is not self:
+            first = group.reading._where(group.first_row)
+            out.append(self.problem(row, "product", "recipe_split", code=group.code, first=first))
+        component = values.get("component")
+        if isinstance(component, str) and component in group.components:
+            where = self._where(group.components[component])
+            out.append(self.problem(row, "component", "duplicate_code", code=component, first=where))
+        for name in RECIPE_FIELDS:
+            if name not in raw or name not in values:
+                continue
+            said = group.said.get(name)
+            if said is None:
+                group.said[name] = (values[name], row)
+            elif said[0] != values[name]:
+                out.append(
+                    self.problem(
+                        row, name, "recipe_differs",
+                        column=self.headers[name][0], value=quoted(raw[name]), first=self._where(said[1]),
+                        first_value=quoted(said[0]),
+                    )
+                )  # fmt: skip
+        return out
+
+    def _where(self, row: int) -> str:
+        table = self.table
+        return f"{table.file}[{table.sheet}]:{row}" if table.sheet else f"{table.file}:{row}"
+
     def unknown_supplier(self, row: int, code: str, supplier: str) -> ImportProblem:
         problem = self.problem(
             row,
@@ -1179,6 +1395,7 @@ def _outcome(catalog: Catalog, entity: str, record: Any) -> str:
         "customers": lambda: catalog.customers.get(record.customer),
         "aliases": lambda: catalog.aliases.get(record.key),
         "rates": lambda: catalog.rates.get(record.key),
+        "recipes": lambda: catalog.recipes.get(record.key),
     }[entity]()
     if current is None:
         return "new"
@@ -1244,25 +1461,46 @@ def origin_problems(
         for problem in by_proposal[index]:
             if _follows_from_rows(prepared, problem):
                 continue
-            header, number = origin.headers.get(problem.column, (problem.column, 0))
-            key = (file, sheet, origin.row, header, problem.reason)
+            row, column = (
+                _recipe_place(origin, problem) if origin.entity == "recipes" else (origin.row, problem.column)
+            )
+            header, number = origin.headers.get(column, (column, 0))
+            key = (file, sheet, row, header, problem.reason)
             if key in said:
                 continue
             said.add(key)
             out.append(
                 ImportProblem(
                     file=file,
-                    row=origin.row,
+                    row=row,
                     column=header,
                     reason=problem.reason,
                     message=problem.message,
                     sheet=sheet,
-                    cell=f"{column_letter(number)}{origin.row}" if number else "",
+                    cell=f"{column_letter(number)}{row}" if number else "",
                     entity=origin.entity,
                     code=origin.code,
                 )
             )
     return out
+
+
+def _recipe_place(origin: Origin, problem: Problem) -> tuple[int, str]:
+    """The row and field a recipe version's problem points at: a component's problem at that
+    component's row (its unit's at the unit), a cycle at the component that leads back, the
+    rest at the version's first row and the column the rule names."""
+    fields = problem.message.fields
+    component = fields.get("component")
+    if problem.reason == "recipe_cycle":
+        path = str(fields.get("path", "")).split(" → ")
+        component = path[1] if len(path) > 1 else path[0]
+    if isinstance(component, str) and component in origin.component_rows:
+        column = (
+            "unit" if problem.reason == "recipe_component_unit" and "unit" in origin.headers else "component"
+        )
+        return origin.component_rows[component], column
+    column = "component" if problem.column == "components" else problem.column
+    return origin.row, column
 
 
 def _follows_from_rows(prepared: PreparedImport, problem: Problem) -> bool:
@@ -1275,6 +1513,12 @@ def _follows_from_rows(prepared: PreparedImport, problem: Problem) -> bool:
         return fields.get("target") in prepared.codes.get("skus", ())
     if problem.reason == "unknown_location_alias":
         return fields.get("target") in prepared.codes.get("locations", ())
+    if problem.reason == "recipe_unknown_product":
+        return fields.get("product") in prepared.codes.get("skus", ())
+    if problem.reason == "recipe_unknown_component":
+        return fields.get("component") in prepared.codes.get("skus", ())
+    if problem.reason == "recipe_unknown_store":
+        return fields.get("store") in prepared.codes.get("locations", ())
     return False
 
 
@@ -1300,6 +1544,7 @@ def export_tables(catalog: Catalog, chinese: bool = False) -> list[ExportTable]:
         "skus": catalog.skus.values(),
         "aliases": sorted(catalog.aliases.values(), key=lambda a: a.key),
         "rates": sorted(catalog.rates.values(), key=lambda r: r.key),
+        "recipes": [row for _, recipe in sorted(catalog.recipes.items()) for row in recipe_rows(recipe)],
     }
     out = []
     for name in ENTITY_ORDER:

@@ -1,5 +1,6 @@
 """Master data (主数据): SKUs with how complete each record is, locations, suppliers, customers,
-other systems' codes (aliases) and exchange rates, as the signed-in role may see them. The roles
+other systems' codes (aliases), exchange rates and recipes (every version, and the components
+of the one chosen), as the signed-in role may see them. The roles
 that change master data edit a SKU's record, move a SKU along its lifecycle, set and remove
 aliases, and import files after a dry run that shows every problem before anything is written.
 
@@ -297,10 +298,11 @@ tabs = st.tabs(
         t("master_data.tab_customers"),
         t("master_data.tab_aliases"),
         t("master_data.tab_rates"),
+        t("master_data.tab_recipes"),
         t("master_data.tab_import"),
     ]
 )
-sku_tab, locations_tab, suppliers_tab, customers_tab, aliases_tab, rates_tab, import_tab = tabs
+sku_tab, locations_tab, suppliers_tab, customers_tab, aliases_tab, rates_tab, recipes_tab, import_tab = tabs
 
 with sku_tab:
     search, status_filter = st.columns([2, 1])
@@ -544,6 +546,66 @@ with rates_tab:
         st.info(t("master_data.empty"))
     else:
         ui.table(rates, hide_index=True, width="stretch")
+
+with recipes_tab:
+    st.caption(t("master_data.recipes_caption"))
+    recipes = [recipe for _, recipe in sorted(catalog.recipes.items())]
+
+    def product_name(code: str) -> str:
+        sku = catalog.skus.get(code)
+        return sku.name if sku is not None else ""
+
+    def store_shown(store: str | None) -> str:
+        return store or t("master_data.all_stores")
+
+    if not recipes:
+        st.info(t("master_data.no_recipes"))
+    else:
+        versions = pd.DataFrame(
+            [
+                {"product": r.product, "name": r.name or product_name(r.product), "store": store_shown(r.store),
+                 "effective_from": r.effective_from.isoformat(), "yield_qty": str(r.yield_qty),
+                 "components": len(r.components)}
+                for r in recipes
+            ],
+            columns=["product", "name", "store", "effective_from", "yield_qty", "components"],
+        )  # fmt: skip
+        ui.table(versions, hide_index=True, width="stretch")
+        by_key = {r.key: r for r in recipes}
+        if st.session_state.get("md_recipe_choice") not in by_key:
+            st.session_state["md_recipe_choice"] = recipes[0].key
+        chosen_recipe = by_key[
+            st.selectbox(
+                t("master_data.recipe_choice"),
+                list(by_key),
+                format_func=lambda k: t(
+                    "master_data.recipe_named",
+                    product=by_key[k].product,
+                    name=by_key[k].name or product_name(by_key[k].product),
+                    store=store_shown(by_key[k].store),
+                    effective_from=by_key[k].effective_from.isoformat(),
+                ),
+                key="md_recipe_choice",
+            )
+        ]
+        made = catalog.skus.get(chosen_recipe.product)
+        st.caption(
+            t(
+                "master_data.recipe_yield",
+                yield_qty=str(chosen_recipe.yield_qty),
+                unit=made.base_unit if made is not None else "",
+            )
+        )
+        components = pd.DataFrame(
+            [
+                {"component": c.sku, "name": product_name(c.sku), "recipe_qty": str(c.qty),
+                 "unit": c.unit or getattr(catalog.skus.get(c.sku), "base_unit", ""),
+                 "loss_rate": t.percent(float(c.loss_rate), 1)}
+                for c in chosen_recipe.components
+            ],
+            columns=["component", "name", "recipe_qty", "unit", "loss_rate"],
+        )  # fmt: skip
+        ui.table(components, hide_index=True, width="stretch")
 
 with import_tab:
     st.caption(t("master_data.import_caption"))

@@ -7,15 +7,20 @@ own problems by file, row and column. The proposals then go through `change_mast
 as one commit: the catalogue's rules (a GTIN another SKU has, a pack size that changed) come
 back by proposal and are put at their rows. Any problem, and the change is only checked (a dry
 run), so nothing is written; else it is audited as ``masterdata.imported`` with the files'
-names and SHA-256, recorded and published like any master-data change."""
+names and SHA-256, recorded and published like any master-data change.
+
+Recipe versions are checked against the company's day (the clock in the company's time zone):
+a version in effect on a past day never changes."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
+from datetime import UTC, datetime, tzinfo
 from typing import Any
 
+from stockflow.config import get_settings
 from stockflow.masterdata import Catalog
 from stockflow.masterdata_changes import apply_change
 from stockflow.masterdata_import import (
@@ -70,11 +75,16 @@ def import_master_data(
     dry_run: bool = False,
     entity: str | None = None,
     reason: str = "",
+    now: Callable[[], datetime] = lambda: datetime.now(UTC),
+    timezone: tzinfo | None = None,
 ) -> ImportResult:
     """Check `tables` and, unless `dry_run` or any problem, make them one master-data change
-    (see the module). `entity`: what a file holds whose name does not say."""
+    (see the module). `entity`: what a file holds whose name does not say; `timezone`: the
+    company's (None: the settings')."""
+    moment = now()
+    today = moment.astimezone(timezone or get_settings().tz).date()
     loaded = _LoadedOnce(store)
-    prepared = prepare_import(loaded.load(), tables, entity)
+    prepared = prepare_import(loaded.load(), tables, entity, today)
     details: dict[str, Any] = {
         "files": [{"name": name, "sha256": sha} for name, sha in prepared.files.items()],
         "tables": [
@@ -92,6 +102,7 @@ def import_master_data(
         role=role,
         reason=reason,
         dry_run=dry_run or not prepared.ok,
+        now=lambda: moment,
         action=IMPORT_ACTION,
         details=details,
     )

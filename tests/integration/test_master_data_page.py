@@ -1,6 +1,6 @@
 """The Master data page under Streamlit's AppTest, over a small company whose master data was
 written through the core's use case: what each role sees (masked), search and filters, the
-completeness metrics, and every change the page makes checked on disk (catalogue, change log,
+completeness metrics, recipes with their versions and components, and every change the page makes checked on disk (catalogue, change log,
 audit log) against what was asked."""
 
 from decimal import Decimal
@@ -465,6 +465,7 @@ def test_the_page_speaks_one_language(company, monkeypatch, language):
     from tests.integration.test_dashboards import HAN, KEY_LIKE, english_words, labels_on
 
     monkeypatch.setenv("STOCKFLOW_LANGUAGE", language)
+    add_recipes(company)  # the recipes' tables and captions too
     at = open_page(Role.MANAGER)
     at.selectbox(key="md_edit_choice").set_value("MILK-1L").run()
     upload(at, ("skus.csv", FAULTY_SKUS))
@@ -506,6 +507,70 @@ def test_every_word_the_page_shows_of_a_vocabulary_is_in_both_catalogues():
         assert all(f"value.valuation_method.{m.value}" in known for m in ValuationMethod)
         fields = [*Sku.model_fields, "cold_chain", "missing", "completeness"]
         assert [f for f in fields if f"column.{f}" not in known] == []
+
+
+# ----------------------------------------------------------------------------- recipes
+def add_recipes(var: Path) -> None:
+    """Two ingredients, a dish, and two versions of its recipe (the second from October),
+    through the core's one use case."""
+    from datetime import date
+
+    from stockflow.masterdata import Recipe, RecipeComponent, SkuKind
+    from stockflow.masterdata_changes import SetRecipe
+
+    flour = Sku(sku="FLOUR", gtin=gtin("690000000021"), name="面粉", category="ingredients", base_unit="g",
+                packs={"kg": 1000}, standard_cost=Decimal("0.006"))  # fmt: skip
+    pork = Sku(sku="PORK", gtin=gtin("690000000022"), name="猪肉", category="ingredients", base_unit="g",
+               standard_cost=Decimal("0.032"))  # fmt: skip
+    dumpling = Sku(sku="DUMPLING", gtin=gtin("690000000023"), name="水饺", category="dishes",
+                   kind=SkuKind.DISH, base_unit="portion", vat_rate=Decimal("0.06"))  # fmt: skip
+
+    def version(day: date, pork_g: str, name: str = "") -> Recipe:
+        return Recipe(
+            product="DUMPLING", effective_from=day, name=name,
+            components=[RecipeComponent(sku="FLOUR", qty=Decimal("0.12"), unit="kg"),
+                        RecipeComponent(sku="PORK", qty=Decimal(pork_g), loss_rate=Decimal("0.1"))],
+        )  # fmt: skip
+
+    today = date(2026, 1, 1)
+    proposals = [Upsert(flour), Upsert(pork), Upsert(dumpling)]
+    proposals += [SetRecipe(version(date(2026, 3, 1), "90", "猪肉水饺"), today)]
+    proposals += [SetRecipe(version(date(2026, 10, 1), "100"), today)]
+    settings = Settings(var_dir=var)
+    store = MasterDataFiles(settings.masterdata_path, settings.lake_dir)
+    result = change_master_data(store, None, AuditLog(var), proposals, "setup")
+    assert result.ok, result.problems
+
+
+def test_recipes_show_every_version_and_the_components_of_the_one_chosen(company):
+    at = open_page(Role.AUDITOR)  # anyone who sees master data sees recipes
+    assert en("master_data.no_recipes") in [i.value for i in at.info]
+    add_recipes(company)
+    at = open_page(Role.AUDITOR)
+    assert en("master_data.recipes_caption") in [c.value for c in at.caption]
+    versions = table(at, "product")
+    assert list(versions.columns) == [
+        en(f"column.{c}") for c in ("product", "name", "store", "effective_from", "yield_qty", "components")
+    ]
+    assert versions.values.tolist() == [
+        ["DUMPLING", "猪肉水饺", "all stores", "2026-03-01", "1", 2],
+        ["DUMPLING", "水饺", "all stores", "2026-10-01", "1", 2],  # no name of its own: the dish's
+    ]
+    choice = at.selectbox(key="md_recipe_choice")
+    assert choice.value == "DUMPLING|*|2026-03-01"
+    assert choice.options == [
+        en("master_data.recipe_named", product="DUMPLING", name="猪肉水饺", store="all stores",
+           effective_from="2026-03-01"),
+        en("master_data.recipe_named", product="DUMPLING", name="水饺", store="all stores",
+           effective_from="2026-10-01"),
+    ]  # fmt: skip
+    assert table(at, "component").values.tolist() == [
+        ["FLOUR", "面粉", "0.12", "kg", "0.0%"],
+        ["PORK", "猪肉", "90", "g", "10.0%"],
+    ]
+    assert en("master_data.recipe_yield", yield_qty="1", unit="portion") in [c.value for c in at.caption]
+    choice.set_value("DUMPLING|*|2026-10-01").run()
+    assert table(at, "component")[en("column.recipe_qty")].tolist() == ["0.12", "100"]
 
 
 def test_the_page_needs_a_signed_in_role_that_may_see_it(company):

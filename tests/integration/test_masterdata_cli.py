@@ -1,7 +1,7 @@
 """`stockflow masterdata ...` against a company's own var folder: a dry run lists every problem
 and exits non-zero; a clean import writes the catalogue, the change log in the lake and one
 audit entry; an export imported again changes nothing; a SKU shown, moved along its lifecycle,
-given another system's code; an exchange rate set.
+given another system's code; an exchange rate set; a recipe's portion shown with its cost.
 
 The oracles: the sample catalogue in docs/samples (what the files hold, counted by hand), the
 catalogue file, the lake's Parquet files and the audit log read directly."""
@@ -9,6 +9,7 @@ catalogue file, the lake's Parquet files and the audit log read directly."""
 import hashlib
 import json
 import shutil
+from decimal import Decimal
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -83,18 +84,25 @@ def test_import_export_and_import_again(var, tmp_path):
     done = masterdata("import", *files, "--format", "json")
     assert done.exit_code == 0, done.output
     counts = {c["entity"]: (c["rows"], c["new"]) for c in json.loads(done.stdout)}
-    assert counts == {"suppliers": (3, 3), "locations": (3, 3), "skus": (6, 6)}
-    assert "12 changes recorded (versions 1–12)" in done.output
+    # 11 recipe rows: broth, dumplings (common and ST02's own), noodles, a set meal
+    assert counts == {"suppliers": (3, 3), "locations": (3, 3), "skus": (14, 14), "recipes": (11, 5)}
+    assert "25 changes recorded (versions 1–25)" in done.output
 
     recorded = catalog(var)
-    assert recorded.version == 12 and set(recorded.suppliers) == {"SUP01", "SUP02", "SUP03"}
+    assert recorded.version == 25 and set(recorded.suppliers) == {"SUP01", "SUP02", "SUP03"}
+    assert set(recorded.recipes) == {
+        "BROTH-ML|*|2026-01-01", "DUMPLING|*|2026-01-01", "DUMPLING|ST02|2026-01-01",
+        "NOODLE|*|2026-01-01", "SET-A|*|2026-01-01",
+    }  # fmt: skip
+    bones = recorded.recipes["BROTH-ML|*|2026-01-01"].components[0]
+    assert (bones.qty, bones.unit, bones.loss_rate) == (Decimal("1.5"), "kg", Decimal("0.2"))
     rice = recorded.skus["RICE-5KG"]
     assert (rice.base_unit, rice.packs, rice.moq) == ("bag", {"case": 4, "pallet": 160}, 8)
     assert recorded.skus["EARBUD-BT"].serial_managed and recorded.skus["EARBUD-BT"].status == "draft"
     [log] = log_files(var)
     logged = pq.read_table(log).to_pylist()
-    assert [r["version"] for r in logged] == list(range(1, 13))
-    assert {r["entity"] for r in logged} == {"supplier", "location", "sku"}
+    assert [r["version"] for r in logged] == list(range(1, 26))
+    assert {r["entity"] for r in logged} == {"supplier", "location", "sku", "recipe"}
     [entry] = AuditLog(var).records()
     assert (entry["actor"], entry["action"]) == ("ops.chen", "masterdata.imported")
     assert {f["name"]: f["sha256"] for f in entry["details"]["files"]} == {
@@ -110,7 +118,8 @@ def test_import_export_and_import_again(var, tmp_path):
             assert [p.name for p in written] == ["masterdata.xlsx"]
         else:
             assert [p.name for p in written] == sorted(
-                f"{e}.csv" for e in ("suppliers", "locations", "customers", "skus", "aliases", "rates")
+                f"{e}.csv"
+                for e in ("suppliers", "locations", "customers", "skus", "aliases", "rates", "recipes")
             )
         again = masterdata("import", *written, "--format", "json")
         assert again.exit_code == 0, again.output
@@ -155,3 +164,43 @@ def test_show_status_alias_and_rate(var):
     assert actions[0] == ("masterdata.imported", "")
     assert actions[1] == ("masterdata.changed", "首批到货")
     assert len(actions) == 6  # import, status, two aliases set, one removed, a rate
+
+
+def test_recipe_show_prints_a_portion_and_its_cost_in_either_language(var, monkeypatch):
+    """The sample recipes at the samples' standard costs, worked out by hand: a dumpling takes
+    120 g flour, 90 g pork at 10% loss (100 g) and 15 g scallion at 25% loss (20 g):
+    0.72 + 3.20 + 0.24 = 4.16 yuan; ST02's own takes 100 g pork (111.1111 g): 4.52."""
+    assert masterdata("import", *sorted(SAMPLES.glob("*.csv"))).exit_code == 0
+
+    shown = masterdata("recipe", "show", "DUMPLING", "--on", "2026-09-01", "--format", "json")
+    assert shown.exit_code == 0, shown.output
+    lines = json.loads(shown.stdout)
+    assert [(r["component"], r["base_qty"], r["base_unit"], r["cost"]) for r in lines] == [
+        ("FLOUR-G", "120", "g", "0.72"), ("PORK-G", "100", "g", "3.20"), ("SCALLION-G", "20", "g", "0.24"),
+    ]  # fmt: skip
+    assert (lines[1]["recipe_qty"], lines[1]["loss_rate"]) == ("90", "0.1")
+    assert "Theoretical cost per portion (1 portion): 4.16 CNY" in shown.output
+    own = masterdata(
+        "recipe", "show", "DUMPLING", "--store", "ST02", "--on", "2026-09-01", "--format", "json"
+    )
+    assert [r["base_qty"] for r in json.loads(own.stdout)] == ["120", "111.1111", "20"]
+    assert "4.52 CNY" in own.output
+    # a set meal costs its dishes: 4.16 + (150 g × 0.006 + 400 ml × 0.014 = 6.50)
+    meal = masterdata("recipe", "show", "SET-A", "--on", "2026-09-01", "--format", "json")
+    assert [r["cost"] for r in json.loads(meal.stdout)] == ["4.16", "6.50"] and "10.66 CNY" in meal.output
+
+    before = masterdata("recipe", "show", "DUMPLING", "--on", "2025-12-31")
+    assert before.exit_code == 1 and "no recipe in effect on 2025-12-31" in before.output
+    assert masterdata("recipe", "show", "DUMPLING", "--on", "someday").exit_code == 2
+
+    from cli.common import tr
+
+    monkeypatch.setenv("STOCKFLOW_LANGUAGE", "zh_CN")
+    get_settings.cache_clear()
+    tr.cache_clear()
+    try:
+        chinese = masterdata("recipe", "show", "DUMPLING", "--on", "2026-09-01")
+    finally:
+        tr.cache_clear()
+    assert chinese.exit_code == 0, chinese.output
+    assert "每份（1 portion）理论成本：4.16 CNY" in chinese.output and "损耗率" in chinese.output
