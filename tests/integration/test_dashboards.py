@@ -599,7 +599,8 @@ def test_every_page_masks_a_mobile_number_inside_any_text(env):
 ALL_PAGES = [
     "pages/overview.py", "pages/live_stock.py", "pages/alerts.py", "pages/cold_chain.py",
     "pages/finance.py", "pages/forecasts.py", "pages/data_quality.py", "pages/audit.py",
-    "pages/reconciliation.py", "pages/suppliers.py", "pages/ageing.py",
+    "pages/reconciliation.py", "pages/suppliers.py", "pages/ageing.py", "pages/dishes.py",
+    "pages/recipe_variance.py",
 ]  # fmt: skip
 HAN = re.compile(r"[\u4e00-\u9fff]")
 #: Latin words a Chinese interface may show: codes, units and names of standards
