@@ -9,7 +9,7 @@ import typer
 from rich.text import Text
 
 from cli.common import _logging, _show_new_passwords, _whoami, console, t, tr
-from stockflow.config import get_settings
+from stockflow.config import SimulatedCompany, get_settings
 
 if TYPE_CHECKING:
     from cli.supervisor import Stack
@@ -113,13 +113,16 @@ def simulate(
     live: bool = typer.Option(False, help=t("cli.simulate.live")),
     rate: float = typer.Option(None, min=0.0, help=t("cli.simulate.rate")),
     bad_ratio: float = typer.Option(0.0, min=0.0, max=1.0, help=t("cli.simulate.bad_ratio")),
+    company: SimulatedCompany = typer.Option(
+        None, "--company", case_sensitive=False, help=t("cli.simulate.company")
+    ),
     loglevel: str = loglevel_option(),
 ) -> None:
     """Play the simulated company into the broker: history fast, then (optionally) live."""
     from simulator.run import run_simulation
 
     _logging(loglevel)
-    settings = get_settings()
+    settings = _simulated_company(get_settings(), company)
     live_rate = settings.live_rate if rate is None else rate
     if live and live_rate <= 0:
         say_error(t("cli.simulate.live_needs_rate"))
@@ -141,6 +144,9 @@ def up(
     rate: float = typer.Option(None, min=0.0, help=t("cli.up.rate")),
     bad_ratio: float = typer.Option(0.01, min=0.0, max=1.0, help=t("cli.up.bad_ratio")),
     simulated: bool = typer.Option(None, "--simulated/--own-company", help=t("cli.up.simulated")),
+    company: SimulatedCompany = typer.Option(
+        None, "--company", case_sensitive=False, help=t("cli.up.company")
+    ),
     loglevel: str = loglevel_option(),
 ) -> None:
     """Start everything: broker, workers, Prefect server and flows, and, for the simulated
@@ -174,6 +180,13 @@ def up(
     if fresh and not simulated:  # a company's own records are never wiped by a flag
         say_error(t("cli.up.fresh_own_company", var_dir=settings.var_dir.resolve()))
         raise typer.Exit(1)
+    if company is not None and not simulated:
+        say_error(t("cli.up.company_own_company", var_dir=settings.var_dir.resolve()))
+        raise typer.Exit(2)
+    if simulated:
+        settings = _simulated_company(settings, company, fresh)
+        # what every process it starts reads (the workers, the flows, the dashboards)
+        os.environ["STOCKFLOW_SIMULATED_COMPANY"] = settings.simulated_company.value
     history_days = settings.history_days if days is None else days
     live_rate = settings.live_rate if rate is None else rate
     ports = stack_ports(settings, workers)
@@ -217,6 +230,8 @@ def up(
         resume = lake_has_events(settings)
         _banner(settings, stack, workers)
         _show_new_passwords(new_passwords)
+        if simulated:
+            say(t("cli.up.simulating", company=company_label(settings.simulated_company)))
         if not simulated:
             _own_company(settings)
         elif resume:
@@ -302,6 +317,32 @@ def up(
         raise typer.Exit(1)
 
 
+def _simulated_company(settings: Settings, company: SimulatedCompany | None, fresh: bool = False) -> Settings:
+    """The settings with the simulated company to play (`simulator.run.choose_company`); exit 1
+    when var/ holds the other one."""
+    from simulator.run import CompanyMismatch, choose_company
+
+    try:
+        return choose_company(settings, company, fresh=fresh)
+    except CompanyMismatch as exc:
+        say_error(
+            t(
+                "cli.up.company_mismatch",
+                var_dir=settings.var_dir.resolve(),
+                held=exc.held.value,
+                wanted=exc.wanted.value,
+            )
+        )
+        raise typer.Exit(1) from exc
+
+
+def company_label(company: SimulatedCompany) -> str:
+    """A simulated company as people read it."""
+    if company is SimulatedCompany.RESTAURANT:
+        return t("simulator.company.restaurant")
+    return t("simulator.company.retail")
+
+
 def _own_company(settings: Settings) -> None:
     """What a company's own stack holds, and the next step when it holds nothing yet."""
     from stores.masterdata import MasterDataFiles
@@ -320,6 +361,16 @@ def _own_company(settings: Settings) -> None:
         say(t("cli.up.own_company_empty"))
 
 
+def _example_location(settings: Settings) -> str:
+    """A location the banner's stock API example names: the company's first store (ST01 of the
+    simulated retail company, R01 of the restaurant brand)."""
+    from stores.masterdata import MasterDataFiles
+
+    locations = MasterDataFiles(settings.masterdata_path, settings.lake_dir).load().locations
+    stores = sorted(code for code, loc in locations.items() if loc.kind == "store")
+    return next(iter(stores or sorted(locations)), "<location>")
+
+
 def _banner(settings: Settings, stack: Stack, workers: int) -> None:
     """Where everything is, once it all answers."""
     var = settings.var_dir
@@ -328,8 +379,9 @@ def _banner(settings: Settings, stack: Stack, workers: int) -> None:
         say(t("cli.up.banner.broker_embedded", bootstrap=settings.bootstrap_servers))
     else:
         say(t("cli.up.banner.broker", bootstrap=settings.bootstrap_servers))
+    example = _example_location(settings)
     for i in range(workers):
-        say(t("cli.up.banner.worker", url=stack.worker_url(i)))
+        say(t("cli.up.banner.worker", url=stack.worker_url(i), location=example))
     say(t("cli.up.banner.mqtt", url=stack.settings.mqtt_broker_url, topics=settings.mqtt_topic_filter))
     say(
         t(

@@ -14,11 +14,12 @@ from infra.kafka import aiokafka_options
 from lake import lake_files
 from simulator.company import TZ, Simulation, build_catalog
 from simulator.producer import produce
-from stockflow.config import Settings
+from simulator.restaurant import RestaurantSimulation, build_restaurant_catalog
+from stockflow.config import Settings, SimulatedCompany
 from stockflow.delivery import Delivery, delivery_headers
 from stockflow.devices import Device, DeviceKind
 from stockflow.masterdata import Catalog
-from stockflow.masterdata_changes import Upsert
+from stockflow.masterdata_changes import SetRecipe, Upsert
 from stockflow.services.masterdata import change_master_data
 from stores.audit_log import AuditLog
 from stores.device_registry import DeviceRegistryFile
@@ -30,13 +31,87 @@ CALENDAR_DAYS_AHEAD = 365
 SIMULATOR = "simulator"
 
 
+#: The simulation's own state in var/: its first day, and which simulated company it plays.
+STATE_FILE = "simulation.json"
+
+
+class CompanyMismatch(RuntimeError):
+    """var/ holds another simulated company than the one asked for (`--fresh` starts over)."""
+
+    def __init__(self, held: SimulatedCompany, wanted: SimulatedCompany) -> None:
+        super().__init__(f"var/ holds the simulated {held.value} company, not the {wanted.value} one")
+        self.held = held
+        self.wanted = wanted
+
+
+def _state(settings: Settings) -> dict:
+    path = settings.var_dir / STATE_FILE
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def _save_state(settings: Settings, **values: object) -> None:
+    path = settings.var_dir / STATE_FILE
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({**_state(settings), **values}))
+
+
+def simulated_company_in(settings: Settings) -> SimulatedCompany | None:
+    """The simulated company var/ holds (None before the first start). The restaurant brand
+    says so in var/simulation.json before it records its master data; master data without it
+    is the retail company's (a var/ from before there was a choice)."""
+    state = _state(settings)
+    if "company" in state:
+        return SimulatedCompany(state["company"])
+    if state or settings.masterdata_path.exists():
+        return SimulatedCompany.RETAIL
+    return None
+
+
+def choose_company(
+    settings: Settings, asked: SimulatedCompany | None = None, fresh: bool = False
+) -> Settings:
+    """The settings with the simulated company to play: `asked` (a command's --company), else
+    STOCKFLOW_SIMULATED_COMPANY when it is set, else the one var/ holds, else retail. Raises
+    `CompanyMismatch` when var/ holds another one than the one asked for or set (unless it is
+    about to be wiped: `fresh`)."""
+    held = None if fresh else simulated_company_in(settings)
+    if asked is None and "simulated_company" not in settings.model_fields_set:
+        asked = held
+    wanted = SimulatedCompany(asked or settings.simulated_company)
+    if held is not None and held is not wanted:
+        raise CompanyMismatch(held, wanted)
+    return settings.model_copy(update={"simulated_company": wanted})
+
+
+def company_catalog(settings: Settings) -> Catalog:
+    """The master data of the simulated company the settings name."""
+    if settings.simulated_company is SimulatedCompany.RESTAURANT:
+        return build_restaurant_catalog(settings.seed)
+    return build_catalog(settings.seed)
+
+
+def company_simulation(settings: Settings, catalog: Catalog) -> Simulation:
+    """The simulated company the settings name, over its master data."""
+    if settings.simulated_company is SimulatedCompany.RESTAURANT:
+        return RestaurantSimulation(catalog, seed=settings.seed)
+    return Simulation(catalog, seed=settings.seed)
+
+
 def prepare_company(settings: Settings) -> Catalog:
     """The simulated company's master data, recorded once as a company's import is (the change
-    log in the lake, the audit trail, var/masterdata.json), where the workers read it."""
+    log in the lake, the audit trail, var/masterdata.json), where the workers read it; the
+    restaurant brand's recipes with it. Raises `CompanyMismatch` when var/ holds the other
+    simulated company."""
+    held = simulated_company_in(settings)
+    if held is not None and held is not settings.simulated_company:
+        raise CompanyMismatch(held, settings.simulated_company)
     store = MasterDataFiles(settings.masterdata_path, settings.lake_dir)
     if settings.masterdata_path.exists():
         return store.load()
-    built = build_catalog(settings.seed)
+    if settings.simulated_company is not SimulatedCompany.RETAIL:
+        _save_state(settings, company=settings.simulated_company.value)  # before its master data
+    built = company_catalog(settings)
+    today = datetime.now(TZ).date()
     proposals = [
         Upsert(record)
         for record in (
@@ -46,6 +121,7 @@ def prepare_company(settings: Settings) -> Catalog:
             *built.skus.values(),
         )
     ]
+    proposals += [SetRecipe(recipe, today) for _key, recipe in sorted(built.recipes.items())]
     result = change_master_data(
         store, None, AuditLog(settings.var_dir), proposals, SIMULATOR, action="masterdata.imported"
     )
@@ -87,15 +163,18 @@ def register_simulated_sensors(settings: Settings) -> None:
 
 
 def simulation_start(settings: Settings, days: int) -> date:
-    """First simulated day; remembered in var/ so a restart regenerates the same history."""
-    path = settings.var_dir / "simulation.json"
-    if path.exists():
-        saved = json.loads(path.read_text())
-        if saved["seed"] == settings.seed:
-            return date.fromisoformat(saved["start"])
+    """First simulated day; remembered in var/ so a restart regenerates the same history (with
+    the simulated company it plays, unless that is the retail one)."""
+    saved = _state(settings)
+    if saved.get("seed") == settings.seed and "start" in saved:
+        return date.fromisoformat(saved["start"])
     start = datetime.now(TZ).date() - timedelta(days=days)
+    state: dict[str, object] = {"seed": settings.seed, "start": start.isoformat(), "days": days}
+    if settings.simulated_company is not SimulatedCompany.RETAIL:
+        state["company"] = settings.simulated_company.value
+    path = settings.var_dir / STATE_FILE
     path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps({"seed": settings.seed, "start": start.isoformat(), "days": days}))
+    path.write_text(json.dumps(state))
     return start
 
 
@@ -122,7 +201,7 @@ def run_simulation(
     apart."""
     catalog = prepare_company(settings)
     start = simulation_start(settings, days)
-    sim = Simulation(catalog, seed=settings.seed)
+    sim = company_simulation(settings, catalog)
     # the company's planning calendar: its history and the year ahead (what forecasting may use)
     last = max(start + timedelta(days=days), datetime.now(TZ).date()) + timedelta(days=CALENDAR_DAYS_AHEAD)
     sim.signal_calendar(start, last).save(settings.signals_path)

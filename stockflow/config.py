@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from decimal import Decimal
+from enum import StrEnum
 from functools import cached_property, lru_cache
 from pathlib import Path
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -13,6 +14,16 @@ from pydantic_settings import BaseSettings, SettingsConfigDict
 
 from stockflow.i18n import Language, company_language
 from stockflow.signals import CALENDAR_FILE
+
+
+class SimulatedCompany(StrEnum):
+    """The simulated companies `stockflow up` can play (`simulator.run`)."""
+
+    #: 2 distribution centres and 6 shops selling a few hundred SKUs (`simulator.company`).
+    RETAIL = "retail"
+    #: A restaurant brand: a central kitchen and 3 restaurants cooking to recipes
+    #: (`simulator.restaurant`).
+    RESTAURANT = "restaurant"
 
 
 class Settings(BaseSettings):
@@ -162,6 +173,11 @@ class Settings(BaseSettings):
     # Simulator: `stockflow up` plays the simulated company unless this is a company's own
     # (`stockflow init` writes simulated=false into the company's .env).
     simulated: bool = Field(default=True, description="run the simulated company (false: your own data)")
+    simulated_company: SimulatedCompany = Field(
+        default=SimulatedCompany.RETAIL,
+        description="which simulated company: retail (warehouses and shops) or restaurant (a central "
+        "kitchen and restaurants)",
+    )
     company_name: str = Field(default="", description="the company's name, as pages and messages show it")
     seed: int = 7
     history_days: int = Field(default=60, ge=0)

@@ -182,8 +182,11 @@ def variance_adjustment_id(count_event_id: str) -> str:
     return "variance:" + hashlib.sha256(count_event_id.encode()).hexdigest()[:40]
 
 
-def variance_adjustment(record: CountRecord, occurred_at: datetime, source: str = SOURCE) -> StockAdjustment:
-    """The ``count_variance`` adjustment that books what a count found (counted − book)."""
+def variance_adjustment(
+    record: CountRecord, occurred_at: datetime, source: str = SOURCE, unit: str = "each"
+) -> StockAdjustment:
+    """The ``count_variance`` adjustment that books what a count found (counted − book), in the
+    SKU's base unit `unit` (a count record is kept in base units: grams of an ingredient)."""
     if record.variance == 0:
         raise ValueError(f"count {record.count_id} agrees with the book: nothing to adjust")
     return StockAdjustment(
@@ -194,6 +197,7 @@ def variance_adjustment(record: CountRecord, occurred_at: datetime, source: str 
         sku=record.key.sku,
         batch=record.key.batch or None,
         qty=Decimal(record.variance),
+        unit=unit,
         reason=AdjustmentReason.COUNT_VARIANCE,
         count_id=record.count_id,
         note=f"count {record.count_id}: counted {record.counted}, book {record.book}",

@@ -190,7 +190,9 @@ class Reconciliation:
             if f.action is Action.CORRECTION:
                 event, what = correction(d, self.report.run_id, now), "stock.corrected"
             elif f.action is Action.ADJUSTMENT and d.count is not None:
-                event, what = variance_adjustment(d.count, now), "stock.count_variance_posted"
+                sku = self.catalog.skus.get(d.key.sku)
+                unit = sku.base_unit if sku is not None else "each"
+                event, what = variance_adjustment(d.count, now, unit=unit), "stock.count_variance_posted"
             else:
                 continue
             # the entry first, then the event (its id is derived: sending it again is a duplicate)

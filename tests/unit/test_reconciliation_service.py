@@ -1,12 +1,13 @@
 """The reconciliation use case against fake ports: what it publishes, audits, stores and alerts."""
 
 from datetime import timedelta
+from decimal import Decimal
 from types import SimpleNamespace
 
 import pytest
 
 from stockflow.alerts import Alert, AlertType, Severity
-from stockflow.events import AdjustmentReason, StockAdjustment, StockCorrection
+from stockflow.events import AdjustmentReason, CycleCount, StockAdjustment, StockCorrection
 from stockflow.ledger import Ledger, Position, PositionKey
 from stockflow.reconciliation import Action, Classification, variance_adjustment_id
 from stockflow.services.reconciliation import Reconciliation, Snapshot, reconcile_legacy
@@ -183,3 +184,26 @@ def test_a_legacy_export_is_reported_and_stored(catalog):
     assert report.source == "legacy:old.csv" and report.run_id.startswith("legacy-")
     assert {f.action for f in report.findings} == {Action.REPORT_ONLY}
     assert report.count(Classification.DRIFT) == 1 and ports.saved and ports.published == []
+
+
+def test_a_count_of_an_ingredient_kept_in_grams_is_booked_in_grams():
+    """A restaurant counts flour in kilograms; the count's difference is posted in the SKU's
+    base unit (grams), which the ledger takes."""
+    from tests.support.restaurant import DAY, restaurant_catalog, stock_in
+    from tests.support.restaurant import at as kitchen_at
+
+    catalog = restaurant_catalog()
+    ledger = Ledger(catalog)
+    ledger.apply(stock_in("in", "FLOUR", "5", "F1", DAY + timedelta(days=5), unit="kg"))
+    ledger.apply(
+        CycleCount(
+            event_id="c9", occurred_at=kitchen_at(30), source="rf", location="R1", count_id="CNT-9",
+            sku="FLOUR", batch="F1", counted_qty=Decimal("4.875"), unit="kg",
+        )
+    )  # fmt: skip
+    ports = Ports(ledger, dict(ledger.positions()))
+    ports.run(catalog).run()
+    (booking,) = ports.published
+    assert (booking.reason, booking.qty, booking.unit) == (AdjustmentReason.COUNT_VARIANCE, -125, "g")
+    ledger.apply(booking)
+    assert ledger.position(PositionKey("R1", "FLOUR", "F1")).on_hand == 4875
