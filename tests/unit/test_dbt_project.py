@@ -144,3 +144,27 @@ def test_the_subledgers_party_kinds_are_the_core_s():
         for mart in ("fct_ap_ageing", "fct_ar_ageing")
     }
     assert named == {"fct_ap_ageing": [PartyKind.SUPPLIER.value], "fct_ar_ageing": [PartyKind.CUSTOMER.value]}
+
+
+def _accepted(model: str, column: str) -> set[str]:
+    (path,) = (PROJECT_DIR / "models").rglob(f"{model}.yml")
+    (spec,) = yaml.safe_load(path.read_text())["models"]
+    (found,) = [c for c in spec["columns"] if c["name"] == column]
+    (test,) = [t["accepted_values"] for t in found["data_tests"] if "accepted_values" in t]
+    return set(test["arguments"]["values"])
+
+
+def test_every_event_that_moves_stock_is_an_accepted_movement_type():
+    """The ledger's handlers decide which events make inventory rows: each one the staging of
+    inventory_changed accepts (a new event type the list forgets fails every warehouse build)."""
+    from stockflow.events import EVENT_MODELS, SalesChannel
+
+    never_move = {
+        "purchase_order",
+        "forecast_reviewed",
+        "credit_approved",
+        "cycle_count",
+        "temperature_reading",
+    }
+    assert _accepted("stg_lake__inventory_changes", "event_type") == set(EVENT_MODELS) - never_move
+    assert _accepted("stg_lake__pos_lines", "channel") == {c.value for c in SalesChannel}
