@@ -1481,6 +1481,7 @@ class RestaurantSimulation(Simulation):
             for b in self._fefo(location, sku.sku)
             if self.ledger.batches_at(location, sku.sku)[b].on_hand > 0
         ]
+        count_id = self._next_id("CNT")  # one count of the SKU: a line per batch on hand
         for i, batch in enumerate(batches):
             book = self.ledger.batches_at(location, sku.sku)[batch].on_hand
             change = max(delta, -book) if delta < 0 else (delta if i == 0 else 0)
@@ -1489,7 +1490,7 @@ class RestaurantSimulation(Simulation):
             count = CycleCount(
                 **self._common("CC", when, f"RF-{location}"),
                 location=location,
-                count_id=self._next_id("CNT"),
+                count_id=count_id,
                 sku=sku.sku,
                 gtin=sku.gtin,
                 batch=batch or None,

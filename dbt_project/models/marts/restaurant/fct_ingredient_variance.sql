@@ -4,8 +4,8 @@
 --
 -- * An ingredient is a stocked SKU (goods or semi-finished) some recipe takes.
 -- * A count is the cycle_count events of one count_id at a location for one SKU (one per batch
---   counted): its quantity is their sum in base units, its time the latest of them. A batch it
---   does not name was counted as nothing.
+--   counted), and those taken at the same moment under other ids: its quantity is their sum in
+--   base units, its time the latest of them. A batch it does not name was counted as nothing.
 -- * Between the previous count and this one (occurred_at in (previous, this]), each movement
 --   of the ingredient at the location is one of:
 --   - recipe consumption: a row made to a recipe of another product (dish_sku_id set and not
@@ -56,6 +56,14 @@ counts as (
     group by all
 ),
 
+-- counts of one SKU at one location taken at the same moment under several ids (a count per
+-- batch) are one count: the first id names it
+sessions as (
+    select location_id, sku_id, min(count_id) as count_id, counted_at, sum(counted_qty) as counted_qty
+    from counts
+    group by location_id, sku_id, counted_at
+),
+
 intervals as (
     select
         location_id,
@@ -66,7 +74,7 @@ intervals as (
         lag(count_id) over w as previous_count_id,
         lag(counted_at) over w as previous_counted_at,
         lag(counted_qty) over w as previous_counted_qty
-    from counts
+    from sessions
     window w as (partition by location_id, sku_id order by counted_at, count_id)
 ),
 
