@@ -48,7 +48,10 @@ def frames_from_warehouse(
     now = now or datetime.now(UTC)
     settings = settings or get_settings()
     with duckdb.connect(str(warehouse), read_only=True) as con:
-        skus = con.sql("SELECT * FROM dim_skus WHERE is_current").df()  # the SKUs as they are now
+        skus = con.sql(  # the SKUs as they are now, with their kind (goods, dish, semi-finished)
+            "SELECT d.*, coalesce(s.sku_kind, 'goods') AS sku_kind FROM dim_skus AS d"
+            " LEFT JOIN stg_masterdata__skus AS s USING (sku_id) WHERE d.is_current"
+        ).df()
         events = con.sql(
             "SELECT event_id, topic, event_type, source_id, source_seq, occurred_at,"
             " epoch(landed_at) - epoch(occurred_at) AS landed_lag_seconds,"

@@ -21,7 +21,11 @@ def build_masterdata_suite() -> gx.ExpectationSuite:
     """数据健康度审计: one row per SKU (dim_skus' current versions plus the core's GTIN check and score)."""
     suite = gx.ExpectationSuite(name="masterdata_health")
     suite.add_expectation(gxe.ExpectColumnValuesToBeUnique(column="sku_id", meta=CRITICAL))
-    suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column="min_pack_units", meta=CRITICAL))
+    suite.add_expectation(  # a dish is made to order, never bought: it has no pack
+        gxe.ExpectColumnValuesToNotBeNull(
+            column="min_pack_units", row_condition=Column("sku_kind").is_not_in(["dish"]), meta=CRITICAL
+        )
+    )
     suite.add_expectation(gxe.ExpectColumnValuesToNotBeNull(column="batch_managed", meta=CRITICAL))
     suite.add_expectation(
         gxe.ExpectColumnValuesToBeInSet(column="gtin_valid", value_set=[True], meta=CRITICAL)
