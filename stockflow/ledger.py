@@ -1413,11 +1413,15 @@ class Ledger:
                 )
             self._outflow(txn, ev.store, line, "sale", refusable=False)
 
-    def _recipe_consumption(self, product: str, qty: int, location: str, when: datetime) -> dict[str, int]:
+    def _recipe_consumption(
+        self, product: str, qty: int, location: str, when: datetime | date
+    ) -> dict[str, int]:
         """Base units per stocked SKU that making `qty` of `product` takes (`stockflow.recipes`),
-        with the recipe in effect at `location` on the company's day of `when`."""
+        with the recipe in effect at `location` on `when` (a day, or the company's day of a
+        moment); refused beyond the base-unit limit."""
+        day = when if not isinstance(when, datetime) else self._local_day(when)
         try:
-            taken = consumption(self.catalog, product, qty, location, self._local_day(when))
+            taken = consumption(self.catalog, product, qty, location, day)
         except RecipeError as exc:
             raise StockRejected(exc.reason, exc.detail) from exc
         for code, units in taken.items():
@@ -1602,11 +1606,9 @@ class Ledger:
         wanted: dict[str, int] = {}
         for meal in ev.lines if ev.action is GroupMealAction.CONFIRM else ():
             self._dish(meal.dish)
-            try:
-                taken = consumption(self.catalog, meal.dish, meal.portions, ev.location, ev.serve_date)
-            except RecipeError as exc:
-                raise StockRejected(exc.reason, exc.detail) from exc
-            for code, units in taken.items():
+            for code, units in self._recipe_consumption(
+                meal.dish, meal.portions, ev.location, ev.serve_date
+            ).items():
                 wanted[code] = wanted.get(code, 0) + units
         kept = self._edit(txn, ev.location, holder, _Allocation(channel="group_meal"))
         self._fill(txn, ev.location, kept, wanted, ev.order, ev.customer or "group_meal")
