@@ -786,6 +786,7 @@ class Simulation:
             self._on_order.pop(key, None)
 
     def _expire(self, when: datetime, out: list) -> None:
+        """Write off at night what reaches its expiry day (in the SKU's base unit)."""
         for key, pos in sorted(self.ledger.positions()):
             expiry = self.ledger.batch_expiry(key.location, key.sku, key.batch)
             free = pos.on_hand - pos.quarantined - pos.reserved
@@ -797,6 +798,7 @@ class Simulation:
                         sku=key.sku,
                         batch=key.batch or None,
                         qty=Decimal(-free),
+                        unit=self.catalog.skus[key.sku].base_unit,
                         reason="expired",
                     ),
                     out,

@@ -815,25 +815,6 @@ class RestaurantSimulation(Simulation):
         out.append(event.model_copy(update={"source_seq": self._seq_of(event.source)}))
         return True
 
-    def _expire(self, when: datetime, out: list) -> None:
-        """Write off at night what reaches its expiry day (in the SKU's base unit)."""
-        for key, pos in sorted(self.ledger.positions()):
-            expiry = self.ledger.batch_expiry(key.location, key.sku, key.batch)
-            free = pos.on_hand - pos.quarantined - pos.reserved
-            if expiry is not None and expiry <= when.date() and free > 0:
-                self._apply(
-                    StockAdjustment(
-                        **self._common("ADJ", when, f"RF-{key.location}"),
-                        location=key.location,
-                        sku=key.sku,
-                        batch=key.batch or None,
-                        qty=Decimal(-free),
-                        unit=self.catalog.skus[key.sku].base_unit,
-                        reason=AdjustmentReason.EXPIRED,
-                    ),
-                    out,
-                )
-
     def _fefo(self, location: str, sku: str) -> list[str]:
         return sorted(
             self.ledger.batches_at(location, sku),
