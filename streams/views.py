@@ -483,9 +483,14 @@ async def _event_status(view: web.View, request: web.Request, location: str, eve
 
 
 async def _event_statuses(location: str, event_ids: list[str]) -> list[dict[str, Any]]:
-    """Where each event stands (one read of the dead letters for them all)."""
-    unlanded = state.lake.unlanded_event_ids()
+    """Where each event stands (one read of the dead letters for them all).
+
+    What is applied and what is not yet written are read together, after the only await: an
+    event applied while the dead letters are read is in both, so it is ``pending`` until its rows
+    are in the lake (read before that await, it would be applied and not unlanded: ``landed``
+    while its rows could still be lost to a crash, and an edge agent would drop it)."""
     records = await asyncio.to_thread(_dead_letter_records, event_ids)
+    unlanded = state.lake.unlanded_event_ids()
     proc = state.served_processor(partition_for(location, settings.topic_partitions))
     answers = []
     for event_id in event_ids:
