@@ -198,6 +198,10 @@ class Sku(BaseModel):
 class LocationKind(StrEnum):
     WAREHOUSE = "warehouse"
     STORE = "store"
+    #: A factory: work orders are released, issued and received here.
+    PLANT = "plant"
+    #: A subcontractor's site (委外): materials sent there are the work order's, not stock.
+    SUBCONTRACTOR = "subcontractor"
 
 
 class Location(BaseModel):
@@ -322,6 +326,111 @@ def recipe_key(product: str, store: str | None, effective_from: date) -> str:
     return f"{product}|{store or '*'}|{effective_from.isoformat()}"
 
 
+#: The highest scrap factor a BOM line may carry (a line that scraps more than it keeps is a
+#: data-entry error, not a process).
+MAX_SCRAP_RATE = Decimal("1")
+
+
+class BomSubstitute(BaseModel):
+    """A material that may stand in for a BOM line's own (替代料): the first by `priority` (1
+    first) that is in effect on the day is used when the line's material is short; `ratio`
+    units of it replace one unit of the line's material (both in their base units)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sku: Code
+    priority: int = Field(default=1, ge=1, le=99)
+    ratio: Decimal = Field(default=Decimal("1"), gt=0, max_digits=12, decimal_places=4)
+    valid_from: date | None = None
+    valid_to: date | None = Field(default=None, description="The last day it may be used (inclusive).")
+
+    def valid_on(self, day: date) -> bool:
+        return (self.valid_from is None or self.valid_from <= day) and (
+            self.valid_to is None or day <= self.valid_to
+        )
+
+
+class BomLine(BaseModel):
+    """One material of a bill of materials: `qty` in `unit` per `Bom.base_qty` base units of
+    the parent, plus `scrap_rate` of it lost in production (损耗), so that making `n` units
+    issues ``n × qty ÷ base_qty × (1 + scrap_rate)``; and the substitutes that may replace it."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    sku: Code
+    qty: Decimal = Field(gt=0, max_digits=14, decimal_places=4)
+    unit: Code | None = Field(default=None, description="None: the material's base unit.")
+    scrap_rate: Decimal = Field(default=Decimal("0"), ge=0, le=MAX_SCRAP_RATE, max_digits=5, decimal_places=4)
+    substitutes: list[BomSubstitute] = Field(default_factory=list, max_length=20)
+
+    @field_validator("substitutes")
+    @classmethod
+    def _distinct_substitutes(cls, value: list[BomSubstitute]) -> list[BomSubstitute]:
+        if len({s.sku for s in value}) != len(value):
+            raise ValueError("a substitute is listed twice")
+        return sorted(value, key=lambda s: (s.priority, s.sku))
+
+
+class BomOperation(BaseModel):
+    """A step of the routing (工序): the hours it takes per base unit of the parent, and the
+    labour and overhead rates per hour that a reported hour adds to the work order's cost."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    operation: Code
+    name: str = Field(default="", max_length=200)
+    hours_per_unit: Decimal = Field(default=Decimal("0"), ge=0, max_digits=12, decimal_places=4)
+    labour_rate: Decimal = Field(default=Decimal("0"), ge=0, max_digits=14, decimal_places=2)
+    overhead_rate: Decimal = Field(default=Decimal("0"), ge=0, max_digits=14, decimal_places=2)
+
+
+class Bom(BaseModel):
+    """A bill of materials (物料清单) of a manufactured product, from a day on (every version
+    kept: a work order is made to the version in effect on the day it was released). A line
+    whose material has a BOM of its own is a sub-assembly: made by its own work orders, or
+    taken from stock (`stockflow.production`)."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    product: Code
+    effective_from: date
+    base_qty: Decimal = Field(default=Decimal("1"), gt=0, max_digits=14, decimal_places=4)
+    lines: list[BomLine] = Field(min_length=1, max_length=1000)
+    operations: list[BomOperation] = Field(default_factory=list, max_length=50)
+    name: str = Field(default="", max_length=200)
+
+    @field_validator("lines")
+    @classmethod
+    def _distinct(cls, value: list[BomLine]) -> list[BomLine]:
+        seen = set()
+        for line in value:
+            if line.sku in seen:
+                raise ValueError(f"material {line.sku} is listed twice: give it once with its total")
+            seen.add(line.sku)
+        return value
+
+    @field_validator("operations")
+    @classmethod
+    def _distinct_operations(cls, value: list[BomOperation]) -> list[BomOperation]:
+        if len({o.operation for o in value}) != len(value):
+            raise ValueError("an operation is listed twice")
+        return value
+
+    @property
+    def key(self) -> str:
+        return bom_key(self.product, self.effective_from)
+
+    def line(self, sku: str) -> BomLine | None:
+        return next((line for line in self.lines if line.sku == sku), None)
+
+    def operation(self, code: str) -> BomOperation | None:
+        return next((o for o in self.operations if o.operation == code), None)
+
+
+def bom_key(product: str, effective_from: date) -> str:
+    return f"{product}|{effective_from.isoformat()}"
+
+
 AliasKind = Literal["sku", "location"]
 
 
@@ -403,6 +512,8 @@ class Catalog(BaseModel):
     #: Recipes of dishes and semi-finished items by `Recipe.key` (every version kept: a sale
     #: is made with the version in effect on its day).
     recipes: dict[str, Recipe] = Field(default_factory=dict)
+    #: Bills of materials by `Bom.key` (every version kept).
+    boms: dict[str, Bom] = Field(default_factory=dict)
     currency: Annotated[str, Field(pattern=r"^[A-Z]{3}$")] = Field(
         default="CNY", description="The books' currency: what every cost is booked in."
     )
@@ -497,6 +608,35 @@ class Catalog(BaseModel):
             for versions in by_store.values():
                 versions.sort(key=lambda r: r.effective_from)
         self.__dict__["_recipe_cache"] = (stamp, index)
+        return index
+
+    # ------------------------------------------------------------------ bills of materials
+    def bom_for(self, product: str, day: date) -> Bom | None:
+        """The BOM `product` is made to on `day` (None: it has none in effect)."""
+        versions = self._bom_index().get(product)
+        if not versions:
+            return None
+        found = None
+        for bom in versions:
+            if bom.effective_from > day:
+                break
+            found = bom
+        return found
+
+    def has_bom(self, product: str) -> bool:
+        return product in self._bom_index()
+
+    def _bom_index(self) -> dict[str, list[Bom]]:
+        cached = self.__dict__.get("_bom_cache")
+        stamp = (len(self.boms), self.version)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        index: dict[str, list[Bom]] = {}
+        for bom in self.boms.values():
+            index.setdefault(bom.product, []).append(bom)
+        for versions in index.values():
+            versions.sort(key=lambda b: b.effective_from)
+        self.__dict__["_bom_cache"] = (stamp, index)
         return index
 
     # ------------------------------------------------------------------ currencies
