@@ -601,6 +601,97 @@ class PrepProduced(_Event):
         return self.location
 
 
+class WorkOrderReleased(_Event):
+    """A work order (生产工单) released at a plant: make `qty` of `product` by `due_date`, to
+    the BOM in effect on the day it is released. `backflush`: its materials are issued when
+    its goods are received (倒冲), not one by one. `subcontractor`: made by a subcontractor
+    (委外): the location its materials are sent to, which then are the order's, not stock."""
+
+    event_type: Literal["work_order_released"] = "work_order_released"
+    location: Identifier
+    work_order: Identifier
+    product: Identifier
+    qty: PositiveQty
+    unit: Identifier = "each"
+    due_date: date
+    backflush: bool = Field(default=False, exclude_if=_false)
+    subcontractor: Identifier | None = Field(default=None, exclude_if=_unset)
+
+    @property
+    def location_id(self) -> str:
+        return self.location
+
+
+class MaterialIssued(_Event):
+    """Material issued to a work order (领料), or sent to its subcontractor (委外发料): its own
+    BOM material or a substitute valid on the order's BOM day, at most what the order needs
+    (scrap included). `returned`: unused material coming back to stock (退料)."""
+
+    event_type: Literal["material_issued"] = "material_issued"
+    location: Identifier
+    work_order: Identifier
+    sku: Identifier
+    gtin: str | None = None
+    batch: Identifier | None = None
+    qty: PositiveQty
+    unit: Identifier = "each"
+    returned: bool = Field(default=False, exclude_if=_false)
+
+    @property
+    def location_id(self) -> str:
+        return self.location
+
+
+class OperationReported(_Event):
+    """An operation of a work order's routing reported (报工): the good and scrapped units
+    that went through it and the hours it took (their labour and overhead, at the routing's
+    rates per hour, become the order's cost)."""
+
+    event_type: Literal["operation_reported"] = "operation_reported"
+    location: Identifier
+    work_order: Identifier
+    operation: Identifier
+    good_qty: Count = 0
+    scrap_qty: Count = 0
+    hours: Annotated[Decimal, Field(ge=0, max_digits=12, decimal_places=4)] = Decimal(0)
+
+    @property
+    def location_id(self) -> str:
+        return self.location
+
+
+class ProductionReceipt(_Event):
+    """Finished goods of a work order received into stock (完工入库) as their batch, at the
+    order's actual cost; a subcontracted order's come back with the subcontractor's fee
+    (`service_fee`, excluding VAT). A backflushed order's materials are issued now."""
+
+    event_type: Literal["production_receipt"] = "production_receipt"
+    location: Identifier
+    work_order: Identifier
+    qty: PositiveQty
+    unit: Identifier = "each"
+    batch: Identifier | None = None
+    expiry_date: date | None = None
+    service_fee: Money = Field(default=Decimal(0), exclude_if=lambda v: v == 0)
+
+    @property
+    def location_id(self) -> str:
+        return self.location
+
+
+class WorkOrderClosed(_Event):
+    """A work order closed (关闭): nothing more is issued or received; what its cost still
+    holds is booked as the production variance."""
+
+    event_type: Literal["work_order_closed"] = "work_order_closed"
+    location: Identifier
+    work_order: Identifier
+
+    @property
+    def location_id(self) -> str:
+        return self.location
+
+
 class StockCorrection(_Event):
     """A repair of the live stock state where it drifted from the ledger (the lake replayed).
 
@@ -707,6 +798,11 @@ StockEvent = (
     | QualityHold
     | PalletInspected
     | PrepProduced
+    | WorkOrderReleased
+    | MaterialIssued
+    | OperationReported
+    | ProductionReceipt
+    | WorkOrderClosed
     | StockCorrection
     | ConflictDecided
 )

@@ -79,10 +79,13 @@ from stockflow.events import (
     GroupMealOrder,
     HoldAction,
     InspectionVerdict,
+    MaterialIssued,
+    OperationReported,
     PalletInspected,
     PosReturn,
     PosSale,
     PrepProduced,
+    ProductionReceipt,
     PurchaseOrder,
     QualityHold,
     ReservationAction,
@@ -94,6 +97,8 @@ from stockflow.events import (
     TransferIn,
     TransferOut,
     TransitDispatched,
+    WorkOrderClosed,
+    WorkOrderReleased,
     fingerprint,
 )
 from stockflow.finance import credit_check
@@ -110,6 +115,7 @@ from stockflow.masterdata import (
     validate_gtin,
 )
 from stockflow.money import ZERO, to_money
+from stockflow.production import allowed_issue, issued_as_line, line_of
 from stockflow.recipes import RecipeError, consumption, explode
 
 NO_BATCH = ""
@@ -137,6 +143,7 @@ LIFECYCLE_RULES: dict[SkuStatus, frozenset[str]] = {
             "stock_adjustment",
             "quality_hold",
             "pallet_inspected",
+            "material_issued",
         }
     ),
     SkuStatus.ARCHIVED: frozenset(),
@@ -260,6 +267,15 @@ class Movement:
     #: The dish's own row of a till line: base units of the dish sold or refunded (it moves no
     #: stock: a dish is made to order); 0 on every other row.
     portions: int = 0
+    #: Work orders (the order is the row's `reference`): the labour and the overhead an
+    #: operation report adds to the order's cost (its own row, which moves no stock), and the
+    #: subcontractor's fee on the row of the finished goods a subcontracted order brings back.
+    labour: Decimal | None = None
+    overhead: Decimal | None = None
+    service_fee: Decimal | None = None
+    #: The row of finished goods received from a work order: base units the order still had
+    #: to make before this receipt (its cost so far is shared over them); 0 on every other row.
+    order_open_qty: int = 0
 
     @property
     def key(self) -> PositionKey:
@@ -325,6 +341,68 @@ def order_holder(order: str) -> str:
     return f"group:{order}"
 
 
+@dataclass(slots=True)
+class WorkOrder:
+    """A released work order as the ledger keeps it: where and what it makes, to which BOM
+    day, and what went in and came out so far (base units)."""
+
+    work_order: str
+    location: str
+    product: str
+    qty: int
+    bom_day: date
+    due_date: date
+    backflush: bool = False
+    subcontractor: str | None = None
+    #: Base units issued per SKU (returns taken off).
+    issued: dict[str, int] = field(default_factory=dict)
+    received: int = 0
+    #: Per operation: good units, scrapped units, hours reported.
+    reported: dict[str, list[Any]] = field(default_factory=dict)
+    closed: bool = False
+
+    @property
+    def open_qty(self) -> int:
+        return max(self.qty - self.received, 0)
+
+    def as_list(self) -> list[Any]:
+        return [
+            self.work_order,
+            self.location,
+            self.product,
+            self.qty,
+            self.bom_day.isoformat(),
+            self.due_date.isoformat(),
+            self.backflush,
+            self.subcontractor,
+            dict(self.issued),
+            self.received,
+            {op: [good, scrap, str(hours)] for op, (good, scrap, hours) in self.reported.items()},
+            self.closed,
+        ]
+
+    @classmethod
+    def from_list(cls, data: list[Any]) -> WorkOrder:
+        wo, location, product, qty, bom_day, due, backflush, sub, issued, received, reported, closed = data
+        return cls(
+            wo,
+            location,
+            product,
+            qty,
+            date.fromisoformat(bom_day),
+            date.fromisoformat(due),
+            backflush,
+            sub,
+            dict(issued),
+            received,
+            {op: [good, scrap, Decimal(hours)] for op, (good, scrap, hours) in reported.items()},
+            closed,
+        )
+
+    def copy(self) -> WorkOrder:
+        return WorkOrder.from_list(self.as_list())
+
+
 @dataclass(frozen=True, slots=True)
 class LedgerResult:
     event_id: str
@@ -370,6 +448,10 @@ class _Line:
     #: A till line made to a recipe books its rows apart, under the event id and this suffix
     #: (two dishes may take the same ingredient batch; each line keeps its own rows).
     part: str = ""
+    labour: Decimal | None = None
+    overhead: Decimal | None = None
+    service_fee: Decimal | None = None
+    order_open_qty: int = 0
 
 
 @dataclass(slots=True)
@@ -470,6 +552,8 @@ class Ledger:
         self._allocations: dict[tuple[str, str], _Allocation] = {}
         self._quotas_at: dict[str, set[tuple[str, str]]] = {}
         self._sold_out: set[tuple[str, str, str]] = set()
+        #: Work orders by their code (closed ones kept: their events come no more).
+        self._work_orders: dict[str, WorkOrder] = {}
 
     def seed(self, key: PositionKey, position: Position, expiry: date | None = None) -> None:
         """Start a position from what another ledger holds (an edge agent's last synced snapshot
@@ -596,6 +680,19 @@ class Ledger:
         """The (dish, channel) pairs sold out at a store ("" the channels without a quota)."""
         return {(dish, channel) for at, dish, channel in self._sold_out if at == store}
 
+    def work_order(self, code: str) -> WorkOrder | None:
+        """A work order as it stands (a copy), None when none was released under `code`."""
+        found = self._work_orders.get(code)
+        return found.copy() if found is not None else None
+
+    def work_orders(self, location: str | None = None, open_only: bool = True) -> list[WorkOrder]:
+        """The work orders (copies) at `location` (every location: None), open ones only."""
+        return [
+            wo.copy()
+            for wo in self._work_orders.values()
+            if (location is None or wo.location == location) and not (open_only and wo.closed)
+        ]
+
     def credit_approved(self, customer: str, sales_order: str) -> Decimal:
         """What people approved above the customer's credit limit for this sales order."""
         return self._credit_approved.get((customer, sales_order), ZERO)
@@ -648,6 +745,7 @@ class Ledger:
                 for (store, holder), a in self._allocations.items()
             ],
             "sold_out": [list(key) for key in sorted(self._sold_out)],
+            "work_orders": [wo.as_list() for wo in self._work_orders.values()],
         }
 
     @classmethod
@@ -700,6 +798,8 @@ class Ledger:
             if target:
                 ledger._quotas_at.setdefault(store, set()).add((channel, dish))
         ledger._sold_out = {(store, dish, channel) for store, dish, channel in data.get("sold_out", [])}
+        # nor work orders, those taken before manufacturing
+        ledger._work_orders = {row[0]: WorkOrder.from_list(row) for row in data.get("work_orders", [])}
         for location, order, sku in ledger._reservations:
             ledger._order_reserved.setdefault(order, set()).add((location, sku))
         for order in ledger._order_reserved:
@@ -845,6 +945,10 @@ class Ledger:
                     original_unit_cost=line.original_unit_cost if line else None,
                     dish=line.dish if line else "",
                     portions=line.portions if line else 0,
+                    labour=line.labour if line else None,
+                    overhead=line.overhead if line else None,
+                    service_fee=line.service_fee if line else None,
+                    order_open_qty=line.order_open_qty if line else 0,
                 )
             )
         return tuple(movements)
@@ -1735,6 +1839,205 @@ class Ledger:
             txn.on_commit.append(lambda: self._expiry.__setitem__(where, expiry))
         self._inflow(txn, ev.location, line, batch)
 
+    # ---------------------------------------------------------------- work orders
+    def _open_work_order(self, code: str, location: str) -> WorkOrder:
+        wo = self._work_orders.get(code)
+        if wo is None:
+            raise StockRejected("unknown_work_order", f"no work order {code!r} was released")
+        if wo.location != location:
+            raise StockRejected("wrong_location", f"work order {code} is at {wo.location}, not {location}")
+        if wo.closed:
+            raise StockRejected("work_order_closed", f"work order {code} is closed")
+        return wo
+
+    def _bom_of(self, wo: WorkOrder) -> Any:
+        bom = self.catalog.bom_for(wo.product, wo.bom_day)
+        if bom is None:  # released to it, so it was there: master data lost it since
+            raise StockRejected("no_bom", f"{wo.product} has no BOM in effect on {wo.bom_day.isoformat()}")
+        return bom
+
+    def _change_work_order(self, txn: _Txn, wo: WorkOrder) -> None:
+        txn.on_commit.append(lambda: self._work_orders.__setitem__(wo.work_order, wo))
+
+    def _work_order_released(self, txn: _Txn, ev: WorkOrderReleased) -> None:
+        """A work order released: to the BOM in effect on the day, at a plant; a subcontracted
+        one names a subcontractor's location, and its materials are sent, never backflushed."""
+        self._check_location(ev.location, LocationKind.PLANT)
+        known = self._work_orders.get(ev.work_order)
+        if known is not None:
+            raise StockRejected("work_order_exists", f"work order {ev.work_order} was released already")
+        line = self._resolve(ev.product, ev.qty, ev.unit)
+        if line.sku.status is not SkuStatus.ACTIVE and txn.admit:
+            raise StockRejected(
+                LIFECYCLE_REASONS.get(line.sku.status, "sku_frozen"),
+                f"{ev.product} is {line.sku.status.value}: no work order makes it",
+            )
+        day = self._local_day(ev.occurred_at)
+        if self.catalog.bom_for(ev.product, day) is None:
+            raise StockRejected("no_bom", f"{ev.product} has no BOM in effect on {day.isoformat()}")
+        if ev.subcontractor is not None:
+            self._check_location(ev.subcontractor, LocationKind.SUBCONTRACTOR)
+            if ev.backflush:
+                raise StockRejected(
+                    "backflush_subcontracted",
+                    f"work order {ev.work_order} is subcontracted: its materials are sent, not backflushed",
+                )
+        wo = WorkOrder(
+            ev.work_order, ev.location, ev.product, line.qty, day, ev.due_date, ev.backflush, ev.subcontractor
+        )
+        self._change_work_order(txn, wo)
+
+    def _material_issued(self, txn: _Txn, ev: MaterialIssued) -> None:
+        """Material issued to an order (or sent to its subcontractor), or returned from it: a BOM
+        material or a substitute valid on the order's BOM day, never more than the order may
+        take of its line (scrap included), never more back than it had."""
+        wo = self._open_work_order(ev.work_order, ev.location).copy()
+        bom = self._bom_of(wo)
+        line = self._resolve(
+            ev.sku,
+            ev.qty,
+            ev.unit,
+            ev.gtin,
+            ev.batch,
+            reference=wo.work_order,
+            counterparty=wo.subcontractor or "",
+        )
+        found = line_of(bom, ev.sku, wo.bom_day)
+        if found is None:
+            raise StockRejected(
+                "not_on_bom",
+                f"{ev.sku} is neither a material of {wo.product}'s BOM nor a substitute valid on "
+                f"{wo.bom_day.isoformat()}",
+            )
+        bom_line, _ = found
+        had = wo.issued.get(ev.sku, 0)
+        if ev.returned:
+            if line.qty > had:
+                raise StockRejected(
+                    "over_return",
+                    f"{line.qty} {line.sku.base_unit} of {ev.sku} back; work order {wo.work_order} had {had}",
+                )
+            batch = self._require_batch(line, "return") if line.sku.batch_managed else NO_BATCH
+            self._inflow(txn, ev.location, line, batch)
+            wo.issued[ev.sku] = had - line.qty
+        else:
+            wo.issued[ev.sku] = had + line.qty
+            allowed = allowed_issue(self.catalog, bom, bom_line, wo.qty)
+            issued = issued_as_line(bom, wo.issued, wo.bom_day)[bom_line.sku]
+            if issued > allowed:
+                raise StockRejected(
+                    "over_issue",
+                    f"work order {wo.work_order} may take {allowed} {self.catalog.skus[bom_line.sku].base_unit} "
+                    f"of {bom_line.sku} (substitutes counted at their ratio); this issue makes it {float(issued):g}",
+                )
+            self._outflow(txn, ev.location, line, "issue")
+        self._change_work_order(txn, wo)
+
+    def _operation_reported(self, txn: _Txn, ev: OperationReported) -> None:
+        """An operation reported: its hours at the routing's rates add labour and overhead to
+        the order's cost (a row of its own that moves no stock)."""
+        wo = self._open_work_order(ev.work_order, ev.location).copy()
+        operation = self._bom_of(wo).operation(ev.operation)
+        if operation is None:
+            raise StockRejected(
+                "unknown_operation", f"{wo.product}'s routing has no operation {ev.operation!r}"
+            )
+        done = wo.reported.setdefault(ev.operation, [0, 0, Decimal(0)])
+        if done[0] + ev.good_qty > wo.qty:
+            raise StockRejected(
+                "report_beyond_order",
+                f"operation {ev.operation} of work order {wo.work_order}: {done[0] + ev.good_qty} good units "
+                f"reported, the order makes {wo.qty}",
+            )
+        done[0] += ev.good_qty
+        done[1] += ev.scrap_qty
+        done[2] += ev.hours
+        row = _Line(
+            sku=self.catalog.skus[wo.product],
+            qty=0,
+            batch=NO_BATCH,
+            reference=wo.work_order,
+            counterparty=ev.operation,
+            labour=to_money(ev.hours * operation.labour_rate),
+            overhead=to_money(ev.hours * operation.overhead_rate),
+        )
+        txn.change(PositionKey(ev.location, wo.product, NO_BATCH), row)
+        self._change_work_order(txn, wo)
+
+    def _production_receipt(self, txn: _Txn, ev: ProductionReceipt) -> None:
+        """Finished goods received: never beyond the order; a backflushed order's materials for
+        everything received so far are issued first (what was issued already counts)."""
+        wo = self._open_work_order(ev.work_order, ev.location).copy()
+        line = self._resolve(
+            wo.product,
+            ev.qty,
+            ev.unit,
+            None,
+            ev.batch,
+            reference=wo.work_order,
+            counterparty=wo.subcontractor or "",
+            service_fee=to_money(ev.service_fee) if ev.service_fee else None,
+            order_open_qty=wo.open_qty,
+        )
+        if wo.received + line.qty > wo.qty:
+            raise StockRejected(
+                "completion_beyond_order",
+                f"work order {wo.work_order} makes {wo.qty}; {wo.received} received, {line.qty} more is beyond it",
+            )
+        if ev.service_fee and wo.subcontractor is None:
+            raise StockRejected(
+                "fee_not_subcontracted", f"work order {wo.work_order} is made in house: it has no service fee"
+            )
+        if wo.backflush:
+            bom = self._bom_of(wo)
+            made = issued_as_line(bom, wo.issued, wo.bom_day)
+            for bom_line in bom.lines:
+                need = allowed_issue(self.catalog, bom, bom_line, wo.received + line.qty) - math.ceil(
+                    made[bom_line.sku]
+                )
+                if need > 0:
+                    material = _Line(
+                        sku=self.catalog.skus[bom_line.sku], qty=need, batch=None, reference=wo.work_order
+                    )
+                    self._outflow(txn, ev.location, material, "backflush")
+                    wo.issued[bom_line.sku] = wo.issued.get(bom_line.sku, 0) + need
+        sku = line.sku
+        batch = self._require_batch(line, "production receipt") if sku.batch_managed else NO_BATCH
+        if sku.is_perishable and sku.batch_managed:
+            try:
+                expiry = ev.expiry_date or date.fromordinal(
+                    self._local_day(ev.occurred_at).toordinal() + (sku.shelf_life_days or 0)
+                )
+            except (OverflowError, ValueError) as exc:
+                raise StockRejected(
+                    "expiry_out_of_range", f"{sku.sku} made {ev.occurred_at} cannot expire: {exc}"
+                ) from exc
+            where = PositionKey(ev.location, sku.sku, batch)
+            known = self._expiry.get(where)
+            if known is not None and known != expiry:
+                raise StockRejected(
+                    "expiry_conflict", f"batch {batch!r} of {sku.sku} already expires on {known}"
+                )
+            txn.on_commit.append(lambda: self._expiry.__setitem__(where, expiry))
+        self._inflow(txn, ev.location, line, batch)
+        wo.received += line.qty
+        self._change_work_order(txn, wo)
+
+    def _work_order_closed(self, txn: _Txn, ev: WorkOrderClosed) -> None:
+        """A work order closed: a row of its own (no stock moves) on which what the order's cost
+        still holds is booked as the production variance."""
+        wo = self._open_work_order(ev.work_order, ev.location).copy()
+        wo.closed = True
+        row = _Line(
+            sku=self.catalog.skus[wo.product],
+            qty=0,
+            batch=NO_BATCH,
+            reference=wo.work_order,
+            counterparty=wo.subcontractor or "",
+        )
+        txn.change(PositionKey(ev.location, wo.product, NO_BATCH), row)
+        self._change_work_order(txn, wo)
+
     def _serials_sold_at_till(self, sku: str, serials: tuple[str, ...]) -> None:
         held = self._serials_on_hand.get(sku, {})
         for serial in serials:
@@ -1930,10 +2233,25 @@ def _per_base_unit(price: Decimal, qty: Decimal, base_qty: int) -> Decimal:
 _FOLLOWS_ADMITTED = frozenset({TransitDispatched, StockCorrection, ConflictDecided})
 #: Events that name their SKUs on lines (every other event names one, as `sku`, but these).
 _TICKETS = frozenset({PosSale, PosReturn})
-_NO_SKU = frozenset({CreditApproved, ChannelQuota, GroupMealOrder})
+_NO_SKU = frozenset(
+    {
+        CreditApproved,
+        ChannelQuota,
+        GroupMealOrder,
+        WorkOrderReleased,
+        OperationReported,
+        ProductionReceipt,
+        WorkOrderClosed,
+    }
+)
 
 _HANDLERS = {
     GoodsReceipt: Ledger._goods_receipt,
+    WorkOrderReleased: Ledger._work_order_released,
+    MaterialIssued: Ledger._material_issued,
+    OperationReported: Ledger._operation_reported,
+    ProductionReceipt: Ledger._production_receipt,
+    WorkOrderClosed: Ledger._work_order_closed,
     PurchaseOrder: Ledger._purchase_order,
     ForecastReviewed: Ledger._forecast_reviewed,
     TransferOut: Ledger._transfer_out,
