@@ -152,6 +152,10 @@ INVENTORY_CHANGED = LakeTable(
         original_unit_cost decimal(18,6)
         dish string
         portions int64
+        labour decimal(18,2)
+        overhead decimal(18,2)
+        service_fee decimal(18,2)
+        order_open_qty int64
         negative_stock bool
         partition int32
         apply_seq int64
@@ -273,6 +277,10 @@ STOCK_LEDGER = LakeTable(
         original_unit_cost decimal(18,6)
         dish string
         portions int64
+        wip_change decimal(18,2)
+        labour decimal(18,2)
+        overhead decimal(18,2)
+        service_fee decimal(18,2)
         """
     ),
     layout=Layout.FLAT,
@@ -289,6 +297,13 @@ ORIGINAL_AMOUNT_COLUMNS = ("original_currency", "original_unit_cost")
 #: prep), `portions` the base units of the dish sold or refunded on its own row (it moves no
 #: stock). "" and 0 on every other row (NULL in files landed before recipes).
 RECIPE_COLUMNS = ("dish", "portions")
+#: Work orders (`stockflow.production`), the order being the row's `reference`: in
+#: inventory_changed, the labour and overhead of an operation report, a subcontractor's fee on
+#: the finished goods' row, and there the units the order still had to make; in the stock
+#: ledger, the change of the order's cost in production (`wip_change`) and what of it came from
+#: labour, overhead and fees. NULL (stock ledger: 0) on every other row, and NULL in files and
+#: books kept before work orders.
+WORK_ORDER_COLUMNS = ("wip_change", "labour", "overhead", "service_fee", "order_open_qty")
 VOUCHERS = LakeTable(
     "vouchers",
     _cols(

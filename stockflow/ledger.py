@@ -1957,7 +1957,7 @@ class Ledger:
             qty=0,
             batch=NO_BATCH,
             reference=wo.work_order,
-            counterparty=ev.operation,
+            counterparty=wo.subcontractor or "",
             labour=to_money(ev.hours * operation.labour_rate),
             overhead=to_money(ev.hours * operation.overhead_rate),
         )

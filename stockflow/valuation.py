@@ -36,6 +36,15 @@ valuation rate is never negative or absurd, and the stock value never depends on
 stock went below zero. An in-transit pool that is taken from before its transfer-out is
 valued (the receiving scan overtook the dispatch) follows the same rule.
 
+Work orders (`stockflow.production`): each order has a cost in production (WIP, 在制品), the
+row's `reference` naming it. Materials issued to it leave stock at their cost and add it;
+a return comes back at the cost its SKU went in at (by share) and takes it off; an operation
+report adds its labour and overhead; a subcontractor's fee adds itself. Finished goods come in
+at their actual cost: of what the order holds, the share of the units received in the units
+it still had to make (all of it on its last receipt). Closing an order books what it still
+holds (materials issued beyond what its goods took, costs after its last receipt) as the
+production variance, so an order closed holds nothing.
+
 Back-dated events are valued where the ledger applied them, at the costs then on hand;
 they never rewrite the cost of movements already valued (which are posted, and may sit in
 closed periods). Their vouchers carry their own date (or the first open period's).
@@ -57,6 +66,16 @@ from stockflow.money import ZERO, share_of, to_money, to_rate
 #: Event types whose on-hand change is an inflow valued at the current rate (no cost of their own).
 #: Movements that record no change of goods: never valued, never booked.
 UNBOOKED_EVENT_TYPES = frozenset({"stock_correction"})
+#: Event types of work orders: their rows move cost into and out of production (WIP).
+WORK_ORDER_EVENT_TYPES = frozenset(
+    {
+        "work_order_released",
+        "material_issued",
+        "operation_reported",
+        "production_receipt",
+        "work_order_closed",
+    }
+)
 _AT_CURRENT_RATE = frozenset({"cycle_count", "stock_adjustment", "quality_hold", "conflict_decided"})
 
 DEFAULT_METHODS: dict[str, ValuationMethod] = {
@@ -135,6 +154,12 @@ class ValuedMovement:
     #: row the base units sold or refunded (`stockflow.ledger.Movement`).
     dish: str = ""
     portions: int = 0
+    #: Work orders: the change of the order's (`reference`) cost in production, and what of it
+    #: came from an operation's labour and overhead or a subcontractor's fee (the rest: stock).
+    wip_change: Decimal = ZERO
+    labour: Decimal = ZERO
+    overhead: Decimal = ZERO
+    service_fee: Decimal = ZERO
 
     @property
     def amount(self) -> Decimal:
@@ -176,6 +201,10 @@ class Valuation:
         #: What a prep's ingredients cost so far, by event (its item comes in at that cost; the
         #: ledger books the ingredients before the item).
         self._made: dict[str, Decimal] = {}
+        #: Work orders' cost in production: order → SKU → (base units issued, their cost), and
+        #: order → its whole cost (materials, labour, overhead, fees, less goods received).
+        self._wip_issued: dict[str, dict[str, tuple[int, Decimal]]] = {}
+        self._wip: dict[str, Decimal] = {}
 
     # ------------------------------------------------------------------ policy
     def method_of(self, sku: Sku) -> ValuationMethod:
@@ -252,6 +281,8 @@ class Valuation:
             return self._record(mv, self._sku(mv.sku), _Outcome(ZERO), unit_cost=ZERO)
         if mv.portions:  # a dish's own row: sold or refunded, no stock of its own
             return self._record(mv, self._sku(mv.sku), _Outcome(ZERO), unit_cost=ZERO)
+        if mv.event_type in WORK_ORDER_EVENT_TYPES:
+            return self._value_work_order(mv, self._sku(mv.sku))
         if mv.on_hand_delta == 0:
             return None
         sku = self._sku(mv.sku)
@@ -394,6 +425,61 @@ class Valuation:
             transit_change=transit_change,
             transit_location=transit_location,
         )
+
+    # ------------------------------------------------------------------ work orders
+    def wip(self) -> dict[str, Decimal]:
+        """Every work order's cost in production (orders holding nothing left out)."""
+        return {order: value for order, value in sorted(self._wip.items()) if value}
+
+    def _value_work_order(self, mv: Movement, sku: Sku) -> ValuedMovement | None:
+        order = mv.reference
+        held = self._wip.get(order, ZERO)
+        if mv.on_hand_delta < 0:  # issued (or backflushed): from stock into the order
+            valued = self._value_outflow(mv, sku)
+            cost = -valued.value_change
+            issued_qty, issued_value = self._wip_issued.setdefault(order, {}).get(mv.sku, (0, ZERO))
+            self._wip_issued[order][mv.sku] = (issued_qty - mv.on_hand_delta, issued_value + cost)
+            self._wip[order] = held + cost
+            return replace(valued, wip_change=cost)
+        if mv.on_hand_delta > 0 and mv.event_type == "material_issued":  # returned from the order
+            issued_qty, issued_value = self._wip_issued.setdefault(order, {}).get(mv.sku, (0, ZERO))
+            qty = mv.on_hand_delta
+            cost = share_of(issued_value, qty, issued_qty) if issued_qty >= qty else issued_value
+            self._wip_issued[order][mv.sku] = (max(issued_qty - qty, 0), issued_value - cost)
+            self._wip[order] = held - cost
+            stock = self._stock_at(self._key(mv.location, sku, mv.batch))
+            outcome = self._add(stock, qty, cost, self.method_of(sku))
+            return replace(
+                self._record(mv, sku, outcome, unit_cost=to_rate(cost / qty)),
+                wip_change=-cost,
+            )
+        if mv.on_hand_delta > 0:  # finished goods: the order's actual cost, by share
+            fee = mv.service_fee or ZERO
+            held += fee
+            qty = mv.on_hand_delta
+            cost = held if mv.order_open_qty <= qty else share_of(held, qty, mv.order_open_qty)
+            self._wip[order] = held - cost
+            stock = self._stock_at(self._key(mv.location, sku, mv.batch))
+            outcome = self._add(stock, qty, cost, self.method_of(sku))
+            return replace(
+                self._record(mv, sku, outcome, unit_cost=to_rate(cost / qty)),
+                wip_change=fee - cost,
+                service_fee=fee,
+            )
+        if mv.event_type == "operation_reported":
+            labour, overhead = mv.labour or ZERO, mv.overhead or ZERO
+            self._wip[order] = held + labour + overhead
+            return replace(
+                self._record(mv, sku, _Outcome(ZERO), unit_cost=ZERO),
+                wip_change=labour + overhead,
+                labour=labour,
+                overhead=overhead,
+            )
+        if mv.event_type == "work_order_closed":  # what is left is the production variance
+            self._wip.pop(order, None)
+            self._wip_issued.pop(order, None)
+            return replace(self._record(mv, sku, _Outcome(ZERO), unit_cost=ZERO), wip_change=-held)
+        return None
 
     def _record(
         self,
@@ -566,6 +652,17 @@ class Valuation:
                 for (transfer, sku), batches in sorted(self._transit.items())
                 for batch, s in sorted(batches.items())
             ],
+            "wip": [
+                [
+                    order,
+                    str(value),
+                    [
+                        [sku, qty, str(cost)]
+                        for sku, (qty, cost) in sorted(self._wip_issued.get(order, {}).items())
+                    ],
+                ]
+                for order, value in sorted(self._wip.items())
+            ],
         }
 
     def restore(self, state: Mapping[str, Any]) -> None:
@@ -591,3 +688,8 @@ class Valuation:
         for transfer, sku, destination, batch, *rest in state["transit"]:
             self._transit.setdefault((transfer, sku), {})[batch] = load(*rest)
             self._transit_to[(transfer, sku)] = destination
+        self._wip.clear()
+        self._wip_issued.clear()
+        for order, value, issued in state.get("wip", []):  # states saved before work orders have none
+            self._wip[order] = Decimal(value)
+            self._wip_issued[order] = {sku: (qty, Decimal(cost)) for sku, qty, cost in issued}

@@ -85,6 +85,10 @@ class Role(StrEnum):
     ADMIN_EXPENSES = "admin_expenses"  # normal stock losses written off
     NON_OPERATING_EXPENSES = "non_operating_expenses"  # abnormal losses
     REBATES_PAYABLE = "rebates_payable"
+    WORK_IN_PROCESS = "work_in_process"  # 生产成本: work orders made in house
+    SUBCONTRACTED = "subcontracted"  # 委托加工物资: work orders made by a subcontractor
+    PAYROLL_PAYABLE = "payroll_payable"  # 应付职工薪酬: labour reported on work orders
+    OVERHEAD_APPLIED = "overhead_applied"  # 制造费用: overhead charged to work orders
 
 
 #: Accounts of the roles the finance documents added, for policies written before them.
@@ -94,7 +98,15 @@ _FINANCE_ROLE_DEFAULTS: dict[str, str] = {
     "admin_expenses": "5602",
     "non_operating_expenses": "5711",
     "rebates_payable": "224102",
+    "work_in_process": "4001",
+    "subcontracted": "1408",
+    "payroll_payable": "2211",
+    "overhead_applied": "4101",
 }
+
+
+#: The accounts of the production roles, added to a policy written before work orders.
+_PRODUCTION_ACCOUNTS = frozenset({"4001", "1408", "2211", "4101"})
 
 
 def _account(code: str, name: str, kind: AccountKind) -> Account:
@@ -113,10 +125,12 @@ CN_SMALL_ENTERPRISE_ACCOUNTS: tuple[Account, ...] = (
     _account("1402", "在途物资", A),
     _account("1403", "原材料", A),
     _account("1405", "库存商品", A),
+    _account("1408", "委托加工物资", A),
     _account("140501", "库存商品-在库", A),
     _account("140502", "库存商品-调拨在途", A),
     _account("1901", "待处理财产损溢", A),
     _account("190101", "待处理财产损溢-待处理流动资产损溢", A),
+    _account("2211", "应付职工薪酬", L),
     _account("2202", "应付账款", L),
     _account("220201", "应付账款-暂估应付款", L),
     _account("220202", "应付账款-应付货款", L),
@@ -128,6 +142,8 @@ CN_SMALL_ENTERPRISE_ACCOUNTS: tuple[Account, ...] = (
     _account("224101", "其他应付款-内部往来", L),
     _account("224102", "其他应付款-返利", L),
     _account("3001", "实收资本", AccountKind.EQUITY),
+    _account("4001", "生产成本", AccountKind.COST),
+    _account("4101", "制造费用", AccountKind.COST),
     _account("5001", "主营业务收入", P),
     _account("5301", "营业外收入", P),
     _account("5401", "主营业务成本", P),
@@ -168,6 +184,12 @@ class AccountingPolicy(BaseModel):
         """A policy written before the finance documents gets their default accounts."""
         if isinstance(data, dict) and isinstance(data.get("roles"), dict):
             data = {**data, "roles": {**_FINANCE_ROLE_DEFAULTS, **data["roles"]}}
+            if isinstance(data.get("accounts"), dict):  # and the production accounts it lacks
+                accounts = dict(data["accounts"])
+                for account in CN_SMALL_ENTERPRISE_ACCOUNTS:
+                    if account.code in _PRODUCTION_ACCOUNTS and account.code not in accounts:
+                        accounts[account.code] = account
+                data["accounts"] = accounts
         return data
 
     @model_validator(mode="after")
@@ -507,6 +529,59 @@ class VoucherRules:
             d.post(self._inventory(mv.dish), self._inventory(mv.sku), mv.amount, summary, **made)
         else:
             self._variance(d, mv, self._inventory(mv.sku), summary)
+
+    # ------------------------------------------------------------------ work orders
+    def _wip_account(self, mv: ValuedMovement) -> Account:
+        """A work order's cost in production: 生产成本, or 委托加工物资 for a subcontracted one
+        (its rows name the subcontractor)."""
+        return self.policy.account(Role.SUBCONTRACTED if mv.counterparty else Role.WORK_IN_PROCESS)
+
+    def _material_issued(self, mv: ValuedMovement, draft: Any) -> None:
+        """Material issued to a work order (or sent to its subcontractor): its cost moves from
+        stock into the order's; a return moves it back."""
+        summary = f"{'委外发料' if mv.counterparty else '生产领料'} {mv.reference}"
+        if mv.qty_change > 0:
+            summary = f"{'委外退料' if mv.counterparty else '生产退料'} {mv.reference}"
+        d = draft(self.unit_of(mv.location), summary)
+        d.post(self._wip_account(mv), self._inventory(mv.sku), mv.wip_change, summary, **self._stock_aux(mv))
+        self._variance(d, mv, self._inventory(mv.sku), summary)
+
+    def _operation_reported(self, mv: ValuedMovement, draft: Any) -> None:
+        """An operation's labour and overhead charged to the work order."""
+        summary = f"生产报工 {mv.reference}"
+        d = draft(self.unit_of(mv.location), summary)
+        made = {"location": mv.location, "sku": mv.sku}
+        d.post(self._wip_account(mv), self.policy.account(Role.PAYROLL_PAYABLE), mv.labour, summary, **made)
+        d.post(
+            self._wip_account(mv), self.policy.account(Role.OVERHEAD_APPLIED), mv.overhead, summary, **made
+        )
+
+    def _production_receipt(self, mv: ValuedMovement, draft: Any) -> None:
+        """Finished goods in at the order's actual cost (out of its cost in production); a
+        backflushed order's materials into it first; a subcontractor's fee owed to it."""
+        summary = f"完工入库 {mv.reference}"
+        d = draft(self.unit_of(mv.location), summary)
+        wip = self._wip_account(mv)
+        if mv.qty_change < 0:  # backflushed material
+            d.post(wip, self._inventory(mv.sku), mv.wip_change, summary, **self._stock_aux(mv))
+            self._variance(d, mv, self._inventory(mv.sku), summary)
+            return
+        d.post(wip, self.policy.account(Role.PAYABLE), mv.service_fee, summary, supplier=mv.counterparty)
+        d.post(self._inventory(mv.sku), wip, mv.amount, summary, **self._stock_aux(mv))
+        self._variance(d, mv, self._inventory(mv.sku), summary)
+
+    def _work_order_closed(self, mv: ValuedMovement, draft: Any) -> None:
+        """What a closed work order still held: the production variance (cost of sales)."""
+        summary = f"工单关闭 {mv.reference} 生产成本差异"
+        d = draft(self.unit_of(mv.location), summary)
+        d.post(
+            self.policy.account(Role.COST_VARIANCE),
+            self._wip_account(mv),
+            -mv.wip_change,
+            summary,
+            location=mv.location,
+            sku=mv.sku,
+        )
 
     def _sales_issue(self, mv: ValuedMovement, draft: Any) -> None:
         summary = f"销售出库 {mv.reference}"

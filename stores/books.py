@@ -29,7 +29,14 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lake import SCHEMAS
-from lake.tables import ORIGINAL_AMOUNT_COLUMNS, RECIPE_COLUMNS, STOCK_LEDGER, VOUCHER_LINES, VOUCHERS
+from lake.tables import (
+    ORIGINAL_AMOUNT_COLUMNS,
+    RECIPE_COLUMNS,
+    STOCK_LEDGER,
+    VOUCHER_LINES,
+    VOUCHERS,
+    WORK_ORDER_COLUMNS,
+)
 from stockflow.ledger import Movement, Position
 from stockflow.masterdata import Catalog
 from stockflow.services.books import (
@@ -68,7 +75,7 @@ EXPORTED_TABLES = {t.name: t.schema for t in (STOCK_LEDGER, VOUCHERS, VOUCHER_LI
 _ADDED_COLUMNS = "".join(
     f'ALTER TABLE stock_ledger ADD COLUMN IF NOT EXISTS "{c.name}" {c.duckdb_type};\n'
     for c in STOCK_LEDGER.columns
-    if c.name in (*ORIGINAL_AMOUNT_COLUMNS, *RECIPE_COLUMNS)
+    if c.name in (*ORIGINAL_AMOUNT_COLUMNS, *RECIPE_COLUMNS, *WORK_ORDER_COLUMNS)
 )
 _DDL = (
     ";\n".join(t.ddl() for t in (STOCK_LEDGER, VOUCHERS, VOUCHER_LINES))
@@ -498,6 +505,10 @@ def _movement(row: dict[str, Any]) -> Movement:
         original_unit_cost=row.get("original_unit_cost"),
         dish=row.get("dish") or "",
         portions=row.get("portions") or 0,
+        labour=row.get("labour"),
+        overhead=row.get("overhead"),
+        service_fee=row.get("service_fee"),
+        order_open_qty=row.get("order_open_qty") or 0,
     )
 
 

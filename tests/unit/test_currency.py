@@ -13,7 +13,7 @@ import pytest
 
 from lake.landing import Landing
 from lake.reader import read_table
-from lake.tables import ORIGINAL_AMOUNT_COLUMNS, RECIPE_COLUMNS, STOCK_LEDGER, LakeTable
+from lake.tables import ORIGINAL_AMOUNT_COLUMNS, RECIPE_COLUMNS, STOCK_LEDGER, WORK_ORDER_COLUMNS, LakeTable
 from stockflow.config import Settings
 from stockflow.ledger import Ledger, PositionKey, StockRejected
 from stockflow.masterdata import Catalog, ExchangeRate
@@ -140,7 +140,11 @@ def test_books_kept_before_the_original_amount_gain_its_columns(rated, tmp_path)
     """Books kept before the original amounts (and before recipes) gain both sets of columns."""
     older = LakeTable(
         STOCK_LEDGER.name,
-        tuple(c for c in STOCK_LEDGER.columns if c.name not in (*ORIGINAL_AMOUNT_COLUMNS, *RECIPE_COLUMNS)),
+        tuple(
+            c
+            for c in STOCK_LEDGER.columns
+            if c.name not in (*ORIGINAL_AMOUNT_COLUMNS, *RECIPE_COLUMNS, *WORK_ORDER_COLUMNS)
+        ),
         STOCK_LEDGER.layout,
         primary_key=STOCK_LEDGER.primary_key,
     )

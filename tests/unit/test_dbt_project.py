@@ -165,6 +165,7 @@ def test_every_event_that_moves_stock_is_an_accepted_movement_type():
         "credit_approved",
         "cycle_count",
         "temperature_reading",
+        "work_order_released",
     }
     assert _accepted("stg_lake__inventory_changes", "event_type") == set(EVENT_MODELS) - never_move
     assert _accepted("stg_lake__pos_lines", "channel") == {c.value for c in SalesChannel}
