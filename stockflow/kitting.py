@@ -175,6 +175,9 @@ class PlannedDemand:
     buy: tuple[Shortage, ...]
 
 
+_ZERO = Fraction(0)
+
+
 def _rate(part: int, whole: int) -> Fraction:
     return Fraction(part, whole) if whole else Fraction(1)
 
@@ -187,6 +190,12 @@ class _LinePlan:
     #: quantity, so an order of n takes exactly n × per_unit (rounded up: `allowed_issue`)
     per_unit: Fraction
     substitutes: tuple[tuple[str, Fraction], ...]
+    num: int = field(init=False)
+    den: int = field(init=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "num", self.per_unit.numerator)
+        object.__setattr__(self, "den", self.per_unit.denominator)
 
 
 @dataclass(frozen=True, slots=True)
@@ -308,33 +317,33 @@ def kit(catalog: Catalog, orders: Iterable[OrderDemand], supply: Supply) -> KitR
 def _kit_line(
     pool: _Pool, demand: OrderDemand, line: _LinePlan, issued: dict[str, Fraction] | None
 ) -> LineKit:
-    # production.allowed_issue: the order's exact need, rounded up once
-    need = math.ceil(demand.qty * line.per_unit)
+    # production.allowed_issue: the order's exact need (qty × num ÷ den), rounded up once
+    need = -(-demand.qty * line.num // line.den)
     if issued is not None:
         need = max(0, math.ceil(need - issued[line.material]))
     key = (demand.location, line.material)
     from_stock = pool.take_stock(key, need)
-    from_on_order = tuple(pool.take_on_order(key, need - from_stock, demand.due))
-    missing = Fraction(need - from_stock - sum(qty for _day, qty in from_on_order))
+    from_on_order: tuple[tuple[date, int], ...] = ()
+    missing = need - from_stock
+    if missing > 0:
+        from_on_order = tuple((day, int(qty)) for day, qty in pool.take_on_order(key, missing, demand.due))
+        missing -= sum(qty for _day, qty in from_on_order)
+    if missing <= 0 or not line.substitutes:
+        return LineKit(line.material, need, int(from_stock), from_on_order, (), _ZERO, Fraction(missing))
+    short = Fraction(missing)
     from_substitutes: list[tuple[str, int]] = []
-    substituted = Fraction(0)
+    substituted = _ZERO
     for sku, ratio in line.substitutes:
-        if missing <= 0:
+        if short <= 0:
             break
-        taken = pool.take((demand.location, sku), math.ceil(missing * ratio), demand.due)
+        taken = pool.take((demand.location, sku), math.ceil(short * ratio), demand.due)
         if taken:
-            covers = min(Fraction(taken) / ratio, missing)
+            covers = min(Fraction(taken) / ratio, short)
             from_substitutes.append((sku, int(taken)))
             substituted += covers
-            missing -= covers
+            short -= covers
     return LineKit(
-        line.material,
-        need,
-        int(from_stock),
-        tuple((day, int(qty)) for day, qty in from_on_order),
-        tuple(from_substitutes),
-        substituted,
-        missing,
+        line.material, need, int(from_stock), from_on_order, tuple(from_substitutes), substituted, short
     )
 
 
