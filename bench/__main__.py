@@ -1,7 +1,7 @@
 """`make bench`: every benchmark, each against a baseline measured in the same run.
 
 `BENCH_ONLY=stream`, `books`, `warehouse`, `forecasting`, `reconciliation`, `recovery`, `vision`,
-`trust`, `masterdata`, `edge`, `finance` or `restaurant` runs one of them."""
+`trust`, `masterdata`, `edge`, `finance`, `restaurant` or `kitting` runs one of them."""
 
 import os
 
@@ -14,6 +14,7 @@ from bench import (  # noqa: E402 — after the credential is chosen
     edge,
     finance,
     forecasting,
+    kitting,
     masterdata,
     masterdata_live,
     pipeline,
@@ -52,3 +53,5 @@ if only in ("", "finance"):
     finance.main()
 if only in ("", "restaurant"):
     restaurant.main()
+if only in ("", "kitting"):
+    kitting.main()
