@@ -598,7 +598,7 @@ class Catalog(BaseModel):
 
     def _recipe_index(self) -> dict[str, dict[str | None, list[Recipe]]]:
         cached = self.__dict__.get("_recipe_cache")
-        stamp = (len(self.recipes), self.version)
+        stamp = (id(self.recipes), len(self.recipes), self.version)
         if cached is not None and cached[0] == stamp:
             return cached[1]
         index: dict[str, dict[str | None, list[Recipe]]] = {}
@@ -628,7 +628,8 @@ class Catalog(BaseModel):
 
     def _bom_index(self) -> dict[str, list[Bom]]:
         cached = self.__dict__.get("_bom_cache")
-        stamp = (len(self.boms), self.version)
+        # a copy with other BOMs (`model_copy`) has another dict: its own index
+        stamp = (id(self.boms), len(self.boms), self.version)
         if cached is not None and cached[0] == stamp:
             return cached[1]
         index: dict[str, list[Bom]] = {}

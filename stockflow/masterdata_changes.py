@@ -27,6 +27,7 @@ from stockflow.i18n import Message
 from stockflow.masterdata import (
     SKU_TRANSITIONS,
     Alias,
+    Bom,
     Catalog,
     Customer,
     ExchangeRate,
@@ -39,6 +40,7 @@ from stockflow.masterdata import (
     Supplier,
     validate_gtin,
 )
+from stockflow.production import bom_problems
 from stockflow.recipes import recipe_problems
 
 #: The compacted topic master-data changes travel on (one partition: every worker reads all).
@@ -62,7 +64,9 @@ class _Change(BaseModel):
     def code(self) -> str:
         record = self.record  # type: ignore[attr-defined]
         return (
-            record.key if isinstance(record, Alias | ExchangeRate | Recipe) else getattr(record, self.entity)
+            record.key
+            if isinstance(record, Alias | ExchangeRate | Recipe | Bom)
+            else getattr(record, self.entity)
         )
 
 
@@ -124,6 +128,15 @@ class RecipeSet(_Change):
     entity: ClassVar[str] = "recipe"
 
 
+class BomSet(_Change):
+    """A version of a bill of materials, new or corrected before it takes effect
+    (`stockflow.production`)."""
+
+    event_type: Literal["bom_set"] = "bom_set"
+    record: Bom
+    entity: ClassVar[str] = "bom"
+
+
 MasterDataChange = Annotated[
     SkuUpserted
     | SkuStatusChanged
@@ -133,7 +146,8 @@ MasterDataChange = Annotated[
     | AliasSet
     | AliasRemoved
     | ExchangeRateSet
-    | RecipeSet,
+    | RecipeSet
+    | BomSet,
     Field(discriminator="event_type"),
 ]
 CHANGE_MODELS: dict[str, type[_Change]] = {
@@ -148,6 +162,7 @@ CHANGE_MODELS: dict[str, type[_Change]] = {
         AliasRemoved,
         ExchangeRateSet,
         RecipeSet,
+        BomSet,
     )
 }
 _ADAPTER: TypeAdapter[Any] = TypeAdapter(MasterDataChange)
@@ -203,6 +218,8 @@ def apply_change(catalog: Catalog, change: _Change) -> bool:
         catalog.rates[record.key] = record
     elif isinstance(change, RecipeSet):
         catalog.recipes[record.key] = record
+    elif isinstance(change, BomSet):
+        catalog.boms[record.key] = record
     catalog.versions[key] = change.version
     if change.version > catalog.version:
         object.__setattr__(catalog, "version", change.version)
@@ -250,7 +267,16 @@ class SetRecipe:
     today: date
 
 
-Proposal = Upsert | SetStatus | SetAlias | RemoveAlias | SetRate | SetRecipe
+@dataclass(frozen=True, slots=True)
+class SetBom:
+    """Add a BOM version, or correct one that is not yet in effect; `today` is the company's
+    day (a version in effect on a past day never changes: work orders were released to it)."""
+
+    bom: Bom
+    today: date
+
+
+Proposal = Upsert | SetStatus | SetAlias | RemoveAlias | SetRate | SetRecipe | SetBom
 
 
 @dataclass(frozen=True, slots=True)
@@ -301,6 +327,7 @@ def check_changes(catalog: Catalog, proposals: Sequence[Proposal]) -> Plan:
     suppliers: set[str] = set()
     aliases: dict[str, Alias | None] = {}
     recipes: dict[str, Recipe] = {}
+    boms: dict[str, Bom] = {}
 
     def sku_of(code: str) -> Sku | None:
         return skus.get(code) or catalog.skus.get(code)
@@ -407,6 +434,22 @@ def check_changes(catalog: Catalog, proposals: Sequence[Proposal]) -> Plan:
             if not found and trial.recipes.get(recipe.key) != recipe:
                 plan.changes.append(("recipe_set", recipe, None, ""))
                 recipes[recipe.key] = recipe
+        elif isinstance(proposal, SetBom):
+            bom = proposal.bom
+            trial = catalog.model_copy(update={"boms": {**catalog.boms, **boms}})
+            found = [
+                Problem(
+                    "bom",
+                    bom.key,
+                    p.column,
+                    p.reason,
+                    Message(f"masterdata.problem.{p.reason}", code=bom.product, **p.fields),
+                )
+                for p in bom_problems(trial, bom, proposal.today, sku_of)
+            ]
+            if not found and trial.boms.get(bom.key) != bom:
+                plan.changes.append(("bom_set", bom, None, ""))
+                boms[bom.key] = bom
         elif isinstance(proposal, SetRate):
             rate = proposal.rate
             if rate.currency == catalog.currency:

@@ -22,12 +22,12 @@ BOM must pass.
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from fractions import Fraction
 
-from stockflow.masterdata import Bom, BomLine, Catalog
+from stockflow.masterdata import Bom, BomLine, Catalog, Sku
 
 #: How deep a BOM may nest (a product of sub-assemblies of sub-assemblies … of materials).
 MAX_LEVELS = 20
@@ -204,45 +204,63 @@ def _materials(bom: Bom) -> set[str]:
 
 @dataclass(frozen=True, slots=True)
 class BomProblem:
+    """Why a BOM cannot become master data: a stable reason, the field, and the values a
+    message needs (``masterdata.problem.<reason>``)."""
+
     reason: str
-    detail: str
+    column: str
+    fields: Mapping[str, object]
+
+    @property
+    def detail(self) -> str:
+        return (
+            ", ".join(f"{k}={v}" for k, v in self.fields.items())
+            if "path" not in self.fields
+            else str(self.fields["path"])
+        )
 
 
-def bom_problems(catalog: Catalog, bom: Bom, today: date) -> list[BomProblem]:
-    """Why `bom` cannot become master data (empty: it can)."""
+def bom_problems(
+    catalog: Catalog, bom: Bom, today: date, sku_of: Callable[[str], Sku | None] | None = None
+) -> list[BomProblem]:
+    """Why `bom` cannot become master data (empty: it can); `sku_of` sees SKUs proposed before
+    it in the same batch."""
+    find = sku_of or catalog.skus.get
     problems = []
-    if bom.product not in catalog.skus:
-        problems.append(BomProblem("unknown_product", f"{bom.product} is not a SKU"))
+    if find(bom.product) is None:
+        problems.append(BomProblem("bom_unknown_product", "product", {"product": bom.product}))
     for line in bom.lines:
-        try:
-            unit_factor(catalog, bom, line)
-        except BomError as exc:
-            problems.append(BomProblem(exc.reason, exc.detail))
+        sku = find(line.sku)
+        if sku is None:
+            problems.append(BomProblem("bom_unknown_material", "lines", {"material": line.sku}))
+        elif (line.unit or sku.base_unit) not in sku.units():
+            problems.append(
+                BomProblem(
+                    "bom_material_unit",
+                    "lines",
+                    {"material": line.sku, "unit": line.unit, "units": ", ".join(sorted(sku.units()))},
+                )
+            )
         if line.sku == bom.product:
-            problems.append(BomProblem("bom_cycle", f"{bom.product} → {bom.product}"))
+            problems.append(BomProblem("bom_cycle", "lines", {"path": f"{bom.product} → {bom.product}"}))
         for substitute in line.substitutes:
             if substitute.sku == line.sku:
-                problems.append(BomProblem("substitute_of_itself", f"{line.sku} cannot replace itself"))
-            elif substitute.sku not in catalog.skus:
+                problems.append(BomProblem("bom_substitute_of_itself", "substitutes", {"material": line.sku}))
+            elif find(substitute.sku) is None:
                 problems.append(
-                    BomProblem(
-                        "unknown_material", f"{bom.product}: substitute {substitute.sku!r} is not a SKU"
-                    )
+                    BomProblem("bom_unknown_material", "substitutes", {"material": substitute.sku})
                 )
             if substitute.valid_from and substitute.valid_to and substitute.valid_to < substitute.valid_from:
                 problems.append(
-                    BomProblem("substitute_dates", f"{substitute.sku}: valid until before it is valid from")
+                    BomProblem("bom_substitute_dates", "substitutes", {"material": substitute.sku})
                 )
     if not any(p.reason == "bom_cycle" for p in problems):
         cycle = bom_cycle(catalog, bom)
         if cycle is not None:
-            problems.append(BomProblem("bom_cycle", " → ".join(cycle)))
+            problems.append(BomProblem("bom_cycle", "lines", {"path": " → ".join(cycle)}))
     current = catalog.boms.get(bom.key)
     if current is not None and current != bom and bom.effective_from <= today:
         problems.append(
-            BomProblem(
-                "bom_in_effect",
-                f"{bom.product}'s BOM from {bom.effective_from.isoformat()} is in effect: add a new version",
-            )
+            BomProblem("bom_in_effect", "effective_from", {"effective_from": bom.effective_from.isoformat()})
         )
     return problems

@@ -325,3 +325,20 @@ def test_substitute_validity_is_by_the_orders_bom_day(catalog):
     with pytest.raises(StockRejected) as refused:
         ledger.apply(issue("x", "W1", "CABLE-B", "1"))
     assert refused.value.reason == "not_on_bom"
+
+
+def test_a_bom_enters_master_data_as_a_change_and_a_cycle_is_refused_with_its_path(catalog):
+    from stockflow.masterdata_changes import BomSet, SetBom, apply_change, check_changes
+
+    plan = check_changes(catalog, [SetBom(bom("STEEL", line("LAMP", "1")), DAY)])
+    (problem,) = plan.problems
+    assert problem.reason == "bom_cycle"
+    assert problem.english == "the BOM of STEEL contains itself: STEEL → LAMP → BASE → STEEL"
+    cable = bom("CABLE", line("WIRE", "2", "0.05"))
+    plan = check_changes(catalog, [SetBom(cable, DAY), SetBom(cable, DAY)])
+    assert plan.ok and [kind for kind, *_ in plan.changes] == ["bom_set"]
+    change = BomSet(event_id="md-1", occurred_at=at(0), actor="planner", version=7, record=cable)
+    assert change.code == "CABLE|2026-05-01"
+    assert apply_change(catalog, change) and catalog.bom_for("CABLE", DAY) == cable
+    # the kitting and the ledger see the new version at once (the index follows the catalogue)
+    assert not apply_change(catalog, change)
