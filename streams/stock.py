@@ -592,6 +592,7 @@ MASTERDATA_REASONS = frozenset(
         "sku_frozen",
         "no_exchange_rate",
         "no_recipe",
+        "no_bom",
         "unknown_component",
         "unknown_component_unit",
         "gtin_mismatch",

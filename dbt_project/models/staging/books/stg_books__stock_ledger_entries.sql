@@ -26,10 +26,22 @@ select
     counterparty,
     unit_price,
     nullif(dish, '') as dish_sku_id,
-    coalesce(portions, 0) as portions
+    coalesce(portions, 0) as portions,
+    coalesce(wip_change, 0) as wip_change,
+    coalesce(labour, 0) as labour_cost,
+    coalesce(overhead, 0) as overhead_cost,
+    coalesce(service_fee, 0) as service_fee
 from (
-    {#- files exported before recipes have no dish and portions columns -#}
+    {#- files exported before recipes have no dish and portions columns, before work orders no
+        cost in production -#}
     select * from {{ source('books', 'stock_ledger') }}
     union all by name
-    select null::varchar as dish, null::bigint as portions where false
+    select
+        null::varchar as dish,
+        null::bigint as portions,
+        null::decimal(18, 2) as wip_change,
+        null::decimal(18, 2) as labour,
+        null::decimal(18, 2) as overhead,
+        null::decimal(18, 2) as service_fee
+    where false
 )
