@@ -340,6 +340,8 @@ def company_label(company: SimulatedCompany) -> str:
     """A simulated company as people read it."""
     if company is SimulatedCompany.RESTAURANT:
         return t("simulator.company.restaurant")
+    if company is SimulatedCompany.FACTORY:
+        return t("simulator.company.factory")
     return t("simulator.company.retail")
 
 
@@ -363,7 +365,8 @@ def _own_company(settings: Settings) -> None:
 
 def _example_location(settings: Settings) -> str:
     """A location the banner's stock API example names: the company's first store (ST01 of the
-    simulated retail company, R01 of the restaurant brand)."""
+    simulated retail company, R01 of the restaurant brand), else its first location (FG1, the
+    simulated factory's warehouse)."""
     from stores.masterdata import MasterDataFiles
 
     locations = MasterDataFiles(settings.masterdata_path, settings.lake_dir).load().locations

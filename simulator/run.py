@@ -7,19 +7,23 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from contextlib import AbstractContextManager
 from datetime import date, datetime, timedelta
+from typing import Any
 
 from infra.kafka import aiokafka_options
 from lake import lake_files
 from simulator.company import TZ, Simulation, build_catalog
+from simulator.factory import FactorySimulation, build_factory_catalog
 from simulator.producer import produce
 from simulator.restaurant import RestaurantSimulation, build_restaurant_catalog
 from stockflow.config import Settings, SimulatedCompany
 from stockflow.delivery import Delivery, delivery_headers
 from stockflow.devices import Device, DeviceKind
-from stockflow.masterdata import Catalog
+from stockflow.masterdata import Bom, Catalog
 from stockflow.masterdata_changes import SetRecipe, Upsert
+from stockflow.production import bom_problems
 from stockflow.services.masterdata import change_master_data
 from stores.audit_log import AuditLog
 from stores.device_registry import DeviceRegistryFile
@@ -56,9 +60,9 @@ def _save_state(settings: Settings, **values: object) -> None:
 
 
 def simulated_company_in(settings: Settings) -> SimulatedCompany | None:
-    """The simulated company var/ holds (None before the first start). The restaurant brand
-    says so in var/simulation.json before it records its master data; master data without it
-    is the retail company's (a var/ from before there was a choice)."""
+    """The simulated company var/ holds (None before the first start). The restaurant brand and
+    the factory say so in var/simulation.json before they record their master data; master
+    data without it is the retail company's (a var/ from before there was a choice)."""
     state = _state(settings)
     if "company" in state:
         return SimulatedCompany(state["company"])
@@ -87,6 +91,8 @@ def company_catalog(settings: Settings) -> Catalog:
     """The master data of the simulated company the settings name."""
     if settings.simulated_company is SimulatedCompany.RESTAURANT:
         return build_restaurant_catalog(settings.seed)
+    if settings.simulated_company is SimulatedCompany.FACTORY:
+        return build_factory_catalog(settings.seed)
     return build_catalog(settings.seed)
 
 
@@ -94,14 +100,47 @@ def company_simulation(settings: Settings, catalog: Catalog) -> Simulation:
     """The simulated company the settings name, over its master data."""
     if settings.simulated_company is SimulatedCompany.RESTAURANT:
         return RestaurantSimulation(catalog, seed=settings.seed)
+    if settings.simulated_company is SimulatedCompany.FACTORY:
+        return FactorySimulation(catalog, seed=settings.seed)
     return Simulation(catalog, seed=settings.seed)
+
+
+class _WithBoms:
+    """The master-data record, writing the simulated company's bills of materials into the
+    catalogue with its import: master-data changes carry no BOMs, so they are checked here with
+    the core's BOM rules and land in the same write as the SKUs they name."""
+
+    def __init__(self, store: MasterDataFiles, boms: dict[str, Bom], today: date) -> None:
+        self.store = store
+        self.boms = boms
+        self.today = today
+
+    def lock(self) -> AbstractContextManager[None]:
+        return self.store.lock()
+
+    def load(self) -> Catalog:
+        return self.store.load()
+
+    def changes_after(self, version: int) -> list[Any]:
+        return self.store.changes_after(version)
+
+    def record(self, changes: Sequence[Any], catalog: Catalog) -> None:
+        with_boms = catalog.model_copy(update={"boms": {**catalog.boms, **self.boms}})
+        problems = [
+            f"{bom.key}: {p.reason} ({p.detail})"
+            for bom in self.boms.values()
+            for p in bom_problems(with_boms, bom, self.today)
+        ]
+        if problems:  # the simulator's own BOMs break a rule: a bug, say which
+            raise RuntimeError("; ".join(problems[:5]))
+        self.store.record(changes, with_boms)
 
 
 def prepare_company(settings: Settings) -> Catalog:
     """The simulated company's master data, recorded once as a company's import is (the change
     log in the lake, the audit trail, var/masterdata.json), where the workers read it; the
-    restaurant brand's recipes with it. Raises `CompanyMismatch` when var/ holds the other
-    simulated company."""
+    restaurant brand's recipes and the factory's bills of materials with it. Raises
+    `CompanyMismatch` when var/ holds the other simulated company."""
     held = simulated_company_in(settings)
     if held is not None and held is not settings.simulated_company:
         raise CompanyMismatch(held, settings.simulated_company)
@@ -122,8 +161,9 @@ def prepare_company(settings: Settings) -> Catalog:
         )
     ]
     proposals += [SetRecipe(recipe, today) for _key, recipe in sorted(built.recipes.items())]
+    recorder = _WithBoms(store, built.boms, today) if built.boms else store
     result = change_master_data(
-        store, None, AuditLog(settings.var_dir), proposals, SIMULATOR, action="masterdata.imported"
+        recorder, None, AuditLog(settings.var_dir), proposals, SIMULATOR, action="masterdata.imported"
     )
     if not result.ok:  # the simulator's own catalogue breaks a rule: a bug, say which
         raise RuntimeError("; ".join(p.english for p in result.problems[:5]))

@@ -24,6 +24,9 @@ class SimulatedCompany(StrEnum):
     #: A restaurant brand: a central kitchen and 3 restaurants cooking to recipes
     #: (`simulator.restaurant`).
     RESTAURANT = "restaurant"
+    #: An office-furniture maker: a plant, a finished-goods warehouse and a painting
+    #: subcontractor, work orders to bills of materials (`simulator.factory`).
+    FACTORY = "factory"
 
 
 class Settings(BaseSettings):
@@ -175,8 +178,8 @@ class Settings(BaseSettings):
     simulated: bool = Field(default=True, description="run the simulated company (false: your own data)")
     simulated_company: SimulatedCompany = Field(
         default=SimulatedCompany.RETAIL,
-        description="which simulated company: retail (warehouses and shops) or restaurant (a central "
-        "kitchen and restaurants)",
+        description="which simulated company: retail (warehouses and shops), restaurant (a central "
+        "kitchen and restaurants) or factory (a plant making office furniture to bills of materials)",
     )
     company_name: str = Field(default="", description="the company's name, as pages and messages show it")
     seed: int = 7
