@@ -11,6 +11,7 @@ Functions return pandas DataFrames; `Unavailable` says why a source cannot be re
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Sequence
 from datetime import UTC, date, datetime
@@ -865,3 +866,93 @@ def ingredient_variance(settings: Settings, days: int) -> pd.DataFrame:
         )
     except duckdb.CatalogException as exc:
         raise Unavailable("restaurant.not_built") from exc
+
+
+# ----------------------------------------------------------------------------- production
+def work_orders(settings: Settings) -> pd.DataFrame:
+    """Every work order (fct_work_orders): the open ones first, by due date."""
+    try:
+        return warehouse(
+            settings,
+            "SELECT * FROM fct_work_orders ORDER BY status = 'closed', due_date, work_order_id",
+        )
+    except duckdb.CatalogException as exc:  # a warehouse built before the production marts were
+        raise Unavailable("production.not_built") from exc
+
+
+def kitting(settings: Settings, horizon_days: int | None) -> dict[str, Any]:
+    """The kitting report of the open work orders due within `horizon_days` (all: None), as
+    frames: per order (its rate and whether it is kitted), per order × material (need, from
+    stock, from purchases, from substitutes, short), the shortages, what to make and to buy;
+    and the overall rates."""
+    from stockflow.services.production import kitting_report
+    from stores.production import open_warehouse_production
+
+    path = warehouse_file(settings)
+    if not path.exists():
+        raise Unavailable("data.warehouse_missing")
+    cat = catalog(settings)
+    today = datetime.now(settings.tz).date()
+    try:
+        with open_warehouse_production(settings.var_dir, cat) as records:
+            report = kitting_report(cat, records, today, horizon_days)
+    except duckdb.CatalogException as exc:
+        raise Unavailable("production.not_built") from exc
+    orders, lines = [], []
+    for kit in report.result.orders:
+        d = kit.demand
+        orders.append(
+            {
+                "work_order_id": d.order,
+                "location_id": d.location,
+                "product_sku_id": d.product,
+                "due_date": d.due,
+                "kitting_rate": float(kit.rate),
+                "kitted": kit.kitted,
+            }
+        )
+        for line in kit.lines:
+            lines.append(
+                {
+                    "work_order_id": d.order,
+                    "sku_id": line.material,
+                    "need": line.need,
+                    "from_stock": line.from_stock,
+                    "from_on_order": sum(q for _, q in line.from_on_order),
+                    "from_substitutes": ", ".join(f"{s} × {q}" for s, q in line.from_substitutes),
+                    "short": math.ceil(line.short),
+                }
+            )
+
+    def listed(found: Any) -> pd.DataFrame:
+        return pd.DataFrame(
+            [
+                {"location_id": s.location, "sku_id": s.sku, "qty": s.qty, "needed_by": s.needed_by}
+                for s in found
+            ],
+            columns=["location_id", "sku_id", "qty", "needed_by"],
+        )
+
+    return {
+        "orders": pd.DataFrame(
+            orders,
+            columns=["work_order_id", "location_id", "product_sku_id", "due_date", "kitting_rate", "kitted"],
+        ),
+        "lines": pd.DataFrame(
+            lines,
+            columns=[
+                "work_order_id",
+                "sku_id",
+                "need",
+                "from_stock",
+                "from_on_order",
+                "from_substitutes",
+                "short",
+            ],
+        ),
+        "shortages": listed(report.shortages),
+        "make": listed(report.planned.make),
+        "buy": listed(report.planned.buy),
+        "kitted_rate": float(report.result.kitted_rate),
+        "line_rate": float(report.result.line_rate),
+    }

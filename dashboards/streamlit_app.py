@@ -23,6 +23,7 @@ PAGES = [
     (Area.FINANCE, "pages/dishes.py", t("page.dishes"), ":material/restaurant_menu:"),
     (Area.PLANNING, "pages/forecasts.py", t("page.forecasts"), ":material/insights:"),
     (Area.PLANNING, "pages/suppliers.py", t("page.suppliers"), ":material/local_shipping:"),
+    (Area.PLANNING, "pages/production.py", t("page.production"), ":material/precision_manufacturing:"),
     (Area.QUALITY, "pages/data_quality.py", t("page.data_quality"), ":material/fact_check:"),
     (Area.AUDIT, "pages/audit.py", t("page.audit"), ":material/verified_user:"),
     (Area.MASTER_DATA, "pages/master_data.py", t("page.master_data"), ":material/database:"),

@@ -54,6 +54,8 @@ PAGES = {
     "page.audit": {"metrics": 1},
     "page.reconciliation": {"grid": True},
     "page.suppliers": {"metrics": 3, "chart": True},
+    # nor does it make anything
+    "page.production": {"empty": "production.none"},
     "page.master_data": {"metrics": 6, "grid": True},
     "page.devices": {},
     "page.conflicts": {},

@@ -600,7 +600,7 @@ ALL_PAGES = [
     "pages/overview.py", "pages/live_stock.py", "pages/alerts.py", "pages/cold_chain.py",
     "pages/finance.py", "pages/forecasts.py", "pages/data_quality.py", "pages/audit.py",
     "pages/reconciliation.py", "pages/suppliers.py", "pages/ageing.py", "pages/dishes.py",
-    "pages/recipe_variance.py",
+    "pages/recipe_variance.py", "pages/production.py",
 ]  # fmt: skip
 HAN = re.compile(r"[\u4e00-\u9fff]")
 #: Latin words a Chinese interface may show: codes, units and names of standards
