@@ -1,10 +1,14 @@
-"""The restaurant through a real worker and the embedded broker: dishes sold at the till and
-through a delivery platform take their ingredients, a prep makes a batch, and a channel's
-quota running out is published on ``menu_availability`` and raised as an alert.
+"""The industry editions through a real worker and the embedded broker. The restaurant: dishes
+sold at the till and through a delivery platform take their ingredients, a prep makes a batch,
+and a channel's quota running out is published on ``menu_availability`` and raised as an
+alert. The factory: a work order's steps land with their cost rows, and the steps the ledger
+refuses (over-issue, a material not on the BOM, a receipt beyond the order) are dead-lettered
+while the stream goes on.
 
-One module broker and one worker, started once over the test restaurant's master data
-(`tests.support.restaurant`) with Meituan's codes for store R1 and its dumplings. The tests
-keep apart by event ids and SKUs."""
+One module broker and one worker (a worker start costs a group join), started once over the
+test restaurant's master data (`tests.support.restaurant`) with Meituan's codes for store R1
+and its dumplings, and the test factory's (`tests.support.factory`: its plant, BOMs and
+materials). The tests keep apart by event ids, locations and SKUs."""
 
 from __future__ import annotations
 
@@ -17,10 +21,13 @@ from aiokafka import AIOKafkaConsumer
 
 from lake import read_table
 from stockflow.delivery_platforms import Platform
-from stockflow.events import ChannelQuota, encode_event
+from stockflow.events import ChannelQuota, MaterialIssued, ProductionReceipt, encode_event
 from stockflow.masterdata import Alias
 from streams.broker import ensure_topics
 from tests.support import Worker, free_port, post_json, settings_for, wait_until
+from tests.support.factory import PLANT, factory_catalog
+from tests.support.factory import stock_in as material_in
+from tests.support.factory_lake import a_week_at_plant_p1
 from tests.support.network import auth_headers, call
 from tests.support.platforms import meituan_order, signed
 from tests.support.restaurant import prep, restaurant_catalog, stock_in, ticket
@@ -35,7 +42,12 @@ EAST_EIGHT = timezone(timedelta(hours=8))
 def worker(module_broker, tmp_path_factory):
     tmp = tmp_path_factory.mktemp("restaurant")
     settings = settings_for(tmp / "var", module_broker.port, free_port())
+    factory = factory_catalog()
     catalog = restaurant_catalog()
+    catalog.skus.update(factory.skus)
+    catalog.locations.update(factory.locations)
+    catalog.suppliers.update(factory.suppliers)
+    catalog.boms.update(factory.boms)
     for alias in (
         Alias(system="meituan", code="MT-SHOP-R1", kind="location", target="R1"),
         Alias(system="meituan", code="MT-DUMPLINGS", kind="sku", target="DUMPLINGS"),
@@ -171,3 +183,68 @@ def test_a_delivery_order_of_a_dish_takes_its_ingredients(worker):
     )
     assert status == 200 and body == {"data": "ok"}, body
     wait_until(lambda: stock(worker, "PORK")["on_hand"] == pork - 200, 60, "the delivered dumplings made")
+
+
+def test_a_work_order_lands_its_cost_rows_and_its_refused_steps_are_dead_lettered(worker):
+    week = a_week_at_plant_p1()
+    send(worker, *week[:13])  # stock in, then BASE-1 from release to close
+    wait_until(lambda: plant_stock(worker, "BASE") == 10, 60, "the bases received")
+    at = week[6].occurred_at
+
+    def issue(event_id: str, order: str, sku: str, qty: int, unit: str = "each") -> MaterialIssued:
+        return MaterialIssued(
+            event_id=event_id,
+            occurred_at=at,
+            source="mes",
+            location=PLANT,
+            work_order=order,
+            sku=sku,
+            qty=qty,
+            unit=unit,
+        )
+
+    send(worker, *week[13:17])  # SC-1 released, its materials sent to the subcontractor
+    send(
+        worker,
+        issue("bad-order", "WO-NONE", "SCREW", 1),  # no such work order
+        issue("bad-steel", "SC-1", "STEEL", 1, "dm2"),  # 110 dm² was the whole need with scrap
+        issue("bad-bulb", "SC-1", "BULB", 1),  # not on the BOM of a base
+        ProductionReceipt(
+            event_id="bad-five",
+            occurred_at=at,
+            source="mes",
+            location=PLANT,
+            work_order="SC-1",
+            qty=5,
+            batch="B-SC",
+        ),  # the order makes 4
+        material_in("fx-in-again", "SCREW", "1", "0.02"),
+        week[17],  # SC-1 back with its fee
+    )
+    send(worker, week[17], week[18])  # the receipt again (a duplicate), then the close
+    wait_until(lambda: plant_stock(worker, "BASE") == 14, 60, "the subcontracted bases back")
+    wait_until(lambda: len(dead_letters(worker, "bad-")) == 4, 60, "the refused steps dead-lettered")
+    assert dead_letters(worker, "bad-") == {
+        "bad-order": "unknown_work_order",
+        "bad-steel": "over_issue",
+        "bad-bulb": "not_on_bom",
+        "bad-five": "completion_beyond_order",
+    }
+    rows = {(r["event_id"], r["sku"]): r for r in landed(worker, {"op-1", "rc-1", "rc-2", "sc-rc", "cl-1"})}
+    assert (rows[("op-1", "BASE")]["labour"], rows[("op-1", "BASE")]["overhead"]) == (70, 50)
+    assert rows[("rc-1", "BASE")]["order_open_qty"] == 10 and rows[("rc-2", "BASE")]["order_open_qty"] == 6
+    assert rows[("sc-rc", "BASE")]["service_fee"] == 60
+    assert rows[("sc-rc", "BASE")]["counterparty"] == "SC1"
+    assert rows[("cl-1", "BASE")]["on_hand_delta"] == 0
+    # the duplicate receipt landed once
+    assert [r["on_hand_delta"] for r in landed(worker, {"sc-rc"}) if r["sku"] == "BASE"] == [4]
+
+
+def plant_stock(worker, sku: str) -> int | None:
+    status, body = call(f"{worker.url}/stock/{PLANT}/{sku}", None, auth_headers())
+    return body["on_hand"] if status == 200 else None
+
+
+def dead_letters(worker, prefix: str) -> dict[str, str]:
+    table = read_table(worker.settings.lake_dir, "dead_letters")
+    return {r["event_id"]: r["reason"] for r in table.to_pylist() if r["event_id"].startswith(prefix)}
