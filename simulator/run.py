@@ -7,10 +7,8 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Sequence
-from contextlib import AbstractContextManager
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from typing import Any
 
 from infra.kafka import aiokafka_options
 from lake import lake_files
@@ -21,9 +19,8 @@ from simulator.restaurant import RestaurantSimulation, build_restaurant_catalog
 from stockflow.config import Settings, SimulatedCompany
 from stockflow.delivery import Delivery, delivery_headers
 from stockflow.devices import Device, DeviceKind
-from stockflow.masterdata import Bom, Catalog
-from stockflow.masterdata_changes import SetRecipe, Upsert
-from stockflow.production import bom_problems
+from stockflow.masterdata import Catalog
+from stockflow.masterdata_changes import SetBom, SetRecipe, Upsert
 from stockflow.services.masterdata import change_master_data
 from stores.audit_log import AuditLog
 from stores.device_registry import DeviceRegistryFile
@@ -105,37 +102,6 @@ def company_simulation(settings: Settings, catalog: Catalog) -> Simulation:
     return Simulation(catalog, seed=settings.seed)
 
 
-class _WithBoms:
-    """The master-data record, writing the simulated company's bills of materials into the
-    catalogue with its import: master-data changes carry no BOMs, so they are checked here with
-    the core's BOM rules and land in the same write as the SKUs they name."""
-
-    def __init__(self, store: MasterDataFiles, boms: dict[str, Bom], today: date) -> None:
-        self.store = store
-        self.boms = boms
-        self.today = today
-
-    def lock(self) -> AbstractContextManager[None]:
-        return self.store.lock()
-
-    def load(self) -> Catalog:
-        return self.store.load()
-
-    def changes_after(self, version: int) -> list[Any]:
-        return self.store.changes_after(version)
-
-    def record(self, changes: Sequence[Any], catalog: Catalog) -> None:
-        with_boms = catalog.model_copy(update={"boms": {**catalog.boms, **self.boms}})
-        problems = [
-            f"{bom.key}: {p.reason} ({p.detail})"
-            for bom in self.boms.values()
-            for p in bom_problems(with_boms, bom, self.today)
-        ]
-        if problems:  # the simulator's own BOMs break a rule: a bug, say which
-            raise RuntimeError("; ".join(problems[:5]))
-        self.store.record(changes, with_boms)
-
-
 def prepare_company(settings: Settings) -> Catalog:
     """The simulated company's master data, recorded once as a company's import is (the change
     log in the lake, the audit trail, var/masterdata.json), where the workers read it; the
@@ -161,9 +127,9 @@ def prepare_company(settings: Settings) -> Catalog:
         )
     ]
     proposals += [SetRecipe(recipe, today) for _key, recipe in sorted(built.recipes.items())]
-    recorder = _WithBoms(store, built.boms, today) if built.boms else store
+    proposals += [SetBom(bom, today) for _key, bom in sorted(built.boms.items())]
     result = change_master_data(
-        recorder, None, AuditLog(settings.var_dir), proposals, SIMULATOR, action="masterdata.imported"
+        store, None, AuditLog(settings.var_dir), proposals, SIMULATOR, action="masterdata.imported"
     )
     if not result.ok:  # the simulator's own catalogue breaks a rule: a bug, say which
         raise RuntimeError("; ".join(p.english for p in result.problems[:5]))

@@ -334,6 +334,12 @@ def test_the_simulator_records_the_factory_with_its_boms(tmp_path):
     assert simulated_company_in(settings) is SimulatedCompany.FACTORY
     assert catalog.boms == build_factory_catalog(settings.seed).boms and PLANT in catalog.locations
     assert Catalog.load(settings.masterdata_path).boms == catalog.boms  # what the workers read
+    from stores.masterdata import MasterDataFiles
+
+    logged = MasterDataFiles(settings.masterdata_path, settings.lake_dir).changes_after(0)
+    assert {c.record.key for c in logged if c.event_type == "bom_set"} == set(
+        catalog.boms
+    )  # in the change log
     assert isinstance(company_simulation(settings, catalog), FactorySimulation)
     with pytest.raises(CompanyMismatch):
         prepare_company(settings.model_copy(update={"simulated_company": SimulatedCompany.RETAIL}))
