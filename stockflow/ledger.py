@@ -1841,6 +1841,7 @@ class Ledger:
 
     # ---------------------------------------------------------------- work orders
     def _open_work_order(self, code: str, location: str) -> WorkOrder:
+        self._check_location(location)  # a location master data lacks is that, not a wrong order
         wo = self._work_orders.get(code)
         if wo is None:
             raise StockRejected("unknown_work_order", f"no work order {code!r} was released")
