@@ -1,5 +1,6 @@
 """`stockflow masterdata`: the catalogue from spreadsheets and back, one SKU's record, its
-lifecycle, other systems' codes, exchange rates, and one portion of a recipe with its cost.
+lifecycle, other systems' codes, exchange rates, one portion of a recipe with its cost, and a
+bill of materials with its routing and its explosion.
 
 Every change goes through the master-data use cases (`stockflow.services.masterdata`,
 `stockflow.services.masterdata_import`): checked whole, audited under the person running the
@@ -28,9 +29,11 @@ masterdata_app = typer.Typer(no_args_is_help=True, help=t("cli.masterdata.help")
 alias_app = typer.Typer(no_args_is_help=True, help=t("cli.masterdata.alias.help"))
 rate_app = typer.Typer(no_args_is_help=True, help=t("cli.masterdata.rate.help"))
 recipe_app = typer.Typer(no_args_is_help=True, help=t("cli.masterdata.recipe.help"))
+bom_app = typer.Typer(no_args_is_help=True, help=t("cli.masterdata.bom.help"))
 masterdata_app.add_typer(alias_app, name="alias")
 masterdata_app.add_typer(rate_app, name="rate")
 masterdata_app.add_typer(recipe_app, name="recipe")
+masterdata_app.add_typer(bom_app, name="bom")
 
 PROBLEM_COLUMNS = ("file", "row", "column", "reason", "message")
 SHEET_PROBLEM_COLUMNS = ("file", "sheet", "row", "column", "reason", "message")
@@ -40,7 +43,21 @@ PORTION_COLUMNS = (
     "component", "name", "recipe_qty", "unit", "loss_rate", "base_qty", "base_unit", "standard_cost", "cost",
 )  # fmt: skip
 
+BOM_LINE_COLUMNS = (
+    "material", "name", "bom_qty", "unit", "scrap_rate", "substitute", "priority", "ratio", "valid_from", "valid_to",
+)  # fmt: skip
+BOM_ROUTING_COLUMNS = ("operation", "operation_name", "hours_per_unit", "labour_rate", "overhead_rate")
+BOM_EXPLOSION_COLUMNS = ("bom_level", "material", "name", "need", "base_unit", "purchased")
+#: The explosion's quantities as shown: exact to this, trailing zeros dropped.
+NEED_QUANTUM = Decimal("0.0001")
+
 EntityName = StrEnum("EntityName", {name: name for name in ENTITY_ORDER})  # type: ignore[misc]
+
+
+class BomPart(StrEnum):
+    LINES = "lines"
+    ROUTING = "routing"
+    EXPLOSION = "explosion"
 
 
 class ExportFormat(StrEnum):
@@ -365,6 +382,95 @@ def recipe_show(
     _said(title)
     print_table(rows, PORTION_COLUMNS, output, shown={"loss_rate": lambda v: tr().percent(float(v), 1)})
     _said(t("cli.masterdata.recipe.cost", unit=unit, cost=sheet.cost, currency=catalog.currency))
+
+
+# ---------------------------------------------------------------------- bills of materials
+def _need(value: Any) -> Decimal:
+    """An exact quantity (a fraction) as shown: to `NEED_QUANTUM`, without trailing zeros."""
+    shown = (Decimal(value.numerator) / Decimal(value.denominator)).quantize(NEED_QUANTUM).normalize()
+    return shown if shown.as_tuple().exponent <= 0 else shown.quantize(Decimal(1))
+
+
+@bom_app.command("show", help=t("cli.masterdata.bom.show.help"))
+def bom_show(
+    product: str = typer.Argument(..., help=t("cli.masterdata.bom.product")),
+    on: str | None = typer.Option(None, "--day", "--on", help=t("cli.masterdata.bom.day")),
+    part: BomPart | None = typer.Option(None, "--part", help=t("cli.masterdata.bom.part")),
+    output: Format = format_option(),
+) -> None:
+    """The BOM in effect: its lines with their scrap and substitutes, its routing, and the
+    multi-level explosion of one unit of the product."""
+    from datetime import datetime
+
+    from stockflow.masterdata_import import CellProblem, parse_date
+    from stockflow.production import BomError, explode_levels
+
+    try:
+        day = parse_date(on) if on else datetime.now(get_settings().tz).date()
+    except CellProblem as exc:
+        _error(exc.message.text(tr()))
+        raise typer.Exit(2) from None
+    catalog = _store().load()
+    bom = catalog.bom_for(product, day)
+    if bom is None:
+        _error(t("cli.masterdata.bom.none", product=product, day=day.isoformat()))
+        raise typer.Exit(1)
+    try:
+        levels = explode_levels(catalog, product, 1, day)
+    except BomError as exc:
+        _error(t("cli.masterdata.bom.broken", product=product, detail=exc.detail))
+        raise typer.Exit(1) from None
+
+    def name_of(code: str) -> str:
+        sku = catalog.skus.get(code)
+        return sku.name if sku is not None else ""
+
+    made = catalog.skus.get(bom.product)
+    unit = made.base_unit if made is not None else ""
+    parts = [part] if part is not None else list(BomPart) if output is Format.TABLE else [BomPart.LINES]
+    _said(
+        t(
+            "cli.masterdata.bom.title",
+            product=bom.product, name=bom.name or name_of(bom.product),
+            effective_from=bom.effective_from.isoformat(), base_qty=bom.base_qty, unit=unit,
+        )
+    )  # fmt: skip
+    if BomPart.LINES in parts:
+        lines: list[dict[str, Any]] = []
+        for line in bom.lines:
+            lines.append(
+                {"material": line.sku, "name": name_of(line.sku), "bom_qty": line.qty,
+                 "unit": line.unit or getattr(catalog.skus.get(line.sku), "base_unit", ""),
+                 "scrap_rate": line.scrap_rate}
+            )  # fmt: skip
+            lines += [
+                {"material": line.sku, "name": name_of(s.sku), "substitute": s.sku, "priority": s.priority,
+                 "ratio": s.ratio, "valid_from": s.valid_from, "valid_to": s.valid_to}
+                for s in line.substitutes
+            ]  # fmt: skip
+        if output is Format.TABLE:
+            _said(t("cli.masterdata.bom.lines", base_qty=bom.base_qty, unit=unit))
+        shown = {"scrap_rate": lambda v: "" if v is None else tr().percent(float(v), 1)}
+        print_table(lines, BOM_LINE_COLUMNS, output, shown=shown)
+    if BomPart.ROUTING in parts:
+        routing = [
+            {"operation": o.operation, "operation_name": o.name, "hours_per_unit": o.hours_per_unit,
+             "labour_rate": o.labour_rate, "overhead_rate": o.overhead_rate}
+            for o in bom.operations
+        ]  # fmt: skip
+        if output is Format.TABLE:
+            _said(t("cli.masterdata.bom.routing", unit=unit, currency=catalog.currency))
+        print_table(routing, BOM_ROUTING_COLUMNS, output)
+    if BomPart.EXPLOSION in parts:
+        explosion = [
+            {"bom_level": level.depth, "material": sku, "name": name_of(sku), "need": _need(need),
+             "base_unit": getattr(catalog.skus.get(sku), "base_unit", ""), "purchased": sku in level.leaves}
+            for level in levels
+            for sku, need in level.gross.items()
+        ]  # fmt: skip
+        if output is Format.TABLE:
+            _said(t("cli.masterdata.bom.explosion", unit=unit, day=day.isoformat()))
+        print_table(explosion, BOM_EXPLOSION_COLUMNS, output)
 
 
 GROUPS = {"masterdata": masterdata_app}

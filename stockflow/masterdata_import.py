@@ -2,7 +2,7 @@
 rows an export writes.
 
 One table per entity — SKUs, locations, suppliers, customers, other systems' codes (aliases),
-exchange rates and recipes — read from a CSV file or an Excel sheet (`stores.spreadsheets` reads the
+exchange rates, recipes and bills of materials (BOMs) — read from a CSV file or an Excel sheet (`stores.spreadsheets` reads the
 bytes; everything here is pure). Which entity a table holds comes from the caller, else from
 the sheet's or the file's name (English or Chinese: `skus`, `商品`), else from its key column.
 The header is the row (among the first `HEADER_SEARCH_ROWS`) that names the most known
@@ -25,7 +25,16 @@ effective day, in file order, make one recipe version (`Recipe`). What the rows 
 whole recipe (出品数量, 配方名称) is said on any of them and the same wherever it is said; a
 version's problems in the catalogue's rules are put at its rows (an unknown component at that
 component's row, a product or a store at the version's first row). A version the catalogue
-has as it is makes no change: a file imported twice adds nothing."""
+has as it is makes no change: a file imported twice adds nothing.
+
+BOMs take one row per line, per substitute and per routing step (`BomRow`): the rows of one
+product × effective day, in file order, make one BOM version (`Bom`). A line's row gives its
+material (物料编码) and quantity; a substitute's row gives the line's material and the
+substitute (替代料编码) with its priority, ratio and validity; an operation's row gives the
+operation (工序) with its hours and rates. What the rows say of the whole BOM (基准数量, BOM名称)
+is said on any of them and the same wherever it is said. The catalogue's BOM rules are put at
+the rows: an unknown material or a cycle at the row of the line (or substitute) that names it,
+the product and the effective day at the version's first row."""
 
 from __future__ import annotations
 
@@ -48,6 +57,10 @@ from stockflow.i18n import Message
 from stockflow.masterdata import (
     VAT_RATES,
     Alias,
+    Bom,
+    BomLine,
+    BomOperation,
+    BomSubstitute,
     Catalog,
     Code,
     Customer,
@@ -64,14 +77,15 @@ from stockflow.masterdata import (
     SkuStatus,
     Supplier,
     ValuationMethod,
+    bom_key,
     recipe_key,
     validate_gtin,
 )
-from stockflow.masterdata_changes import Problem, Proposal, SetAlias, SetRate, SetRecipe, Upsert
+from stockflow.masterdata_changes import Problem, Proposal, SetAlias, SetBom, SetRate, SetRecipe, Upsert
 
 #: The entities in the order their proposals are checked: a SKU may name a supplier of the
-#: same import, an alias a SKU or location of it, a recipe its SKUs and stores.
-ENTITY_ORDER = ("suppliers", "locations", "customers", "skus", "aliases", "rates", "recipes")
+#: same import, an alias a SKU or location of it, a recipe its SKUs and stores, a BOM its SKUs.
+ENTITY_ORDER = ("suppliers", "locations", "customers", "skus", "aliases", "rates", "recipes", "boms")
 
 #: Every reason of the import's own problems (`masterdata.import.<reason>` in the catalogues);
 #: the catalogue's rules add theirs (`masterdata.problem.<reason>`).
@@ -82,7 +96,8 @@ IMPORT_REASONS = (
     "moq_not_whole_packs", "cold_chain_range", "shelf_life_missing", "serial_negative_stock",
     "duplicate_code", "unknown_column", "duplicate_column", "missing_column", "no_header",
     "unknown_entity", "unreadable_file", "unreadable_sheet", "unreadable_row", "unknown_encoding",
-    "file_too_large", "recipe_differs", "recipe_split", "recipe_invalid",
+    "file_too_large", "recipe_differs", "recipe_split", "recipe_invalid", "bom_differs", "bom_split",
+    "bom_invalid", "bom_mixed_row", "bom_substitute_no_line",
 )  # fmt: skip
 
 #: The header is looked for in this many rows at the top of a table (a title row or two above it).
@@ -204,6 +219,68 @@ def recipe_rows(recipe: Recipe) -> list[RecipeRow]:
     ]
 
 
+# ---------------------------------------------------------------------- a BOM's rows
+class BomRow(BaseModel):
+    """One row of a boms table: a line of one BOM version (its material, quantity, unit and
+    scrap), a substitute of one of its lines (`material` names the line, `substitute` the SKU
+    that may stand in for it), or a step of its routing (`operation`); with what the version
+    says of itself (its base quantity and name) repeated or left blank. The fields are checked
+    as the BOM's own (`Bom`, `BomLine`, `BomSubstitute`, `BomOperation`); a field a row leaves
+    empty takes the record's default."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    product: Code
+    effective_from: date
+    base_qty: Annotated[Decimal, Bom.model_fields["base_qty"]]
+    material: Code | None = None
+    qty: Annotated[Decimal, *BomLine.model_fields["qty"].metadata] | None = None
+    unit: Code | None = None
+    scrap_rate: Annotated[Decimal, *BomLine.model_fields["scrap_rate"].metadata] | None = None
+    substitute: Code | None = None
+    priority: Annotated[int, *BomSubstitute.model_fields["priority"].metadata] | None = None
+    ratio: Annotated[Decimal, *BomSubstitute.model_fields["ratio"].metadata] | None = None
+    valid_from: date | None = None
+    valid_to: date | None = None
+    operation: Code | None = None
+    operation_name: Annotated[str, BomOperation.model_fields["name"]] = ""
+    hours_per_unit: Annotated[Decimal, *BomOperation.model_fields["hours_per_unit"].metadata] | None = None
+    labour_rate: Annotated[Decimal, *BomOperation.model_fields["labour_rate"].metadata] | None = None
+    overhead_rate: Annotated[Decimal, *BomOperation.model_fields["overhead_rate"].metadata] | None = None
+    name: Annotated[str, Bom.model_fields["name"]]
+
+
+def bom_rows(bom: Bom) -> list[BomRow]:
+    """A BOM version as the rows a boms table writes: each line, followed by its substitutes,
+    then the routing's operations, in order; the base quantity and name on every row."""
+    whole = {
+        "product": bom.product,
+        "effective_from": bom.effective_from,
+        "base_qty": bom.base_qty,
+        "name": bom.name,
+    }
+    rows = []
+    for line in bom.lines:
+        rows.append(
+            BomRow(**whole, material=line.sku, qty=line.qty, unit=line.unit, scrap_rate=line.scrap_rate)
+        )
+        rows += [
+            BomRow(
+                **whole, material=line.sku, substitute=s.sku, priority=s.priority, ratio=s.ratio,
+                valid_from=s.valid_from, valid_to=s.valid_to,
+            )
+            for s in line.substitutes
+        ]  # fmt: skip
+    rows += [
+        BomRow(
+            **whole, operation=o.operation, operation_name=o.name, hours_per_unit=o.hours_per_unit,
+            labour_rate=o.labour_rate, overhead_rate=o.overhead_rate,
+        )
+        for o in bom.operations
+    ]  # fmt: skip
+    return rows
+
+
 # ---------------------------------------------------------------------- the columns
 @dataclass(frozen=True)
 class Column:
@@ -274,6 +351,11 @@ _LOCATION_KIND_WORDS = _choice((k.value for k in LocationKind), {"仓库": "ware
 _ALIAS_KIND_WORDS = _choice(("sku", "location"), {"商品": "sku", "地点": "location", "仓库门店": "location"})
 #: Columns a recipes table says of the whole version, not of its component.
 RECIPE_FIELDS = ("yield_qty", "name")
+#: Columns a boms table says of the whole version, and the columns of each kind of its rows.
+BOM_FIELDS = ("base_qty", "name")
+BOM_LINE_FIELDS = ("material", "qty", "unit", "scrap_rate")
+BOM_SUBSTITUTE_FIELDS = ("material", "substitute", "priority", "ratio", "valid_from", "valid_to")
+BOM_OPERATION_FIELDS = ("operation", "operation_name", "hours_per_unit", "labour_rate", "overhead_rate")
 
 #: Notes a template keeps beside the data (备注): read, never stored.
 _NOTE = Column("note", "text", ("备注", "说明", "remark", "remarks", "notes"), stored=False)
@@ -400,7 +482,34 @@ ENTITIES: dict[str, Entity] = {
                 Column("name", "text", ("配方名称", "名称")),
                 _NOTE,
             ),
-            ("recipe", "配方", "菜品配方", "配方表", "bom"),
+            ("recipe", "配方", "菜品配方", "配方表"),
+        ),
+        Entity(
+            "boms",
+            BomRow,
+            ("product", "effective_from"),
+            (
+                Column("product", "code", ("产品编码", "产品", "母件编码", "父项编码")),
+                Column("effective_from", "date", ("生效日期", "启用日期")),
+                Column("base_qty", "decimal", ("基准数量", "母件数量", "基本数量")),
+                Column("material", "code", ("物料编码", "子件编码", "材料编码", "物料")),
+                Column("qty", "decimal", ("用量", "子件用量")),
+                Column("unit", "code", ("单位", "用量单位")),
+                Column("scrap_rate", "percent", ("损耗率", "损耗")),
+                Column("substitute", "code", ("替代料编码", "替代料")),
+                Column("priority", "int", ("替代优先级", "优先级")),
+                Column("ratio", "decimal", ("替代比例", "替代率")),
+                Column("valid_from", "date", ("替代生效", "替代生效日期")),
+                Column("valid_to", "date", ("替代失效", "替代失效日期")),
+                Column("operation", "code", ("工序", "工序编码")),
+                Column("operation_name", "text", ("工序名称",)),
+                Column("hours_per_unit", "decimal", ("单位工时", "工时")),
+                Column("labour_rate", "decimal", ("人工费率", "人工费率(元/小时)")),
+                Column("overhead_rate", "decimal", ("制造费率", "制造费用率", "制造费率(元/小时)")),
+                Column("name", "text", ("BOM名称", "物料清单名称", "名称")),
+                _NOTE,
+            ),
+            ("bom", "物料清单", "bom表", "bill_of_materials"),
         ),
     )
 }
@@ -722,6 +831,9 @@ class Origin:
     headers: Mapping[str, tuple[str, int]]
     #: A recipe version's rows: component → the row that gives it (`row` is the first).
     component_rows: Mapping[str, int] = field(default_factory=dict)
+    #: A BOM version's rows: ("material", SKU), ("substitute", line's SKU, SKU) and
+    #: ("operation", code) → the row that gives it (`row` is the first).
+    bom_rows: Mapping[tuple[str, ...], int] = field(default_factory=dict)
 
 
 @dataclass
@@ -847,6 +959,121 @@ def _recipe_proposals(
         yield SetRecipe(recipe, today), origin, _outcome(catalog, "recipes", recipe)
 
 
+@dataclass
+class _BomRows:
+    """The rows of one BOM version as they are read: the table's reading they are in, the first
+    row, the rows of each kind that could be read, where each line, substitute and operation
+    is given, and what the rows say of the whole version."""
+
+    reading: _TableReading
+    first_row: int
+    code: str
+    lines: list[tuple[int, BomRow]] = field(default_factory=list)
+    substitutes: list[tuple[int, BomRow]] = field(default_factory=list)
+    operations: list[tuple[int, BomRow]] = field(default_factory=list)
+    #: ("material", SKU) / ("substitute", line's SKU, SKU) / ("operation", code) → its row
+    rows: dict[tuple[str, ...], int] = field(default_factory=dict)
+    #: a field of the whole version (`BOM_FIELDS`) → (its value, the first row that says it)
+    said: dict[str, tuple[Any, int]] = field(default_factory=dict)
+    failed: bool = False
+
+
+def _kept(
+    row: BomRow, names: Iterable[tuple[str, str]], headers: Mapping[str, Any], current: BaseModel | None
+) -> dict[str, Any]:
+    """A sub-record's fields from a row: (record's field, row's field) for each; a field whose
+    column the table leaves out keeps `current`'s value, an empty cell the record's default."""
+    out: dict[str, Any] = {}
+    for name, column in names:
+        if column not in headers:
+            if current is not None:
+                out[name] = getattr(current, name)
+            continue
+        value = getattr(row, column)
+        if value is not None:
+            out[name] = value
+    return out
+
+
+def _bom_proposals(
+    catalog: Catalog, groups: Mapping[tuple[str, date], _BomRows], today: date
+) -> Iterator[tuple[Proposal, Origin, str] | ImportProblem]:
+    """Each BOM version whose rows all passed as a proposal (`SetBom` on `today`), or the
+    problems that stop it. A column the table leaves out keeps the catalogue's version's value
+    (its base quantity and name; a line's unit and scrap, a substitute's priority, ratio and
+    days, an operation's name, hours and rates; without a 物料编码 column its lines, without a
+    替代料编码 column each line's substitutes, without a 工序 column its routing), else the
+    field's default."""
+    for (product, day), group in groups.items():
+        if group.failed or not (group.lines or group.substitutes or group.operations):
+            continue
+        reading, headers = group.reading, group.reading.headers
+        current = catalog.boms.get(bom_key(product, day))
+        whole: dict[str, Any] = {}
+        for name in BOM_FIELDS:
+            if name in group.said:
+                whole[name] = group.said[name][0]
+            elif name not in headers and current is not None:
+                whole[name] = getattr(current, name)
+        lines: list[Any] = []
+        if "material" not in headers:
+            lines = list(current.lines) if current is not None else []
+        else:
+            materials = {row.material for _, row in group.lines}
+            orphans = [(r, row) for r, row in group.substitutes if row.material not in materials]
+            if orphans:
+                for r, row in orphans:
+                    problem = reading.problem(
+                        r, "material", "bom_substitute_no_line",
+                        code=group.code, material=row.material, substitute=row.substitute,
+                    )  # fmt: skip
+                    yield replace(problem, code=group.code)
+                continue
+            for _, row in group.lines:
+                kept = current.line(row.material) if current is not None and row.material else None
+                line = {"sku": row.material, "qty": row.qty}
+                line |= _kept(row, (("unit", "unit"), ("scrap_rate", "scrap_rate")), headers, kept)
+                if "substitute" in headers:
+                    substitutes = []
+                    for _, sub in group.substitutes:
+                        if sub.material != row.material:
+                            continue
+                        before = (
+                            next((s for s in kept.substitutes if s.sku == sub.substitute), None)
+                            if kept
+                            else None
+                        )
+                        fields = (("priority", "priority"), ("ratio", "ratio"), ("valid_from", "valid_from"),
+                                  ("valid_to", "valid_to"))  # fmt: skip
+                        substitutes.append({"sku": sub.substitute, **_kept(sub, fields, headers, before)})
+                    line["substitutes"] = substitutes
+                elif kept is not None:
+                    line["substitutes"] = list(kept.substitutes)
+                lines.append(line)
+        operations: list[Any] = []
+        if "operation" not in headers:
+            operations = list(current.operations) if current is not None else []
+        else:
+            for _, row in group.operations:
+                before = current.operation(row.operation) if current is not None and row.operation else None
+                fields = (("name", "operation_name"), ("hours_per_unit", "hours_per_unit"),
+                          ("labour_rate", "labour_rate"), ("overhead_rate", "overhead_rate"))  # fmt: skip
+                operations.append({"operation": row.operation, **_kept(row, fields, headers, before)})
+        try:
+            bom = Bom(product=product, effective_from=day, lines=lines, operations=operations, **whole)
+        except ValidationError as exc:
+            detail = "; ".join(str(e["msg"]).removeprefix("Value error, ") for e in exc.errors())
+            problem = reading.problem(
+                group.first_row, "product", "bom_invalid", code=group.code, detail=detail[:200]
+            )
+            yield replace(problem, code=group.code)
+            continue
+        origin = Origin(
+            reading.index, group.first_row, "boms", group.code, headers, bom_rows=dict(group.rows)
+        )
+        yield SetBom(bom, today), origin, _outcome(catalog, "boms", bom)
+
+
 def prepare_import(
     catalog: Catalog, tables: Sequence[SheetTable], entity: str | None = None, today: date | None = None
 ) -> PreparedImport:
@@ -860,6 +1087,7 @@ def prepare_import(
     first_seen: dict[tuple[str, tuple[Any, ...]], tuple[str, str, int]] = {}
     readings: list[_TableReading] = []
     recipes: dict[tuple[str, str | None, date], _RecipeRows] = {}
+    boms: dict[tuple[str, date], _BomRows] = {}
     for table in tables:
         if table.sha256:
             prepared.files.setdefault(table.file, table.sha256)
@@ -870,7 +1098,9 @@ def prepare_import(
                 ImportProblem(table.file, None, "", reason, table.unreadable, table.sheet)
             )
             continue
-        reading = _TableReading(catalog, table, len(prepared.tables), prepared, staged, first_seen, recipes)
+        reading = _TableReading(
+            catalog, table, len(prepared.tables), prepared, staged, first_seen, recipes, boms
+        )
         reading.read(table_entity)
         readings.append(reading)
         prepared.problems += table.read_problems
@@ -882,13 +1112,17 @@ def prepare_import(
         for row, code, supplier in reading.suppliers_named
         if supplier not in known
     ]
-    if recipes:
+    if recipes or boms:
         day = today if today is not None else datetime.now(get_settings().tz).date()
-        for made in _recipe_proposals(catalog, recipes, day):
+        made_all = (
+            *(("recipes", m) for m in _recipe_proposals(catalog, recipes, day)),
+            *(("boms", m) for m in _bom_proposals(catalog, boms, day)),
+        )
+        for name, made in made_all:
             if isinstance(made, ImportProblem):
                 prepared.problems.append(made)
             else:
-                staged["recipes"].append(made)
+                staged[name].append(made)
     for name in ENTITY_ORDER:
         counts = prepared.counts[name]
         for proposal, origin, outcome in staged[name]:
@@ -940,10 +1174,13 @@ class _TableReading:
         staged: dict[str, list[tuple[Proposal, Origin, str]]],
         first_seen: dict[tuple[str, tuple[Any, ...]], tuple[str, str, int]],
         recipes: dict[tuple[str, str | None, date], _RecipeRows] | None = None,
+        boms: dict[tuple[str, date], _BomRows] | None = None,
     ) -> None:
         self.catalog = catalog
         #: the rows of each recipe version read so far (every table of the import), by its key
         self.recipes = {} if recipes is None else recipes
+        #: the rows of each BOM version read so far (every table of the import), by its key
+        self.boms = {} if boms is None else boms
         self.row_values: dict[str, Any] = {}
         self.row_raw: dict[str, Any] = {}
         self.table = table
@@ -1023,6 +1260,9 @@ class _TableReading:
             key, code, record, problems = read
             if entity_name == "recipes":
                 self._recipe_row(row, record, problems, codes)
+                continue
+            if entity_name == "boms":
+                self._bom_row(row, record, problems, codes)
                 continue
             if code:
                 codes.add(code)
@@ -1326,6 +1566,109 @@ class _TableReading:
                 )  # fmt: skip
         return out
 
+    def _bom_row(
+        self, row: int, record: BomRow | None, problems: list[ImportProblem], codes: set[str]
+    ) -> None:
+        """A row of a boms table joins the rows of its version (product × day) as a line, a
+        substitute or an operation: cells of another kind of row, a line, substitute or
+        operation given twice, a version split over two tables, or a base quantity or name that
+        differs from another row's is the row's problem; a version with any row that has a
+        problem is not proposed (its rows' problems say why)."""
+        values = self.row_values
+        product, day = values.get("product"), values.get("effective_from")
+        known = isinstance(product, str) and isinstance(day, date)
+        code = bom_key(product, day) if known else str(product or "")
+        if code:
+            codes.add(code)
+        kind, found = self._bom_row_kind(row)
+        found = [*problems, *found]
+        if known:
+            group = self.boms.get((product, day))
+            if group is None:
+                group = self.boms[(product, day)] = _BomRows(self, row, code)
+            found += self._bom_rules(row, group, kind)
+            if record is None or found:
+                group.failed = True
+            else:
+                getattr(
+                    group, {"line": "lines", "substitute": "substitutes", "operation": "operations"}[kind]
+                ).append((row, record))
+        self.prepared.problems += [replace(p, code=code) for p in found]
+
+    def _bom_row_kind(self, row: int) -> tuple[str, list[ImportProblem]]:
+        """What a row of a boms table gives (an operation: it names one; a substitute: it names
+        one; else a line), and its problems as such: a cell that belongs on another kind of
+        row, a line without its material or quantity, a substitute without the line's
+        material."""
+        raw = self.row_raw
+        if "operation" in raw:
+            kind, fields = "operation", BOM_OPERATION_FIELDS
+        elif "substitute" in raw:
+            kind, fields = "substitute", BOM_SUBSTITUTE_FIELDS
+        else:
+            kind, fields = "line", BOM_LINE_FIELDS
+        allowed = {"product", "effective_from", *BOM_FIELDS, *fields}
+        shown = {
+            name: self.headers.get(name, (name,))[0]
+            for name in ("material", "qty", "substitute", "operation")
+        }
+        out = [
+            self.problem(row, name, "bom_mixed_row", column=self.headers[name][0], **shown)
+            for name in raw
+            if name not in allowed and name != _NOTE.name
+        ]
+        required = {"line": ("material", "qty"), "substitute": ("material",), "operation": ()}[kind]
+        out += [
+            self.problem(row, name, "required", column=self.headers.get(name, (name,))[0])
+            for name in required
+            if name not in raw
+        ]
+        return kind, out
+
+    def _bom_rules(self, row: int, group: _BomRows, kind: str) -> list[ImportProblem]:
+        """What a row may not do to its version: continue it in another table, give one of its
+        lines, substitutes or operations again, say another base quantity or name than an
+        earlier row."""
+        values, raw = self.row_values, self.row_raw
+        out = []
+        if group.reading is not self:
+            first = group.reading._where(group.first_row)
+            out.append(self.problem(row, "product", "bom_split", code=group.code, first=first))
+        material, substitute, operation = (
+            values.get("material"),
+            values.get("substitute"),
+            values.get("operation"),
+        )
+        place: tuple[tuple[str, ...], str, Any] | None = None
+        if kind == "line" and isinstance(material, str):
+            place = ("material", material), "material", material
+        elif kind == "substitute" and isinstance(material, str) and isinstance(substitute, str):
+            place = ("substitute", material, substitute), "substitute", substitute
+        elif kind == "operation" and isinstance(operation, str):
+            place = ("operation", operation), "operation", operation
+        if place is not None:
+            key, column, shown = place
+            if key in group.rows:
+                where = self._where(group.rows[key])
+                out.append(self.problem(row, column, "duplicate_code", code=shown, first=where))
+            else:
+                group.rows[key] = row
+        for name in BOM_FIELDS:
+            if name not in raw or name not in values:
+                continue
+            said = group.said.get(name)
+            if said is None:
+                group.said[name] = (values[name], row)
+            elif said[0] != values[name]:
+                out.append(
+                    self.problem(
+                        row, name, "bom_differs",
+                        column=self.headers[name][0], value=quoted(raw[name]), first=self._where(said[1]),
+                        first_value=quoted(said[0]),
+                    )
+                )  # fmt: skip
+        return out
+
     def _where(self, row: int) -> str:
         table = self.table
         return f"{table.file}[{table.sheet}]:{row}" if table.sheet else f"{table.file}:{row}"
@@ -1396,6 +1739,7 @@ def _outcome(catalog: Catalog, entity: str, record: Any) -> str:
         "aliases": lambda: catalog.aliases.get(record.key),
         "rates": lambda: catalog.rates.get(record.key),
         "recipes": lambda: catalog.recipes.get(record.key),
+        "boms": lambda: catalog.boms.get(record.key),
     }[entity]()
     if current is None:
         return "new"
@@ -1461,9 +1805,12 @@ def origin_problems(
         for problem in by_proposal[index]:
             if _follows_from_rows(prepared, problem):
                 continue
-            row, column = (
-                _recipe_place(origin, problem) if origin.entity == "recipes" else (origin.row, problem.column)
-            )
+            if origin.entity == "recipes":
+                row, column = _recipe_place(origin, problem)
+            elif origin.entity == "boms":
+                row, column = _bom_place(origin, problem)
+            else:
+                row, column = origin.row, problem.column
             header, number = origin.headers.get(column, (column, 0))
             key = (file, sheet, row, header, problem.reason)
             if key in said:
@@ -1503,6 +1850,43 @@ def _recipe_place(origin: Origin, problem: Problem) -> tuple[int, str]:
     return origin.row, column
 
 
+def _bom_place(origin: Origin, problem: Problem) -> tuple[int, str]:
+    """The row and field a BOM version's problem points at: a line's problem at that line's row
+    (its unit's at the unit), a substitute's at the substitute's row (reversed days at the day
+    it is valid to), a cycle at the line or substitute that leads back, the rest at the
+    version's first row and the column the rule names."""
+    fields, rows, headers = problem.message.fields, origin.bom_rows, origin.headers
+    material = fields.get("material")
+    reason = problem.reason
+
+    def substitute_row(sku: Any, line: Any = None) -> int | None:
+        return next(
+            (r for k, r in rows.items() if k[0] == "substitute" and k[2] == sku and line in (None, k[1])),
+            None,
+        )
+
+    if reason == "bom_cycle":
+        path = str(fields.get("path", "")).split(" → ")
+        step = path[1] if len(path) > 1 else path[0]
+        if ("material", step) in rows:
+            return rows[("material", step)], "material"
+        found = substitute_row(step)
+        if found is not None:
+            return found, "substitute"
+    elif problem.column == "lines" and ("material", material) in rows:
+        column = "unit" if reason == "bom_material_unit" and "unit" in headers else "material"
+        return rows[("material", material)], column
+    elif problem.column == "substitutes":
+        found = substitute_row(material, material if reason == "bom_substitute_of_itself" else None)
+        if found is not None:
+            column = (
+                "valid_to" if reason == "bom_substitute_dates" and "valid_to" in headers else "substitute"
+            )
+            return found, column
+    column = {"lines": "material", "substitutes": "substitute"}.get(problem.column, problem.column)
+    return origin.row, column
+
+
 def _follows_from_rows(prepared: PreparedImport, problem: Problem) -> bool:
     """A catalogue problem that only follows from a row's own (a SKU naming a supplier whose row
     failed, an alias of a SKU whose row failed): the row's problem says it."""
@@ -1519,6 +1903,10 @@ def _follows_from_rows(prepared: PreparedImport, problem: Problem) -> bool:
         return fields.get("component") in prepared.codes.get("skus", ())
     if problem.reason == "recipe_unknown_store":
         return fields.get("store") in prepared.codes.get("locations", ())
+    if problem.reason == "bom_unknown_product":
+        return fields.get("product") in prepared.codes.get("skus", ())
+    if problem.reason == "bom_unknown_material":
+        return fields.get("material") in prepared.codes.get("skus", ())
     return False
 
 
@@ -1545,6 +1933,7 @@ def export_tables(catalog: Catalog, chinese: bool = False) -> list[ExportTable]:
         "aliases": sorted(catalog.aliases.values(), key=lambda a: a.key),
         "rates": sorted(catalog.rates.values(), key=lambda r: r.key),
         "recipes": [row for _, recipe in sorted(catalog.recipes.items()) for row in recipe_rows(recipe)],
+        "boms": [row for _, bom in sorted(catalog.boms.items()) for row in bom_rows(bom)],
     }
     out = []
     for name in ENTITY_ORDER:

@@ -84,12 +84,15 @@ def test_import_export_and_import_again(var, tmp_path):
     done = masterdata("import", *files, "--format", "json")
     assert done.exit_code == 0, done.output
     counts = {c["entity"]: (c["rows"], c["new"]) for c in json.loads(done.stdout)}
-    # 11 recipe rows: broth, dumplings (common and ST02's own), noodles, a set meal
-    assert counts == {"suppliers": (3, 3), "locations": (3, 3), "skus": (14, 14), "recipes": (11, 5)}
-    assert "25 changes recorded (versions 1–25)" in done.output
+    # 11 recipe rows: broth, dumplings (common and ST02's own), noodles, a set meal; 9 BOM rows:
+    # the filling and the frozen dumplings (lines, a substitute, operations)
+    assert counts == {
+        "suppliers": (3, 3), "locations": (3, 3), "skus": (18, 18), "recipes": (11, 5), "boms": (9, 2),
+    }  # fmt: skip
+    assert "31 changes recorded (versions 1–31)" in done.output
 
     recorded = catalog(var)
-    assert recorded.version == 25 and set(recorded.suppliers) == {"SUP01", "SUP02", "SUP03"}
+    assert recorded.version == 31 and set(recorded.suppliers) == {"SUP01", "SUP02", "SUP03"}
     assert set(recorded.recipes) == {
         "BROTH-ML|*|2026-01-01", "DUMPLING|*|2026-01-01", "DUMPLING|ST02|2026-01-01",
         "NOODLE|*|2026-01-01", "SET-A|*|2026-01-01",
@@ -101,8 +104,11 @@ def test_import_export_and_import_again(var, tmp_path):
     assert recorded.skus["EARBUD-BT"].serial_managed and recorded.skus["EARBUD-BT"].status == "draft"
     [log] = log_files(var)
     logged = pq.read_table(log).to_pylist()
-    assert [r["version"] for r in logged] == list(range(1, 26))
-    assert {r["entity"] for r in logged} == {"supplier", "location", "sku", "recipe"}
+    assert set(recorded.boms) == {"FILLING-G|2026-01-01", "FROZEN-DUMPLING|2026-01-01"}
+    bag = recorded.boms["FROZEN-DUMPLING|2026-01-01"].line("BAG-1KG")
+    assert [(s.sku, s.valid_to.isoformat()) for s in bag.substitutes] == [("BAG-1KG-B", "2026-06-30")]
+    assert [r["version"] for r in logged] == list(range(1, 32))
+    assert {r["entity"] for r in logged} == {"supplier", "location", "sku", "recipe", "bom"}
     [entry] = AuditLog(var).records()
     assert (entry["actor"], entry["action"]) == ("ops.chen", "masterdata.imported")
     assert {f["name"]: f["sha256"] for f in entry["details"]["files"]} == {
@@ -119,7 +125,16 @@ def test_import_export_and_import_again(var, tmp_path):
         else:
             assert [p.name for p in written] == sorted(
                 f"{e}.csv"
-                for e in ("suppliers", "locations", "customers", "skus", "aliases", "rates", "recipes")
+                for e in (
+                    "suppliers",
+                    "locations",
+                    "customers",
+                    "skus",
+                    "aliases",
+                    "rates",
+                    "recipes",
+                    "boms",
+                )
             )
         again = masterdata("import", *written, "--format", "json")
         assert again.exit_code == 0, again.output
