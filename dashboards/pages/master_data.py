@@ -1,5 +1,6 @@
 """Master data (主数据): SKUs with how complete each record is, locations, suppliers, customers,
-other systems' codes (aliases), exchange rates and recipes (every version, and the components
+other systems' codes (aliases), exchange rates, recipes (every version, and the components
+of the one chosen) and bills of materials (every version, and the lines, substitutes and routing
 of the one chosen), as the signed-in role may see them. The roles
 that change master data edit a SKU's record, move a SKU along its lifecycle, set and remove
 aliases, and import files after a dry run that shows every problem before anything is written.
@@ -299,10 +300,21 @@ tabs = st.tabs(
         t("master_data.tab_aliases"),
         t("master_data.tab_rates"),
         t("master_data.tab_recipes"),
+        t("master_data.tab_boms"),
         t("master_data.tab_import"),
     ]
 )
-sku_tab, locations_tab, suppliers_tab, customers_tab, aliases_tab, rates_tab, recipes_tab, import_tab = tabs
+(
+    sku_tab,
+    locations_tab,
+    suppliers_tab,
+    customers_tab,
+    aliases_tab,
+    rates_tab,
+    recipes_tab,
+    boms_tab,
+    import_tab,
+) = tabs
 
 with sku_tab:
     search, status_filter = st.columns([2, 1])
@@ -606,6 +618,82 @@ with recipes_tab:
             columns=["component", "name", "recipe_qty", "unit", "loss_rate"],
         )  # fmt: skip
         ui.table(components, hide_index=True, width="stretch")
+
+with boms_tab:
+    st.caption(t("master_data.boms_caption"))
+    boms = [bom for _, bom in sorted(catalog.boms.items())]
+
+    def sku_name(code: str) -> str:
+        sku = catalog.skus.get(code)
+        return sku.name if sku is not None else ""
+
+    def base_unit(code: str) -> str:
+        sku = catalog.skus.get(code)
+        return sku.base_unit if sku is not None else ""
+
+    if not boms:
+        st.info(t("master_data.no_boms"))
+    else:
+        bom_versions = pd.DataFrame(
+            [
+                {"product": b.product, "name": b.name or sku_name(b.product),
+                 "effective_from": b.effective_from.isoformat(), "bom_base_qty": str(b.base_qty),
+                 "lines": len(b.lines), "operations": len(b.operations)}
+                for b in boms
+            ],
+            columns=["product", "name", "effective_from", "bom_base_qty", "lines", "operations"],
+        )  # fmt: skip
+        ui.table(bom_versions, hide_index=True, width="stretch")
+        boms_by_key = {b.key: b for b in boms}
+        if st.session_state.get("md_bom_choice") not in boms_by_key:
+            st.session_state["md_bom_choice"] = boms[0].key
+        chosen_bom = boms_by_key[
+            st.selectbox(
+                t("master_data.bom_choice"),
+                list(boms_by_key),
+                format_func=lambda k: t(
+                    "master_data.bom_named",
+                    product=boms_by_key[k].product,
+                    name=boms_by_key[k].name or sku_name(boms_by_key[k].product),
+                    effective_from=boms_by_key[k].effective_from.isoformat(),
+                ),
+                key="md_bom_choice",
+            )
+        ]
+        st.caption(
+            t("master_data.bom_base", base_qty=str(chosen_bom.base_qty), unit=base_unit(chosen_bom.product))
+        )
+        bom_lines: list[dict[str, Any]] = []
+        for bom_line in chosen_bom.lines:
+            bom_lines.append(
+                {"material": bom_line.sku, "name": sku_name(bom_line.sku), "bom_qty": str(bom_line.qty),
+                 "unit": bom_line.unit or base_unit(bom_line.sku),
+                 "scrap_rate": t.percent(float(bom_line.scrap_rate), 1)}
+            )  # fmt: skip
+            bom_lines += [
+                {"material": bom_line.sku, "name": sku_name(s.sku), "substitute": s.sku, "priority": str(s.priority),
+                 "ratio": str(s.ratio), "valid_from": s.valid_from.isoformat() if s.valid_from else "",
+                 "valid_to": s.valid_to.isoformat() if s.valid_to else ""}
+                for s in bom_line.substitutes
+            ]  # fmt: skip
+        line_columns = ["material", "name", "bom_qty", "unit", "scrap_rate", "substitute", "priority", "ratio",
+                        "valid_from", "valid_to"]  # fmt: skip
+        ui.table(pd.DataFrame(bom_lines, columns=line_columns).fillna(""), hide_index=True, width="stretch")
+        st.caption(
+            t("master_data.bom_routing", unit=base_unit(chosen_bom.product), currency=catalog.currency)
+        )
+        if not chosen_bom.operations:
+            st.info(t("master_data.no_routing"))
+        else:
+            routing = pd.DataFrame(
+                [
+                    {"operation": o.operation, "operation_name": o.name, "hours_per_unit": str(o.hours_per_unit),
+                     "labour_rate": str(o.labour_rate), "overhead_rate": str(o.overhead_rate)}
+                    for o in chosen_bom.operations
+                ],
+                columns=["operation", "operation_name", "hours_per_unit", "labour_rate", "overhead_rate"],
+            )  # fmt: skip
+            ui.table(routing, hide_index=True, width="stretch")
 
 with import_tab:
     st.caption(t("master_data.import_caption"))

@@ -1,6 +1,7 @@
 """The Master data page under Streamlit's AppTest, over a small company whose master data was
 written through the core's use case: what each role sees (masked), search and filters, the
-completeness metrics, recipes with their versions and components, and every change the page makes checked on disk (catalogue, change log,
+completeness metrics, recipes with their versions and components, BOMs with their versions, lines,
+substitutes and routing, and every change the page makes checked on disk (catalogue, change log,
 audit log) against what was asked."""
 
 from decimal import Decimal
@@ -466,6 +467,7 @@ def test_the_page_speaks_one_language(company, monkeypatch, language):
 
     monkeypatch.setenv("STOCKFLOW_LANGUAGE", language)
     add_recipes(company)  # the recipes' tables and captions too
+    add_boms(company)  # and the BOMs'
     at = open_page(Role.MANAGER)
     at.selectbox(key="md_edit_choice").set_value("MILK-1L").run()
     upload(at, ("skus.csv", FAULTY_SKUS))
@@ -571,6 +573,83 @@ def test_recipes_show_every_version_and_the_components_of_the_one_chosen(company
     assert en("master_data.recipe_yield", yield_qty="1", unit="portion") in [c.value for c in at.caption]
     choice.set_value("DUMPLING|*|2026-10-01").run()
     assert table(at, "component")[en("column.recipe_qty")].tolist() == ["0.12", "100"]
+
+
+# ----------------------------------------------------------------------------- BOMs
+def add_boms(var: Path) -> None:
+    """A lamp of a base and a bulb, the base of steel and a cable (with a substitute), in two
+    versions of the lamp's BOM (the second from October, without a routing), through the core's
+    one use case."""
+    from datetime import date
+
+    from stockflow.masterdata import Bom, BomLine, BomOperation, BomSubstitute
+    from stockflow.masterdata_changes import SetBom
+
+    def part(code: str, name: str, base: str, unit: str = "each", **kw) -> Sku:
+        return Sku(sku=code, gtin=gtin(base), name=name, category="materials", base_unit=unit, **kw)
+
+    skus = [
+        part("STEEL", "钢板", "690000000031", "dm2", packs={"m2": 100}),
+        part("CABLE", "电源线", "690000000032"),
+        part("CABLE-B", "电源线B", "690000000033"),
+        part("BULB", "灯泡", "690000000034"),
+        part("BASE", "灯座", "690000000035"),
+        part("LAMP", "台灯", "690000000036"),
+    ]
+    cable = BomLine(
+        sku="CABLE", qty=Decimal(1),
+        substitutes=[BomSubstitute(sku="CABLE-B", ratio=Decimal("1.5"), valid_to=date(2026, 12, 31))],
+    )  # fmt: skip
+    base = Bom(
+        product="BASE", effective_from=date(2026, 3, 1), base_qty=Decimal(10), name="冲压底座",
+        lines=[BomLine(sku="STEEL", qty=Decimal("2.5"), unit="m2", scrap_rate=Decimal("0.1")), cable],
+        operations=[BomOperation(operation="PRESS", name="冲压", hours_per_unit=Decimal("0.2"),
+                                 labour_rate=Decimal(35), overhead_rate=Decimal(25))],
+    )  # fmt: skip
+    lamp = [
+        Bom(product="LAMP", effective_from=day, lines=[BomLine(sku="BASE", qty=Decimal(1)),
+                                                      BomLine(sku="BULB", qty=Decimal(bulbs))])
+        for day, bulbs in ((date(2026, 3, 1), "1"), (date(2026, 10, 1), "2"))
+    ]  # fmt: skip
+    today = date(2026, 1, 1)
+    proposals = [*map(Upsert, skus), SetBom(base, today), *(SetBom(b, today) for b in lamp)]
+    settings = Settings(var_dir=var)
+    store = MasterDataFiles(settings.masterdata_path, settings.lake_dir)
+    result = change_master_data(store, None, AuditLog(var), proposals, "setup")
+    assert result.ok, result.problems
+
+
+def test_boms_show_every_version_and_the_lines_substitutes_and_routing_of_the_one_chosen(company):
+    at = open_page(Role.AUDITOR)  # anyone who sees master data sees BOMs
+    assert en("master_data.no_boms") in [i.value for i in at.info]
+    add_boms(company)
+    at = open_page(Role.AUDITOR)
+    assert en("master_data.boms_caption") in [c.value for c in at.caption]
+    versions = table(at, "product")  # no recipes: the first table of a product is the BOMs'
+    assert list(versions.columns) == [
+        en(f"column.{c}")
+        for c in ("product", "name", "effective_from", "bom_base_qty", "lines", "operations")
+    ]
+    assert versions.values.tolist() == [
+        ["BASE", "冲压底座", "2026-03-01", "10", 2, 1],
+        ["LAMP", "台灯", "2026-03-01", "1", 2, 0],  # no name of its own: the product's
+        ["LAMP", "台灯", "2026-10-01", "1", 2, 0],
+    ]
+    choice = at.selectbox(key="md_bom_choice")
+    assert choice.value == "BASE|2026-03-01"
+    assert choice.options[0] == en(
+        "master_data.bom_named", product="BASE", name="冲压底座", effective_from="2026-03-01"
+    )
+    assert en("master_data.bom_base", base_qty="10", unit="each") in [c.value for c in at.caption]
+    assert table(at, "material").values.tolist() == [
+        ["STEEL", "钢板", "2.5", "m2", "10.0%", "", "", "", "", ""],
+        ["CABLE", "电源线", "1", "each", "0.0%", "", "", "", "", ""],
+        ["CABLE", "电源线B", "", "", "", "CABLE-B", "1", "1.5", "", "2026-12-31"],
+    ]
+    assert table(at, "operation").values.tolist() == [["PRESS", "冲压", "0.2", "35", "25"]]
+    choice.set_value("LAMP|2026-10-01").run()
+    assert table(at, "material")[en("column.bom_qty")].tolist() == ["1", "2"]
+    assert en("master_data.no_routing") in [i.value for i in at.info]
 
 
 def test_the_page_needs_a_signed_in_role_that_may_see_it(company):
