@@ -297,6 +297,11 @@ ORIGINAL_AMOUNT_COLUMNS = ("original_currency", "original_unit_cost")
 #: prep), `portions` the base units of the dish sold or refunded on its own row (it moves no
 #: stock). "" and 0 on every other row (NULL in files landed before recipes).
 RECIPE_COLUMNS = ("dish", "portions")
+#: One file per posting run whose exports (stock ledger, vouchers, lines) are complete, written
+#: after them: a warehouse build reads the books' runs up to the newest listed here when it
+#: starts, so all its models see the same runs (never a run's stock ledger without its
+#: vouchers, which a build reading the folders one model after another would otherwise see).
+BOOK_RUNS = "book_runs"
 #: Work orders (`stockflow.production`), the order being the row's `reference`: in
 #: inventory_changed, the labour and overhead of an operation report, a subcontractor's fee on
 #: the finished goods' row, and there the units the order still had to make; in the stock

@@ -30,6 +30,7 @@ import pyarrow.parquet as pq
 
 from lake import SCHEMAS
 from lake.tables import (
+    BOOK_RUNS,
     ORIGINAL_AMOUNT_COLUMNS,
     RECIPE_COLUMNS,
     STOCK_LEDGER,
@@ -158,6 +159,12 @@ class Books:
                 tmp = folder / f".{target.name}.tmp"
                 pq.write_table(data.cast(schema), tmp, compression="zstd")
                 os.replace(tmp, target)
+            # last: the run's files are all there (a warehouse build reads the runs listed)
+            folder = self.lake_dir / BOOK_RUNS
+            folder.mkdir(parents=True, exist_ok=True)
+            tmp = folder / f".part-{run_id}.parquet.tmp"
+            pq.write_table(pa.table({"run_id": [run_id]}), tmp)
+            os.replace(tmp, folder / f"part-{run_id}.parquet")
             con.execute("UPDATE posting_runs SET exported = true WHERE run_id = ?", [run_id])
 
     # ------------------------------------------------------------------ reading

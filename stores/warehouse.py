@@ -29,7 +29,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from lake.rows import masterdata_rows
-from lake.tables import BOOKS_TABLES, MASTERDATA_CHANGES, STREAM_TABLES, TABLES
+from lake.tables import BOOK_RUNS, BOOKS_TABLES, MASTERDATA_CHANGES, STREAM_TABLES, TABLES
 from stockflow.config import Settings, get_settings
 from stockflow.kpis import DEAD_STOCK_DAYS, NEAR_EXPIRY_VALUE_DAYS, STOCKOUT_ACTIVE_DAYS
 from stockflow.masterdata import Catalog
@@ -59,6 +59,13 @@ def build_vars(settings: Settings | None = None) -> dict[str, Any]:
         "inventory_account_codes": sorted(c for c in policy.accounts if policy.is_inventory_account(c)),
         "lookback_minutes": LOOKBACK_MINUTES,
     }
+
+
+def books_through(lake_dir: Path) -> str:
+    """The newest posting run whose exports are complete ("" when no run was listed: books
+    exported before runs were, all read): what every books model of a build reads up to."""
+    names = [p.name for p in (lake_dir / BOOK_RUNS).glob("part-*.parquet")]
+    return max(names).removeprefix("part-").removesuffix(".parquet") if names else ""
 
 
 def warehouse_dir(var_dir: Path) -> Path:
@@ -210,7 +217,7 @@ def _build_locked(
         if not full:
             shutil.copyfile(current, target)
         since = None if full else _check_since(folder, float(variables["lookback_minutes"]))
-        _write_build_info(target, started_at, full, since)
+        _write_build_info(target, started_at, full, since, books_through(lake_dir))
     except BaseException:
         dbt.cancel()
         _remove_build_files(folder)
@@ -226,14 +233,17 @@ def _build_locked(
     return BuildResult(success, full, seconds, current if success else target, statuses, failures)
 
 
-def _write_build_info(path: Path, started_at: datetime, full: bool, check_since: datetime | None) -> None:
+def _write_build_info(
+    path: Path, started_at: datetime, full: bool, check_since: datetime | None, books_run: str = ""
+) -> None:
     """The build's own facts, as a table in the warehouse: when it started, whether it was full,
-    and from when on incremental tests look at the largest facts (everything in a full build)."""
+    from when on incremental tests look at the largest facts (everything in a full build), and
+    the newest posting run of the books it reads (`books_through`; "" reads them all)."""
     with duckdb.connect(str(path)) as con:
         con.execute(
             "CREATE OR REPLACE TABLE build_info AS SELECT ?::TIMESTAMPTZ AS started_at,"
-            " ?::BOOLEAN AS full_refresh, ?::TIMESTAMPTZ AS check_since",
-            [started_at, full, check_since or datetime(1970, 1, 1, tzinfo=UTC)],
+            " ?::BOOLEAN AS full_refresh, ?::TIMESTAMPTZ AS check_since, ?::VARCHAR AS books_through",
+            [started_at, full, check_since or datetime(1970, 1, 1, tzinfo=UTC), books_run],
         )
 
 

@@ -45,3 +45,4 @@ from (
         null::decimal(18, 2) as service_fee
     where false
 )
+{{ books_posted() }}

@@ -14,3 +14,4 @@ select
     nullif(counterpart_unit, '') as counterpart_unit,
     run_id
 from {{ source('books', 'voucher_lines') }}
+{{ books_posted() }}

@@ -17,3 +17,4 @@ select
     total,
     run_id
 from {{ source('books', 'vouchers') }}
+{{ books_posted() }}
