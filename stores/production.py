@@ -23,20 +23,23 @@ class WarehouseProduction:
         self.catalog = catalog
 
     def open_work_orders(self) -> list[OpenWorkOrder]:
+        orders = self.con.execute(
+            "SELECT work_order_id, location_id, product_sku_id, ordered_units, received_units, due_date,"
+            " bom_date FROM fct_work_orders WHERE status <> 'closed' ORDER BY due_date, work_order_id"
+        ).fetchall()
         issued: dict[str, dict[str, int]] = {}
-        for order, sku, units in self.con.execute(
-            "SELECT m.work_order_id, m.sku_id, m.issued_units FROM fct_work_order_materials AS m"
-            " JOIN fct_work_orders AS w USING (work_order_id) WHERE w.status <> 'closed'"
-        ).fetchall():
-            issued.setdefault(order, {})[sku] = int(units)
+        if orders:  # each view read once: the materials of these orders only
+            for order, sku, units in self.con.execute(
+                "SELECT work_order_id, sku_id, issued_units FROM fct_work_order_materials"
+                " WHERE work_order_id IN (SELECT unnest(?::VARCHAR[]))",
+                [[o[0] for o in orders]],
+            ).fetchall():
+                issued.setdefault(order, {})[sku] = int(units)
         return [
             OpenWorkOrder(
                 order, location, product, int(ordered), int(received), due, bom_day, issued.get(order, {})
             )
-            for order, location, product, ordered, received, due, bom_day in self.con.execute(
-                "SELECT work_order_id, location_id, product_sku_id, ordered_units, received_units, due_date,"
-                " bom_date FROM fct_work_orders WHERE status <> 'closed' ORDER BY due_date, work_order_id"
-            ).fetchall()
+            for order, location, product, ordered, received, due, bom_day in orders
         ]
 
     def available_stock(self) -> dict[StockKey, int]:

@@ -27,7 +27,7 @@ except data.Unavailable as exc:
 
 first, second, third, fourth = st.columns(4)
 first.metric(t("production.open_orders"), t.number(len(open_orders)))
-second.metric(t("production.wip"), t.money(open_orders["wip_value"].sum()))
+second.metric(t("production.wip"), t.money(orders["wip_value"].sum()))
 third.metric(t("production.kitted"), t.percent(kitting["kitted_rate"]))
 fourth.metric(t("production.lines_covered"), t.percent(kitting["line_rate"]))
 st.caption(t("production.caption", days=int(horizon), orders=len(kitting["orders"])))

@@ -66,7 +66,8 @@ costs as (
         sum(case when event_type = 'production_receipt' and qty_change > 0 then value_change + cost_variance else 0 end)
             as goods_value,
         -sum(case when event_type = 'work_order_closed' then wip_change else 0 end) as variance,
-        sum(wip_change) as wip_value
+        sum(wip_change) as wip_value,
+        bool_or(event_type = 'work_order_closed') as close_posted
     from {{ ref('stg_books__stock_ledger_entries') }}
     where event_type in ('material_issued', 'operation_reported', 'production_receipt', 'work_order_closed')
     group by all
@@ -109,7 +110,8 @@ select
     coalesce(k.service_fee, 0) as service_fee,
     coalesce(k.goods_value, 0) as goods_value,
     coalesce(k.variance, 0) as variance,
-    coalesce(k.wip_value, 0) as wip_value
+    coalesce(k.wip_value, 0) as wip_value,
+    coalesce(k.close_posted, false) as close_posted
 from orders as o
 left join moved as m on m.work_order_id = o.work_order_id
 left join closed as c on c.work_order_id = o.work_order_id
