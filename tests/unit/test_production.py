@@ -342,3 +342,27 @@ def test_a_bom_enters_master_data_as_a_change_and_a_cycle_is_refused_with_its_pa
     assert apply_change(catalog, change) and catalog.bom_for("CABLE", DAY) == cable
     # the kitting and the ledger see the new version at once (the index follows the catalogue)
     assert not apply_change(catalog, change)
+
+
+def test_each_posting_run_is_listed_once_its_exports_are_complete(tmp_path):
+    """A warehouse build reads the books' runs up to the newest listed (stores.warehouse)."""
+    from stores.books import Books
+    from stores.warehouse import books_through
+    from tests.support.factory_lake import a_week_at_plant_p1
+    from tests.support.restaurant_lake import write_restaurant_lake
+
+    var = tmp_path / "var"
+    catalog = factory_catalog()
+    week = a_week_at_plant_p1()
+    assert books_through(var / "lake") == ""  # nothing posted: every run is read
+    write_restaurant_lake(var, catalog, week[:5])
+    first = Books(var, catalog).post_new_movements("run-0000000000000000001")
+    assert books_through(var / "lake") == first.run_id
+    write_restaurant_lake(var, catalog, week)  # the whole week landed: the first five again (known)
+    second = Books(var, catalog).post_new_movements("run-0000000000000000002")
+    assert second.movements > 0
+    listed = sorted(p.name for p in (var / "lake" / "book_runs").glob("*.parquet"))
+    assert listed == [f"part-{first.run_id}.parquet", f"part-{second.run_id}.parquet"]
+    assert books_through(var / "lake") == second.run_id
+    for table in ("stock_ledger", "vouchers", "voucher_lines"):  # listed after its exports
+        assert (var / "lake" / table / f"part-{second.run_id}.parquet").exists()
