@@ -92,3 +92,16 @@ def module_prefect_server(tmp_path_factory) -> Iterator[Settings]:
     settings = settings_for(var, free_port(), free_port()).model_copy(update={"prefect_port": free_port()})
     with running_prefect_server(settings, var.parent / "prefect.log") as running:
         yield running
+
+
+@pytest.fixture(scope="session")
+def editions_warehouse(tmp_path_factory) -> Path:
+    """The restaurant's and the factory's test data built into one warehouse once for the whole
+    session (`tests.support.factory_lake.build_editions_warehouse`); its var folder. Tests read
+    it and never change it (a test that needs another copies what it needs)."""
+    from tests.support.factory_lake import build_editions_warehouse
+
+    var = tmp_path_factory.mktemp("editions") / "var"
+    var.mkdir()
+    build_editions_warehouse(var)
+    return var

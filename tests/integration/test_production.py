@@ -13,7 +13,6 @@ from stockflow.masking import Role
 from stockflow.vouchers import AccountingPolicy
 from stockflow.vouchers import Role as AccountRole
 from tests.integration.test_dashboards import page
-from tests.support.factory_lake import build_factory_warehouse
 
 pytestmark = pytest.mark.integration
 EN, ZH = catalogue(Language.EN), catalogue(Language.ZH_CN)
@@ -21,11 +20,8 @@ POLICY = AccountingPolicy.cn_small_enterprise()
 
 
 @pytest.fixture(scope="module")
-def plant(tmp_path_factory):
-    var = tmp_path_factory.mktemp("factory") / "var"
-    var.mkdir()
-    build_factory_warehouse(var)
-    return var
+def plant(editions_warehouse):
+    return editions_warehouse
 
 
 @pytest.fixture

@@ -7,18 +7,14 @@ import pytest
 from stockflow.i18n import Language, catalogue
 from stockflow.masking import Role
 from tests.integration.test_dashboards import page
-from tests.support.restaurant_lake import build_restaurant_warehouse
 
 pytestmark = pytest.mark.integration
 EN, ZH = catalogue(Language.EN), catalogue(Language.ZH_CN)
 
 
 @pytest.fixture(scope="module")
-def restaurant(tmp_path_factory):
-    var = tmp_path_factory.mktemp("restaurant-pages") / "var"
-    var.mkdir()
-    build_restaurant_warehouse(var)
-    return var
+def restaurant(editions_warehouse):
+    return editions_warehouse
 
 
 @pytest.fixture

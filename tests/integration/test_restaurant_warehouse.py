@@ -11,17 +11,13 @@ import pytest
 from expectations.checks import frames_from_warehouse, validate
 from stockflow.config import Settings
 from stores import warehouse
-from tests.support.restaurant_lake import build_restaurant_warehouse
 
 pytestmark = pytest.mark.integration
 
 
 @pytest.fixture(scope="module")
-def restaurant(tmp_path_factory):
-    var = tmp_path_factory.mktemp("restaurant") / "var"
-    var.mkdir()
-    build_restaurant_warehouse(var)
-    return var
+def restaurant(editions_warehouse):
+    return editions_warehouse
 
 
 def rows(var, sql):

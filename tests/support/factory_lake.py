@@ -1,5 +1,6 @@
-"""A factory's lake written the way the stream lands it, posted to the books and built into
-the warehouse: a week of work orders at plant P1 (`a_week_at_plant_p1`)."""
+"""A factory's week of work orders at plant P1 (`a_week_at_plant_p1`), and the industry
+editions' warehouse: that week and a restaurant's day landed the way the stream lands them,
+posted to the books and built once (`build_editions_warehouse`)."""
 
 from __future__ import annotations
 
@@ -91,10 +92,20 @@ def a_week_at_plant_p1() -> list[object]:
     ]
 
 
-def build_factory_warehouse(var: Path) -> Catalog:
-    """The plant's week landed, posted to the books and built into the warehouse under `var`."""
-    catalog = factory_catalog()
-    write_restaurant_lake(var, catalog, a_week_at_plant_p1())
+def build_editions_warehouse(var: Path) -> Catalog:
+    """Store R1's restaurant day (`tests.support.restaurant_lake.a_day_at_store_r1`) and plant
+    P1's week, one company's master data and one lake, posted and built once: the industry
+    editions' marts and pages read it (their locations, SKUs and days are apart)."""
+    from tests.support.restaurant import restaurant_catalog
+    from tests.support.restaurant_lake import a_day_at_store_r1
+
+    catalog = restaurant_catalog()
+    factory = factory_catalog()
+    catalog.skus.update(factory.skus)
+    catalog.locations.update(factory.locations)
+    catalog.suppliers.update(factory.suppliers)
+    catalog.boms.update(factory.boms)
+    write_restaurant_lake(var, catalog, [*a_day_at_store_r1(), *a_week_at_plant_p1()])
     Books(var, catalog).post_new_movements()
     result = warehouse.build(var, catalog, full=True)
     assert result.success, result.failures

@@ -12,9 +12,7 @@ from lake import LakeWriter, event_row, movement_row
 from stockflow.events import AdjustmentReason, CycleCount, StockAdjustment
 from stockflow.ledger import Ledger
 from stockflow.masterdata import Catalog
-from stores import warehouse
-from stores.books import Books
-from tests.support.restaurant import at, prep, refund, restaurant_catalog, stock_in, ticket
+from tests.support.restaurant import at, prep, refund, stock_in, ticket
 
 DAMAGE, COUNT_VARIANCE = AdjustmentReason.DAMAGE, AdjustmentReason.COUNT_VARIANCE
 
@@ -104,14 +102,3 @@ def a_day_at_store_r1():
         count("c2-flour-f1", "LATE", "FLOUR", "8980", "F1", minutes=120),
         count("c2-flour-f2", "LATE", "FLOUR", "2000", "F2", minutes=120),
     ]
-
-
-def build_restaurant_warehouse(var: Path) -> Catalog:
-    """Store R1's day (`a_day_at_store_r1`) landed, posted to the books and built into the
-    warehouse under `var`; the catalogue."""
-    catalog = restaurant_catalog()
-    write_restaurant_lake(var, catalog, a_day_at_store_r1())
-    Books(var, catalog).post_new_movements()
-    result = warehouse.build(var, catalog, full=True)
-    assert result.success, result.failures
-    return catalog
