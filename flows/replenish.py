@@ -31,7 +31,7 @@ from prefect.cache_policies import NO_CACHE
 
 from infra.worker_client import WorkerClient
 from stockflow.config import get_settings
-from stockflow.masterdata import Catalog
+from stockflow.masterdata import Catalog, LocationKind
 from stockflow.replenishment import (
     DEFAULT_RADIUS_KM,
     DEFAULT_REVIEW_DAYS,
@@ -42,6 +42,7 @@ from stockflow.replenishment import (
 from stockflow.services.planning import run_replenishment
 from stores.demand import open_warehouse_demand
 from stores.planning import Planning
+from stores.production import open_warehouse_production
 
 
 class WorkerStock:
@@ -84,7 +85,8 @@ def plan_and_store(
 ) -> dict[str, Any]:
     root = Path(var_dir)
     catalog = Catalog.load(root / "masterdata.json")
-    with open_warehouse_demand(root) as demand:
+    makes = any(loc.kind is LocationKind.PLANT for loc in catalog.locations.values()) and bool(catalog.boms)
+    with open_warehouse_demand(root) as demand, open_warehouse_production(root, catalog) as production:
         return run_replenishment(
             Planning(root),
             demand,
@@ -93,6 +95,7 @@ def plan_and_store(
             service_level=service_level,
             review_days=review_days,
             radius_km=radius_km,
+            production=production if makes else None,
         )
 
 

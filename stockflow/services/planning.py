@@ -77,6 +77,7 @@ from stockflow.replenishment import (
 )
 from stockflow.services.auditing import recorded_first
 from stockflow.services.ports import AuditTrail, EventPublisher
+from stockflow.services.production import ProductionRecords, with_production
 
 #: Forecast runs are measured against the demand since for this many days after their last day.
 ACCURACY_RUNS_DAYS = 60
@@ -410,11 +411,15 @@ def run_replenishment(
     review_days: int = DEFAULT_REVIEW_DAYS,
     radius_km: float = DEFAULT_RADIUS_KM,
     run_id: str | None = None,
+    production: ProductionRecords | None = None,
 ) -> dict[str, Any]:
     """Suggest transfers and purchase orders for every location × SKU from live stock, recent
     demand (sales and issues, what recipes took) and transfers out, units on order, observed
     lead times and the latest effective forecast, the dishes' exploded into their ingredients
-    (`planning_forecast_means`); store them as proposed (earlier proposals expire)."""
+    (`planning_forecast_means`); store them as proposed (earlier proposals expire). With
+    `production` (a company that makes things): made items become planned work orders, and the
+    materials the released and planned work orders are short of are purchase orders too
+    (`stockflow.services.production.with_production`)."""
     started_at = datetime.now(UTC)
     started = time.perf_counter()
     approved = store.approved_purchase_orders()
@@ -440,11 +445,20 @@ def run_replenishment(
         review_days=review_days,
         radius_km=radius_km,
     )
+    made: dict[str, int] = {}
+    if production is not None:
+        with_made = with_production(catalog, result, production, last_day)
+        result = with_made.plan
+        made = {
+            "planned_work_orders": len(with_made.planned_orders),
+            "materials_short": len(with_made.report.planned.buy),
+        }
     run_id = run_id or f"replenish-{time.time_ns()}"
     stored = store.store_plan(run_id, started_at, last_day, result)
     return {
         "run_id": run_id,
         **stored,
+        **made,
         "unexploded": unexploded,
         "seconds": round(time.perf_counter() - started, 2),
     }

@@ -8,7 +8,7 @@ entry points (the production page, the CLI)."""
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import date, timedelta
 from typing import Protocol
 
@@ -22,7 +22,8 @@ from stockflow.kitting import (
     planned_demand,
     shortages,
 )
-from stockflow.masterdata import Catalog
+from stockflow.masterdata import Catalog, LocationKind
+from stockflow.replenishment import OrderSuggestion, Plan
 
 StockKey = tuple[str, str]
 
@@ -96,3 +97,93 @@ def kitting_report(
     supply = Supply(dict(records.available_stock()), {k: sorted(v) for k, v in arriving.items()})
     result = kit(catalog, orders, supply)
     return KittingReport(result, shortages(result), planned_demand(catalog, result), horizon)
+
+
+@dataclass(frozen=True, slots=True)
+class ProductionPlan:
+    """A replenishment plan with production in it: the purchase orders (what the reorder
+    points propose for bought items, plus the materials short for the work orders), the made
+    items' proposals turned into planned work orders, and their kitting."""
+
+    plan: Plan
+    planned_orders: list[OrderDemand]
+    report: KittingReport
+
+
+def with_production(catalog: Catalog, plan: Plan, records: ProductionRecords, today: date) -> ProductionPlan:
+    """Material requirements in a replenishment plan (MRP). An item made at a location (a BOM
+    in effect, at a plant) is not bought there: the quantity the plan proposes becomes a
+    planned work order due on its expected arrival; at another location a made item comes by
+    transfer, not by purchase. The released work orders and the planned ones are kitted (the
+    earlier due first); the purchased materials they are short of (dependent demand exploded
+    through the BOM levels, netted against stock and purchases due) are added to the purchase
+    orders, each due the day it is needed by and ordered its supplier's lead time before (not
+    before `today`)."""
+    planned: list[OrderDemand] = []
+    orders = []
+    for order in plan.orders:
+        if catalog.bom_for(order.sku, today) is None:
+            orders.append(order)
+            continue
+        location = catalog.locations.get(order.location)
+        if location is not None and location.kind is LocationKind.PLANT:
+            planned.append(
+                OrderDemand(
+                    f"PLAN-{order.location}-{order.sku}",
+                    order.location,
+                    order.sku,
+                    order.quantity,
+                    order.expected_arrival,
+                    today,
+                    planned=True,
+                )
+            )
+    released = [
+        OrderDemand(wo.order, wo.location, wo.product, wo.ordered, wo.due, wo.bom_day, dict(wo.issued))
+        for wo in records.open_work_orders()
+        if wo.received < wo.ordered and catalog.bom_for(wo.product, wo.bom_day) is not None
+    ]
+    available = dict(records.available_stock())
+    arriving: dict[StockKey, list[tuple[date, int]]] = {}
+    for purchase in records.open_purchases():
+        if purchase.open_units > 0:
+            arriving.setdefault((purchase.location, purchase.sku), []).append(
+                (purchase.due, purchase.open_units)
+            )
+    result = kit(
+        catalog, [*released, *planned], Supply(available, {k: sorted(v) for k, v in arriving.items()})
+    )
+    report = KittingReport(result, shortages(result), planned_demand(catalog, result), None)
+    by_key = {(o.location, o.sku): o for o in orders}
+    for short in report.planned.buy:
+        sku = catalog.skus.get(short.sku)
+        if sku is None:
+            continue
+        supplier = catalog.suppliers.get(sku.supplier or "")
+        lead = timedelta(days=supplier.lead_time_days if supplier else 0)
+        order_by = max(short.needed_by - lead, today)
+        key = (short.location, short.sku)
+        position = available.get(key, 0) + sum(q for _, q in arriving.get(key, ()))
+        known = by_key.get(key)
+        if known is not None:  # its own reorder point and the work orders' need together
+            by_key[key] = replace(
+                known,
+                quantity=known.quantity + short.qty,
+                order_by=min(known.order_by, order_by),
+                expected_arrival=min(known.expected_arrival, short.needed_by),
+            )
+        else:
+            by_key[key] = OrderSuggestion(
+                short.location,
+                short.sku,
+                sku.supplier or "",
+                short.qty,
+                order_by,
+                max(short.needed_by, order_by),
+                position,
+                0,
+                0.0,
+            )
+    merged = [by_key[(o.location, o.sku)] for o in orders]
+    merged += [s for key, s in by_key.items() if key not in {(o.location, o.sku) for o in orders}]
+    return ProductionPlan(Plan(plan.series, merged, plan.transfers), planned, report)

@@ -366,3 +366,59 @@ def test_each_posting_run_is_listed_once_its_exports_are_complete(tmp_path):
     assert books_through(var / "lake") == second.run_id
     for table in ("stock_ledger", "vouchers", "voucher_lines"):  # listed after its exports
         assert (var / "lake" / table / f"part-{second.run_id}.parquet").exists()
+
+
+class Records:
+    """The production records a replenishment run reads (the warehouse's, in memory)."""
+
+    def __init__(self, available, purchases=(), orders=()):
+        self.available, self.purchases, self.orders = available, list(purchases), list(orders)
+
+    def open_work_orders(self):
+        return self.orders
+
+    def available_stock(self):
+        return self.available
+
+    def open_purchases(self):
+        return self.purchases
+
+
+def test_replenishment_plans_made_items_as_work_orders_and_buys_what_they_lack(catalog):
+    from datetime import timedelta
+
+    from stockflow.replenishment import OrderSuggestion, Plan
+    from stockflow.services.production import OpenPurchase, with_production
+
+    today, due = date(2026, 5, 4), date(2026, 5, 20)
+
+    def suggestion(location, sku, qty):
+        return OrderSuggestion(location, sku, "STEELCO", qty, today, due, 0, 5, 1.0)
+
+    plan = Plan(
+        [], [suggestion(PLANT, "LAMP", 10), suggestion(PLANT, "SCREW", 100), suggestion("SC1", "BASE", 3)], []
+    )
+    records = Records(
+        {
+            (PLANT, "SHADE"): 4,
+            (PLANT, "BULB"): 20,
+            (PLANT, "STEEL"): 10000,
+            (PLANT, "SCREW"): 10,
+            (PLANT, "CABLE"): 3,
+        },
+        [OpenPurchase(PLANT, "SHADE", 2, due - timedelta(days=1))],
+    )
+    made = with_production(catalog, plan, records, today)
+    # the lamps are made, not bought; the bases at the paint shop are not bought there either
+    assert [(o.order, o.product, o.qty, o.due, o.planned) for o in made.planned_orders] == [
+        ("PLAN-P1-LAMP", "LAMP", 10, due, True)
+    ]
+    # 10 lamps: 10 bases to make (none in stock) take 275 dm² of steel (in stock), 42 screws
+    # (10 there) and 10 cables (3 there); 10 shades (4 there, 2 arriving in time); bulbs enough
+    bought = {o.sku: o for o in made.plan.orders}
+    assert set(bought) == {"SCREW", "CABLE", "SHADE"}
+    assert bought["SCREW"].quantity == 100 + 32  # its own reorder point and the work order's need
+    assert (bought["CABLE"].quantity, bought["SHADE"].quantity) == (7, 4)
+    # needed by the lamps' day; ordered the supplier's 5 days before
+    assert (bought["CABLE"].order_by, bought["CABLE"].expected_arrival) == (due - timedelta(days=5), due)
+    assert bought["CABLE"].inventory_position == 3 and bought["SHADE"].inventory_position == 6
