@@ -927,10 +927,10 @@ def kitting(settings: Settings, horizon_days: int | None) -> dict[str, Any]:
     def listed(found: Any) -> pd.DataFrame:
         return pd.DataFrame(
             [
-                {"location_id": s.location, "sku_id": s.sku, "qty": s.qty, "needed_by": s.needed_by}
+                {"location_id": s.location, "sku_id": s.sku, "quantity": s.qty, "needed_by": s.needed_by}
                 for s in found
             ],
-            columns=["location_id", "sku_id", "qty", "needed_by"],
+            columns=["location_id", "sku_id", "quantity", "needed_by"],
         )
 
     return {

@@ -12,7 +12,8 @@ there, which order gets what, and what is short.
   stock, then its on-order by the due date, ``ratio`` units of the substitute for a unit of
   the line's material, in whole units of the substitute (rounded up). What is still missing
   is short. A material with a BOM of its own (a sub-assembly) is allocated like any other at
-  its level: from its stock and its on-order (work orders that make it).
+  its level: from its stock and its on-order (the supply says what is on order: purchases, and
+  the open units of the work orders that make it, `stockflow.services.production`).
 * A line is covered when nothing is short; an order is kitted when every line is covered. The
   rates (`OrderKit.rate`, `KitResult.kitted_rate`, `KitResult.line_rate`) are exact
   `Fraction`s (covered ÷ all); with nothing to count, a rate is 1 (nothing is missing).

@@ -81,21 +81,15 @@ def kitting_report(
     the purchases due by each order's day. A whole order is kitted against what it may still
     issue: its quantity's need less what was issued to it (a received part took its share)."""
     horizon = today + timedelta(days=horizon_days) if horizon_days is not None else None
+    open_orders = list(records.open_work_orders())
     orders = [
         OrderDemand(wo.order, wo.location, wo.product, wo.ordered, wo.due, wo.bom_day, dict(wo.issued))
-        for wo in records.open_work_orders()
+        for wo in open_orders
         if wo.received < wo.ordered
         and (horizon is None or wo.due <= horizon)
         and catalog.bom_for(wo.product, wo.bom_day) is not None
     ]
-    arriving: dict[StockKey, list[tuple[date, int]]] = {}
-    for purchase in records.open_purchases():
-        if purchase.open_units > 0:
-            arriving.setdefault((purchase.location, purchase.sku), []).append(
-                (purchase.due, purchase.open_units)
-            )
-    supply = Supply(dict(records.available_stock()), {k: sorted(v) for k, v in arriving.items()})
-    result = kit(catalog, orders, supply)
+    result = kit(catalog, orders, _supply(records, open_orders))
     return KittingReport(result, shortages(result), planned_demand(catalog, result), horizon)
 
 
@@ -138,21 +132,15 @@ def with_production(catalog: Catalog, plan: Plan, records: ProductionRecords, to
                     planned=True,
                 )
             )
+    open_orders = list(records.open_work_orders())
     released = [
         OrderDemand(wo.order, wo.location, wo.product, wo.ordered, wo.due, wo.bom_day, dict(wo.issued))
-        for wo in records.open_work_orders()
+        for wo in open_orders
         if wo.received < wo.ordered and catalog.bom_for(wo.product, wo.bom_day) is not None
     ]
-    available = dict(records.available_stock())
-    arriving: dict[StockKey, list[tuple[date, int]]] = {}
-    for purchase in records.open_purchases():
-        if purchase.open_units > 0:
-            arriving.setdefault((purchase.location, purchase.sku), []).append(
-                (purchase.due, purchase.open_units)
-            )
-    result = kit(
-        catalog, [*released, *planned], Supply(available, {k: sorted(v) for k, v in arriving.items()})
-    )
+    supply = _supply(records, open_orders)
+    available, arriving = supply.available, supply.on_order
+    result = kit(catalog, [*released, *planned], supply)
     report = KittingReport(result, shortages(result), planned_demand(catalog, result), None)
     by_key = {(o.location, o.sku): o for o in orders}
     for short in report.planned.buy:
@@ -187,3 +175,19 @@ def with_production(catalog: Catalog, plan: Plan, records: ProductionRecords, to
     merged = [by_key[(o.location, o.sku)] for o in orders]
     merged += [s for key, s in by_key.items() if key not in {(o.location, o.sku) for o in orders}]
     return ProductionPlan(Plan(plan.series, merged, plan.transfers), planned, report)
+
+
+def _supply(records: ProductionRecords, open_orders: Sequence[OpenWorkOrder]) -> Supply:
+    """What work orders may take: the stock available now, and what arrives by a day: the open
+    units of purchase order lines on their due day, and the units open work orders still have
+    to make (a sub-assembly's own orders) on their due day."""
+    arriving: dict[StockKey, list[tuple[date, int]]] = {}
+    for purchase in records.open_purchases():
+        if purchase.open_units > 0:
+            arriving.setdefault((purchase.location, purchase.sku), []).append(
+                (purchase.due, purchase.open_units)
+            )
+    for wo in open_orders:
+        if wo.received < wo.ordered:
+            arriving.setdefault((wo.location, wo.product), []).append((wo.due, wo.ordered - wo.received))
+    return Supply(dict(records.available_stock()), {k: sorted(v) for k, v in arriving.items()})

@@ -105,10 +105,12 @@ def test_the_production_page_shows_the_orders_their_kitting_and_what_is_short(en
     # shades (10 on order by its day, 4 left in stock) and bulbs
     assert metrics[EN["production.kitted"]].startswith("50")
     shortages = {
-        r[EN["column.sku_id"]]: r[EN["column.qty"]] for r in at.dataframe[1].value.to_dict("records")
+        r[EN["column.sku_id"]]: r[EN["column.quantity"]] for r in at.dataframe[1].value.to_dict("records")
     }
     assert shortages == {"BASE": 12, "SHADE": 6, "BULB": 18}
-    to_buy = {r[EN["column.sku_id"]]: r[EN["column.qty"]] for r in at.dataframe[-1].value.to_dict("records")}
+    to_buy = {
+        r[EN["column.sku_id"]]: r[EN["column.quantity"]] for r in at.dataframe[-1].value.to_dict("records")
+    }
     # the 12 bases to make take 12 cables (6 in stock after the kitting), steel and screws in stock
     assert to_buy == {"BULB": 18, "SHADE": 6, "CABLE": 6}
 

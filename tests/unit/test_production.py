@@ -422,3 +422,22 @@ def test_replenishment_plans_made_items_as_work_orders_and_buys_what_they_lack(c
     # needed by the lamps' day; ordered the supplier's 5 days before
     assert (bought["CABLE"].order_by, bought["CABLE"].expected_arrival) == (due - timedelta(days=5), due)
     assert bought["CABLE"].inventory_position == 3 and bought["SHADE"].inventory_position == 6
+
+
+def test_a_sub_assemblys_own_open_work_order_is_supply_for_the_orders_that_need_it(catalog):
+    from datetime import timedelta
+
+    from stockflow.services.production import OpenWorkOrder, kitting_report
+
+    today = date(2026, 5, 4)
+    base = OpenWorkOrder("WO-BASE", PLANT, "BASE", 10, 4, today + timedelta(days=2), today, {})
+    lamps = OpenWorkOrder("WO-LAMP", PLANT, "LAMP", 8, 0, today + timedelta(days=5), today, {})
+    late = OpenWorkOrder("WO-LAMP-2", PLANT, "LAMP", 1, 0, today + timedelta(days=1), today, {})
+    stock = {(PLANT, "SHADE"): 20, (PLANT, "BULB"): 20, (PLANT, "BASE"): 1}
+    report = kitting_report(catalog, Records(stock, orders=[base, lamps, late]), today)
+    by_order = {o.demand.order: {line.material: line for line in o.lines} for o in report.result.orders}
+    # WO-LAMP-2 (due first) takes the base in stock; WO-LAMP takes the 6 bases WO-BASE still has
+    # to make, due 3 days before it, and is short of 2
+    assert by_order["WO-LAMP-2"]["BASE"].from_stock == 1
+    assert by_order["WO-LAMP"]["BASE"].from_on_order == ((today + timedelta(days=2), 6),)
+    assert by_order["WO-LAMP"]["BASE"].short == 2
