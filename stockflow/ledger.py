@@ -1821,23 +1821,28 @@ class Ledger:
                 sku=self.catalog.skus[code], qty=units, batch=None, reference=ev.prep_id, dish=sku.sku
             )
             self._outflow(txn, ev.location, ingredient, "prep")
-        if sku.is_perishable and sku.batch_managed:
-            try:
-                expiry = ev.expiry_date or date.fromordinal(
-                    self._local_day(ev.occurred_at).toordinal() + (sku.shelf_life_days or 0)
-                )
-            except (OverflowError, ValueError) as exc:
-                raise StockRejected(
-                    "expiry_out_of_range", f"{sku.sku} made {ev.occurred_at} cannot expire: {exc}"
-                ) from exc
-            where = PositionKey(ev.location, sku.sku, batch)
-            known = self._expiry.get(where)
-            if known is not None and known != expiry:
-                raise StockRejected(
-                    "expiry_conflict", f"batch {batch!r} of {sku.sku} already expires on {known}"
-                )
-            txn.on_commit.append(lambda: self._expiry.__setitem__(where, expiry))
+        self._made_batch_expiry(txn, ev, sku, batch)
         self._inflow(txn, ev.location, line, batch)
+
+    def _made_batch_expiry(self, txn: _Txn, ev: Any, sku: Sku, batch: str) -> None:
+        """A batch made here (a prep, a work order's goods) of a perishable batch-managed SKU
+        expires on the event's `expiry_date`, else its shelf life after the day it was made;
+        a batch already known keeps its one expiry (another is refused)."""
+        if not (sku.is_perishable and sku.batch_managed):
+            return
+        try:
+            expiry = ev.expiry_date or date.fromordinal(
+                self._local_day(ev.occurred_at).toordinal() + (sku.shelf_life_days or 0)
+            )
+        except (OverflowError, ValueError) as exc:
+            raise StockRejected(
+                "expiry_out_of_range", f"{sku.sku} made {ev.occurred_at} cannot expire: {exc}"
+            ) from exc
+        where = PositionKey(ev.location, sku.sku, batch)
+        known = self._expiry.get(where)
+        if known is not None and known != expiry:
+            raise StockRejected("expiry_conflict", f"batch {batch!r} of {sku.sku} already expires on {known}")
+        txn.on_commit.append(lambda: self._expiry.__setitem__(where, expiry))
 
     # ---------------------------------------------------------------- work orders
     def _open_work_order(self, code: str, location: str) -> WorkOrder:
@@ -2004,22 +2009,7 @@ class Ledger:
                     wo.issued[bom_line.sku] = wo.issued.get(bom_line.sku, 0) + need
         sku = line.sku
         batch = self._require_batch(line, "production receipt") if sku.batch_managed else NO_BATCH
-        if sku.is_perishable and sku.batch_managed:
-            try:
-                expiry = ev.expiry_date or date.fromordinal(
-                    self._local_day(ev.occurred_at).toordinal() + (sku.shelf_life_days or 0)
-                )
-            except (OverflowError, ValueError) as exc:
-                raise StockRejected(
-                    "expiry_out_of_range", f"{sku.sku} made {ev.occurred_at} cannot expire: {exc}"
-                ) from exc
-            where = PositionKey(ev.location, sku.sku, batch)
-            known = self._expiry.get(where)
-            if known is not None and known != expiry:
-                raise StockRejected(
-                    "expiry_conflict", f"batch {batch!r} of {sku.sku} already expires on {known}"
-                )
-            txn.on_commit.append(lambda: self._expiry.__setitem__(where, expiry))
+        self._made_batch_expiry(txn, ev, sku, batch)
         self._inflow(txn, ev.location, line, batch)
         wo.received += line.qty
         self._change_work_order(txn, wo)
