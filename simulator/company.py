@@ -342,10 +342,15 @@ class Simulation:
     def _stock(self, location: str, sku: str) -> int:
         return sum(p.on_hand - p.quarantined for p in self.ledger.batches_at(location, sku).values())
 
+    def _refused(self, event: object, exc: StockRejected) -> None:
+        """A refusal of one of the simulator's own events (the retail company's may be refused
+        for want of stock: nothing to remember)."""
+
     def _apply(self, event, out: list) -> bool:
         try:
             result = self.ledger.apply(event)
-        except StockRejected:
+        except StockRejected as exc:
+            self._refused(event, exc)
             return False  # never sent: no running number used up
         for follow in result.follow_ups:
             self.ledger.apply(follow)

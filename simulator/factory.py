@@ -1125,18 +1125,9 @@ class FactorySimulation(Simulation):
         return {(self.warehouse, code): rate * factor for code, rate in self.demand.items()}
 
     # ------------------------------------------------------------------ helpers
-    def _apply(self, event, out: list) -> bool:
-        """`Simulation._apply`, and a refusal remembered (`refused`: the simulator's own
-        events are all meant to be taken)."""
-        try:
-            result = self.ledger.apply(event)
-        except StockRejected as exc:
-            self.refused.append((event, exc))
-            return False
-        for follow in result.follow_ups:
-            self.ledger.apply(follow)
-        out.append(event.model_copy(update={"source_seq": self._seq_of(event.source)}))
-        return True
+    def _refused(self, event: object, exc: StockRejected) -> None:
+        """Remembered (`refused`): the simulator's own events are all meant to be taken."""
+        self.refused.append((event, exc))
 
     def _plan(self, when: datetime, what: object) -> None:
         self._planned += 1

@@ -802,18 +802,9 @@ class RestaurantSimulation(Simulation):
             or (self.ledger.batch_expiry(location, sku, batch) or date.max) > keeps_after
         )
 
-    def _apply(self, event, out: list) -> bool:
-        """`Simulation._apply`, and a refusal remembered (`refused`: the simulator's own
-        events are all meant to be taken)."""
-        try:
-            result = self.ledger.apply(event)
-        except StockRejected as exc:
-            self.refused.append((event, exc))
-            return False
-        for follow in result.follow_ups:
-            self.ledger.apply(follow)
-        out.append(event.model_copy(update={"source_seq": self._seq_of(event.source)}))
-        return True
+    def _refused(self, event: object, exc: StockRejected) -> None:
+        """Remembered (`refused`): the simulator's own events are all meant to be taken."""
+        self.refused.append((event, exc))
 
     def _fefo(self, location: str, sku: str) -> list[str]:
         return sorted(
