@@ -894,7 +894,7 @@ def kitting(settings: Settings, horizon_days: int | None) -> dict[str, Any]:
     cat = catalog(settings)
     today = datetime.now(settings.tz).date()
     try:
-        with open_warehouse_production(settings.var_dir, cat) as records:
+        with open_warehouse_production(settings.var_dir) as records:
             report = kitting_report(cat, records, today, horizon_days)
     except duckdb.CatalogException as exc:
         raise Unavailable("production.not_built") from exc

@@ -86,7 +86,7 @@ def plan_and_store(
     root = Path(var_dir)
     catalog = Catalog.load(root / "masterdata.json")
     makes = any(loc.kind is LocationKind.PLANT for loc in catalog.locations.values()) and bool(catalog.boms)
-    with open_warehouse_demand(root) as demand, open_warehouse_production(root, catalog) as production:
+    with open_warehouse_demand(root) as demand, open_warehouse_production(root) as production:
         return run_replenishment(
             Planning(root),
             demand,

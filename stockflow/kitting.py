@@ -68,6 +68,11 @@ class OrderDemand:
             raise ValueError(f"work order {self.order}: a quantity to make cannot be negative ({self.qty})")
 
 
+def available_units(on_hand: int, reserved: int = 0, quarantined: int = 0) -> int:
+    """What a position may give: on hand less reserved and quarantined stock, never below 0."""
+    return max(0, on_hand - reserved - quarantined)
+
+
 @dataclass(frozen=True, slots=True)
 class Supply:
     """What the orders may take, in base units: `available` per (location, SKU) is on hand less
@@ -89,7 +94,8 @@ class Supply:
         reserved = reserved or {}
         quarantined = quarantined or {}
         available = {
-            key: max(0, qty - reserved.get(key, 0) - quarantined.get(key, 0)) for key, qty in on_hand.items()
+            key: available_units(qty, reserved.get(key, 0), quarantined.get(key, 0))
+            for key, qty in on_hand.items()
         }
         return cls(available, dict(on_order or {}))
 

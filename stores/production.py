@@ -1,26 +1,24 @@
 """The warehouse as production's records (`stockflow.services.production.ProductionRecords`):
 open work orders and what was issued to them (fct_work_orders, fct_work_order_materials),
-stock available as of the last build (each batch's latest position in fct_stock_movements),
-and purchase order lines still open (fct_purchase_orders)."""
+each batch's latest position as of the last build (fct_stock_movements), and purchase order
+lines still open (fct_purchase_orders). What is available and when a purchase is due are the
+core's rules (stockflow.services.production)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
-from datetime import timedelta
 from pathlib import Path
 
 import duckdb
 
-from stockflow.masterdata import Catalog
-from stockflow.services.production import OpenPurchase, OpenWorkOrder, StockKey
+from stockflow.services.production import BatchPosition, OpenPurchase, OpenWorkOrder
 from stores import warehouse
 
 
 class WarehouseProduction:
-    def __init__(self, con: duckdb.DuckDBPyConnection, catalog: Catalog) -> None:
+    def __init__(self, con: duckdb.DuckDBPyConnection) -> None:
         self.con = con
-        self.catalog = catalog
 
     def open_work_orders(self) -> list[OpenWorkOrder]:
         orders = self.con.execute(
@@ -42,35 +40,31 @@ class WarehouseProduction:
             for order, location, product, ordered, received, due, bom_day in orders
         ]
 
-    def available_stock(self) -> dict[StockKey, int]:
+    def stock_positions(self) -> list[BatchPosition]:
         rows = self.con.execute(
             """
-            SELECT location_id, sku_id,
-                   sum(greatest(on_hand_after - reserved_after - quarantined_after, 0)) AS available
-            FROM (
-                SELECT location_id, sku_id, batch_id, on_hand_after, reserved_after, quarantined_after
-                FROM fct_stock_movements
-                QUALIFY row_number() OVER (PARTITION BY location_id, sku_id, batch_id ORDER BY apply_seq DESC) = 1
-            )
-            GROUP BY ALL
+            SELECT location_id, sku_id, batch_id, on_hand_after, reserved_after, quarantined_after
+            FROM fct_stock_movements
+            QUALIFY row_number() OVER (PARTITION BY location_id, sku_id, batch_id ORDER BY apply_seq DESC) = 1
             """
         ).fetchall()
-        return {(location, sku): int(units) for location, sku, units in rows if units}
+        return [
+            BatchPosition(location, sku, batch or "", int(on_hand), int(reserved), int(quarantined))
+            for location, sku, batch, on_hand, reserved, quarantined in rows
+        ]
 
     def open_purchases(self) -> list[OpenPurchase]:
-        out = []
-        for location, sku, supplier, units, order_date, expected in self.con.execute(
-            "SELECT location_id, sku_id, supplier_id, open_units, order_date, expected_date"
-            " FROM fct_purchase_orders WHERE open_units > 0"
-        ).fetchall():
-            known = self.catalog.suppliers.get(supplier)
-            due = expected or order_date + timedelta(days=known.lead_time_days if known else 0)
-            out.append(OpenPurchase(location, sku, int(units), due))
-        return out
+        return [
+            OpenPurchase(location, sku, supplier or "", int(units), order_date, expected)
+            for location, sku, supplier, units, order_date, expected in self.con.execute(
+                "SELECT location_id, sku_id, supplier_id, open_units, order_date, expected_date"
+                " FROM fct_purchase_orders WHERE open_units > 0"
+            ).fetchall()
+        ]
 
 
 @contextmanager
-def open_warehouse_production(var_dir: Path, catalog: Catalog) -> Iterator[WarehouseProduction]:
+def open_warehouse_production(var_dir: Path) -> Iterator[WarehouseProduction]:
     """The production records over the current warehouse, read-only."""
     with duckdb.connect(str(warehouse.warehouse_path(var_dir)), read_only=True) as con:
-        yield WarehouseProduction(con, catalog)
+        yield WarehouseProduction(con)

@@ -18,6 +18,7 @@ from stockflow.kitting import (
     PlannedDemand,
     Shortage,
     Supply,
+    available_units,
     kit,
     planned_demand,
     shortages,
@@ -45,19 +46,41 @@ class OpenWorkOrder:
 
 @dataclass(frozen=True, slots=True)
 class OpenPurchase:
-    """Units of a purchase order line still to arrive, and the day they are due: the order's
-    expected date, else its day plus the supplier's lead time."""
+    """Units of a purchase order line still to arrive (base units), the order's day and the
+    day it is expected (None: not given)."""
 
     location: str
     sku: str
+    supplier: str
     open_units: int
-    due: date
+    order_date: date
+    expected_date: date | None = None
+
+    def due(self, catalog: Catalog) -> date:
+        """The day it is due: the expected day, else the order's day plus the supplier's lead
+        time (an unknown supplier: the order's day)."""
+        if self.expected_date is not None:
+            return self.expected_date
+        supplier = catalog.suppliers.get(self.supplier)
+        return self.order_date + timedelta(days=supplier.lead_time_days if supplier else 0)
+
+
+@dataclass(frozen=True, slots=True)
+class BatchPosition:
+    """A batch's latest position at a location, in base units."""
+
+    location: str
+    sku: str
+    batch: str
+    on_hand: int
+    reserved: int
+    quarantined: int
 
 
 class ProductionRecords(Protocol):
     def open_work_orders(self) -> Sequence[OpenWorkOrder]: ...
 
-    def available_stock(self) -> Mapping[StockKey, int]: ...
+    def stock_positions(self) -> Sequence[BatchPosition]: ...
 
     def open_purchases(self) -> Sequence[OpenPurchase]: ...
 
@@ -89,7 +112,7 @@ def kitting_report(
         and (horizon is None or wo.due <= horizon)
         and catalog.bom_for(wo.product, wo.bom_day) is not None
     ]
-    result = kit(catalog, orders, _supply(records, open_orders))
+    result = kit(catalog, orders, _supply(catalog, records, open_orders))
     return KittingReport(result, shortages(result), planned_demand(catalog, result), horizon)
 
 
@@ -138,7 +161,7 @@ def with_production(catalog: Catalog, plan: Plan, records: ProductionRecords, to
         for wo in open_orders
         if wo.received < wo.ordered and catalog.bom_for(wo.product, wo.bom_day) is not None
     ]
-    supply = _supply(records, open_orders)
+    supply = _supply(catalog, records, open_orders)
     available, arriving = supply.available, supply.on_order
     result = kit(catalog, [*released, *planned], supply)
     report = KittingReport(result, shortages(result), planned_demand(catalog, result), None)
@@ -177,17 +200,23 @@ def with_production(catalog: Catalog, plan: Plan, records: ProductionRecords, to
     return ProductionPlan(Plan(plan.series, merged, plan.transfers), planned, report)
 
 
-def _supply(records: ProductionRecords, open_orders: Sequence[OpenWorkOrder]) -> Supply:
-    """What work orders may take: the stock available now, and what arrives by a day: the open
-    units of purchase order lines on their due day, and the units open work orders still have
-    to make (a sub-assembly's own orders) on their due day."""
+def _supply(catalog: Catalog, records: ProductionRecords, open_orders: Sequence[OpenWorkOrder]) -> Supply:
+    """What work orders may take: the stock available now (each batch's available units, per
+    location × SKU), and what arrives by a day: the open units of purchase order lines on their
+    due day, and the units open work orders still have to make (a sub-assembly's own orders)
+    on their due day."""
+    available: dict[StockKey, int] = {}
+    for pos in records.stock_positions():
+        units = available_units(pos.on_hand, pos.reserved, pos.quarantined)
+        if units:
+            available[pos.location, pos.sku] = available.get((pos.location, pos.sku), 0) + units
     arriving: dict[StockKey, list[tuple[date, int]]] = {}
     for purchase in records.open_purchases():
         if purchase.open_units > 0:
             arriving.setdefault((purchase.location, purchase.sku), []).append(
-                (purchase.due, purchase.open_units)
+                (purchase.due(catalog), purchase.open_units)
             )
     for wo in open_orders:
         if wo.received < wo.ordered:
             arriving.setdefault((wo.location, wo.product), []).append((wo.due, wo.ordered - wo.received))
-    return Supply(dict(records.available_stock()), {k: sorted(v) for k, v in arriving.items()})
+    return Supply(available, {k: sorted(v) for k, v in arriving.items()})
