@@ -100,6 +100,13 @@ CREATE TABLE IF NOT EXISTS posting_runs (
 )
 
 
+def _list_run(folder: Path, run_id: str) -> None:
+    """List one exported posting run in lake/book_runs (written whole, then renamed)."""
+    tmp = folder / f".part-{run_id}.parquet.tmp"
+    pq.write_table(pa.table({"run_id": [run_id]}), tmp)
+    os.replace(tmp, folder / f"part-{run_id}.parquet")
+
+
 class Books:
     """The books under one var/ folder: implements the books' ports (`stockflow.services.books`)
     on DuckDB, reads new movements from the lake and exports each committed run into it."""
@@ -143,7 +150,16 @@ class Books:
 
     # ------------------------------------------------------------------ lake export
     def _export_runs(self, con: duckdb.DuckDBPyConnection) -> None:
-        """Write every committed run not yet exported as Parquet files (idempotent by name)."""
+        """Write every committed run not yet exported as Parquet files (idempotent by name).
+
+        The list of runs (lake/book_runs) exists before any run's files are written, so a build
+        that starts while the first run is exported reads no run rather than a part of it; runs
+        exported before the list existed are listed when it is made."""
+        runs = self.lake_dir / BOOK_RUNS
+        if not runs.is_dir():
+            runs.mkdir(parents=True)
+            for (run_id,) in con.execute("SELECT run_id FROM posting_runs WHERE exported").fetchall():
+                _list_run(runs, run_id)
         for (run_id,) in con.execute(
             "SELECT run_id FROM posting_runs WHERE NOT exported ORDER BY run_id"
         ).fetchall():
@@ -159,12 +175,7 @@ class Books:
                 tmp = folder / f".{target.name}.tmp"
                 pq.write_table(data.cast(schema), tmp, compression="zstd")
                 os.replace(tmp, target)
-            # last: the run's files are all there (a warehouse build reads the runs listed)
-            folder = self.lake_dir / BOOK_RUNS
-            folder.mkdir(parents=True, exist_ok=True)
-            tmp = folder / f".part-{run_id}.parquet.tmp"
-            pq.write_table(pa.table({"run_id": [run_id]}), tmp)
-            os.replace(tmp, folder / f"part-{run_id}.parquet")
+            _list_run(runs, run_id)  # last: the run's files are all there (a build reads the runs listed)
             con.execute("UPDATE posting_runs SET exported = true WHERE run_id = ?", [run_id])
 
     # ------------------------------------------------------------------ reading

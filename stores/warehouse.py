@@ -61,10 +61,14 @@ def build_vars(settings: Settings | None = None) -> dict[str, Any]:
     }
 
 
-def books_through(lake_dir: Path) -> str:
-    """The newest posting run whose exports are complete ("" when no run was listed: books
-    exported before runs were, all read): what every books model of a build reads up to."""
-    names = [p.name for p in (lake_dir / BOOK_RUNS).glob("part-*.parquet")]
+def books_through(lake_dir: Path) -> str | None:
+    """The newest posting run whose exports are complete: what every books model of a build
+    reads up to ("" when the list is empty: no run is read, the first may be half exported;
+    None when the lake has no list at all: books exported without one, every run is read)."""
+    folder = lake_dir / BOOK_RUNS
+    if not folder.is_dir():
+        return None
+    names = [p.name for p in folder.glob("part-*.parquet")]
     return max(names).removeprefix("part-").removesuffix(".parquet") if names else ""
 
 
@@ -234,11 +238,11 @@ def _build_locked(
 
 
 def _write_build_info(
-    path: Path, started_at: datetime, full: bool, check_since: datetime | None, books_run: str = ""
+    path: Path, started_at: datetime, full: bool, check_since: datetime | None, books_run: str | None
 ) -> None:
     """The build's own facts, as a table in the warehouse: when it started, whether it was full,
     from when on incremental tests look at the largest facts (everything in a full build), and
-    the newest posting run of the books it reads (`books_through`; "" reads them all)."""
+    the newest posting run of the books it reads (`books_through`; NULL reads them all)."""
     with duckdb.connect(str(path)) as con:
         con.execute(
             "CREATE OR REPLACE TABLE build_info AS SELECT ?::TIMESTAMPTZ AS started_at,"

@@ -354,7 +354,10 @@ def test_each_posting_run_is_listed_once_its_exports_are_complete(tmp_path):
     var = tmp_path / "var"
     catalog = factory_catalog()
     week = a_week_at_plant_p1()
-    assert books_through(var / "lake") == ""  # nothing posted: every run is read
+    assert books_through(var / "lake") is None  # no list: books exported without one, all read
+    (var / "lake" / "book_runs").mkdir(parents=True)
+    assert books_through(var / "lake") == ""  # an empty list: the first run may be half exported
+    (var / "lake" / "book_runs").rmdir()
     write_restaurant_lake(var, catalog, week[:5])
     first = Books(var, catalog).post_new_movements("run-0000000000000000001")
     assert books_through(var / "lake") == first.run_id
@@ -366,6 +369,14 @@ def test_each_posting_run_is_listed_once_its_exports_are_complete(tmp_path):
     assert books_through(var / "lake") == second.run_id
     for table in ("stock_ledger", "vouchers", "voucher_lines"):  # listed after its exports
         assert (var / "lake" / table / f"part-{second.run_id}.parquet").exists()
+    # a lake whose runs were exported before the list existed: they are listed when it is made
+    import shutil
+
+    shutil.rmtree(var / "lake" / "book_runs")
+    write_restaurant_lake(var, catalog, week)
+    third = Books(var, catalog).post_new_movements("run-0000000000000000003")
+    listed = sorted(p.name for p in (var / "lake" / "book_runs").glob("*.parquet"))
+    assert listed == [f"part-{r}.parquet" for r in (first.run_id, second.run_id, third.run_id)]
 
 
 class Records:
@@ -377,8 +388,10 @@ class Records:
     def open_work_orders(self):
         return self.orders
 
-    def available_stock(self):
-        return self.available
+    def stock_positions(self):
+        from stockflow.services.production import BatchPosition
+
+        return [BatchPosition(loc, sku, "", units, 0, 0) for (loc, sku), units in self.available.items()]
 
     def open_purchases(self):
         return self.purchases
@@ -406,7 +419,7 @@ def test_replenishment_plans_made_items_as_work_orders_and_buys_what_they_lack(c
             (PLANT, "SCREW"): 10,
             (PLANT, "CABLE"): 3,
         },
-        [OpenPurchase(PLANT, "SHADE", 2, due - timedelta(days=1))],
+        [OpenPurchase(PLANT, "SHADE", "STEELCO", 2, today, due - timedelta(days=1))],
     )
     made = with_production(catalog, plan, records, today)
     # the lamps are made, not bought; the bases at the paint shop are not bought there either
@@ -441,3 +454,38 @@ def test_a_sub_assemblys_own_open_work_order_is_supply_for_the_orders_that_need_
     assert by_order["WO-LAMP-2"]["BASE"].from_stock == 1
     assert by_order["WO-LAMP"]["BASE"].from_on_order == ((today + timedelta(days=2), 6),)
     assert by_order["WO-LAMP"]["BASE"].short == 2
+
+
+def test_kitting_supply_floors_each_batch_and_dates_purchases_by_their_supplier(catalog):
+    """A batch reserved or quarantined beyond its stock gives nothing and takes nothing from
+    another batch; a purchase without an expected day is due its supplier's lead time after
+    its order day."""
+    from datetime import timedelta
+
+    from stockflow.services.production import BatchPosition, OpenPurchase, _supply
+
+    ordered = date(2026, 5, 4)
+    lead = catalog.suppliers["STEELCO"].lead_time_days
+
+    class Positions(Records):
+        def stock_positions(self):
+            return [
+                BatchPosition(PLANT, "BULB", "B1", 5, 0, 8),  # more held than on hand: 0, not -3
+                BatchPosition(PLANT, "BULB", "B2", 7, 2, 0),
+                BatchPosition(PLANT, "SHADE", "S1", 3, 3, 0),
+            ]
+
+    records = Positions(
+        {},
+        [
+            OpenPurchase(PLANT, "BULB", "STEELCO", 4, ordered),
+            OpenPurchase(PLANT, "BULB", "STEELCO", 6, ordered, ordered + timedelta(days=1)),
+            OpenPurchase(PLANT, "SHADE", "NOBODY", 1, ordered),
+        ],
+    )
+    supply = _supply(catalog, records, [])
+    assert supply.available == {(PLANT, "BULB"): 5}
+    assert supply.on_order == {
+        (PLANT, "BULB"): [(ordered + timedelta(days=1), 6), (ordered + timedelta(days=lead), 4)],
+        (PLANT, "SHADE"): [(ordered, 1)],
+    }
