@@ -167,6 +167,8 @@ class Settings(BaseSettings):
     # Audit: the chain's head is also written here (every verify and every N entries), so a
     # truncated log is detected; put it on another disk or a WORM share in production.
     audit_anchor_file: Path | None = Field(default=None, description="unset: var/audit_anchors.jsonl")
+    # The company's rules (`stockflow.compliance`): a YAML file; none there: no rules.
+    policies_file: Path | None = Field(default=None, description="unset: var/policies.yaml")
     audit_anchor_every: int = Field(default=100, ge=1)
 
     # Rules
@@ -307,6 +309,16 @@ class Settings(BaseSettings):
     @property
     def audit_anchor_path(self) -> Path:
         return self.audit_anchor_file or self.var_dir / "audit_anchors.jsonl"
+
+    @property
+    def policies_path(self) -> Path:
+        """The rules file the workers and the CLI check against (absent: no rules)."""
+        return self.policies_file or self.var_dir / "policies.yaml"
+
+    @property
+    def approvals_path(self) -> Path:
+        """The approvals queue (`stores.approvals`)."""
+        return self.var_dir / "approvals" / "approvals.jsonl"
 
     @property
     def credentials_path(self) -> Path:

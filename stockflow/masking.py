@@ -128,6 +128,8 @@ class Area(StrEnum):
     CONFLICTS = "conflicts"
     #: The MQTT devices: registered sensors, scales, gates; last heard, silent or not.
     DEVICES = "devices"
+    #: What the company's rules hold for approval (held events, exports of personal data).
+    APPROVALS = "approvals"
 
 
 _VIEWS: dict[Role, frozenset[Area]] = {
@@ -135,10 +137,11 @@ _VIEWS: dict[Role, frozenset[Area]] = {
     Role.WAREHOUSE: frozenset(
         {Area.OVERVIEW, Area.STOCK, Area.ALERTS, Area.COLD_CHAIN, Area.QUALITY, Area.PLANNING}
     )
-    | {Area.MASTER_DATA, Area.CONFLICTS, Area.DEVICES},
+    | {Area.MASTER_DATA, Area.CONFLICTS, Area.DEVICES, Area.APPROVALS},
     Role.FINANCE: frozenset(
         {Area.OVERVIEW, Area.FINANCE, Area.ALERTS, Area.QUALITY, Area.MASTER_DATA, Area.CONFLICTS}
-    ),
+    )
+    | {Area.APPROVALS},
     Role.AUDITOR: frozenset(Area),
 }
 #: who may decide (approve, reject, override; create and change master data) in an area; the
@@ -147,6 +150,8 @@ _DECIDES: dict[Area, frozenset[Role]] = {
     Area.PLANNING: frozenset({Role.MANAGER, Role.WAREHOUSE}),
     Area.MASTER_DATA: frozenset({Role.MANAGER, Role.WAREHOUSE}),
     Area.CONFLICTS: frozenset({Role.MANAGER, Role.WAREHOUSE}),
+    #: each rule names which of them approve what it holds
+    Area.APPROVALS: frozenset({Role.MANAGER, Role.FINANCE, Role.WAREHOUSE}),
 }
 
 

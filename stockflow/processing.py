@@ -12,11 +12,12 @@ import logging
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from stockflow.alerts import Alert, AlertType, Severity, alert
 from stockflow.coldchain import ColdChainMonitor
-from stockflow.events import TemperatureReading, TransitDispatched
+from stockflow.compliance import Decision, Effect, PolicyBook
+from stockflow.events import TemperatureReading, TransitDispatched, fingerprint
 from stockflow.i18n import Message
 from stockflow.ledger import (
     Ledger,
@@ -26,10 +27,36 @@ from stockflow.ledger import (
     OpenReceivables,
     Position,
     PositionKey,
+    StockRejected,
 )
 from stockflow.masterdata import Catalog, Sku
 
 log = logging.getLogger(__name__)
+
+
+class PolicyBlocked(StockRejected):
+    """A rule of the company's (`stockflow.compliance`) blocks the event: refused, citing it."""
+
+    def __init__(self, decision: Decision) -> None:
+        super().__init__("policy_blocked", decision.english)
+        self.decision = decision
+
+
+class PolicyHeld(Exception):
+    """A rule holds the event for a person's approval: nothing is applied, nothing decided (the
+    same event, once approved, is taken)."""
+
+    def __init__(self, decision: Decision) -> None:
+        super().__init__(decision.english)
+        self.decision = decision
+
+
+class ApprovedEvents(Protocol):
+    """Which held events a person has approved (`stockflow.services.approvals`)."""
+
+    def approved(self, event_id: str, content: int) -> bool:
+        """Whether the event with this id and content fingerprint was approved."""
+        ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +77,10 @@ class StockProcessor:
     excursion_minutes: float = 15.0
     #: Customers' open receivables for the credit check (None: none known, 0).
     receivables: OpenReceivables | None = None
+    #: The company's rules, checked on every entering event before the ledger (None: none).
+    policies: PolicyBook | None = None
+    #: Approvals of held events (None: nothing held is ever approved).
+    approvals: ApprovedEvents | None = None
     ledger: Ledger = field(init=False)
     coldchain: ColdChainMonitor = field(init=False)
     _below_reorder: set[tuple[str, str]] = field(default_factory=set, init=False)
@@ -73,7 +104,11 @@ class StockProcessor:
         """Apply one parsed event; raises `StockRejected` (nothing changes) when refused.
 
         `admit`: the event is entering, and the admission rules hold (a SKU's lifecycle, exchange
-        rates); False when the record is replayed (see `Ledger.apply`)."""
+        rates); False when the record is replayed (see `Ledger.apply`). An entering event is
+        first checked against the company's rules: `PolicyBlocked` (a refusal, decided) or
+        `PolicyHeld` (nothing decided) when one applies."""
+        if admit and self.policies:
+            self._check_policies(event)
         result: LedgerResult = self.ledger.apply(event, admit)
         if result.duplicate:
             return ProcessResult(result.event_id, duplicate=True)
@@ -89,6 +124,19 @@ class StockProcessor:
         return ProcessResult(
             result.event_id, False, result.movements, result.follow_ups, tuple(alerts), result.menu
         )
+
+    def _check_policies(self, event: Any) -> None:
+        if not self.policies.concerns(event.event_type) or self.ledger.has_applied(event.event_id):  # type: ignore[union-attr]
+            return  # a redelivery is the ledger's to recognise
+        decision = self.policies.decide_event(event, self.catalog)  # type: ignore[union-attr]
+        if decision is None:
+            return
+        content = fingerprint(event)
+        if decision.effect is Effect.BLOCK:
+            self.ledger.mark_refused(event.event_id, content)  # a redelivery stays refused
+            raise PolicyBlocked(decision)
+        if self.approvals is None or not self.approvals.approved(event.event_id, content):
+            raise PolicyHeld(decision)
 
     # ------------------------------------------------------------------ snapshots
     def snapshot(self) -> dict[str, Any]:

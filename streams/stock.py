@@ -64,8 +64,12 @@ from stockflow.i18n import Message
 from stockflow.intake import resolve_codes
 from stockflow.ledger import Movement, StockRejected
 from stockflow.masterdata import Catalog
-from stockflow.processing import StockProcessor, menu_message
+from stockflow.processing import PolicyHeld, StockProcessor, menu_message
+from stockflow.services.approvals import hold_event
+from stores.approvals import ApprovalFile
+from stores.audit_log import AuditLog
 from stores.masterdata import MasterDataFiles
+from stores.policies import load_policy_book
 from streams import topics
 from streams.app import app
 from streams.open_items import OpenReceivablesFile
@@ -156,6 +160,11 @@ class StockState:
         #: Why the lake cannot be written now (consumption is paused meanwhile); None: it can.
         self.lake_blocked: str | None = None
         self.lake.remove_leftovers()
+        #: The company's rules, read when the worker starts, and the queue of what they hold.
+        self.policies = load_policy_book(settings.policies_path, settings.tz)
+        self.approvals = ApprovalFile(settings.approvals_path)
+        if self.policies:
+            log.info("%d rules from %s", len(self.policies.rules), settings.policies_path)
 
     def load_catalog(self) -> Catalog:
         """The catalogue this worker checks events against: the recorded one when it started
@@ -175,6 +184,8 @@ class StockState:
             near_expiry_days=settings.near_expiry_days,
             excursion_minutes=settings.excursion_minutes,
             receivables=self.receivables,
+            policies=self.policies,
+            approvals=self.approvals,
         )
 
     def served_processor(self, partition: int) -> StockProcessor:
@@ -498,6 +509,9 @@ async def _apply_message(
         await dead_letter(topic, partition, offset, key_text, raw, err.reason, err.detail, event.event_id)
         await record_conflicts(proc, event, err, edge, partition)
         return
+    except PolicyHeld as held:
+        await hold_for_approval(topic, event, raw, held)
+        return
     except StockRejected as err:
         await dead_letter(
             topic,
@@ -554,6 +568,18 @@ async def _apply_message(
         )
         state.counters["conflicts_decided"] += 1
     await record_conflicts(proc, event, result, edge, partition, processed_at)
+
+
+async def hold_for_approval(topic: str, event: Any, raw: bytes, held: PolicyHeld) -> None:
+    """Park an event a rule holds in the approvals queue, on disk before the event is
+    acknowledged. Counted as forwarded (``rerouted``): once approved it comes back through its
+    topic, and is counted in again."""
+    request = await asyncio.to_thread(
+        hold_event, state.approvals, AuditLog(settings.var_dir), held.decision, event, raw, topic
+    )
+    state.counters["held"] += 1
+    state.counters["rerouted"] += 1
+    log.info("event %s held for approval %s: %s", event.event_id, request.approval_id, held.decision.english)
 
 
 async def record_conflicts(
