@@ -90,6 +90,7 @@ def deployments() -> list:
     """The deployments `stockflow up` serves (code-reviewed configuration)."""
     from prefect.schedules import Cron
 
+    from flows.apply_retention import apply_retention
     from flows.build_warehouse import build_warehouse
     from flows.check_quality import check_quality
     from flows.forecast_demand import forecast_demand
@@ -147,5 +148,11 @@ def deployments() -> list:
             interval=timedelta(seconds=settings.reconcile_interval_seconds),
             concurrency_limit=1,
             description="Live state vs ledger vs counts: drift corrected through the stream, count variances booked.",
+        ),
+        apply_retention.to_deployment(
+            name="daily",
+            schedules=[Cron(f"15 {settings.retention_hour} * * *", timezone=settings.timezone)],
+            concurrency_limit=1,
+            description="Pseudonymise personal data past its retention period; the books are kept; each class audited.",
         ),
     ]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime
 from decimal import Decimal
 from enum import StrEnum
@@ -171,6 +172,19 @@ class Settings(BaseSettings):
     policies_file: Path | None = Field(default=None, description="unset: var/policies.yaml")
     audit_anchor_every: int = Field(default=100, ge=1)
 
+    # Retention and encryption (`stockflow.retention`, `stores.crypto`, the apply_retention flow):
+    # personal data in the history is pseudonymised this many months after it stopped being in
+    # use; the books and the audit trail are kept this many years untouched. Personal fields are
+    # encrypted at rest with SM4 under the key file (`stockflow keys init`), which lies outside
+    # var_dir; with encryption on, nothing writes master data without it.
+    retention_personal_months: int = Field(default=6, ge=1, le=1200)
+    retention_books_years: int = Field(default=30, ge=1, le=100)
+    retention_hour: int = Field(default=4, ge=0, le=23, description="apply_retention runs daily at this hour")
+    encrypt_personal_data: bool = Field(default=False, description="SM4-encrypt personal fields at rest")
+    key_file: Path | None = Field(
+        default=None, description="unset: stockflow/personal-data.key in the user's config folder"
+    )
+
     # Rules
     near_expiry_days: int = Field(default=3, ge=0)
     excursion_minutes: float = Field(default=15.0, ge=0)
@@ -309,6 +323,14 @@ class Settings(BaseSettings):
     @property
     def audit_anchor_path(self) -> Path:
         return self.audit_anchor_file or self.var_dir / "audit_anchors.jsonl"
+
+    @property
+    def key_path(self) -> Path:
+        """The personal-data key file (SM4 and pseudonymisation keys), outside the data folder."""
+        if self.key_file is not None:
+            return self.key_file
+        config_home = os.environ.get("XDG_CONFIG_HOME") or str(Path.home() / ".config")
+        return Path(config_home) / "stockflow" / "personal-data.key"
 
     @property
     def policies_path(self) -> Path:

@@ -11,7 +11,12 @@ cannot be read is one table saying why; nothing here raises on a file's content.
 Writing (`write_csv_files`, `write_workbook`, and their `*_bytes` for a download): a CSV file
 per entity in UTF-8 with a BOM (Excel opens it as UTF-8), or one .xlsx with a sheet per entity
 (openpyxl, write-only). What is written reads back as the same records
-(`stockflow.masterdata_import.export_tables`)."""
+(`stockflow.masterdata_import.export_tables`).
+
+Every export is watermarked with who took it and when (`stockflow.watermarks`): a CSV file's
+last row, a workbook's last row on each sheet, its page footer and its document properties
+(author, description). Reading skips a watermark row wherever it is, so an export imports
+unchanged."""
 
 from __future__ import annotations
 
@@ -25,9 +30,11 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from stockflow.i18n import Message
+from stockflow.config import get_settings
+from stockflow.i18n import Message, translator
 from stockflow.masterdata import Catalog
 from stockflow.masterdata_import import ImportProblem, SheetTable, export_tables
+from stockflow.watermarks import Watermark, is_watermark_row
 
 #: A file larger than this is not read (a workbook is unpacked whole into memory).
 MAX_FILE_BYTES = 256 * 1024 * 1024
@@ -137,6 +144,8 @@ class _Rows:
         row = 0
         try:
             for row, cells in enumerate(self.read(), start=1):
+                if is_watermark_row(cells):
+                    continue
                 if row in self.errors:
                     cells = list(cells)
                     for column, error in self.errors[row].items():
@@ -257,13 +266,40 @@ def _detail(exc: BaseException) -> str:
 
 
 # ---------------------------------------------------------------------- writing
-def csv_bytes(rows: Sequence[Sequence[Any]], columns: Sequence[str]) -> bytes:
-    """A table as CSV in UTF-8 with a BOM, CRLF line ends (what Excel writes)."""
+def csv_bytes(
+    rows: Sequence[Sequence[Any]], columns: Sequence[str], watermark: Watermark | None = None
+) -> bytes:
+    """A table as CSV in UTF-8 with a BOM, CRLF line ends (what Excel writes); the watermark,
+    where given, as its last row."""
     out = io.StringIO()
     writer = csv.writer(out)
     writer.writerow(columns)
     writer.writerows([_csv_cell(v) for v in row] for row in rows)
+    if watermark is not None:
+        writer.writerow([watermark_line(watermark)])
     return codecs.BOM_UTF8 + out.getvalue().encode("utf-8")
+
+
+def export_watermark(actor: str | None = None) -> Watermark:
+    """The watermark of an export taken now by `actor` (None: the person running this process),
+    in the company's time zone."""
+    return Watermark.taken_now(actor, get_settings().tz)
+
+
+def watermark_line(watermark: Watermark) -> str:
+    return watermark.line(translator(get_settings().interface_language))
+
+
+def mark_workbook(book: Any, sheets: Iterable[Any], watermark: Watermark) -> None:
+    """A workbook's document properties and each sheet's page footer name who exported it and
+    when (what rows each sheet carries is the caller's)."""
+    line = watermark_line(watermark)
+    book.properties.creator = watermark.actor
+    book.properties.lastModifiedBy = watermark.actor
+    book.properties.description = line
+    book.properties.keywords = f"exported_by={watermark.actor}; exported_at={watermark.stamp}"
+    for sheet in sheets:
+        sheet.oddFooter.center.text = line.replace("&", "&&")
 
 
 def _csv_cell(value: Any) -> str:
@@ -274,20 +310,26 @@ def _csv_cell(value: Any) -> str:
     return str(value)
 
 
-def csv_files(catalog: Catalog, chinese: bool = False) -> dict[str, bytes]:
-    """`<entity>.csv` → its bytes, for every entity (a download, or `write_csv_files`)."""
+def csv_files(
+    catalog: Catalog, chinese: bool = False, watermark: Watermark | None = None
+) -> dict[str, bytes]:
+    """`<entity>.csv` → its bytes, for every entity (a download, or `write_csv_files`), each
+    watermarked (unset: taken now by the person running this process)."""
+    watermark = watermark or export_watermark()
     return {
-        f"{table.entity}.csv": csv_bytes(table.rows, table.columns)
+        f"{table.entity}.csv": csv_bytes(table.rows, table.columns, watermark)
         for table in export_tables(catalog, chinese)
     }
 
 
-def write_csv_files(catalog: Catalog, folder: Path, chinese: bool = False) -> list[Path]:
+def write_csv_files(
+    catalog: Catalog, folder: Path, chinese: bool = False, watermark: Watermark | None = None
+) -> list[Path]:
     """One `<entity>.csv` per entity in `folder` (made if missing); the paths written."""
     folder = Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     written = []
-    for name, data in csv_files(catalog, chinese).items():
+    for name, data in csv_files(catalog, chinese, watermark).items():
         path = folder / name
         tmp = path.with_name(f".{path.name}.tmp")
         tmp.write_bytes(data)
@@ -296,26 +338,36 @@ def write_csv_files(catalog: Catalog, folder: Path, chinese: bool = False) -> li
     return written
 
 
-def workbook_bytes(catalog: Catalog, chinese: bool = False) -> bytes:
-    """One .xlsx with a sheet per entity (headers in row 1)."""
+def workbook_bytes(catalog: Catalog, chinese: bool = False, watermark: Watermark | None = None) -> bytes:
+    """One .xlsx with a sheet per entity (headers in row 1), watermarked (unset: taken now by
+    the person running this process): the last row of each sheet, its page footer and the
+    document properties."""
     from openpyxl import Workbook
 
+    watermark = watermark or export_watermark()
+    line = watermark_line(watermark)
     book = Workbook(write_only=True)
+    sheets = []
     for table in export_tables(catalog, chinese):
         sheet = book.create_sheet(table.sheet)
         sheet.append(table.columns)
         for row in table.rows:
             sheet.append([_excel_cell(sheet, v) for v in row])
+        sheet.append([_excel_cell(sheet, line)])
+        sheets.append(sheet)
+    mark_workbook(book, sheets, watermark)
     out = io.BytesIO()
     book.save(out)
     return out.getvalue()
 
 
-def write_workbook(catalog: Catalog, path: Path, chinese: bool = False) -> Path:
+def write_workbook(
+    catalog: Catalog, path: Path, chinese: bool = False, watermark: Watermark | None = None
+) -> Path:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_bytes(workbook_bytes(catalog, chinese))
+    tmp.write_bytes(workbook_bytes(catalog, chinese, watermark))
     tmp.replace(path)
     return path
 
