@@ -135,7 +135,9 @@ def discrepancies(settings: Settings, run_id: str) -> pd.DataFrame:
 def catalog(settings: Settings) -> Catalog:
     if not settings.masterdata_path.exists():
         raise Unavailable("data.masterdata_missing")
-    return Catalog.load(settings.masterdata_path)
+    from stores.masterdata import read_catalog  # personal fields decrypted
+
+    return read_catalog(settings.masterdata_path)
 
 
 # ----------------------------------------------------------------------------- overview

@@ -10,15 +10,15 @@ from prefect.cache_policies import NO_CACHE
 
 from flows.check_quality import check_quality
 from stockflow.config import get_settings
-from stockflow.masterdata import Catalog
 from stores import warehouse
+from stores.masterdata import read_catalog
 
 
 @task(cache_policy=NO_CACHE)
 def dbt_build(var_dir: str, full: bool) -> dict[str, Any]:
     """`dbt build` (models and data tests) into a new file; swapped in only if all passed."""
     root = Path(var_dir)
-    result = warehouse.build(root, Catalog.load(root / "masterdata.json"), full=full)
+    result = warehouse.build(root, read_catalog(root / "masterdata.json"), full=full)
     return warehouse.summary(result)
 
 
