@@ -13,6 +13,7 @@ import typer
 import typer.rich_utils
 
 from cli import (
+    approvals,
     audit,
     books,
     company,
@@ -43,6 +44,7 @@ schemas_app = typer.Typer(no_args_is_help=True, help=t("cli.schemas.help"))
 app.add_typer(schemas_app, name="schemas")
 for _group in (
     company,
+    approvals,
     audit,
     books,
     devices,

@@ -167,11 +167,15 @@ def masterdata_export(
         ExportFormat.CSV, "--format", case_sensitive=False, help=t("cli.masterdata.export.format")
     ),
     chinese: bool = typer.Option(False, "--chinese-headers", help=t("cli.masterdata.export.chinese")),
+    approval: str = typer.Option("", "--approval", help=t("cli.masterdata.export.approval")),
 ) -> None:
-    """Write the catalogue as the import reads it: a CSV file per entity, or one workbook."""
+    """Write the catalogue as the import reads it: a CSV file per entity, or one workbook. An
+    export of personal data a rule holds waits for a second person's approval."""
+    from cli.approvals import export_allowed
     from stores.spreadsheets import write_csv_files, write_workbook
 
     catalog = _store().load()
+    export_allowed(catalog, approval)
     if file_format is ExportFormat.XLSX:
         written = [write_workbook(catalog, folder / "masterdata.xlsx", chinese)]
     else:

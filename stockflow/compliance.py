@@ -293,8 +293,8 @@ class Decision:
 
     @property
     def english(self) -> str:
-        """For logs and dead letters: ``rule <id>: <why>``."""
-        return f"rule {self.rule_id}: {self.message.english}"
+        """For logs and dead letters: ``rule <id>: <why>`` (every reason's message names its rule)."""
+        return self.message.english
 
 
 def evaluate(rules: Iterable[_Rule], subject: Subject) -> Decision | None:
@@ -530,3 +530,14 @@ def decision_refusal(
     if request.second_person and actor.strip().lower() == request.requested_by.strip().lower():
         return "same_person", {"approval": request.approval_id, "person": actor}
     return None
+
+
+def personal_data_in(catalog: Catalog) -> frozenset[str]:
+    """The data classes of `catalog` that hold personal data now (a customer with a phone or an
+    identity number, a supplier with a phone)."""
+    found = set()
+    for name, fields in PERSONAL_DATA.items():
+        records = getattr(catalog, name).values()
+        if any(getattr(record, f, "") for record in records for f in fields):
+            found.add(name)
+    return frozenset(found)
