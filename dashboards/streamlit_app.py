@@ -29,6 +29,7 @@ PAGES = [
     (Area.MASTER_DATA, "pages/master_data.py", t("page.master_data"), ":material/database:"),
     (Area.CONFLICTS, "pages/conflicts.py", t("page.conflicts"), ":material/merge_type:"),
     (Area.DEVICES, "pages/devices.py", t("page.devices"), ":material/sensors:"),
+    (Area.APPROVALS, "pages/approvals.py", t("page.approvals"), ":material/approval:"),
 ]
 
 account = ui.account()
