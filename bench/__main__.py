@@ -1,7 +1,7 @@
 """`make bench`: every benchmark, each against a baseline measured in the same run.
 
 `BENCH_ONLY=stream`, `books`, `warehouse`, `forecasting`, `reconciliation`, `recovery`, `vision`,
-`trust`, `masterdata`, `edge`, `finance`, `restaurant` or `kitting` runs one of them."""
+`trust`, `masterdata`, `edge`, `finance`, `restaurant`, `kitting` or `trace` runs one of them."""
 
 import os
 
@@ -21,6 +21,7 @@ from bench import (  # noqa: E402 — after the credential is chosen
     reconciliation,
     recovery,
     restaurant,
+    trace,
     trust,
     vision,
     vouchers,
@@ -55,3 +56,5 @@ if only in ("", "restaurant"):
     restaurant.main()
 if only in ("", "kitting"):
     kitting.main()
+if only in ("", "trace"):
+    trace.main()
