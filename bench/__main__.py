@@ -1,7 +1,7 @@
 """`make bench`: every benchmark, each against a baseline measured in the same run.
 
 `BENCH_ONLY=stream`, `books`, `warehouse`, `forecasting`, `reconciliation`, `recovery`, `vision`,
-`trust`, `masterdata`, `edge`, `finance`, `restaurant`, `kitting` or `trace` runs one of them."""
+`trust`, `masterdata`, `edge`, `finance`, `restaurant`, `kitting`, `trace` or `policies` runs one of them."""
 
 import os
 
@@ -18,6 +18,7 @@ from bench import (  # noqa: E402 — after the credential is chosen
     masterdata,
     masterdata_live,
     pipeline,
+    policies,
     reconciliation,
     recovery,
     restaurant,
@@ -58,3 +59,5 @@ if only in ("", "kitting"):
     kitting.main()
 if only in ("", "trace"):
     trace.main()
+if only in ("", "policies"):
+    policies.main()
