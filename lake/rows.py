@@ -67,6 +67,7 @@ def movement_row(mv: Movement, partition: int, apply_seq: int, processed_at: dat
         "overhead": mv.overhead,
         "service_fee": mv.service_fee,
         "order_open_qty": mv.order_open_qty or None,
+        "hold_reason": mv.hold_reason or None,
         "negative_stock": mv.negative_stock,
         "partition": partition,
         "apply_seq": apply_seq,

@@ -156,6 +156,7 @@ INVENTORY_CHANGED = LakeTable(
         overhead decimal(18,2)
         service_fee decimal(18,2)
         order_open_qty int64
+        hold_reason string
         negative_stock bool
         partition int32
         apply_seq int64

@@ -8,8 +8,10 @@ the warehouses; purchase orders received after the supplier's lead time; B2B ord
 and picked; returns; cycle counts with occasional shrinkage; damage; cold-chain sensors with
 occasional excursions; a dock camera that inspects every pallet a warehouse receives (each
 supplier damages pallets at its own rate, a few far more often), and a quality check that
-scraps the damaged cartons and releases the rest three hours later. It keeps its own `Ledger` as "physical reality", so it sells only
-what is on the shelf.
+scraps the damaged cartons and releases the rest three hours later; an excursion long enough
+holds the chilled batches on hand (as the stream does) and quality releases them once the
+room is back in range. It keeps its own `Ledger` (in a `StockProcessor`, with the stream's
+excursion holds) as "physical reality", so it sells only what is on the shelf.
 
 `Simulation.messages()` turns events into wire messages and can mix in bad ones (malformed
 JSON, unknown SKU, invalid GTIN, duplicates, out-of-order) in a chosen proportion.
@@ -52,7 +54,7 @@ from stockflow.events import (
     encode_event,
 )
 from stockflow.inspection import verdict_for
-from stockflow.ledger import Ledger, PositionKey, StockRejected
+from stockflow.ledger import Ledger, Movement, PositionKey, StockRejected
 from stockflow.masterdata import (
     Catalog,
     Category,
@@ -63,6 +65,7 @@ from stockflow.masterdata import (
     Sku,
     Supplier,
 )
+from stockflow.processing import StockProcessor
 from stockflow.replenishment import HOLIDAY_DEMAND
 from stockflow.signals import DaySignal, Promotion, SignalCalendar
 
@@ -261,9 +264,12 @@ class Simulation:
     _on_order: dict[tuple[str, str], int] = field(default_factory=dict, init=False)
     _planned: int = field(default=0, init=False)
     _today_queue: tuple[date, list] = field(default=(date.min, []), init=False)
+    #: What the last event applied did (`_apply`), and the batches an excursion holds per location.
+    _last_movements: tuple[Movement, ...] = field(default=(), init=False)
+    _excursion_held: dict[str, list[Movement]] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
-        self.ledger = Ledger(self.catalog)
+        self._start_books()
         self.rng = random.Random(self.seed * 7919 + 1)
         self.stores = [loc for loc in self.catalog.locations.values() if loc.kind is LocationKind.STORE]
         self.warehouses = [
@@ -346,14 +352,21 @@ class Simulation:
         """A refusal of one of the simulator's own events (the retail company's may be refused
         for want of stock: nothing to remember)."""
 
+    def _start_books(self) -> None:
+        """The company's own stock, kept as the stream keeps it (the ledger, and the holds a
+        temperature excursion puts on the batches on hand)."""
+        self.processor = StockProcessor(self.catalog, excursion_minutes=get_settings().excursion_minutes)
+        self.ledger = self.processor.ledger
+
     def _apply(self, event, out: list) -> bool:
         try:
-            result = self.ledger.apply(event)
+            result = self.processor.process(event)
         except StockRejected as exc:
             self._refused(event, exc)
             return False  # never sent: no running number used up
+        self._last_movements = result.movements
         for follow in result.follow_ups:
-            self.ledger.apply(follow)
+            self.processor.process(follow)
         # a device numbers the documents it sends, in the order it sends them
         out.append(event.model_copy(update={"source_seq": self._seq_of(event.source)}))
         return True
@@ -811,7 +824,7 @@ class Simulation:
 
     def _temperature(self, when: datetime, location: str, hot: bool, out: list) -> None:
         celsius = self.rng.uniform(7.5, 10.0) if hot else self.rng.gauss(2.8, 0.5)
-        self._apply(
+        applied = self._apply(
             TemperatureReading(
                 **self._common("TMP", when, f"TS-{location}-1"),
                 sensor=f"TS-{location}-1",
@@ -820,6 +833,39 @@ class Simulation:
             ),
             out,
         )
+        if not applied:
+            return
+        held = [
+            mv for mv in self._last_movements if mv.event_type == "quality_hold" and mv.quarantined_delta > 0
+        ]
+        if held:
+            self._excursion_held.setdefault(location, []).extend(held)
+        elif not hot and location in self._excursion_held:
+            self._release_after_excursion(when, location, out)
+
+    def _release_after_excursion(self, when: datetime, location: str, out: list) -> None:
+        """Back in range: quality checks the held batches (their core temperature stayed in
+        range) and releases what the excursion held, as far as the quarantine still has it."""
+        for mv in self._excursion_held.pop(location):
+            sku = self.catalog.skus[mv.sku]
+            qty = min(mv.quarantined_delta, self.ledger.position(mv.key).quarantined)
+            if qty <= 0:
+                continue
+            self._apply(
+                QualityHold(
+                    event_id=f"QX-{mv.event_id}",
+                    occurred_at=when,
+                    source=f"QA-{location}",
+                    location=location,
+                    sku=mv.sku,
+                    batch=mv.batch or None,
+                    action=HoldAction.RELEASE,
+                    qty=Decimal(qty),
+                    unit=sku.base_unit,
+                    reason=f"checked after the excursion that held it ({mv.event_id}): within range",
+                ),
+                out,
+            )
 
     # ----------------------------------------------------------------- driving
     def expected_demand(self, day: date) -> dict[tuple[str, str], float]:

@@ -62,7 +62,7 @@ from stockflow.events import (
     WorkOrderReleased,
     encode_event,
 )
-from stockflow.ledger import NO_BATCH, Ledger, PositionKey, StockRejected
+from stockflow.ledger import NO_BATCH, PositionKey, StockRejected
 from stockflow.masterdata import (
     Bom,
     BomLine,
@@ -1058,7 +1058,7 @@ class FactorySimulation(Simulation):
     _wo_number: int = field(default=0, init=False)
 
     def __post_init__(self) -> None:
-        self.ledger = Ledger(self.catalog)
+        self._start_books()
         self.rng = random.Random(f"factory:{self.seed}:days")
         locations = sorted(self.catalog.locations.values(), key=lambda loc: loc.location)
         self.plant = next(loc.location for loc in locations if loc.kind is LocationKind.PLANT)

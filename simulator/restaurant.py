@@ -54,7 +54,7 @@ from stockflow.events import (
     TransferIn,
     TransferOut,
 )
-from stockflow.ledger import NO_BATCH, Ledger, PositionKey, StockRejected, order_holder, quota_holder
+from stockflow.ledger import NO_BATCH, PositionKey, StockRejected, order_holder, quota_holder
 from stockflow.masterdata import (
     Catalog,
     Customer,
@@ -663,7 +663,7 @@ class RestaurantSimulation(Simulation):
     _taken_cache: dict[tuple[str, int, str, date], dict[str, int]] = field(default_factory=dict, init=False)
 
     def __post_init__(self) -> None:
-        self.ledger = Ledger(self.catalog)
+        self._start_books()
         self.rng = random.Random(f"restaurant:{self.seed}:days")
         locations = sorted(self.catalog.locations.values(), key=lambda loc: loc.location)
         self.stores = [loc for loc in locations if loc.kind is LocationKind.STORE]

@@ -1,18 +1,22 @@
 """Cold chain: temperature excursions of a location's sensors, bound to the cold-chain SKUs
-(and their batches) stocked there.
+(and their batches) stocked there, and the curves goods arrive with.
 
 An excursion starts with the first reading outside a SKU's range and ends with the first
 reading back inside. An alert is raised once per excursion, when it has lasted at least
-``min_duration`` (event time, so replays raise the same alerts)."""
+``min_duration`` (event time, so replays raise the same alerts), and the batches on hand are
+held (`excursion_holds`). A receipt or transfer of cold-chain goods carries its curve
+(`check_curve`); one that does not clear them receives them into quarantine."""
 
 from __future__ import annotations
 
+import hashlib
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
 from stockflow.alerts import Alert, AlertType, Severity, alert
-from stockflow.events import TemperatureReading
+from stockflow.events import HoldAction, QualityHold, TemperatureReading
 from stockflow.i18n import Message
 from stockflow.masterdata import Sku
 
@@ -42,6 +46,94 @@ def deviation(sku: Sku, celsius: float) -> float:
     if celsius > sku.cold_chain_max_c:
         return celsius - sku.cold_chain_max_c
     return 0.0
+
+
+#: Why a curve does not clear cold-chain goods (they are received into quarantine).
+CURVE_MISSING = "curve_missing"
+CURVE_GAP = "curve_gap"
+CURVE_OUT_OF_RANGE = "curve_out_of_range"
+
+
+@dataclass(frozen=True, slots=True)
+class CurveCheck:
+    """What a temperature curve says of cold-chain goods received: `reason` is "" when it
+    clears them, else why they go into quarantine. Minutes outside the range count the time
+    from each reading outside it to the next reading (the last reading counts no time)."""
+
+    reason: str
+    readings: int = 0
+    minutes_outside: float = 0.0
+    worst_deviation_c: float = 0.0
+    longest_gap_minutes: float = 0.0
+
+    @property
+    def clears(self) -> bool:
+        return not self.reason
+
+
+def check_curve(
+    sku: Sku,
+    readings: Sequence[tuple[datetime, float]],
+    tolerance: timedelta,
+    max_gap: timedelta,
+    span: tuple[datetime, datetime] | None = None,
+) -> CurveCheck:
+    """Check a curve against the SKU's range (出入库温度曲线): none at all, or no reading, is
+    `curve_missing`; more time outside the range than `tolerance` (any reading outside it when
+    the tolerance is 0) is `curve_out_of_range`; readings further apart than `max_gap`, or a
+    `span` (a sensor's from..to) they do not cover to within `max_gap`, is `curve_gap`."""
+    if not readings:
+        return CurveCheck(CURVE_MISSING)
+    ordered = sorted(readings)
+    outside = timedelta()
+    gaps = [later[0] - earlier[0] for earlier, later in zip(ordered, ordered[1:], strict=False)]
+    for (at, celsius), (then, _) in zip(ordered, ordered[1:], strict=False):
+        if deviation(sku, celsius):
+            outside += then - at
+    if span is not None:
+        gaps += [ordered[0][0] - span[0], span[1] - ordered[-1][0]]
+    worst = max(deviation(sku, celsius) for _, celsius in ordered)
+    longest = max(gaps, default=timedelta())
+    if (outside > tolerance) if tolerance > timedelta() else worst > 0:
+        reason = CURVE_OUT_OF_RANGE
+    elif longest > max_gap:
+        reason = CURVE_GAP
+    else:
+        reason = ""
+    return CurveCheck(
+        reason,
+        len(ordered),
+        outside.total_seconds() / 60,
+        worst,
+        max(longest, timedelta()).total_seconds() / 60,
+    )
+
+
+def excursion_holds(excursion_alert: Alert) -> list[QualityHold]:
+    """An excursion that raised its alert holds the batches of the SKU on hand at the location
+    (a quality hold of each whole batch), under ids derived from the alert's: a reading seen
+    again raises the same alert and the same holds, which the ledger takes as duplicates."""
+    details = excursion_alert.details
+    reason = (
+        f"temperature_excursion {excursion_alert.alert_id}: {details.get('minutes')} min, "
+        f"peak {details.get('peak_c')} C, sensor {details.get('sensor')}"
+    )
+    holds = []
+    for batch in details.get("batches") or [""]:
+        digest = hashlib.sha256(f"{excursion_alert.alert_id}|{batch}".encode()).hexdigest()[:24]
+        holds.append(
+            QualityHold(
+                event_id=f"excursion-hold:{digest}",
+                occurred_at=excursion_alert.occurred_at,
+                source="coldchain",
+                location=excursion_alert.location,
+                sku=excursion_alert.sku,
+                batch=batch or None,
+                action=HoldAction.HOLD,
+                reason=reason[:500],
+            )
+        )
+    return holds
 
 
 @dataclass

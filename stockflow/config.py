@@ -188,6 +188,12 @@ class Settings(BaseSettings):
     # Rules
     near_expiry_days: int = Field(default=3, ge=0)
     excursion_minutes: float = Field(default=15.0, ge=0)
+    #: Cold-chain goods: readings of a curve further apart than this (or a sensor's span not
+    #: covered to within it) do not prove custody; the goods are received into quarantine.
+    curve_max_gap_minutes: float = Field(default=30.0, gt=0)
+    #: Cold-chain goods must arrive with their temperature curve (食品 GSP: 出入库绑定温度曲线):
+    #: a receipt or transfer in without one is received into quarantine.
+    cold_chain_custody: bool = False
 
     # Simulator: `stockflow up` plays the simulated company unless this is a company's own
     # (`stockflow init` writes simulated=false into the company's .env).

@@ -148,6 +148,54 @@ class _Event(BaseModel):
         return self.location  # type: ignore[attr-defined]
 
 
+#: Readings one curve may carry (a logger reading every minute for two weeks).
+CURVE_READINGS_LIMIT = 20_000
+
+
+class CurveReading(BaseModel):
+    """One reading of a temperature curve: when, and degrees Celsius."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid")
+
+    at: AwareDatetime
+    celsius: Annotated[float, Field(ge=CELSIUS_RANGE[0], le=CELSIUS_RANGE[1], allow_inf_nan=False)]
+
+
+class TemperatureCurve(BaseModel):
+    """The temperatures goods were kept at on their way (温度曲线): the readings of the data
+    logger that travelled with them, or the sensor (a reefer's, a dock's) whose readings over
+    `from_at`..`to_at` the stream already has."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+    logger: Identifier | None = Field(default=None, description="The data logger that recorded `readings`.")
+    readings: Annotated[list[CurveReading], Field(min_length=1, max_length=CURVE_READINGS_LIMIT)] | None = (
+        None
+    )
+    sensor: Identifier | None = Field(default=None, description="A registered sensor whose readings to take.")
+    from_at: AwareDatetime | None = None
+    to_at: AwareDatetime | None = None
+
+    @model_validator(mode="after")
+    def _readings_or_a_reference(self) -> TemperatureCurve:
+        if (self.readings is None) == (self.sensor is None):
+            raise ValueError("a curve has either its readings or a sensor with a span, not both")
+        if self.sensor is not None:
+            if self.from_at is None or self.to_at is None:
+                raise ValueError("a curve taken from a sensor needs from_at and to_at")
+            if self.from_at >= self.to_at:
+                raise ValueError("a curve's from_at must be before its to_at")
+        elif self.from_at is not None or self.to_at is not None:
+            raise ValueError("a curve with readings spans them: from_at and to_at are for a sensor")
+        return self
+
+
+_CURVE_HELP = (
+    "Cold-chain SKUs: the temperatures on the way. Without one, or with readings outside the "
+    "SKU's range beyond its tolerance, the goods are received into quarantine."
+)
+
+
 class _ItemLine(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
 
@@ -177,6 +225,9 @@ class GoodsReceipt(_Event):
         "valid on the receipt's day (company time zone).",
     )
     serials: SerialNumbers | None = Field(default=None, exclude_if=_unset, description=_SERIALS_HELP)
+    temperature_curve: TemperatureCurve | None = Field(
+        default=None, exclude_if=_unset, description=_CURVE_HELP
+    )
 
     @property
     def location_id(self) -> str:
@@ -269,6 +320,9 @@ class TransferIn(_Event):
     qty: PositiveQty
     unit: Identifier = "each"
     serials: SerialNumbers | None = Field(default=None, exclude_if=_unset, description=_SERIALS_HELP)
+    temperature_curve: TemperatureCurve | None = Field(
+        default=None, exclude_if=_unset, description=_CURVE_HELP
+    )
 
     @property
     def location_id(self) -> str:

@@ -58,11 +58,12 @@ import math
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field, replace
-from datetime import date, datetime, tzinfo
+from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from functools import partial
 from typing import Any
 
+from stockflow.coldchain import check_curve
 from stockflow.config import get_settings
 from stockflow.events import (
     BASE_UNITS_LIMIT,
@@ -93,6 +94,7 @@ from stockflow.events import (
     StockAdjustment,
     StockCorrection,
     StockReservation,
+    TemperatureCurve,
     TemperatureReading,
     TransferIn,
     TransferOut,
@@ -121,6 +123,8 @@ from stockflow.recipes import RecipeError, consumption, explode
 NO_BATCH = ""
 #: Movements remembered per location to date a count's book (see the module docstring).
 RECENT_MOVEMENTS = 1024
+#: How long a sensor's readings are kept for curves that name the sensor and a span.
+SENSOR_HISTORY = timedelta(days=2)
 #: Precision of a cost per base unit (a case cost divided by its pack size).
 UNIT_COST_QUANTUM = Decimal("0.000001")
 _FAR_FUTURE = date.max
@@ -276,6 +280,9 @@ class Movement:
     #: The row of finished goods received from a work order: base units the order still had
     #: to make before this receipt (its cost so far is shared over them); 0 on every other row.
     order_open_qty: int = 0
+    #: Cold-chain goods received into quarantine because their curve did not clear them
+    #: (`stockflow.coldchain.check_curve`: curve_missing, curve_gap, curve_out_of_range); "".
+    hold_reason: str = ""
 
     @property
     def key(self) -> PositionKey:
@@ -452,6 +459,7 @@ class _Line:
     overhead: Decimal | None = None
     service_fee: Decimal | None = None
     order_open_qty: int = 0
+    hold_reason: str = ""
 
 
 @dataclass(slots=True)
@@ -554,6 +562,9 @@ class Ledger:
         self._sold_out: set[tuple[str, str, str]] = set()
         #: Work orders by their code (closed ones kept: their events come no more).
         self._work_orders: dict[str, WorkOrder] = {}
+        #: Each sensor's readings of the last `SENSOR_HISTORY` (a curve may name a sensor and a
+        #: span instead of carrying its readings), oldest first as they came.
+        self._sensor_readings: dict[str, deque[tuple[datetime, float]]] = {}
 
     def seed(self, key: PositionKey, position: Position, expiry: date | None = None) -> None:
         """Start a position from what another ledger holds (an edge agent's last synced snapshot
@@ -746,6 +757,10 @@ class Ledger:
             ],
             "sold_out": [list(key) for key in sorted(self._sold_out)],
             "work_orders": [wo.as_list() for wo in self._work_orders.values()],
+            "sensor_readings": {
+                sensor: [[at.isoformat(), celsius] for at, celsius in readings]
+                for sensor, readings in self._sensor_readings.items()
+            },
         }
 
     @classmethod
@@ -800,6 +815,11 @@ class Ledger:
         ledger._sold_out = {(store, dish, channel) for store, dish, channel in data.get("sold_out", [])}
         # nor work orders, those taken before manufacturing
         ledger._work_orders = {row[0]: WorkOrder.from_list(row) for row in data.get("work_orders", [])}
+        # nor sensor readings, those taken before curves
+        ledger._sensor_readings = {
+            sensor: deque((datetime.fromisoformat(at), celsius) for at, celsius in readings)
+            for sensor, readings in data.get("sensor_readings", {}).items()
+        }
         for location, order, sku in ledger._reservations:
             ledger._order_reserved.setdefault(order, set()).add((location, sku))
         for order in ledger._order_reserved:
@@ -821,6 +841,7 @@ class Ledger:
             return LedgerResult(event_id, duplicate=True)
         if isinstance(event, TemperatureReading):
             self._check_location(event.location)
+            self._keep_reading(event)
             self._applied[event_id] = content
             return LedgerResult(event_id, duplicate=False)
         handler = _HANDLERS.get(type(event))
@@ -949,6 +970,7 @@ class Ledger:
                     overhead=line.overhead if line else None,
                     service_fee=line.service_fee if line else None,
                     order_open_qty=line.order_open_qty if line else 0,
+                    hold_reason=line.hold_reason if line else "",
                 )
             )
         return tuple(movements)
@@ -1269,9 +1291,61 @@ class Ledger:
         if line.sku.serial_managed or ev.serials is not None:
             serials = self._listed_serials(txn, line, ev.serials)
             self._serials_arrive(txn, line.sku.sku, serials, ev.location)
+        self._check_licences(ev, txn.admit)
         self._inflow(txn, ev.location, line, batch)
-        if PositionKey(ev.location, line.sku.sku, batch) in self._hold_on_receipt:
+        custody = self._custody(line, ev.temperature_curve)
+        if custody or PositionKey(ev.location, line.sku.sku, batch) in self._hold_on_receipt:
+            line.hold_reason = custody
             txn.change(PositionKey(ev.location, line.sku.sku, batch), line, quarantined=line.qty)
+
+    def _check_licences(self, ev: GoodsReceipt, admit: bool) -> None:
+        """Goods are not received from a supplier with a licence expired before the receipt's
+        day (an entering receipt; a replay books what was received)."""
+        if not admit:
+            return
+        supplier = self.catalog.suppliers[ev.supplier]
+        if not supplier.licences:
+            return
+        expired = supplier.expired_licences(self._local_day(ev.occurred_at))
+        if expired:
+            raise StockRejected(
+                "supplier_licence_expired",
+                "; ".join(f"{lic.kind} {lic.number} expired on {lic.valid_until}" for lic in expired),
+            )
+
+    def _custody(self, line: _Line, curve: TemperatureCurve | None) -> str:
+        """Why cold-chain goods arriving with `curve` go into quarantine ("": they do not;
+        goods that are not cold-chain need no curve). A curve sent is always checked; none at
+        all quarantines them where the company requires one (`cold_chain_custody`)."""
+        if not line.sku.is_cold_chain:
+            return ""
+        settings = get_settings()
+        if curve is None and not settings.cold_chain_custody:
+            return ""  # a curve is required only where the company says so; one sent is checked
+        tolerance = line.sku.cold_chain_tolerance_minutes
+        rules = (
+            timedelta(minutes=settings.excursion_minutes if tolerance is None else tolerance),
+            timedelta(minutes=settings.curve_max_gap_minutes),
+        )
+        if curve is None:
+            return check_curve(line.sku, [], *rules).reason
+        if curve.readings is not None:
+            return check_curve(line.sku, [(r.at, r.celsius) for r in curve.readings], *rules).reason
+        assert curve.sensor is not None and curve.from_at is not None and curve.to_at is not None
+        start, end = curve.from_at, curve.to_at
+        taken = [(at, c) for at, c in self._sensor_readings.get(curve.sensor, ()) if start <= at <= end]
+        return check_curve(line.sku, taken, *rules, span=(start, end)).reason
+
+    def _keep_reading(self, reading: TemperatureReading) -> None:
+        """Keep a sensor's reading for curves that name the sensor; forget those more than
+        `SENSOR_HISTORY` older than its newest."""
+        readings = self._sensor_readings.get(reading.sensor)
+        if readings is None:
+            readings = self._sensor_readings[reading.sensor] = deque()
+        readings.append((reading.occurred_at, reading.celsius))
+        newest = max(readings[-1][0], readings[0][0])
+        while readings and readings[0][0] < newest - SENSOR_HISTORY:
+            readings.popleft()
 
     def _convert_cost(self, txn: _Txn, ev: GoodsReceipt, line: _Line, unit_factor: int) -> None:
         """A receipt invoiced in another currency: its cost at the rate valid on its day, the
@@ -1387,8 +1461,12 @@ class Ledger:
                     remaining -= qty
             if remaining > 0:
                 plan.append((plan[-1][0] if plan else NO_BATCH, remaining))
+        custody = self._custody(line, ev.temperature_curve)
+        line.hold_reason = custody
         for batch, qty in plan:
             txn.change(PositionKey(ev.to_location, ev.sku, batch), line, on_hand=qty, in_transit=-qty)
+            if custody:
+                txn.change(PositionKey(ev.to_location, ev.sku, batch), line, quarantined=qty)
 
     def _serials_received(self, txn: _Txn, ev: TransferIn, serials: tuple[str, ...]) -> None:
         """A transfer's serials arrive: those in transit here are taken off transit; one whose leg

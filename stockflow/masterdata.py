@@ -67,6 +67,14 @@ class Category(StrEnum):
     ELECTRONICS = "electronics"
 
 
+def _unset(value: object) -> bool:
+    return value is None
+
+
+def _empty(value: object) -> bool:
+    return not value
+
+
 class SkuKind(StrEnum):
     """What a SKU is to the stock: goods are bought and kept; a dish (a drink, a set meal) is
     made to order from its recipe when it is sold and never kept; a semi-finished item (a sauce,
@@ -117,6 +125,14 @@ class Sku(BaseModel):
     batch_managed: bool = False
     cold_chain_min_c: float | None = None
     cold_chain_max_c: float | None = None
+    cold_chain_tolerance_minutes: float | None = Field(
+        default=None,
+        ge=0,
+        le=7 * 24 * 60,
+        exclude_if=_unset,
+        description="Minutes a curve may spend outside the range before goods are quarantined "
+        "(None: the company's excursion_minutes setting).",
+    )
     reorder_point: int = Field(default=0, ge=0, description="In base units, per location.")
     supplier: Code | None = Field(
         default=None, description="The usual supplier: purchase suggestions go to it."
@@ -229,6 +245,17 @@ class Location(BaseModel):
         return 2 * 6371.0088 * math.asin(math.sqrt(h))
 
 
+class Licence(BaseModel):
+    """A supplier's licence or certificate (食品经营许可证, 食品生产许可证, GSP 证书, ...): its
+    kind, number and the last day it is valid."""
+
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+    kind: str = Field(min_length=1, max_length=100)
+    number: str = Field(min_length=1, max_length=100)
+    valid_until: date
+
+
 class Supplier(BaseModel):
     model_config = ConfigDict(frozen=True, extra="forbid")
 
@@ -239,6 +266,15 @@ class Supplier(BaseModel):
     payment_terms_days: int | None = Field(
         default=None, ge=0, le=3650, description="Days from invoice to due date (default: the books' terms)."
     )
+    licences: tuple[Licence, ...] = Field(
+        default=(),
+        exclude_if=_empty,
+        description="Licences on file: goods are not received from it once one has expired.",
+    )
+
+    def expired_licences(self, day: date) -> list[Licence]:
+        """The licences no longer valid on `day` (valid through their `valid_until`)."""
+        return [lic for lic in self.licences if lic.valid_until < day]
 
 
 class OverLimit(StrEnum):

@@ -66,6 +66,7 @@ from stockflow.masterdata import (
     Customer,
     ExchangeRate,
     InvalidGtin,
+    Licence,
     Location,
     LocationKind,
     NegativeStockPolicy,
@@ -91,7 +92,7 @@ ENTITY_ORDER = ("suppliers", "locations", "customers", "skus", "aliases", "rates
 #: the catalogue's rules add theirs (`masterdata.problem.<reason>`).
 IMPORT_REASONS = (
     "not_a_number", "not_whole", "out_of_range", "not_yes_no", "bad_date", "bad_code", "bad_gtin",
-    "bad_pack", "bad_vat_rate", "not_allowed", "too_long", "too_many_digits", "required",
+    "bad_pack", "bad_licence", "bad_vat_rate", "not_allowed", "too_long", "too_many_digits", "required",
     "formula_error", "invalid_value", "pack_base_unit", "pack_not_multiple", "unknown_unit",
     "moq_not_whole_packs", "cold_chain_range", "shelf_life_missing", "serial_negative_stock",
     "duplicate_code", "unknown_column", "duplicate_column", "missing_column", "no_header",
@@ -381,6 +382,11 @@ ENTITIES: dict[str, Entity] = {
                 Column("batch_managed", "bool", ("批次管理", "管理批次")),
                 Column("cold_chain_min_c", "float", ("冷链最低温度", "最低温度(℃)", "最低温度")),
                 Column("cold_chain_max_c", "float", ("冷链最高温度", "最高温度(℃)", "最高温度")),
+                Column(
+                    "cold_chain_tolerance_minutes",
+                    "float",
+                    ("超温容许(分钟)", "冷链超温容许分钟", "超温容许"),
+                ),
                 Column("reorder_point", "quantity", ("再订货点", "补货点")),
                 Column("supplier", "code", ("供应商", "供应商编码")),
                 Column("moq", "quantity", ("最小起订量", "起订量")),
@@ -420,6 +426,7 @@ ENTITIES: dict[str, Entity] = {
                 Column("lead_time_days", "int", ("交货期(天)", "提前期(天)", "交货期", "提前期")),
                 Column("phone", "text", ("电话", "联系电话")),
                 Column("payment_terms_days", "int", ("账期(天)", "付款期(天)", "账期")),
+                Column("licences", "licences", ("资质证照", "许可证", "证照")),
                 _NOTE,
             ),
             ("supplier", "供应商"),
@@ -736,6 +743,30 @@ def format_packs(packs: Mapping[str, int]) -> str:
     return ";".join(f"{unit}={factor}" for unit, factor in sorted(packs.items(), key=lambda p: (p[1], p[0])))
 
 
+def parse_licences(value: Any) -> tuple[Licence, ...]:
+    """`食品经营许可证:JY13101010000001:2027-06-30; GSP:A-001:2026/12/31`: each licence's kind,
+    number and last valid day (full-width punctuation too)."""
+    licences = []
+    for part in re.split(r"[;\n]", _folded(_text(value))):
+        part = part.strip()
+        if not part:
+            continue
+        pieces = [p.strip() for p in part.split(":")]
+        if len(pieces) != 3 or not pieces[0] or not pieces[1]:
+            raise CellProblem("bad_licence", value=quoted(value))
+        try:
+            valid_until = parse_date(pieces[2])
+            licences.append(Licence(kind=pieces[0], number=pieces[1], valid_until=valid_until))
+        except (CellProblem, ValueError):
+            raise CellProblem("bad_licence", value=quoted(value)) from None
+    return tuple(licences)
+
+
+def format_licences(licences: Sequence[Licence]) -> str:
+    """Licences as a cell: `kind:number:YYYY-MM-DD`, separated by `;`."""
+    return ";".join(f"{lic.kind}:{lic.number}:{lic.valid_until.isoformat()}" for lic in licences)
+
+
 def parse_quantity(value: Any) -> tuple[Decimal, str | None]:
     """A quantity and its unit (None: base units): `24`, `2 case`, `2case`."""
     if isinstance(value, int | float) and not isinstance(value, bool):
@@ -786,6 +817,7 @@ _PARSERS: dict[str, Callable[[Any], Any]] = {
     "date": parse_date,
     "gtin": parse_gtin,
     "packs": parse_packs,
+    "licences": parse_licences,
     "quantity": parse_quantity,
     "vat": parse_vat,
     "percent": parse_percent,
@@ -1953,6 +1985,8 @@ def _cell(kind: str, value: Any) -> Any:
         return "yes" if value else "no"
     if kind == "packs":
         return format_packs(value) or None
+    if kind == "licences":
+        return format_licences(value) or None
     if isinstance(value, StrEnum):
         return value.value
     return value

@@ -15,7 +15,7 @@ from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from stockflow.alerts import Alert, AlertType, Severity, alert
-from stockflow.coldchain import ColdChainMonitor
+from stockflow.coldchain import ColdChainMonitor, excursion_holds
 from stockflow.compliance import Decision, Effect, PolicyBook
 from stockflow.events import TemperatureReading, TransitDispatched, fingerprint
 from stockflow.i18n import Message
@@ -113,17 +113,18 @@ class StockProcessor:
         if result.duplicate:
             return ProcessResult(result.event_id, duplicate=True)
         alerts: list[Alert] = []
+        movements = result.movements
         try:  # the event is booked: a fault in an alert rule must not undo or lose it
             if isinstance(event, TemperatureReading):
-                alerts += self.coldchain.observe(event, self._cold_chain_stock(event.location))
-            for mv in result.movements:
+                raised = self.coldchain.observe(event, self._cold_chain_stock(event.location))
+                alerts += raised
+                movements += self._hold_excursions(raised, admit)
+            for mv in movements:
                 alerts += self._movement_alerts(mv)
             alerts += [menu_alert(change) for change in result.menu]
         except Exception:
             log.exception("alert rules failed for event %s; the event itself is booked", result.event_id)
-        return ProcessResult(
-            result.event_id, False, result.movements, result.follow_ups, tuple(alerts), result.menu
-        )
+        return ProcessResult(result.event_id, False, movements, result.follow_ups, tuple(alerts), result.menu)
 
     def _check_policies(self, event: Any) -> None:
         if not self.policies.concerns(event.event_type) or self.ledger.has_applied(event.event_id):  # type: ignore[union-attr]
@@ -137,6 +138,19 @@ class StockProcessor:
             raise PolicyBlocked(decision)
         if self.approvals is None or not self.approvals.approved(event.event_id, content):
             raise PolicyHeld(decision)
+
+    def _hold_excursions(self, raised: list[Alert], admit: bool) -> tuple[Movement, ...]:
+        """Put the batches an excursion found on hand into quarantine, as the reading that made
+        it last long enough is applied (`stockflow.coldchain.excursion_holds`): the holds' rows
+        land with the reading, and a replay of the reading holds them again the same way."""
+        movements: tuple[Movement, ...] = ()
+        for excursion in raised:
+            for hold in excursion_holds(excursion):
+                try:
+                    movements += self.ledger.apply(hold, admit).movements
+                except Exception:  # a refused hold changed nothing; the others stand
+                    log.exception("excursion hold %s was not applied", hold.event_id)
+        return movements
 
     # ------------------------------------------------------------------ snapshots
     def snapshot(self) -> dict[str, Any]:

@@ -327,6 +327,7 @@ def inventory_changed_message(event: Any, movements: tuple[Movement, ...], proce
                     },
                     "position": mv.after.as_dict(),
                     "negative_stock": mv.negative_stock,
+                    **({"hold_reason": mv.hold_reason} if mv.hold_reason else {}),
                 }
                 for mv in movements
             ],
