@@ -26,6 +26,7 @@ from cli import (
     planning,
     reconcile,
     stack,
+    trace,
     users,
     vision,
 )
@@ -57,6 +58,7 @@ for _group in (
     vision,
     planning,
     stack,
+    trace,
     users,
 ):
     for _name, _sub in _group.GROUPS.items():

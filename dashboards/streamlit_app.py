@@ -25,6 +25,7 @@ PAGES = [
     (Area.PLANNING, "pages/suppliers.py", t("page.suppliers"), ":material/local_shipping:"),
     (Area.PLANNING, "pages/production.py", t("page.production"), ":material/precision_manufacturing:"),
     (Area.QUALITY, "pages/data_quality.py", t("page.data_quality"), ":material/fact_check:"),
+    (Area.QUALITY, "pages/trace.py", t("page.trace"), ":material/timeline:"),
     (Area.AUDIT, "pages/audit.py", t("page.audit"), ":material/verified_user:"),
     (Area.MASTER_DATA, "pages/master_data.py", t("page.master_data"), ":material/database:"),
     (Area.CONFLICTS, "pages/conflicts.py", t("page.conflicts"), ":material/merge_type:"),

@@ -213,6 +213,7 @@ class Step:
     counterparty: str = ""
     reference: str = ""
     dish: str = ""
+    curve: CurveReference | None = None  # a transfer in's, when it carries one
 
 
 @dataclass(frozen=True, slots=True)
@@ -461,7 +462,7 @@ def _batch_trace(
                     mv.reference or str(payload.get("purchase_order", "")),
                     _day(payload.get("expiry_date")),
                     curve_reference(payload),
-                    _text(payload, "quarantine_reason", "reason"),
+                    _text(payload, "hold_reason", "quarantine_reason") if mv.quarantined_delta > 0 else "",
                 )
             )
         if mv.quarantined_delta and mv.event_type in QUALITY_EVENTS:
@@ -473,10 +474,11 @@ def _batch_trace(
                     mv.location,
                     action,
                     abs(mv.quarantined_delta) if action != "scrap" else -mv.on_hand_delta,
-                    _text(payload, "reason") or (mv.reference if action == "inspection" else ""),
+                    _text(payload, "hold_reason", "reason")
+                    or (mv.reference if action == "inspection" else ""),
                 )
             )
-        elif mv.quarantined_delta > 0 and mv.event_type == "goods_receipt":
+        elif mv.quarantined_delta > 0:  # received (or transferred in) straight into quarantine
             quality.append(
                 QualityStep(
                     mv.event_id,
@@ -484,7 +486,7 @@ def _batch_trace(
                     mv.location,
                     "received_into_quarantine",
                     mv.quarantined_delta,
-                    _text(payload, "quarantine_reason", "reason"),
+                    _text(payload, "hold_reason", "quarantine_reason"),
                 )
             )
     balances = tuple(
@@ -554,8 +556,8 @@ def curve_reference(payload: Mapping[str, Any]) -> CurveReference | None:
             temps = _temperatures(readings if isinstance(readings, list) else [])
             return CurveReference(
                 sensor=_text(value, "sensor", "logger", "device"),
-                start=_text(value, "start", "from", "started_at", "first"),
-                end=_text(value, "end", "to", "ended_at", "last"),
+                start=_text(value, "from_at", "start", "from", "first") or _reading_time(readings, 0),
+                end=_text(value, "to_at", "end", "to", "last") or _reading_time(readings, -1),
                 readings=len(readings) if isinstance(readings, list) else _int(value.get("readings")) or 0,
                 min_c=min(temps) if temps else _float(value.get("min_c")),
                 max_c=max(temps) if temps else _float(value.get("max_c")),
@@ -567,6 +569,13 @@ def curve_reference(payload: Mapping[str, Any]) -> CurveReference | None:
                 readings=len(value), min_c=min(temps) if temps else None, max_c=max(temps) if temps else None
             )
     return None
+
+
+def _reading_time(readings: Any, index: int) -> str:
+    """When the first (0) or last (-1) of a curve's readings was taken, as recorded."""
+    if isinstance(readings, list) and readings and isinstance(readings[index], Mapping):
+        return _text(readings[index], "at", "time")
+    return ""
 
 
 def _temperatures(readings: list[Any]) -> list[float]:
@@ -622,13 +631,18 @@ def _moment(value: Any) -> datetime:
 
 def events_to_read(levels: Iterable[Iterable[TracedMovement]]) -> dict[str, datetime]:
     """The events whose records a trace reads beyond their movements, with when they occurred:
-    receipts (curve, expiry) and quality holds (reason)."""
+    receipts and transfers in (curve, expiry), holds and whatever quarantined the batch (the
+    reason)."""
     return {
         mv.event_id: mv.occurred_at
         for level in levels
         for mv in level
-        if mv.event_type == "goods_receipt" or mv.event_type == "quality_hold"
+        if mv.event_type in _RECORDS_READ or mv.quarantined_delta
     }
+
+
+#: Events whose record a trace reads: a receipt's or transfer's curve and expiry, a hold's reason.
+_RECORDS_READ = frozenset({"goods_receipt", "transfer_in", "quality_hold"})
 
 
 #: How long before a batch's first movement a dock inspection of it is looked for (a pallet

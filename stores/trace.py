@@ -132,16 +132,32 @@ class LakeTrace:
         return self._movements(f"on_hand_delta > 0 AND ({' OR '.join(parts)})", params, since)
 
     def event_records(self, events: Mapping[str, datetime]) -> Mapping[str, Mapping[str, Any]]:
+        """The scanner events' records, with the reason the stream gave a hold or a quarantine
+        on receipt (`hold_reason` of their movements, where the lake has that column)."""
         ids = sorted(events)
-        files = self._files(Topic.SCANS.value, days={_utc_day(when) for when in events.values()})
-        if not ids or not files:
-            return {}
-        rows = self.con.execute(
-            f"SELECT event_id, payload FROM {_SCAN_BY_NAME}"  # noqa: S608
-            f" WHERE event_type IN ({_marks(_RECORDED)}) AND event_id IN ({_marks(ids)})",
-            [files, *_RECORDED, *ids],
-        ).fetchall()
-        return {event_id: _payload(payload) for event_id, payload in rows}
+        days = {_utc_day(when) for when in events.values()}
+        out: dict[str, dict[str, Any]] = {}
+        files = self._files(Topic.SCANS.value, days=days)
+        if ids and files:
+            rows = self.con.execute(
+                f"SELECT event_id, payload FROM {_SCAN_BY_NAME}"  # noqa: S608
+                f" WHERE event_type IN ({_marks(_RECORDED)}) AND event_id IN ({_marks(ids)})",
+                [files, *_RECORDED, *ids],
+            ).fetchall()
+            out = {event_id: _payload(payload) for event_id, payload in rows}
+        moved = self._files(INVENTORY_CHANGED.name, days=days)
+        if ids and moved:
+            try:
+                reasons = self.con.execute(
+                    f"SELECT event_id, max(hold_reason) FROM {_SCAN_BY_NAME}"  # noqa: S608
+                    f" WHERE event_id IN ({_marks(ids)}) AND hold_reason <> '' GROUP BY event_id",
+                    [moved, *ids],
+                ).fetchall()
+            except duckdb.BinderException:  # a lake from before holds had reasons
+                reasons = []
+            for event_id, reason in reasons:
+                out.setdefault(event_id, {})["hold_reason"] = reason
+        return out
 
     def inspections(
         self, batches: Collection[BatchKey], start: datetime, end: datetime
