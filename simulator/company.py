@@ -10,7 +10,7 @@ occasional excursions; a dock camera that inspects every pallet a warehouse rece
 supplier damages pallets at its own rate, a few far more often), and a quality check that
 scraps the damaged cartons and releases the rest three hours later; an excursion long enough
 holds the chilled batches on hand (as the stream does) and quality releases them once the
-room is back in range. It keeps its own `Ledger` (in a `StockProcessor`, with the stream's
+room is back in range; chilled deliveries carry their data logger's curve. It keeps its own `Ledger` (in a `StockProcessor`, with the stream's
 excursion holds) as "physical reality", so it sells only what is on the shelf.
 
 `Simulation.messages()` turns events into wire messages and can mix in bad ones (malformed
@@ -24,6 +24,7 @@ import heapq
 import json
 import math
 import random
+import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
@@ -34,6 +35,7 @@ from biip.checksums import gs1_standard_check_digit
 
 from stockflow.config import get_settings
 from stockflow.events import (
+    CurveReading,
     CycleCount,
     GoodsReceipt,
     HoldAction,
@@ -48,6 +50,7 @@ from stockflow.events import (
     SalesIssue,
     StockAdjustment,
     StockReservation,
+    TemperatureCurve,
     TemperatureReading,
     TransferIn,
     TransferOut,
@@ -391,6 +394,26 @@ class Simulation:
             self._apply(ev, applied)
         return applied
 
+    def _curve(self, sku: Sku, start: datetime, end: datetime, key: str) -> TemperatureCurve | None:
+        """The data logger's curve of a cold-chain delivery: a reading every 10 minutes from
+        `start` to `end`, inside the SKU's range (the simulated trucks keep their cold chain).
+        Drawn from its own generator seeded by `key`, so the day's other draws are unchanged."""
+        if not sku.is_cold_chain:
+            return None
+        assert sku.cold_chain_min_c is not None and sku.cold_chain_max_c is not None
+        rng = random.Random(zlib.crc32(f"{self.seed}:{key}".encode()))
+        low, high = sku.cold_chain_min_c + 0.3, sku.cold_chain_max_c - 0.3
+        middle = (low + high) / 2
+        readings = []
+        at = start
+        while True:
+            celsius = min(max(rng.gauss(middle, (high - low) / 6), low), high)
+            readings.append(CurveReading(at=at, celsius=round(celsius, 2)))
+            if at >= end:
+                break
+            at = min(at + timedelta(minutes=10), end)
+        return TemperatureCurve(logger=f"LOG-{zlib.crc32(key.encode()) % 1000:03d}", readings=readings)
+
     def _receipt(self, location: str, sku: Sku, qty: int, when: datetime, po: str) -> GoodsReceipt:
         batch = expiry = None
         if sku.batch_managed:
@@ -399,8 +422,10 @@ class Simulation:
         case = sku.packs.get("case", 1)
         cases, loose = divmod(qty, case)
         unit, amount = ("case", Decimal(cases)) if cases and not loose else ("each", Decimal(qty))
+        common = self._common("GR", when, f"RF-{location}")
         return GoodsReceipt(
-            **self._common("GR", when, f"RF-{location}"),
+            **common,
+            temperature_curve=self._curve(sku, when - timedelta(hours=3), when, common["event_id"]),
             location=location,
             purchase_order=po,
             supplier=self.supplier_of[sku.sku],
@@ -636,8 +661,10 @@ class Simulation:
             )
             if self._apply(out_ev, out):
                 arrive = when + timedelta(hours=self.rng.uniform(2, 5))
+                arriving = self._common("TI", arrive, f"RF-{store}")
                 arrival = TransferIn(
-                    **self._common("TI", arrive, f"RF-{store}"),
+                    **arriving,
+                    temperature_curve=self._curve(sku, when, arrive, arriving["event_id"]),
                     **common,
                     gtin=sku.gtin,
                     batch=batch or None,
@@ -844,12 +871,11 @@ class Simulation:
             self._release_after_excursion(when, location, out)
 
     def _release_after_excursion(self, when: datetime, location: str, out: list) -> None:
-        """Back in range: quality checks the held batches (their core temperature stayed in
-        range) and releases what the excursion held, as far as the quarantine still has it."""
+        """Back in range: quality checks the batches the excursion held (their core temperature
+        stayed in range) and releases each whole batch. Whole, not a quantity: the stream
+        interleaves its topics, so what it held may differ a little from what this ledger did."""
         for mv in self._excursion_held.pop(location):
-            sku = self.catalog.skus[mv.sku]
-            qty = min(mv.quarantined_delta, self.ledger.position(mv.key).quarantined)
-            if qty <= 0:
+            if self.ledger.position(mv.key).quarantined <= 0:
                 continue
             self._apply(
                 QualityHold(
@@ -860,8 +886,7 @@ class Simulation:
                     sku=mv.sku,
                     batch=mv.batch or None,
                     action=HoldAction.RELEASE,
-                    qty=Decimal(qty),
-                    unit=sku.base_unit,
+                    unit=self.catalog.skus[mv.sku].base_unit,
                     reason=f"checked after the excursion that held it ({mv.event_id}): within range",
                 ),
                 out,

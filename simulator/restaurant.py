@@ -885,8 +885,10 @@ class RestaurantSimulation(Simulation):
                 unit, size = sku.base_unit, 1
         qty = Decimal(units) / size
         price = sku.standard_cost * size * Decimal(str(rng.uniform(0.94, 1.06)))
+        common = self._common("GR", when, f"RF-{location}")
         return GoodsReceipt(
-            **self._common("GR", when, f"RF-{location}"),
+            **common,
+            temperature_curve=self._curve(sku, when - timedelta(hours=2), when, common["event_id"]),
             location=location,
             purchase_order=po,
             supplier=sku.supplier or "",
@@ -1115,7 +1117,9 @@ class RestaurantSimulation(Simulation):
             if self._apply(
                 TransferOut(**self._common("TO", when, f"RF-{self.kitchen}"), **common, **moved), out
             ):
-                self._plan(arrive, TransferIn(**self._common("TI", arrive, f"RF-{store}"), **common, **moved))
+                arriving = self._common("TI", arrive, f"RF-{store}")
+                curve = self._curve(sku, when, arrive, arriving["event_id"])
+                self._plan(arrive, TransferIn(**arriving, **common, **moved, temperature_curve=curve))
                 remaining -= take
             if remaining <= 0:
                 break

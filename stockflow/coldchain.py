@@ -109,10 +109,11 @@ def check_curve(
     )
 
 
-def excursion_holds(excursion_alert: Alert) -> list[QualityHold]:
+def excursion_holds(excursion_alert: Alert, base_unit: str) -> list[QualityHold]:
     """An excursion that raised its alert holds the batches of the SKU on hand at the location
     (a quality hold of each whole batch), under ids derived from the alert's: a reading seen
-    again raises the same alert and the same holds, which the ledger takes as duplicates."""
+    again raises the same alert and the same holds, which the ledger takes as duplicates.
+    `base_unit`: the SKU's (a whole batch is held, counted in it)."""
     details = excursion_alert.details
     reason = (
         f"temperature_excursion {excursion_alert.alert_id}: {details.get('minutes')} min, "
@@ -130,6 +131,7 @@ def excursion_holds(excursion_alert: Alert) -> list[QualityHold]:
                 sku=excursion_alert.sku,
                 batch=batch or None,
                 action=HoldAction.HOLD,
+                unit=base_unit,
                 reason=reason[:500],
             )
         )

@@ -145,7 +145,7 @@ class StockProcessor:
         land with the reading, and a replay of the reading holds them again the same way."""
         movements: tuple[Movement, ...] = ()
         for excursion in raised:
-            for hold in excursion_holds(excursion):
+            for hold in excursion_holds(excursion, self.catalog.skus[excursion.sku].base_unit):
                 try:
                     movements += self.ledger.apply(hold, admit).movements
                 except Exception:  # a refused hold changed nothing; the others stand
