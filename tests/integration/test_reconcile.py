@@ -12,7 +12,7 @@ from decimal import Decimal
 
 import duckdb
 import pytest
-from confluent_kafka import Consumer
+from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from flows.reconcile_stock import reconcile_legacy, reconciliation
 from lake import LakeWriter, now_utc, partition_for, read_table
@@ -238,16 +238,14 @@ def test_events_not_landed_yet_are_in_flight_and_left_alone(stack, monkeypatch):
     assert report.sent(Action.CORRECTION) == 0
 
 
-def read_topic(bootstrap, topic, until, timeout=30.0):
-    """Messages of a topic from the start (JSON values), read by a real consumer until `until(seen)`."""
+def read_topic(bootstrap, topic, partitions, until, timeout=30.0):
+    """Messages of a topic from the start (JSON values), read by a real consumer until `until(seen)`.
+    It is assigned every partition rather than joining a group: a join waits out half the
+    client's session timeout (45 s by default) on the embedded broker."""
     consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"t-{time.monotonic_ns()}",
-            "auto.offset.reset": "earliest",
-        }
+        {"bootstrap.servers": bootstrap, "group.id": f"t-{time.monotonic_ns()}", "enable.auto.commit": False}
     )
-    consumer.subscribe([topic])
+    consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
     seen = []
     deadline = time.monotonic() + timeout
     try:
@@ -298,8 +296,9 @@ def test_a_drift_alert_reaches_the_alerts_topic_and_its_subscribers(stack):
     alert_id = Alert.make_id(AlertType.STOCK_DRIFT, report.run_id)
 
     # on the alerts topic, read back by a consumer of its own
+    partitions = stack.settings.topic_partitions
     seen = read_topic(
-        stack.broker.bootstrap, "alerts", lambda got: any(a["alert_id"] == alert_id for a in got)
+        stack.broker.bootstrap, "alerts", partitions, lambda got: any(a["alert_id"] == alert_id for a in got)
     )
     (found,) = [a for a in seen if a["alert_id"] == alert_id]
     assert (found["alert_type"], found["severity"], found["location"]) == ("stock_drift", "warning", "WH1")
@@ -313,7 +312,10 @@ def test_a_drift_alert_reaches_the_alerts_topic_and_its_subscribers(stack):
     # a retried step raises the same alert (a duplicate downstream, by its id)
     assert run.raise_alert().alert_id == alert_id
     again = read_topic(
-        stack.broker.bootstrap, "alerts", lambda got: [a["alert_id"] for a in got].count(alert_id) == 2
+        stack.broker.bootstrap,
+        "alerts",
+        partitions,
+        lambda got: [a["alert_id"] for a in got].count(alert_id) == 2,
     )
     assert [a["alert_id"] for a in again].count(alert_id) == 2
     # the workers validate what they are sent
