@@ -52,6 +52,8 @@ def deviation(sku: Sku, celsius: float) -> float:
 CURVE_MISSING = "curve_missing"
 CURVE_GAP = "curve_gap"
 CURVE_OUT_OF_RANGE = "curve_out_of_range"
+#: Why a batch on hand was held: an excursion where it is kept (`excursion_holds`).
+EXCURSION_HOLD = "temperature_excursion"
 
 
 @dataclass(frozen=True, slots=True)

@@ -281,7 +281,8 @@ class Movement:
     #: to make before this receipt (its cost so far is shared over them); 0 on every other row.
     order_open_qty: int = 0
     #: Cold-chain goods received into quarantine because their curve did not clear them
-    #: (`stockflow.coldchain.check_curve`: curve_missing, curve_gap, curve_out_of_range); "".
+    #: (`stockflow.coldchain.check_curve`: curve_missing, curve_gap, curve_out_of_range), or
+    #: held on hand for an excursion (temperature_excursion); "" for everything else.
     hold_reason: str = ""
 
     @property

@@ -10,12 +10,12 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from stockflow.alerts import Alert, AlertType, Severity, alert
-from stockflow.coldchain import ColdChainMonitor, excursion_holds
+from stockflow.coldchain import EXCURSION_HOLD, ColdChainMonitor, excursion_holds
 from stockflow.compliance import Decision, Effect, PolicyBook
 from stockflow.events import TemperatureReading, TransitDispatched, fingerprint
 from stockflow.i18n import Message
@@ -147,7 +147,8 @@ class StockProcessor:
         for excursion in raised:
             for hold in excursion_holds(excursion, self.catalog.skus[excursion.sku].base_unit):
                 try:
-                    movements += self.ledger.apply(hold, admit).movements
+                    held = self.ledger.apply(hold, admit).movements
+                    movements += tuple(replace(mv, hold_reason=EXCURSION_HOLD) for mv in held)
                 except Exception:  # a refused hold changed nothing; the others stand
                     log.exception("excursion hold %s was not applied", hold.event_id)
         return movements

@@ -169,6 +169,7 @@ def test_an_excursion_holds_the_batches_on_hand_once(catalog):
         ("quality_hold", "B2", 12),
     ]
     assert all(mv.event_id.startswith("excursion-hold:") for mv in holds)
+    assert {mv.hold_reason for mv in holds} == {"temperature_excursion"}
     assert [position(proc.ledger, "S1", b).quarantined for b in ("B1", "B2")] == [12, 12]
     assert AlertType.TEMPERATURE_EXCURSION in [a.alert_type for a in result.alerts]
     # the same reading seen again (a redelivery) is a duplicate; a later one holds nothing more
