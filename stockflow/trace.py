@@ -30,7 +30,7 @@ from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from typing import Any
 
-from stockflow.events import SalesChannel
+from stockflow.events import SalesChannel, TemperatureCurve
 
 #: How many levels of batches made from batches a trace follows.
 MAX_DEPTH = 5
@@ -139,24 +139,36 @@ def flow_qty(flow: Flow, on_hand_delta: int) -> int:
 # ------------------------------------------------------------------------------ the trace
 @dataclass(frozen=True, slots=True)
 class CurveReference:
-    """The cold-chain curve a receipt or transfer carries, as far as its record says."""
+    """The cold-chain curve a receipt or transfer carries (`stockflow.events.TemperatureCurve`):
+    the logger's readings, or the sensor and the span whose readings to take."""
 
+    logger: str = ""
     sensor: str = ""
-    start: str = ""
-    end: str = ""
-    readings: int = 0
-    min_c: float | None = None
-    max_c: float | None = None
-    reference: str = ""
+    start: datetime | None = None
+    end: datetime | None = None
+    points: tuple[tuple[datetime, float], ...] = ()
+
+    @property
+    def readings(self) -> int:
+        return len(self.points)
+
+    @property
+    def min_c(self) -> float | None:
+        return min((c for _, c in self.points), default=None)
+
+    @property
+    def max_c(self) -> float | None:
+        return max((c for _, c in self.points), default=None)
 
     def summary(self) -> str:
         """One line a person reads (values only, the same in every language)."""
-        parts = [p for p in (self.reference, self.sensor) if p]
-        if self.start or self.end:
-            parts.append(f"{self.start}–{self.end}")
-        if self.readings:
+        parts = [p for p in (self.logger, self.sensor) if p]
+        if self.start is not None and self.end is not None:
+            parts.append(
+                f"{self.start.isoformat(timespec='minutes')}–{self.end.isoformat(timespec='minutes')}"
+            )
+        if self.points:
             parts.append(f"n={self.readings}")
-        if self.min_c is not None and self.max_c is not None:
             parts.append(f"{self.min_c:g}–{self.max_c:g} °C")
         return " ".join(parts)
 
@@ -432,6 +444,7 @@ def _batch_trace(
         held[1] += mv.quarantined_delta
         held[2] += mv.in_transit_delta
         flow = flow_of(mv)
+        payload = payloads.get(mv.event_id, {})
         if flow is not None:
             qty = flow_qty(flow, mv.on_hand_delta)
             flows[mv.location][flow] += qty
@@ -445,11 +458,11 @@ def _batch_trace(
                     mv.counterparty,
                     mv.reference,
                     mv.dish,
+                    curve_reference(payload) if mv.event_type == "transfer_in" else None,
                 )
             )
         elif mv.in_transit_delta > 0:  # a transfer's leg on its way: flows when it arrives
             flows.setdefault(mv.location, defaultdict(int))
-        payload = payloads.get(mv.event_id, {})
         if mv.event_type == "goods_receipt" and mv.on_hand_delta > 0:
             receipts.append(
                 Receipt(
@@ -537,55 +550,24 @@ def _inspections(found: list[Mapping[str, Any]]) -> list[Inspection]:
 
 
 # ------------------------------------------------------------------ what an event record says
-#: Where a receipt's or transfer's record may keep its cold-chain curve: a reference (text),
-#: the logger and time span (an object), or the readings (a list).
-CURVE_FIELDS = ("temperature_curve", "curve", "cold_chain", "logger_curve", "curve_ref", "logger", "readings")
-
-
 def curve_reference(payload: Mapping[str, Any]) -> CurveReference | None:
-    """The cold-chain curve an event record carries, in whichever of `CURVE_FIELDS` it keeps
-    it; None where it carries none."""
-    for name in CURVE_FIELDS:
-        value = payload.get(name)
-        if value in (None, "", [], {}):
-            continue
-        if isinstance(value, str):
-            return CurveReference(reference=value)
-        if isinstance(value, Mapping):
-            readings = value.get("readings")
-            temps = _temperatures(readings if isinstance(readings, list) else [])
-            return CurveReference(
-                sensor=_text(value, "sensor", "logger", "device"),
-                start=_text(value, "from_at", "start", "from", "first") or _reading_time(readings, 0),
-                end=_text(value, "to_at", "end", "to", "last") or _reading_time(readings, -1),
-                readings=len(readings) if isinstance(readings, list) else _int(value.get("readings")) or 0,
-                min_c=min(temps) if temps else _float(value.get("min_c")),
-                max_c=max(temps) if temps else _float(value.get("max_c")),
-                reference=_text(value, "reference", "ref", "id", "curve_id"),
-            )
-        if isinstance(value, list):
-            temps = _temperatures(value)
-            return CurveReference(
-                readings=len(value), min_c=min(temps) if temps else None, max_c=max(temps) if temps else None
-            )
-    return None
-
-
-def _reading_time(readings: Any, index: int) -> str:
-    """When the first (0) or last (-1) of a curve's readings was taken, as recorded."""
-    if isinstance(readings, list) and readings and isinstance(readings[index], Mapping):
-        return _text(readings[index], "at", "time")
-    return ""
-
-
-def _temperatures(readings: list[Any]) -> list[float]:
-    out = []
-    for r in readings:
-        value = r.get("celsius", r.get("c", r.get("value"))) if isinstance(r, Mapping) else r
-        number = _float(value)
-        if number is not None:
-            out.append(number)
-    return out
+    """The cold-chain curve an event record carries (its `temperature_curve`); None where it
+    carries none, or one its schema does not read."""
+    raw = payload.get("temperature_curve")
+    if not raw:
+        return None
+    try:
+        curve = TemperatureCurve.model_validate(raw)
+    except ValueError:
+        return None
+    points = tuple(sorted((r.at, r.celsius) for r in curve.readings or ()))
+    return CurveReference(
+        logger=curve.logger or "",
+        sensor=curve.sensor or "",
+        start=curve.from_at if curve.sensor else (points[0][0] if points else None),
+        end=curve.to_at if curve.sensor else (points[-1][0] if points else None),
+        points=points,
+    )
 
 
 def _text(payload: Mapping[str, Any], *names: str) -> str:
@@ -599,13 +581,6 @@ def _text(payload: Mapping[str, Any], *names: str) -> str:
 def _int(value: Any) -> int | None:
     try:
         return int(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
-
-
-def _float(value: Any) -> float | None:
-    try:
-        return float(value) if value is not None and not isinstance(value, bool) else None
     except (TypeError, ValueError):
         return None
 

@@ -154,9 +154,10 @@ class Memory:
 
 RECORDS = {
     "gr-1": {"supplier": "SUP-1", "purchase_order": "PO-1", "expiry_date": "2026-06-20",
-             "temperature_curve": {"sensor": "LOG-7", "start": "2026-05-31T20:00+08:00",
-                                   "end": "2026-06-01T08:00+08:00",
-                                   "readings": [{"celsius": 2.0}, {"celsius": 5.5}, {"celsius": 3.0}]}},
+             "temperature_curve": {"logger": "LOG-7",
+                                   "readings": [{"at": "2026-05-31T20:00+08:00", "celsius": 2.0},
+                                                {"at": "2026-06-01T02:00+08:00", "celsius": 5.5},
+                                                {"at": "2026-06-01T08:00+08:00", "celsius": 3.0}]}},
     "qs-1": {"reason": "2 damaged cartons"},
 }  # fmt: skip
 INSPECTIONS = [
@@ -181,7 +182,7 @@ def test_backward_supplier_receipt_curve_inspection_and_holds(traced):
         "gr-1", "W1", 100, "SUP-1", "PO-1",
     )  # fmt: skip
     assert str(receipt.expiry_date) == "2026-06-20"
-    assert receipt.curve is not None and receipt.curve.sensor == "LOG-7"
+    assert receipt.curve is not None and receipt.curve.logger == "LOG-7"
     assert (receipt.curve.readings, receipt.curve.min_c, receipt.curve.max_c) == (3, 2.0, 5.5)
     assert [(i.inspection_id, i.verdict, i.damaged_cartons) for i in milk.inspections] == [
         ("INS-1", "quarantine", 1)
@@ -285,10 +286,26 @@ def test_each_change_falls_in_one_flow(event_type, delta, dish, sku, flow):
     assert flow_of(mv("e", event_type, "W1", delta, sku=sku, dish=dish)) == flow
 
 
-def test_a_curve_is_read_from_whatever_field_carries_it_and_none_is_none():
+def test_a_curve_is_read_from_the_record_and_none_is_none():
     assert curve_reference({}) is None
-    assert curve_reference({"curve_ref": "CURVE-9"}).reference == "CURVE-9"
-    listed = curve_reference({"readings": [{"celsius": 4}, {"celsius": -1.5}]})
+    assert curve_reference({"temperature_curve": {"readings": []}}) is None  # not a curve its schema reads
+    by_sensor = curve_reference(
+        {
+            "temperature_curve": {
+                "sensor": "S-1",
+                "from_at": "2026-06-01T08:00+08:00",
+                "to_at": "2026-06-01T10:00+08:00",
+            }
+        }
+    )
+    assert (by_sensor.sensor, by_sensor.readings, by_sensor.end - by_sensor.start) == (
+        "S-1",
+        0,
+        timedelta(hours=2),
+    )
+    listed = curve_reference(
+        {"temperature_curve": {"readings": [{"at": "2026-06-01T09:00+08:00", "celsius": 4},
+                                            {"at": "2026-06-01T08:00+08:00", "celsius": -1.5}]}}
+    )  # fmt: skip
     assert (listed.readings, listed.min_c, listed.max_c) == (2, -1.5, 4.0)
-    by_logger = curve_reference({"logger": {"sensor": "S-1", "from": "a", "to": "b", "readings": 12}})
-    assert (by_logger.sensor, by_logger.start, by_logger.end, by_logger.readings) == ("S-1", "a", "b", 12)
+    assert listed.points[0][1] == -1.5  # in time order
