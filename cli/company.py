@@ -8,7 +8,7 @@ import typer
 from rich.text import Text
 
 from cli.common import console, t
-from stockflow.config import Settings
+from stockflow.config import Edition, Settings
 from stockflow.masterdata import Catalog
 
 commands = typer.Typer()  # top-level commands, added to the `stockflow` app
@@ -17,7 +17,7 @@ commands = typer.Typer()  # top-level commands, added to the `stockflow` app
 ENV_FILE = ".env"
 
 
-def company_env(name: str, timezone: str, locale: str) -> str:
+def company_env(name: str, timezone: str, locale: str, edition: Edition = Edition.STANDARD) -> str:
     """The .env of a company's own folder (settings: `stockflow.config.Settings`)."""
     return "\n".join(
         [
@@ -27,6 +27,7 @@ def company_env(name: str, timezone: str, locale: str) -> str:
             "STOCKFLOW_VAR_DIR=var",
             f"STOCKFLOW_TIMEZONE={timezone}",
             f"STOCKFLOW_LOCALE={locale}",
+            f"STOCKFLOW_EDITION={edition.value}",
             "",
         ]
     )
@@ -39,6 +40,9 @@ def init(
     timezone: str = typer.Option(Settings.model_fields["timezone"].default, help=t("cli.init.timezone")),
     currency: str = typer.Option("CNY", help=t("cli.init.currency")),
     locale: str = typer.Option("zh-CN", help=t("cli.init.locale")),
+    edition: Edition = typer.Option(
+        Edition.STANDARD, "--edition", case_sensitive=False, help=t("cli.init.edition")
+    ),
 ) -> None:
     """Create an empty company in FOLDER: its settings, an empty catalogue in the books'
     currency; `stockflow up` run there starts the stack over it without the simulator."""
@@ -58,7 +62,7 @@ def init(
         console.print(Text(t("cli.init.invalid", error=str(exc.errors()[0]["msg"])), style="red"))
         raise typer.Exit(2) from exc
     folder.mkdir(parents=True, exist_ok=True)
-    (folder / ENV_FILE).write_text(company_env(name, settings.timezone, locale), encoding="utf-8")
+    (folder / ENV_FILE).write_text(company_env(name, settings.timezone, locale, edition), encoding="utf-8")
     store = MasterDataFiles(settings.masterdata_path, settings.lake_dir)
     with store.lock():
         store.record([], catalog)

@@ -10,6 +10,7 @@ from rich.text import Text
 
 from cli.common import _logging, _show_new_passwords, _whoami, console, t, tr
 from stockflow.config import SimulatedCompany, get_settings
+from stockflow.editions import has_stock
 
 if TYPE_CHECKING:
     from cli.supervisor import Stack
@@ -77,7 +78,7 @@ def broker(
     _stop_on_signals(_interrupt)
     try:
         embedded.start()
-        ensure_topics(embedded.bootstrap, settings.topic_partitions)
+        ensure_topics(embedded.bootstrap, settings.topic_partitions, edition=settings.edition)
         say(t("cli.broker.ready", bootstrap=embedded.bootstrap))
         while embedded.process and embedded.process.poll() is None:
             time.sleep(0.5)
@@ -183,7 +184,10 @@ def up(
     if company is not None and not simulated:
         say_error(t("cli.up.company_own_company", var_dir=settings.var_dir.resolve()))
         raise typer.Exit(2)
-    if simulated:
+    # the no-stock edition (a service business) has no stock simulator to play
+    stock = has_stock(settings.edition)
+    os.environ["STOCKFLOW_EDITION"] = settings.edition.value  # what every process it starts reads
+    if simulated and stock:
         settings = _simulated_company(settings, company, fresh)
         # what every process it starts reads (the workers, the flows, the dashboards)
         os.environ["STOCKFLOW_SIMULATED_COMPANY"] = settings.simulated_company.value
@@ -205,7 +209,7 @@ def up(
     # every process started from here on (and all they start) carries the stack's var dir:
     # `stockflow down` finds them by it when this process is gone
     os.environ[STACK_VARIABLE] = str(settings.var_dir.resolve())
-    stack = Stack(settings, workers=workers, simulated=simulated)
+    stack = Stack(settings, workers=workers, simulated=simulated and stock)
     prefect = PrefectServer(settings, settings.var_dir / "logs" / "prefect-server.log")
     serving = dashboard = None
     failure: list[BaseException] = []
@@ -228,11 +232,16 @@ def up(
         dashboard = start_dashboard(settings, settings.var_dir / "logs" / "dashboard.log")
         wait_until_serving(settings, dashboard)
         resume = lake_has_events(settings)
-        _banner(settings, stack, workers)
+        if stock:
+            _banner(settings, stack, workers)
+        else:
+            _service_banner(settings, stack, workers)
         _show_new_passwords(new_passwords)
-        if simulated:
+        if simulated and stock:
             say(t("cli.up.simulating", company=company_label(settings.simulated_company)))
-        if not simulated:
+        if not stock:
+            say(t("cli.up.no_stock_simulator"))
+        elif not simulated:
             _own_company(settings)
         elif resume:
             say(t("cli.up.history_resuming"))
@@ -277,7 +286,7 @@ def up(
         signal.signal(signal.SIGINT, _stop)
         _stop_on_signals(_stop)
         simulation = threading.Thread(target=_simulate, name="simulation", daemon=True)
-        if simulated:
+        if simulated and stock:
             simulation.start()
         warehouse = settings.var_dir / "warehouse" / "warehouse.duckdb"
         warehouse_built = warehouse.exists()
@@ -414,6 +423,23 @@ def _banner(settings: Settings, stack: Stack, workers: int) -> None:
         )
     )
     say(t("cli.up.banner.logs", path=(var / "logs").resolve()))
+
+
+def _service_banner(settings: Settings, stack: Stack, workers: int) -> None:
+    """Where everything of the no-stock edition is, once it all answers."""
+    from stores.services import ServiceItemsFile
+
+    console.print(Text(t("cli.up.ready"), style="bold green"))
+    if settings.embedded_broker:
+        say(t("cli.up.banner.broker_embedded", bootstrap=settings.bootstrap_servers))
+    else:
+        say(t("cli.up.banner.broker", bootstrap=settings.bootstrap_servers))
+    for i in range(workers):
+        say(t("cli.up.banner.service_worker", url=stack.worker_url(i)))
+    say(t("cli.up.banner.service_items", count=len(ServiceItemsFile(settings.var_dir).load())))
+    say(t("cli.up.banner.dashboard", url=settings.dashboard_url))
+    say(t("cli.up.banner.lake", path=settings.lake_dir.resolve()))
+    say(t("cli.up.banner.logs", path=(settings.var_dir / "logs").resolve()))
 
 
 @commands.command(help=t("cli.down.help"))

@@ -34,6 +34,7 @@ from infra.processes import (
 from infra.worker_client import client_token
 from simulator.run import prepare_company, register_simulated_sensors
 from stockflow.config import Settings
+from stockflow.editions import has_stock
 from stores.credentials import ensure_service_token
 from streams.broker import EmbeddedBroker, ensure_topics, wait_for_broker
 
@@ -80,7 +81,7 @@ class Stack:
             say(t("cli.up.broker_ready", bootstrap=self.broker.bootstrap))
         else:
             wait_for_broker(s.bootstrap_servers, security=aiokafka_options(s))
-        if s.local_mqtt:
+        if s.local_mqtt and has_stock(s.edition):  # the devices are the stock module's
             # its port when free, else another (the bridge and the simulator are told which)
             port = free_local_port(s.mqtt_port)
             self.settings = s = s.model_copy(update={"mqtt_port": port})
@@ -88,7 +89,11 @@ class Stack:
             self.mqtt.start()
             say(t("cli.up.mqtt_ready", url=self.mqtt.url))
         ensure_topics(
-            s.bootstrap_servers, s.topic_partitions, 1 if s.embedded_broker else 3, aiokafka_options(s)
+            s.bootstrap_servers,
+            s.topic_partitions,
+            1 if s.embedded_broker else 3,
+            aiokafka_options(s),
+            edition=s.edition,
         )
         if self.simulated:
             prepare_company(s)
@@ -103,7 +108,8 @@ class Stack:
         for i, proc in enumerate(self.worker_procs):
             wait_for_http(self.worker_url(i) + "/health", timeout=120, process=proc, ready_key="ready")
             say(t("cli.up.worker_ready", number=i + 1, url=self.worker_url(i)))
-        self.bridge_proc = self._start_bridge()
+        if has_stock(s.edition):
+            self.bridge_proc = self._start_bridge()
 
     def _start_bridge(self) -> subprocess.Popen:
         """The MQTT bridge (`stockflow mqtt-bridge`): devices into the stream, their health."""
@@ -236,6 +242,7 @@ def worker_env(settings: Settings, web_port: int) -> dict[str, str]:
             "STOCKFLOW_WEB_PORT": str(web_port),
             "STOCKFLOW_TOPIC_PARTITIONS": str(settings.topic_partitions),
             "STOCKFLOW_SEED": str(settings.seed),
+            "STOCKFLOW_EDITION": settings.edition.value,
             "PYTHONUNBUFFERED": "1",
         }
     )

@@ -6,6 +6,7 @@ Run with `stockflow dashboard` (or as part of `stockflow up`)."""
 import streamlit as st
 
 from dashboards import ui
+from stockflow.editions import edition_areas
 from stockflow.masking import Area, can_view
 
 st.set_page_config(page_title="stockflow", page_icon="📦", layout="wide", initial_sidebar_state="expanded")
@@ -31,7 +32,10 @@ PAGES = [
     (Area.CONFLICTS, "pages/conflicts.py", t("page.conflicts"), ":material/merge_type:"),
     (Area.DEVICES, "pages/devices.py", t("page.devices"), ":material/sensors:"),
     (Area.APPROVALS, "pages/approvals.py", t("page.approvals"), ":material/approval:"),
+    (Area.SERVICES, "pages/services.py", t("page.services"), ":material/handshake:"),
 ]
+#: The pages of this edition's areas only (the no-stock edition has no stock page at all).
+AREAS = edition_areas(ui.settings().edition)
 
 account = ui.account()
 role = account.role if account else None
@@ -39,7 +43,11 @@ if role is None:
     page = st.navigation([st.Page(ui.sign_in_page, title=t("sign_in.title"), icon=":material/login:")])
 else:
     page = st.navigation(
-        [st.Page(path, title=title, icon=icon) for area, path, title, icon in PAGES if can_view(role, area)],
+        [
+            st.Page(path, title=title, icon=icon)
+            for area, path, title, icon in PAGES
+            if area in AREAS and can_view(role, area)
+        ],
         expanded=True,  # every page listed (Streamlit hides those after the tenth of more than twelve)
     )
     with st.sidebar:

@@ -18,8 +18,11 @@ def main() -> None:
     from prefect import serve
 
     from flows.post_vouchers import deployments
+    from stockflow.config import get_settings
+    from stockflow.editions import has_stock
 
-    threading.Thread(target=_forecast_once, name="forecast-at-start", daemon=True).start()
+    if has_stock(get_settings().edition):  # the no-stock edition forecasts no stock
+        threading.Thread(target=_forecast_once, name="forecast-at-start", daemon=True).start()
     serve(*deployments(), print_starting_message=False)
 
 

@@ -11,6 +11,7 @@ from prefect import flow, get_run_logger, task
 from prefect.cache_policies import NO_CACHE
 
 from stockflow.config import get_settings
+from stockflow.editions import has_stock
 from stockflow.masterdata import Catalog
 from stockflow.services.books import BooksService, PassResult, percentile
 from stockflow.services.finance import FinanceService
@@ -98,6 +99,14 @@ def deployments() -> list:
     from flows.replenish import replenish
 
     settings = get_settings()
+    retention = apply_retention.to_deployment(
+        name="daily",
+        schedules=[Cron(f"15 {settings.retention_hour} * * *", timezone=settings.timezone)],
+        concurrency_limit=1,
+        description="Pseudonymise personal data past its retention period; the books are kept; each class audited.",
+    )
+    if not has_stock(settings.edition):  # the no-stock edition: none of the stock flows
+        return [retention]
     interval = settings.voucher_interval_seconds
     return [
         post_vouchers.to_deployment(
@@ -149,10 +158,5 @@ def deployments() -> list:
             concurrency_limit=1,
             description="Live state vs ledger vs counts: drift corrected through the stream, count variances booked.",
         ),
-        apply_retention.to_deployment(
-            name="daily",
-            schedules=[Cron(f"15 {settings.retention_hour} * * *", timezone=settings.timezone)],
-            concurrency_limit=1,
-            description="Pseudonymise personal data past its retention period; the books are kept; each class audited.",
-        ),
+        retention,
     ]

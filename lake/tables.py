@@ -501,12 +501,112 @@ MASTERDATA_CHANGES = LakeTable(
     primary_key=("version",),
 )
 
+#: The no-stock edition's record (`streams.services`): one row per order line placed, per delivery,
+#: per consumption, per revenue voucher line; every row carries its event's id and apply_seq.
+SERVICE_ORDER_LINES = LakeTable(
+    "service_order_lines",
+    _cols(
+        """
+        event_id string!
+        occurred_at timestamp!
+        customer string!
+        service_order string!
+        line int32!
+        item string!
+        item_name string
+        unit string
+        qty decimal(18,3)!
+        unit_price decimal(18,4)!
+        vat_rate decimal(6,4)!
+        net decimal(18,2)!
+        apply_seq int64
+        landed_at timestamp
+        """
+    ),
+    date_column="occurred_at",
+)
+SERVICE_FULFILMENTS = LakeTable(
+    "service_fulfilments",
+    _cols(
+        """
+        event_id string!
+        occurred_at timestamp!
+        customer string!
+        service_order string!
+        line int32!
+        item string!
+        unit string
+        qty decimal(18,3)!
+        beyond_order bool!
+        delivered_by string
+        net decimal(18,2)!
+        vat decimal(18,2)!
+        gross decimal(18,2)!
+        voucher_id string!
+        apply_seq int64
+        landed_at timestamp
+        """
+    ),
+    date_column="occurred_at",
+)
+SERVICE_CONSUMPTIONS = LakeTable(
+    "service_consumptions",
+    _cols(
+        """
+        event_id string!
+        occurred_at timestamp!
+        customer string!
+        service_order string
+        material string!
+        qty decimal(18,3)!
+        unit string
+        cost decimal(18,2)!
+        apply_seq int64
+        landed_at timestamp
+        """
+    ),
+    date_column="occurred_at",
+)
+SERVICE_VOUCHER_LINES = LakeTable(
+    "service_voucher_lines",
+    _cols(
+        """
+        voucher_id string!
+        voucher_date date!
+        occurred_at timestamp!
+        source_event_id string!
+        line_no int32!
+        account_code string!
+        account_name string!
+        debit decimal(18,2)!
+        credit decimal(18,2)!
+        summary string
+        customer string
+        item string
+        apply_seq int64
+        landed_at timestamp
+        """
+    ),
+    date_column="occurred_at",
+)
+#: The no-stock edition's tables, by name (landed by the service worker only).
+SERVICE_TABLES: tuple[str, ...] = (
+    SERVICE_ORDER_LINES.name,
+    SERVICE_FULFILMENTS.name,
+    SERVICE_CONSUMPTIONS.name,
+    SERVICE_VOUCHER_LINES.name,
+)
+
 TABLES: dict[str, LakeTable] = {
     **{name: LakeTable(name, _EVENT_COLUMNS, date_column="occurred_at") for name in EVENT_TABLES},
     **{t.name: t for t in (INVENTORY_CHANGED, ALERTS, DEAD_LETTERS, CONFLICTS)},
     **{t.name: t for t in (STOCK_LEDGER, VOUCHERS, VOUCHER_LINES, OPEN_ITEMS)},
     **{t.name: t for t in (SKUS, LOCATIONS, SUPPLIERS, CUSTOMERS, RECIPES)},
     MASTERDATA_CHANGES.name: MASTERDATA_CHANGES,
+    **{
+        t.name: t
+        for t in (SERVICE_ORDER_LINES, SERVICE_FULFILMENTS, SERVICE_CONSUMPTIONS, SERVICE_VOUCHER_LINES)
+    },
 }
 #: The tables the stream workers land, by name.
 STREAM_TABLES: tuple[str, ...] = (
@@ -523,8 +623,10 @@ BOOKS_TABLES: tuple[str, ...] = (STOCK_LEDGER.name, VOUCHERS.name, VOUCHER_LINES
 
 # The names the writers and readers use.
 TS = pa.timestamp("us", tz="UTC")
-SCHEMAS: dict[str, pa.Schema] = {name: TABLES[name].schema for name in STREAM_TABLES}
-DATE_COLUMN: dict[str, str] = {name: TABLES[name].date_column or "" for name in STREAM_TABLES}
+SCHEMAS: dict[str, pa.Schema] = {name: TABLES[name].schema for name in (*STREAM_TABLES, *SERVICE_TABLES)}
+DATE_COLUMN: dict[str, str] = {
+    name: TABLES[name].date_column or "" for name in (*STREAM_TABLES, *SERVICE_TABLES)
+}
 EVENT_SCHEMA = TABLES[EVENT_TABLES[0]].schema
 INVENTORY_CHANGED_SCHEMA = INVENTORY_CHANGED.schema
 ALERT_SCHEMA = ALERTS.schema

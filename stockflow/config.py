@@ -30,6 +30,16 @@ class SimulatedCompany(StrEnum):
     FACTORY = "factory"
 
 
+class Edition(StrEnum):
+    """What the platform runs for: a trading company with stock, or a service business."""
+
+    #: 进销存: stock, its stream, its books, its flows and pages.
+    STANDARD = "standard"
+    #: 进销存(无库存版): service items, service orders, fulfilment, consumption and revenue at
+    #: 6% VAT; the stock module (its topics, agents, flows and pages) is not there at all.
+    NO_STOCK = "no_stock"
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="STOCKFLOW_", env_file=".env", extra="ignore")
 
@@ -39,6 +49,9 @@ class Settings(BaseSettings):
     # locale (zh-CN → Simplified Chinese). Each person can switch on the dashboard.
     locale: str = Field(default="zh-CN", description="e.g. zh-CN, en-US")
     language: str | None = Field(default=None, description="zh_CN | en; unset: from the locale")
+
+    # The edition (`stockflow init --edition`): standard, or no_stock for a service business.
+    edition: Edition = Field(default=Edition.STANDARD, description="standard | no_stock")
 
     # Broker: unset → the embedded Tansu broker on 127.0.0.1:broker_port.
     kafka_url: str | None = Field(default=None, description="e.g. kafka://broker1:9092,broker2:9092")

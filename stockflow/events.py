@@ -833,6 +833,100 @@ class TemperatureReading(_Event):
         return self.location
 
 
+# ---------------------------------------------------------------------------- services
+# The no-stock edition (进销存(无库存版), `stockflow.service_orders`): a service business's
+# orders, what it delivered against them and what it used up, keyed by customer.
+
+
+class ServiceTopic(StrEnum):
+    """The topic of the no-stock edition's events (and its lake tables' prefix)."""
+
+    SERVICE_EVENTS = "service_events"
+
+
+class _ServiceEvent(_Event):
+    topic: ClassVar[ServiceTopic] = ServiceTopic.SERVICE_EVENTS  # type: ignore[assignment]
+    customer: Identifier
+
+    @property
+    def location_id(self) -> str:
+        """Service events are partitioned by customer (one customer's orders in one partition)."""
+        return self.customer
+
+
+class ServiceOrderLine(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", str_strip_whitespace=True)
+
+    item: Identifier = Field(description="The service item's code.")
+    qty: PositiveQty = Field(description="Hours, sessions or visits ordered (the item's unit).")
+    unit_price: Money | None = Field(
+        default=None, description="The agreed price per unit, excluding VAT; unset: the item's price."
+    )
+
+
+class ServiceOrderPlaced(_ServiceEvent):
+    """A customer's service order (服务订单): service items, how many units of each, at what price."""
+
+    event_type: Literal["service_order_placed"] = "service_order_placed"
+    service_order: Identifier
+    lines: Annotated[list[ServiceOrderLine], Field(min_length=1, max_length=200)]
+    note: str | None = Field(default=None, max_length=500)
+
+
+class ServiceDelivered(_ServiceEvent):
+    """Units of one order line delivered (服务履约): hours worked, sessions held, visits made.
+    More than the line has left is refused unless `beyond_order` says it was agreed."""
+
+    event_type: Literal["service_delivered"] = "service_delivered"
+    service_order: Identifier
+    line: Annotated[int, Field(ge=1, le=200, description="The order line, counted from 1.")]
+    qty: PositiveQty
+    beyond_order: bool = Field(
+        default=False, description="Delivered beyond the order, agreed with the customer."
+    )
+    delivered_by: Identifier | None = Field(default=None, description="Who delivered it.")
+    note: str | None = Field(default=None, max_length=500)
+
+
+class ConsumptionRecorded(_ServiceEvent):
+    """Materials or consumables used up while serving a customer (耗用记录), at their cost; no
+    stock is kept of them."""
+
+    event_type: Literal["consumption_recorded"] = "consumption_recorded"
+    service_order: Identifier | None = None
+    material: Annotated[str, Field(min_length=1, max_length=200)]
+    qty: PositiveQty
+    unit: Identifier = "each"
+    cost: Money = Field(description="What the materials used cost, excluding VAT.")
+
+
+#: The no-stock edition's event models by their ``event_type``.
+SERVICE_EVENT_MODELS: dict[str, type[_ServiceEvent]] = {
+    model.model_fields["event_type"].default: model
+    for model in (ServiceOrderPlaced, ServiceDelivered, ConsumptionRecorded)
+}
+ServiceEvent = Annotated[
+    ServiceOrderPlaced | ServiceDelivered | ConsumptionRecorded, Field(discriminator="event_type")
+]
+_SERVICE_EVENT_ADAPTER: TypeAdapter[Any] = TypeAdapter(ServiceEvent)
+
+
+def parse_service_event(raw: bytes | str | dict[str, Any]) -> Any:
+    """Decode and validate one message of the service topic, or raise `EventRejected`."""
+    data = json_object(raw)
+    event_type = data.get("event_type")
+    if event_type not in SERVICE_EVENT_MODELS:
+        raise EventRejected(
+            "wrong_topic",
+            f"event_type {event_type!r} is not accepted on topic {ServiceTopic.SERVICE_EVENTS.value!r}; "
+            f"expected one of {sorted(SERVICE_EVENT_MODELS)}",
+        )
+    try:
+        return _SERVICE_EVENT_ADAPTER.validate_python(data)
+    except ValidationError as exc:
+        raise EventRejected("schema_violation", validation_problems(exc, "<event>")) from exc
+
+
 StockEvent = (
     GoodsReceipt
     | PurchaseOrder
@@ -976,4 +1070,5 @@ def encode_event(event: _Event) -> bytes:
 
 def event_json_schemas() -> dict[str, dict[str, Any]]:
     """JSON Schema per event type, as published in ``schemas/``."""
-    return {name: model.model_json_schema(mode="validation") for name, model in sorted(EVENT_MODELS.items())}
+    models = {**EVENT_MODELS, **SERVICE_EVENT_MODELS}
+    return {name: model.model_json_schema(mode="validation") for name, model in sorted(models.items())}

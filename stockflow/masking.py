@@ -130,6 +130,8 @@ class Area(StrEnum):
     DEVICES = "devices"
     #: What the company's rules hold for approval (held events, exports of personal data).
     APPROVALS = "approvals"
+    #: The no-stock edition: service orders, fulfilment, revenue and customers' consumption.
+    SERVICES = "services"
 
 
 _VIEWS: dict[Role, frozenset[Area]] = {
@@ -141,7 +143,7 @@ _VIEWS: dict[Role, frozenset[Area]] = {
     Role.FINANCE: frozenset(
         {Area.OVERVIEW, Area.FINANCE, Area.ALERTS, Area.QUALITY, Area.MASTER_DATA, Area.CONFLICTS}
     )
-    | {Area.APPROVALS},
+    | {Area.APPROVALS, Area.SERVICES},
     Role.AUDITOR: frozenset(Area),
 }
 #: who may decide (approve, reject, override; create and change master data) in an area; the

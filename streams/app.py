@@ -13,7 +13,7 @@ import faust
 from faust.sensors import Monitor
 
 from infra.kafka import ssl_context
-from stockflow.config import get_settings
+from stockflow.config import Edition, get_settings
 from streams.security import Guard
 
 settings = get_settings()
@@ -72,12 +72,10 @@ class QuietMonitor(Monitor):
         return None
 
 
-app = faust.App(
-    settings.app_id,
-    version=1,
-    broker=settings.broker_url,
-    store="memory://",
-    autodiscover=[
+#: The agents, timers and views each edition's workers run (their topics: `stockflow.editions`).
+#: Nothing of the stock module is imported in the no-stock edition, so none of it starts.
+WORKER_MODULES: dict[Edition, list[str]] = {
+    Edition.STANDARD: [
         "streams.stock",
         "streams.masterdata",
         "streams.views",
@@ -85,6 +83,15 @@ app = faust.App(
         "streams.inspections",
         "streams.delivery_platforms",
     ],
+    Edition.NO_STOCK: ["streams.services"],
+}
+
+app = faust.App(
+    settings.app_id,
+    version=1,
+    broker=settings.broker_url,
+    store="memory://",
+    autodiscover=WORKER_MODULES[settings.edition],
     origin="streams",
     topic_partitions=settings.topic_partitions,
     topic_replication_factor=1 if settings.embedded_broker else 3,

@@ -17,12 +17,11 @@ from aiokafka.admin import AIOKafkaAdminClient, NewTopic
 from aiokafka.errors import KafkaError, TopicAlreadyExistsError
 
 from infra.process_group import parent_death_signal
-from stockflow.events import OutputTopic, Topic
+from stockflow.config import Edition
+from stockflow.editions import edition_topics
 from stockflow.masterdata_changes import MASTERDATA_TOPIC
 
 log = logging.getLogger(__name__)
-
-ALL_TOPICS = (*(t.value for t in Topic), *(t.value for t in OutputTopic))
 
 
 class BrokerError(RuntimeError):
@@ -62,10 +61,13 @@ async def _create_topics(
     created = []
     try:
         existing = set(await admin.list_topics())
-        wanted = [NewTopic(name, partitions, replication) for name in names]
-        # master data: one partition (every worker reads all of it, in one order), compacted
-        # (the newest change of each entity holds its whole record)
-        wanted.append(NewTopic(MASTERDATA_TOPIC, 1, replication, topic_configs={"cleanup.policy": "compact"}))
+        wanted = [NewTopic(name, partitions, replication) for name in names if name != MASTERDATA_TOPIC]
+        if MASTERDATA_TOPIC in names:
+            # master data: one partition (every worker reads all of it, in one order), compacted
+            # (the newest change of each entity holds its whole record)
+            wanted.append(
+                NewTopic(MASTERDATA_TOPIC, 1, replication, topic_configs={"cleanup.policy": "compact"})
+            )
         for topic in wanted:
             if topic.name in existing:
                 continue
@@ -80,11 +82,17 @@ async def _create_topics(
 
 
 def ensure_topics(
-    bootstrap: str, partitions: int, replication: int = 1, security: dict | None = None
+    bootstrap: str,
+    partitions: int,
+    replication: int = 1,
+    security: dict | None = None,
+    edition: Edition = Edition.STANDARD,
 ) -> list[str]:
-    """Create the pipeline's topics (all with the same partition count: they are co-partitioned);
-    `security`: the clients' TLS/SASL options (`infra.kafka.aiokafka_options`)."""
-    return asyncio.run(_create_topics(bootstrap, ALL_TOPICS, partitions, replication, security))
+    """Create the edition's topics (all with the same partition count: they are co-partitioned);
+    `security`: the clients' TLS/SASL options (`infra.kafka.aiokafka_options`). The topics of
+    another edition are never created."""
+    names = edition_topics(edition)
+    return asyncio.run(_create_topics(bootstrap, names, partitions, replication, security))
 
 
 class EmbeddedBroker:

@@ -3,9 +3,13 @@ match the lake folders and dbt sources."""
 
 from __future__ import annotations
 
-from stockflow.events import Topic
+from stockflow.events import ServiceTopic, Topic
 from streams.app import app
 
 #: The stock agent's input: every event topic, keyed by location and co-partitioned. Values
 #: stay raw bytes, parsed by the core (a parse failure becomes a dead letter).
 stock_inputs = app.topic(*(t.value for t in Topic), key_serializer="raw", value_serializer="raw")
+
+#: The no-stock edition's input (`streams.services`): service orders, deliveries and
+#: consumption, keyed by customer.
+service_inputs = app.topic(ServiceTopic.SERVICE_EVENTS.value, key_serializer="raw", value_serializer="raw")
