@@ -315,10 +315,9 @@ def test_incremental_builds_over_a_growing_lake_equal_a_full_build(tmp_path):
         # no lookback: each build must pick up exactly what landed or was valued since the last
         result = warehouse.build(tmp_path, lake.catalog, dbt_vars={"lookback_minutes": 0})
         assert result.success and not result.full, result.failures
-        books.post_new_movements()
-        if not more:
-            break
-    assert warehouse.build(tmp_path, lake.catalog, dbt_vars={"lookback_minutes": 0}).success
+        posted = books.post_new_movements()
+        if not more and not posted.movements:
+            break  # that build had nothing new to land, and nothing has been posted since
     incremental = fingerprint(tmp_path)
     full = warehouse.build(tmp_path, lake.catalog, full=True)
     assert full.success and full.full
