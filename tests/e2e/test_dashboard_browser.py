@@ -61,6 +61,7 @@ PAGES = {
     "page.conflicts": {},
 }
 HAN = re.compile(r"[\u4e00-\u9fff]")
+WORD_RUN = re.compile(r"[\w.]+")
 
 
 def catalogue_entries(language: str) -> dict[str, str]:
@@ -85,7 +86,14 @@ def fragments(message: str, minimum: int) -> list[str]:
 def other_language_shown(text: str, language: str) -> list[str]:
     """Keys, or messages of the other language, found in a page's text."""
     keys = catalogue_entries("en")
-    found = [k for k in keys if re.search(rf"(?<![\w.]){re.escape(k)}(?![\w.])", text)]
+    # a key shows as a whole run of word characters and dots: the text's runs, looked up
+    # (one regex search per key and page took seconds over a walk of every page)
+    runs = set(WORD_RUN.findall(text))
+    found = [
+        k
+        for k in keys
+        if (k in runs if WORD_RUN.fullmatch(k) else re.search(rf"(?<![\w.]){re.escape(k)}(?![\w.])", text))
+    ]
     if language == "zh_CN":  # English labels: messages of several words
         for message in catalogue_entries("en").values():
             found += [f for f in fragments(message, 12) if " " in f and f in text]
