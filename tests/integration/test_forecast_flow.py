@@ -1,4 +1,10 @@
-"""`forecast_demand` on a real local Prefect server over a built warehouse; the review queue."""
+"""`forecast_demand` on a real local Prefect server over a built warehouse; the review queue.
+
+The first two tests start from the same five simulated days, landed, posted and built once for
+the module (`five_days`): one forecasts a copy of it, the other lands two more days on it."""
+
+from dataclasses import dataclass
+from pathlib import Path
 
 import duckdb
 import pytest
@@ -10,34 +16,65 @@ from stores.audit_log import AuditLog
 from stores.books import Books
 from stores.planning import Planning
 from tests.integration.test_books import START, Lake
+from tests.support.company_copy import copy_company
 
 pytestmark = pytest.mark.integration
 
 
-def test_forecasts_go_to_review_and_an_override_replaces_the_forecast(module_prefect_server, tmp_path):
+@dataclass
+class FiveDays:
+    var: Path  # the lake writer's folder: the test that lands more days on it is the only one
+    as_built: Path  # a copy of it as built, for tests to copy again
+    lake: Lake
+
+
+@pytest.fixture(scope="module")
+def five_days(tmp_path_factory) -> FiveDays:
+    """The first five of seven simulated days landed by the lake writer, the books posted, a
+    full build."""
+    from datetime import timedelta
+
+    from simulator.company import Simulation
+
+    root = tmp_path_factory.mktemp("forecast")
+    (root / "var").mkdir()
+    lake = Lake(root / "var", days=7)
+    first_days = sum(
+        1
+        for ev in Simulation(lake.catalog, 7).history(START, 7)
+        if ev.occurred_at.date() < START + timedelta(days=5)
+    )
+    lake.write(first_days)
+    Books(lake.root, lake.catalog).post_new_movements()
+    assert warehouse.build(lake.root, lake.catalog, full=True).success
+    copy_company(lake.root, root / "as-built")
+    return FiveDays(lake.root, root / "as-built", lake)
+
+
+def test_forecasts_go_to_review_and_an_override_replaces_the_forecast(
+    module_prefect_server, five_days, tmp_path
+):
     from prefect.client.orchestration import get_client
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from flows.forecast_demand import forecast_demand
 
-    lake = Lake(tmp_path, days=4)
-    lake.write()
-    Books(tmp_path, lake.catalog).post_new_movements()
-    assert warehouse.build(tmp_path, lake.catalog, full=True).success
+    var = tmp_path / "var"
+    copy_company(five_days.as_built, var)
     with temporary_settings(updates={PREFECT_API_URL: module_prefect_server.prefect_api_url}):
-        summary = forecast_demand(var_dir=str(tmp_path))
+        summary = forecast_demand(var_dir=str(var))
         with get_client(sync_client=True) as client:
             # the module's server also holds the other tests' runs: this one's names its folder
-            runs = [r for r in client.read_flow_runs() if r.parameters.get("var_dir") == str(tmp_path)]
+            runs = [r for r in client.read_flow_runs() if r.parameters.get("var_dir") == str(var)]
     assert [(r.name != "", r.state.type.value) for r in runs] == [(True, "COMPLETED")]
 
     # every location × SKU with demand gets 30 days ahead of the last business day
-    with duckdb.connect(str(warehouse.warehouse_path(tmp_path)), read_only=True) as con:
+    with duckdb.connect(str(warehouse.warehouse_path(var)), read_only=True) as con:
         series, last_day = con.execute(
             "SELECT count(DISTINCT (location_id, sku_id)), max(business_date) FROM fct_daily_demand"
         ).fetchall()[0]
     assert summary["series"] == series > 0 and summary["forecast_days"] == 30 * series
-    planning = Planning(tmp_path)
+    planning = Planning(var)
     with planning.connect(read_only=True) as con:
         first, last = con.execute("SELECT min(day), max(day) FROM forecasts").fetchall()[0]
         assert (first - last_day).days == 1 and (last - last_day).days == 30
@@ -46,7 +83,7 @@ def test_forecasts_go_to_review_and_an_override_replaces_the_forecast(module_pre
         ).fetchall() == [(0,)]
 
     # and per sales channel where a store sells the SKU through several (not reviewed)
-    with duckdb.connect(str(warehouse.warehouse_path(tmp_path)), read_only=True) as con:
+    with duckdb.connect(str(warehouse.warehouse_path(var)), read_only=True) as con:
         (channel_series,) = con.execute(
             "SELECT count(*) FROM (SELECT location_id, sku_id, channel FROM fct_daily_channel_demand"
             " GROUP BY location_id, sku_id, channel QUALIFY count(*) OVER (PARTITION BY location_id, sku_id) > 1)"
@@ -64,13 +101,13 @@ def test_forecasts_go_to_review_and_an_override_replaces_the_forecast(module_pre
             "retail",
         }
 
-    # four days of history cannot be backtested: every forecast waits for a person
+    # five days of history cannot be backtested: every forecast waits for a person
     reviews = planning.open_reviews()
     assert len(reviews) == summary["to_review"] == series
     assert all(r["confidence"] == 0 for r in reviews)
     overridden, accepted = reviews[0], reviews[1]
     model = planning.effective_forecast(overridden["location"], overridden["sku"])
-    audit = AuditLog(tmp_path)
+    audit = AuditLog(var)
 
     def decide(*args, **kwargs):
         decide_review(planning, audit, *args, **kwargs)
@@ -107,33 +144,22 @@ def test_forecasts_go_to_review_and_an_override_replaces_the_forecast(module_pre
         ).fetchall() == [("overridden", "王经理", "manager", "promotion next week")]
 
 
-def test_earlier_forecasts_are_measured_against_the_demand_since(module_prefect_server, tmp_path):
-    from datetime import timedelta
-
+def test_earlier_forecasts_are_measured_against_the_demand_since(module_prefect_server, five_days):
     from prefect.settings import PREFECT_API_URL, temporary_settings
 
     from flows.forecast_demand import forecast_demand
-    from simulator.company import Simulation
 
-    lake = Lake(tmp_path, days=7)
-    first_days = sum(
-        1
-        for ev in Simulation(lake.catalog, 7).history(START, 7)
-        if ev.occurred_at.date() < START + timedelta(days=5)
-    )
-    lake.write(first_days)
-    books = Books(tmp_path, lake.catalog)
-    books.post_new_movements()
-    assert warehouse.build(tmp_path, lake.catalog, full=True).success
+    var, lake = five_days.var, five_days.lake
+    books = Books(var, lake.catalog)
     with temporary_settings(updates={PREFECT_API_URL: module_prefect_server.prefect_api_url}):
-        first = forecast_demand(var_dir=str(tmp_path))
+        first = forecast_demand(var_dir=str(var))
         assert first["accuracy_runs"] == 0  # nothing has happened since
         lake.write()  # two more days of demand land
         books.post_new_movements()
-        assert warehouse.build(tmp_path, lake.catalog, full=True).success
-        second = forecast_demand(var_dir=str(tmp_path))
+        assert warehouse.build(var, lake.catalog, full=True).success
+        second = forecast_demand(var_dir=str(var))
     assert second["accuracy_runs"] == 1
-    planning = Planning(tmp_path)
+    planning = Planning(var)
     with planning.connect(read_only=True) as con:
         days, series = con.execute(
             "SELECT min(days), count(*) FROM forecast_accuracy WHERE run_id = ?", [first["run_id"]]
@@ -152,7 +178,7 @@ def test_earlier_forecasts_are_measured_against_the_demand_since(module_prefect_
             [first["run_id"], location, sku],
         ).fetchall()
     # the same numbers straight from the warehouse's demand
-    with duckdb.connect(str(warehouse.warehouse_path(tmp_path)), read_only=True) as con:
+    with duckdb.connect(str(warehouse.warehouse_path(var)), read_only=True) as con:
         through = con.execute("SELECT max(business_date) - 1 FROM fct_daily_stock_balances").fetchall()[0][0]
         demand = dict(
             con.execute(
