@@ -253,3 +253,175 @@ def trace_rows(result: Any) -> list[dict[str, Any]]:
 
 
 GROUPS: dict[str, typer.Typer] = {}
+
+
+#: `stockflow gsp`: an arrival of the batch and its curve's check; a quality step; an excursion
+GSP_ARRIVAL_COLUMNS = (
+    "occurred_at",
+    "location",
+    "event_type",
+    "quantity",
+    "curve",
+    "readings",
+    "min_c",
+    "max_c",
+    "minutes_outside",
+    "longest_gap_minutes",
+    "verdict",
+    "recorded",
+    "event_id",
+)
+GSP_EXCURSION_COLUMNS = ("started_at", "location", "sensor", "minutes", "peak_c", "alert_id")
+GSP_READING_COLUMNS = ("event_id", "at", "celsius")
+#: csv and json: every fact of the report in one table (`section`: arrival, reading, quality, excursion)
+GSP_COLUMNS = (
+    "sku",
+    "batch",
+    "section",
+    "occurred_at",
+    "location",
+    "event_type",
+    "quantity",
+    "celsius",
+    "verdict",
+    "reason",
+    "event_id",
+)
+
+
+def verdict_name(reason: str) -> str:
+    return tr().word("curve_check", reason or "clear")
+
+
+@commands.command("gsp", help=t("cli.gsp.help"))
+def gsp(
+    batch: str = typer.Argument(..., help=t("cli.trace.batch")),
+    sku: str = typer.Option(None, "--sku", help=t("cli.trace.sku")),
+    readings: bool = typer.Option(False, "--readings", help=t("cli.gsp.readings")),
+    output: Format = format_option(),
+) -> None:
+    """The GSP report of a batch: its arrivals' temperature curves checked against the SKU's
+    range, the holds, releases and scraps of its quarantine, the excursions that found it."""
+    from stockflow.masterdata import Catalog
+    from stockflow.services.trace import gsp_reports
+    from stores.trace import LakeTrace
+
+    batch = batch.strip()
+    if not batch:
+        console.print(Text(t("cli.trace.no_batch"), style="red"))
+        raise typer.Exit(2)
+    settings = get_settings()
+    catalog = Catalog.load(settings.masterdata_path)
+    with console.status(t("cli.trace.reading", batch=batch)):
+        reports = gsp_reports(
+            LakeTrace(settings.lake_dir),
+            catalog,
+            batch,
+            sku or None,
+            settings.excursion_minutes,
+            settings.curve_max_gap_minutes,
+        )
+    if not reports:
+        console.print(Text(t("cli.trace.not_found", batch=batch), style="yellow"))
+        raise typer.Exit(1)
+    if output is not Format.TABLE:
+        print_table(gsp_rows(reports), GSP_COLUMNS, output)
+        return
+    for report in reports:
+        print_gsp(report, readings)
+
+
+def print_gsp(report: Any, readings: bool) -> None:
+    key = report.key
+    tz = get_settings().tz
+    when = {
+        name: (lambda v: tr().timestamp(v, tz) if v else "") for name in ("occurred_at", "started_at", "at")
+    }
+    if report.cold_chain:
+        console.print(
+            Text(
+                t("cli.gsp.title", sku=key.sku, batch=key.batch, low=report.low_c, high=report.high_c),
+                style="bold",
+            )
+        )
+    else:
+        console.print(Text(t("cli.gsp.not_chilled", sku=key.sku, batch=key.batch), style="bold"))
+    print_table(
+        [
+            {
+                "occurred_at": a.occurred_at, "location": a.location, "event_type": tr().word("event_type", a.event_type),
+                "quantity": a.qty, "curve": a.curve.summary() if a.curve else t("cli.trace.no_curve"),
+                "readings": len(a.points), "min_c": min((c for _, c in a.points), default=None),
+                "max_c": max((c for _, c in a.points), default=None),
+                "minutes_outside": round(a.check.minutes_outside, 1),
+                "longest_gap_minutes": round(a.check.longest_gap_minutes, 1),
+                "verdict": verdict_name(a.check.reason), "recorded": verdict_name(a.recorded) if a.recorded else "",
+                "event_id": a.event_id,
+            }
+            for a in report.arrivals
+        ],
+        GSP_ARRIVAL_COLUMNS, Format.TABLE, t("cli.gsp.arrivals", sku=key.sku, batch=key.batch), shown=when,
+    )  # fmt: skip
+    if readings:
+        for a in report.arrivals:
+            if a.points:
+                print_table(
+                    [{"event_id": a.event_id, "at": at, "celsius": c} for at, c in a.points],
+                    GSP_READING_COLUMNS, Format.TABLE, t("cli.gsp.readings_title", event_id=a.event_id), shown=when,
+                )  # fmt: skip
+    if report.quality:
+        print_table(
+            [
+                {
+                    "occurred_at": q.occurred_at, "location": q.location, "action": action_name(q.action),
+                    "quantity": q.qty, "reason": q.reason, "event_id": q.event_id,
+                }
+                for q in report.quality
+            ],
+            QUALITY_COLUMNS, Format.TABLE, t("cli.trace.quality", sku=key.sku, batch=key.batch), shown=when,
+        )  # fmt: skip
+    if report.excursions:
+        print_table(
+            [
+                {
+                    "started_at": e.started_at, "location": e.location, "sensor": e.sensor, "minutes": e.minutes,
+                    "peak_c": e.peak_c, "alert_id": e.alert_id,
+                }
+                for e in report.excursions
+            ],
+            GSP_EXCURSION_COLUMNS, Format.TABLE, t("cli.gsp.excursions", sku=key.sku, batch=key.batch), shown=when,
+        )  # fmt: skip
+    if report.findings:
+        console.print(
+            Text(
+                t("cli.gsp.findings", count=len(report.findings), items="; ".join(report.findings)),
+                style="yellow",
+            )
+        )
+    else:
+        console.print(Text(t("cli.gsp.clean", sku=key.sku, batch=key.batch), style="green"))
+
+
+def gsp_rows(reports: Any) -> list[dict[str, Any]]:
+    """Every fact of the reports as rows of `GSP_COLUMNS` (csv, json)."""
+    rows: list[dict[str, Any]] = []
+    for report in reports:
+        base = {"sku": report.key.sku, "batch": report.key.batch}
+        for a in report.arrivals:
+            rows.append({**base, "section": "arrival", "occurred_at": a.occurred_at, "location": a.location,
+                         "event_type": a.event_type, "quantity": a.qty, "celsius": None,
+                         "verdict": a.check.reason or "clear", "reason": a.recorded, "event_id": a.event_id})  # fmt: skip
+            for at, celsius in a.points:
+                rows.append({**base, "section": "reading", "occurred_at": at, "location": a.location,
+                             "event_type": a.event_type, "quantity": None, "celsius": celsius, "verdict": None,
+                             "reason": "", "event_id": a.event_id})  # fmt: skip
+        for q in report.quality:
+            rows.append({**base, "section": "quality", "occurred_at": q.occurred_at, "location": q.location,
+                         "event_type": q.action, "quantity": q.qty, "celsius": None, "verdict": None,
+                         "reason": q.reason, "event_id": q.event_id})  # fmt: skip
+        for e in report.excursions:
+            rows.append({**base, "section": "excursion", "occurred_at": e.started_at, "location": e.location,
+                         "event_type": "temperature_excursion", "quantity": None, "celsius": e.peak_c,
+                         "verdict": "temperature_excursion", "reason": f"{e.minutes:g} min, {e.sensor}",
+                         "event_id": e.alert_id})  # fmt: skip
+    return rows

@@ -73,6 +73,17 @@ class CurveCheck:
         return not self.reason
 
 
+def custody_rules(sku: Sku, excursion_minutes: float, max_gap_minutes: float) -> tuple[timedelta, timedelta]:
+    """The time a SKU's curve may spend outside its range (its own tolerance, else the
+    company's `excursion_minutes`) and the longest gap between readings that still proves
+    custody (`curve_max_gap_minutes`)."""
+    tolerance = sku.cold_chain_tolerance_minutes
+    return (
+        timedelta(minutes=excursion_minutes if tolerance is None else tolerance),
+        timedelta(minutes=max_gap_minutes),
+    )
+
+
 def check_curve(
     sku: Sku,
     readings: Sequence[tuple[datetime, float]],

@@ -63,7 +63,7 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
-from stockflow.coldchain import check_curve
+from stockflow.coldchain import check_curve, custody_rules
 from stockflow.config import get_settings
 from stockflow.events import (
     BASE_UNITS_LIMIT,
@@ -1323,11 +1323,7 @@ class Ledger:
         settings = get_settings()
         if curve is None and not settings.cold_chain_custody:
             return ""  # a curve is required only where the company says so; one sent is checked
-        tolerance = line.sku.cold_chain_tolerance_minutes
-        rules = (
-            timedelta(minutes=settings.excursion_minutes if tolerance is None else tolerance),
-            timedelta(minutes=settings.curve_max_gap_minutes),
-        )
+        rules = custody_rules(line.sku, settings.excursion_minutes, settings.curve_max_gap_minutes)
         if curve is None:
             return check_curve(line.sku, [], *rules).reason
         if curve.readings is not None:

@@ -17,7 +17,7 @@ from typing import Any
 
 import duckdb
 
-from lake.tables import INVENTORY_CHANGED
+from lake.tables import ALERTS, INVENTORY_CHANGED
 from stockflow.events import Topic
 from stockflow.trace import BatchKey, TracedMovement
 
@@ -185,6 +185,34 @@ class LakeTrace:
             if BatchKey(str(record.get("sku", "")), str(record.get("batch") or "")) in keys:
                 out.append(record)
         return out
+
+    # ------------------------------------------------------------------ GspSource
+    def sensor_readings(self, sensor: str, start: datetime, end: datetime) -> list[tuple[datetime, float]]:
+        first, last = _utc_day(start), _utc_day(end)
+        files = [f for f in self._files(Topic.TEMPERATURE_READINGS.value, since=first) if _day_of(f) <= last]
+        if not files:
+            return []
+        rows = self.con.execute(
+            f"SELECT occurred_at, json_extract_string(payload, '$.celsius')::DOUBLE FROM {_SCAN_BY_NAME}"  # noqa: S608
+            " WHERE occurred_at BETWEEN ? AND ? AND json_extract_string(payload, '$.sensor') = ?"
+            " ORDER BY occurred_at",
+            [files, start, end, sensor],
+        ).fetchall()
+        return [(at, celsius) for at, celsius in rows]
+
+    def excursion_alerts(self, skus: Collection[str], start: datetime) -> list[Mapping[str, Any]]:
+        files = self._files(ALERTS.name, since=_utc_day(start))
+        if not skus or not files:
+            return []
+        rows = self.con.execute(
+            f"SELECT alert_id, location, sku, details FROM {_SCAN_BY_NAME}"  # noqa: S608
+            f" WHERE alert_type = 'temperature_excursion' AND sku IN ({_marks(skus)})",
+            [files, *skus],
+        ).fetchall()
+        return [
+            {"alert_id": alert_id, "location": location, "sku": sku, "details": _payload(details)}
+            for alert_id, location, sku, details in rows
+        ]
 
 
 #: A list of files with the same columns (no hive columns); and files whose columns differ,

@@ -9,9 +9,12 @@ entry points (`stockflow trace`, the Recall trace page). Every rule is the core'
 from __future__ import annotations
 
 from collections.abc import Collection, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
+from stockflow.coldchain import custody_rules
+from stockflow.gsp import GspReport, gsp_report
+from stockflow.masterdata import Catalog
 from stockflow.trace import (
     MAX_DEPTH,
     BatchKey,
@@ -91,3 +94,49 @@ def trace_batch(source: TraceSource, batch: str, sku: str | None = None, max_dep
     start, end = inspection_window(every)
     inspections = source.inspections(sorted(seen), start, end)
     return trace_batches(batch, sku, levels, links, records, inspections, not_followed)
+
+
+class GspSource(TraceSource, Protocol):
+    def sensor_readings(self, sensor: str, start: datetime, end: datetime) -> list[tuple[datetime, float]]:
+        """A sensor's readings (when, °C) between `start` and `end`."""
+        ...
+
+    def excursion_alerts(self, skus: Collection[str], start: datetime) -> list[Mapping[str, Any]]:
+        """The temperature excursion alerts of these SKUs raised from `start` on, with their
+        details as a mapping."""
+        ...
+
+
+def gsp_reports(
+    source: GspSource,
+    catalog: Catalog,
+    batch: str,
+    sku: str | None,
+    excursion_minutes: float,
+    max_gap_minutes: float,
+) -> list[GspReport]:
+    """The GSP report of each batch of that code (of `sku`'s, when given): its arrivals' curves
+    checked with the SKU's custody rules, its quarantine's holds and releases, the excursions
+    that found it (`stockflow.gsp`)."""
+    trace = trace_batch(source, batch, sku, max_depth=0)
+    roots = trace.roots()
+    if not roots:
+        return []
+    first = min((m.occurred_at for b in roots for m in (*b.receipts, *b.steps)), default=None)
+    alerts = source.excursion_alerts(sorted({b.key.sku for b in roots}), first) if first else []
+    reports = []
+    for traced in roots:
+        known = catalog.skus.get(traced.key.sku)
+        spans = {
+            (c.sensor, c.start, c.end)
+            for c in [*(r.curve for r in traced.receipts), *(s.curve for s in traced.steps)]
+            if c is not None and c.sensor and c.start is not None and c.end is not None
+        }
+        points = {span: source.sensor_readings(*span) for span in sorted(spans, key=str)}
+        rules = (
+            custody_rules(known, excursion_minutes, max_gap_minutes)
+            if known is not None
+            else (timedelta(minutes=excursion_minutes), timedelta(minutes=max_gap_minutes))
+        )
+        reports.append(gsp_report(traced, known, rules, points, alerts))
+    return reports

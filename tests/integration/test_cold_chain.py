@@ -3,10 +3,12 @@
 a clean logger curve is free stock until an excursion where it is kept holds it; a supplier
 whose licence has expired delivers nothing. The expected quantities are the receipts' own."""
 
+import json
 import os
 from datetime import UTC, datetime, timedelta
 
 import pytest
+from typer.testing import CliRunner
 
 from infra.worker_client import WorkerClient
 from lake.reader import read_table
@@ -143,3 +145,35 @@ def test_custody_quarantines_without_a_curve_refuses_a_lapsed_licence_and_holds_
         if r["event_type"] == "goods_receipt"
     }
     assert receipts == {"B-NONE": "curve_missing", "B-GOOD": None}
+
+
+def test_the_gsp_report_shows_each_arrival_s_curve_and_the_excursion_hold(worker, monkeypatch):
+    """After the test above: the batch with a clean curve is clear on arrival, then held by the
+    excursion; the batch without a curve is a finding."""
+    from cli.main import app
+    from stockflow.config import get_settings
+    from stockflow.i18n import Language, catalogue
+
+    monkeypatch.setenv("STOCKFLOW_VAR_DIR", str(worker.settings.var_dir))
+    get_settings.cache_clear()
+    try:
+        runner = CliRunner()
+        good = runner.invoke(app, ["gsp", "B-GOOD", "--sku", worker.sku.sku, "--format", "json"])
+        assert good.exit_code == 0, good.output
+        rows = json.loads(good.stdout)
+        (arrival,) = [r for r in rows if r["section"] == "arrival"]
+        assert (arrival["event_id"], arrival["verdict"], arrival["quantity"]) == ("cc-good", "clear", 30)
+        assert len([r for r in rows if r["section"] == "reading"]) == 19
+        assert [(r["event_type"], r["quantity"], r["reason"]) for r in rows if r["section"] == "quality"] == [
+            ("hold", 30, "temperature_excursion")
+        ]
+        (excursion,) = [r for r in rows if r["section"] == "excursion"]
+        assert excursion["location"] == "WH1" and "TS-WH1-9" in excursion["reason"]
+        table = runner.invoke(app, ["gsp", "B-NONE", "--sku", worker.sku.sku])
+        assert table.exit_code == 0, table.output
+        en = catalogue(Language.EN)
+        assert en["value.curve_check.curve_missing"] in table.stdout
+        assert "cc-none:curve_missing" in table.output  # the findings line, with the messages
+        assert runner.invoke(app, ["gsp", "NO-SUCH-BATCH"]).exit_code == 1
+    finally:
+        get_settings.cache_clear()
