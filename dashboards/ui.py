@@ -13,6 +13,7 @@ from dashboards import data
 from dashboards.access import save_language, sign_in, signed_in_account
 from stockflow.accounts import Account, Outcome
 from stockflow.config import Settings
+from stockflow.editions import edition_areas
 from stockflow.i18n import Language, Translator, parse_language
 from stockflow.i18n import translator as translator_for
 from stockflow.kpis import (
@@ -106,6 +107,9 @@ def require(area: Area) -> Role:
         st.stop()
     if not can_view(current, area):
         st.error(t("ui.role_may_not_see"))
+        st.stop()
+    if area not in edition_areas(settings().edition):  # not routed; refused if opened anyway
+        st.error(t("ui.not_in_edition"))
         st.stop()
     return current  # type: ignore[return-value]
 

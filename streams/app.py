@@ -85,6 +85,9 @@ WORKER_MODULES: dict[Edition, list[str]] = {
     ],
     Edition.NO_STOCK: ["streams.services"],
 }
+#: Faust also scans its origin, and scanning a package imports every module in it: the no-stock
+#: edition's origin is its one module, so the stock modules are never imported.
+ORIGIN: dict[Edition, str] = {Edition.STANDARD: "streams", Edition.NO_STOCK: "streams.services"}
 
 app = faust.App(
     settings.app_id,
@@ -92,7 +95,7 @@ app = faust.App(
     broker=settings.broker_url,
     store="memory://",
     autodiscover=WORKER_MODULES[settings.edition],
-    origin="streams",
+    origin=ORIGIN[settings.edition],
     topic_partitions=settings.topic_partitions,
     topic_replication_factor=1 if settings.embedded_broker else 3,
     consumer_auto_offset_reset="earliest",
