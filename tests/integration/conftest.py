@@ -1,9 +1,13 @@
-"""The real components for the integration tests, per test or per module.
+"""The real components for the integration tests, per test, per module or per session.
 
-`stack` and `prefect_server` give each test its own broker and Prefect server. `module_broker`
-and `module_prefect_server` give a whole module one of each: what one test leaves in them
-(topics, consumer groups and their offsets; flow runs, deployments, logs) the next test of the
-module sees, so a module that uses them says in its docstring how its tests keep apart."""
+`stack` gives each test its own broker. `module_broker` gives a whole module one: what one test
+leaves in it (topics, consumer groups and their offsets) the next test of the module sees, so a
+module that uses it says in its docstring how its tests keep apart.
+
+The Prefect server is one for the whole session (one takes 10-15 s to start): `prefect_server`
+and `module_prefect_server` both name it. It holds every test's flow runs, deployments and logs,
+so a test reads only its own (its runs by their `var_dir` parameter, which names the test's own
+folder)."""
 
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -64,12 +68,20 @@ def running_prefect_server(settings: Settings, log_path: Path) -> Iterator[Setti
         server.stop()
 
 
-@pytest.fixture
-def prefect_server(stack):
-    """A Prefect server for this test alone; the settings name it and the test's `stack`."""
-    settings = stack.settings.model_copy(update={"prefect_port": free_port()})
-    with running_prefect_server(settings, stack.tmp / "prefect.log") as running:
+@pytest.fixture(scope="session")
+def session_prefect_server(tmp_path_factory) -> Iterator[Settings]:
+    """The session's Prefect server. The settings name it; their `var_dir` is the server's own
+    folder: each test keeps its data in its own."""
+    var = tmp_path_factory.mktemp("prefect") / "var"
+    settings = settings_for(var, free_port(), free_port()).model_copy(update={"prefect_port": free_port()})
+    with running_prefect_server(settings, var.parent / "prefect.log") as running:
         yield running
+
+
+@pytest.fixture
+def prefect_server(stack, session_prefect_server):
+    """The session's Prefect server, named in the settings of this test's `stack`."""
+    return stack.settings.model_copy(update={"prefect_port": session_prefect_server.prefect_port})
 
 
 @pytest.fixture(scope="module")
@@ -85,13 +97,10 @@ def module_broker(tmp_path_factory) -> Iterator[EmbeddedBroker]:
 
 
 @pytest.fixture(scope="module")
-def module_prefect_server(tmp_path_factory) -> Iterator[Settings]:
-    """One Prefect server for a whole module (one takes 10-15 s to start). The settings name it;
-    their `var_dir` is the server's own folder: each test keeps its data in its own."""
-    var = tmp_path_factory.mktemp("prefect") / "var"
-    settings = settings_for(var, free_port(), free_port()).model_copy(update={"prefect_port": free_port()})
-    with running_prefect_server(settings, var.parent / "prefect.log") as running:
-        yield running
+def module_prefect_server(session_prefect_server) -> Settings:
+    """The session's Prefect server, for a module's tests that have no `stack` (its settings:
+    their `var_dir` is the server's own folder: each test keeps its data in its own)."""
+    return session_prefect_server
 
 
 @pytest.fixture(scope="session")

@@ -64,7 +64,7 @@ def test_forecasts_go_to_review_and_an_override_replaces_the_forecast(
     with temporary_settings(updates={PREFECT_API_URL: module_prefect_server.prefect_api_url}):
         summary = forecast_demand(var_dir=str(var))
         with get_client(sync_client=True) as client:
-            # the module's server also holds the other tests' runs: this one's names its folder
+            # the session's server also holds the other tests' runs: this one's names its folder
             runs = [r for r in client.read_flow_runs() if r.parameters.get("var_dir") == str(var)]
     assert [(r.name != "", r.state.type.value) for r in runs] == [(True, "COMPLETED")]
 

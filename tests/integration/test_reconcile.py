@@ -65,7 +65,9 @@ def run_flow(settings, var_dir, web_url, full_replay=None):
     with temporary_settings(updates={PREFECT_API_URL: settings.prefect_api_url}):
         summary = reconcile_stock(var_dir=str(var_dir), web_url=web_url, full_replay=full_replay)
         with get_client(sync_client=True) as client:
-            states = [r.state.type.value for r in client.read_flow_runs()]
+            # the session's server holds other tests' runs too: this one's name its folder
+            runs = [r for r in client.read_flow_runs() if r.parameters.get("var_dir") == str(var_dir)]
+            states = [r.state.type.value for r in runs]
     return summary, states
 
 

@@ -30,7 +30,9 @@ def run_replenish(settings, var_dir, web_url):
     with temporary_settings(updates={PREFECT_API_URL: settings.prefect_api_url}):
         summary = replenish(var_dir=str(var_dir), web_url=web_url)
         with get_client(sync_client=True) as client:
-            states = [r.state.type.value for r in client.read_flow_runs() if r.name]
+            # the session's server holds other tests' runs too: this one's name its folder
+            runs = [r for r in client.read_flow_runs() if r.parameters.get("var_dir") == str(var_dir)]
+            states = [r.state.type.value for r in runs if r.name]
     return summary, states
 
 
