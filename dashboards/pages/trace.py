@@ -9,7 +9,8 @@ import streamlit as st
 
 from dashboards import ui
 from stockflow.masking import Area
-from stockflow.services.trace import trace_batch
+from stockflow.masterdata import Catalog
+from stockflow.services.trace import gsp_reports, trace_batch
 from stockflow.trace import Flow
 from stores.trace import LakeTrace
 
@@ -28,6 +29,21 @@ if not batch:
 def traced(lake: str, batch: str, sku: str):
     """The trace, kept a minute per lake, batch and SKU (a recall asks the same batch again)."""
     return trace_batch(LakeTrace(Path(lake)), batch, sku or None)
+
+
+@st.cache_data(ttl=60, show_spinner=False)
+def gsp(lake: str, masterdata: str, batch: str, sku: str):
+    """The GSP reports of the batches asked for, kept a minute like the trace."""
+    settings = ui.settings()
+    reports = gsp_reports(
+        LakeTrace(Path(lake)),
+        Catalog.load(Path(masterdata)),
+        batch,
+        sku or None,
+        settings.excursion_minutes,
+        settings.curve_max_gap_minutes,
+    )
+    return {r.key: r for r in reports}
 
 
 trace = traced(str(ui.settings().lake_dir), batch, sku)
@@ -83,6 +99,35 @@ for b in trace.batches:
          "quantity": q.qty, "reason": q.reason, "event_id": q.event_id}
         for q in b.quality
     ])  # fmt: skip
+
+    report = gsp(str(ui.settings().lake_dir), str(ui.settings().masterdata_path), batch, sku).get(key)
+    if report is not None and report.cold_chain:
+        st.subheader(t("trace.gsp", low=report.low_c, high=report.high_c))
+        if report.findings:
+            st.warning(t("cli.gsp.findings", count=len(report.findings), items="; ".join(report.findings)))
+        else:
+            st.success(t("cli.gsp.clean", sku=key.sku, batch=key.batch))
+        show([
+            {"occurred_at": when(a.occurred_at), "location": a.location,
+             "event_type": t.word("event_type", a.event_type), "quantity": a.qty,
+             "curve": a.curve.summary() if a.curve else t("cli.trace.no_curve"), "readings": len(a.points),
+             "minutes_outside": round(a.check.minutes_outside, 1),
+             "longest_gap_minutes": round(a.check.longest_gap_minutes, 1),
+             "verdict": t.word("curve_check", a.check.reason or "clear"), "event_id": a.event_id}
+            for a in report.arrivals
+        ])  # fmt: skip
+        curves = [
+            pd.Series([c for _, c in a.points], index=[at for at, _ in a.points], name=a.event_id)
+            for a in report.arrivals
+            if a.points
+        ]
+        if curves:
+            st.line_chart(pd.concat(curves, axis=1), y_label=t("column.celsius"))
+        show([
+            {"started_at": when(e.started_at), "location": e.location, "sensor": e.sensor, "minutes": e.minutes,
+             "peak_c": e.peak_c, "alert_id": e.alert_id}
+            for e in report.excursions
+        ])  # fmt: skip
 
     st.subheader(t("trace.forward"))
     show([

@@ -266,6 +266,23 @@ def test_the_page_traces_a_batch(simulated, monkeypatch):
     assert en["column.on_hand"] in balances.columns
     shown = {m.label: m.value for m in at.metric}
     assert shown[en["trace.locations"]] == "3"  # the warehouse and both stores
+    assert not [h.value for h in at.subheader if h.value.startswith("GSP")]  # dry goods: no cold chain
+    # a chilled batch: its arrivals' curves checked (the simulated trucks keep the cold chain)
+    chilled = next(
+        BatchKey(e.sku, e.batch)
+        for e in events
+        if isinstance(e, GoodsReceipt) and e.batch and sim.catalog.skus[e.sku].is_cold_chain
+    )
+    at.text_input(key="trace_batch").input(chilled.batch)
+    at.text_input(key="trace_sku").input(chilled.sku)
+    at.run()
+    assert not at.exception, at.exception
+    sku = sim.catalog.skus[chilled.sku]
+    assert [h.value for h in at.subheader if h.value.startswith("GSP")] == [
+        en["trace.gsp"].format(low=sku.cold_chain_min_c, high=sku.cold_chain_max_c)
+    ]
+    arrivals = next(f for f in (d.value for d in at.dataframe) if en["column.verdict"] in f.columns)
+    assert set(arrivals[en["column.verdict"]]) == {en["value.curve_check.clear"]}
     at.text_input(key="trace_batch").input("NO-SUCH-BATCH")
     at.run()
     assert en["trace.not_found"].format(batch="NO-SUCH-BATCH") in [i.value for i in at.info]
