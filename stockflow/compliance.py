@@ -30,6 +30,7 @@ costs one dictionary lookup.
 from __future__ import annotations
 
 import hashlib
+from abc import abstractmethod
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, tzinfo
@@ -112,12 +113,13 @@ class _Rule(BaseModel):
         by_language = {parse_language(k): v for k, v in self.description.items()}
         return by_language.get(wanted) or next(iter(by_language.values()))
 
+    @abstractmethod
     def applies_to(self) -> frozenset[str]:
         """The subject kinds (event types, actions) this rule is checked on."""
-        raise NotImplementedError
 
+    @abstractmethod
     def decide(self, subject: Subject) -> Decision | None:
-        raise NotImplementedError
+        """The rule's decision on a subject it applies to (None: it does not hold it)."""
 
     def _decision(self, reason: str, **fields: Any) -> Decision:
         return Decision(
