@@ -60,8 +60,9 @@ def produce_at_rate(bootstrap, run, rate=RATE, progress=None):
     assert producer.flush(60) == 0
 
 
-def topic_messages(bootstrap, topic, partitions):
-    """Every message on a topic now (read from the beginning until quiet)."""
+def topic_event_ids(bootstrap, topic, partitions, wanted, timeout=60.0):
+    """The event ids of a topic's messages, read from the beginning until every id in `wanted`
+    is among them, or for `timeout` seconds (the caller's assertion then says what is missing)."""
     consumer = Consumer(
         {
             "bootstrap.servers": bootstrap,
@@ -70,34 +71,29 @@ def topic_messages(bootstrap, topic, partitions):
         }
     )
     consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in range(partitions)])
-    out, quiet = [], 0
-    while quiet < 6:
-        msg = consumer.poll(0.5)
-        if msg is None or msg.error():
-            quiet += 1
-            continue
-        quiet = 0
-        out.append(json.loads(msg.value()))
-    consumer.close()
-    return out
+    seen = set()
+    deadline = time.monotonic() + timeout
+    try:
+        while not wanted <= seen and time.monotonic() < deadline:
+            msg = consumer.poll(0.5)
+            if msg is not None and not msg.error():
+                seen.add(json.loads(msg.value())["event_id"])
+    finally:
+        consumer.close()
+    return seen
 
 
 def assert_derived_messages_present(stack, run):
     """An inventory change for every applied event with movements, a transit leg per transfer."""
+    bootstrap, partitions = stack.broker.bootstrap, stack.settings.topic_partitions
     moved = set(read_table(stack.lake, "inventory_changed", ["event_id"]).column("event_id").to_pylist())
-    changes = {
-        m["event_id"]
-        for m in topic_messages(stack.broker.bootstrap, "inventory_changed", stack.settings.topic_partitions)
-    }
+    changes = topic_event_ids(bootstrap, "inventory_changed", partitions, moved)
     assert moved <= changes, f"{len(moved - changes)} inventory changes never published"
     transfers = {
         json.loads(m.value)["event_id"] for m in run if not m.is_bad and b'"transfer_out"' in m.value
     }
-    legs = {
-        m["event_id"]
-        for m in topic_messages(stack.broker.bootstrap, "stock_transits", stack.settings.topic_partitions)
-    }
     landed_legs = set(read_table(stack.lake, "stock_transits", ["event_id"]).column("event_id").to_pylist())
+    legs = topic_event_ids(bootstrap, "stock_transits", partitions, landed_legs)
     assert len(landed_legs) >= len(transfers) and landed_legs <= legs, (
         "a transit leg is missing on the broker"
     )
