@@ -257,6 +257,8 @@ class Simulation:
     catalog: Catalog
     seed: int = 7
     demand_scale: float = 1.0
+    #: Whether excursions hold the batches on hand in its own books (None: the settings', as the stream).
+    excursion_holds: bool | None = None
     ledger: Ledger = field(init=False)
     rng: random.Random = field(init=False)
     _seq: dict[str, int] = field(default_factory=dict, init=False)
@@ -358,7 +360,10 @@ class Simulation:
     def _start_books(self) -> None:
         """The company's own stock, kept as the stream keeps it (the ledger, and the holds a
         temperature excursion puts on the batches on hand)."""
-        self.processor = StockProcessor(self.catalog, excursion_minutes=get_settings().excursion_minutes)
+        settings = get_settings()
+        self.processor = StockProcessor(
+            self.catalog, excursion_minutes=settings.excursion_minutes, excursion_holds=self.excursion_holds
+        )
         self.ledger = self.processor.ledger
 
     def _apply(self, event, out: list) -> bool:
@@ -942,7 +947,14 @@ class Simulation:
         day = first_day
         while True:
             for event in self.day(day):
-                yield event.model_copy(update={"event_id": f"{event.event_id}-{run}", "occurred_at": now()})
+                stamp = now()
+                update: dict = {"event_id": f"{event.event_id}-{run}", "occurred_at": stamp}
+                curve = getattr(event, "temperature_curve", None)
+                if curve is not None and curve.readings:  # the logger's readings end at the hand-over
+                    shift = stamp - event.occurred_at
+                    readings = [r.model_copy(update={"at": r.at + shift}) for r in curve.readings]
+                    update["temperature_curve"] = curve.model_copy(update={"readings": readings})
+                yield event.model_copy(update=update)
             day += timedelta(days=1)
 
     def messages(self, events, bad_ratio: float = 0.0) -> Iterator[SimMessage]:

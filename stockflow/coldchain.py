@@ -89,25 +89,32 @@ def check_curve(
     readings: Sequence[tuple[datetime, float]],
     tolerance: timedelta,
     max_gap: timedelta,
-    span: tuple[datetime, datetime] | None = None,
+    span: tuple[datetime | None, datetime] | None = None,
 ) -> CurveCheck:
-    """Check a curve against the SKU's range (出入库温度曲线): none at all, or no reading, is
-    `curve_missing`; more time outside the range than `tolerance` (any reading outside it when
-    the tolerance is 0) is `curve_out_of_range`; readings further apart than `max_gap`, or a
-    `span` (a sensor's from..to) they do not cover to within `max_gap`, is `curve_gap`."""
+    """Check a curve against the SKU's range (出入库温度曲线) over the time custody lasted,
+    `span` (from, to; from None: the first reading): no reading is `curve_missing`; goods that
+    arrive outside the range (the last reading), more time outside it than `tolerance`, or any
+    reading outside it when the tolerance is 0, is `curve_out_of_range`; readings further apart
+    than `max_gap`, or not reaching the span's ends to within it, is `curve_gap`. A reading
+    outside counts until the next one (the last one until the span's end)."""
     if not readings:
         return CurveCheck(CURVE_MISSING)
     ordered = sorted(readings)
+    start, end = span if span is not None else (None, ordered[-1][0])
     outside = timedelta()
     gaps = [later[0] - earlier[0] for earlier, later in zip(ordered, ordered[1:], strict=False)]
-    for (at, celsius), (then, _) in zip(ordered, ordered[1:], strict=False):
+    for (at, celsius), (then, _) in zip(
+        ordered, [*ordered[1:], (max(end, ordered[-1][0]), 0.0)], strict=True
+    ):
         if deviation(sku, celsius):
             outside += then - at
-    if span is not None:
-        gaps += [ordered[0][0] - span[0], span[1] - ordered[-1][0]]
+    gaps.append(end - ordered[-1][0])
+    if start is not None:
+        gaps.append(ordered[0][0] - start)
     worst = max(deviation(sku, celsius) for _, celsius in ordered)
     longest = max(gaps, default=timedelta())
-    if (outside > tolerance) if tolerance > timedelta() else worst > 0:
+    arrives_outside = deviation(sku, ordered[-1][1]) > 0
+    if arrives_outside or ((outside > tolerance) if tolerance > timedelta() else worst > 0):
         reason = CURVE_OUT_OF_RANGE
     elif longest > max_gap:
         reason = CURVE_GAP

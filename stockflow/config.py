@@ -207,6 +207,9 @@ class Settings(BaseSettings):
     #: Cold-chain goods must arrive with their temperature curve (食品 GSP: 出入库绑定温度曲线):
     #: a receipt or transfer in without one is received into quarantine.
     cold_chain_custody: bool = False
+    #: An excursion that lasts `excursion_minutes` holds the cold-chain batches on hand where it
+    #: happened (a quality hold), besides its alert; off: the alert only.
+    excursion_holds: bool = True
 
     # Simulator: `stockflow up` plays the simulated company unless this is a company's own
     # (`stockflow init` writes simulated=false into the company's .env).

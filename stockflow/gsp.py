@@ -118,6 +118,7 @@ def gsp_report(
             points = tuple(sorted(sensor_points.get((curve.sensor, curve.start, curve.end), ())))
         elif curve is not None:
             points = curve.points
+            span = (None, at)  # the logger's readings, up to the hand-over
         if not cold or sku is None:
             check = CurveCheck("", len(points))
         elif curve is None:

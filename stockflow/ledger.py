@@ -63,7 +63,8 @@ from decimal import Decimal
 from functools import partial
 from typing import Any
 
-from stockflow.coldchain import check_curve, custody_rules
+from stockflow.alerts import Alert
+from stockflow.coldchain import EXCURSION_HOLD, ColdChainMonitor, check_curve, custody_rules, excursion_holds
 from stockflow.config import get_settings
 from stockflow.events import (
     BASE_UNITS_LIMIT,
@@ -418,6 +419,8 @@ class LedgerResult:
     movements: tuple[Movement, ...] = ()
     follow_ups: tuple[TransitDispatched, ...] = ()
     menu: tuple[MenuChange, ...] = ()
+    #: A reading's excursions that lasted long enough (their holds are among the movements).
+    alerts: tuple[Alert, ...] = ()
 
     @property
     def negative_stock(self) -> bool:
@@ -524,7 +527,12 @@ class Ledger:
     open reservations)."""
 
     def __init__(
-        self, catalog: Catalog, timezone: tzinfo | None = None, receivables: OpenReceivables | None = None
+        self,
+        catalog: Catalog,
+        timezone: tzinfo | None = None,
+        receivables: OpenReceivables | None = None,
+        excursion_minutes: float | None = None,
+        excursion_holds: bool | None = None,
     ) -> None:
         self.catalog = catalog
         #: The company's time zone (a receipt's day picks its exchange rate); None: the settings'.
@@ -566,6 +574,14 @@ class Ledger:
         #: Each sensor's readings of the last `SENSOR_HISTORY` (a curve may name a sensor and a
         #: span instead of carrying its readings), oldest first as they came.
         self._sensor_readings: dict[str, deque[tuple[datetime, float]]] = {}
+        #: How long a reading outside a SKU's range may last before the batches on hand are
+        #: held (None: the settings'), and the excursions open now.
+        self.excursion_minutes = (
+            get_settings().excursion_minutes if excursion_minutes is None else excursion_minutes
+        )
+        self.coldchain = ColdChainMonitor(timedelta(minutes=self.excursion_minutes))
+        #: Whether an excursion holds the batches on hand (None: the settings').
+        self.excursion_holds = get_settings().excursion_holds if excursion_holds is None else excursion_holds
 
     def seed(self, key: PositionKey, position: Position, expiry: date | None = None) -> None:
         """Start a position from what another ledger holds (an edge agent's last synced snapshot
@@ -762,13 +778,24 @@ class Ledger:
                 sensor: [[at.isoformat(), celsius] for at, celsius in readings]
                 for sensor, readings in self._sensor_readings.items()
             },
+            "cold_chain": self.coldchain.snapshot(),
         }
 
     @classmethod
     def from_snapshot(
-        cls, catalog: Catalog, data: Mapping[str, Any], receivables: OpenReceivables | None = None
+        cls,
+        catalog: Catalog,
+        data: Mapping[str, Any],
+        receivables: OpenReceivables | None = None,
+        excursion_minutes: float | None = None,
+        excursion_holds: bool | None = None,
     ) -> Ledger:
-        ledger = cls(catalog, receivables=receivables)
+        ledger = cls(
+            catalog,
+            receivables=receivables,
+            excursion_minutes=excursion_minutes,
+            excursion_holds=excursion_holds,
+        )
         stock = ledger._stock
         for location, sku, batch, on_hand, reserved, quarantined, in_transit in data["stock"]:
             stock.setdefault(location, {}).setdefault(sku, {})[batch] = Position(
@@ -821,6 +848,7 @@ class Ledger:
             sensor: deque((datetime.fromisoformat(at), celsius) for at, celsius in readings)
             for sensor, readings in data.get("sensor_readings", {}).items()
         }
+        ledger.coldchain.restore(data.get("cold_chain", []))
         for location, order, sku in ledger._reservations:
             ledger._order_reserved.setdefault(order, set()).add((location, sku))
         for order in ledger._order_reserved:
@@ -842,9 +870,10 @@ class Ledger:
             return LedgerResult(event_id, duplicate=True)
         if isinstance(event, TemperatureReading):
             self._check_location(event.location)
+            raised = tuple(self.coldchain.observe(event, self._cold_chain_stock(event.location)))
             self._keep_reading(event)
             self._applied[event_id] = content
-            return LedgerResult(event_id, duplicate=False)
+            return LedgerResult(event_id, False, self._hold_excursions(raised, admit), alerts=raised)
         handler = _HANDLERS.get(type(event))
         if handler is None:
             raise StockRejected("unsupported_event", f"the ledger does not book {type(event).__name__}")
@@ -1294,7 +1323,7 @@ class Ledger:
             self._serials_arrive(txn, line.sku.sku, serials, ev.location)
         self._check_licences(ev, txn.admit)
         self._inflow(txn, ev.location, line, batch)
-        custody = self._custody(line, ev.temperature_curve)
+        custody = self._custody(line, ev.temperature_curve, ev.occurred_at)
         if custody or PositionKey(ev.location, line.sku.sku, batch) in self._hold_on_receipt:
             line.hold_reason = custody
             txn.change(PositionKey(ev.location, line.sku.sku, batch), line, quarantined=line.qty)
@@ -1314,7 +1343,7 @@ class Ledger:
                 "; ".join(f"{lic.kind} {lic.number} expired on {lic.valid_until}" for lic in expired),
             )
 
-    def _custody(self, line: _Line, curve: TemperatureCurve | None) -> str:
+    def _custody(self, line: _Line, curve: TemperatureCurve | None, arrived: datetime) -> str:
         """Why cold-chain goods arriving with `curve` go into quarantine ("": they do not;
         goods that are not cold-chain need no curve). A curve sent is always checked; none at
         all quarantines them where the company requires one (`cold_chain_custody`)."""
@@ -1323,15 +1352,42 @@ class Ledger:
         settings = get_settings()
         if curve is None and not settings.cold_chain_custody:
             return ""  # a curve is required only where the company says so; one sent is checked
-        rules = custody_rules(line.sku, settings.excursion_minutes, settings.curve_max_gap_minutes)
+        rules = custody_rules(line.sku, self.excursion_minutes, settings.curve_max_gap_minutes)
         if curve is None:
             return check_curve(line.sku, [], *rules).reason
-        if curve.readings is not None:
-            return check_curve(line.sku, [(r.at, r.celsius) for r in curve.readings], *rules).reason
+        if curve.readings is not None:  # the logger's readings, up to the hand-over
+            points = [(r.at, r.celsius) for r in curve.readings]
+            return check_curve(line.sku, points, *rules, span=(None, arrived)).reason
         assert curve.sensor is not None and curve.from_at is not None and curve.to_at is not None
         start, end = curve.from_at, curve.to_at
         taken = [(at, c) for at, c in self._sensor_readings.get(curve.sensor, ()) if start <= at <= end]
         return check_curve(line.sku, taken, *rules, span=(start, end)).reason
+
+    def _cold_chain_stock(self, location: str) -> list[tuple[Sku, tuple[str, ...]]]:
+        """The cold-chain SKUs on hand at a location, with their batches on hand."""
+        stocked = []
+        for code, batches in sorted(self._stock.get(location, {}).items()):
+            sku = self.catalog.skus.get(code)
+            if sku is None or not sku.is_cold_chain:
+                continue
+            held = tuple(sorted(b for b, p in batches.items() if p.on_hand > 0))
+            if held:
+                stocked.append((sku, held))
+        return stocked
+
+    def _hold_excursions(self, raised: tuple[Alert, ...], admit: bool) -> tuple[Movement, ...]:
+        """Put the batches an excursion found on hand into quarantine as the reading that made it
+        last long enough is applied (`stockflow.coldchain.excursion_holds`): the holds' rows land
+        with the reading, and a replay of the reading holds them again the same way."""
+        movements: tuple[Movement, ...] = ()
+        for excursion in raised if self.excursion_holds else ():
+            for hold in excursion_holds(excursion, self.catalog.skus[excursion.sku].base_unit):
+                try:
+                    held = self.apply(hold, admit).movements
+                except StockRejected:  # a refused hold changed nothing; the others stand
+                    continue
+                movements += tuple(replace(mv, hold_reason=EXCURSION_HOLD) for mv in held)
+        return movements
 
     def _keep_reading(self, reading: TemperatureReading) -> None:
         """Keep a sensor's reading for curves that name the sensor; forget those more than
@@ -1458,7 +1514,7 @@ class Ledger:
                     remaining -= qty
             if remaining > 0:
                 plan.append((plan[-1][0] if plan else NO_BATCH, remaining))
-        custody = self._custody(line, ev.temperature_curve)
+        custody = self._custody(line, ev.temperature_curve, ev.occurred_at)
         line.hold_reason = custody
         for batch, qty in plan:
             txn.change(PositionKey(ev.to_location, ev.sku, batch), line, on_hand=qty, in_transit=-qty)

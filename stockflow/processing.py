@@ -10,14 +10,14 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping
-from dataclasses import dataclass, field, replace
-from datetime import datetime, timedelta
+from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, Protocol
 
 from stockflow.alerts import Alert, AlertType, Severity, alert
-from stockflow.coldchain import EXCURSION_HOLD, ColdChainMonitor, excursion_holds
+from stockflow.coldchain import ColdChainMonitor
 from stockflow.compliance import Decision, Effect, PolicyBook
-from stockflow.events import TemperatureReading, TransitDispatched, fingerprint
+from stockflow.events import TransitDispatched, fingerprint
 from stockflow.i18n import Message
 from stockflow.ledger import (
     Ledger,
@@ -29,7 +29,7 @@ from stockflow.ledger import (
     PositionKey,
     StockRejected,
 )
-from stockflow.masterdata import Catalog, Sku
+from stockflow.masterdata import Catalog
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +75,8 @@ class StockProcessor:
     catalog: Catalog
     near_expiry_days: int = 3
     excursion_minutes: float = 15.0
+    #: Whether an excursion holds the batches on hand (None: the settings').
+    excursion_holds: bool | None = None
     #: Customers' open receivables for the credit check (None: none known, 0).
     receivables: OpenReceivables | None = None
     #: The company's rules, checked on every entering event before the ledger (None: none).
@@ -82,23 +84,25 @@ class StockProcessor:
     #: Approvals of held events (None: nothing held is ever approved).
     approvals: ApprovedEvents | None = None
     ledger: Ledger = field(init=False)
-    coldchain: ColdChainMonitor = field(init=False)
     _below_reorder: set[tuple[str, str]] = field(default_factory=set, init=False)
     _expiry_alerted: set[PositionKey] = field(default_factory=set, init=False)
-    _cold_chain_skus: frozenset[str] = field(default=frozenset(), init=False)
 
     def __post_init__(self) -> None:
-        self.ledger = Ledger(self.catalog, receivables=self.receivables)
-        self._cold_chain_skus = frozenset(
-            code for code, sku in self.catalog.skus.items() if sku.is_cold_chain
+        self.ledger = Ledger(
+            self.catalog,
+            receivables=self.receivables,
+            excursion_minutes=self.excursion_minutes,
+            excursion_holds=self.excursion_holds,
         )
-        self.coldchain = ColdChainMonitor(timedelta(minutes=self.excursion_minutes))
+
+    @property
+    def coldchain(self) -> ColdChainMonitor:
+        """The excursions open now (the ledger's: it holds the batches an excursion finds)."""
+        return self.ledger.coldchain
 
     def catalog_changed(self) -> None:
-        """Take in a catalogue changed in place (master data applied while running)."""
-        self._cold_chain_skus = frozenset(
-            code for code, sku in self.catalog.skus.items() if sku.is_cold_chain
-        )
+        """Take in a catalogue changed in place (master data applied while running): the
+        ledger reads the catalogue as it is at each event."""
 
     def process(self, event: object, admit: bool = True) -> ProcessResult:
         """Apply one parsed event; raises `StockRejected` (nothing changes) when refused.
@@ -112,13 +116,9 @@ class StockProcessor:
         result: LedgerResult = self.ledger.apply(event, admit)
         if result.duplicate:
             return ProcessResult(result.event_id, duplicate=True)
-        alerts: list[Alert] = []
+        alerts: list[Alert] = list(result.alerts)  # a reading's excursions
         movements = result.movements
         try:  # the event is booked: a fault in an alert rule must not undo or lose it
-            if isinstance(event, TemperatureReading):
-                raised = self.coldchain.observe(event, self._cold_chain_stock(event.location))
-                alerts += raised
-                movements += self._hold_excursions(raised, admit)
             for mv in movements:
                 alerts += self._movement_alerts(mv)
             alerts += [menu_alert(change) for change in result.menu]
@@ -139,20 +139,6 @@ class StockProcessor:
         if self.approvals is None or not self.approvals.approved(event.event_id, content):
             raise PolicyHeld(decision)
 
-    def _hold_excursions(self, raised: list[Alert], admit: bool) -> tuple[Movement, ...]:
-        """Put the batches an excursion found on hand into quarantine, as the reading that made
-        it last long enough is applied (`stockflow.coldchain.excursion_holds`): the holds' rows
-        land with the reading, and a replay of the reading holds them again the same way."""
-        movements: tuple[Movement, ...] = ()
-        for excursion in raised:
-            for hold in excursion_holds(excursion, self.catalog.skus[excursion.sku].base_unit):
-                try:
-                    held = self.ledger.apply(hold, admit).movements
-                    movements += tuple(replace(mv, hold_reason=EXCURSION_HOLD) for mv in held)
-                except Exception:  # a refused hold changed nothing; the others stand
-                    log.exception("excursion hold %s was not applied", hold.event_id)
-        return movements
-
     # ------------------------------------------------------------------ snapshots
     def snapshot(self) -> dict[str, Any]:
         """The partition's whole state (ledger and alert rules), as JSON-ready values."""
@@ -160,26 +146,19 @@ class StockProcessor:
             "ledger": self.ledger.snapshot(),
             "below_reorder": [list(item) for item in self._below_reorder],
             "expiry_alerted": [[k.location, k.sku, k.batch] for k in self._expiry_alerted],
-            "cold_chain": self.coldchain.snapshot(),
         }
 
     def restore(self, data: Mapping[str, Any]) -> None:
         """Take over a snapshot's state (this processor's settings stay its own)."""
-        self.ledger = Ledger.from_snapshot(self.catalog, data["ledger"], self.receivables)
+        self.ledger = Ledger.from_snapshot(
+            self.catalog, data["ledger"], self.receivables, self.excursion_minutes, self.excursion_holds
+        )
         self._below_reorder = {(location, sku) for location, sku in data["below_reorder"]}
         self._expiry_alerted = {PositionKey(lo, sk, ba) for lo, sk, ba in data["expiry_alerted"]}
-        self.coldchain.restore(data["cold_chain"])
+        if "cold_chain" in data and "cold_chain" not in data["ledger"]:  # a checkpoint of before
+            self.coldchain.restore(data["cold_chain"])
 
     # ------------------------------------------------------------------ rules
-    def _cold_chain_stock(self, location: str) -> list[tuple[Sku, tuple[str, ...]]]:
-        stocked = []
-        at_location = self.ledger.skus_at(location)
-        for sku_code in sorted(at_location.keys() & self._cold_chain_skus):
-            held = tuple(sorted(b for b, p in at_location[sku_code].items() if p.on_hand > 0))
-            if held:
-                stocked.append((self.catalog.skus[sku_code], held))
-        return stocked
-
     def available(self, location: str, sku: str) -> int:
         return Position.total(self.ledger.batches_at(location, sku).values()).unrestricted
 

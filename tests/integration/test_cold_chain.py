@@ -42,15 +42,17 @@ def worker(module_broker, tmp_path_factory):
     catalog.suppliers["SUP-LAPSED"] = Supplier(supplier="SUP-LAPSED", name="过期供应商", licences=(lapsed,))
     catalog.save(settings.masterdata_path)
     ensure_topics(module_broker.bootstrap, settings.topic_partitions)
-    before = os.environ.get("STOCKFLOW_COLD_CHAIN_CUSTODY")
-    os.environ["STOCKFLOW_COLD_CHAIN_CUSTODY"] = "true"
+    names = ("STOCKFLOW_COLD_CHAIN_CUSTODY", "STOCKFLOW_EXCURSION_HOLDS")
+    before = {name: os.environ.get(name) for name in names}
+    os.environ.update(dict.fromkeys(names, "true"))
     try:
         w = Worker(settings, settings.web_port, tmp).start()
     finally:
-        if before is None:
-            del os.environ["STOCKFLOW_COLD_CHAIN_CUSTODY"]
-        else:
-            os.environ["STOCKFLOW_COLD_CHAIN_CUSTODY"] = before
+        for name, value in before.items():
+            if value is None:
+                del os.environ[name]
+            else:
+                os.environ[name] = value
     w.sku = chilled
     yield w
     w.stop()

@@ -158,7 +158,7 @@ def test_an_expired_licence_refuses_the_receipt_and_a_valid_one_does_not(catalog
 
 
 def test_an_excursion_holds_the_batches_on_hand_once(catalog):
-    proc = StockProcessor(catalog, excursion_minutes=15)
+    proc = StockProcessor(catalog, excursion_minutes=15, excursion_holds=True)
     proc.process(receipt(location="S1", qty="1"))
     proc.process(receipt("r2", location="S1", qty="1", batch="B2"))
     assert proc.process(sensor_reading("t1", 0, 8.0, location="S1")).movements == ()
@@ -176,7 +176,7 @@ def test_an_excursion_holds_the_batches_on_hand_once(catalog):
     assert proc.process(sensor_reading("t2", 16, 8.5, location="S1")).duplicate
     assert proc.process(sensor_reading("t3", 20, 9.0, location="S1")).movements == ()
     # a replay of the same events (admitted then) holds the same batches under the same ids
-    again = StockProcessor(catalog, excursion_minutes=15)
+    again = StockProcessor(catalog, excursion_minutes=15, excursion_holds=True)
     for event in (
         receipt(location="S1", qty="1"),
         receipt("r2", location="S1", qty="1", batch="B2"),
@@ -186,3 +186,46 @@ def test_an_excursion_holds_the_batches_on_hand_once(catalog):
     replayed = again.process(sensor_reading("t2", 16, 8.5, location="S1"), admit=False)
     assert {mv.event_id for mv in replayed.movements} == {mv.event_id for mv in holds}
     assert dict(again.ledger.positions()) == dict(proc.ledger.positions())
+
+
+def test_goods_arriving_warm_or_with_a_curve_that_stopped_early_are_quarantined(catalog, custody):
+    ledger = Ledger(catalog)
+    arrived = at(60)
+    # in range for 50 minutes, then 6 °C at the hand-over: they arrive outside the range
+    warm = logger((0, 2.0), (10, 2.0), (20, 2.0), (30, 2.0), (40, 2.0), (50, 2.0), (60, 6.0))
+    assert ledger.apply(receipt(occurred_at=arrived, temperature_curve=warm)).movements[0].hold_reason == (
+        "curve_out_of_range"
+    )
+    single = logger((60, 25.0))
+    assert (
+        ledger.apply(receipt("r2", batch="B2", occurred_at=arrived, temperature_curve=single))
+        .movements[0]
+        .hold_reason
+        == "curve_out_of_range"
+    )
+    # the logger stopped 40 minutes before the goods arrived: custody is not proven to the end
+    early = logger((0, 2.0), (10, 2.0), (20, 2.0))
+    assert (
+        ledger.apply(receipt("r3", batch="B3", occurred_at=arrived, temperature_curve=early))
+        .movements[0]
+        .hold_reason
+        == "curve_gap"
+    )
+
+
+def test_the_ledger_alone_holds_what_an_excursion_finds_as_the_processor_does(catalog):
+    """A replay without the alert rules (the reconciliation's) books the same holds."""
+    events = [
+        receipt(location="S1", qty="1"),
+        sensor_reading("t1", 0, 8.0, location="S1"),
+        sensor_reading("t2", 16, 8.5, location="S1"),
+    ]
+    alone = Ledger(catalog, excursion_minutes=15, excursion_holds=True)
+    proc = StockProcessor(catalog, excursion_minutes=15, excursion_holds=True)
+    for event in events:
+        alone.apply(event)
+        proc.process(event)
+    assert position(alone, "S1").quarantined == 12
+    assert dict(alone.positions()) == dict(proc.ledger.positions())
+    restored = Ledger.from_snapshot(catalog, alone.snapshot(), excursion_minutes=15, excursion_holds=True)
+    assert restored.coldchain.snapshot() == alone.coldchain.snapshot()

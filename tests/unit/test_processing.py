@@ -66,7 +66,7 @@ def test_sweep_finds_batches_that_aged_into_the_window(catalog):
 
 
 def test_temperature_excursion_alert_after_the_configured_time(catalog):
-    proc = StockProcessor(catalog, excursion_minutes=15)
+    proc = StockProcessor(catalog, excursion_minutes=15, excursion_holds=True)
     proc.process(receipt(location="S1", qty="1"))  # milk: 0–4 °C
     assert types(proc.process(reading("t1", 0, 3.0))) == []
     assert types(proc.process(reading("t2", 5, 7.5))) == []

@@ -123,7 +123,7 @@ def test_the_dock_camera_inspects_every_received_pallet_and_quality_decides_the_
     from stockflow.risk import RiskLevel, supplier_risk
 
     catalog = build_catalog(7)
-    sim = Simulation(catalog, seed=7)
+    sim = Simulation(catalog, seed=7, excursion_holds=True)
     events = list(sim.history(START, 21))
     receipts = {
         e.event_id: e
@@ -154,7 +154,7 @@ def test_the_dock_camera_inspects_every_received_pallet_and_quality_decides_the_
     assert excursion_releases and all(h.action is HoldAction.RELEASE for h in excursion_releases)
     assert sum(p.quarantined for _, p in sim.ledger.positions()) == 0
     # the events replay into a fresh processor (the stream's holds with them) without a rejection
-    replayed = StockProcessor(catalog)
+    replayed = StockProcessor(catalog, excursion_holds=True)
     for e in events:
         for follow in replayed.process(e).follow_ups:
             replayed.process(follow)
