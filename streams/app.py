@@ -85,9 +85,10 @@ WORKER_MODULES: dict[Edition, list[str]] = {
     ],
     Edition.NO_STOCK: ["streams.services"],
 }
-#: Faust also scans its origin, and scanning a package imports every module in it: the no-stock
-#: edition's origin is its one module, so the stock modules are never imported.
-ORIGIN: dict[Edition, str] = {Edition.STANDARD: "streams", Edition.NO_STOCK: "streams.services"}
+#: Faust also scans its origin, and scanning a package imports every module in it: each
+#: edition's origin is one of its own modules, so no edition imports (and serves the pages and
+#: agents of) the other's.
+ORIGIN: dict[Edition, str] = {Edition.STANDARD: "streams.stock", Edition.NO_STOCK: "streams.services"}
 
 app = faust.App(
     settings.app_id,
