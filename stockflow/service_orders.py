@@ -259,6 +259,12 @@ class ServiceBook:
             to_money(event.cost),
         )
 
+    def undo(self, done: Fulfilment) -> None:
+        """Take back a delivery just booked (its voucher could not be made: it is refused)."""
+        key = (done.order_line.service_order, done.order_line.line)
+        self.delivered[key] = self.delivered.get(key, ZERO) - done.qty
+        self.seen.discard(done.event_id)
+
     def restore(self, lines: Iterable[OrderLine], delivered: Iterable[tuple[str, int, Decimal]]) -> None:
         """Take back what was booked before (the order lines and deliveries the record holds)."""
         for line in lines:

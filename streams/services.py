@@ -75,6 +75,7 @@ class ServiceState:
         refuses a delivery beyond an order and recognises a redelivered event."""
         records = ServiceRecords(settings.lake_dir)
         lines, delivered, seen = records.restore()
+        self.book = ServiceBook(self.book.items)  # the lake holds everything: the revoke flushed it
         self.book.restore(lines, delivered)
         self.book.seen |= seen
         self.lake.advance_past(records.last_apply_seq())
@@ -112,7 +113,11 @@ def book(event: Any) -> list[tuple[str, dict[str, Any]]]:
         ]
     if isinstance(event, ServiceDelivered):
         done = state.book.deliver(event)
-        voucher = revenue_voucher(done, state.policy.local_date(done.occurred_at), state.policy)
+        try:
+            voucher = revenue_voucher(done, state.policy.local_date(done.occurred_at), state.policy)
+        except Exception:  # not booked: the event is dead-lettered
+            state.book.undo(done)
+            raise
         line = done.order_line
         rows = [
             (
@@ -245,11 +250,27 @@ async def process_service_message(topic: str, partition: int, offset: int, key: 
     if state.book.is_duplicate(event.event_id):
         state.counters["duplicates"] += 1
         return
-    state.refresh_items()
+    try:
+        state.refresh_items()
+    except Exception:  # the items as last read stand
+        log.exception("service items could not be read again")
     try:
         rows = book(event)
     except ServiceRejected as exc:
         await dead_letter(topic, partition, offset, key_text, raw, exc.reason, exc.detail, event.event_id)
+        return
+    except Exception as exc:  # one event that makes the booking raise never stops the worker
+        log.exception("service event %s could not be booked", event.event_id)
+        await dead_letter(
+            topic,
+            partition,
+            offset,
+            key_text,
+            raw,
+            "internal_error",
+            f"{type(exc).__name__}: {exc}",
+            event.event_id,
+        )
         return
     for table, row in rows:
         state.lake.append(table, row)

@@ -159,3 +159,17 @@ def test_the_no_stock_edition_has_no_stock_topic_and_no_stock_page():
     assert Area.SERVICES in areas
     assert not areas & {Area.STOCK, Area.COLD_CHAIN, Area.PLANNING, Area.DEVICES, Area.OVERVIEW}
     assert Area.SERVICES not in edition_areas(Edition.STANDARD)
+
+
+def test_a_delivery_taken_back_leaves_the_line_as_it_was_and_a_restore_counts_each_delivery_once():
+    book = ServiceBook(items=ITEMS)
+    (first, _second) = book.place_order(order())
+    done = book.deliver(delivered("d-1", 1, "7.5"))
+    book.undo(done)  # its voucher could not be made: refused, nothing booked
+    assert book.remaining("SO-1", 1) == Decimal("10") and not book.is_duplicate("d-1")
+    # a worker restoring from its record twice (two rebalances) counts what was delivered once
+    restored = ServiceBook(items=ITEMS)
+    restored.restore([first], [("SO-1", 1, Decimal("4"))])
+    again = ServiceBook(items=ITEMS)
+    again.restore([first], [("SO-1", 1, Decimal("4"))])
+    assert restored.remaining("SO-1", 1) == again.remaining("SO-1", 1) == Decimal("6")
