@@ -2353,6 +2353,8 @@ def _per_base_unit(price: Decimal, qty: Decimal, base_qty: int) -> Decimal:
 #: transit leg of an admitted dispatch, a decision on a conflict an admitted event made) and
 #: repairs of the live state.
 _FOLLOWS_ADMITTED = frozenset({TransitDispatched, StockCorrection, ConflictDecided})
+#: Events the system derives from others (what was admitted then decides them).
+SYSTEM_EVENTS = _FOLLOWS_ADMITTED
 #: Events that name their SKUs on lines (every other event names one, as `sku`, but these).
 _TICKETS = frozenset({PosSale, PosReturn})
 _NO_SKU = frozenset(

@@ -17,9 +17,10 @@ from typing import Any, Protocol
 from stockflow.alerts import Alert, AlertType, Severity, alert
 from stockflow.coldchain import ColdChainMonitor
 from stockflow.compliance import Decision, Effect, PolicyBook
-from stockflow.events import TransitDispatched, fingerprint
+from stockflow.events import AdjustmentReason, TransitDispatched, fingerprint
 from stockflow.i18n import Message
 from stockflow.ledger import (
+    SYSTEM_EVENTS,
     Ledger,
     LedgerResult,
     MenuChange,
@@ -129,6 +130,8 @@ class StockProcessor:
     def _check_policies(self, event: Any) -> None:
         if not self.policies.concerns(event.event_type) or self.ledger.has_applied(event.event_id):  # type: ignore[union-attr]
             return  # a redelivery is the ledger's to recognise
+        if type(event) in SYSTEM_EVENTS or getattr(event, "reason", None) is AdjustmentReason.COUNT_VARIANCE:
+            return  # what the system derives (a transit leg, a repair, a count's variance) is no one's to approve
         decision = self.policies.decide_event(event, self.catalog)  # type: ignore[union-attr]
         if decision is None:
             return

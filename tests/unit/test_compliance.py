@@ -255,3 +255,19 @@ def test_the_processor_blocks_holds_and_applies_once_approved():
     assert proc.process(receipt("r2", "2501", "4")).duplicate
     replayed = StockProcessor(catalog(), policies=book())  # the record replays whatever the rules say
     assert not replayed.process(receipt("r2", "2501", "4"), admit=False).duplicate
+
+
+def test_a_counts_variance_the_system_books_is_never_held():
+    """A write-off limit holds a person's write-off, not the variance a count's reconciliation
+    books (it would be remembered as posted while it waited, and never booked)."""
+    proc = StockProcessor(catalog(), policies=book(), approvals=Approved())
+    proc.process(receipt("r9", "100", "4"), admit=False)  # stock to count
+    variance = StockAdjustment(event_id="count-var-1", occurred_at=T0, source="reconcile", location="S1",
+                               sku="BAIJIU", qty=Decimal("-7"), reason="count_variance", count_id="C-1")  # fmt: skip
+    with pytest.raises(PolicyHeld):  # the same write-off by a person is held (560.00)
+        proc.process(
+            StockAdjustment(
+                **{**variance.model_dump(), "event_id": "w-1", "reason": "damage", "count_id": None}
+            )
+        )
+    assert proc.process(variance).movements[0].on_hand_delta == -7
