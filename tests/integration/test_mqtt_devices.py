@@ -98,6 +98,13 @@ def devices(module_broker, tmp_path_factory):
     d.publish = publish
     try:
         wait_until(lambda: (settings.lake_dir / "scans").exists(), 30, "the receipt in the lake")
+        # a message published before the bridge subscribed is not kept for it (a first session)
+        bridge_log = tmp / "mqtt-bridge.log"
+        wait_until(
+            lambda: bridge_log.exists() and "subscribed to" in bridge_log.read_text(errors="replace"),
+            60,
+            "the bridge subscribed",
+        )
         yield d
     finally:
         client.loop_stop()
