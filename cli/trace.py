@@ -163,17 +163,7 @@ def print_batch(traced: Any) -> None:
             ],
             INSPECTION_COLUMNS, Format.TABLE, t("cli.trace.inspections", sku=key.sku, batch=key.batch), shown=when,
         )  # fmt: skip
-    if traced.quality:
-        print_table(
-            [
-                {
-                    "occurred_at": q.occurred_at, "location": q.location, "action": action_name(q.action),
-                    "quantity": q.qty, "reason": q.reason, "event_id": q.event_id,
-                }
-                for q in traced.quality
-            ],
-            QUALITY_COLUMNS, Format.TABLE, t("cli.trace.quality", sku=key.sku, batch=key.batch), shown=when,
-        )  # fmt: skip
+    print_quality(key, traced.quality, when)
     print_table(
         [
             {
@@ -205,6 +195,21 @@ def print_batch(traced: Any) -> None:
         ),
         markup=False,
     )
+
+
+def print_quality(key: Any, quality: Any, when: dict[str, Any]) -> None:
+    """The holds, releases and scraps of a batch's quarantine (the trace's and the GSP report's)."""
+    if quality:
+        print_table(
+            [
+                {
+                    "occurred_at": q.occurred_at, "location": q.location, "action": action_name(q.action),
+                    "quantity": q.qty, "reason": q.reason, "event_id": q.event_id,
+                }
+                for q in quality
+            ],
+            QUALITY_COLUMNS, Format.TABLE, t("cli.trace.quality", sku=key.sku, batch=key.batch), shown=when,
+        )  # fmt: skip
 
 
 def balance_row(balance: Any, location: str | None = None) -> dict[str, Any]:
@@ -369,17 +374,7 @@ def print_gsp(report: Any, readings: bool) -> None:
                     [{"event_id": a.event_id, "at": at, "celsius": c} for at, c in a.points],
                     GSP_READING_COLUMNS, Format.TABLE, t("cli.gsp.readings_title", event_id=a.event_id), shown=when,
                 )  # fmt: skip
-    if report.quality:
-        print_table(
-            [
-                {
-                    "occurred_at": q.occurred_at, "location": q.location, "action": action_name(q.action),
-                    "quantity": q.qty, "reason": q.reason, "event_id": q.event_id,
-                }
-                for q in report.quality
-            ],
-            QUALITY_COLUMNS, Format.TABLE, t("cli.trace.quality", sku=key.sku, batch=key.batch), shown=when,
-        )  # fmt: skip
+    print_quality(key, report.quality, when)
     if report.excursions:
         print_table(
             [

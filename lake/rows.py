@@ -188,3 +188,45 @@ def recipe_rows(catalog: Catalog) -> list[dict[str, Any]]:
                 }
             )
     return rows
+
+
+#: The most of a dead letter's payload its topic message carries (the lake keeps it whole).
+DEAD_LETTER_TOPIC_PAYLOAD = 64 * 1024
+
+
+def dead_letter_records(
+    topic: str,
+    partition: int,
+    offset: int,
+    key: str,
+    raw: bytes,
+    reason: str,
+    detail: str,
+    event_id: str,
+    refused_by_ledger: bool,
+    rejected_at: datetime,
+    apply_seq: int,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A rejected message as its lake row (the whole payload) and as its topic message (JSON-ready,
+    the payload cut at `DEAD_LETTER_TOPIC_PAYLOAD` and said so)."""
+    record: dict[str, Any] = {
+        "topic": topic,
+        "partition": partition,
+        "offset": offset,
+        "key": key,
+        "event_id": event_id,
+        "reason": reason,
+        "detail": detail,
+        "payload": raw.decode("utf-8", errors="replace"),
+        "rejected_at": rejected_at.isoformat(),
+        "refused_by_ledger": refused_by_ledger,
+    }
+    row = {**record, "payload": raw, "rejected_at": rejected_at, "apply_seq": apply_seq}
+    if len(raw) > DEAD_LETTER_TOPIC_PAYLOAD:
+        record = {
+            **record,
+            "payload": record["payload"][:DEAD_LETTER_TOPIC_PAYLOAD],
+            "payload_truncated": True,
+            "payload_bytes": len(raw),
+        }
+    return row, record

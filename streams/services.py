@@ -19,6 +19,7 @@ from typing import Any
 from faust import web
 
 from lake import LakeWriter, now_utc
+from lake.rows import dead_letter_records
 from lake.tables import SERVICE_CONSUMPTIONS, SERVICE_FULFILMENTS, SERVICE_ORDER_LINES, SERVICE_VOUCHER_LINES
 from stockflow.config import get_settings
 from stockflow.events import (
@@ -197,44 +198,26 @@ async def dead_letter(
     detail: str,
     event_id: str = "",
 ) -> None:
-    """Land and publish a message the worker cannot book, with its reason."""
-    rejected_at = now_utc()
-    state.lake.append(
-        OutputTopic.DEAD_LETTERS.value,
-        {
-            "topic": topic,
-            "partition": partition,
-            "offset": offset,
-            "key": key,
-            "event_id": event_id,
-            "reason": reason,
-            "detail": detail,
-            "payload": raw,
-            "rejected_at": rejected_at,
-            "refused_by_ledger": bool(event_id),
-            "apply_seq": state.lake.next_seq(),
-        },
-    )
-    record = {
-        "topic": topic,
-        "partition": partition,
-        "offset": offset,
-        "key": key,
-        "event_id": event_id,
-        "reason": reason,
-        "detail": detail,
-        "payload": raw.decode("utf-8", errors="replace")[: 64 * 1024],
-        "rejected_at": rejected_at.isoformat(),
-    }
+    """Land and publish a message the worker cannot book, with its reason (a publication that
+    fails is logged: the lake has the record)."""
+    row, record = dead_letter_records(
+        topic, partition, offset, key, raw, reason, detail, event_id, bool(event_id), now_utc(),
+        state.lake.next_seq(),
+    )  # fmt: skip
+    state.lake.append(OutputTopic.DEAD_LETTERS.value, row)
     state.counters["dead_lettered"] += 1
-    await app.producer.send(
-        OutputTopic.DEAD_LETTERS.value,
-        key.encode(),
-        json.dumps(record, ensure_ascii=False).encode(),
-        None,
-        None,
-        None,
-    )
+    try:
+        await app.producer.send(
+            OutputTopic.DEAD_LETTERS.value,
+            key.encode(),
+            json.dumps(record, ensure_ascii=False).encode(),
+            None,
+            None,
+            None,
+        )
+    except Exception:
+        log.exception("dead letter %s/%d@%d landed but not published", topic, partition, offset)
+        state.counters["dead_letters_not_published"] += 1
 
 
 async def process_service_message(topic: str, partition: int, offset: int, key: Any, raw: Any) -> None:

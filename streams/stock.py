@@ -43,6 +43,7 @@ from lake import (
     replay_partitions,
 )
 from lake import reader as lake_reader
+from lake.rows import dead_letter_records
 from lake.tables import OPEN_ITEMS
 from stockflow.alerts import AlertType, Severity
 from stockflow.alerts import alert as make_alert
@@ -94,8 +95,6 @@ CONFLICTS_TABLE = "conflicts"
 #: How many dead-lettered event ids a worker remembers for `GET /events/{id}` (older ones are
 #: looked up in the lake).
 RECENT_DEAD_LETTERS = 100_000
-#: The most of a rejected payload a `dead_letters` message carries (the lake row has all of it).
-DEAD_LETTER_TOPIC_PAYLOAD = 64 * 1024
 EVENT_TIME_AHEAD = timedelta(hours=settings.event_time_max_ahead_hours)
 #: Failpoints armed by the `failpoints` setting (the fault suite's crash injection): name → the
 #: hit that kills the worker.
@@ -349,36 +348,17 @@ async def dead_letter(
 ) -> None:
     """Publish and land a rejected message. `refused_by_ledger`: the ledger decided this event
     id (a redelivery must stay refused), as opposed to input it never understood or a fault."""
-    rejected_at = now_utc()
-    record: dict[str, Any] = {
-        "topic": topic,
-        "partition": partition,
-        "offset": offset,
-        "key": key,
-        "event_id": event_id,
-        "reason": reason,
-        "detail": detail,
-        "payload": raw.decode("utf-8", errors="replace"),
-        "rejected_at": rejected_at.isoformat(),
-        "refused_by_ledger": refused_by_ledger,
-    }
+    row, record = dead_letter_records(
+        topic, partition, offset, key, raw, reason, detail, event_id, refused_by_ledger, now_utc(),
+        state.lake.next_seq(),
+    )  # fmt: skip
     # buffered before anything is awaited, with the ledger's decision: a checkpoint that includes
     # the refusal includes its record too
-    state.lake.append(
-        OutputTopic.DEAD_LETTERS,
-        {**record, "payload": raw, "rejected_at": rejected_at, "apply_seq": state.lake.next_seq()},
-    )
+    state.lake.append(OutputTopic.DEAD_LETTERS, row)
     if event_id:
         state.dead_lettered[event_id] = (reason, detail[:1000])
         if len(state.dead_lettered) > RECENT_DEAD_LETTERS:
             state.dead_lettered.popitem(last=False)
-    if len(raw) > DEAD_LETTER_TOPIC_PAYLOAD:  # the topic tells; the lake keeps the whole payload
-        record = {
-            **record,
-            "payload": record["payload"][:DEAD_LETTER_TOPIC_PAYLOAD],
-            "payload_truncated": True,
-            "payload_bytes": len(raw),
-        }
     state.counters["dead_lettered"] += 1
     try:
         await send(OutputTopic.DEAD_LETTERS, key or "", json.dumps(record, ensure_ascii=False).encode())
