@@ -301,8 +301,18 @@ def walk_every_page(browser, settings, var, catalog, phones, language, shots):
             tab_label = words["finance.tab_receivables"]
             tab = f"[...document.querySelectorAll('[data-testid=stTab]')].find(t => t.innerText.includes({json.dumps(tab_label)}))"
             browser.wait_for(tab, "the finance tabs")
-            browser.click(tab)
-            browser.wait_for("document.querySelector('[data-testid=stTable]')", "the receivables table")
+            # the download reruns the page, which may drop a click made meanwhile: click again
+            # until the receivables table is shown (hidden tabs' tables are in the page too)
+            shown = (
+                "[...document.querySelectorAll('[data-testid=stTable]')]"
+                ".some(e => e.offsetParent !== null && /\\d{3}\\*{4}\\d{4}/.test(e.innerText))"
+            )
+            wait_until(
+                lambda s=shown, t=tab: browser.evaluate(f"!!({s})") or browser.click(t),
+                60,
+                "the receivables table",
+                1,
+            )
         if key == "page.master_data" and language == "en":  # once: a faulty file's dry run
             dry_run_a_faulty_file(browser, words, var.parent / "faulty" / "skus.csv")
         text = browser.text()
