@@ -145,8 +145,8 @@ def _story(rows: _Rows, day: int) -> Story:
         rows.record("GR-T", "goods_receipt", _at(day, 3600), "W01", {
             "location": "W01", "purchase_order": "PO-T", "supplier": "SUP-7", "sku": sku, "batch": batch,
             "expiry_date": "2026-12-31", "qty": "2400", "temperature_curve": {
-                "sensor": "LOG-88", "start": "2026-05-30T22:00:00+08:00", "end": "2026-05-31T06:00:00+08:00",
-                "readings": [{"celsius": 2.5}, {"celsius": 3.1}, {"celsius": 4.0}]}})  # fmt: skip
+                "sensor": "LOG-88", "from_at": "2026-05-30T22:00:00+08:00",
+                "to_at": "2026-05-31T06:00:00+08:00"}})  # fmt: skip
         rows.record("INS-T", "pallet_inspected", _at(day, 4200), "W01", {
             "location": "W01", "inspection_id": "INS-T", "supplier": "SUP-7", "sku": sku, "batch": batch,
             "cartons": 20, "layers": 4, "damaged_cartons": 0, "verdict": "accept", "confidence": 0.97})  # fmt: skip
@@ -283,7 +283,9 @@ def _noise(rng: np.random.Generator, day: int, n: int, seq: int) -> tuple[pa.Tab
     mask = pa.array(recorded)
     scans = _scan_rows(movements.filter(mask), kind.filter(mask), "")
     inspections = movements.filter(pa.array(inspected))
-    scans_ins = _scan_rows(inspections, pa.array(["pallet_inspected"] * inspections.num_rows), "INS-")
+    scans_ins = _scan_rows(
+        inspections, pa.array(["pallet_inspected"] * inspections.num_rows, pa.string()), "INS-"
+    )
     return movements, pa.concat_tables([scans, scans_ins])
 
 
@@ -298,8 +300,8 @@ def _scan_rows(moved: pa.Table, kind: pa.Array, prefix: str) -> pa.Table:
     )  # fmt: skip
     return pa.table({
         "event_id": event_id, "event_type": kind, "occurred_at": moved["occurred_at"],
-        "source": pa.array(["bench"] * moved.num_rows), "location": moved["location"], "payload": payload,
-        "topic": pa.array(["scans"] * moved.num_rows),
+        "source": pa.array(["bench"] * moved.num_rows, pa.string()), "location": moved["location"], "payload": payload,
+        "topic": pa.array(["scans"] * moved.num_rows, pa.string()),
     })  # fmt: skip
 
 
