@@ -38,9 +38,13 @@ def _refused(exc: Exception, code: int = 2) -> typer.Exit:
 
 @vouchers_app.command("post", help=t("cli.vouchers.post.help"))
 def vouchers_post() -> None:
-    """Post vouchers for every stock movement in the lake not posted yet (one pass, no server)."""
+    """Post vouchers for every stock movement in the lake not posted yet (one pass, no server);
+    in the no-stock edition, the service worker's revenue vouchers."""
+    from stockflow.editions import has_stock
+
     with console.status(t("cli.vouchers.posting")):
-        result = _books().post_vouchers()
+        books = _books()
+        result = books.post_vouchers() if has_stock(get_settings().edition) else books.post_service_vouchers()
     fields = {"vouchers": result.vouchers, "movements": result.movements, "files": result.files}
     if result.duplicates:
         console.print(t("cli.vouchers.posted_with_duplicates", duplicates=result.duplicates, **fields))

@@ -43,8 +43,13 @@ def open_finance(var_dir: str | None = None) -> FinanceService:
 @task(retries=2, retry_delay_seconds=2, cache_policy=NO_CACHE)
 def post_pass(var_dir: str | None) -> PassResult:
     """One posting pass: read lake files past the watermark, value, post (one transaction);
-    then the receivables and payables those vouchers raised become open items (a second one)."""
-    result = open_books(var_dir).post_vouchers()
+    then the receivables and payables those vouchers raised become open items (a second one).
+    The no-stock edition has no movements: its pass posts the service worker's revenue vouchers."""
+    books = open_books(var_dir)
+    if has_stock(get_settings().edition):
+        result = books.post_vouchers()
+    else:
+        result = books.post_service_vouchers()
     if result.vouchers:
         open_finance(var_dir).sync()
     return result
@@ -105,21 +110,22 @@ def deployments() -> list:
         concurrency_limit=1,
         description="Pseudonymise personal data past its retention period; the books are kept; each class audited.",
     )
-    if not has_stock(settings.edition):  # the no-stock edition: none of the stock flows
-        return [retention]
     interval = settings.voucher_interval_seconds
+    posting = post_vouchers.to_deployment(
+        name="every-minute",
+        interval=timedelta(seconds=interval),
+        # each run keeps posting every few seconds until the next one is due
+        parameters={
+            "run_seconds": max(0.0, interval - 5.0),
+            "poll_seconds": settings.voucher_poll_seconds,
+        },
+        concurrency_limit=1,
+        description="Post new vouchers (stock movements valued, or service revenue); lag is seconds, not minutes.",
+    )
+    if not has_stock(settings.edition):  # the no-stock edition: none of the stock flows
+        return [posting, retention]
     return [
-        post_vouchers.to_deployment(
-            name="every-minute",
-            interval=timedelta(seconds=interval),
-            # each run keeps posting every few seconds until the next one is due
-            parameters={
-                "run_seconds": max(0.0, interval - 5.0),
-                "poll_seconds": settings.voucher_poll_seconds,
-            },
-            concurrency_limit=1,
-            description="Value new stock movements and post their vouchers; lag is seconds, not minutes.",
-        ),
+        posting,
         build_warehouse.to_deployment(
             name="incremental",
             interval=timedelta(seconds=settings.warehouse_interval_seconds),

@@ -119,8 +119,49 @@ def revenue_of(qty: Decimal, unit_price: Decimal, vat_rate: Decimal) -> tuple[De
     return net, to_money(net * vat_rate)
 
 
+#: The set of books a service business posts its revenue in.
+SERVICE_BOOKS = "main"
+#: The event type a revenue voucher's source is.
+REVENUE_SOURCE = "service_delivered"
+
+
 def revenue_voucher_id(event_id: str) -> str:
     return f"V:services:{event_id}"
+
+
+def voucher_from_lines(lines: Iterable[Mapping[str, object]]) -> Voucher:
+    """A revenue voucher again from its lines as the service worker landed them (one voucher's:
+    `voucher_id`, `voucher_date`, `occurred_at`, `source_event_id`, `line_no`, the accounts,
+    amounts, summary, customer and item), in line order; `UnbalancedVoucher` where they do not
+    make a balanced voucher."""
+    rows = sorted(lines, key=lambda r: int(r["line_no"]))  # type: ignore[call-overload]
+    if not rows:
+        raise ValueError("a voucher has lines")
+    first = rows[0]
+    ids = {str(r["voucher_id"]) for r in rows}
+    if len(ids) != 1:
+        raise ValueError(f"lines of several vouchers: {sorted(ids)}")
+    return Voucher(
+        voucher_id=str(first["voucher_id"]),
+        accounting_unit=SERVICE_BOOKS,
+        voucher_date=first["voucher_date"],  # type: ignore[arg-type]
+        summary=str(first.get("summary") or ""),
+        source_event_id=str(first["source_event_id"]),
+        source_event_type=REVENUE_SOURCE,
+        occurred_at=first["occurred_at"],  # type: ignore[arg-type]
+        lines=tuple(
+            VoucherLine(
+                str(r["account_code"]),
+                str(r["account_name"]),
+                Decimal(str(r["debit"])),
+                Decimal(str(r["credit"])),
+                str(r.get("summary") or ""),
+                customer=str(r.get("customer") or ""),
+                sku=str(r.get("item") or ""),
+            )
+            for r in rows
+        ),
+    )
 
 
 def revenue_voucher(fulfilment: Fulfilment, day: date, policy: AccountingPolicy) -> Voucher:
@@ -139,11 +180,11 @@ def revenue_voucher(fulfilment: Fulfilment, day: date, policy: AccountingPolicy)
         lines.append(VoucherLine(output_vat.code, output_vat.name, ZERO, fulfilment.vat, summary, **aux))
     return Voucher(
         voucher_id=revenue_voucher_id(fulfilment.event_id),
-        accounting_unit="main",
+        accounting_unit=SERVICE_BOOKS,
         voucher_date=day,
         summary=summary,
         source_event_id=fulfilment.event_id,
-        source_event_type="service_delivered",
+        source_event_type=REVENUE_SOURCE,
         occurred_at=fulfilment.occurred_at,
         lines=tuple(lines),
     )

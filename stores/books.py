@@ -33,6 +33,7 @@ from lake.tables import (
     BOOK_RUNS,
     ORIGINAL_AMOUNT_COLUMNS,
     RECIPE_COLUMNS,
+    SERVICE_VOUCHER_LINES,
     STOCK_LEDGER,
     VOUCHER_LINES,
     VOUCHERS,
@@ -43,6 +44,7 @@ from stockflow.masterdata import Catalog
 from stockflow.services.books import (
     BooksService,
     LandedMovement,
+    LandedVoucherLines,
     LedgerEntry,
     MovementBatch,
     MovementKey,
@@ -328,6 +330,40 @@ class DuckDBBooksSession:
             "INSERT INTO posting_state (id, valuation, updated_at, listed_at) VALUES (1, '{}', now(), ?)"
             " ON CONFLICT (id) DO UPDATE SET listed_at = excluded.listed_at",
             [batch.listed_at],
+        )
+
+    def new_service_voucher_lines(self) -> LandedVoucherLines:
+        """The service worker's voucher lines in files not consumed yet (few: every folder is
+        listed, the consumed ones left out by an anti-join)."""
+        table, lake_dir = SERVICE_VOUCHER_LINES.name, self.books.lake_dir
+        candidates = [
+            f"{table}/{p.parent.name}/{p.name}" for p in (lake_dir / table).glob("date=*/part-*.parquet")
+        ]
+        if not candidates:
+            return LandedVoucherLines((), ())
+        self.con.register("candidates", pa.table({"path": candidates}))
+        try:
+            new = [
+                r[0]
+                for r in self.con.execute(
+                    "SELECT path FROM candidates ANTI JOIN processed_files USING (path)"
+                ).fetchall()
+            ]
+        finally:
+            self.con.unregister("candidates")
+        files = sorted(new, key=lambda p: Path(p).name)
+        if not files:
+            return LandedVoucherLines((), ())
+        schema = SERVICE_VOUCHER_LINES.schema
+        rows = pa.concat_tables(pq.read_table(lake_dir / f, schema=schema) for f in files).to_pylist()
+        return LandedVoucherLines(tuple(files), tuple(rows))
+
+    def consume_files(self, files: Sequence[str], run_id: str) -> None:
+        _insert(
+            self.con,
+            "processed_files",
+            pa.schema([("path", pa.string()), ("run_id", pa.string())]),
+            [{"path": f, "run_id": run_id} for f in files],
         )
 
     # ------------------------------------------------------------------ reading

@@ -23,6 +23,7 @@ from decimal import Decimal
 from typing import Any, Protocol
 
 from stockflow.ledger import Movement
+from stockflow.service_orders import voucher_from_lines
 from stockflow.services.ports import AuditTrail
 from stockflow.valuation import Valuation, ValuedMovement
 from stockflow.voucher_layouts import LAYOUTS, LayoutLine, Parties, VoucherWorkbook, voucher_workbook
@@ -96,6 +97,15 @@ class MovementBatch:
 
 
 @dataclass(frozen=True, slots=True)
+class LandedVoucherLines:
+    """Lines of vouchers made upstream (the service worker's revenue vouchers) in lake files not
+    consumed yet, each a mapping with the landed row's columns and `landed_at`."""
+
+    files: tuple[str, ...]
+    lines: tuple[Mapping[str, Any], ...]
+
+
+@dataclass(frozen=True, slots=True)
 class LedgerEntry:
     """One valued movement for the stock ledger, with where it came from in the lake."""
 
@@ -127,6 +137,15 @@ class MovementSource(Protocol):
     def new_movements(self) -> MovementBatch: ...
 
     def consume(self, batch: MovementBatch, run_id: str) -> None: ...
+
+    def new_service_voucher_lines(self) -> LandedVoucherLines:
+        """The service worker's voucher lines in files not consumed yet (none in the standard
+        edition)."""
+        ...
+
+    def consume_files(self, files: Sequence[str], run_id: str) -> None:
+        """Mark files consumed (in the pass's transaction)."""
+        ...
 
 
 class BooksSession(MovementSource, Protocol):
@@ -267,6 +286,46 @@ class BooksService:
             books.add_vouchers(numbered, posted_at, run_id)
             books.save_valuation_state(valuation.state(), posted_at)
             books.consume(batch, run_id)
+            books.add_run(result, started, self.clock())
+            books.commit()
+        return result
+
+    def post_service_vouchers(self, run_id: str | None = None) -> PassResult:
+        """Post the revenue vouchers the service worker made (进销存(无库存版)): each landed
+        voucher's lines make it again, it is booked into an open period and numbered, and its
+        files are consumed, in one transaction; a voucher posted already is left out."""
+        run_id = run_id or f"run-{time.time_ns()}"
+        started = self.clock()
+        with self.store.session() as books:
+            batch = books.new_service_voucher_lines()
+            if not batch.files:
+                return PassResult(run_id, 0, 0, 0, 0, None, None, None)
+            by_voucher: dict[str, list[Mapping[str, Any]]] = {}
+            for line in batch.lines:
+                by_voucher.setdefault(str(line["voucher_id"]), []).append(line)
+            drafts: list[tuple[Voucher, datetime | None]] = []
+            for lines in by_voucher.values():
+                # the same voucher landed twice (a redelivered event): its lines once
+                once = {int(r["line_no"]): r for r in lines}
+                landed = [r["landed_at"] for r in lines if r.get("landed_at") is not None]
+                drafts.append((voucher_from_lines(once.values()), max(landed, default=None)))
+            drafts.sort(key=lambda d: (d[0].occurred_at, d[0].voucher_id))
+            posted_at = self.clock()
+            numbered = self._booked_and_numbered(books, drafts)
+            lags = sorted(v.lag_seconds(posted_at) for v in numbered)
+            result = PassResult(
+                run_id,
+                len(batch.files),
+                0,
+                len(drafts) - len(numbered),
+                len(numbered),
+                percentile(lags, 0.5),
+                percentile(lags, 0.99),
+                lags[-1] if lags else None,
+                tuple(lags),
+            )
+            books.add_vouchers(numbered, posted_at, run_id)
+            books.consume_files(batch.files, run_id)
             books.add_run(result, started, self.clock())
             books.commit()
         return result

@@ -5,12 +5,15 @@ worker and post a balanced revenue voucher at 6%; a delivery beyond the order is
 the dashboard's router has the Services page and no stock page."""
 
 import asyncio
+import csv
+import io
 import os
 import subprocess
 import sys
 from datetime import UTC, datetime
 from decimal import Decimal
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import pytest
 from aiokafka.admin import AIOKafkaAdminClient
@@ -51,6 +54,7 @@ def service_company(tmp_path_factory):
         STOCKFLOW_PREFECT_PORT=str(free_port()),
         STOCKFLOW_DASHBOARD_PORT=str(free_port()),
         STOCKFLOW_DRAIN_TIMEOUT_SECONDS="20",
+        STOCKFLOW_VOUCHER_INTERVAL_SECONDS="15",
     )
     company = root / "consulting"
     made = stockflow(root, env, "init", str(company), "--name", "Bright Consulting", "--edition", "no_stock")
@@ -147,6 +151,21 @@ def test_a_delivery_posts_a_balanced_revenue_voucher_at_6_percent(service_compan
 
     reasons = {r["event_id"]: r["reason"] for p in dead for r in pq.read_table(p).to_pylist()}
     assert reasons == {"d-2": "beyond_order"}
+    # the posting flow takes the voucher into the books: numbered, exported like any other
+    period = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+
+    def exported() -> list[dict[str, str]]:
+        out = stockflow(company, env, "vouchers", "export", period)
+        assert out.returncode == 0, out.stderr + out.stdout
+        return list(csv.DictReader(io.StringIO(out.stdout.lstrip("\ufeff"))))
+
+    rows = wait_until(exported, 120, "the revenue voucher posted in the books")
+    assert {(r["account_code"], Decimal(r["debit"]), Decimal(r["credit"])) for r in rows} == {
+        ("1122", Decimal("971.66"), Decimal("0.00")),
+        ("5001", Decimal("0.00"), Decimal("916.66")),
+        ("22210102", Decimal("0.00"), Decimal("55.00")),
+    }
+    assert {r["voucher_id"] for r in rows} == {"V:services:d-1"} and all(r["voucher_no"] for r in rows)
 
 
 def test_the_router_has_the_services_page_and_no_stock_page(service_company, monkeypatch):

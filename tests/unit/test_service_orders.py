@@ -173,3 +173,70 @@ def test_a_delivery_taken_back_leaves_the_line_as_it_was_and_a_restore_counts_ea
     again = ServiceBook(items=ITEMS)
     again.restore([first], [("SO-1", 1, Decimal("4"))])
     assert restored.remaining("SO-1", 1) == again.remaining("SO-1", 1) == Decimal("6")
+
+
+def test_revenue_vouchers_landed_by_the_worker_are_posted_in_the_books_once(tmp_path):
+    """The posting pass of the no-stock edition: the revenue vouchers' lines, as the service
+    worker lands them, are posted into the DuckDB books, numbered, balanced, each once even
+    when a redelivered event landed its voucher again."""
+    from lake import LakeWriter
+    from stockflow.masterdata import Catalog
+    from stockflow.services.books import BooksService
+    from stores.audit_log import AuditLog
+    from stores.books import Books
+
+    policy = AccountingPolicy.cn_small_enterprise()
+    book = ServiceBook(items=ITEMS)
+    book.place_order(order())
+    writer = LakeWriter(tmp_path / "lake", "services-0")
+
+    def land(done) -> None:  # the worker's rows: one file per delivery
+        voucher = revenue_voucher(done, policy.local_date(done.occurred_at), policy)
+        seq = writer.next_seq()
+        for number, vl in enumerate(voucher.lines, start=1):
+            writer.append(
+                "service_voucher_lines",
+                {"voucher_id": voucher.voucher_id, "voucher_date": voucher.voucher_date,
+                 "occurred_at": voucher.occurred_at, "source_event_id": voucher.source_event_id,
+                 "line_no": number, "account_code": vl.account_code, "account_name": vl.account_name,
+                 "debit": vl.debit, "credit": vl.credit, "summary": vl.summary, "customer": vl.customer,
+                 "item": vl.sku, "apply_seq": seq},
+            )  # fmt: skip
+        writer.flush()
+
+    first = book.deliver(delivered("d-1", 1, "2.75"))
+    land(first)
+    land(book.deliver(delivered("d-2", 2, "1")))
+    books = Books(tmp_path, Catalog(), policy)
+    service = BooksService(books, AuditLog(tmp_path), books.rules)
+    posted = service.post_service_vouchers()
+    assert (posted.files, posted.vouchers, posted.duplicates) == (2, 2, 0)
+    with books.connect(read_only=True) as con:
+        vouchers = con.execute(
+            "SELECT voucher_id, voucher_no, accounting_unit, period, source_event_type, total"
+            " FROM vouchers ORDER BY voucher_no"
+        ).fetchall()
+        lines = con.execute(
+            "SELECT voucher_id, account_code, debit, credit, customer, sku FROM voucher_lines"
+        ).fetchall()
+    # by hand (as above): 971.66 for 2.75 h of CONSULT, 1,059.99 for a session at 999.99
+    assert [(v[0], v[2], v[3], v[4], v[5]) for v in vouchers] == [
+        ("V:services:d-1", "main", "2026-04", "service_delivered", Decimal("971.66")),
+        ("V:services:d-2", "main", "2026-04", "service_delivered", Decimal("1059.99")),
+    ]
+    assert len({v[1] for v in vouchers}) == 2  # numbered, each its own number
+    for voucher_id in ("V:services:d-1", "V:services:d-2"):
+        mine = [line for line in lines if line[0] == voucher_id]
+        assert sum(line[2] for line in mine) == sum(line[3] for line in mine)
+        assert {line[4] for line in mine} == {"C001"}
+    assert {(line[1], line[2], line[3]) for line in lines if line[0] == "V:services:d-1"} == {
+        ("1122", Decimal("971.66"), Decimal("0.00")),
+        ("5001", Decimal("0.00"), Decimal("916.66")),
+        ("22210102", Decimal("0.00"), Decimal("55.00")),
+    }
+    land(first)  # the delivery redelivered: its voucher landed again, in a new file
+    again = service.post_service_vouchers()
+    assert (again.files, again.vouchers, again.duplicates) == (1, 0, 1)
+    assert service.post_service_vouchers().files == 0
+    with books.connect(read_only=True) as con:
+        assert con.execute("SELECT count(*) FROM vouchers").fetchone() == (2,)
