@@ -240,3 +240,15 @@ def test_revenue_vouchers_landed_by_the_worker_are_posted_in_the_books_once(tmp_
     assert service.post_service_vouchers().files == 0
     with books.connect(read_only=True) as con:
         assert con.execute("SELECT count(*) FROM vouchers").fetchone() == (2,)
+    # the receivables they raise: one open item per delivery for the customer
+    from stockflow.services.finance import FinanceService
+    from stores.finance import FinanceBooks
+
+    store = FinanceBooks(tmp_path, Catalog(), policy)
+    finance = FinanceService(store, AuditLog(tmp_path), store.rules)
+    assert finance.sync() == 2
+    items = store.open_items()
+    assert sorted((i.party, i.amount) for i in items) == [
+        ("C001", Decimal("971.66")),
+        ("C001", Decimal("1059.99")),
+    ]
