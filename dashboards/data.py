@@ -482,7 +482,44 @@ def receivables(settings: Settings, role: Role) -> pd.DataFrame:
         GROUP BY ALL ORDER BY receivable DESC, c.customer_id""",
         [receivable],
     )
-    return masked(frame, role)
+    return masked(plain_customers(frame), role)
+
+
+#: The warehouse's columns of a customer's personal fields, and the field each was sealed as.
+_CUSTOMER_FIELDS = {
+    "customer_name": "customer.name",
+    "phone": "customer.phone",
+    "id_number": "customer.id_number",
+}
+
+
+def plain_customers(frame: pd.DataFrame) -> pd.DataFrame:
+    """The customers' personal fields decrypted where the warehouse holds them SM4-encrypted
+    (`Settings.encrypt_personal_data`); where the key cannot be read, or a value was changed,
+    the value is left sealed (and the masking hides it like any other)."""
+    from stores.crypto import DecryptionRefused, PersonalDataKeyError, is_encrypted
+    from stores.masterdata import configured_cipher
+
+    columns = [c for c in _CUSTOMER_FIELDS if c in frame.columns]
+    if frame.empty or not any(is_encrypted(v) for c in columns for v in frame[c]):
+        return frame
+    try:
+        cipher, _ = configured_cipher()
+    except PersonalDataKeyError:
+        return frame
+    if cipher is None:
+        return frame
+
+    def plain(value: Any, field: str) -> Any:
+        try:
+            return cipher.decrypt(value, field) if isinstance(value, str) else value
+        except DecryptionRefused:
+            return value
+
+    out = frame.copy()
+    for column in columns:
+        out[column] = [plain(v, _CUSTOMER_FIELDS[column]) for v in frame[column]]
+    return out
 
 
 def masked(frame: pd.DataFrame, role: Role) -> pd.DataFrame:

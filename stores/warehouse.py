@@ -34,7 +34,9 @@ from stockflow.config import Settings, get_settings
 from stockflow.kpis import DEAD_STOCK_DAYS, NEAR_EXPIRY_VALUE_DAYS, STOCKOUT_ACTIVE_DAYS
 from stockflow.masterdata import Catalog
 from stockflow.vouchers import AccountingPolicy
+from stores.crypto import FieldCipher
 from stores.dbt_process import DbtProcess
+from stores.masterdata import configured_cipher
 
 log = logging.getLogger(__name__)
 
@@ -81,14 +83,16 @@ def warehouse_path(var_dir: Path) -> Path:
     return warehouse_dir(var_dir) / WAREHOUSE_FILE
 
 
-def export_masterdata(catalog: Catalog, lake_dir: Path) -> None:
-    """Master data as Parquet for the dbt sources (written atomically, replaced each build)."""
+def export_masterdata(catalog: Catalog, lake_dir: Path, cipher: FieldCipher | None = None) -> None:
+    """Master data as Parquet for the dbt sources (written atomically, replaced each build);
+    with a `cipher`, the customers' personal fields are written SM4-encrypted, as in the
+    catalogue (readers that show them decrypt them, then mask them)."""
     folder = lake_dir / "masterdata"
     folder.mkdir(parents=True, exist_ok=True)
-    tables = {
-        name: pa.Table.from_pylist(rows, schema=TABLES[name].schema)
-        for name, rows in masterdata_rows(catalog).items()
-    }
+    rows_of = masterdata_rows(catalog)
+    if cipher is not None:
+        rows_of["customers"] = [cipher.encrypt_record("customer", row) for row in rows_of["customers"]]
+    tables = {name: pa.Table.from_pylist(rows, schema=TABLES[name].schema) for name, rows in rows_of.items()}
     for name, table in tables.items():
         tmp = folder / f".{name}.parquet.tmp"
         pq.write_table(table, tmp)
@@ -216,7 +220,8 @@ def _build_locked(
     dbt = DbtProcess(["parse", *common], args, folder / f"{BUILD_FILE}.result.json", env)
     try:
         lake_dir = var_dir / "lake"
-        export_masterdata(catalog, lake_dir)
+        cipher, encrypt = configured_cipher()
+        export_masterdata(catalog, lake_dir, cipher if encrypt else None)
         ensure_sources(lake_dir)
         if not full:
             shutil.copyfile(current, target)

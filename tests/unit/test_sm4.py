@@ -192,3 +192,40 @@ def test_with_encryption_on_and_no_key_file_the_store_refuses(configured, monkey
     with pytest.raises(PersonalDataKeyError, match="stockflow keys init"):
         MasterDataFiles(var / "masterdata.json", var / "lake")
     assert not (var / "masterdata.json").exists()
+
+
+def test_the_warehouse_copy_of_the_customers_is_sealed_and_the_dashboards_read_it_plain(
+    configured, monkeypatch
+):
+    """The lake's master-data export for the warehouse (what dim_customers is built from) holds
+    the customers' personal fields sealed when encryption is on; the dashboards' reader opens
+    them with the key file, and leaves them sealed without it."""
+    import pandas as pd
+
+    from dashboards.data import plain_customers
+    from stores.warehouse import export_masterdata
+
+    var, key = configured
+    keys = create_key_file(key, var)
+    catalog = Catalog()
+    for change in _changes():
+        apply_change(catalog, change)
+    lake = var / "lake"
+    export_masterdata(catalog, lake, FieldCipher(keys))
+    written = (lake / "masterdata" / "customers.parquet").read_bytes()
+    for secret in (PHONE, ID_NUMBER, NAME):
+        assert secret.encode() not in written
+    (row,) = pq.read_table(lake / "masterdata" / "customers.parquet").to_pylist()
+    assert row["customer"] == "CUS001" and row["phone"].startswith("sm4g1:")
+    # as the warehouse names the columns (stg_masterdata__customers)
+    frame = pd.DataFrame(
+        [{"customer_id": row["customer"], "customer_name": row["name"], "phone": row["phone"],
+          "id_number": row["id_number"], "receivable": 1}]
+    )  # fmt: skip
+    plain = plain_customers(frame).iloc[0]
+    assert (plain["customer_name"], plain["phone"], plain["id_number"]) == (NAME, PHONE, ID_NUMBER)
+    key.unlink()  # no key: left as stored
+    assert plain_customers(frame).iloc[0]["phone"] == row["phone"]
+    # without a cipher, the export is plain (encryption off)
+    export_masterdata(catalog, lake)
+    assert pq.read_table(lake / "masterdata" / "customers.parquet").to_pylist()[0]["phone"] == PHONE
