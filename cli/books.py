@@ -84,7 +84,13 @@ def vouchers_export(
 
         write_workbook(exported, out)
         console.print(t("cli.wrote_file", path=out), markup=False)
-    elif out is None:
+        return
+    if fmt == "csv":  # who took it and when, as its last row (an import skips it)
+        from stockflow.watermarks import csv_row
+        from stores.spreadsheets import export_watermark, watermark_line
+
+        exported += csv_row([watermark_line(export_watermark(_whoami()))])
+    if out is None:
         typer.echo(exported, nl=False)
     else:
         out.write_text(exported, encoding="utf-8-sig" if fmt == "csv" else "utf-8")

@@ -24,6 +24,7 @@ from stockflow.kpis import (
     PeriodComparison,
 )
 from stockflow.masking import Area, Role, can_decide, can_view
+from stockflow.watermarks import Watermark, csv_row
 
 T = TypeVar("T")
 ACCOUNT_KEY = "account"  # the signed-in account's name
@@ -270,11 +271,20 @@ def table(frame: Any, **options: Any) -> Any:
 def download_csv(label: str, make_frame: Callable[[], pd.DataFrame], file_name: str, rows: int) -> None:
     """CSV in UTF-8 with a BOM, so spreadsheets show Chinese text right, made only when
     someone clicks (a month's journal is large); masked as on screen, with the headers on
-    screen; every download is an export in the audit log."""
+    screen, and a last row that says who took it and when (`stockflow.watermarks`); every
+    download is an export in the audit log."""
     chosen = language()
+    current = account()
+    who = current.name if current is not None else "unknown"
+
+    def made() -> bytes:
+        text = labelled(shown(make_frame()), chosen).to_csv(index=False)
+        mark = Watermark.taken_now(who, settings().tz).line(translator_for(chosen))
+        return (text + csv_row([mark])).encode("utf-8-sig")
+
     st.download_button(
         label,
-        lambda: labelled(shown(make_frame()), chosen).to_csv(index=False).encode("utf-8-sig"),
+        made,
         file_name=file_name,
         mime="text/csv",
         on_click=_audit_export,

@@ -7,7 +7,9 @@ no code, name or amount an import reads can start with, so a reader skips it
 
 from __future__ import annotations
 
+import csv
 import getpass
+import io
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime, tzinfo
@@ -45,6 +47,14 @@ class Watermark:
     def line(self, t: Translator) -> str:
         """The watermark's one line in `t`'s language, marked so an import skips it."""
         return f"{WATERMARK_MARK} {self.message().text(t)}"
+
+
+def csv_row(cells: Sequence[str]) -> str:
+    """One CSV row (quoted where it must be, ending in a newline): a watermark's row added to
+    an export made elsewhere."""
+    out = io.StringIO()
+    csv.writer(out, lineterminator="\n").writerow(cells)
+    return out.getvalue()
 
 
 def acting_person() -> str:

@@ -20,6 +20,7 @@ from aiokafka.admin import AIOKafkaAdminClient
 
 from stockflow.editions import STOCK_TOPICS
 from stockflow.events import Topic
+from stockflow.watermarks import is_watermark_row
 from stores.services import ServiceRecords
 from tests.support import free_port, kill_left_behind, post_json, wait_until
 
@@ -157,7 +158,9 @@ def test_a_delivery_posts_a_balanced_revenue_voucher_at_6_percent(service_compan
     def exported() -> list[dict[str, str]]:
         out = stockflow(company, env, "vouchers", "export", period)
         assert out.returncode == 0, out.stderr + out.stdout
-        return list(csv.DictReader(io.StringIO(out.stdout.lstrip("\ufeff"))))
+        *rows, mark = csv.reader(io.StringIO(out.stdout.lstrip("\ufeff")))
+        assert is_watermark_row(mark), mark  # who took the export, and when
+        return [dict(zip(rows[0], r, strict=True)) for r in rows[1:]]
 
     rows = wait_until(exported, 120, "the revenue voucher posted in the books")
     assert {(r["account_code"], Decimal(r["debit"]), Decimal(r["credit"])) for r in rows} == {

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from datetime import date
+from datetime import date, datetime
 from decimal import Decimal as D
 
 import openpyxl
@@ -278,5 +278,31 @@ def test_the_cli_writes_the_workbook_to_the_file_it_is_given(posted, tmp_path, m
         )
         refused = runner.invoke(app, ["vouchers", "export", "2026-03", "--format", "yonyou"])
         assert refused.exit_code == 2 and "--out" in refused.output
+    finally:
+        get_settings.cache_clear()
+
+
+def test_the_cli_csv_export_ends_with_who_took_it_and_when(posted, tmp_path, monkeypatch):
+    import csv
+
+    from cli import books as books_cli
+    from cli.main import app
+    from stockflow.watermarks import is_watermark_row
+
+    monkeypatch.setenv("STOCKFLOW_VAR_DIR", str(tmp_path))
+    monkeypatch.setenv("STOCKFLOW_LANGUAGE", "en")
+    for name in ("LOGNAME", "USER"):  # who the operating system says runs the command
+        monkeypatch.setenv(name, "zhao.min")
+    get_settings.cache_clear()
+    monkeypatch.setattr(books_cli, "_books", lambda: posted[0])
+    try:
+        target = tmp_path / "journal.csv"
+        done = CliRunner().invoke(app, ["vouchers", "export", "2026-03", "--out", str(target)])
+        assert done.exit_code == 0, done.output
+        rows = list(csv.reader(target.read_text(encoding="utf-8-sig").splitlines()))
+        *body, last = rows
+        assert is_watermark_row(last) and not any(is_watermark_row(r) for r in body)
+        assert "zhao.min" in last[0] and f"{datetime.now(get_settings().tz):%Y-}" in last[0]
+        assert len(body) - 1 == sum(len(v.lines) for v in posted[1].values())  # the lines, unchanged
     finally:
         get_settings.cache_clear()
