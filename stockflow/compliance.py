@@ -399,6 +399,12 @@ class PolicyBook:
     """The rules, indexed by the event types and actions each applies to (built once, at load)."""
 
     def __init__(self, policies: PolicySet | Sequence[_Rule] | None = None, tz: tzinfo | None = None) -> None:
+        self.tz = tz
+        self.replace(policies)
+
+    def replace(self, policies: PolicySet | Sequence[_Rule] | None) -> None:
+        """Take these rules in place of the ones held (a rules file changed): everything that
+        holds this book decides by them from its next event on."""
         if policies is None:
             rules: list[_Rule] = []
         elif isinstance(policies, PolicySet):
@@ -406,7 +412,6 @@ class PolicyBook:
         else:
             rules = list(policies)
         self.rules: tuple[_Rule, ...] = tuple(rules)
-        self.tz = tz
         index: dict[str, list[_Rule]] = {}
         for rule in self.rules:
             for kind in rule.applies_to():

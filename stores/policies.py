@@ -1,5 +1,6 @@
 """The company's rules file (`Settings.policies_path`, YAML), read into the core's
-`PolicyBook` (`stockflow.compliance`). No file: no rules."""
+`PolicyBook` (`stockflow.compliance`). No file: no rules. `PolicyFileWatch` tells a running
+worker when the file changed, so a rule takes effect without a restart."""
 
 from __future__ import annotations
 
@@ -35,3 +36,29 @@ def read_policies(path: Path) -> PolicySet:
 
 def load_policy_book(path: Path, tz: tzinfo | None = None) -> PolicyBook:
     return PolicyBook(read_policies(path), tz)
+
+
+class PolicyFileWatch:
+    """Whether the rules file changed since it was last read (its modification time, size and
+    inode: an editor's save or a rename over it), and its rules then."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = Path(path)
+        self.seen = self._stamp()
+
+    def _stamp(self) -> tuple[int, int, int] | None:
+        try:
+            found = self.path.stat()
+        except FileNotFoundError:
+            return None
+        return (found.st_mtime_ns, found.st_size, found.st_ino)
+
+    def changed(self) -> PolicySet | None:
+        """The file's rules where it changed (an empty set where it was removed), else None;
+        `PolicyFileError` where the new file is not valid (asked again, it is read again only
+        after a further change)."""
+        stamp = self._stamp()
+        if stamp == self.seen:
+            return None
+        self.seen = stamp
+        return read_policies(self.path)

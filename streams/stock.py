@@ -70,7 +70,7 @@ from stockflow.services.approvals import hold_event
 from stores.approvals import ApprovalFile
 from stores.audit_log import AuditLog
 from stores.masterdata import MasterDataFiles
-from stores.policies import load_policy_book
+from stores.policies import PolicyFileError, PolicyFileWatch, load_policy_book
 from streams import topics
 from streams.app import app
 from streams.open_items import OpenReceivablesFile
@@ -95,6 +95,8 @@ CONFLICTS_TABLE = "conflicts"
 #: How many dead-lettered event ids a worker remembers for `GET /events/{id}` (older ones are
 #: looked up in the lake).
 RECENT_DEAD_LETTERS = 100_000
+#: How often a worker looks whether the rules file changed.
+POLICY_CHECK_SECONDS = 2.0
 EVENT_TIME_AHEAD = timedelta(hours=settings.event_time_max_ahead_hours)
 #: Failpoints armed by the `failpoints` setting (the fault suite's crash injection): name → the
 #: hit that kills the worker.
@@ -161,6 +163,7 @@ class StockState:
         self.lake.remove_leftovers()
         #: The company's rules, read when the worker starts, and the queue of what they hold.
         self.policies = load_policy_book(settings.policies_path, settings.tz)
+        self.policy_watch = PolicyFileWatch(settings.policies_path)
         self.approvals = ApprovalFile(settings.approvals_path)
         if self.policies:
             log.info("%d rules from %s", len(self.policies.rules), settings.policies_path)
@@ -835,6 +838,20 @@ async def flush_lake_timer() -> None:
         await flush_lake()
     except Exception:  # the next tick tries again; a crash here would lose nothing but the worker
         log.exception("lake flush failed; retried on the next tick")
+
+
+@app.timer(interval=POLICY_CHECK_SECONDS, name="reload_policies")
+async def reload_policies() -> None:
+    """Take in the rules file when it changed: the next event is decided by the new rules. A
+    file that is not valid leaves the rules in use as they are (and says why in the log)."""
+    try:
+        changed = state.policy_watch.changed()
+    except PolicyFileError as exc:
+        log.error("the rules file changed and cannot be used; the rules in use stay: %s", exc)
+        return
+    if changed is not None:
+        state.policies.replace(changed)
+        log.info("rules file changed: %d rules from %s", len(state.policies.rules), settings.policies_path)
 
 
 @app.timer(interval=3600.0, name="sweep_expiry")

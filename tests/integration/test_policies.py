@@ -215,3 +215,52 @@ def test_an_export_of_personal_data_waits_for_a_second_persons_approval(tmp_path
         assert actions == ["approval.requested", "approval.approved", "export.approved_run"]
     finally:
         get_settings.cache_clear()
+
+
+def test_a_rule_added_to_the_file_takes_effect_without_a_restart(worker):
+    """The worker reads the rules file again when it changes: a takeout sale, which the rules it
+    started with allow, is blocked citing the rule added while it runs; a file that is not
+    valid leaves the rules in use."""
+    path, lake = worker.settings.policies_path, worker.settings.lake_dir
+    category = worker.sku.category
+    tries = iter(range(1, 1000))
+
+    def sale() -> dict:
+        """A takeout sale, and what became of it: its dead letter, or {} where it landed."""
+        event_id = f"policy-takeout-{next(tries)}"
+        post(worker, {
+            "event_type": "pos_sale", "event_id": event_id, "occurred_at": datetime.now(UTC).isoformat(),
+            "source": "till-2", "store": "ST01", "ticket": f"T-{event_id}", "channel": "takeout",
+            "lines": [{"sku": worker.sku.sku, "qty": "1", "unit_price": "9.90"}],
+        })  # fmt: skip
+
+        def decided() -> dict | None:
+            letter = next((r for r in lake_dead_letters(lake) if r["event_id"] == event_id), None)
+            return letter if letter is not None else ({} if event_id in lake_event_ids(lake) else None)
+
+        return wait_until(lambda: (found := decided()) is not None and (found or {"landed": event_id}), 60,
+                          f"{event_id} landed or dead-lettered")  # fmt: skip
+
+    assert sale().get("reason") != "policy_blocked"  # no rule for takeout yet
+    path.write_text(
+        RULES.format(category=category)
+        + f"""
+  - id: no-{category}-takeout
+    description: Not for takeout either
+    kind: sale_restriction
+    categories: [{category}]
+    channels: [takeout]
+    effect: block
+""",
+        encoding="utf-8",
+    )
+    found = wait_until(
+        lambda: (d := sale()).get("reason") == "policy_blocked" and d, 60, "the new rule in use"
+    )
+    assert found["detail"].startswith(f"rule no-{category}-takeout:")
+    path.write_text("rules: [this is not a rule", encoding="utf-8")  # not valid: the rules stay
+    wait_until(lambda: "cannot be used" in worker.log_path.read_text(), 30, "the worker reading the bad file")
+    found = sale()
+    assert found.get("reason") == "policy_blocked" and found["detail"].startswith(
+        f"rule no-{category}-takeout:"
+    )

@@ -271,3 +271,39 @@ def test_a_counts_variance_the_system_books_is_never_held():
             )
         )
     assert proc.process(variance).movements[0].on_hand_delta == -7
+
+
+def test_a_changed_rules_file_is_read_again_and_a_bad_one_leaves_the_rules_in_use(tmp_path):
+    """`PolicyFileWatch` reports a change once (a new file, an edit, a removal); the book takes
+    the new rules in place, so whoever holds it decides by them."""
+    import os
+
+    from stockflow.compliance import PolicyBook
+    from stores.policies import PolicyFileError, PolicyFileWatch, read_policies
+
+    path = tmp_path / "policies.yaml"
+    watch = PolicyFileWatch(path)
+    assert watch.changed() is None  # no file, no change
+    path.write_text(
+        "rules:\n  - id: r1\n    description: x\n    kind: amount_limit\n    documents: [goods_receipt]\n"
+        "    above: 10\n    effect: block\n",
+        encoding="utf-8",
+    )
+    book = PolicyBook(read_policies(path))
+    first = watch.changed()
+    assert first is not None and watch.changed() is None
+    book.replace(first)
+    assert [r.id for r in book.rules] == ["r1"] and book.concerns("goods_receipt")
+    path.write_text(path.read_text().replace("r1", "r2").replace("goods_receipt", "purchase_order"))
+    os.utime(path, ns=(1, 10**18))  # a different time even on a coarse clock
+    book.replace(watch.changed())
+    assert [r.id for r in book.rules] == ["r2"] and not book.concerns("goods_receipt")
+    assert book.concerns("purchase_order")
+    path.write_text("rules: [not a rule")
+    os.utime(path, ns=(1, 2 * 10**18))
+    with pytest.raises(PolicyFileError):
+        watch.changed()
+    assert watch.changed() is None  # read again only after a further change
+    path.unlink()
+    gone = watch.changed()  # no file: no rules
+    assert gone is not None and not PolicyBook(gone)
