@@ -92,22 +92,24 @@ def hold_event(
     known = store.get(request.approval_id)
     if known is not None:
         return known
-    if store.add(request):
-        audit.append(
-            request.requested_by,
-            "approval.requested",
-            f"{request.event_type} {request.event_id}",
-            reason=decision.english,
-            details={
-                "approval_id": request.approval_id,
-                "rule_id": request.rule_id,
-                "event_id": request.event_id,
-                "message_key": request.reason,
-                "message_fields": dict(request.fields),
-            },
-        )
-        return request
-    return store.get(request.approval_id) or request
+    # the audit entry first: a crash before the request is saved leaves an entry too many
+    # (the redelivery writes it again), never a request the audit log does not know
+    with recorded_first(
+        audit,
+        request.requested_by,
+        "approval.requested",
+        f"{request.event_type} {request.event_id}",
+        reason=decision.english,
+        details={
+            "approval_id": request.approval_id,
+            "rule_id": request.rule_id,
+            "event_id": request.event_id,
+            "message_key": request.reason,
+            "message_fields": dict(request.fields),
+        },
+    ):
+        added = store.add(request)
+    return request if added else (store.get(request.approval_id) or request)
 
 
 def _role(role: Role | str | None) -> Role | None:

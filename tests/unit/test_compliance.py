@@ -307,3 +307,29 @@ def test_a_changed_rules_file_is_read_again_and_a_bad_one_leaves_the_rules_in_us
     path.unlink()
     gone = watch.changed()  # no file: no rules
     assert gone is not None and not PolicyBook(gone)
+
+
+def test_a_held_event_is_in_the_audit_log_before_its_request_is_saved(tmp_path):
+    """The audit entry is written first: a request that cannot be saved leaves the entry and
+    the entry saying it did not take effect, never a request the audit log does not know; a
+    redelivery finds the saved request and writes nothing more."""
+    from stockflow.services.approvals import hold_event
+    from stores.approvals import ApprovalFile
+    from stores.audit_log import AuditLog
+
+    event = receipt("r9", "2501", "4")
+    decision = book().decide_event(event, catalog())
+    audit = AuditLog(tmp_path)
+
+    class Full(ApprovalFile):
+        def add(self, request):  # noqa: ANN001, ANN202
+            raise OSError("no space left on device")
+
+    with pytest.raises(OSError):
+        hold_event(Full(tmp_path / "approvals.jsonl"), audit, decision, event, b"{}", "scans")
+    assert [r["action"] for r in audit.records()] == ["approval.requested", "approval.requested.failed"]
+    store = ApprovalFile(tmp_path / "approvals.jsonl")
+    request = hold_event(store, audit, decision, event, b"{}", "scans")
+    assert store.get(request.approval_id) is not None
+    assert hold_event(store, audit, decision, event, b"{}", "scans") == request  # redelivered
+    assert [r["action"] for r in audit.records()][2:] == ["approval.requested"]
