@@ -44,7 +44,7 @@ contracts: $(STAMP)
 	$(BIN)/lint-imports
 
 test: lint contracts $(CHROMIUM) $(MOSQUITTO)
-	$(BIN)/pytest tests --durations=40
+	$(BIN)/pytest tests -n 2 --durations=40
 
 unit: $(STAMP)
 	$(BIN)/pytest tests/unit

@@ -10,11 +10,12 @@ and each test or module that reads it gets a copy of its own."""
 
 from __future__ import annotations
 
+import functools
 import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
@@ -59,3 +60,33 @@ def company_copy(tmp_path_factory) -> Callable[[Path], CompanyCopy]:
         return CompanyCopy(var, lake.catalog, lake.ledger)
 
     return copy
+
+
+#: Session fixtures that take minutes to build: with pytest-xdist every module that uses one runs
+#: in the same process as the others that do, so each is built once.
+_SHARED_BUILDS = {"company_copy": "company", "editions_warehouse": "editions"}
+
+
+@functools.cache
+def _scope_of(module: Path) -> str:
+    """The work unit of a test module: the shared build it uses, else the module itself."""
+    try:
+        text = module.read_text(encoding="utf-8")
+    except OSError:
+        return str(module)
+    return next((group for name, group in _SHARED_BUILDS.items() if name in text), str(module))
+
+
+@pytest.hookimpl(optionalhook=True)
+def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
+    """`make test` runs the tests in two processes (pytest-xdist): each module's tests in one
+    of them, in order, so its module-scoped brokers and servers start once and its tests see
+    each other's data as they do in one process; the modules that share a session build go to
+    the same process."""
+    from xdist.scheduler import LoadScopeScheduling
+
+    class ModulesAndSharedBuilds(LoadScopeScheduling):
+        def _split_scope(self, nodeid: str) -> str:
+            return _scope_of(config.rootpath / nodeid.split("::", 1)[0])
+
+    return ModulesAndSharedBuilds(config, log)
