@@ -270,17 +270,8 @@ class BooksService:
                 drafts += [(v, landed_at) for v in self.rules.vouchers_for(valued)]
             posted_at = self.clock()
             numbered = self._booked_and_numbered(books, drafts)
-            lags = sorted(v.lag_seconds(posted_at) for v in numbered)
-            result = PassResult(
-                run_id,
-                len(batch.files),
-                len(entries),
-                len(batch.movements) - len(fresh),
-                len(numbered),
-                percentile(lags, 0.5),
-                percentile(lags, 0.99),
-                lags[-1] if lags else None,
-                tuple(lags),
+            result = pass_result(
+                run_id, len(batch.files), len(entries), len(batch.movements) - len(fresh), numbered, posted_at
             )
             books.add_ledger_entries(entries, valued_at, run_id)
             books.add_vouchers(numbered, posted_at, run_id)
@@ -312,17 +303,8 @@ class BooksService:
             drafts.sort(key=lambda d: (d[0].occurred_at, d[0].voucher_id))
             posted_at = self.clock()
             numbered = self._booked_and_numbered(books, drafts)
-            lags = sorted(v.lag_seconds(posted_at) for v in numbered)
-            result = PassResult(
-                run_id,
-                len(batch.files),
-                0,
-                len(drafts) - len(numbered),
-                len(numbered),
-                percentile(lags, 0.5),
-                percentile(lags, 0.99),
-                lags[-1] if lags else None,
-                tuple(lags),
+            result = pass_result(
+                run_id, len(batch.files), 0, len(drafts) - len(numbered), numbered, posted_at
             )
             books.add_vouchers(numbered, posted_at, run_id)
             books.consume_files(batch.files, run_id)
@@ -446,6 +428,29 @@ def trial_balance(
 
 
 # ---------------------------------------------------------------------------- helpers
+def pass_result(
+    run_id: str,
+    files: int,
+    movements: int,
+    duplicates: int,
+    numbered: Sequence[NumberedVoucher],
+    posted_at: datetime,
+) -> PassResult:
+    """What a posting pass did, with the lags (event time → posted) of the vouchers it posted."""
+    lags = sorted(v.lag_seconds(posted_at) for v in numbered)
+    return PassResult(
+        run_id,
+        files,
+        movements,
+        duplicates,
+        len(numbered),
+        percentile(lags, 0.5),
+        percentile(lags, 0.99),
+        lags[-1] if lags else None,
+        tuple(lags),
+    )
+
+
 def restored_valuation(rules: VoucherRules, books: BooksSession) -> Valuation:
     """The valuation as the books' last posting left it (a new one for new books)."""
     valuation = Valuation(rules.catalog, rules.policy.valuation_methods, books.sold)
