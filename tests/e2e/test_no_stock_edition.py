@@ -153,7 +153,12 @@ def test_a_delivery_posts_a_balanced_revenue_voucher_at_6_percent(service_compan
     reasons = {r["event_id"]: r["reason"] for p in dead for r in pq.read_table(p).to_pylist()}
     assert reasons == {"d-2": "beyond_order"}
     # the posting flow takes the voucher into the books: numbered, exported like any other
-    period = datetime.now(ZoneInfo("Asia/Shanghai")).strftime("%Y-%m")
+    settings = dict(
+        line.split("=", 1)
+        for line in (company / ".env").read_text().splitlines()
+        if line.startswith("STOCKFLOW_")
+    )
+    period = datetime.now(ZoneInfo(settings["STOCKFLOW_TIMEZONE"])).strftime("%Y-%m")  # the company's month
 
     def exported() -> list[dict[str, str]]:
         out = stockflow(company, env, "vouchers", "export", period)
