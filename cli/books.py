@@ -40,11 +40,8 @@ def _refused(exc: Exception, code: int = 2) -> typer.Exit:
 def vouchers_post() -> None:
     """Post vouchers for every stock movement in the lake not posted yet (one pass, no server);
     in the no-stock edition, the service worker's revenue vouchers."""
-    from stockflow.editions import has_stock
-
     with console.status(t("cli.vouchers.posting")):
-        books = _books()
-        result = books.post_vouchers() if has_stock(get_settings().edition) else books.post_service_vouchers()
+        result = _books().post_pass(get_settings().edition)
     fields = {"vouchers": result.vouchers, "movements": result.movements, "files": result.files}
     if result.duplicates:
         console.print(t("cli.vouchers.posted_with_duplicates", duplicates=result.duplicates, **fields))

@@ -45,11 +45,7 @@ def post_pass(var_dir: str | None) -> PassResult:
     """One posting pass: read lake files past the watermark, value, post (one transaction);
     then the receivables and payables those vouchers raised become open items (a second one).
     The no-stock edition has no movements: its pass posts the service worker's revenue vouchers."""
-    books = open_books(var_dir)
-    if has_stock(get_settings().edition):
-        result = books.post_vouchers()
-    else:
-        result = books.post_service_vouchers()
+    result = open_books(var_dir).post_pass(get_settings().edition)
     if result.vouchers:
         open_finance(var_dir).sync()
     return result

@@ -22,6 +22,8 @@ from datetime import UTC, date, datetime
 from decimal import Decimal
 from typing import Any, Protocol
 
+from stockflow.config import Edition
+from stockflow.editions import has_stock
 from stockflow.ledger import Movement
 from stockflow.service_orders import voucher_from_lines
 from stockflow.services.ports import AuditTrail
@@ -280,6 +282,13 @@ class BooksService:
             books.add_run(result, started, self.clock())
             books.commit()
         return result
+
+    def post_pass(self, edition: Edition, run_id: str | None = None) -> PassResult:
+        """One posting pass of what the edition books: valued stock movements, or in the
+        no-stock edition the service worker's revenue vouchers."""
+        if has_stock(edition):
+            return self.post_vouchers(run_id)
+        return self.post_service_vouchers(run_id)
 
     def post_service_vouchers(self, run_id: str | None = None) -> PassResult:
         """Post the revenue vouchers the service worker made (进销存(无库存版)): each landed

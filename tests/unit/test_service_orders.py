@@ -209,7 +209,7 @@ def test_revenue_vouchers_landed_by_the_worker_are_posted_in_the_books_once(tmp_
     land(book.deliver(delivered("d-2", 2, "1")))
     books = Books(tmp_path, Catalog(), policy)
     service = BooksService(books, AuditLog(tmp_path), books.rules)
-    posted = service.post_service_vouchers()
+    posted = service.post_pass(Edition.NO_STOCK)  # the edition's pass: the service vouchers
     assert (posted.files, posted.vouchers, posted.duplicates) == (2, 2, 0)
     with books.connect(read_only=True) as con:
         vouchers = con.execute(
