@@ -28,16 +28,31 @@ def test_a_worker_killed_mid_stream_rebuilds_from_its_checkpoints(stack, monkeyp
     monkeypatch.setenv("STOCKFLOW_CHECKPOINT_EVERY_EVENTS", "400")  # the workers inherit it
     worker = stack.worker()
     run = simulate(stack.catalog, stack.settings.seed, START, 4)
-    producer = threading.Thread(target=produce_with_confluent, args=(stack.broker.bootstrap, run))
+    produced: list = []
+
+    def produce() -> None:
+        try:
+            produced.append(produce_with_confluent(stack.broker.bootstrap, run))
+        except Exception as exc:  # shown if the worker waits in vain
+            produced.append(exc)
+
+    producer = threading.Thread(target=produce)
     producer.start()
-    wait_until(
-        lambda: worker.health()["checkpoints_written"] >= 2 * stack.settings.topic_partitions,
-        120,
-        "checkpoints of every partition",
-        0.1,
-    )
+    seen: dict = {}
+
+    def checkpointed() -> bool:
+        seen.update(worker.health())
+        return seen["checkpoints_written"] >= 2 * stack.settings.topic_partitions
+
+    try:
+        wait_until(checkpointed, 120, "checkpoints of every partition", 0.1)
+    except AssertionError as err:  # what the worker had done, and its log, say why
+        shown = {k: seen.get(k) for k in ("partitions", "counters", "checkpoints_written", "ready")}
+        shown["produced"] = produced
+        raise AssertionError(f"{err}; worker: {shown}\n{worker.log_tail(80)}") from None
     worker.kill9()
     producer.join()
+    assert produced == [len(run.messages)], produced
     store = CheckpointStore(stack.settings.checkpoints_dir, stack.settings.topic_partitions)
     written = {p: [seq for seq, _ in store.paths(p)] for p in range(stack.settings.topic_partitions)}
     assert all(written.values()), written
