@@ -121,6 +121,11 @@ app = faust.App(
 )
 
 
+def kafka_producer() -> Any:
+    """The started aiokafka producer under Faust's (for its batch API, `streams.batched_sends`)."""
+    return app.producer._ensure_producer()
+
+
 # Faust's read progress across a rebalance: the one place that touches its consumer internals.
 #
 # A rebalance revokes every partition, and Faust forgets each one's read offset, acks, gaps and

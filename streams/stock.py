@@ -31,6 +31,8 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import orjson
+
 from lake import (
     EVENT_TABLES,
     CheckpointStore,
@@ -72,19 +74,22 @@ from stores.audit_log import AuditLog
 from stores.masterdata import MasterDataFiles
 from stores.policies import PolicyFileError, PolicyFileWatch, load_policy_book
 from streams import topics
-from streams.app import app
+from streams.app import app, kafka_producer
+from streams.batched_sends import BatchedSends
 from streams.open_items import OpenReceivablesFile
 
 log = logging.getLogger(__name__)
 settings = get_settings()
 
-#: location|sku → {batch: {on_hand, reserved, quarantined, in_transit, expiry_date}}
+#: Which worker serves a location: a table the workers never write (each one serves stock from
+#: its partitions' ledgers), whose changelog partitions the group assigns with the input
+#: partitions, so the assignment tells every worker where each location is (`views.owner_url`).
 positions = app.Table(
     "positions",
     key_type=str,
     value_type=dict,
     partitions=settings.topic_partitions,
-    help="Stock positions per location × SKU, by batch (a view of the partition's ledger).",
+    help="Routing only: its partitions follow the input partitions (never written).",
 )
 # Raw keys: a location routes (and hashes) exactly as producers key their events.
 positions.key_serializer = "raw"
@@ -115,10 +120,6 @@ def failpoint(name: str) -> None:
             os.kill(os.getpid(), signal.SIGKILL)
 
 
-def position_key(location: str, sku: str) -> str:
-    return f"{location}|{sku}"
-
-
 class NotOwner(LookupError):
     """A request reached a worker that does not own the partition (a rebalance under way)."""
 
@@ -135,12 +136,14 @@ class StockState:
             settings.lake_dir / OPEN_ITEMS.name, settings.open_items_refresh_seconds
         )
         self.pending_acks: list[Any] = []
+        #: The derived messages (inventory changes, transit legs, alerts, dead letters, events
+        #: forwarded to their partition) not yet handed to the producer.
+        self.sends = BatchedSends(kafka_producer, app.conf.producer_max_request_size)
         self.stream: Any = None
         self.counters: Counter[str] = Counter()
         self.last_event_at: datetime | None = None
         self.rebuild_seconds: dict[int, float] = {}
         self.ready = False
-        self.dirty: dict[tuple[str, str], int] = {}
         self.flush_lock = asyncio.Lock()
         #: Per partition, the apply_seq its state includes everything up to (for reconciliation).
         self.applied_seq: dict[int, int] = {}
@@ -217,9 +220,6 @@ class StockState:
             self.new_processor,
             checkpoints=self.checkpoints,
         )
-        for proc in done.processors.values():
-            for (location, sku), value in _snapshot_all(proc).items():
-                positions.data[position_key(location, sku)] = value
         self.processors.update(done.processors)
         # what this worker lands from now on replays after everything the rebuild read, even
         # when the writer before it drew its numbers from a clock running ahead of ours
@@ -282,35 +282,15 @@ class StockState:
                 log.exception("checkpoint of partition %d not written; the older one stays", partition)
 
     def drop(self, partition: int) -> None:
-        proc = self.processors.pop(partition, None)
-        if proc is not None:
-            for location in proc.ledger.locations():
-                for sku in proc.ledger.skus_at(location):
-                    positions.data.pop(position_key(location, sku), None)
+        self.processors.pop(partition, None)
 
 
 state = StockState()
 
 
-def _snapshot(proc: StockProcessor, location: str, sku: str) -> dict[str, Any]:
-    out = {}
-    for batch, pos in proc.ledger.batches_at(location, sku).items():
-        expiry = proc.ledger.batch_expiry(location, sku, batch)
-        out[batch] = {**pos.as_dict(), "expiry_date": expiry.isoformat() if expiry else None}
-    return out
-
-
-def _snapshot_all(proc: StockProcessor) -> dict[tuple[str, str], dict[str, Any]]:
-    return {
-        (location, sku): _snapshot(proc, location, sku)
-        for location in proc.ledger.locations()
-        for sku in proc.ledger.skus_at(location)
-    }
-
-
 def inventory_changed_message(event: Any, movements: tuple[Movement, ...], processed_at: datetime) -> bytes:
     """One message per applied event: every position it changed, with deltas and the result."""
-    return json.dumps(
+    return orjson.dumps(
         {
             "event_id": event.event_id,
             "event_type": event.event_type,
@@ -333,9 +313,8 @@ def inventory_changed_message(event: Any, movements: tuple[Movement, ...], proce
                 }
                 for mv in movements
             ],
-        },
-        ensure_ascii=False,
-    ).encode()
+        }
+    )
 
 
 async def dead_letter(
@@ -364,7 +343,7 @@ async def dead_letter(
             state.dead_lettered.popitem(last=False)
     state.counters["dead_lettered"] += 1
     try:
-        await send(OutputTopic.DEAD_LETTERS, key or "", json.dumps(record, ensure_ascii=False).encode())
+        derive(OutputTopic.DEAD_LETTERS, key or "", json.dumps(record, ensure_ascii=False).encode())
     except Exception:  # landed already: the record has it, only the notification is missing
         log.exception("dead letter %s/%d@%d landed but not published", topic, partition, offset)
         state.counters["dead_letters_not_published"] += 1
@@ -441,7 +420,7 @@ async def _apply_message(
         state.counters["aliases_resolved"] += 1
     owner = partition_for(event.location_id, settings.topic_partitions)
     if owner != partition:  # sent by a producer with another partitioner (or by an alias): forward
-        await send(
+        derive(
             topic,
             event.location_id,
             raw,
@@ -479,7 +458,7 @@ async def _apply_message(
                 event, raw = again, encode_event(again)
                 owner = partition_for(event.location_id, settings.topic_partitions)
                 if owner != partition:
-                    await send(
+                    derive(
                         topic,
                         event.location_id,
                         raw,
@@ -520,25 +499,23 @@ async def _apply_message(
         event, raw, topic, partition, offset, result.movements, processed_at, delivery
     )
     state.since_checkpoint[partition] += 1
-    for mv in result.movements:
-        state.dirty[(mv.location, mv.sku)] = partition
     # produced now, flushed to the broker before these rows are written (`flush_lake`): a crash
     # in between redelivers the event, which the rebuilt state applies and publishes again
     if result.movements:
-        await send(
+        derive(
             OutputTopic.INVENTORY_CHANGED,
             event.location_id,
             inventory_changed_message(event, result.movements, processed_at),
         )
     for follow_up in result.follow_ups:
-        await send(
+        derive(
             Topic.STOCK_TRANSITS,
             follow_up.location_id,
             encode_event(follow_up),
             headers=delivery_headers(delivery),
         )
     for change in result.menu:
-        await send(
+        derive(
             OutputTopic.MENU_AVAILABILITY,
             change.store,
             json.dumps(menu_message(change), ensure_ascii=False).encode(),
@@ -627,6 +604,18 @@ async def master_data_arrived(published_at: float | None) -> bool:
     return state.counters["masterdata_applied"] != before
 
 
+def derive(
+    topic: str,
+    key: str,
+    value: bytes,
+    partition: int | None = None,
+    headers: list[tuple[str, bytes]] | None = None,
+) -> None:
+    """Keep a message derived from an event for the next hand-over to the producer (at the end
+    of the agent's batch, and before every lake write: `flush_lake`)."""
+    state.sends.add(str(topic), key.encode(), value, partition, headers)
+
+
 async def send(
     topic: str,
     key: str,
@@ -634,26 +623,15 @@ async def send(
     partition: int | None = None,
     headers: list[tuple[str, bytes]] | None = None,
 ) -> None:
-    """Produce through the transport directly (Faust's Topic.send costs far more per message)."""
+    """Produce one message now, through the transport directly (Faust's Topic.send costs far
+    more per message): for a request answered once the broker has it. What the stream derives
+    from events goes through `derive`."""
     await app.producer.send(str(topic), key.encode(), value, partition, None, headers or None)
-
-
-def write_positions() -> None:
-    """Update the positions table once per touched key (one changelog message per key per batch)."""
-    dirty, state.dirty = state.dirty, {}
-    for (location, sku), partition in dirty.items():
-        proc = state.processors.get(partition)
-        if proc is None:
-            continue
-        value = _snapshot(proc, location, sku)
-        k = position_key(location, sku)
-        positions.data[k] = value
-        positions.send_changelog(partition, k, value)
 
 
 async def publish_alert(alert: Any, raised_at: datetime) -> None:
     state.lake.append(OutputTopic.ALERTS, alert_row(alert, raised_at))
-    await send(OutputTopic.ALERTS, alert.location, alert.model_dump_json().encode())
+    derive(OutputTopic.ALERTS, alert.location, alert.model_dump_json().encode())
     state.counters["alerts"] += 1
 
 
@@ -689,8 +667,12 @@ async def apply_stock_events(stream: Any) -> None:
                 edge_of(msg.headers),
             )
             taken.append(event)
-        write_positions()
         state.pending_acks.extend(taken)
+        try:
+            await state.sends.hand_over()
+        except Exception:  # kept: the next lake flush hands them over, or writes nothing
+            log.exception("derived messages not handed to the producer; retried before the lake write")
+            state.counters["hand_over_failures"] += 1
 
 
 async def flush_lake() -> None:
@@ -715,6 +697,7 @@ async def flush_lake() -> None:
         preparing = asyncio.ensure_future(asyncio.to_thread(state.lake.prepare, rows))
         flushed: BaseException | None = None
         try:
+            await state.sends.hand_over()  # every derived message of the rows taken, and more
             await app.producer.flush()
         except Exception as exc:  # the broker did not take them: nothing may land yet
             flushed = exc

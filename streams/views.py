@@ -68,7 +68,6 @@ from streams.stock import (
     EVENT_TIME_AHEAD,
     NotOwner,
     flush_lake,
-    position_key,
     positions,
     publish_alert,
     send,
@@ -83,13 +82,15 @@ FORWARDED_HEADER = "X-Stockflow-Forwarded"
 _taken: OrderedDict[str, None] = OrderedDict()
 
 
-def _item(location: str, sku: str, batches: dict[str, Any]) -> dict[str, Any]:
+def _item(location: str, sku: str) -> dict[str, Any]:
+    """A location × SKU's stock by batch, as the partition's ledger holds it now."""
     ledger = state.served_processor(partition_for(location, settings.topic_partitions)).ledger
+    batches = ledger.batches_at(location, sku)
     rows = [
-        {"batch": batch, **pos, "expiry_date": _iso(ledger.batch_expiry(location, sku, batch))}
+        {"batch": batch, **pos.as_dict(), "expiry_date": _iso(ledger.batch_expiry(location, sku, batch))}
         for batch, pos in sorted(batches.items())
     ]
-    total = Position.total(Position.from_dict(pos) for pos in batches.values())
+    total = Position.total(batches.values())
     return {
         "location": location,
         "sku": sku,
@@ -194,7 +195,7 @@ async def stock_item(view: web.View, request: web.Request, location: str, sku: s
     problem = _unknown(location, sku)
     if problem:
         return view.error(404, problem)
-    return view.json(_item(location, sku, positions.data.get(position_key(location, sku)) or {}))
+    return view.json(_item(location, sku))
 
 
 @app.page("/stock/{location}")
@@ -204,10 +205,7 @@ async def stock_location(view: web.View, request: web.Request, location: str) ->
     if problem:
         return view.error(404, problem)
     proc = state.served_processor(partition_for(location, settings.topic_partitions))
-    items = [
-        _item(location, sku, positions.data.get(position_key(location, sku)) or {})
-        for sku in sorted(proc.ledger.skus_at(location))
-    ]
+    items = [_item(location, sku) for sku in sorted(proc.ledger.skus_at(location))]
     return view.json({"location": location, "skus": len(items), "items": items})
 
 
