@@ -61,7 +61,7 @@ from dataclasses import dataclass, field, replace
 from datetime import date, datetime, timedelta, tzinfo
 from decimal import Decimal
 from functools import partial
-from typing import Any
+from typing import Any, NamedTuple
 
 from stockflow.alerts import Alert
 from stockflow.coldchain import EXCURSION_HOLD, ColdChainMonitor, check_curve, custody_rules, excursion_holds
@@ -190,8 +190,9 @@ LIFECYCLE_REASONS: dict[SkuStatus, str] = {
 }
 
 
-@dataclass(frozen=True, slots=True, order=True)
-class PositionKey:
+class PositionKey(NamedTuple):
+    """Location × SKU × batch (a tuple: hashed and compared in C, on every change)."""
+
     location: str
     sku: str
     batch: str = NO_BATCH
@@ -540,6 +541,9 @@ class Ledger:
         #: Customers' open receivables for the credit check; None: none known (0).
         self.receivables = receivables
         self._stock: dict[str, dict[str, dict[str, Position]]] = {}
+        #: (location, SKU) → its batches with stock on hand, in order, as last asked; dropped
+        #: whenever a position of theirs changes (every temperature reading asks).
+        self._on_hand_batches: dict[tuple[str, str], tuple[str, ...]] = {}
         #: Every event id decided (applied or refused) → the fingerprint of its content (0: unknown).
         self._applied: dict[str, int] = {}
         self._expiry: dict[PositionKey, date] = {}
@@ -589,6 +593,7 @@ class Ledger:
         if position.is_empty():
             return
         self._stock.setdefault(key.location, {}).setdefault(key.sku, {})[key.batch] = position.copy()
+        self._on_hand_batches.pop((key.location, key.sku), None)
         if expiry is not None:
             self._expiry[key] = expiry
 
@@ -959,6 +964,7 @@ class Ledger:
         for ch in txn.order:
             final[ch.key] = ch.after
         for key, after in final.items():
+            self._on_hand_batches.pop((key.location, key.sku), None)
             batches = self._stock.setdefault(key.location, {}).setdefault(key.sku, {})
             if after.is_empty():
                 batches.pop(key.batch, None)
@@ -1365,12 +1371,23 @@ class Ledger:
 
     def _cold_chain_stock(self, location: str) -> list[tuple[Sku, tuple[str, ...]]]:
         """The cold-chain SKUs on hand at a location, with their batches on hand."""
+        stock = self._stock.get(location)
+        if not stock:
+            return []
         stocked = []
-        for code, batches in sorted(self._stock.get(location, {}).items()):
-            sku = self.catalog.skus.get(code)
-            if sku is None or not sku.is_cold_chain:
+        known = self._on_hand_batches
+        for code in self.catalog.cold_chain_codes():
+            batches = stock.get(code)
+            if not batches:
                 continue
-            held = tuple(sorted(b for b, p in batches.items() if p.on_hand > 0))
+            sku = self.catalog.skus[code]
+            if not sku.is_cold_chain:  # changed in place since the codes were listed
+                continue
+            held = known.get((location, code))
+            if held is None:
+                held = known[(location, code)] = tuple(
+                    sorted([b for b, p in batches.items() if p.on_hand > 0])
+                )
             if held:
                 stocked.append((sku, held))
         return stocked

@@ -532,6 +532,10 @@ class UnitConversionError(ValueError):
     pass
 
 
+#: Indexes a catalogue keeps derived from itself, each stamped with what it was made from.
+CATALOG_INDEXES = ("_alias_cache", "_cold_chain_cache", "_recipe_cache", "_bom_cache")
+
+
 class Catalog(BaseModel):
     """All master data, indexed for lookups by code and by GTIN."""
 
@@ -613,6 +617,23 @@ class Catalog(BaseModel):
             index.setdefault((alias.kind, alias.code), set()).add(alias.target)
         self.__dict__["_alias_cache"] = ((len(self.aliases), self.version), index)
         return index
+
+    def forget_indexes(self) -> None:
+        """Drop the derived indexes after a change in place (a change applied out of order
+        leaves the stamps as they were)."""
+        for name in CATALOG_INDEXES:
+            self.__dict__.pop(name, None)
+
+    def cold_chain_codes(self) -> list[str]:
+        """The codes of the cold-chain SKUs, sorted (kept until the catalogue changes: every
+        temperature reading asks)."""
+        cached = self.__dict__.get("_cold_chain_cache")
+        stamp = (id(self.skus), len(self.skus), self.version)
+        if cached is not None and cached[0] == stamp:
+            return cached[1]
+        codes = sorted(code for code, sku in self.skus.items() if sku.is_cold_chain)
+        self.__dict__["_cold_chain_cache"] = (stamp, codes)
+        return codes
 
     # ------------------------------------------------------------------ recipes
     def recipe_for(self, product: str, store: str, day: date) -> Recipe | None:

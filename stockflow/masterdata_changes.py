@@ -221,6 +221,7 @@ def apply_change(catalog: Catalog, change: _Change) -> bool:
     elif isinstance(change, BomSet):
         catalog.boms[record.key] = record
     catalog.versions[key] = change.version
+    catalog.forget_indexes()
     if change.version > catalog.version:
         object.__setattr__(catalog, "version", change.version)
     return True
