@@ -118,14 +118,20 @@ class LakeWriter:
         """Buffer an event the ledger applied and the movements it made, in apply order;
         returns the event's apply_seq. `delivery`: live, or history sent after the fact."""
         seq = self.next_seq()
-        rows = [(topic, _dated(topic, event_row(event, raw, topic, partition, offset, seq, delivery)))]
+        row = _dated(topic, event_row(event, raw, topic, partition, offset, seq, delivery))
         table = OutputTopic.INVENTORY_CHANGED.value
-        rows += [
-            (table, _dated(table, movement_row(mv, partition, self.next_seq(), processed_at)))
-            for mv in movements
-        ]
-        for table, row in rows:  # all of the event's rows, or none of them
-            self._rows[table].append(row)
+        by_time = {row[DATE_COLUMN[topic]]: row["_day"]}  # an event's movements share its time
+        moved = []
+        for mv in movements:
+            out = movement_row(mv, partition, self.next_seq(), processed_at)
+            day = by_time.get(out[DATE_COLUMN[table]])
+            if day is None:
+                _dated(table, out)
+            else:
+                out["_day"] = day
+            moved.append(out)
+        self._rows[topic].append(row)  # all of the event's rows, or none of them
+        self._rows[table] += moved
         return seq
 
     def unlanded_positions(self) -> set[tuple[str, str, str]]:
