@@ -5,8 +5,8 @@
   agent that only takes and acknowledges the same messages (`bench.noop_agent`), and an aiokafka
   consume → produce relay (no parsing, no state). Then two workers on the same events (fresh
   broker and lake), against one.
-* latency: event produced → its `inventory_changed` received, at 500 and at 3,000 events/s, five
-  runs each in turn (every run its own events, 3 s of warm-up first). Baseline: message
+* latency: event produced → its `inventory_changed` received, five runs at 500 events/s, then
+  five at 3,000 (every run its own events, 3 s of warm-up first; the worker drained between). Baseline: message
   produced → relayed copy received, at 500 messages/s.
 * query: GET /stock/{location}/{sku} on the worker (keep-alive client). Baseline: the same client
   against a bare aiohttp server returning a fixed JSON body.
@@ -252,14 +252,17 @@ def messages_for(sim: Simulation, days: int, first_day: date) -> list[SimMessage
     return list(sim.messages(events))
 
 
-def drained(url: str) -> None:
-    """Until the worker has taken nothing new for a second (transit legs it forwarded to itself
-    included)."""
-    while True:
+def drained(url: str, quiet_seconds: float = 3.0, timeout: float = 300.0) -> None:
+    """Until the worker has taken nothing new for `quiet_seconds` and has nothing left to land
+    (transit legs it forwarded to itself included)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
         before = health(url)["counters"].get("in", 0)
-        time.sleep(1.0)
-        if health(url)["counters"].get("in", 0) == before:
+        time.sleep(quiet_seconds)
+        now = health(url)
+        if now["counters"].get("in", 0) == before and not now["lake_pending_rows"]:
             return
+    console.print(f"[yellow]the worker was still busy after {timeout:.0f} s[/]")
 
 
 def run(
@@ -337,8 +340,8 @@ def run(
 
         p99s: dict[float, list[float]] = {rate: [] for rate in rates}
         p50s: dict[float, list[float]] = {rate: [] for rate in rates}
-        for run_no in range(latency_runs):
-            for rate in rates:
+        for rate in rates:  # a rate's runs one after another, the lower rate first
+            for run_no in range(latency_runs):
                 n = int(rate * (latency_seconds + 3))
                 chunk, live = live[:n], live[n:]
                 lat = asyncio.run(

@@ -95,6 +95,7 @@ app = faust.App(
     version=1,
     broker=settings.broker_url,
     store="memory://",
+    datadir=str(settings.var_dir / "faust"),  # not the working directory's {app_id}-data
     autodiscover=WORKER_MODULES[settings.edition],
     origin=ORIGIN[settings.edition],
     topic_partitions=settings.topic_partitions,

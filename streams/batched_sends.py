@@ -2,9 +2,10 @@
 
 Producing one message at a time costs a future, a metadata record and a callback per message
 (more than applying the event that made it). The stock agent adds each derived message here as
-it decides an event and hands them over together once its batch is decided, and before every
-lake write: one record batch per topic partition (aiokafka's batch API), in the order they were
-added, partitioned by key exactly as the producer would (murmur2, as the Java client does).
+it decides an event, and hands them over together once its batch is decided (in the background:
+the agent goes on meanwhile) and before every lake write: one record batch per topic partition
+(aiokafka's batch API), in the order they were added, partitioned by key exactly as the
+producer would (murmur2, as the Java client does).
 
 A message the producer would refuse for its size is refused when it is added, so the event that
 made it can be dead-lettered then, as before. When the hand-over fails (the producer is closed,
@@ -15,11 +16,14 @@ acknowledges nothing, as for a failed flush."""
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Callable
 from typing import Any
 
 from aiokafka.errors import MessageSizeTooLargeError
 from aiokafka.partitioner import DefaultPartitioner
+
+log = logging.getLogger(__name__)
 
 #: (topic, key, value, partition or None, headers)
 Pending = tuple[str, bytes, bytes, int | None, list[tuple[str, bytes]]]
@@ -39,6 +43,8 @@ class BatchedSends:
         self._partitioner = DefaultPartitioner()
         self.handed_over = 0
         self.batches_sent = 0
+        self.failures = 0
+        self._background: asyncio.Future | None = None
 
     def add(
         self,
@@ -61,6 +67,23 @@ class BatchedSends:
     @property
     def pending(self) -> int:
         return len(self._pending)
+
+    def hand_over_soon(self) -> None:
+        """Hand over in the background what is kept now and whatever is added meanwhile, while
+        the caller goes on deciding events: a hand-over waits while the partition's previous
+        batch is still with the broker, and what is added in the meantime goes in the next
+        batch. A failure is logged and counted; the messages stay for the next hand-over."""
+        if self._background is None or self._background.done():
+            self._background = asyncio.ensure_future(self._hand_over_while_pending())
+
+    async def _hand_over_while_pending(self) -> None:
+        while self._pending:
+            try:
+                await self.hand_over()
+            except Exception:  # kept: the next lake flush hands them over, or writes nothing
+                log.exception("derived messages not handed to the producer; retried before the lake write")
+                self.failures += 1
+                return
 
     async def hand_over(self) -> int:
         """Give every message added so far to the producer (not yet acknowledged by the broker:

@@ -668,11 +668,7 @@ async def apply_stock_events(stream: Any) -> None:
             )
             taken.append(event)
         state.pending_acks.extend(taken)
-        try:
-            await state.sends.hand_over()
-        except Exception:  # kept: the next lake flush hands them over, or writes nothing
-            log.exception("derived messages not handed to the producer; retried before the lake write")
-            state.counters["hand_over_failures"] += 1
+        state.sends.hand_over_soon()
 
 
 async def flush_lake() -> None:

@@ -58,7 +58,10 @@ def test_messages_land_in_the_producers_partition_for_their_key_in_the_order_add
                 sends.add(batched, key, value, headers=[("n", str(i).encode())])
                 if i % 700 == 699:  # several hand-overs, as batches of events come and go
                     await sends.hand_over()
-            await sends.hand_over()
+                elif i % 97 == 0:  # and in the background while more are added
+                    sends.hand_over_soon()
+                    await asyncio.sleep(0)
+            await sends.hand_over()  # after any under way in the background
             assert sends.pending == 0 and sends.handed_over == len(messages)
             assert sends.batches_sent > PARTITIONS, "16 KiB batches: the 3,000 messages need several"
             for key, value in messages:  # the oracle: the producer's per-message path
