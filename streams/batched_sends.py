@@ -55,8 +55,15 @@ class BatchedSends:
         headers: list[tuple[str, bytes]] | None = None,
     ) -> None:
         """Keep a message for the next hand-over; `MessageSizeTooLargeError` when the producer
-        could never send it."""
+        could never send it, `TypeError` for a key, value or header that is not bytes (refused
+        now, so no hand-over can fail on it later)."""
         headers = headers or []
+        if not (
+            isinstance(key, bytes)
+            and isinstance(value, bytes)
+            and all(isinstance(k, str) and isinstance(v, bytes) for k, v in headers)
+        ):
+            raise TypeError(f"a message to {topic} needs bytes for its key, value and header values")
         size = len(key) + len(value) + sum(len(k) + len(v) for k, v in headers) + RECORD_OVERHEAD
         if size > self.max_message_bytes:
             raise MessageSizeTooLargeError(

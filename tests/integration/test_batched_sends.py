@@ -95,6 +95,10 @@ def test_an_oversized_message_is_refused_when_added_and_a_failed_hand_over_keeps
         sends = BatchedSends(lambda: producer, 10_000)
         with pytest.raises(MessageSizeTooLargeError):
             sends.add(topic, b"ST01", b"x" * 10_000)
+        with pytest.raises(TypeError):
+            sends.add(topic, b"ST01", "not bytes")  # type: ignore[arg-type]
+        with pytest.raises(TypeError):
+            sends.add(topic, b"ST01", b"x", headers=[("h", "not bytes")])  # type: ignore[list-item]
         assert sends.pending == 0
         for i in range(50):
             sends.add(topic, KEYS[i % 3].encode(), f"k{i}".encode())
