@@ -18,6 +18,15 @@ Quirks handled here:
 * A group join waits session_timeout / 2: we use a short session timeout.
 * No idempotent producer or transactions: the app runs at-least-once (and processing is
   idempotent by event id), never ``exactly_once``.
+
+Not handled, only known: a fetch that finds new data lists every batch the partition holds
+(Tansu 0.6.0's memory store keeps one object per batch and has no offset index, retention or
+DeleteRecords), so its cost grows with the batches a partition has taken since the broker
+started. Measured with one partition and single-record batches (a till sending one sale at a
+time): produce→consume echo p50 7 ms at 200 batches, 18 ms at 5,400, 38 ms at 15,800, 59 ms at
+21,000, with p99 in seconds from there. Latency on a long-running embedded broker grows with it;
+a company that runs for days uses an Apache Kafka cluster (or restarts the embedded broker: the
+lake is the record and the workers rebuild from it).
 """
 
 from __future__ import annotations
