@@ -6,10 +6,10 @@
   consume → produce relay (no parsing, no state). Then two workers on the same events (fresh
   broker and lake), against one.
 * latency: event produced → its `inventory_changed` received, five runs at 500 events/s, then
-  five at 3,000 (every run its own events, 3 s of warm-up first; the worker drained between). Baseline: message
-  produced → relayed copy received, at 500 messages/s, one relay run before each worker run at that
-  rate, on relay topics that keep what the runs before sent (the embedded broker's fetch costs
-  more as a partition's batches pile up, `streams.tansu_compat`: the relay shows its share).
+  five at 3,000 (every run its own events, 3 s of warm-up first; the worker drained between).
+  Baseline: message produced → relayed copy received at the same rate, one relay run before each
+  worker run, on relay topics that keep what the runs before sent (the embedded broker's fetch
+  costs more as a partition's batches pile up, `streams.tansu_compat`: the relay shows its share).
 * query: GET /stock/{location}/{sku} on the worker (keep-alive client). Baseline: the same client
   against a bare aiohttp server returning a fixed JSON body.
 
@@ -285,25 +285,23 @@ def run(
         ensure_topics(bootstrap, settings.topic_partitions)
         console.print("baseline: aiokafka relay …")
         relay_rate = asyncio.run(relay_throughput(bootstrap, n_events))
-        relay_run = int(rates[0] * (latency_seconds + 3))
 
-        async def relay_latency(run_no: int) -> list[float]:
-            """One run of the relay at the first rate, on topics that keep what the runs before
-            sent (as the stock topics do): the broker's own part of the latency, run by run."""
+        async def relay_latency(rate: float, run_no: int) -> list[float]:
+            """One run of the relay at `rate`, on topics that keep what the runs before sent (as
+            the stock topics do): the broker's own part of the latency, run by run."""
+            tag = f"r{rate:.0f}-{run_no}"
             msgs = [
-                ("bench_lat_in", f"ST{i % 8:02d}".encode(), json.dumps({"id": f"r{run_no}-{i}"}).encode(), f"r{run_no}-{i}")
-                for i in range(relay_run)
+                ("bench_lat_in", f"ST{i % 8:02d}".encode(), json.dumps({"id": f"{tag}-{i}"}).encode(), f"{tag}-{i}")
+                for i in range(int(rate * (latency_seconds + 3)))
             ]  # fmt: skip
-            if run_no == 0:
+            if (rate, run_no) == (rates[0], 0):
                 await _create(bootstrap, ["bench_lat_in", "bench_lat_out"], settings.topic_partitions)
             assigned = asyncio.Event()
             relay_task = asyncio.create_task(
                 relay(bootstrap, "bench_lat_in", "bench_lat_out", len(msgs), "lat", assigned)
             )
             await asyncio.wait_for(assigned.wait(), 60)
-            lat = await paced_latency(
-                bootstrap, msgs, rates[0], "bench_lat_out", lambda v: json.loads(v)["id"]
-            )
+            lat = await paced_latency(bootstrap, msgs, rate, "bench_lat_out", lambda v: json.loads(v)["id"])
             await relay_task
             return lat
 
@@ -345,16 +343,15 @@ def run(
 
         p99s: dict[float, list[float]] = {rate: [] for rate in rates}
         p50s: dict[float, list[float]] = {rate: [] for rate in rates}
-        relay_p99s: list[float] = []
+        relay_p99s: dict[float, list[float]] = {rate: [] for rate in rates}
         for rate in rates:  # a rate's runs one after another, the lower rate first
             for run_no in range(latency_runs):
-                if rate == rates[0]:
-                    relay_lat = asyncio.run(relay_latency(run_no))
-                    relay_p99s.append(percentile(relay_lat, 99))
-                    console.print(
-                        f"relay run {run_no + 1} at {rate:,.0f} messages/s: p50 {percentile(relay_lat, 50):.1f} ms, "
-                        f"p99 {relay_p99s[-1]:.1f} ms"
-                    )
+                relay_lat = asyncio.run(relay_latency(rate, run_no))
+                relay_p99s[rate].append(percentile(relay_lat, 99))
+                console.print(
+                    f"relay run {run_no + 1} at {rate:,.0f} messages/s: p50 {percentile(relay_lat, 50):.1f} ms, "
+                    f"p99 {relay_p99s[rate][-1]:.1f} ms"
+                )
                 n = int(rate * (latency_seconds + 3))
                 chunk, live = live[:n], live[n:]
                 lat = asyncio.run(
@@ -418,7 +415,7 @@ def run(
                         f"event→inventory_changed p50 / p99 @{rate:,.0f}/s, run {run_no}",
                         p99,
                         "ms",
-                        relay_p99s[run_no - 1] if rate == rates[0] else None,
+                        relay_p99s[rate][run_no - 1],
                         f"p99 < {target:.0f} ms" if target else "",
                         (p99 < target) if target else None,
                         detail=f"p50 {p50:.1f} ms",
