@@ -10,7 +10,8 @@ held (`excursion_holds`). A receipt or transfer of cold-chain goods carries its 
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Sequence
+import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -46,6 +47,16 @@ def deviation(sku: Sku, celsius: float) -> float:
     if celsius > sku.cold_chain_max_c:
         return celsius - sku.cold_chain_max_c
     return 0.0
+
+
+def common_range(skus: Iterable[Sku]) -> tuple[float, float]:
+    """The temperatures inside every one of the SKUs' ranges: (the highest minimum, the lowest
+    maximum); empty (low above high) when two ranges do not overlap, unbounded for no SKU."""
+    low, high = -math.inf, math.inf
+    for sku in skus:
+        assert sku.cold_chain_min_c is not None and sku.cold_chain_max_c is not None
+        low, high = max(low, sku.cold_chain_min_c), min(high, sku.cold_chain_max_c)
+    return low, high
 
 
 #: Why a curve does not clear cold-chain goods (they are received into quarantine).
@@ -195,8 +206,21 @@ class ColdChainMonitor:
                 alerted,
             )
 
-    def observe(self, reading: TemperatureReading, stocked: list[tuple[Sku, tuple[str, ...]]]) -> list[Alert]:
-        """Feed one reading with the cold-chain SKUs (and their batches) stocked at its location."""
+    def observe(
+        self,
+        reading: TemperatureReading,
+        stocked: Sequence[tuple[Sku, tuple[str, ...]]],
+        within: tuple[float, float] | None = None,
+    ) -> list[Alert]:
+        """Feed one reading with the cold-chain SKUs (and their batches) stocked at its location.
+        `within`: their `common_range`, when known: a reading inside it, from a sensor with no
+        excursion open, changes nothing (the usual reading), and is not looked at SKU by SKU."""
+        if (
+            within is not None
+            and within[0] <= reading.celsius <= within[1]
+            and not any(sensor == reading.sensor for sensor, _ in self.open)
+        ):
+            return []
         alerts = []
         for sku, batches in stocked:
             key = (reading.sensor, sku.sku)

@@ -64,7 +64,14 @@ from functools import partial
 from typing import Any, NamedTuple
 
 from stockflow.alerts import Alert
-from stockflow.coldchain import EXCURSION_HOLD, ColdChainMonitor, check_curve, custody_rules, excursion_holds
+from stockflow.coldchain import (
+    EXCURSION_HOLD,
+    ColdChainMonitor,
+    check_curve,
+    common_range,
+    custody_rules,
+    excursion_holds,
+)
 from stockflow.config import get_settings
 from stockflow.events import (
     BASE_UNITS_LIMIT,
@@ -544,6 +551,12 @@ class Ledger:
         #: (location, SKU) → its batches with stock on hand, in order, as last asked; dropped
         #: whenever a position of theirs changes (every temperature reading asks).
         self._on_hand_batches: dict[tuple[str, str], tuple[str, ...]] = {}
+        #: location → (the catalogue's cold-chain codes it was made from, the cold-chain SKUs on
+        #: hand there with their batches, the temperatures inside every one of their ranges);
+        #: dropped whenever a position there changes, remade when the codes change.
+        self._cold_stock: dict[
+            str, tuple[list[str], tuple[tuple[Sku, tuple[str, ...]], ...], tuple[float, float]]
+        ] = {}
         #: Every event id decided (applied or refused) → the fingerprint of its content (0: unknown).
         self._applied: dict[str, int] = {}
         self._expiry: dict[PositionKey, date] = {}
@@ -594,6 +607,7 @@ class Ledger:
             return
         self._stock.setdefault(key.location, {}).setdefault(key.sku, {})[key.batch] = position.copy()
         self._on_hand_batches.pop((key.location, key.sku), None)
+        self._cold_stock.pop(key.location, None)
         if expiry is not None:
             self._expiry[key] = expiry
 
@@ -875,7 +889,8 @@ class Ledger:
             return LedgerResult(event_id, duplicate=True)
         if isinstance(event, TemperatureReading):
             self._check_location(event.location)
-            raised = tuple(self.coldchain.observe(event, self._cold_chain_stock(event.location)))
+            stocked, within = self._cold_chain_stock(event.location)
+            raised = tuple(self.coldchain.observe(event, stocked, within))
             self._keep_reading(event)
             self._applied[event_id] = content
             return LedgerResult(event_id, False, self._hold_excursions(raised, admit), alerts=raised)
@@ -965,6 +980,7 @@ class Ledger:
             final[ch.key] = ch.after
         for key, after in final.items():
             self._on_hand_batches.pop((key.location, key.sku), None)
+            self._cold_stock.pop(key.location, None)
             batches = self._stock.setdefault(key.location, {}).setdefault(key.sku, {})
             if after.is_empty():
                 batches.pop(key.batch, None)
@@ -1369,14 +1385,27 @@ class Ledger:
         taken = [(at, c) for at, c in self._sensor_readings.get(curve.sensor, ()) if start <= at <= end]
         return check_curve(line.sku, taken, *rules, span=(start, end)).reason
 
-    def _cold_chain_stock(self, location: str) -> list[tuple[Sku, tuple[str, ...]]]:
-        """The cold-chain SKUs on hand at a location, with their batches on hand."""
+    def _cold_chain_stock(
+        self, location: str
+    ) -> tuple[tuple[tuple[Sku, tuple[str, ...]], ...], tuple[float, float]]:
+        """The cold-chain SKUs on hand at a location, with their batches on hand, and the
+        temperatures inside all of their ranges (`stockflow.coldchain.common_range`)."""
+        codes = self.catalog.cold_chain_codes()
+        cached = self._cold_stock.get(location)
+        if cached is not None and cached[0] is codes:
+            return cached[1], cached[2]
+        stocked = tuple(self._cold_chain_on_hand(location, codes))
+        within = common_range(sku for sku, _ in stocked)
+        self._cold_stock[location] = (codes, stocked, within)
+        return stocked, within
+
+    def _cold_chain_on_hand(self, location: str, codes: list[str]) -> list[tuple[Sku, tuple[str, ...]]]:
         stock = self._stock.get(location)
         if not stock:
             return []
         stocked = []
         known = self._on_hand_batches
-        for code in self.catalog.cold_chain_codes():
+        for code in codes:
             batches = stock.get(code)
             if not batches:
                 continue
