@@ -980,7 +980,8 @@ class Ledger:
             final[ch.key] = ch.after
         for key, after in final.items():
             self._on_hand_batches.pop((key.location, key.sku), None)
-            self._cold_stock.pop(key.location, None)
+            if (sku := self.catalog.skus.get(key.sku)) is None or sku.is_cold_chain:
+                self._cold_stock.pop(key.location, None)  # only cold-chain goods make a difference
             batches = self._stock.setdefault(key.location, {}).setdefault(key.sku, {})
             if after.is_empty():
                 batches.pop(key.batch, None)
