@@ -1,7 +1,8 @@
 """`make bench`: every benchmark, each against a baseline measured in the same run.
 
-`BENCH_ONLY=stream`, `books`, `warehouse`, `forecasting`, `reconciliation`, `recovery`, `vision`,
-`trust`, `masterdata`, `edge`, `finance`, `restaurant`, `kitting`, `trace` or `policies` runs one of them."""
+`BENCH_ONLY=stream`, `books`, `warehouse`, `forecasting` (simulated and real demand),
+`reconciliation`, `recovery`, `vision`, `trust`, `masterdata`, `edge`, `finance`, `restaurant`,
+`kitting`, `trace` or `policies` runs one of them."""
 
 import os
 
@@ -14,6 +15,7 @@ from bench import (  # noqa: E402 — after the credential is chosen
     edge,
     finance,
     forecasting,
+    forecasting_real,
     kitting,
     masterdata,
     masterdata_live,
@@ -38,6 +40,7 @@ if only in ("", "warehouse"):
     warehouse.main()
 if only in ("", "forecasting"):
     forecasting.main()
+    forecasting_real.main()
 if only in ("", "reconciliation"):
     reconciliation.main()
 if only in ("", "recovery"):
