@@ -21,6 +21,20 @@ def at(minutes: float) -> datetime:
     return T0 + timedelta(minutes=minutes)
 
 
+def temperature_reading(event_id, minutes, celsius, sensor="DOCK-1", location="WH1"):
+    """A sensor's reading `minutes` after T0 (the sensor is its own source)."""
+    from stockflow.events import TemperatureReading
+
+    return TemperatureReading(
+        event_id=event_id,
+        occurred_at=at(minutes),
+        source=sensor,
+        sensor=sensor,
+        location=location,
+        celsius=celsius,
+    )
+
+
 @pytest.fixture
 def catalog() -> Catalog:
     return Catalog.build(

@@ -12,14 +12,13 @@ from stockflow.config import get_settings
 from stockflow.events import (
     CurveReading,
     TemperatureCurve,
-    TemperatureReading,
     TransferIn,
     TransferOut,
 )
 from stockflow.ledger import Ledger, StockRejected
 from stockflow.masterdata import Licence, Supplier
 from stockflow.processing import StockProcessor
-from tests.unit.conftest import at, receipt
+from tests.unit.conftest import at, receipt, temperature_reading
 
 
 @pytest.fixture
@@ -90,15 +89,7 @@ def test_a_sku_without_tolerance_is_quarantined_for_a_single_reading_outside(cat
     assert mv.hold_reason == "curve_out_of_range"
 
 
-def sensor_reading(event_id, minutes, celsius, sensor="DOCK-1", location="WH1"):
-    return TemperatureReading(
-        event_id=event_id,
-        occurred_at=at(minutes),
-        source=sensor,
-        sensor=sensor,
-        location=location,
-        celsius=celsius,
-    )
+sensor_reading = temperature_reading
 
 
 def test_a_curve_may_name_a_sensor_and_its_span(catalog, custody):

@@ -6,9 +6,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from stockflow.coldchain import ColdChainMonitor, common_range
-from stockflow.events import TemperatureReading
 from stockflow.masterdata import Category, Sku
-from tests.unit.conftest import at
+from tests.unit.conftest import at, temperature_reading
 
 BASE = Sku(sku="MILK-1L", gtin="09506000134352", name="Fresh milk", category=Category.CHILLED_FOOD)
 
@@ -45,14 +44,7 @@ def test_a_reading_inside_every_range_changes_what_the_full_look_changes(ranges,
     minute = 0
     for n, (sensor, step, celsius) in enumerate(readings):
         minute += step
-        reading = TemperatureReading(
-            event_id=f"r{n}",
-            occurred_at=at(minute),
-            source=sensor,
-            sensor=sensor,
-            location="S1",
-            celsius=celsius,
-        )
+        reading = temperature_reading(f"r{n}", minute, celsius, sensor=sensor, location="S1")
         assert fast.observe(reading, stocked, within) == full.observe(reading, stocked)
         assert fast.snapshot() == full.snapshot()
 
@@ -64,14 +56,7 @@ def test_a_batch_received_between_readings_is_in_the_next_excursion(catalog):
     from tests.unit.conftest import receipt
 
     def reading(event_id, minutes, celsius):
-        return TemperatureReading(
-            event_id=event_id,
-            occurred_at=at(minutes),
-            source="T-1",
-            sensor="T-1",
-            location="S1",
-            celsius=celsius,
-        )
+        return temperature_reading(event_id, minutes, celsius, sensor="T-1", location="S1")
 
     proc = StockProcessor(catalog, excursion_minutes=15, excursion_holds=True)
     proc.process(receipt(location="S1", qty="1"))

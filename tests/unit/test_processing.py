@@ -2,20 +2,13 @@ from datetime import date, timedelta
 from decimal import Decimal
 
 from stockflow.alerts import AlertType
-from stockflow.events import PosLine, PosSale, QualityHold, TemperatureReading
+from stockflow.events import PosLine, PosSale, QualityHold
 from stockflow.processing import StockProcessor
-from tests.unit.conftest import at, receipt
+from tests.unit.conftest import at, receipt, temperature_reading
 
 
 def reading(event_id, minutes, celsius, location="S1"):
-    return TemperatureReading(
-        event_id=event_id,
-        occurred_at=at(minutes),
-        source="ts-1",
-        sensor="ts-1",
-        location=location,
-        celsius=celsius,
-    )
+    return temperature_reading(event_id, minutes, celsius, sensor="ts-1", location=location)
 
 
 def sale(event_id, qty, minutes=30, sku="MILK-1L"):
