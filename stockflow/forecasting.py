@@ -118,6 +118,13 @@ def bias(actual: Sequence[float], forecast: Sequence[float]) -> float:
     return ratio((f - a).sum(), np.abs(a).sum())
 
 
+def interval_coverage(actual: Sequence[float], lo: Sequence[float], hi: Sequence[float]) -> float:
+    """The share of actual values inside their intervals [lo, hi] (what a calibrated 80% interval
+    holds about 80% of the time); NaN when there is none."""
+    a, low, high = (np.asarray(v, dtype=float) for v in (actual, lo, hi))
+    return float(((a >= low) & (a <= high)).mean()) if a.size else math.nan
+
+
 def mase(
     actual: Sequence[float], forecast: Sequence[float], insample: Sequence[float], season: int = SEASON
 ) -> float:

@@ -18,10 +18,17 @@ from stockflow.forecasting import (
     confidence,
     forecast_demand,
     horizon_width,
+    interval_coverage,
     mase,
     ratio,
     wape,
 )
+
+
+def test_interval_coverage_counts_the_ends_as_inside():
+    # 10 in [8, 12]; 0 on its lower end; 5 above [1, 4]; 9 on its upper end
+    assert interval_coverage([10, 0, 5, 9], [8, 0, 1, 2], [12, 3, 4, 9]) == 3 / 4
+    assert math.isnan(interval_coverage([], [], []))
 
 
 def test_metrics_golden_values():
