@@ -77,7 +77,7 @@ def test_a_store_offline_for_a_day_loses_nothing_and_the_conflicts_are_listed(st
         cable.url,
         edge_token,
         [STORE],
-        edge_batch_events=20,
+        edge_batch_events=5,  # many requests: the kill below lands while most still wait
         edge_sync_seconds=2,
         edge_resend_after_seconds=5,
         edge_backoff_max_seconds=1,
@@ -154,6 +154,7 @@ def test_a_store_offline_for_a_day_loses_nothing_and_the_conflicts_are_listed(st
             lambda: edge.outbox_counts()["sent"] > 0 or edge.outbox_counts()["waiting"] < 700,
             60,
             "forwarding",
+            interval=0.01,  # a fast worker takes the whole outbox within a longer pause
         )
         edge.kill9()
         assert edge.outbox_counts()["waiting"] > 0
