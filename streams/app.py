@@ -90,7 +90,40 @@ WORKER_MODULES: dict[Edition, list[str]] = {
 #: agents of) the other's.
 ORIGIN: dict[Edition, str] = {Edition.STANDARD: "streams.stock", Edition.NO_STOCK: "streams.services"}
 
-app = faust.App(
+_REREAD_IN_FULL: set[str] = set()
+
+
+def reread_in_full(*topics: Any) -> None:
+    """Never let Faust's fetch drop a message of these topics as already read."""
+    for topic in topics:
+        _REREAD_IN_FULL.update(topic.topics)
+
+
+class _ReadOffsets(dict):
+    """Faust's read offset per partition (`Consumer._read_offset`), unknown for the topics read
+    in full."""
+
+    def __missing__(self, tp: Any) -> None:
+        return None
+
+    def __getitem__(self, tp: Any) -> int | None:
+        if tp.topic in _REREAD_IN_FULL:
+            return None
+        return super().__getitem__(tp)
+
+    def __setitem__(self, tp: Any, offset: int | None) -> None:
+        if tp.topic not in _REREAD_IN_FULL:
+            super().__setitem__(tp, offset)
+
+
+class App(faust.App):
+    def _new_consumer(self) -> Any:
+        consumer = super()._new_consumer()
+        consumer._read_offset = _ReadOffsets()
+        return consumer
+
+
+app = App(
     settings.app_id,
     version=1,
     broker=settings.broker_url,
@@ -130,19 +163,35 @@ def kafka_producer() -> Any:
 # Faust's read progress across a rebalance: the one place that touches its consumer internals.
 #
 # A rebalance revokes every partition, and Faust forgets each one's read offset, acks, gaps and
-# committed offset before the app hears of the revoke. Its fetch loop, woken by that revoke while
-# it hands over a message, then writes the message's offset back as the partition's read offset,
-# and the revoke's own lake flush acks and commits, which leaves acks and a committed offset behind
-# too. When the partition is assigned back to this worker, a fetch that runs before the recovery's
-# seek has replaced that read offset (Faust resumes the partitions first; the seek asks the broker
-# for one partition's committed offset after another) drops every message below it as already
-# read, and the loop, still handing over a message of that fetch, can write its offset back over
-# the seek's, so the redelivery from the committed offset drops them again. Nobody applies them,
-# yet the acks of the messages after them commit past a one-message hole (Faust commits a run of
-# acks that starts one above the committed offset as if that offset had been acked too).
+# committed offset before the app hears of the revoke; it also empties the agents' buffers, so
+# messages read but not yet taken are gone and must be read again from the committed offset.
+# Faust's fetch loop drops every message below the partition's *read offset* as already read.
+# That offset is written by the loop after it hands a message over, and a hand-over under way
+# when the rebalance starts finishes after the recovery's seek has set the read offset to the
+# committed one: the stale write puts it back above messages nobody applied, the redelivery
+# drops them, and the acks of the messages after them commit past the hole (Faust commits a
+# run of acks that starts one above the committed offset as if that offset had been acked too).
 #
-# So every partition this worker is assigned starts as one Faust has never read: the fetch hands
-# over everything from the offset the broker has committed for it.
+# So for the topics whose agents recognise a repeated event by its id (`reread_in_full`) the
+# fetch loop never drops a message: their read offset always reads as unknown. A repeat costs a
+# duplicate, never a hole. What Faust's read offset also did for them, telling where offsets
+# are missing on the broker (a transaction's markers) so that commits go past them, is done
+# from the messages the agents take (`note_taken`). And every partition this worker is
+# assigned starts with nothing Faust remembers of it: no acks, no committed offset, no gaps.
+
+_last_taken: dict[Any, tuple[int, int]] = {}
+
+
+async def note_taken(message: Any) -> None:
+    """Tell Faust where the broker has no message between two that an agent of a topic read in
+    full took one after the other in one consumer generation (offsets a transaction's markers
+    or an aborted transaction take), so its commits go past them. Nothing is skipped in between:
+    such a topic's fetch drops nothing, and a rebalance changes the generation."""
+    tp, offset, generation = message.tp, message.offset, message.generation_id
+    last = _last_taken.get(tp)
+    _last_taken[tp] = (generation, offset)
+    if last is not None and last[0] == generation and offset > last[1] + 1:
+        await app.consumer._add_gap(tp, last[1] + 1, offset - 1)
 
 
 def forget_read_progress(consumer: Any, partitions: Iterable[Any]) -> None:
@@ -154,6 +203,7 @@ def forget_read_progress(consumer: Any, partitions: Iterable[Any]) -> None:
         consumer._acked.pop(tp, None)
         consumer._acked_index.pop(tp, None)
         consumer._gap.pop(tp, None)
+        _last_taken.pop(tp, None)
 
 
 @app.on_partitions_assigned.connect

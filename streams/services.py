@@ -37,7 +37,7 @@ from stockflow.service_orders import ServiceBook, ServiceRejected, revenue_vouch
 from stockflow.vouchers import AccountingPolicy
 from stores.services import ServiceItemsFile, ServiceRecords
 from streams import topics
-from streams.app import app, guard
+from streams.app import app, guard, note_taken
 from streams.security import BadRequest, read_json, require
 
 log = logging.getLogger(__name__)
@@ -269,6 +269,7 @@ async def apply_service_events(stream: Any) -> None:
             msg = event.message
             if msg.generation_id != app.consumer_generation_id:  # read before a rebalance
                 continue
+            await note_taken(msg)
             await process_service_message(msg.topic, msg.partition, msg.offset, event.key, event.value)
             state.pending_acks.append(event)
 

@@ -74,7 +74,7 @@ from stores.audit_log import AuditLog
 from stores.masterdata import MasterDataFiles
 from stores.policies import PolicyFileError, PolicyFileWatch, load_policy_book
 from streams import topics
-from streams.app import app, kafka_producer
+from streams.app import app, kafka_producer, note_taken
 from streams.batched_sends import BatchedSends
 from streams.open_items import OpenReceivablesFile
 
@@ -649,6 +649,7 @@ async def apply_stock_events(stream: Any) -> None:
             if msg.partition not in state.owned:  # revoked meanwhile: its new owner applies it
                 state.counters["not_owned"] += 1
                 continue
+            await note_taken(msg)
             rejected = rejection_of(msg.headers)  # a device message the MQTT bridge could not map
             if rejected is not None:
                 state.counters["in"] += 1

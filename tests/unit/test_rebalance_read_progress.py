@@ -12,7 +12,7 @@ import faust
 from faust.types import TP
 from faust.types.tuples import Message
 
-from streams.app import read_assigned_partitions_afresh
+from streams.app import App, note_taken, read_assigned_partitions_afresh, reread_in_full
 
 SCANS_0 = TP("scans", 0)
 COMMITTED = 5
@@ -30,14 +30,22 @@ class OneFetch:
         return self.rounds > 1
 
 
-def redelivery_after_a_rebalance(forget: bool) -> tuple[list[int], int | None]:
+class Scans:
+    topics = (SCANS_0.topic,)
+
+
+def redelivery_after_a_rebalance(forget: bool, read_in_full: bool = False) -> tuple[list[int], int | None]:
     """The offsets the fetch loop hands over in the generation after the revoke, and the offset
     the consumer commits once every one of them is acked."""
-    return asyncio.run(asyncio.wait_for(revoked_and_assigned_back(forget), 10))
+    return asyncio.run(asyncio.wait_for(revoked_and_assigned_back(forget, read_in_full), 10))
 
 
-async def revoked_and_assigned_back(forget: bool) -> tuple[list[int], int | None]:
-    app = faust.App("rebalance-read-progress", broker="kafka://127.0.0.1:1", store="memory://")
+async def revoked_and_assigned_back(forget: bool, read_in_full: bool) -> tuple[list[int], int | None]:
+    if read_in_full:  # the worker's own App, with the topic read in full
+        reread_in_full(Scans)
+    app = (App if read_in_full else faust.App)(
+        "rebalance-read-progress", broker="kafka://127.0.0.1:1", store="memory://"
+    )
     app.topics.acking_topics.add(SCANS_0.topic)
     if forget:
         app.on_partitions_assigned.connect(read_assigned_partitions_afresh)
@@ -128,3 +136,34 @@ def test_without_it_faust_commits_past_a_message_it_never_handed_over():
     handed_over, commit = redelivery_after_a_rebalance(forget=False)
     assert COMMITTED not in handed_over
     assert commit == 10
+
+
+def test_a_topic_read_in_full_is_handed_over_again_even_with_faust_s_read_progress_left():
+    """Faust's fetch drops nothing of a topic read in full, whatever read offset a late
+    hand-over writes back: without the assignment's forgetting, every message from the
+    committed offset is handed over again (a repeat is a duplicate its agent recognises)."""
+    handed_over, commit = redelivery_after_a_rebalance(forget=False, read_in_full=True)
+    assert set(range(COMMITTED, 10)) <= set(handed_over)
+    assert commit == 10
+
+
+def test_offsets_the_broker_does_not_have_are_committed_past():
+    """A topic read in full keeps no read offset, so Faust cannot see where the broker has no
+    message (a transaction's marker); the agent's `note_taken` tells it, and the commit goes
+    past them once the messages around them are acked."""
+    from streams.app import app as worker_app
+
+    reread_in_full(Scans)
+    worker_app.topics.acking_topics.add(SCANS_0.topic)
+
+    async def taken(offsets: list[int]) -> int | None:
+        consumer = worker_app.consumer
+        for offset in offsets:
+            msg = Message(
+                SCANS_0.topic, 0, offset, 0.0, 0, None, b"ST01", b"{}", None, tp=SCANS_0, generation_id=3
+            )
+            await note_taken(msg)
+            consumer.ack(msg)
+        return consumer._new_offset(SCANS_0)
+
+    assert asyncio.run(taken([0, 1, 2, 5, 6])) == 7  # 3 and 4 are not on the broker
