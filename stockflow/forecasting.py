@@ -5,28 +5,46 @@ Series are daily demand per location × SKU (× channel) in base units, days wit
 
 * **Pattern** (Syntetos–Boylan): ADI, the average interval between days with demand, and CV²,
   the squared coefficient of variation of the non-zero demands. ADI ≥ 1.32 is intermittent.
-* **Candidates**: seasonal naive (weekly), AutoETS and AutoTheta for series with demand most days;
-  CrostonOptimized, TSB and ADIDA for intermittent ones (seasonal naive always competes, as the
-  benchmark every forecast must beat).
+* **Candidates**: seasonal naive (weekly), AutoETS and AutoTheta for every series, with
+  CrostonOptimized, TSB and ADIDA besides for intermittent ones (seasonal naive always competes,
+  as the benchmark every forecast must beat), and their **combination**: the mean of AutoETS's
+  and AutoTheta's forecasts (as the M4 and M5 competitions found, the mean of good models beats
+  picking one).
+* **Stock-outs**: a day a location had none of the SKU left (`censored`) sold what there was,
+  not what people wanted: such a day counts as the larger of its sales and the mean of the same
+  weekday's uncensored days in the four weeks before (`uncensored`), so that running out does
+  not teach the models that nobody wants the SKU.
 * **Known future signals** (holidays, weather, promotions: `stockflow.signals`): where the
   planning calendar covers the history and the horizon, one global gradient-boosted model
   (LightGBM through mlforecast: lags of 7–28 days, weekly and four-weekly rolling means, the
   weekday, and the signals) competes for every series beside the statistical models. It is kept
-  for a series only where its backtest beats them, so a signal is used only where it helps.
+  for a series only where its backtest beats them (by the margin below where the combination is
+  among them), so a signal is used only where it helps.
 * **Choice**: each candidate is backtested from `BACKTEST_WINDOWS` rolling origins, `horizon`
-  days ahead each; the series keeps the one with the lowest WAPE. A series with less history
+  days ahead each (the cheap models refitted at each origin, ETS and Theta fitted at the first
+  and carried forward). The series keeps the combination unless another candidate's backtest
+  WAPE is lower than the combination's by more than `COMBINED_MARGIN` (25%); then the lowest.
+  Two windows are few: picking the lowest alone chases their noise. A series with less history
   than two horizons and two weeks is backtested on shorter windows, in whole weeks
   (`backtest_horizon`: 60 days of history give two windows of 21 days); one shorter than four
   weeks gets the mean of its history, with confidence 0 (a person looks at it).
 * **Intervals** (80% and 95%): split-conformal, from the chosen model's backtest errors on the
-  series: forecast ± the 80th / 95th percentile of the absolute errors, never below 0 (from
-  shorter windows where the history is short, so narrower than a full horizon's would be).
+  series: forecast ± the ⌈(n+1)·level⌉-th smallest of its n absolute errors (`conformal_level`),
+  never below 0 (from shorter windows where the history is short, so narrower than a full
+  horizon's would be).
 * **Confidence** in [0, 1], for what replenishment uses (the demand over the coming weeks, not
   any single day): `1 − ½·min(1, W) − ½·min(1, E)`, where `W` is the 80% interval's half-width
   for the horizon's total relative to that total (daily errors taken as independent: the daily
   half-width × √horizon), and `E` the chosen model's backtest WAPE on weekly totals. A forecast
   whose interval is as wide as itself or whose weekly error is as large as the demand scores at
   most 0.5. Forecasts under `REVIEW_BELOW` (置信度 < 85%) go to people for review.
+* **Learning from reviews** (人工复核反哺): each decided review is measured against the demand
+  that happened (`review_outcomes`), per reviewer and per category: how many overrides beat the
+  model's forecast and how many made it worse, and the WAPE of both. A category's review
+  threshold (`adapted_review_threshold`) moves one step up, so more of its forecasts go to
+  people, where at least `REVIEW_EVIDENCE` measured overrides have beaten the model in
+  `REVIEW_CONSISTENT` of cases or more, and one step down where as many made it worse; it stays
+  within `REVIEW_THRESHOLD_BOUNDS`.
 * **Accuracy**: WAPE = Σ|actual − forecast| / Σ actual; MASE = mean |error| / mean |weekly
   seasonal-naive in-sample error|; bias = Σ(forecast − actual) / Σ actual.
 """
@@ -52,6 +70,11 @@ from stockflow.i18n import Explained
 SEASON = 7
 BACKTEST_WINDOWS = 2
 REVIEW_BELOW = 0.85
+#: How the review threshold learns from measured overrides (see the module's description).
+REVIEW_STEP = 0.05
+REVIEW_THRESHOLD_BOUNDS = (0.70, 0.95)
+REVIEW_EVIDENCE = 5
+REVIEW_CONSISTENT = 0.6
 #: Syntetos–Boylan cut-offs.
 ADI_CUTOFF = 1.32
 CV2_CUTOFF = 0.49
@@ -59,6 +82,11 @@ LEVELS = (80, 95)
 FORECAST_COLUMNS = ["unique_id", "ds", "forecast", "lo80", "hi80", "lo95", "hi95"]
 #: The gradient-boosted candidate's name in backtests and results.
 BOOSTED = "LightGBM"
+#: The combined candidate: the mean of its members' forecasts.
+COMBINED = "Combination"
+COMBINED_MEMBERS = {False: ("AutoETS", "AutoTheta"), True: ("AutoETS", "ADIDA")}
+#: How much lower another candidate's backtest WAPE must be to replace the combination.
+COMBINED_MARGIN = 0.25
 #: A series' id joins its location, SKU and (for a sales channel's series) channel.
 SEPARATOR = "|"
 
@@ -125,6 +153,15 @@ def interval_coverage(actual: Sequence[float], lo: Sequence[float], hi: Sequence
     return float(((a >= low) & (a <= high)).mean()) if a.size else math.nan
 
 
+def conformal_level(n: int, level: float) -> float:
+    """The quantile level of `n` calibration errors that a split-conformal interval takes so that
+    a new error falls inside it with probability `level` at least: the ⌈(n+1)·level⌉-th smallest
+    (the largest where that exceeds n)."""
+    if n <= 0:
+        return level
+    return min(1.0, math.ceil((n + 1) * level) / n)
+
+
 def mase(
     actual: Sequence[float], forecast: Sequence[float], insample: Sequence[float], season: int = SEASON
 ) -> float:
@@ -180,6 +217,26 @@ def rolled_up_accuracy(series: pd.DataFrame) -> dict[str, float]:
     }
 
 
+#: Same weekdays before a stock-out day whose uncensored demand estimates it.
+CENSORED_WEEKS = 4
+
+
+def uncensored(history: pd.DataFrame) -> pd.DataFrame:
+    """`history` (unique_id, ds, y, censored: the days the series was out of stock) with each
+    censored day's demand taken as the larger of its sales and the mean of the same weekday's
+    uncensored days among the `CENSORED_WEEKS` before it (its sales where there is none)."""
+    frame = history.sort_values(["unique_id", "ds"], ignore_index=True)
+    censored = frame["censored"].fillna(False).astype(bool)
+    if not censored.any():
+        return frame
+    seen = frame["y"].where(~censored)
+    weekday = frame["ds"].dt.dayofweek
+    keys = [frame["unique_id"], weekday]
+    before = seen.groupby(keys).transform(lambda v: v.shift(1).rolling(CENSORED_WEEKS, min_periods=1).mean())
+    estimate = np.fmax(frame["y"], before.fillna(frame["y"]))
+    return frame.assign(y=frame["y"].where(~censored, estimate))
+
+
 def backtest_horizon(length: int, horizon: int) -> int:
     """Days ahead each backtest window looks, for a series of `length` days: the horizon where
     the history holds two windows of it after two weeks, else the most whole weeks that fit
@@ -232,6 +289,55 @@ def check_decision(decision: Decision, reviewer: str, reason: str, override_dail
         raise ReviewError("refusal.decision_needs_reviewer_and_reason")
 
 
+def review_outcomes(measured: pd.DataFrame, by: str) -> pd.DataFrame:
+    """How decided reviews did against what happened, per `by` (a column: reviewer, category).
+
+    `measured`: one row per decided and measured review, with `by`, decision ("accepted" or
+    "overridden"), actual (the demand since), abs_error (the model's forecast's absolute error
+    over those days) and effective_error (what planning used: the override, else the forecast).
+    Returns per group: reviews, overrides, overrides that beat the model (`better`) and that
+    made it worse (`worse`), and over the overridden series the model's WAPE and the
+    overrides' WAPE."""
+    columns = [by, "reviews", "overrides", "better", "worse", "model_wape", "override_wape"]
+    if measured.empty:
+        return pd.DataFrame(columns=columns)
+    overridden = measured["decision"] == Decision.OVERRIDDEN.value
+    m = measured.assign(
+        overridden=overridden,
+        better=overridden & (measured["effective_error"] < measured["abs_error"]),
+        worse=overridden & (measured["effective_error"] > measured["abs_error"]),
+        o_actual=measured["actual"].where(overridden, 0.0),
+        o_model=measured["abs_error"].where(overridden, 0.0),
+        o_override=measured["effective_error"].where(overridden, 0.0),
+    )
+    out = m.groupby(by, sort=True).agg(
+        reviews=("decision", "size"),
+        overrides=("overridden", "sum"),
+        better=("better", "sum"),
+        worse=("worse", "sum"),
+        actual=("o_actual", "sum"),
+        model_error=("o_model", "sum"),
+        override_error=("o_override", "sum"),
+    )
+    some = out["overrides"] > 0
+    out["model_wape"] = np.where(some, ratio(out["model_error"], out["actual"]), math.nan)
+    out["override_wape"] = np.where(some, ratio(out["override_error"], out["actual"]), math.nan)
+    return out.reset_index()[columns]
+
+
+def adapted_review_threshold(overrides: int, better: int, worse: int, base: float = REVIEW_BELOW) -> float:
+    """The review threshold for a group whose measured overrides beat the model `better` times
+    and made it worse `worse` times (see the module's description)."""
+    low, high = REVIEW_THRESHOLD_BOUNDS
+    if overrides < REVIEW_EVIDENCE:
+        return base
+    if better >= REVIEW_CONSISTENT * overrides:
+        return round(min(high, base + REVIEW_STEP), 4)
+    if worse >= REVIEW_CONSISTENT * overrides:
+        return round(max(low, base - REVIEW_STEP), 4)
+    return base
+
+
 def review_event_id(run_id: str, location: str, sku: str) -> str:
     """The id of a review decision's event (derived: sending it again is a duplicate)."""
     return f"review:{run_id}:{location}:{sku}"
@@ -264,18 +370,28 @@ def review_event(
     )
 
 
-def _models(intermittent: bool) -> list:
+def _models(intermittent: bool) -> tuple[list, list]:
+    """The candidates refitted at every backtest origin (cheap), and those fitted at the first
+    and carried forward."""
     from statsforecast.models import ADIDA, TSB, AutoETS, AutoTheta, CrostonOptimized, SeasonalNaive
 
-    if intermittent:
-        return [SeasonalNaive(SEASON), CrostonOptimized(), TSB(alpha_d=0.2, alpha_p=0.2), ADIDA()]
     # ETS without trend (a month ahead of daily demand, the weekly season carries the shape):
     # the error and season types are chosen by AIC. AutoARIMA does not fit the time budget.
-    return [
-        SeasonalNaive(SEASON),
-        AutoETS(season_length=SEASON, model="ZNA"),
-        AutoTheta(season_length=SEASON),
-    ]
+    ets = AutoETS(season_length=SEASON, model="ZNA")
+    if intermittent:
+        return [SeasonalNaive(SEASON), CrostonOptimized(), TSB(alpha_d=0.2, alpha_p=0.2), ADIDA()], [ets]
+    return [SeasonalNaive(SEASON)], [ets, AutoTheta(season_length=SEASON)]
+
+
+def chosen_models(scores: pd.DataFrame) -> pd.DataFrame:
+    """Per series, the combination, unless another statistical candidate's backtest WAPE is
+    lower than the combination's by more than `COMBINED_MARGIN` (then the lowest), or the
+    gradient-boosted model's is lower at all (it knows the signals of the days ahead): picking one
+    model by two backtest windows chases their noise, and the mean of good models is the
+    steadier forecast."""
+    at_par = scores["model"].isin([COMBINED, BOOSTED])
+    weighed = scores["wape"].where(at_par, scores["wape"] * (1 + COMBINED_MARGIN))
+    return scores.loc[weighed.groupby(scores["unique_id"]).idxmin()].set_index("unique_id")
 
 
 @dataclass(frozen=True)
@@ -292,13 +408,16 @@ def forecast_demand(
     history: pd.DataFrame, horizon: int = 30, n_jobs: int = 1, signals: pd.DataFrame | None = None
 ) -> ForecastResult:
     """Forecast `horizon` days ahead for every series in `history` (unique_id, ds, y: daily,
-    dense, zeros included), choosing each series' model by rolling-origin backtest.
+    dense, zeros included; optionally censored: the days out of stock, see `uncensored`),
+    choosing each series' model by rolling-origin backtest.
 
     `signals` (optional): the known future signals per series and day (unique_id, ds and numeric
     feature columns, as `SignalCalendar.features` builds them) over the history and the `horizon`
     days after it; with them, the gradient-boosted model competes too."""
     from statsforecast import StatsForecast
 
+    if "censored" in history:
+        history = uncensored(history)
     history = history[["unique_id", "ds", "y"]].sort_values(["unique_id", "ds"], ignore_index=True)
     by_series = history.groupby("unique_id", sort=False)["y"]
     lengths = by_series.size()
@@ -330,25 +449,40 @@ def forecast_demand(
         if not ids:
             continue
         group = history[history["unique_id"].isin(ids)]
-        candidates = _models(intermittent)
-        # every candidate from each origin; ETS and Theta are fitted at the first origin and
-        # carried forward over the later window (the intermittent ones are cheap to refit)
-        cv = StatsForecast(models=candidates, freq="D", n_jobs=n_jobs).cross_validation(
-            h=window, df=group, n_windows=BACKTEST_WINDOWS, step_size=window, refit=intermittent
+        refitted, carried = _models(intermittent)
+        candidates = refitted + carried
+        # every candidate from each origin: the cheap ones refitted at each, ETS and Theta
+        # fitted at the first origin and carried forward over the later window
+        cv = StatsForecast(models=refitted, freq="D", n_jobs=n_jobs).cross_validation(
+            h=window, df=group, n_windows=BACKTEST_WINDOWS, step_size=window, refit=True
         )
+        if carried:
+            fitted_once = StatsForecast(models=carried, freq="D", n_jobs=n_jobs).cross_validation(
+                h=window, df=group, n_windows=BACKTEST_WINDOWS, step_size=window, refit=False
+            )
+            cv = cv.merge(fitted_once.drop(columns="y"), on=["unique_id", "ds", "cutoff"], how="left")
         if boosted_cv is not None:
             cv = cv.merge(boosted_cv, on=["unique_id", "ds", "cutoff"], how="left")
         names = [c for c in cv.columns if c not in ("unique_id", "ds", "cutoff", "y")]
         cv[names] = cv[names].clip(lower=0)
+        members = list(COMBINED_MEMBERS[intermittent])
+        cv[COMBINED] = cv[members].mean(axis=1)
+        names.append(COMBINED)
         scores = _scores(cv, names, group)
-        best = scores.loc[scores.groupby("unique_id")["wape"].idxmin()].set_index("unique_id")
+        best = chosen_models(scores)
         # the chosen model's backtest: its errors give the intervals
         pick = best["model"].reindex(cv["unique_id"]).to_numpy()
         columns = {name: i for i, name in enumerate(names)}
         cv["forecast"] = cv[names].to_numpy()[np.arange(len(cv)), [columns[m] for m in pick]]
         cv["error"] = (cv["y"] - cv["forecast"]).abs()
-        q = cv.groupby("unique_id")["error"].quantile([0.8, 0.95]).unstack()
-        q.columns = ["q80", "q95"]
+        errors = cv.groupby("unique_id")["error"]
+        n = int(errors.size().min())  # every series of a group has the same windows
+        q = pd.DataFrame(
+            {
+                f"q{level}": errors.quantile(conformal_level(n, level / 100), interpolation="higher")
+                for level in LEVELS
+            }
+        )
         week = (cv["ds"] - cv["cutoff"]).dt.days.sub(1) // 7
         weekly = cv.groupby([cv["unique_id"], cv["cutoff"], week])[["y", "forecast"]].sum()
         weekly_error = (weekly["y"] - weekly["forecast"]).abs().groupby(level=0).sum()
@@ -361,10 +495,13 @@ def forecast_demand(
             if model == BOOSTED:
                 ahead = boosted_ahead[boosted_ahead["unique_id"].isin(chosen)]
             else:
-                fitted = next(m for m in candidates if str(m) == model)
-                ahead = StatsForecast(models=[fitted], freq="D", n_jobs=n_jobs).forecast(
+                used = members if model == COMBINED else [model]
+                fitted = [m for m in candidates if str(m) in used]
+                ahead = StatsForecast(models=fitted, freq="D", n_jobs=n_jobs).forecast(
                     h=horizon, df=group[group["unique_id"].isin(chosen)]
                 )
+                if model == COMBINED:
+                    ahead[COMBINED] = ahead[used].clip(lower=0).mean(axis=1)
             ahead = ahead.rename(columns={model: "forecast"})
             ahead["forecast"] = ahead["forecast"].clip(lower=0)
             ahead = ahead.join(q, on="unique_id")

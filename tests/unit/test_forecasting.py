@@ -208,3 +208,90 @@ def test_sixty_days_of_history_still_get_a_chosen_model_and_a_30_day_forecast():
     assert len(result.forecasts) == 30
     # two windows of 21 days each
     assert result.backtest.groupby("cutoff").size().tolist() == [21, 21]
+
+
+def test_the_combination_is_kept_unless_another_candidate_is_clearly_better():
+    from stockflow.forecasting import COMBINED, COMBINED_MARGIN, chosen_models
+
+    scores = pd.DataFrame(
+        [
+            ("a", COMBINED, 0.30), ("a", "AutoETS", 0.26), ("a", "SeasonalNaive", 0.40),
+            ("b", COMBINED, 0.30), ("b", "AutoETS", 0.28), ("b", "SeasonalNaive", 0.20),
+            ("c", COMBINED, 0.0), ("c", "TSB", 0.0),
+        ],
+        columns=["unique_id", "model", "wape"],
+    )  # fmt: skip
+    assert 0.26 * (1 + COMBINED_MARGIN) > 0.30 > 0.20 * (1 + COMBINED_MARGIN)
+    best = chosen_models(scores)
+    assert best["model"].to_dict() == {"a": COMBINED, "b": "SeasonalNaive", "c": COMBINED}
+    assert best.loc["b", "wape"] == 0.20  # its own backtest WAPE, not the weighed one
+
+
+def test_the_combination_forecasts_the_mean_of_ets_and_theta():
+    from statsforecast import StatsForecast
+    from statsforecast.models import AutoETS, AutoTheta
+
+    from stockflow.forecasting import COMBINED
+
+    rng = np.random.default_rng(3)
+    days = 150
+    week = np.array([1.0, 0.8, 0.9, 1.1, 1.3, 1.7, 1.4])
+    y = rng.poisson(30 * week[np.arange(days) % 7]) + np.linspace(0, 6, days).round()
+    history = pd.DataFrame(
+        {"unique_id": "s", "ds": pd.date_range("2026-01-01", periods=days, freq="D"), "y": y.astype(float)}
+    )
+    out = forecast_demand(history, horizon=30)
+    assert out.series.set_index("unique_id").loc["s", "model"] == COMBINED
+    direct = StatsForecast(
+        models=[AutoETS(season_length=7, model="ZNA"), AutoTheta(season_length=7)], freq="D"
+    ).forecast(h=30, df=history)
+    expected = direct[["AutoETS", "AutoTheta"]].clip(lower=0).mean(axis=1).to_numpy()
+    assert out.forecasts["forecast"].to_numpy() == pytest.approx(expected)
+
+
+@pytest.mark.parametrize(
+    ("n", "level", "expected"),
+    [(60, 0.8, 49 / 60), (60, 0.95, 58 / 60), (10, 0.95, 1.0), (19, 0.95, 1.0), (39, 0.95, 38 / 39)],
+)
+def test_the_conformal_level_is_the_finite_sample_one(n, level, expected):
+    from stockflow.forecasting import conformal_level
+
+    # ⌈(n + 1)·level⌉ of n: 61 × 0.8 = 48.8 → 49; 61 × 0.95 = 57.95 → 58; 11 × 0.95 → 11 > 10
+    assert conformal_level(n, level) == pytest.approx(expected)
+
+
+def test_a_day_out_of_stock_counts_as_its_weekday_s_usual_demand():
+    from stockflow.forecasting import uncensored
+
+    ds = pd.date_range("2026-03-02", periods=35, freq="D")  # a Monday
+    y = np.array([10.0 + d.dayofweek for d in ds])  # Monday 10 … Sunday 16
+    y[[28, 29, 30]] = [2.0, 0.0, 25.0]  # out of stock on the fifth Monday, Tuesday, Wednesday
+    censored = np.zeros(35, dtype=bool)
+    censored[[28, 29, 30]] = True
+    censored[22] = True  # the fourth Tuesday too, with its sales as they were (11)
+    frame = pd.DataFrame({"unique_id": "a", "ds": ds, "y": y, "censored": censored})
+    # a new SKU out of stock from its first day: nothing to go on, its sales stay
+    frame = pd.concat(
+        [frame, pd.DataFrame({"unique_id": "b", "ds": ds[:3], "y": [1.0, 0.0, 0.0], "censored": True})]
+    )
+    out = uncensored(frame).set_index(["unique_id", "ds"])["y"]
+    a = out.loc["a"].to_numpy()
+    assert a[28] == 10.0  # the four Mondays before: 10 each
+    assert a[29] == 11.0  # the Tuesdays before but the censored fourth: 11 each
+    assert a[30] == 25.0  # sold more than the usual 12: its sales are a floor, kept
+    assert a[22] == 11.0 and (np.delete(a, [22, 28, 29, 30]) == np.delete(y, [22, 28, 29, 30])).all()
+    assert out.loc["b"].tolist() == [1.0, 0.0, 0.0]
+
+
+def test_stock_outs_do_not_pull_the_forecast_down():
+    rng = np.random.default_rng(11)
+    days = 120
+    ds = pd.date_range("2026-01-01", periods=days, freq="D")
+    y = rng.poisson(20, days).astype(float)
+    out = np.zeros(days, dtype=bool)
+    out[-14:] = True  # out of stock for the last two weeks
+    y[out] = 0.0
+    frame = pd.DataFrame({"unique_id": "s", "ds": ds, "y": y})
+    as_zero = forecast_demand(frame, horizon=14).forecasts["forecast"].mean()
+    as_censored = forecast_demand(frame.assign(censored=out), horizon=14).forecasts["forecast"].mean()
+    assert as_censored == pytest.approx(20, rel=0.15) and as_zero < 0.8 * as_censored
