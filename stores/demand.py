@@ -126,6 +126,16 @@ def demand_days(con: duckdb.DuckDBPyConnection) -> tuple[date, date] | None:
     return None if first is None else (first, last)
 
 
+def stockout_days(con: duckdb.DuckDBPyConnection, through: date) -> pd.DataFrame:
+    """The days up to `through` a location closed with none of a SKU on hand: location, sku,
+    day (its demand that day was at least what it sold, not what it sold)."""
+    return con.execute(
+        "SELECT location_id AS location, sku_id AS sku, business_date AS day FROM int_location_sku_days"
+        " WHERE closing_qty <= 0 AND business_date <= ? ORDER BY location, sku, day",
+        [through],
+    ).df()
+
+
 def purchase_order_lines(con: duckdb.DuckDBPyConnection) -> list[PurchaseOrderLine]:
     """Every purchase order line: open units, supplier, observed lead time and order date."""
     return [
@@ -148,6 +158,9 @@ class WarehouseDemand:
 
     def demand_days(self) -> tuple[date, date] | None:
         return demand_days(self.con)
+
+    def stockout_days(self, through: date) -> pd.DataFrame:
+        return stockout_days(self.con, through)
 
     def daily_demand(
         self,

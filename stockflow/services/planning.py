@@ -31,22 +31,26 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from contextlib import AbstractContextManager
+from dataclasses import dataclass, replace
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Protocol
 
 import pandas as pd
 
 from stockflow.forecasting import (
+    REVIEW_BELOW,
     SEASON,
     SEPARATOR,
     Decision,
     ForecastResult,
     ReviewAlreadyDecided,
     ReviewError,
+    adapted_review_threshold,
     check_decision,
     realised_accuracy,
     review_event,
     review_event_id,
+    review_outcomes,
     rolled_up_accuracy,
     series_ids,
 )
@@ -105,6 +109,10 @@ class DemandHistory(Protocol):
     def last_business_day(self) -> date | None: ...
 
     def demand_days(self) -> tuple[date, date] | None: ...
+
+    def stockout_days(self, through: date) -> pd.DataFrame:
+        """The days up to `through` a location closed with none of a SKU on hand: location,
+        sku, day."""
 
     def daily_demand(
         self,
@@ -195,6 +203,12 @@ class ForecastRuns(Protocol):
         """A run's forecasts and series, and a review opened for each one under the threshold."""
 
 
+class ReviewHistory(Protocol):
+    def measured_reviews(self) -> pd.DataFrame:
+        """Every decided review that has been measured against the demand since: run_id,
+        location, sku, reviewer, decision, actual, abs_error (the model's), effective_error."""
+
+
 class ForecastAccuracy(Protocol):
     def runs_to_measure(self, through: date, since_days: int) -> list[tuple[str, date]]:
         """(run id, last day) of the runs whose last day is before `through` and at most
@@ -227,13 +241,18 @@ class ReplenishmentPlans(Protocol):
 # ----------------------------------------------------------------------------- forecasting
 def demand_series(demand: DemandHistory, through: date, by_channel: bool = False) -> pd.DataFrame:
     """Every series' daily demand (unique_id, ds, y: dense, zeros included) from its first
-    demand to `through`, as forecasting takes it; per sales channel with `by_channel`."""
+    demand to `through`, as forecasting takes it, with the days its location was out of the
+    SKU (censored); per sales channel with `by_channel`."""
     frame = demand.daily_demand(through, by_channel=by_channel)
+    days = pd.MultiIndex.from_arrays([frame["location"], frame["sku"], pd.to_datetime(frame["day"])])
+    out = demand.stockout_days(through)
+    stockouts = pd.MultiIndex.from_arrays([out["location"], out["sku"], pd.to_datetime(out["day"])])
     return pd.DataFrame(
         {
             "unique_id": series_ids(frame),
             "ds": pd.to_datetime(frame["day"]),
             "y": frame["units"].astype(float),
+            "censored": days.isin(stockouts),
         }
     )
 
@@ -254,6 +273,37 @@ Forecaster = Callable[[pd.DataFrame, int, "pd.DataFrame | None"], ForecastResult
 SignalsFor = Callable[[pd.DataFrame, date, int], "pd.DataFrame | None"]
 
 
+@dataclass(frozen=True)
+class ReviewLearning:
+    """What the measured reviews say (`stockflow.forecasting.review_outcomes`): per reviewer,
+    and per category with the review threshold it has earned (`threshold`)."""
+
+    by_reviewer: pd.DataFrame
+    by_category: pd.DataFrame
+
+    def thresholds(self, categories: Mapping[str, str]) -> dict[str, float]:
+        """The review threshold of each SKU (`categories`: SKU → category) whose category's
+        threshold has moved."""
+        moved = {
+            c: t for c, t in zip(self.by_category["category"], self.by_category["threshold"], strict=True)
+            if t != REVIEW_BELOW
+        }  # fmt: skip
+        return {sku: moved[c] for sku, c in categories.items() if c in moved}
+
+
+def learn_from_reviews(store: ReviewHistory, categories: Mapping[str, str]) -> ReviewLearning:
+    """Measure the decided reviews per reviewer and per category (`categories`: SKU → category;
+    a SKU no longer in the catalogue counts under ""), and each category's review threshold."""
+    measured = store.measured_reviews()
+    measured = measured.assign(category=measured["sku"].map(categories).fillna(""))
+    by_category = review_outcomes(measured, "category")
+    by_category["threshold"] = [
+        adapted_review_threshold(int(o), int(b), int(w))
+        for o, b, w in zip(by_category["overrides"], by_category["better"], by_category["worse"], strict=True)
+    ]
+    return ReviewLearning(review_outcomes(measured, "reviewer"), by_category)
+
+
 def forecast_and_record(
     store: ForecastRuns,
     demand: DemandHistory,
@@ -261,11 +311,13 @@ def forecast_and_record(
     horizon: int,
     signals_for: SignalsFor | None = None,
     run_id: str | None = None,
+    thresholds: Mapping[str, float] | None = None,
 ) -> dict[str, Any]:
     """Forecast every location × SKU series `horizon` days ahead of the last business day, and
     every sales channel's series where a store sells a SKU through several (one call: the
     forecaster starts its workers once), with the known signals where `signals_for` gives them;
-    record the run (reviews open for the forecasts under the threshold)."""
+    record the run (reviews open for the forecasts under the threshold: `REVIEW_BELOW`, or the
+    SKU's own where `thresholds` has one, as `learn_from_reviews` finds them)."""
     started_at = datetime.now(UTC)
     started = time.perf_counter()
     last_day = demand.last_business_day()
@@ -275,6 +327,8 @@ def forecast_and_record(
     everything = pd.concat([history, demand_series(demand, last_day, by_channel=True)], ignore_index=True)
     signals = signals_for(everything, last_day, horizon) if signals_for else None
     result = forecaster(everything, horizon, signals)
+    if thresholds:
+        result = with_review_thresholds(result, thresholds)
     run_id = run_id or f"forecast-{time.time_ns()}"
     stored = record_forecasts(store, run_id, started_at, last_day, horizon, result)
     return {
@@ -284,6 +338,15 @@ def forecast_and_record(
         "models": result.series["model"].value_counts().to_dict(),
         "seconds": round(time.perf_counter() - started, 2),
     }
+
+
+def with_review_thresholds(result: ForecastResult, thresholds: Mapping[str, float]) -> ForecastResult:
+    """The result with each series sent to review under its SKU's threshold (`REVIEW_BELOW`
+    where `thresholds` has none)."""
+    series = result.series
+    skus = series["unique_id"].str.split(SEPARATOR, n=2).str[1]
+    below = skus.map(thresholds).fillna(REVIEW_BELOW)
+    return replace(result, series=series.assign(needs_review=series["confidence"] < below))
 
 
 def record_forecasts(
