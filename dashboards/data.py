@@ -630,6 +630,17 @@ def reviews(settings: Settings, run_id: str) -> pd.DataFrame:
     )
 
 
+def review_learning(settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The measured reviews per reviewer, and per category with its review threshold
+    (`stockflow.services.planning.learn_from_reviews`)."""
+    from stockflow.services.planning import learn_from_reviews
+    from stores.planning import Planning
+
+    categories = {s.sku: s.category for s in catalog(settings).skus.values()}
+    learning = learn_from_reviews(Planning(settings.var_dir), categories)
+    return learning.by_reviewer, learning.by_category
+
+
 def accuracy(settings: Settings) -> pd.DataFrame:
     return planning(settings, "SELECT * FROM forecast_accuracy_runs ORDER BY through_day")
 

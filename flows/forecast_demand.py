@@ -21,7 +21,7 @@ from stockflow.config import get_settings
 from stockflow.forecasting import SEPARATOR
 from stockflow.forecasting import forecast_demand as forecast
 from stockflow.masterdata import Catalog
-from stockflow.services.planning import forecast_and_record, measure_accuracy
+from stockflow.services.planning import forecast_and_record, learn_from_reviews, measure_accuracy
 from stockflow.signals import CALENDAR_FILE, SignalCalendar
 from stores.demand import open_warehouse_demand
 from stores.planning import Planning
@@ -55,6 +55,12 @@ def known_signals(var_dir: Path, history: pd.DataFrame, last_day: date, horizon:
     return calendar.features(ids, first, last_day + timedelta(days=horizon), cold)
 
 
+def sku_categories(var_dir: Path) -> dict[str, str]:
+    """Each SKU's category in the company's master data (none without master data)."""
+    path = var_dir / "masterdata.json"
+    return {s.sku: s.category for s in Catalog.load(path).skus.values()} if path.exists() else {}
+
+
 def forecast_in_own_process(history: pd.DataFrame, horizon: int, signals: pd.DataFrame | None) -> Any:
     """The core's forecast, in a freshly started process. statsforecast forks its workers from
     the process it runs in; forking a flow run's process, whose other threads (Prefect's log
@@ -72,8 +78,17 @@ def forecast_and_store(var_dir: str, horizon: int) -> dict[str, Any]:
     def signals_for(history: pd.DataFrame, last_day: date, horizon: int) -> pd.DataFrame | None:
         return known_signals(root, history, last_day, horizon)
 
+    planning = Planning(root)
+    categories = sku_categories(root)
+    # where people's overrides have consistently beaten (or worsened) the model, their
+    # categories' review thresholds have moved
+    thresholds = learn_from_reviews(planning, categories).thresholds(categories)
     with open_warehouse_demand(root) as demand:
-        return forecast_and_record(Planning(root), demand, forecast_in_own_process, horizon, signals_for)
+        summary = forecast_and_record(
+            planning, demand, forecast_in_own_process, horizon, signals_for, thresholds=thresholds
+        )
+    summary["adapted_thresholds"] = len(thresholds)
+    return summary
 
 
 @task(cache_policy=NO_CACHE)

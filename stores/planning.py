@@ -258,6 +258,28 @@ class Planning:
                 ).fetchall()
             ]
 
+    def measured_reviews(self) -> pd.DataFrame:
+        """Every decided review measured against the demand since (`ReviewHistory`)."""
+        columns = [
+            "run_id",
+            "location",
+            "sku",
+            "reviewer",
+            "decision",
+            "actual",
+            "abs_error",
+            "effective_error",
+        ]
+        if not self.path.exists():
+            return pd.DataFrame(columns=columns)
+        with self.connect(read_only=True) as con:
+            return con.execute(
+                "SELECT r.run_id, r.location, r.sku, r.reviewer, r.status AS decision, a.actual,"
+                " a.abs_error, a.effective_error FROM reviews AS r JOIN forecast_accuracy AS a"
+                " USING (run_id, location, sku) WHERE r.status IN ('accepted', 'overridden')"
+                " ORDER BY r.run_id, r.location, r.sku"
+            ).df()
+
     def store_accuracy(
         self, through: date, measured: Sequence[tuple[str, pd.DataFrame, Mapping[str, Any]]], at: datetime
     ) -> None:

@@ -6,6 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from dashboards import data, ui
+from stockflow.forecasting import REVIEW_BELOW, REVIEW_CONSISTENT, REVIEW_EVIDENCE, REVIEW_STEP
 from stockflow.i18n import explain
 from stockflow.masking import Area
 
@@ -121,6 +122,31 @@ if decides and not open_reviews.empty:
                 )
 elif not decides:
     st.caption(t("forecasts.cannot_decide"))
+
+st.subheader(t("forecasts.learning"))
+st.caption(
+    t(
+        "forecasts.learning_help",
+        evidence=REVIEW_EVIDENCE,
+        share=t.percent(REVIEW_CONSISTENT, 0),
+        step=t.percent(REVIEW_STEP, 0),
+    )
+)
+try:
+    by_reviewer, by_category = ui.cached(data.review_learning)
+except data.Unavailable as exc:
+    st.info(ui.reason(exc))
+else:
+    if by_reviewer.empty:
+        st.info(t("forecasts.learning_none", threshold=t.percent(REVIEW_BELOW, 0)))
+    else:
+        left, right = st.columns(2)
+        left.caption(t("forecasts.by_reviewer"))
+        with left:
+            ui.table(by_reviewer, hide_index=True, width="stretch")
+        right.caption(t("forecasts.by_category"))
+        with right:
+            ui.table(by_category, hide_index=True, width="stretch")
 
 st.subheader(t("forecasts.suggestions"))
 try:
