@@ -232,7 +232,14 @@ def uncensored(history: pd.DataFrame) -> pd.DataFrame:
     seen = frame["y"].where(~censored)
     weekday = frame["ds"].dt.dayofweek
     keys = [frame["unique_id"], weekday]
-    before = seen.groupby(keys).transform(lambda v: v.shift(1).rolling(CENSORED_WEEKS, min_periods=1).mean())
+    earlier = seen.groupby(keys).shift(1)
+    before = (
+        earlier.groupby(keys)
+        .rolling(CENSORED_WEEKS, min_periods=1)
+        .mean()
+        .reset_index(level=[0, 1], drop=True)
+        .reindex(frame.index)
+    )
     estimate = np.fmax(frame["y"], before.fillna(frame["y"]))
     return frame.assign(y=frame["y"].where(~censored, estimate))
 
