@@ -29,9 +29,11 @@ Series are daily demand per location × SKU (× channel) in base units, days wit
   (`backtest_horizon`: 60 days of history give two windows of 21 days); one shorter than four
   weeks gets the mean of its history, with confidence 0 (a person looks at it).
 * **Intervals** (80% and 95%): split-conformal, from the chosen model's backtest errors on the
-  series: forecast ± the ⌈(n+1)·level⌉-th smallest of its n absolute errors (`conformal_level`),
-  never below 0 (from shorter windows where the history is short, so narrower than a full
-  horizon's would be).
+  series. Errors grow with the days ahead, so each absolute error is first divided by
+  √(its days ahead / the mean days ahead of the backtest); the interval `h` days ahead is the
+  forecast ± the ⌈(n+1)·level⌉-th smallest of the series' n scaled errors (`conformal_level`)
+  × √(h / that mean), never below 0 (from shorter windows where the history is short, so
+  narrower than a full horizon's would be).
 * **Confidence** in [0, 1], for what replenishment uses (the demand over the coming weeks, not
   any single day): `1 − ½·min(1, W) − ½·min(1, E)`, where `W` is the 80% interval's half-width
   for the horizon's total relative to that total (daily errors taken as independent: the daily
@@ -427,6 +429,7 @@ def forecast_demand(
         history = uncensored(history)
     history = history[["unique_id", "ds", "y"]].sort_values(["unique_id", "ds"], ignore_index=True)
     by_series = history.groupby("unique_id", sort=False)["y"]
+    last_day = history.groupby("unique_id", sort=False)["ds"].max()
     lengths = by_series.size()
     patterns = by_series.agg(lambda s: classify(s.to_numpy())).rename("pattern")
     windows = {i: backtest_horizon(int(n), horizon) for i, n in lengths.items()}
@@ -482,7 +485,10 @@ def forecast_demand(
         columns = {name: i for i, name in enumerate(names)}
         cv["forecast"] = cv[names].to_numpy()[np.arange(len(cv)), [columns[m] for m in pick]]
         cv["error"] = (cv["y"] - cv["forecast"]).abs()
-        errors = cv.groupby("unique_id")["error"]
+        # errors grow with the days ahead: each is scaled to the mean lead before the quantile
+        lead = (cv["ds"] - cv["cutoff"]).dt.days.clip(lower=1)
+        mean_lead = float(lead.mean())
+        errors = (cv["error"] / np.sqrt(lead / mean_lead)).groupby(cv["unique_id"])
         n = int(errors.size().min())  # every series of a group has the same windows
         q = pd.DataFrame(
             {
@@ -512,9 +518,11 @@ def forecast_demand(
             ahead = ahead.rename(columns={model: "forecast"})
             ahead["forecast"] = ahead["forecast"].clip(lower=0)
             ahead = ahead.join(q, on="unique_id")
+            days_ahead = (ahead["ds"] - ahead["unique_id"].map(last_day)).dt.days
+            widening = np.sqrt(days_ahead / mean_lead)
             for level, col in ((80, "q80"), (95, "q95")):
-                ahead[f"lo{level}"] = (ahead["forecast"] - ahead[col]).clip(lower=0)
-                ahead[f"hi{level}"] = ahead["forecast"] + ahead[col]
+                ahead[f"lo{level}"] = (ahead["forecast"] - ahead[col] * widening).clip(lower=0)
+                ahead[f"hi{level}"] = ahead["forecast"] + ahead[col] * widening
             frames.append(ahead[FORECAST_COLUMNS])
         naive = scores[scores["model"] == "SeasonalNaive"].set_index("unique_id")["wape"]
         series_frames.append(

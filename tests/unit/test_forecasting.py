@@ -295,3 +295,11 @@ def test_stock_outs_do_not_pull_the_forecast_down():
     as_zero = forecast_demand(frame, horizon=14).forecasts["forecast"].mean()
     as_censored = forecast_demand(frame.assign(censored=out), horizon=14).forecasts["forecast"].mean()
     assert as_censored == pytest.approx(20, rel=0.15) and as_zero < 0.8 * as_censored
+
+
+def test_intervals_widen_with_the_square_root_of_the_days_ahead(result):
+    weekly = result.forecasts[result.forecasts["unique_id"] == "weekly"].reset_index(drop=True)
+    half = weekly["hi80"] - weekly["forecast"]
+    assert half.iloc[29] / half.iloc[0] == pytest.approx(math.sqrt(30))
+    assert half.iloc[3] / half.iloc[0] == pytest.approx(2.0)
+    assert (half.diff().dropna() > 0).all()
