@@ -191,7 +191,10 @@ async def note_taken(message: Any) -> None:
     last = _last_taken.get(tp)
     _last_taken[tp] = (generation, offset)
     if last is not None and last[0] == generation and offset > last[1] + 1:
-        await app.consumer._add_gap(tp, last[1] + 1, offset - 1)
+        try:
+            await app.consumer._add_gap(tp, last[1] + 1, offset - 1)
+        except Exception:  # commits then wait for the next rebalance; the stream goes on
+            log.exception("could not note offsets %d-%d of %s as absent", last[1] + 1, offset - 1, tp)
 
 
 def forget_read_progress(consumer: Any, partitions: Iterable[Any]) -> None:
