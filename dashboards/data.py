@@ -636,7 +636,7 @@ def review_learning(settings: Settings) -> tuple[pd.DataFrame, pd.DataFrame]:
     from stockflow.services.planning import learn_from_reviews
     from stores.planning import Planning
 
-    categories = {s.sku: s.category for s in catalog(settings).skus.values()}
+    categories = catalog(settings).categories()
     learning = learn_from_reviews(Planning(settings.var_dir), categories)
     return learning.by_reviewer, learning.by_category
 

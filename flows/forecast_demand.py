@@ -58,7 +58,7 @@ def known_signals(var_dir: Path, history: pd.DataFrame, last_day: date, horizon:
 def sku_categories(var_dir: Path) -> dict[str, str]:
     """Each SKU's category in the company's master data (none without master data)."""
     path = var_dir / "masterdata.json"
-    return {s.sku: s.category for s in Catalog.load(path).skus.values()} if path.exists() else {}
+    return Catalog.load(path).categories() if path.exists() else {}
 
 
 def forecast_in_own_process(history: pd.DataFrame, horizon: int, signals: pd.DataFrame | None) -> Any:

@@ -591,6 +591,10 @@ class Catalog(BaseModel):
         )
 
     # ------------------------------------------------------------------ other systems' codes
+    def categories(self) -> dict[str, str]:
+        """Each SKU's category."""
+        return {s.sku: s.category for s in self.skus.values()}
+
     def alias_targets(self, kind: str, code: str) -> list[str]:
         """Our codes that other systems' `code` stands for (any system), sorted."""
         index = self._alias_index()
