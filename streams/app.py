@@ -51,13 +51,16 @@ class Worker(faust.Worker):
 
 class QuietMonitor(Monitor):
     """Faust's monitor without per-message timing (it costs more than our processing per event);
-    rebalances, commits, assignment and web requests are still recorded."""
+    rebalances, commits, assignment and web requests are still recorded, and so is when a
+    partition's stream last took an event: Faust's stall check reads it, and without it logs
+    "Stream has not started processing" for every partition with a backlog once the worker has
+    run `stream_processing_timeout` (five minutes)."""
 
     def on_message_in(self, tp: Any, offset: int, message: Any) -> None:
         self.messages_received_total += 1
 
     def on_stream_event_in(self, tp: Any, offset: int, stream: Any, event: Any) -> None:
-        return None
+        self.stream_inbound_time[tp] = time.monotonic()
 
     def on_stream_event_out(self, tp: Any, offset: int, stream: Any, event: Any, state: Any = None) -> None:
         return None
