@@ -1,8 +1,8 @@
 """`make bench`: every benchmark, each against a baseline measured in the same run.
 
-`BENCH_ONLY=stream`, `books`, `warehouse`, `forecasting` (simulated and real demand),
-`reconciliation`, `recovery`, `vision`, `trust`, `masterdata`, `edge`, `finance`, `restaurant`,
-`kitting`, `trace` or `policies` runs one of them."""
+`BENCH_ONLY=stream`, `broker` (the embedded broker alone, run after run), `books`, `warehouse`,
+`forecasting` (simulated and real demand), `reconciliation`, `recovery`, `vision`, `trust`,
+`masterdata`, `edge`, `finance`, `restaurant`, `kitting`, `trace` or `policies` runs one of them."""
 
 import os
 
@@ -12,6 +12,7 @@ from stockflow.identity import new_token
 os.environ.setdefault("STOCKFLOW_API_TOKEN", new_token()[0])
 
 from bench import (  # noqa: E402 — after the credential is chosen
+    broker_growth,
     edge,
     finance,
     forecasting,
@@ -34,6 +35,8 @@ from bench import (  # noqa: E402 — after the credential is chosen
 only = os.environ.get("BENCH_ONLY", "")
 if only in ("", "stream"):
     pipeline.main()
+if only in ("", "broker"):
+    broker_growth.main()
 if only in ("", "books"):
     vouchers.main()
 if only in ("", "warehouse"):
