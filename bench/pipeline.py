@@ -158,6 +158,8 @@ def relay_forever(bootstrap: str, src: str, dst: str, group: str) -> None:
         )
         if task in done:
             task.result()  # it failed before it was assigned anything: raise why
+        if not done:
+            raise TimeoutError("the relay was assigned no partition within 60 s")
         print("ready", flush=True)
         await task
 
