@@ -341,11 +341,16 @@ def walk_every_page(browser, settings, var, catalog, phones, language, shots):
         shot = browser.screenshot(shots / f"{key.removeprefix('page.')}.png")
         assert shot.stat().st_size > 20_000, f"{title}: a near-empty screenshot"
     if language == "zh_CN":  # the sidebar's switch turns the page English, and the account keeps it
-        browser.click(
-            "document.querySelector('[data-testid=stSidebar] [data-testid=stSelectbox] button[aria-haspopup=listbox]')"
-        )
+        switch = "document.querySelector('[data-testid=stSidebar] [data-testid=stSelectbox] button[aria-haspopup=listbox]')"
         option = "[...document.querySelectorAll('[role=option]')].find(o => o.innerText.trim() === 'English')"
-        browser.wait_for(option, "the language options")
+        # a rerun of the page (the last page's own work) may drop a click made meanwhile: click
+        # the switch again until its options are open
+        wait_until(
+            lambda: browser.evaluate(f"!!({option})") or browser.click(switch),
+            60,
+            "the language options",
+            2,
+        )
         browser.click(option)
         english = catalogue_entries("en")[list(PAGES)[-1]]  # the page last open
         browser.wait_for(
