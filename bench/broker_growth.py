@@ -19,8 +19,8 @@ from pathlib import Path
 
 from bench.pipeline import (
     Figure,
-    _create,
     console,
+    create_plain_topics,
     free_port,
     paced_latency,
     percentile,
@@ -38,7 +38,9 @@ def runs_at(rate: float, runs: int, seconds: float, tmp: Path) -> list[tuple[flo
     broker.start()
     relay = None
     try:
-        asyncio.run(_create(broker.bootstrap, ["relay_in", "relay_out"], Settings().topic_partitions))
+        asyncio.run(
+            create_plain_topics(broker.bootstrap, ["relay_in", "relay_out"], Settings().topic_partitions)
+        )
         relay = start_relay(broker.bootstrap, "relay_in", "relay_out", "relay", tmp / f"relay-{rate:.0f}.log")
         out = []
         for run_no in range(runs):

@@ -87,7 +87,7 @@ def percentile(values: list[float], q: float) -> float:
 
 
 # ---------------------------------------------------------------- baseline relay
-async def _create(bootstrap: str, names: list[str], partitions: int) -> None:
+async def create_plain_topics(bootstrap: str, names: list[str], partitions: int) -> None:
     admin = AIOKafkaAdminClient(bootstrap_servers=bootstrap)
     await admin.start()
     try:
@@ -185,7 +185,7 @@ def start_relay(bootstrap: str, src: str, dst: str, group: str, log_path: Path) 
 
 
 async def relay_throughput(bootstrap: str, n: int) -> float:
-    await _create(bootstrap, ["bench_in", "bench_out"], 4)
+    await create_plain_topics(bootstrap, ["bench_in", "bench_out"], 4)
     payload = json.dumps({"event_id": "x" * 24, "qty": "1", "sku": "DRY-0001"}).encode() * 2
     await produce_all(bootstrap, [("bench_in", f"ST{i % 8:02d}".encode(), payload) for i in range(n)])
     count, seconds = await relay(bootstrap, "bench_in", "bench_out", n, "bench-relay")
@@ -395,7 +395,9 @@ def run(
         bare.wait()
         bare = None
 
-        asyncio.run(_create(bootstrap, ["bench_lat_in", "bench_lat_out"], settings.topic_partitions))
+        asyncio.run(
+            create_plain_topics(bootstrap, ["bench_lat_in", "bench_lat_out"], settings.topic_partitions)
+        )
         relay_proc = start_relay(bootstrap, "bench_lat_in", "bench_lat_out", "lat", tmp / "relay.log")
         p99s: dict[float, list[float]] = {rate: [] for rate in rates}
         p50s: dict[float, list[float]] = {rate: [] for rate in rates}
